@@ -1,0 +1,144 @@
+"""One error hierarchy for meshsim.
+
+Every error a user can cause is a :class:`MeshsimError`. Messages name the bad value, list
+the valid ones, suggest the closest match and, where there is one, the next command to run.
+The CLI prints ``Error: <message>`` and exits non-zero; nothing else catches these.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def closest(value: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``value``, if any is close enough to be a likely typo.
+
+    >>> closest("eu_analist", ["eu_analyst", "finance_controller"])
+    'eu_analyst'
+    >>> closest("zzz", ["eu_analyst"]) is None
+    True
+    """
+    matches = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def unknown_name_message(kind: str, value: str, choices: Iterable[str], hint: str = "") -> str:
+    """``consumer 'x' is not defined; did you mean 'y'? (consumers: a, b)``.
+
+    >>> unknown_name_message("consumer", "eu_analist", ["eu_analyst", "admin"])
+    "consumer 'eu_analist' is not defined; did you mean 'eu_analyst'? (consumers: admin, eu_analyst)"
+    """
+    choices = sorted(set(choices))
+    message = f"{kind} '{value}' is not defined"
+    guess = closest(value, choices)
+    if guess:
+        message += f"; did you mean '{guess}'?"
+    listed = ", ".join(choices) if choices else "none"
+    message += f" ({kind}s: {listed})"
+    if hint:
+        message += f"; {hint}"
+    return message
+
+
+class MeshsimError(Exception):
+    """Base class of every error meshsim raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if not hint else f"{message}\n  next: {hint}")
+
+
+class SpecError(MeshsimError):
+    """A mesh spec file is missing, malformed or inconsistent.
+
+    ``problems`` holds every problem found, so a user can fix them all at once.
+    """
+
+    def __init__(self, problems: list[str], *, hint: str | None = None) -> None:
+        self.problems = problems
+        if len(problems) == 1:
+            message = problems[0]
+        else:
+            message = f"{len(problems)} problems in the mesh spec:\n" + "\n".join(
+                f"  - {p}" for p in problems
+            )
+        super().__init__(message, hint=hint)
+
+
+class WorkspaceError(MeshsimError):
+    """The workspace is missing, not built, or was built from another mesh."""
+
+
+class StorageError(MeshsimError):
+    """A Delta table cannot be read or written as asked."""
+
+    def __init__(self, message: str, *, table: str | None = None, hint: str | None = None):
+        self.table = table
+        super().__init__(message, hint=hint)
+
+
+class UnsupportedFeatureError(StorageError):
+    """A Delta table uses a reader feature meshsim does not implement.
+
+    Raised instead of returning rows that could be wrong.
+    """
+
+    def __init__(self, table: str, feature: str, detail: str = "") -> None:
+        self.feature = feature
+        message = (
+            f"table '{table}' uses the Delta reader feature '{feature}', which meshsim cannot "
+            f"read correctly; refusing rather than returning wrong rows"
+        )
+        if detail:
+            message += f" ({detail})"
+        super().__init__(
+            message,
+            table=table,
+            hint="rewrite the table without it (for deletion vectors: OPTIMIZE/purge in the "
+            "writing engine), then run 'meshsim build' again",
+        )
+
+
+class CatalogError(MeshsimError):
+    """The catalog refused an operation (unknown product, illegal transition, not allowed)."""
+
+
+class PolicyError(MeshsimError):
+    """A policy in the spec cannot be compiled (bad predicate, unknown column, bad mask)."""
+
+
+class QueryError(MeshsimError):
+    """A consumer's query is malformed or cannot run."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        consumer: str | None = None,
+        position: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.position = position
+        super().__init__(message, hint=hint)
+
+
+class AccessDenied(QueryError):
+    """Governance refused a query: the consumer may not read what it names."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        consumer: str | None = None,
+        table: str | None = None,
+        column: str | None = None,
+        policy: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.table = table
+        self.column = column
+        self.policy = policy
+        super().__init__(message, consumer=consumer, hint=hint)

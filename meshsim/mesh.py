@@ -1,0 +1,213 @@
+"""The ``Mesh`` facade: the one entry point the CLI, notebooks and benchmarks call.
+
+>>> import meshsim
+>>> mesh = meshsim.Mesh.build("domains", "/tmp/ws", scale=0.01)      # doctest: +SKIP
+>>> mesh.session("eu_marketing_analyst").sql("SELECT count(*) FROM customer.customer")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshsim.console import Console, NullConsole
+from meshsim.errors import MeshsimError, WorkspaceError, unknown_name_message
+from meshsim.spec.loader import MeshSpec, load_mesh, load_policies, spec_fingerprint
+from meshsim.workspace import DEFAULT_MESH, Workspace
+
+if TYPE_CHECKING:
+    from meshsim.build import BuildReport
+    from meshsim.policy.access import TableAccess
+    from meshsim.spec.lint import Problem
+    from meshsim.storage.delta import HistoryEntry
+    from meshsim.storage.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    ref: str
+    domain: str
+    product: str
+    version: int
+    rows: int
+    files: int
+    size_bytes: int
+    location: str
+    external: bool
+
+
+def validate(mesh_dir: str | Path = DEFAULT_MESH) -> list[Problem]:
+    """Load a mesh folder and lint it. Raises SpecError for unreadable or invalid files."""
+    from meshsim.spec.lint import lint
+
+    return lint(load_mesh(mesh_dir))
+
+
+class Mesh:
+    """A built mesh: its spec, its workspace, and governed access to its tables."""
+
+    def __init__(self, workspace: Workspace, mesh_dir: Path, console: Console | None = None):
+        self.workspace = workspace
+        self.mesh_dir = mesh_dir
+        self.console = console or NullConsole()
+        self._spec: MeshSpec | None = None
+        self._spec_stamp: str | None = None
+        self._lock = threading.RLock()
+        self._engine: Any = None
+        self._snapshots: Any = None
+
+    # --- construction ------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, workspace: str | Path | None = None, *, mesh_dir: str | Path | None = None,
+        console: Console | None = None,
+    ) -> Mesh:
+        ws = Workspace.at(workspace)
+        state = ws.read_state()
+        directory = Path(mesh_dir) if mesh_dir else Path(state["mesh_dir"])
+        if not (directory / "mesh.yaml").is_file():
+            raise WorkspaceError(
+                f"workspace '{ws.root}' was built from '{directory}', which has no mesh.yaml",
+                hint="pass --mesh DIR, or rebuild with 'meshsim build --mesh DIR'",
+            )
+        return cls(ws, directory.resolve(), console)
+
+    @classmethod
+    def build(
+        cls,
+        mesh_dir: str | Path = DEFAULT_MESH,
+        workspace: str | Path | None = None,
+        *,
+        scale: float = 1.0,
+        console: Console | None = None,
+    ) -> Mesh:
+        mesh = cls(Workspace.at(workspace), Path(mesh_dir).resolve(), console)
+        mesh.last_build = mesh._build(scale)
+        return mesh
+
+    def _build(self, scale: float) -> BuildReport:
+        from meshsim.build import build_mesh
+
+        report = build_mesh(self.spec, self.workspace, scale, self.console)
+        self._invalidate()
+        return report
+
+    # --- spec ----------------------------------------------------------------------------
+
+    @property
+    def spec(self) -> MeshSpec:
+        """The mesh spec, reloaded when any spec file changes."""
+        with self._lock:
+            stamp = spec_fingerprint(self.mesh_dir)
+            if self._spec is None or stamp != self._spec_stamp:
+                self._spec = load_mesh(self.mesh_dir)
+                self._spec_stamp = stamp
+                self._invalidate()
+            return self._spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def _invalidate(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def close(self) -> None:
+        self._invalidate()
+
+    def __enter__(self) -> Mesh:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- storage ---------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        return self.workspace.read_state()
+
+    def locate(self, ref: str) -> str:
+        """The Delta location of a table (its domain's account, or its registered location)."""
+        table = self.spec.table(ref.lower())
+        if table is None:
+            raise MeshsimError(
+                unknown_name_message("table", ref, [t.ref for t in self.spec.tables()]),
+                hint="run 'meshsim tables' to list them",
+            )
+        record = self._state().get("tables", {}).get(table.ref)
+        if record is None:
+            raise WorkspaceError(
+                f"table '{table.ref}' is in the spec but not built in '{self.workspace.root}'",
+                hint="run 'meshsim build'",
+            )
+        return record["location"]
+
+    def snapshot(
+        self, ref: str, *, version: int | None = None, timestamp: datetime | None = None
+    ) -> Snapshot:
+        from meshsim.storage.snapshot import SnapshotCache
+
+        with self._lock:
+            if self._snapshots is None:
+                self._snapshots = SnapshotCache()
+        return self._snapshots.get(self.locate(ref), table=ref.lower(), version=version, timestamp=timestamp)
+
+    def history(self, ref: str, limit: int | None = None) -> list[HistoryEntry]:
+        from meshsim.storage import delta
+
+        return delta.history(self.locate(ref), table=ref.lower(), limit=limit)
+
+    def domains(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "domain": d.name,
+                "owner_team": d.domain.owner_team,
+                "description": d.domain.description,
+                "contact": d.domain.contact,
+                "products": [p.product.name for p in d.products],
+                "account": str(self.workspace.account(d.name)),
+            }
+            for d in self.spec.domains
+        ]
+
+    def tables(self) -> list[TableInfo]:
+        infos = []
+        records = self._state().get("tables", {})
+        for table in self.spec.tables():
+            record = records.get(table.ref)
+            if record is None:
+                continue
+            snap = self.snapshot(table.ref)
+            infos.append(
+                TableInfo(
+                    ref=table.ref,
+                    domain=table.domain,
+                    product=table.product,
+                    version=snap.version,
+                    rows=snap.num_records,
+                    files=len(snap.files),
+                    size_bytes=sum(f.size for f in snap.files),
+                    location=snap.location,
+                    external=bool(record.get("external")),
+                )
+            )
+        return infos
+
+    # --- governance ------------------------------------------------------------------------
+
+    def access(
+        self, consumer: str | None = None, *, policies_file: str | Path | None = None
+    ) -> list[TableAccess]:
+        """The access matrix (optionally under an edited policies file, without applying it)."""
+        from meshsim.policy.access import access_matrix
+
+        spec = self.spec
+        policies = load_policies(Path(policies_file)) if policies_file else None
+        consumers = [consumer] if consumer else None
+        return access_matrix(spec, consumers, policies)

@@ -1,0 +1,175 @@
+"""Resolve what one consumer may see of one table, and why.
+
+Deny by default: a column is visible only if a grant (direct or by tag) covers it. A visible
+column is masked by the first mask that selects both the consumer and the column. Every row
+filter that selects the consumer applies (they are ANDed). Each decision names the rule that
+made it, so ``explain``, ``access`` and refusals can say why.
+
+This module is pure: it reads a :class:`MeshSpec` and a :class:`Policies` and returns data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from meshsim.errors import MeshsimError, unknown_name_message
+from meshsim.policy.conditions import evaluate_when, tags_match
+from meshsim.spec.loader import MeshSpec, TableSpec
+from meshsim.spec.models import Consumer, ConsumerSelector, Grant, Mask, Policies, RowFilter
+
+ColumnState = Literal["full", "masked", "denied"]
+
+
+@dataclass(frozen=True)
+class ColumnAccess:
+    column: str
+    state: ColumnState
+    rule: str
+    mask: Mask | None = None
+
+    @property
+    def visible(self) -> bool:
+        return self.state != "denied"
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    consumer: str
+    table: str
+    columns: tuple[ColumnAccess, ...]
+    grants: tuple[str, ...]
+    row_filters: tuple[RowFilter, ...] = field(default=())
+
+    @property
+    def granted(self) -> bool:
+        return any(c.visible for c in self.columns)
+
+    @property
+    def visible_columns(self) -> list[str]:
+        return [c.column for c in self.columns if c.visible]
+
+    def column(self, name: str) -> ColumnAccess | None:
+        return next((c for c in self.columns if c.column == name), None)
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.row_filters)
+
+
+def selects(selector: ConsumerSelector, consumer: Consumer) -> bool:
+    """Whether a policy's consumer selector matches a consumer."""
+    if consumer.name in selector.except_:
+        return False
+    if "*" not in selector.consumers and consumer.name not in selector.consumers:
+        return False
+    return selector.when is None or evaluate_when(selector.when, consumer.attributes)
+
+
+def rule_name(policy: Grant | Mask | RowFilter | object, kind: str, index: int) -> str:
+    name = getattr(policy, "name", None)
+    return name or f"{kind}[{index}]"
+
+
+def _grant_columns(grant: Grant, table: TableSpec) -> set[str]:
+    names = {c.name for c in table.columns}
+    if grant.all or (grant.product and grant.product == f"{table.domain}.{table.product}"):
+        covered = set(names)
+    elif table.ref in grant.tables:
+        covered = set(names)
+    else:
+        covered = {ref.rsplit(".", 1)[1] for ref in grant.columns if ref.rsplit(".", 1)[0] == table.ref}
+    excluded = {ref.rsplit(".", 1)[1] for ref in grant.exclude_columns if ref.rsplit(".", 1)[0] == table.ref}
+    return covered - excluded
+
+
+def mask_selects_column(mask: Mask, table: TableSpec, column: str) -> bool:
+    spec_column = table.column(column)
+    if spec_column is None:
+        return False
+    if f"{table.ref}.{column}" in mask.columns:
+        return True
+    if mask.classification and spec_column.classification == mask.classification:
+        return True
+    if mask.tags:
+        tags = table.column_tags(spec_column)
+        return all(tags.get(k) == v for k, v in mask.tags.items())
+    return False
+
+
+def require_consumer(spec: MeshSpec, name: str) -> Consumer:
+    consumer = spec.consumer(name)
+    if consumer is None:
+        raise MeshsimError(
+            unknown_name_message("consumer", name, spec.consumer_names()),
+            hint="consumers are defined in mesh.yaml; 'meshsim access' lists who sees what",
+        )
+    return consumer
+
+
+def resolve_access(
+    spec: MeshSpec, consumer_name: str, table_ref: str, policies: Policies | None = None
+) -> TableAccess:
+    """Who sees what of ``table_ref``: per column full, masked or denied, plus row filters."""
+    policies = policies if policies is not None else spec.policies
+    consumer = require_consumer(spec, consumer_name)
+    table = spec.table(table_ref)
+    if table is None:
+        raise MeshsimError(
+            unknown_name_message("table", table_ref, [t.ref for t in spec.tables()]),
+            hint="run 'meshsim tables' to list them",
+        )
+    granted: dict[str, str] = {}
+    grant_rules: list[str] = []
+    for index, grant in enumerate(policies.grants):
+        if not selects(grant, consumer):
+            continue
+        covered = _grant_columns(grant, table)
+        if covered:
+            name = rule_name(grant, "grant", index)
+            grant_rules.append(name)
+            for column in covered:
+                granted.setdefault(column, f"grant {name}")
+    for index, tag_grant in enumerate(policies.tag_grants):
+        if not selects(tag_grant, consumer):
+            continue
+        name = rule_name(tag_grant, "tag_grant", index)
+        covered = {
+            c.name for c in table.columns if tags_match(tag_grant.expression, table.column_tags(c))
+        }
+        if covered:
+            grant_rules.append(name)
+            for column in covered:
+                granted.setdefault(column, f"tag grant {name} ({tag_grant.expression})")
+
+    matching_masks = [m for m in policies.masks if selects(m, consumer)]
+    columns = []
+    for spec_column in table.columns:
+        name = spec_column.name
+        if name not in granted:
+            columns.append(ColumnAccess(name, "denied", "no grant covers it"))
+            continue
+        mask = next((m for m in matching_masks if mask_selects_column(m, table, name)), None)
+        if mask is not None:
+            columns.append(ColumnAccess(name, "masked", f"mask {mask.name} ({mask.function})", mask))
+        else:
+            columns.append(ColumnAccess(name, "full", granted[name]))
+    row_filters = tuple(
+        f for f in policies.row_filters if f.table == table_ref and selects(f, consumer)
+    )
+    if not any(c.visible for c in columns):
+        row_filters = ()
+    return TableAccess(consumer.name, table_ref, tuple(columns), tuple(grant_rules), row_filters)
+
+
+def access_matrix(
+    spec: MeshSpec,
+    consumers: Iterable[str] | None = None,
+    policies: Policies | None = None,
+) -> list[TableAccess]:
+    """Every (consumer, table) pair, consumers in spec order then tables in spec order."""
+    names = list(consumers) if consumers is not None else spec.consumer_names()
+    return [
+        resolve_access(spec, name, table.ref, policies) for name in names for table in spec.tables()
+    ]

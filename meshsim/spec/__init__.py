@@ -1,0 +1,1 @@
+"""The mesh spec: YAML models, loading with line numbers, and cross-file lint."""

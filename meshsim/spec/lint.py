@@ -1,0 +1,260 @@
+"""Cross-file checks of a loaded mesh: what pydantic cannot see file by file.
+
+Each check is a small function that yields :class:`Problem`s; :func:`lint` runs them all so a
+user sees every problem at once. ``error`` problems stop a build; ``warning`` ones do not.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from meshsim.errors import MeshsimError, PolicyError, closest
+from meshsim.spec.loader import MeshSpec, line_of
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: Literal["error", "warning"]
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.severity}: {self.message}"
+
+
+def _mesh_file(spec: MeshSpec) -> Path:
+    return spec.root / "mesh.yaml"
+
+
+def _suggest(value: str, choices: list[str]) -> str:
+    guess = closest(value, choices)
+    return f"; did you mean '{guess}'?" if guess else ""
+
+
+def check_duplicates(spec: MeshSpec) -> Iterator[Problem]:
+    mesh_file = _mesh_file(spec)
+    groups: dict[str, list[tuple[str, str]]] = {
+        "consumer": [(c.name, line_of(spec, mesh_file, ("consumers",))) for c in spec.mesh.consumers],
+        "domain": [(d.name, str(d.path / "domain.yaml")) for d in spec.domains],
+        "product": [(p.ref, str(p.path)) for p in spec.products()],
+        "table": [(t.ref, t.product) for t in spec.tables()],
+    }
+    policies = spec.policies
+    named = [*policies.grants, *policies.tag_grants, *policies.masks, *policies.row_filters]
+    groups["policy"] = [(p.name, str(mesh_file)) for p in named if p.name]
+    for kind, entries in groups.items():
+        counts = Counter(name for name, _ in entries)
+        for name, count in counts.items():
+            if count > 1:
+                where = next(w for n, w in entries if n == name)
+                yield Problem("error", where, f"{kind} '{name}' is defined {count} times")
+    for table in spec.tables():
+        counts = Counter(c.name for c in table.columns)
+        for name, count in counts.items():
+            if count > 1:
+                yield Problem("error", table.ref, f"column '{name}' is defined {count} times")
+
+
+def check_products(spec: MeshSpec) -> Iterator[Problem]:
+    for product in spec.products():
+        where = str(product.path)
+        if not product.product.owner:
+            yield Problem("error", where, f"product '{product.ref}' has no owner; add 'owner:'")
+        for table in product.product.tables:
+            names = [c.name for c in table.columns]
+            if not names and table.source is None:
+                yield Problem("error", where, f"table '{table.name}' has no columns and no source")
+            for key in [*table.partition_by, *table.primary_key]:
+                if names and key not in names:
+                    yield Problem(
+                        "error",
+                        where,
+                        f"table '{table.name}': key column '{key}' is not a column{_suggest(key, names)}",
+                    )
+
+
+def check_tags_and_classifications(spec: MeshSpec) -> Iterator[Problem]:
+    taxonomy = {k: v.values for k, v in spec.mesh.tags.items()}
+    classes = spec.mesh.classifications
+
+    def check(tags: dict[str, str], where: str, owner: str) -> Iterator[Problem]:
+        for key, value in tags.items():
+            if key not in taxonomy:
+                yield Problem(
+                    "error",
+                    where,
+                    f"{owner}: tag '{key}' is not defined{_suggest(key, list(taxonomy))} "
+                    f"(tags: {', '.join(taxonomy) or 'none'})",
+                )
+            elif value not in taxonomy[key]:
+                yield Problem(
+                    "error",
+                    where,
+                    f"{owner}: tag value '{key}={value}' is not defined{_suggest(value, taxonomy[key])} "
+                    f"({key}: {', '.join(taxonomy[key])})",
+                )
+
+    for product in spec.products():
+        where = str(product.path)
+        yield from check(product.product.tags, where, f"product '{product.ref}'")
+        for table in product.product.tables:
+            yield from check(table.tags, where, f"table '{table.name}'")
+            for column in table.columns:
+                yield from check(column.tags, where, f"column '{table.name}.{column.name}'")
+                if column.classification and column.classification not in classes:
+                    yield Problem(
+                        "error",
+                        where,
+                        f"column '{table.name}.{column.name}': classification "
+                        f"'{column.classification}' is not defined"
+                        f"{_suggest(column.classification, classes)} (classifications: {', '.join(classes)})",
+                    )
+    mesh_file = str(_mesh_file(spec))
+    for mask in spec.policies.masks:
+        yield from check(mask.tags, mesh_file, f"mask '{mask.name}'")
+        if mask.classification and mask.classification not in classes:
+            yield Problem("error", mesh_file, f"mask '{mask.name}': classification '{mask.classification}' is not defined")
+    from meshsim.policy.conditions import parse_tag_expression
+
+    for index, grant in enumerate(spec.policies.tag_grants):
+        name = grant.name or f"tag_grants[{index}]"
+        try:
+            terms = parse_tag_expression(grant.expression)
+        except PolicyError as exc:
+            yield Problem("error", mesh_file, f"tag grant '{name}': {exc.message}")
+            continue
+        for key, values in terms:
+            yield from check({key: v for v in values}, mesh_file, f"tag grant '{name}'")
+
+
+def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
+    from meshsim.policy.conditions import consumer_attributes_in
+
+    mesh_file = str(_mesh_file(spec))
+    consumers = spec.consumer_names()
+    attributes = {a for c in spec.mesh.consumers for a in c.attributes}
+    tables = {t.ref: t for t in spec.tables()}
+    products = [p.ref for p in spec.products()]
+    policies = spec.policies
+    all_policies = [
+        *(("grant", i, p) for i, p in enumerate(policies.grants)),
+        *(("tag grant", i, p) for i, p in enumerate(policies.tag_grants)),
+        *(("mask", i, p) for i, p in enumerate(policies.masks)),
+        *(("row filter", i, p) for i, p in enumerate(policies.row_filters)),
+    ]
+    for kind, index, policy in all_policies:
+        label = f"{kind} '{policy.name or index}'"
+        for name in [*policy.consumers, *policy.except_]:
+            if name != "*" and name not in consumers:
+                yield Problem(
+                    "error",
+                    mesh_file,
+                    f"{label}: consumer '{name}' is not defined{_suggest(name, consumers)} "
+                    f"(consumers: {', '.join(consumers)})",
+                )
+        if policy.when:
+            try:
+                for attribute in consumer_attributes_in(policy.when) - attributes:
+                    yield Problem(
+                        "warning",
+                        mesh_file,
+                        f"{label}: no consumer has attribute '{attribute}'{_suggest(attribute, sorted(attributes))}",
+                    )
+            except PolicyError as exc:
+                yield Problem("error", mesh_file, f"{label}: {exc.message}")
+        refs_tables = list(getattr(policy, "tables", []))
+        if getattr(policy, "table", None):
+            refs_tables.append(policy.table)
+        for ref in refs_tables:
+            if ref not in tables:
+                yield Problem("error", mesh_file, f"{label}: table '{ref}' is not defined{_suggest(ref, list(tables))}")
+        product = getattr(policy, "product", None)
+        if product and product not in products:
+            yield Problem("error", mesh_file, f"{label}: product '{product}' is not defined{_suggest(product, products)}")
+        for ref in [*getattr(policy, "columns", []), *getattr(policy, "exclude_columns", [])]:
+            table_ref, column = ref.rsplit(".", 1)
+            table = tables.get(table_ref)
+            if table is None:
+                yield Problem("error", mesh_file, f"{label}: table '{table_ref}' of column '{ref}' is not defined{_suggest(table_ref, list(tables))}")
+            elif table.column(column) is None:
+                names = [c.name for c in table.columns]
+                yield Problem("error", mesh_file, f"{label}: column '{ref}' is not defined{_suggest(column, names)}")
+        if kind == "row filter":
+            yield from _check_predicate(spec, label, policy.table, policy.predicate, mesh_file)
+
+
+def _check_predicate(spec: MeshSpec, label: str, table_ref: str, predicate: str, where: str) -> Iterator[Problem]:
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    try:
+        tree = sqlglot.parse_one(predicate, read="duckdb")
+    except ParseError as exc:
+        yield Problem("error", where, f"{label}: predicate is not valid SQL: {exc.errors[0]['description']}")
+        return
+    table = spec.table(table_ref)
+    known = {t.ref for t in spec.tables()}
+    for ref_table in tree.find_all(exp.Table):
+        ref = f"{ref_table.db}.{ref_table.name}".lower()
+        if ref not in known:
+            yield Problem("error", where, f"{label}: predicate reads '{ref}', which is not a mesh table")
+    if table is None:
+        return
+    outer_columns = {c.name for c in table.columns}
+    for column in tree.find_all(exp.Column):
+        if column.table or column.find_ancestor(exp.Subquery, exp.Select):
+            continue
+        if column.name not in outer_columns:
+            yield Problem(
+                "error",
+                where,
+                f"{label}: predicate names column '{column.name}', which '{table_ref}' does not have"
+                f"{_suggest(column.name, sorted(outer_columns))}",
+            )
+
+
+def check_pii_protected(spec: MeshSpec) -> Iterator[Problem]:
+    """A PII column visible unmasked to a consumer that is not a governance admin."""
+    from meshsim.policy.access import access_matrix
+
+    try:
+        matrix = access_matrix(spec)
+    except MeshsimError as exc:
+        yield Problem("error", str(_mesh_file(spec)), exc.message)
+        return
+    admins = {c.name for c in spec.mesh.consumers if c.admin}
+    for access in matrix:
+        if access.consumer in admins:
+            continue
+        table = spec.table(access.table)
+        assert table is not None
+        for column in access.columns:
+            spec_column = table.column(column.column)
+            if spec_column and spec_column.classification == "pii" and column.state == "full":
+                yield Problem(
+                    "error",
+                    str(_mesh_file(spec)),
+                    f"PII column '{access.table}.{column.column}' is visible unmasked to "
+                    f"'{access.consumer}' ({column.rule}); add a mask or exclude the column",
+                )
+
+
+CHECKS: tuple[Callable[[MeshSpec], Iterator[Problem]], ...] = (
+    check_duplicates,
+    check_products,
+    check_tags_and_classifications,
+    check_policy_references,
+    check_pii_protected,
+)
+
+
+def lint(spec: MeshSpec) -> list[Problem]:
+    problems: list[Problem] = []
+    for check in CHECKS:
+        problems.extend(check(spec))
+    return problems

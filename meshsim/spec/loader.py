@@ -1,0 +1,333 @@
+"""Load a mesh folder into a validated :class:`MeshSpec`.
+
+Layout::
+
+    <mesh>/mesh.yaml
+    <mesh>/<domain>/domain.yaml
+    <mesh>/<domain>/products/<product>.yaml
+
+Every file is parsed with line numbers so a validation error reads
+``domains/customer/products/customer_profiles.yaml:12: tables[0].columns[3].clasification:
+unknown key; did you mean 'classification'?``. All problems of all files are collected and
+raised together as one :class:`SpecError`; nothing is written when validation fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from meshsim.errors import SpecError, closest
+from meshsim.spec.models import (
+    Column,
+    DomainFile,
+    MeshFile,
+    Policies,
+    Product,
+    Table,
+)
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table with the product and domain that own it. ``ref`` is its SQL name."""
+
+    domain: str
+    product: str
+    table: Table
+    product_tags: dict[str, str]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.domain}.{self.table.name}"
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    @property
+    def columns(self) -> list[Column]:
+        return self.table.columns
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.table.columns if c.name == name), None)
+
+    def table_tags(self) -> dict[str, str]:
+        """Product tags, overridden by the table's own."""
+        return {**self.product_tags, **self.table.tags}
+
+    def column_tags(self, column: Column) -> dict[str, str]:
+        """A column inherits its table's tags and may override them."""
+        return {**self.table_tags(), **column.tags}
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    domain: str
+    product: Product
+    path: Path
+
+    @property
+    def ref(self) -> str:
+        return f"{self.domain}.{self.product.name}"
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    domain: DomainFile
+    products: tuple[ProductSpec, ...]
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.domain.name
+
+
+@dataclass(frozen=True)
+class MeshSpec:
+    """The whole validated mesh. ``fingerprint`` changes whenever any spec file changes."""
+
+    root: Path
+    mesh: MeshFile
+    domains: tuple[DomainSpec, ...]
+    fingerprint: str
+    lines: dict[str, dict[KeyPath, int]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.mesh.name
+
+    @property
+    def policies(self) -> Policies:
+        return self.mesh.policies
+
+    def products(self) -> list[ProductSpec]:
+        return [p for d in self.domains for p in d.products]
+
+    def tables(self) -> list[TableSpec]:
+        return [
+            TableSpec(p.domain, p.product.name, t, dict(p.product.tags))
+            for p in self.products()
+            for t in p.product.tables
+        ]
+
+    def table(self, ref: str) -> TableSpec | None:
+        return next((t for t in self.tables() if t.ref == ref), None)
+
+    def product(self, ref: str) -> ProductSpec | None:
+        return next((p for p in self.products() if p.ref == ref), None)
+
+    def consumer(self, name: str):  # -> Consumer | None
+        return next((c for c in self.mesh.consumers if c.name == name), None)
+
+    def consumer_names(self) -> list[str]:
+        return [c.name for c in self.mesh.consumers]
+
+    def with_policies(self, policies: Policies) -> MeshSpec:
+        """The same mesh under other policies (for what-if views)."""
+        mesh = self.mesh.model_copy(update={"policies": policies})
+        digest = hashlib.sha256((self.fingerprint + policies.model_dump_json()).encode())
+        return MeshSpec(self.root, mesh, self.domains, digest.hexdigest()[:16], self.lines)
+
+
+# --- YAML with line numbers ------------------------------------------------------------------
+
+
+def _line_map(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _line_map(value_node, (*path, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_map(item, (*path, index), out)
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[KeyPath, int]]:
+    """Parse a YAML file and map every key path to its line. Raises SpecError on bad YAML."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise SpecError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    lines: dict[KeyPath, int] = {}
+    if node is not None:
+        _line_map(node, (), lines)
+    return data, lines
+
+
+def format_path(path: KeyPath) -> str:
+    """``('tables', 0, 'columns', 3, 'type')`` -> ``tables[0].columns[3].type``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _line_for(lines: dict[KeyPath, int], loc: KeyPath) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _model_fields(model: type[BaseModel], loc: KeyPath) -> list[str]:
+    """Valid keys at ``loc`` inside ``model``, for 'did you mean' suggestions."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        info = getattr(current, "model_fields", {}).get(part)
+        if info is None:
+            info = next(
+                (f for f in getattr(current, "model_fields", {}).values() if f.alias == part), None
+            )
+        if info is None:
+            return []
+        current = _inner_model(info.annotation)
+    if current is None or not hasattr(current, "model_fields"):
+        return []
+    return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def _inner_model(annotation: Any) -> Any:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def validation_problems(
+    exc: ValidationError, file: Path, lines: dict[KeyPath, int], model: type[BaseModel]
+) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        loc: KeyPath = tuple(p for p in error["loc"] if not str(p).startswith("function-after"))
+        # pydantic puts union member names (TpchSource, ...) in loc; drop them
+        loc = tuple(p for p in loc if isinstance(p, int) or not p[:1].isupper())
+        line = _line_for(lines, loc)
+        where = f"{file}:{line}" if line else str(file)
+        if error["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            valid = _model_fields(model, loc)
+            guess = closest(key, valid)
+            message = f"unknown key '{key}'"
+            message += f"; did you mean '{guess}'?" if guess else ""
+            message += f" (valid keys: {', '.join(sorted(valid))})" if valid else ""
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "string_pattern_mismatch":
+                message = (
+                    f"'{error['input']}' is not a valid name: use lower case letters, digits and "
+                    f"underscores, starting with a letter (and domain.table[.column] for references)"
+                )
+        problems.append(f"{where}: {format_path(loc)}: {message}")
+    return problems
+
+
+def _load_model(
+    path: Path, model: type[BaseModel], problems: list[str], lines_out: dict[str, Any]
+) -> Any:
+    try:
+        data, lines = read_yaml(path)
+    except SpecError as exc:
+        problems.extend(exc.problems)
+        return None
+    lines_out[str(path)] = lines
+    if not isinstance(data, dict):
+        problems.append(f"{path}:1: expected a mapping of keys, found {type(data).__name__}")
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(validation_problems(exc, path, lines, model))
+        return None
+
+
+def load_policies(path: Path) -> Policies:
+    """A standalone policies file (the ``policies`` block of mesh.yaml), for what-if views."""
+    problems: list[str] = []
+    policies = _load_model(Path(path), Policies, problems, {})
+    if problems:
+        raise SpecError(problems)
+    return policies
+
+
+def load_mesh(root: str | Path) -> MeshSpec:
+    """Load and validate every spec file under ``root``; raise SpecError listing all problems."""
+    root = Path(root)
+    mesh_file = root / "mesh.yaml"
+    if not mesh_file.is_file():
+        raise SpecError(
+            [f"no mesh.yaml in '{root}'"],
+            hint="point --mesh at a mesh folder (the example is 'domains')",
+        )
+    problems: list[str] = []
+    lines: dict[str, Any] = {}
+    digest = hashlib.sha256()
+    mesh = _load_model(mesh_file, MeshFile, problems, lines)
+    domains: list[DomainSpec] = []
+    files = [mesh_file]
+    for domain_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        domain_file = domain_dir / "domain.yaml"
+        if not domain_file.is_file():
+            if not domain_dir.name.startswith((".", "_")):
+                problems.append(f"{domain_dir}: folder has no domain.yaml (every folder is a domain)")
+            continue
+        files.append(domain_file)
+        domain = _load_model(domain_file, DomainFile, problems, lines)
+        products = []
+        for product_file in sorted((domain_dir / "products").glob("*.yaml")):
+            files.append(product_file)
+            product = _load_model(product_file, Product, problems, lines)
+            if product is not None and domain is not None:
+                products.append(ProductSpec(domain.name, product, product_file))
+        if domain is not None:
+            if domain.name != domain_dir.name:
+                problems.append(
+                    f"{domain_file}:{lines[str(domain_file)].get(('name',), 1)}: name: domain "
+                    f"'{domain.name}' must match its folder name '{domain_dir.name}'"
+                )
+            domains.append(DomainSpec(domain, tuple(products), domain_dir))
+    if problems:
+        raise SpecError(problems, hint="fix the files above, then run 'meshsim validate'")
+    for file in files:
+        digest.update(str(file.relative_to(root)).encode())
+        digest.update(file.read_bytes())
+    return MeshSpec(root, mesh, tuple(domains), digest.hexdigest()[:16], lines)
+
+
+def spec_fingerprint(root: str | Path) -> str:
+    """Cheap change detection: hash of every spec file's name, size and mtime."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for file in sorted(root.rglob("*.yaml")):
+        stat = file.stat()
+        digest.update(f"{file}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def line_of(spec: MeshSpec, file: Path, path: KeyPath) -> str:
+    """``file:line`` for a key path, for lint messages."""
+    line = _line_for(spec.lines.get(str(file), {}), path)
+    return f"{file}:{line}" if line else str(file)

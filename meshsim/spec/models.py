@@ -1,0 +1,233 @@
+"""Pydantic models of the mesh spec files: ``mesh.yaml``, ``<domain>/domain.yaml`` and
+``<domain>/products/<product>.yaml``.
+
+Every model rejects unknown keys and is frozen. Cross-file rules (undefined consumers, unknown
+columns in policies, unprotected PII...) live in :mod:`meshsim.spec.lint`, not here, so that
+a user sees every problem of a layout at once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from meshsim.spec.types import normalize_type
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
+TableRef = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
+ColumnRef = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
+ProductRef = TableRef
+
+_DURATION = re.compile(r"^(\d+)\s*(m|h|d)$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --- mesh.yaml ---------------------------------------------------------------------------
+
+
+class TagKey(Strict):
+    description: str = ""
+    values: list[Name] = Field(min_length=1)
+
+
+class Consumer(Strict):
+    name: Name
+    description: str = ""
+    attributes: dict[Name, str] = Field(default_factory=dict)
+    admin: bool = Field(
+        default=False,
+        description="A governance admin may query the audit log and decide any request. "
+        "Data access still comes only from policies.",
+    )
+
+
+class ConsumerSelector(Strict):
+    """Which consumers a policy applies to: names (``*`` for all), minus ``except``, and an
+    optional attribute condition such as ``consumer.clearance = 'sensitive'``."""
+
+    consumers: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    except_: list[Name] = Field(default_factory=list, alias="except")
+    when: str | None = Field(
+        default=None,
+        description="SQL boolean over consumer attributes, e.g. consumer.region = 'EUROPE'",
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Grant(ConsumerSelector):
+    """Read access to a whole product, some tables, or some columns of one table."""
+
+    name: Name | None = None
+    all: bool = False
+    product: ProductRef | None = None
+    tables: list[TableRef] = Field(default_factory=list)
+    columns: list[ColumnRef] = Field(default_factory=list)
+    exclude_columns: list[ColumnRef] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> Grant:
+        scopes = [self.all, self.product is not None, bool(self.tables), bool(self.columns)]
+        if sum(scopes) != 1:
+            raise ValueError("a grant needs exactly one of 'all', 'product', 'tables', 'columns'")
+        return self
+
+
+class TagGrant(ConsumerSelector):
+    """Lake Formation style: access to every table and column whose tags satisfy
+    ``expression`` (``key=value`` terms joined by AND, values of one key joined by OR with
+    ``key IN (a, b)``)."""
+
+    name: Name | None = None
+    expression: str = Field(min_length=3)
+
+
+MaskFunction = Literal["redact", "nullify", "keyed_hash", "show_last", "year_only", "custom"]
+
+
+class Mask(ConsumerSelector):
+    """Replace a column's values at the scan. The first mask (in file order) that matches a
+    consumer and a column wins."""
+
+    name: Name
+    function: MaskFunction
+    columns: list[ColumnRef] = Field(default_factory=list)
+    classification: Name | None = None
+    tags: dict[Name, Name] = Field(default_factory=dict)
+    n: int | None = Field(default=None, ge=1, le=64, description="digits kept by show_last")
+    expression: str | None = Field(
+        default=None, description="custom mask: SQL over the column ({column}) and consumer.*"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Mask:
+        if not (self.columns or self.classification or self.tags):
+            raise ValueError("a mask needs 'columns', 'classification' or 'tags' to select columns")
+        if self.function == "show_last" and self.n is None:
+            raise ValueError("mask function 'show_last' needs 'n' (how many characters to keep)")
+        if self.function == "custom" and not self.expression:
+            raise ValueError("mask function 'custom' needs 'expression'")
+        if self.function != "custom" and self.expression:
+            raise ValueError("'expression' is only for mask function 'custom'")
+        return self
+
+
+class RowFilter(ConsumerSelector):
+    """Rows of ``table`` a consumer sees: a SQL predicate over the table's columns and
+    ``consumer.<attribute>``; it may look up other mesh tables (with the policy's rights)."""
+
+    name: Name
+    table: TableRef
+    predicate: str = Field(min_length=1)
+
+
+class Policies(Strict):
+    grants: list[Grant] = Field(default_factory=list)
+    tag_grants: list[TagGrant] = Field(default_factory=list)
+    masks: list[Mask] = Field(default_factory=list)
+    row_filters: list[RowFilter] = Field(default_factory=list)
+
+
+class MeshFile(Strict):
+    """``mesh.yaml``: the mesh, its tag taxonomy, consumers and governance policies."""
+
+    name: Name
+    description: str = ""
+    tags: dict[Name, TagKey] = Field(default_factory=dict)
+    classifications: list[Name] = Field(
+        default_factory=lambda: ["public", "internal", "pii", "sensitive"]
+    )
+    consumers: list[Consumer] = Field(default_factory=list)
+    policies: Policies = Field(default_factory=Policies)
+
+
+# --- domain.yaml and products --------------------------------------------------------------
+
+
+class Column(Strict):
+    name: Name
+    type: str
+    description: str = ""
+    tags: dict[Name, Name] = Field(default_factory=dict)
+    classification: Name | None = None
+    nullable: bool = True
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return normalize_type(value)
+
+
+class TpchSource(Strict):
+    """Generate the table with tpchgen-cli (deterministic for a scale factor)."""
+
+    tpch: Literal["customer", "nation", "region", "orders", "lineitem", "part", "supplier", "partsupp"]
+
+
+class LocationSource(Strict):
+    """An existing Delta table that another tool wrote; read in place, never copied."""
+
+    location: str = Field(min_length=1)
+
+
+class Table(Strict):
+    name: Name
+    description: str = ""
+    columns: list[Column] = Field(default_factory=list)
+    partition_by: list[Name] = Field(default_factory=list)
+    primary_key: list[Name] = Field(default_factory=list)
+    tags: dict[Name, Name] = Field(default_factory=dict)
+    source: TpchSource | LocationSource | None = None
+    column_mapping: bool = Field(
+        default=False, description="write with Delta column mapping (physical names differ)"
+    )
+
+
+class Production(Strict):
+    method: Literal["generated", "external", "pipeline", "manual"] = "generated"
+    schedule: str | None = None
+    description: str = ""
+
+
+class Product(Strict):
+    name: Name
+    description: str = ""
+    owner: str | None = None
+    tags: dict[Name, Name] = Field(default_factory=dict)
+    freshness_sla: str | None = Field(default=None, description="e.g. 24h, 30m, 7d")
+    production: Production = Field(default_factory=Production)
+    tables: list[Table] = Field(min_length=1)
+
+    @field_validator("freshness_sla")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and not _DURATION.match(value):
+            raise ValueError(f"freshness_sla '{value}' must look like 30m, 24h or 7d")
+        return value
+
+    @property
+    def freshness(self) -> timedelta | None:
+        if self.freshness_sla is None:
+            return None
+        m = _DURATION.match(self.freshness_sla)
+        assert m is not None
+        amount, unit = int(m.group(1)), m.group(2)
+        return {"m": timedelta(minutes=amount), "h": timedelta(hours=amount)}.get(
+            unit, timedelta(days=amount)
+        )
+
+
+class DomainFile(Strict):
+    """``<domain>/domain.yaml``."""
+
+    name: Name
+    owner_team: str | None = None
+    description: str = ""
+    contact: str | None = None

@@ -1,0 +1,25 @@
+"""Shared fixtures. Tests are deterministic: fixed seeds, no network, data made here."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_MESH = REPO / "domains"
+
+
+@pytest.fixture
+def mesh_copy(tmp_path: Path) -> Path:
+    """A writable copy of the example mesh, for tests that break it on purpose."""
+    target = tmp_path / "mesh"
+    shutil.copytree(EXAMPLE_MESH, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Developer tasks. Needs only Python 3.11+: it creates .venv and installs pinned dependencies.
+
+    python3 tools/dev.py            list the tasks
+    python3 tools/dev.py demo       set up, then run 'meshsim demo'
+    python3 tools/dev.py test       set up, then run the test suite
+    python3 tools/dev.py bench      set up, then run the benchmarks (meshsim bench ...)
+    python3 tools/dev.py meshsim …  set up, then run any meshsim command
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".meshsim-installed"
+
+TASKS = {
+    "setup": "create .venv and install meshsim with pinned dependencies",
+    "demo": "build the example mesh small and show it (meshsim demo)",
+    "test": "run the test suite (pytest); extra arguments go to pytest",
+    "bench": "run the benchmarks (meshsim bench); extra arguments go to it",
+    "meshsim": "run any meshsim command inside the environment",
+}
+
+
+def _inputs_digest() -> str:
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "requirements.lock"):
+        path = ROOT / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"meshsim needs Python 3.11 or newer, this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print("creating .venv ...", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
+    digest = _inputs_digest()
+    if STAMP.is_file() and STAMP.read_text() == digest:
+        return
+    print("installing pinned dependencies into .venv ...", file=sys.stderr)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    constraints = ["-c", str(ROOT / "requirements.lock")] if (ROOT / "requirements.lock").is_file() else []
+    subprocess.run([*pip, *constraints, "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(digest)
+
+
+def _run(command: list[str]) -> int:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.call(command, cwd=ROOT, env=env)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        width = max(map(len, TASKS))
+        print("usage: python3 tools/dev.py TASK [ARGS...]\n\ntasks:")
+        for name, text in TASKS.items():
+            print(f"  {name:<{width}}  {text}")
+        return 0
+    task, rest = argv[0], argv[1:]
+    if task not in TASKS:
+        print(f"unknown task '{task}' (tasks: {', '.join(TASKS)})", file=sys.stderr)
+        return 2
+    setup()
+    if task == "setup":
+        return 0
+    if task == "test":
+        return _run([str(BIN / "python"), "-m", "pytest", *rest])
+    if task == "demo":
+        return _run([str(BIN / "meshsim"), "demo", *rest])
+    if task == "bench":
+        return _run([str(BIN / "meshsim"), "bench", *rest])
+    return _run([str(BIN / "meshsim"), *rest])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
