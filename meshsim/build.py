@@ -150,6 +150,7 @@ def build_mesh(
                         table=table.ref,
                         hint="fix 'source.location' in the product file",
                     )
+                _check_registered_schema(table, location)
                 records[table.ref] = {"location": str(location), "external": True, "version": version}
                 report.tables.append(TableBuild(table.ref, "registered", version, None, 0.0))
             else:
@@ -206,3 +207,29 @@ def _write_table(delta: Any, table: TableSpec, path: Path, files: dict[str, Path
     from meshsim.storage.snapshot import load_snapshot
 
     return version, load_snapshot(path, table=table.ref).num_records
+
+
+def _check_registered_schema(table: TableSpec, location: Path) -> None:
+    """A registered table's declared columns must exist in it with the declared types."""
+    from meshsim.spec.types import from_arrow, normalize_type
+    from meshsim.storage.snapshot import load_snapshot
+
+    snapshot = load_snapshot(location, table=table.ref)
+    actual = {c.name: c.type for c in snapshot.columns}
+    listing = ", ".join(f"{name} {from_arrow(t)}" for name, t in actual.items())
+    if not table.columns:
+        raise SpecError(
+            [f"table '{table.ref}' registers '{location}' but declares no columns; policies "
+             f"need them (its columns: {listing})"]
+        )
+    problems = []
+    for column in table.columns:
+        if column.name not in actual:
+            problems.append(f"table '{table.ref}': column '{column.name}' is not in '{location}' (its columns: {listing})")
+        elif normalize_type(from_arrow(actual[column.name])) != column.type:
+            problems.append(
+                f"table '{table.ref}': column '{column.name}' is declared {column.type} but is "
+                f"{from_arrow(actual[column.name])} in '{location}'"
+            )
+    if problems:
+        raise SpecError(problems, hint="fix the columns in the product file to match the table")

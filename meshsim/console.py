@@ -61,8 +61,10 @@ class TerminalConsole:
     def __init__(self, *, quiet: bool = False, force_terminal: bool | None = None) -> None:
         from rich.console import Console as RichConsole
 
-        self.out = RichConsole(force_terminal=force_terminal, soft_wrap=False)
+        self.out = RichConsole(force_terminal=force_terminal)
         self.err = RichConsole(stderr=True, force_terminal=force_terminal)
+        if not self.out.is_terminal:
+            self.out.width = 160  # piped output: wide rows instead of folded cells
         self.quiet = quiet
 
     def note(self, text: str) -> None:

@@ -23,3 +23,13 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture(scope="session")
+def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example mesh built once at a tiny scale. Tests must not modify it."""
+    from meshsim.mesh import Mesh
+
+    workspace = tmp_path_factory.mktemp("built") / "ws"
+    Mesh.build(EXAMPLE_MESH, workspace, scale=0.01).close()
+    return workspace

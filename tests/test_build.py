@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from meshsim.errors import SpecError, StorageError
+from meshsim.mesh import Mesh
+from meshsim.storage import delta
+from tests.conftest import EXAMPLE_MESH, edit
+
+SF001_ROWS = {
+    "customer.customer": 1500, "customer.nation": 25, "customer.region": 5,
+    "sales.orders": 15000, "sales.lineitem": 60175,
+    "supply.part": 2000, "supply.supplier": 100, "supply.partsupp": 8000,
+}
+
+
+def test_build_writes_every_table_into_its_domain_account(built_workspace: Path):
+    mesh = Mesh.open(built_workspace)
+    infos = {t.ref: t for t in mesh.tables()}
+    assert {ref: t.rows for ref, t in infos.items()} == SF001_ROWS
+    for ref, info in infos.items():
+        domain, table = ref.split(".")
+        assert info.location == str(built_workspace.resolve() / "accounts" / domain / table)
+        assert info.version == 0 and not info.external
+    assert (built_workspace / "governance" / "mesh.key").stat().st_mode & 0o077 == 0
+
+
+def test_built_data_equals_the_generated_data(built_workspace: Path):
+    mesh = Mesh.open(built_workspace)
+    generated = pq.read_table(built_workspace / "staging" / "tpch-sf0.01" / "customer.parquet")
+    stored = delta.read_table(mesh.locate("customer.customer"), table="customer.customer")
+    assert stored.num_rows == generated.num_rows
+    key = "c_custkey"
+    a = sorted(zip(generated[key].to_pylist(), generated["c_phone"].to_pylist(), strict=True))
+    b = sorted(zip(stored[key].to_pylist(), stored["c_phone"].to_pylist(), strict=True))
+    assert a == b
+    assert str(stored.schema.field("c_acctbal").type) == "decimal128(15, 2)"
+
+
+def test_rebuild_is_idempotent_and_a_new_scale_makes_a_new_version(tmp_path: Path):
+    ws = tmp_path / "ws"
+    Mesh.build(EXAMPLE_MESH, ws, scale=0.01)
+    again = Mesh.build(EXAMPLE_MESH, ws, scale=0.01).last_build
+    assert {t.action for t in again.tables} == {"unchanged"}
+    bigger = Mesh.build(EXAMPLE_MESH, ws, scale=0.02)
+    assert {t.version for t in bigger.last_build.tables} == {1}
+    history = bigger.history("sales.orders")
+    assert [h.version for h in history] == [1, 0]
+    assert bigger.snapshot("sales.orders").num_records == 30000
+    assert bigger.snapshot("sales.orders", version=0).num_records == 15000
+
+
+def test_interrupted_build_leaves_valid_tables_and_resumes(tmp_path: Path, monkeypatch):
+    import meshsim.build as build_module
+
+    ws = tmp_path / "ws"
+    real_write = build_module._write_table
+    calls = {"n": 0}
+
+    def failing_write(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(build_module, "_write_table", failing_write)
+    with pytest.raises(KeyboardInterrupt):
+        Mesh.build(EXAMPLE_MESH, ws, scale=0.01)
+    state = json.loads((ws / "workspace.json").read_text())
+    assert sorted(state["tables"]) == ["customer.customer", "customer.nation", "customer.region"]
+    for ref in state["tables"]:
+        assert delta.latest_version(state["tables"][ref]["location"]) == 0
+    monkeypatch.setattr(build_module, "_write_table", real_write)
+    resumed = Mesh.build(EXAMPLE_MESH, ws, scale=0.01).last_build
+    actions = {t.ref: t.action for t in resumed.tables}
+    assert actions["customer.customer"] == "unchanged"
+    assert actions["sales.orders"] == "written"
+
+
+def test_invalid_mesh_writes_nothing(mesh_copy: Path, tmp_path: Path):
+    edit(mesh_copy / "mesh.yaml", "consumers: [supply_planner]\n      tables:", "consumers: [supply_planer]\n      tables:")
+    with pytest.raises(SpecError, match="consumer 'supply_planer' is not defined"):
+        Mesh.build(mesh_copy, tmp_path / "ws", scale=0.01)
+    assert not (tmp_path / "ws").exists()
+
+
+def test_existing_delta_table_is_registered_in_place(mesh_copy: Path, tmp_path: Path):
+    import pyarrow as pa
+
+    external = tmp_path / "spark-wrote-this" / "promotions"
+    data = pa.table({"promo_id": pa.array([1, 2], pa.int64()), "promo_name": ["spring", "summer"]})
+    delta.write(external, data, mode="create", column_mapping=True, table="sales.promotions")
+    product = mesh_copy / "sales" / "products" / "promotions.yaml"
+    product.write_text(
+        "name: promotions\nowner: sales-ops\ndescription: Promotions run by another team.\n"
+        "production: {method: external}\ntables:\n  - name: promotions\n"
+        f"    source: {{location: {external}}}\n    columns:\n"
+        "      - {name: promo_id, type: bigint, classification: internal}\n"
+        "      - {name: promo_name, type: varchar, classification: internal}\n"
+    )
+    before = sorted(p.name for p in external.rglob("*"))
+    mesh = Mesh.build(mesh_copy, tmp_path / "ws", scale=0.01)
+    actions = {t.ref: t.action for t in mesh.last_build.tables}
+    assert actions["sales.promotions"] == "registered"
+    assert not (tmp_path / "ws" / "accounts" / "sales" / "promotions").exists()
+    assert sorted(p.name for p in external.rglob("*")) == before
+    snapshot = mesh.snapshot("sales.promotions")
+    assert snapshot.column_mapping_mode == "name"
+    assert [c.name for c in snapshot.columns] == ["promo_id", "promo_name"]
+
+
+def test_registered_location_must_be_a_delta_table(mesh_copy: Path, tmp_path: Path):
+    product = mesh_copy / "sales" / "products" / "promotions.yaml"
+    product.write_text(
+        "name: promotions\nowner: sales-ops\ntables:\n  - name: promotions\n"
+        f"    source: {{location: {tmp_path / 'nothing-here'}}}\n"
+    )
+    with pytest.raises(StorageError, match="is not a Delta table"):
+        Mesh.build(mesh_copy, tmp_path / "ws", scale=0.01)
+
+
+def test_registered_table_columns_must_match(mesh_copy: Path, tmp_path: Path):
+    import pyarrow as pa
+
+    external = tmp_path / "ext"
+    delta.write(external, pa.table({"promo_id": pa.array([1], pa.int64())}), mode="create", table="x.y")
+    product = mesh_copy / "sales" / "products" / "promotions.yaml"
+    product.write_text(
+        "name: promotions\nowner: sales-ops\ntables:\n  - name: promotions\n"
+        f"    source: {{location: {external}}}\n    columns:\n"
+        "      - {name: promo_id, type: integer, classification: internal}\n"
+        "      - {name: promo_name, type: varchar, classification: internal}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        Mesh.build(mesh_copy, tmp_path / "ws", scale=0.01)
+    assert info.value.problems == [
+        f"table 'sales.promotions': column 'promo_id' is declared integer but is bigint in '{external}'",
+        f"table 'sales.promotions': column 'promo_name' is not in '{external}' (its columns: promo_id bigint)",
+    ]
