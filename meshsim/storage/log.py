@@ -1,0 +1,179 @@
+"""Cheap reads of a Delta table's ``_delta_log`` directory, without ``deltalake``.
+
+Listing the log and reading single commit files answers "what is the latest version?",
+"which versions can still be loaded?" and "when was version N committed?" without replaying
+the log, so caches can ask on every query.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from meshsim.errors import StorageError
+
+BUILD_HINT = "run 'meshsim build'"
+_LOG_ENTRY = re.compile(r"^(\d{20})\.(?:json|checkpoint(?:\.[^/]+)?\.parquet)$")
+
+
+def location_of(path: str | Path) -> str:
+    """The absolute, normalised local path of a table (no check that it exists).
+
+    >>> location_of("/data/../data/orders/")
+    '/data/orders'
+    """
+    return os.path.normpath(os.path.abspath(os.fspath(path)))
+
+
+def not_found(location: str, table: str, why: str = "is not a Delta table") -> StorageError:
+    return StorageError(
+        f"table '{table}': '{location}' {why} (no _delta_log with commits)",
+        table=table,
+        hint=f"{BUILD_HINT} to create it, or check the table's location",
+    )
+
+
+def _log_versions(location: str, table: str) -> tuple[list[int], list[int]]:
+    """Versions of the commit files and of the checkpoints in ``_delta_log``."""
+    log = os.path.join(location, "_delta_log")
+    commits: list[int] = []
+    checkpoints: list[int] = []
+    try:
+        entries = list(os.scandir(log))
+    except (FileNotFoundError, NotADirectoryError):
+        why = "does not exist" if not os.path.exists(location) else "is not a Delta table"
+        raise not_found(location, table, why) from None
+    for entry in entries:
+        m = _LOG_ENTRY.match(entry.name)
+        if m:
+            (commits if entry.name.endswith(".json") else checkpoints).append(int(m.group(1)))
+    return commits, checkpoints
+
+
+def latest_version(path: str | Path, *, table: str = "?") -> int:
+    """The newest committed version, from ``_last_checkpoint`` and a listing of the log.
+
+    Reads no commit and replays nothing, so caches can call it on every query.
+    """
+    location = location_of(path)
+    commits, checkpoints = _log_versions(location, table)
+    floor = -1
+    try:
+        with open(os.path.join(location, "_delta_log", "_last_checkpoint")) as f:
+            floor = int(json.load(f)["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    newest = max([floor, *commits, *checkpoints])
+    if newest < 0:
+        raise not_found(location, table)
+    return newest
+
+
+def exists(path: str | Path) -> bool:
+    """Whether a Delta table with at least one commit lives at ``path``."""
+    try:
+        latest_version(path)
+    except StorageError:
+        return False
+    return True
+
+
+def available_versions(path: str | Path, *, table: str = "?") -> tuple[int, int]:
+    """``(first, last)`` versions that can still be loaded (older logs may be cleaned up)."""
+    location = location_of(path)
+    commits, checkpoints = _log_versions(location, table)
+    last = latest_version(location, table=table)
+    first = 0 if 0 in commits else min([*checkpoints, *commits, last])
+    return first, last
+
+
+def commit_timestamp(path: str | Path, version: int, *, table: str = "?") -> datetime:
+    """When ``version`` was committed (UTC): ``inCommitTimestamp`` or ``commitInfo.timestamp``,
+    else the commit file's modification time, as Delta readers do."""
+    location = location_of(path)
+    log = os.path.join(location, "_delta_log")
+    commit = os.path.join(log, f"{version:020d}.json")
+    try:
+        with open(commit, encoding="utf-8") as f:
+            for line in f:
+                info = json.loads(line).get("commitInfo") if line.strip() else None
+                if info:
+                    millis = info.get("inCommitTimestamp", info.get("timestamp"))
+                    if millis is not None:
+                        return datetime.fromtimestamp(millis / 1000, tz=UTC)
+        mtime = os.path.getmtime(commit)
+    except FileNotFoundError:
+        names = [n for n in os.listdir(log) if n.startswith(f"{version:020d}.checkpoint")]
+        if not names:
+            raise StorageError(
+                f"table '{table}' has no commit or checkpoint for version {version} in '{log}'",
+                table=table,
+                hint=BUILD_HINT,
+            ) from None
+        mtime = os.path.getmtime(os.path.join(log, names[0]))
+    return datetime.fromtimestamp(mtime, tz=UTC)
+
+
+def resolve_version(
+    path: str | Path,
+    *,
+    table: str,
+    version: int | None = None,
+    timestamp: datetime | None = None,
+) -> int:
+    """The version to read: ``version``, the newest at or before ``timestamp``, or the latest.
+
+    A naive ``timestamp`` is taken as UTC. Versions or timestamps outside the table's history
+    are errors naming the available range.
+    """
+    location = location_of(path)
+    first, last = available_versions(location, table=table)
+    if version is not None and timestamp is not None:
+        raise StorageError(
+            f"table '{table}': give a version or a timestamp to time travel, not both "
+            f"(got version {version} and timestamp {timestamp.isoformat()})",
+            table=table,
+        )
+    if version is not None:
+        if not first <= version <= last:
+            raise StorageError(
+                f"table '{table}' has no version {version}; available versions are {first}..{last}",
+                table=table,
+                hint=f"pick a version in {first}..{last}",
+            )
+        return version
+    if timestamp is None:
+        return last
+    target = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+    best = None
+    for v in range(first, last + 1):
+        if commit_timestamp(location, v, table=table) <= target:
+            best = v
+    if best is None:
+        start = commit_timestamp(location, first, table=table).isoformat()
+        end = commit_timestamp(location, last, table=table).isoformat()
+        raise StorageError(
+            f"table '{table}' did not exist yet at {target.isoformat()}; its history runs "
+            f"from {start} (version {first}) to {end} (version {last})",
+            table=table,
+            hint=f"pick a timestamp at or after {start}",
+        )
+    return best
+
+
+def commit_fingerprint(path: str | Path, version: int) -> tuple[int, ...]:
+    """Identity of the file that records ``version`` (inode, size, mtime), so a cache can tell
+    a table deleted and rebuilt to the same version number from the one it saw before."""
+    log = os.path.join(location_of(path), "_delta_log")
+    candidates = [f"{version:020d}.json"]
+    candidates += sorted(n for n in os.listdir(log) if n.startswith(f"{version:020d}.checkpoint"))
+    for name in candidates:
+        try:
+            st = os.stat(os.path.join(log, name))
+        except FileNotFoundError:
+            continue
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return ()

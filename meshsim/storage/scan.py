@@ -1,0 +1,205 @@
+"""Bind a :class:`Snapshot` to DuckDB as a sqlglot syntax tree.
+
+The relation reads the snapshot's Parquet files with ``read_parquet``, one call per distinct
+combination of partition values, and projects logical column names with their Delta types:
+
+- data columns are read by physical name and cast to the Delta type (a no-op cast when the
+  file already has it, which DuckDB folds away, so filters still reach the Parquet reader);
+- partition columns, which Delta does not store in the files, are typed constants, so a filter
+  on them folds to ``false`` and DuckDB drops the whole branch;
+- a column that no file of a branch holds (added later by schema evolution) is a typed NULL;
+  within a branch ``union_by_name`` fills NULL for the files that lack it;
+- a snapshot without files is a typed, empty relation.
+
+>>> import pyarrow as pa
+>>> arrow_to_sql_type(pa.decimal128(15, 2)).sql(dialect="duckdb")
+'DECIMAL(15, 2)'
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from meshsim.errors import StorageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from meshsim.storage.snapshot import Column, DataFile, Snapshot
+
+#: Characters DuckDB treats as glob syntax in a ``read_parquet`` path.
+GLOB_CHARACTERS = frozenset("*?[")
+
+
+def arrow_to_sql_type(dtype: pa.DataType) -> exp.DataType:
+    """The DuckDB type for an Arrow type of a Delta column.
+
+    >>> import pyarrow as pa
+    >>> arrow_to_sql_type(pa.timestamp("us", tz="UTC")).sql(dialect="duckdb")
+    'TIMESTAMPTZ'
+    >>> arrow_to_sql_type(pa.string_view()).sql(dialect="duckdb")
+    'TEXT'
+    """
+    import pyarrow as pa
+
+    t = exp.DataType.Type
+    simple = {
+        pa.bool_(): t.BOOLEAN,
+        pa.int8(): t.TINYINT,
+        pa.int16(): t.SMALLINT,
+        pa.int32(): t.INT,
+        pa.int64(): t.BIGINT,
+        pa.float32(): t.FLOAT,
+        pa.float64(): t.DOUBLE,
+        pa.date32(): t.DATE,
+        pa.string(): t.VARCHAR,
+        pa.large_string(): t.VARCHAR,
+        pa.string_view(): t.VARCHAR,
+        pa.binary(): t.VARBINARY,
+        pa.large_binary(): t.VARBINARY,
+        pa.binary_view(): t.VARBINARY,
+    }
+    if dtype in simple:
+        return exp.DataType.build(simple[dtype])
+    if pa.types.is_decimal(dtype):
+        return exp.DataType.build(f"DECIMAL({dtype.precision}, {dtype.scale})", dialect="duckdb")
+    if pa.types.is_timestamp(dtype):
+        return exp.DataType.build(t.TIMESTAMPTZ if dtype.tz else t.TIMESTAMP)
+    raise StorageError(
+        f"Arrow type {dtype} has no DuckDB equivalent in meshsim's scan (supported: booleans, "
+        f"integers, floats, decimals, dates, timestamps, strings, binary)",
+        hint="store the column as one of the supported types",
+    )
+
+
+def scan_files(snapshot: Snapshot) -> tuple[str, ...]:
+    """Every file path the scan of ``snapshot`` reads, in the order it lists them."""
+    return tuple(f.path for f in snapshot.files)
+
+
+def _constant(value: Any, column: Column, sql_type: exp.DataType) -> exp.Expression:
+    """``value`` as a typed SQL constant (strings cast to the type, so DuckDB parses it)."""
+    if value is None:
+        literal: exp.Expression = exp.null()
+    elif isinstance(value, bool):
+        literal = exp.Boolean(this=value)
+    elif isinstance(value, int):
+        literal = exp.Literal.number(value)
+    elif isinstance(value, float | Decimal | str):
+        literal = exp.Literal.string(str(value) if not isinstance(value, float) else repr(value))
+    elif isinstance(value, datetime | date):
+        literal = exp.Literal.string(value.isoformat())
+    else:
+        raise StorageError(
+            f"partition column '{column.name}' holds {value!r} ({type(value).__name__}), which "
+            f"meshsim cannot write as a constant",
+        )
+    return exp.cast(literal, sql_type)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parquet_columns(path: str) -> frozenset[str]:
+    """Top-level column names in a Parquet file's footer (files are immutable in Delta)."""
+    import pyarrow.parquet as pq
+
+    return frozenset(pq.read_schema(path).names)
+
+
+def _group_holds(files: Sequence[DataFile], column: Column) -> bool:
+    """Whether any file of ``files`` stores ``column``: statistics first, footers if needed."""
+    if any(column.name in f.null_counts for f in files):
+        return True
+    return any(column.physical_name in _parquet_columns(f.path) for f in files)
+
+
+def _read_parquet(paths: Sequence[str]) -> exp.Table:
+    call = exp.ReadParquet(
+        expressions=[
+            exp.Array(expressions=[exp.Literal.string(p) for p in paths]),
+            exp.PropertyEQ(this=exp.to_identifier("union_by_name"), expression=exp.true()),
+            exp.PropertyEQ(this=exp.to_identifier("hive_partitioning"), expression=exp.false()),
+        ]
+    )
+    return exp.Table(this=call)
+
+
+def _branch(
+    files: Sequence[DataFile],
+    columns: Sequence[Column],
+    types: dict[str, exp.DataType],
+    partition_columns: frozenset[str],
+) -> exp.Select:
+    projections = []
+    for c in columns:
+        if c.name in partition_columns:
+            value = _constant(files[0].partition_values.get(c.name), c, types[c.name])
+        elif _group_holds(files, c):
+            value = exp.cast(exp.column(c.physical_name, quoted=True), types[c.name])
+        else:
+            value = exp.cast(exp.null(), types[c.name])
+        projections.append(exp.alias_(value, c.name, quoted=True))
+    return exp.select(*projections).from_(_read_parquet([f.path for f in files]))
+
+
+def _union_all(branches: list[exp.Select]) -> exp.Query:
+    """A balanced UNION ALL tree, so thousands of partitions stay shallow to generate."""
+    if len(branches) == 1:
+        return branches[0]
+    middle = len(branches) // 2
+    return exp.union(_union_all(branches[:middle]), _union_all(branches[middle:]), distinct=False)
+
+
+def _partition_key(f: DataFile, partition_columns: Sequence[str]) -> tuple[Any, ...]:
+    return tuple((type(f.partition_values[c]), f.partition_values[c]) for c in partition_columns)
+
+
+def scan_query(snapshot: Snapshot, columns: Sequence[str] | None = None) -> exp.Select:
+    """A SELECT over the snapshot's files with logical column names and Delta types.
+
+    ``columns`` picks and orders the columns (all of them, in schema order, by default).
+    """
+    if columns is None:
+        chosen = list(snapshot.columns)
+    else:
+        if not columns:
+            raise StorageError(
+                f"table '{snapshot.table}': a scan needs at least one column",
+                table=snapshot.table,
+            )
+        chosen = [snapshot.column(name) for name in columns]
+        duplicates = sorted({c for c in columns if list(columns).count(c) > 1})
+        if duplicates:
+            raise StorageError(
+                f"table '{snapshot.table}': column(s) {', '.join(duplicates)} asked for twice",
+                table=snapshot.table,
+            )
+    types = {c.name: arrow_to_sql_type(c.type) for c in chosen}
+    names = [c.name for c in chosen]
+    if not snapshot.files:
+        nulls = [exp.alias_(exp.cast(exp.null(), types[n]), n, quoted=True) for n in names]
+        return exp.select(*nulls).where(exp.false())
+    for f in snapshot.files:
+        bad = GLOB_CHARACTERS.intersection(f.path)
+        if bad:
+            raise StorageError(
+                f"table '{snapshot.table}': file '{f.path}' contains {''.join(sorted(bad))}, "
+                f"which DuckDB would expand as a glob; refusing rather than reading other files",
+                table=snapshot.table,
+                hint="rewrite the table so its partition folders are escaped (meshsim build "
+                "writes them escaped)",
+            )
+    groups: dict[tuple[Any, ...], list[DataFile]] = {}
+    for f in snapshot.files:
+        groups.setdefault(_partition_key(f, snapshot.partition_columns), []).append(f)
+    partition_columns = frozenset(snapshot.partition_columns)
+    branches = [_branch(g, chosen, types, partition_columns) for g in groups.values()]
+    if len(branches) == 1:
+        return branches[0]
+    scan = _union_all(branches).subquery("delta_scan")
+    return exp.select(*(exp.column(n, quoted=True) for n in names)).from_(scan)

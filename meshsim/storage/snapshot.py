@@ -1,0 +1,291 @@
+"""Snapshots: one version of a Delta table, described without reading its data.
+
+A :class:`Snapshot` lists the table's columns (logical and physical names, Delta types), its
+partition columns and every active data file with decoded local path, typed partition values
+and statistics, all keyed by logical column name. The query layer binds it to DuckDB with
+:mod:`meshsim.storage.scan`.
+
+What meshsim can read is declared once, in :data:`READER_FEATURES`; a table needing anything
+else is refused with :class:`UnsupportedFeatureError` rather than read wrongly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from meshsim.errors import StorageError, UnsupportedFeatureError, unknown_name_message
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from meshsim.storage.delta import TableState
+
+#: Delta reader features meshsim reads exactly, and how.
+READER_FEATURES: dict[str, str] = {
+    "columnMapping": "name mode: physical column names mapped to logical ones",
+    "timestampNtz": "timestamp without time zone, read as DuckDB TIMESTAMP",
+    "deletionVectors": "allowed only while no active file carries a deletion vector",
+    "vacuumProtocolCheck": "only constrains vacuum; reads are unaffected",
+}
+#: Column mapping modes meshsim reads exactly.
+COLUMN_MAPPING_MODES = ("none", "name")
+#: Reader protocol versions meshsim understands (3 = explicit reader features).
+MAX_READER_VERSION = 3
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: logical name, name in the Parquet files, Delta type as Arrow."""
+
+    name: str
+    physical_name: str
+    type: pa.DataType
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """An active data file. Statistics are keyed by logical column name and hold only the
+    columns the writer recorded (Delta truncates timestamp statistics to milliseconds, so use
+    them for pruning with that slack, never as values)."""
+
+    path: str
+    size: int
+    num_records: int | None
+    partition_values: dict[str, Any]
+    min_values: dict[str, Any]
+    max_values: dict[str, Any]
+    null_counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One version of a table, ready to be bound to an engine."""
+
+    table: str
+    location: str
+    version: int
+    timestamp: datetime
+    columns: tuple[Column, ...]
+    partition_columns: tuple[str, ...]
+    files: tuple[DataFile, ...]
+    column_mapping_mode: str
+    reader_features: frozenset[str]
+
+    @property
+    def num_records(self) -> int | None:
+        """Rows in the table, from file statistics (``None`` if a file has none)."""
+        counts = [f.num_records for f in self.files]
+        if any(c is None for c in counts):
+            return None
+        return sum(c for c in counts if c is not None)
+
+    def column(self, name: str) -> Column:
+        """The column called ``name``, or a StorageError suggesting the closest one."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise StorageError(
+            unknown_name_message("column", name, [c.name for c in self.columns]),
+            table=self.table,
+        )
+
+    def arrow_schema(self) -> pa.Schema:
+        """The logical Arrow schema (logical names, Delta types)."""
+        import pyarrow as pa
+
+        return pa.schema([pa.field(c.name, c.type, c.nullable) for c in self.columns])
+
+
+def check_readable(state: TableState, table: str) -> str:
+    """Refuse what meshsim cannot read exactly; return the column mapping mode."""
+    if state.min_reader_version > MAX_READER_VERSION:
+        raise UnsupportedFeatureError(
+            table,
+            f"readerVersion {state.min_reader_version}",
+            f"meshsim reads reader versions up to {MAX_READER_VERSION}",
+        )
+    for feature in sorted(state.reader_features):
+        if feature not in READER_FEATURES:
+            raise UnsupportedFeatureError(
+                table, feature, f"supported reader features: {', '.join(sorted(READER_FEATURES))}"
+            )
+    mode = state.configuration.get("delta.columnMapping.mode", "none")
+    if mode not in COLUMN_MAPPING_MODES:
+        raise UnsupportedFeatureError(
+            table,
+            "columnMapping",
+            f"mode '{mode}'; meshsim reads modes {', '.join(COLUMN_MAPPING_MODES)}",
+        )
+    if state.deletion_vector_files:
+        first = state.deletion_vector_files[0]
+        raise UnsupportedFeatureError(
+            table,
+            "deletionVectors",
+            f"{len(state.deletion_vector_files)} active file(s) carry deletion vectors, "
+            f"e.g. {first}",
+        )
+    return mode
+
+
+def _local_path(location: str, path: str, table: str) -> str:
+    """The decoded absolute path of an add action's ``path`` (relative URL-encoded, or URL)."""
+    if "://" in path or path.startswith("file:"):
+        url = urlparse(path)
+        if url.scheme != "file":
+            raise StorageError(
+                f"table '{table}' references a non-local file '{path}'; meshsim reads local "
+                f"tables only",
+                table=table,
+            )
+        return os.path.normpath(unquote(url.path))
+    return os.path.normpath(os.path.join(location, unquote(path)))
+
+
+def _by_logical(values: dict[str, Any] | None, to_logical: dict[str, str]) -> dict[str, Any]:
+    if not values:
+        return {}
+    out = {}
+    for key, value in values.items():
+        name = to_logical.get(key)
+        if name is not None and value is not None:
+            out[name] = value
+    return out
+
+
+def build_snapshot(state: TableState, *, table: str, timestamp: datetime) -> Snapshot:
+    """A :class:`Snapshot` from a loaded :class:`TableState` (checks readability first)."""
+    import pyarrow as pa
+
+    mode = check_readable(state, table)
+    for name, _, dtype, _ in state.fields:
+        if name in state.partition_columns and (
+            pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype)
+        ):
+            raise StorageError(
+                f"table '{table}': partition column '{name}' is binary, and deltalake decodes "
+                f"binary partition values wrongly; refusing rather than returning wrong rows",
+                table=table,
+                hint=f"rewrite the table without partitioning by '{name}'",
+            )
+    columns = tuple(
+        Column(name, physical if mode == "name" and physical else name, dtype, nullable)
+        for name, physical, dtype, nullable in state.fields
+    )
+    to_logical = {c.name: c.name for c in columns}
+    to_logical.update({c.physical_name: c.name for c in columns})
+    files = []
+    for row in state.add_actions.to_pylist():
+        partitions = row.get("partition") or {}
+        files.append(
+            DataFile(
+                path=_local_path(state.location, row["path"], table),
+                size=int(row["size_bytes"]),
+                num_records=row.get("num_records"),
+                # Every partition column is present; None is a null partition value.
+                partition_values={to_logical.get(k, k): v for k, v in partitions.items()},
+                min_values=_by_logical(row.get("min"), to_logical),
+                max_values=_by_logical(row.get("max"), to_logical),
+                null_counts=_by_logical(row.get("null_count"), to_logical),
+            )
+        )
+    for f in files:
+        missing = set(state.partition_columns) - set(f.partition_values)
+        if missing:
+            raise StorageError(
+                f"table '{table}': file '{f.path}' has no value for partition column(s) "
+                f"{', '.join(sorted(missing))}; the log is inconsistent",
+                table=table,
+            )
+    return Snapshot(
+        table=table,
+        location=state.location,
+        version=state.version,
+        timestamp=timestamp,
+        columns=columns,
+        partition_columns=tuple(state.partition_columns),
+        files=tuple(files),
+        column_mapping_mode=mode,
+        reader_features=state.reader_features,
+    )
+
+
+def load_snapshot(
+    path: str | Path,
+    *,
+    table: str,
+    version: int | None = None,
+    timestamp: datetime | None = None,
+) -> Snapshot:
+    """The snapshot of ``table`` at ``version``, at ``timestamp`` (newest version committed at
+    or before it), or latest."""
+    from meshsim.storage import delta
+
+    location = delta.location_of(path)
+    v = delta.resolve_version(location, table=table, version=version, timestamp=timestamp)
+    state = delta.load_state(location, table=table, version=v)
+    when = delta.commit_timestamp(location, state.version, table=table)
+    return build_snapshot(state, table=table, timestamp=when)
+
+
+class SnapshotCache:
+    """Snapshots keyed by (location, version, identity of that version's log file).
+
+    Every :meth:`get` asks the cheap :func:`meshsim.storage.log.latest_version` whether the
+    cached latest is still current; the log file's identity tells a table deleted and rebuilt
+    to the same version apart from the one cached.
+    """
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[tuple[Any, ...], Snapshot] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(
+        self,
+        path: str | Path,
+        *,
+        table: str,
+        version: int | None = None,
+        timestamp: datetime | None = None,
+    ) -> Snapshot:
+        """The snapshot at ``version``/``timestamp``/latest, loaded at most once per version."""
+        from meshsim.storage import log
+
+        location = log.location_of(path)
+        if version is None and timestamp is None:
+            v = log.latest_version(location, table=table)
+        else:
+            v = log.resolve_version(location, table=table, version=version, timestamp=timestamp)
+        key = (location, v, log.commit_fingerprint(location, v))
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+        if cached is None:
+            cached = load_snapshot(location, table=table, version=v)
+            with self._lock:
+                self.misses += 1
+                self._entries[key] = cached
+                while len(self._entries) > self._max_entries:
+                    self._entries.popitem(last=False)
+        return cached if cached.table == table else dataclasses.replace(cached, table=table)
+
+    def clear(self) -> None:
+        """Forget every cached snapshot."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
