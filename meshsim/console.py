@@ -69,22 +69,31 @@ class TerminalConsole:
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            self.err.print(text, highlight=False)
+            self.err.print(text, markup=False, highlight=False)
 
     def warn(self, text: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
+        from rich.markup import escape
+
+        self.err.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False)
+
+    def error(self, text: str) -> None:
+        from rich.markup import escape
+
+        self.err.print(f"[red]Error:[/red] {escape(text)}", highlight=False)
 
     def print(self, renderable: Any) -> None:
         self.out.print(renderable)
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title or None, title_justify="left", header_style="bold")
+        # cells are data, never markup: a value like "[red]" must print as written
+        table = Table(title=Text(title) if title else None, title_justify="left", header_style="bold")
         for column in columns:
-            table.add_column(str(column), overflow="fold")
+            table.add_column(Text(str(column)), overflow="fold")
         for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
+            table.add_row(*(Text("" if v is None else str(v)) for v in row))
         self.out.print(table)
 
     @contextmanager

@@ -20,6 +20,10 @@ from meshsim.workspace import DEFAULT_MESH, Workspace
 
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
+    from meshsim.catalog import Catalog
+    from meshsim.query.result import Explanation, Result
+    from meshsim.query.session import GovernedEngine, Session
+    from meshsim.spec.models import Policies
     from meshsim.policy.access import TableAccess
     from meshsim.spec.lint import Problem
     from meshsim.storage.delta import HistoryEntry
@@ -58,6 +62,8 @@ class Mesh:
         self._lock = threading.RLock()
         self._engine: Any = None
         self._snapshots: Any = None
+        self._catalog: Any = None
+        self._policies: tuple[tuple[str, int], Policies] | None = None
 
     # --- construction ------------------------------------------------------------------
 
@@ -94,6 +100,9 @@ class Mesh:
 
         report = build_mesh(self.spec, self.workspace, scale, self.console)
         self._invalidate()
+        versions = {t.ref: t.version for t in report.tables}
+        rows = {t.ref: t.rows for t in report.tables if t.rows is not None}
+        self.catalog.publish_all(versions, rows)
         return report
 
     # --- spec ----------------------------------------------------------------------------
@@ -117,6 +126,7 @@ class Mesh:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        self._policies = None
 
     def close(self) -> None:
         self._invalidate()
@@ -211,3 +221,104 @@ class Mesh:
         policies = load_policies(Path(policies_file)) if policies_file else None
         consumers = [consumer] if consumer else None
         return access_matrix(spec, consumers, policies)
+
+    # --- catalog -------------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        """The central catalog: published products, subscriptions, decisions and the audit."""
+        with self._lock:
+            if self._catalog is None:
+                from meshsim.catalog import Catalog
+
+                self._catalog = Catalog(self.workspace, lambda: self.spec)
+            return self._catalog
+
+    def effective_policies(self) -> Policies:
+        """The spec's policies plus active subscriptions; one object per catalog revision, so
+        the query engine's compiled-policy cache stays warm until something changes."""
+        spec = self.spec
+        key = (spec.fingerprint, self.catalog.revision())
+        with self._lock:
+            if self._policies is None or self._policies[0] != key:
+                self._policies = (key, self.catalog.effective_policies(spec.policies))
+            return self._policies[1]
+
+    # --- governed SQL -----------------------------------------------------------------------
+
+    @property
+    def engine(self) -> GovernedEngine:
+        spec = self.spec
+        with self._lock:
+            if self._engine is None:
+                from meshsim.query.session import GovernedEngine
+
+                records = self._state().get("tables", {})
+                roots = {str(self.workspace.accounts)}
+                roots |= {r["location"] for r in records.values() if r.get("external")}
+                self._engine = GovernedEngine(
+                    spec,
+                    locate=self.locate,
+                    mesh_key=self.workspace.mesh_key(),
+                    allowed_paths=sorted(roots),
+                    audit=_CatalogAudit(self.catalog),
+                    policies=self.effective_policies,
+                )
+            return self._engine
+
+    def session(self, consumer: str) -> ConsumerSession:
+        """Run SQL as ``consumer``, under its policies and subscriptions."""
+        return ConsumerSession(self, self.engine.session(consumer))
+
+    def sql(self, consumer: str, text: str) -> Result:
+        return self.session(consumer).sql(text)
+
+    def explain(self, consumer: str, text: str) -> Explanation:
+        return self.session(consumer).explain(text)
+
+    def audit(self, *, limit: int | None = None, consumer: str | None = None) -> list[dict[str, Any]]:
+        return self.catalog.audit(limit=limit, consumer=consumer)
+
+
+class _CatalogAudit:
+    """The query engine's audit sink, writing into the catalog's transactional store."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def append(self, record: Any) -> None:
+        self.catalog.append_audit(record)
+
+
+class ConsumerSession:
+    """A consumer's governed session; a refusal says why when the catalog knows (a revoked,
+    expired, rejected or pending request) and what to do next."""
+
+    def __init__(self, mesh: Mesh, session: Session) -> None:
+        self.mesh = mesh
+        self._session = session
+        self.consumer = session.consumer
+
+    def __repr__(self) -> str:
+        return f"<meshsim session as {self.consumer}>"
+
+    def sql(self, text: str) -> Result:
+        return self._enrich(self._session.sql, text)
+
+    def explain(self, text: str) -> Explanation:
+        return self._enrich(self._session.explain, text)
+
+    def _enrich(self, call: Any, text: str) -> Any:
+        from meshsim.errors import AccessDenied
+
+        try:
+            return call(text)
+        except AccessDenied as exc:
+            why = exc.table and self.mesh.catalog.explain_refusal(self.consumer, exc.table)
+            if not why:
+                raise
+            raise AccessDenied(
+                f"{exc.message}; {why}",
+                consumer=exc.consumer, table=exc.table, column=exc.column,
+                policy=exc.policy, hint=exc.hint,
+            ) from None

@@ -1,0 +1,110 @@
+"""Defence in depth: check the FINAL SQL with DuckDB's own parser before running it.
+
+``json_serialize_sql`` gives DuckDB's parse tree. It must hold exactly one SELECT, and:
+
+* every BASE_TABLE is a CTE name of the query (no schema or catalog): mesh tables were all
+  replaced by scans, so any other table name means something slipped through;
+* every TABLE_FUNCTION is ``read_parquet`` over a literal list of exactly the files the
+  planner bound (options ``union_by_name``/``hive_partitioning`` only), or an allowlisted
+  series function;
+* every FUNCTION is on :data:`meshsim.query.allowlist.DUCKDB_FUNCTIONS`, without schema or
+  catalog; no COLUMNS(...) star and no positional reference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from meshsim.errors import QueryError
+from meshsim.query import allowlist
+
+_READ_PARQUET_OPTIONS = frozenset({"union_by_name", "hive_partitioning"})
+_SERIES = frozenset({"range", "generate_series"})
+
+
+def _nodes(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        yield value
+        for key, child in value.items():
+            if value.get("type") == "TABLE_FUNCTION" and key == "function":
+                continue  # checked whole by _check_table_function
+            yield from _nodes(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _nodes(child)
+
+
+def _refuse(reason: str, consumer: str | None) -> QueryError:
+    return QueryError(
+        f"the rewritten query failed meshsim's final safety check ({reason}); nothing was run",
+        consumer=consumer,
+        hint="simplify the query; if it should be allowed, report it with 'meshsim explain'",
+    )
+
+
+def crosscheck(
+    serialized: str, *, ctes: frozenset[str], files: frozenset[str], consumer: str | None = None
+) -> None:
+    """Raise :class:`QueryError` unless DuckDB's parse of the final SQL is what we built."""
+    doc = json.loads(serialized)
+    if doc.get("error"):
+        raise _refuse("DuckDB cannot parse it", consumer)
+    statements = doc.get("statements") or []
+    if len(statements) != 1:
+        raise _refuse("not exactly one statement", consumer)
+    root = statements[0].get("node", {})
+    if root.get("type") not in ("SELECT_NODE", "SET_OPERATION_NODE"):
+        raise _refuse(f"statement type {root.get('type')}", consumer)
+    lowered_ctes = {c.lower() for c in ctes}
+    for node in _nodes(statements[0]):
+        kind = node.get("type")
+        if kind == "BASE_TABLE":
+            if node.get("schema_name") or node.get("catalog_name"):
+                raise _refuse("a qualified table name remained", consumer)
+            if str(node.get("table_name", "")).lower() not in lowered_ctes:
+                raise _refuse(f"unexpected table '{node.get('table_name')}'", consumer)
+        elif kind == "TABLE_FUNCTION":
+            _check_table_function(node.get("function") or {}, files, consumer)
+        elif node.get("class") == "FUNCTION":
+            name = str(node.get("function_name", "")).lower()
+            if node.get("schema") or node.get("catalog"):
+                raise _refuse(f"qualified function '{name}'", consumer)
+            if name not in allowlist.DUCKDB_FUNCTIONS or name in ("read_parquet",):
+                raise _refuse(f"function '{name}'", consumer)
+        elif node.get("class") == "STAR" and node.get("columns"):
+            raise _refuse("COLUMNS(...)", consumer)
+        elif node.get("class") == "POSITIONAL_REFERENCE":
+            raise _refuse("positional reference", consumer)
+
+
+def _check_table_function(function: dict[str, Any], files: frozenset[str],
+                          consumer: str | None) -> None:
+    name = str(function.get("function_name", "")).lower()
+    if function.get("schema") or function.get("catalog"):
+        raise _refuse("qualified table function", consumer)
+    arguments = function.get("arguments") or []
+    if name in _SERIES:
+        for arg in arguments:
+            expression = arg.get("expression", {})
+            if expression.get("class") != "CONSTANT":
+                raise _refuse(f"non-constant argument to {name}", consumer)
+        return
+    if name != "read_parquet" or not arguments:
+        raise _refuse(f"table function '{name}'", consumer)
+    first, options = arguments[0], arguments[1:]
+    paths = first.get("expression", {})
+    if first.get("name") or paths.get("function_name") != "list_value":
+        raise _refuse("read_parquet without a literal file list", consumer)
+    for item in paths.get("arguments") or []:
+        literal = item.get("expression", {})
+        if literal.get("class") != "CONSTANT":
+            raise _refuse("read_parquet with a computed path", consumer)
+        path = literal.get("literal", {}).get("text")
+        if path not in files:
+            raise _refuse("read_parquet over a file the planner did not bind", consumer)
+    for option in options:
+        expression = option.get("expression", {})
+        if option.get("name") not in _READ_PARQUET_OPTIONS or expression.get("class") != "CONSTANT":
+            raise _refuse("unexpected read_parquet option", consumer)

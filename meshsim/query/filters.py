@@ -1,0 +1,79 @@
+"""Row filters as syntax trees, bound to storage with the policy's rights.
+
+A predicate is parsed, checked with the consumer-query allowlist, and every
+``consumer.<attr>`` is replaced by a string literal (NULL when the consumer lacks it), never
+spliced as text. It is qualified inside ``SELECT 1 FROM <table> AS __meshsim_raw WHERE <p>``
+so its bare columns point at the governed scan's raw relation, and every mesh table it looks
+up (``customer.nation``...) is replaced by a RAW scan of storage: unfiltered and unmasked,
+because the policy (not the consumer) reads it. Since those lookups are bound to files, a
+consumer CTE named like a table cannot capture them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import traverse_scope
+
+from meshsim.errors import PolicyError, QueryError
+from meshsim.query.masks import bind_consumer
+from meshsim.query.names import mesh_schema
+from meshsim.query.validate import check_syntax
+from meshsim.spec.loader import MeshSpec
+from meshsim.spec.models import RowFilter
+
+RAW_ALIAS = "__meshsim_raw"
+
+#: ``raw_scan(ref) -> SELECT`` over the latest snapshot of a mesh table, all columns.
+RawScan = Callable[[str], exp.Select]
+
+
+def compile_filter(
+    row_filter: RowFilter,
+    spec: MeshSpec,
+    attributes: Mapping[str, str],
+    raw_scan: RawScan,
+) -> exp.Expression:
+    """The predicate of ``row_filter`` over ``"__meshsim_raw"``, with lookups bound to files."""
+    import sqlglot
+
+    name = f"row filter '{row_filter.name}'"
+    try:
+        predicate = sqlglot.parse_one(row_filter.predicate, read="duckdb")
+    except Exception:  # noqa: BLE001 - any parse failure is a policy error
+        raise PolicyError(f"{name}: predicate is not valid SQL: {row_filter.predicate}") from None
+    try:
+        check_syntax(predicate, what=name)
+    except QueryError as exc:
+        raise PolicyError(exc.message) from None
+    predicate = bind_consumer(predicate, attributes)
+    domain, table = row_filter.table.split(".")
+    wrapper = (
+        exp.select(exp.Literal.number(1))
+        .from_(exp.table_(table, db=domain, alias=RAW_ALIAS))
+        .where(predicate)
+    )
+    try:
+        wrapper = qualify(wrapper, dialect="duckdb", schema=mesh_schema(spec),
+                          validate_qualify_columns=True, quote_identifiers=True)
+    except OptimizeError as exc:
+        raise PolicyError(f"{name}: {exc}") from None
+    refs = {t.ref for t in spec.tables()}
+    own = wrapper.args["from_"].this if "from_" in wrapper.args else wrapper.args["from"].this
+    for scope in traverse_scope(wrapper):
+        for source in list(scope.sources.values()):
+            if not isinstance(source, exp.Table) or source is own:
+                continue
+            if isinstance(source.this, exp.Func) or source.catalog or not source.db:
+                raise PolicyError(f"{name}: may only look up mesh tables as domain.table")
+            ref = f"{source.db}.{source.name}"
+            if ref not in refs:
+                raise PolicyError(f"{name}: unknown table '{ref}'")
+            alias = source.alias_or_name
+            source.replace(exp.Subquery(this=raw_scan(ref), alias=exp.TableAlias(
+                this=exp.to_identifier(alias, quoted=True))))
+    where = wrapper.args["where"].this
+    return where

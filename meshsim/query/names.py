@@ -1,0 +1,202 @@
+"""Rule 1: resolve every table and column by scope.
+
+Tables: a one-part name must be a CTE visible in its scope (a CTE named like a mesh table
+shadows it, as in SQL); anything else must be a two-part ``domain.table`` of the mesh (case
+and quoting do not matter). Catalog-qualified names, file paths and system tables are refused.
+
+Columns: after sqlglot's ``qualify`` (full mesh schema, stars left alone) every column must be
+qualified by a source of its scope or an enclosing one, or be an ORDER BY reference to an
+output name. Whole-row references (``SELECT t FROM x t``), virtual columns (``rowid``,
+``filename``) and column-alias lists on mesh tables are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from meshsim.errors import QueryError, unknown_name_message
+from meshsim.spec.loader import MeshSpec
+
+
+@dataclass
+class TableUse:
+    """One reference to a mesh table in the qualified tree."""
+
+    node: exp.Table
+    ref: str
+    alias: str
+    version: int | None = None
+    timestamp: datetime | None = None
+    columns: set[str] | None = None  # columns named through this reference
+
+    @property
+    def pin(self) -> tuple[str, int | None, datetime | None]:
+        return (self.ref, self.version, self.timestamp)
+
+
+@dataclass
+class Resolved:
+    tree: exp.Query
+    uses: list[TableUse]
+
+
+def mesh_schema(spec: MeshSpec) -> dict[str, dict[str, dict[str, str]]]:
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    for table in spec.tables():
+        schema.setdefault(table.domain, {})[table.name] = {c.name: c.type for c in table.columns}
+    return schema
+
+
+def _time_travel(node: exp.Table, consumer: str | None) -> tuple[int | None, datetime | None]:
+    when = node.args.get("when")
+    if when is None:
+        return None, None
+    if not isinstance(when, exp.HistoricalData) or str(when.this).upper() != "AT":
+        raise QueryError("time travel is written AT (VERSION => n) or AT (TIMESTAMP => ...)",
+                         consumer=consumer)
+    kind = str(when.args.get("kind")).upper()
+    value = when.expression
+    if kind == "VERSION" and isinstance(value, exp.Literal) and value.is_int:
+        return int(value.this), None
+    if kind == "TIMESTAMP":
+        text = value.this if isinstance(value, exp.Cast) else value
+        if isinstance(text, exp.Literal) and text.is_string:
+            try:
+                return None, datetime.fromisoformat(text.this)
+            except ValueError:
+                pass
+    raise QueryError(
+        f"time travel needs a literal: AT (VERSION => 3) or AT (TIMESTAMP => TIMESTAMP "
+        f"'2024-01-01 00:00:00'), got {when.sql(dialect='duckdb')}",
+        consumer=consumer,
+    )
+
+
+def _check_tables(tree: exp.Query, spec: MeshSpec, consumer: str | None) -> None:
+    """Refuse table names that are neither a CTE in scope nor a mesh table."""
+    refs = {t.ref for t in spec.tables()}
+    for scope in traverse_scope(tree):
+        for name, source in scope.sources.items():
+            if not isinstance(source, exp.Table) or isinstance(source.this, exp.Func):
+                continue
+            if source.catalog:
+                raise QueryError(
+                    f"table '{source.sql(dialect='duckdb')}': use domain.table names only "
+                    f"(no catalog)", consumer=consumer)
+            if not source.db:
+                raise QueryError(
+                    unknown_name_message("table", source.name, sorted(refs),
+                                         hint="name mesh tables as domain.table; "
+                                         "'meshsim tables' lists them"),
+                    consumer=consumer)
+            ref = f"{source.db}.{source.name}"
+            if ref not in refs:
+                raise QueryError(
+                    unknown_name_message("table", ref, sorted(refs),
+                                         hint="'meshsim tables' lists them"),
+                    consumer=consumer)
+
+
+def _enclosing(scope: Scope, name: str) -> exp.Expression | Scope | None:
+    current: Scope | None = scope
+    while current is not None:
+        if name in current.sources:
+            return current.sources[name]
+        current = current.parent
+    return None
+
+
+def _is_output_ref(column: exp.Column) -> bool:
+    """An unqualified ORDER BY name that refers to its query's output columns."""
+    if column.table:
+        return False
+    node: exp.Expression | None = column.parent
+    while node is not None:
+        if isinstance(node, (exp.Window, exp.Query)):
+            return False
+        if isinstance(node, exp.Order):
+            query = node.parent
+            return isinstance(query, exp.Query) and column.name in query.named_selects
+        node = node.parent
+    return False
+
+
+def resolve(
+    tree: exp.Query,
+    spec: MeshSpec,
+    *,
+    consumer: str | None = None,
+    schema: dict[str, dict[str, dict[str, str]]] | None = None,
+) -> Resolved:
+    """Qualify a copy of ``tree`` and list every mesh table reference with its columns.
+
+    With ``schema`` (the consumer's VISIBLE columns per table) stars are expanded to visible
+    columns only; without it, the full mesh schema is used and stars are left alone (used to
+    diagnose which hidden column a query names).
+    """
+    tree = normalize_identifiers(tree.copy(), dialect="duckdb")
+    _check_tables(tree, spec, consumer)
+    try:
+        tree = qualify(
+            tree,
+            dialect="duckdb",
+            schema=schema if schema is not None else mesh_schema(spec),
+            expand_stars=schema is not None,
+            validate_qualify_columns=True,
+            quote_identifiers=True,
+        )
+    except OptimizeError as exc:
+        raise QueryError(f"cannot resolve the query: {exc}", consumer=consumer) from None
+    uses: dict[int, TableUse] = {}
+    checked: set[int] = set()
+    for scope in traverse_scope(tree):
+        for alias, source in scope.sources.items():
+            if isinstance(source, exp.Table) and not isinstance(source.this, exp.Func):
+                if id(source) not in uses:
+                    version, timestamp = _time_travel(source, consumer)
+                    table_alias = source.args.get("alias")
+                    if table_alias is not None and table_alias.columns:
+                        raise QueryError(
+                            f"column alias lists on mesh tables are not allowed "
+                            f"({source.sql(dialect='duckdb')}); alias columns in the SELECT",
+                            consumer=consumer)
+                    uses[id(source)] = TableUse(
+                        source, f"{source.db}.{source.name}", alias, version, timestamp, set())
+        for column in scope.columns:
+            checked.add(id(column))
+            if isinstance(column.this, exp.Star):
+                continue
+            if not column.table:
+                if _is_output_ref(column):
+                    continue
+                raise QueryError(
+                    f"'{column.name}' does not name a column; whole-row references and virtual "
+                    f"columns are not allowed", consumer=consumer)
+            source = _enclosing(scope, column.table)
+            if source is None:
+                raise QueryError(f"cannot resolve '{column.sql(dialect='duckdb')}'",
+                                 consumer=consumer)
+            if isinstance(source, exp.Table) and id(source) in uses:
+                use = uses[id(source)]
+                assert use.columns is not None
+                use.columns.add(column.name)
+    for node in tree.walk():
+        if isinstance(node, exp.TableColumn):
+            raise QueryError(
+                f"whole-row reference '{node.sql(dialect='duckdb')}' is not allowed; name the "
+                f"columns you need", consumer=consumer)
+    for column in tree.find_all(exp.Column):
+        if id(column) in checked or isinstance(column.this, exp.Star) or _is_output_ref(column):
+            continue
+        if True:
+            raise QueryError(
+                f"cannot resolve '{column.sql(dialect='duckdb')}' to a column of a table in "
+                f"scope", consumer=consumer)
+    return Resolved(tree, list(uses.values()))

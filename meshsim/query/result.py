@@ -1,0 +1,98 @@
+"""What a governed query returns: :class:`Result` (rows) and :class:`Explanation` (why)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from meshsim.errors import QueryError
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Result:
+    """Rows of a governed query, held as an Arrow table."""
+
+    table: pa.Table
+    tables: tuple[tuple[str, int], ...] = ()
+
+    def arrow(self) -> pa.Table:
+        return self.table
+
+    def pl(self) -> polars.DataFrame:
+        import polars as pl
+
+        frame = pl.from_arrow(self.table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def df(self) -> pandas.DataFrame:
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise QueryError(
+                "Result.df() needs pandas, which is not installed",
+                hint="pip install pandas, or use .arrow() or .pl()",
+            ) from None
+        return self.table.to_pandas()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        columns = [c.to_pylist() for c in self.table.columns]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.table.column_names)
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def __repr__(self) -> str:
+        head = self.table.slice(0, 10).to_pylist()
+        lines = [" | ".join(self.columns)]
+        lines += [" | ".join(str(v) for v in row.values()) for row in head]
+        more = f"\n... {self.num_rows - 10} more rows" if self.num_rows > 10 else ""
+        return f"<Result {self.num_rows} rows x {len(self.columns)} columns>\n" + "\n".join(
+            lines) + more
+
+    def _repr_html_(self) -> str:
+        head = self.table.slice(0, 20).to_pylist()
+        cells = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
+            for row in head
+        )
+        return (f"<table><thead><tr>{cells}</tr></thead><tbody>{rows}</tbody></table>"
+                f"<p>{self.num_rows} rows</p>")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What a query reads and which policies apply, without running it."""
+
+    consumer: str
+    sql: str  # the consumer's query
+    governed_sql: str  # the SQL that would run, mesh key redacted
+    tables: list[dict[str, Any]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"consumer: {self.consumer}", f"query: {self.sql}"]
+        for table in self.tables:
+            lines.append(f"table {table['table']} @ version {table['version']}")
+            lines.append(f"  grants: {', '.join(table['grants']) or 'none'}")
+            for name, column in table["columns"].items():
+                lines.append(f"  {name}: {column['state']} ({column['rule']})")
+            filters = ", ".join(table["row_filters"]) or "none"
+            lines.append(f"  row filters: {filters}")
+        lines.append("governed SQL:")
+        lines.append("  " + self.governed_sql)
+        return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""Governed scans: what one consumer may see of one table version, as a SELECT over storage.
+
+``SELECT <visible columns, masked ones as CAST(mask AS type)> FROM (<raw scan>) AS
+"__meshsim_raw" WHERE <row filters>``. Nothing above it ever sees a raw value of a masked
+column, a denied column, or a filtered-out row, so masks and filters hold through joins,
+grouping, ordering, windows and set operations. It is a plain subquery over ``read_parquet``
+(no ORDER BY, no materialisation) so DuckDB still pushes projections and filters down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from meshsim.policy.access import TableAccess
+from meshsim.query.filters import RAW_ALIAS
+from meshsim.query.masks import mask_expression
+
+if TYPE_CHECKING:
+    from meshsim.storage.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class GovernedScan:
+    """A compiled governed scan; ``select`` must be copied before it is placed in a tree."""
+
+    select: exp.Select
+    sql: str  # ``select`` generated once (duckdb dialect), spliced into the final SQL
+    files: frozenset[str]
+    lookups: tuple[tuple[str, int], ...]  # tables the row filters read, with their versions
+
+
+def raw_scan(snapshot: Snapshot) -> exp.Select:
+    """Every column of a snapshot, unfiltered and unmasked (for the policy's own lookups)."""
+    from meshsim.storage.scan import scan_query
+
+    return scan_query(snapshot)
+
+
+def governed_select(
+    access: TableAccess,
+    snapshot: Snapshot,
+    filters: Sequence[exp.Expression],
+    *,
+    key: bytes,
+    attributes: Mapping[str, str],
+) -> exp.Select:
+    from meshsim.storage.scan import arrow_to_sql_type
+
+    present = {c.name: c for c in snapshot.columns}
+    projections = []
+    for column in access.columns:
+        if not column.visible or column.column not in present:
+            continue
+        raw = exp.column(column.column, table=RAW_ALIAS, quoted=True)
+        if column.state == "masked" and column.mask is not None:
+            dtype = arrow_to_sql_type(present[column.column].type)
+            value = mask_expression(
+                column.mask, raw, dtype, key=key, column_ref=f"{access.table}.{column.column}",
+                attributes=attributes,
+            )
+        else:
+            value = raw
+        projections.append(exp.alias_(value, column.column, quoted=True))
+    source = exp.Subquery(
+        this=raw_scan(snapshot),
+        alias=exp.TableAlias(this=exp.to_identifier(RAW_ALIAS, quoted=True)),
+    )
+    select = exp.select(*projections).from_(source)
+    if filters:
+        select = select.where(exp.and_(*(exp.paren(f.copy()) for f in filters)))
+    return select

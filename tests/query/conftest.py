@@ -1,0 +1,1 @@
+from tests.query.meshfixtures import audit, engine, mesh, run  # noqa: F401  (shared fixtures)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+from tests.query.meshdata import MESH_KEY, MeshData, build
+
+from meshsim.query.audit import MemoryAuditSink
+from meshsim.query.session import GovernedEngine
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> MeshData:
+    return build(tmp_path_factory.mktemp("mesh"))
+
+
+@pytest.fixture(scope="session")
+def audit() -> MemoryAuditSink:
+    return MemoryAuditSink()
+
+
+@pytest.fixture(scope="session")
+def engine(mesh: MeshData, audit: MemoryAuditSink):
+    eng = GovernedEngine(mesh.spec, locate=mesh.path, mesh_key=MESH_KEY,
+                         allowed_paths=[str(mesh.root)], audit=audit, timeout_s=10)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def run(engine: GovernedEngine):
+    def _run(consumer: str, sql: str):
+        return engine.session(consumer).sql(sql)
+
+    return _run
