@@ -1,0 +1,409 @@
+"""``Catalog``: the central governance account of the mesh, as one object.
+
+It publishes products, answers discovery, runs the subscription workflow and keeps the audit
+log, all in the workspace's ``governance/catalog.db``. It is safe to use from several
+processes at once. The :class:`~meshsim.mesh.Mesh` facade exposes it as ``mesh.catalog``;
+tests build it directly over a workspace and a spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from meshsim.errors import CatalogError, unknown_name_message
+from meshsim.spec.loader import MeshSpec, ProductSpec, load_policies
+from meshsim.spec.models import Policies
+from meshsim.workspace import Workspace
+
+from meshsim.catalog import audit as audit_log
+from meshsim.catalog import views, workflow
+from meshsim.catalog.models import (
+    ProductDetails,
+    PublishedVersion,
+    Request,
+    parse_stamp,
+    stamp,
+    utcnow,
+)
+from meshsim.catalog.publish import PublishGateError, publish_version, record_spec_grants
+from meshsim.catalog.search import search as search_index
+from meshsim.catalog.store import Store, revision
+
+
+class Catalog:
+    """Products, requests, grants, decisions and audit of one workspace."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        spec: Callable[[], MeshSpec],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.workspace = workspace
+        self._spec = spec
+        self._clock = clock
+        self.store = Store(workspace.governance)
+
+    @property
+    def spec(self) -> MeshSpec:
+        return self._spec()
+
+    def _now(self, now: datetime | None = None) -> datetime:
+        moment = now or self._clock()
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def _product(self, ref: str) -> ProductSpec:
+        spec = self.spec
+        product = spec.product(ref.lower())
+        if product is None:
+            raise CatalogError(
+                unknown_name_message("product", ref, [p.ref for p in spec.products()]),
+                hint="run 'meshsim products' to list the published ones",
+            )
+        return product
+
+    def _published(self, con: Any, ref: str) -> None:
+        if con.execute("SELECT 1 FROM products WHERE ref = ?", (ref,)).fetchone() is None:
+            raise CatalogError(
+                f"product '{ref}' is not published yet", hint=f"run 'meshsim publish {ref}'"
+            )
+
+    # --- publishing --------------------------------------------------------------------------
+
+    def _built(self) -> dict[str, dict[str, Any]]:
+        return self.workspace.read_state().get("tables", {})
+
+    def publish(
+        self,
+        product_ref: str,
+        table_versions: dict[str, int] | None = None,
+        rows: dict[str, int | None] | None = None,
+    ) -> PublishedVersion:
+        """Publish a version of a product from the spec and its tables' current versions
+        (read from the workspace when not given). Unchanged products keep their version."""
+        product = self._product(product_ref)
+        if table_versions is None:
+            built = self._built()
+            table_versions = {r: v["version"] for r, v in built.items() if "version" in v}
+            rows = {r: v.get("rows") for r, v in built.items()} if rows is None else rows
+        with self.store.write() as con:
+            return publish_version(
+                con, self.spec, product, table_versions, rows or {}, self._now()
+            )
+
+    def publish_all(
+        self,
+        table_versions: dict[str, int] | None = None,
+        rows: dict[str, int | None] | None = None,
+    ) -> list[PublishedVersion]:
+        """Publish every product and the grants mesh.yaml declares, in one transaction.
+        A gate failure lists the problems of every product and publishes nothing."""
+        spec = self.spec
+        if table_versions is None:
+            built = self._built()
+            table_versions = {r: v["version"] for r, v in built.items() if "version" in v}
+            rows = {r: v.get("rows") for r, v in built.items()} if rows is None else rows
+        now = self._now()
+        published, problems = [], []
+        with self.store.write() as con:
+            for product in spec.products():
+                try:
+                    published.append(
+                        publish_version(con, spec, product, table_versions, rows or {}, now)
+                    )
+                except PublishGateError as exc:
+                    problems.extend(f"{product.ref}: {p}" for p in exc.problems)
+            if problems:
+                raise CatalogError(
+                    f"{len(problems)} problem(s) stop publishing the mesh:\n"
+                    + "\n".join(f"  - {p}" for p in problems),
+                    hint="fix the product files, then run 'meshsim build' again",
+                )
+            record_spec_grants(con, spec.policies, now)
+        return published
+
+    # --- discovery ---------------------------------------------------------------------------
+
+    def products(self) -> list[dict[str, Any]]:
+        now = self._now()
+        with self.store.read() as con:
+            active = [r for r in self._requests(con, state="approved") if r.active(now)]
+            return views.products(con, active)
+
+    def search(self, text: str, limit: int | None = 20) -> list[dict[str, Any]]:
+        with self.store.read() as con:
+            return search_index(con, text, limit)
+
+    def show(self, product_ref: str, as_consumer: str | None = None) -> ProductDetails:
+        spec = self.spec
+        ref = self._product(product_ref).ref
+        if as_consumer is not None:
+            from meshsim.policy.access import require_consumer
+
+            require_consumer(spec, as_consumer)
+        now = self._now()
+        with self.store.read() as con:
+            self._published(con, ref)
+            schema = views.latest_schema(con, ref)
+            assert schema is not None
+            history = views.versions(con, ref)
+            requests = self._requests(con, product=ref)
+        active = [r for r in requests if r.active(now)]
+        pending = sum(1 for r in requests if r.state == "pending")
+        policies = self._merge(spec.policies, active)
+        updated = self._updated_at(ref, history, spec)
+        return views.show(
+            spec, ref.split(".")[0], schema, history, active, pending, policies, as_consumer,
+            updated, now,
+        )
+
+    def _updated_at(self, ref: str, history: list[dict[str, Any]], spec: MeshSpec) -> datetime:
+        """When the product's data last changed: its tables' build times, else publication."""
+        published = datetime.fromisoformat(history[0]["published_at"])
+        if not self.workspace.exists:
+            return published
+        built = self._built()
+        times = [
+            parse_stamp(built.get(t, {}).get("built_at")) for t in history[0]["tables"]
+        ]
+        known = [t for t in times if t is not None]
+        return max(known) if known else published
+
+    # --- the subscription workflow ---------------------------------------------------------
+
+    def request(
+        self,
+        consumer: str,
+        product_ref: str,
+        reason: str,
+        tables: list[str] | None = None,
+        columns: list[str] | None = None,
+        expires: date | datetime | str | None = None,
+    ) -> Request:
+        """File a request; it is approved at once when its scope has no PII/sensitive column."""
+        from meshsim.policy.access import require_consumer
+
+        spec = self.spec
+        require_consumer(spec, consumer)
+        product = self._product(product_ref)
+        if not reason or not reason.strip():
+            raise CatalogError(
+                "a request needs a reason the owner can judge", hint="pass --reason TEXT"
+            )
+        now = self._now()
+        expires_at = parse_expiry(expires, now) if expires is not None else None
+        scope_tables, scope_columns = workflow.resolve_scope(spec, product, tables, columns)
+        with self.store.write() as con:
+            self._published(con, product.ref)
+            return workflow.create(
+                con, spec, consumer, product, reason.strip(), scope_tables, scope_columns,
+                expires_at, now,
+            )
+
+    def get_request(self, request_id: int) -> Request:
+        with self.store.read() as con:
+            return workflow.load_request(con, request_id)
+
+    def requests(self, pending: bool = False, consumer: str | None = None) -> list[Request]:
+        self.expire()
+        with self.store.read() as con:
+            return self._requests(con, state="pending" if pending else None, consumer=consumer)
+
+    @staticmethod
+    def _requests(
+        con: Any, state: str | None = None, consumer: str | None = None, product: str | None = None
+    ) -> list[Request]:
+        where, params = [], []
+        for column, value in (("state", state), ("consumer", consumer), ("product", product)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = "SELECT * FROM requests" + (f" WHERE {' AND '.join(where)}" if where else "")
+        return [Request.from_row(r) for r in con.execute(sql + " ORDER BY id", params)]
+
+    def _decide(self, request_id: int, action: Callable[..., Request], *args: Any) -> Request:
+        spec = self.spec
+        now = self._now()
+        with self.store.write() as con:
+            workflow.expire_due(con, now)
+            request = workflow.load_request(con, request_id)
+            return action(con, spec, self._product(request.product), request, *args, now)
+
+    def approve(
+        self,
+        request_id: int,
+        by: str,
+        columns: list[str] | None = None,
+        row_filter: str | None = None,
+        comment: str | None = None,
+    ) -> Request:
+        """Approve a pending request, optionally narrowed to fewer columns or to a row filter."""
+        return self._decide(request_id, workflow.approve, by, columns, row_filter, comment)
+
+    def reject(self, request_id: int, by: str, comment: str) -> Request:
+        return self._decide(request_id, workflow.reject, by, comment)
+
+    def revoke(self, request_id: int, by: str, comment: str | None = None) -> Request:
+        return self._decide(request_id, workflow.revoke, by, comment)
+
+    def expire(self, now: datetime | None = None) -> list[int]:
+        """End every approved request past its expiry; returns their ids."""
+        with self.store.write() as con:
+            return workflow.expire_due(con, self._now(now))
+
+    # --- grants ------------------------------------------------------------------------------
+
+    def _active(self, now: datetime) -> list[Request]:
+        with self.store.read() as con:
+            return [r for r in self._requests(con, state="approved") if r.active(now)]
+
+    def _merge(self, base: Policies, active: list[Request]) -> Policies:
+        spec = self.spec
+        grants, filters = list(base.grants), list(base.row_filters)
+        for request in active:
+            extra = workflow.request_policies(spec, request)
+            grants.extend(extra.grants)
+            filters.extend(extra.row_filters)
+        return base.model_copy(update={"grants": grants, "row_filters": filters})
+
+    def subscription_policies(self, now: datetime | None = None) -> Policies:
+        """The active approved subscriptions as grants to each consumer itself, plus the row
+        filters owners attached; to be merged with the spec's policies by the query layer."""
+        return self._merge(Policies(), self._active(self._now(now)))
+
+    def effective_policies(
+        self, policies: Policies | None = None, now: datetime | None = None
+    ) -> Policies:
+        """``policies`` (the spec's by default) plus the active subscriptions."""
+        base = policies if policies is not None else self.spec.policies
+        return self._merge(base, self._active(self._now(now)))
+
+    def subscriptions(self, consumer: str | None = None) -> list[dict[str, Any]]:
+        """Active subscriptions from approved requests, then the grants mesh.yaml declares."""
+        spec = self.spec
+        if consumer is not None:
+            from meshsim.policy.access import require_consumer
+
+            require_consumer(spec, consumer)
+        self.expire()
+        now = self._now()
+        with self.store.read() as con:
+            active = [r for r in self._requests(con, state="approved", consumer=consumer) if r.active(now)]
+            declared = views.spec_grant_rows(con, spec, consumer)
+        return [views.request_subscription_row(r) for r in active] + declared
+
+    def explain_refusal(self, consumer: str, table_ref: str) -> str | None:
+        """Why a consumer has no subscription to a table, when the catalog knows: the latest
+        request that covered it was revoked, expired, rejected or is still pending."""
+        with self.store.read() as con:
+            requests = self._requests(con, consumer=consumer)
+        for request in reversed(requests):
+            if table_ref not in request.tables:
+                continue
+            if request.state == "approved" and request.active(self._now()):
+                return None
+            if request.state in ("revoked", "expired"):
+                when = request.ended_at or request.expires_at
+                return (
+                    f"request {request.id} for {request.product} was {request.state} by "
+                    f"{request.ended_by} at {when:%Y-%m-%d %H:%M} UTC"
+                )
+            if request.state == "rejected":
+                return (
+                    f"request {request.id} for {request.product} was rejected by "
+                    f"{request.decided_by}: {request.comment}"
+                )
+            if request.state == "pending":
+                return f"request {request.id} for {request.product} is still pending approval"
+        return None
+
+    def revision(self) -> int:
+        """Bumped by every publish and decision (expiries included): cache key for policies."""
+        now = self._now()
+        with self.store.read() as con:
+            due = con.execute(
+                "SELECT 1 FROM requests WHERE state = 'approved' AND expires_at IS NOT NULL"
+                " AND expires_at <= ? LIMIT 1",
+                (stamp(now),),
+            ).fetchone()
+        if due:
+            self.expire(now)
+        with self.store.read() as con:
+            return revision(con)
+
+    # --- views for architects --------------------------------------------------------------
+
+    def access(
+        self, consumer: str | None = None, policies_file: str | Path | None = None
+    ) -> list[dict[str, Any]]:
+        """The access matrix (spec policies plus subscriptions), one row per cell; with
+        ``policies_file``, only the cells that would change under it, without applying it."""
+        from meshsim.policy.access import access_matrix
+
+        spec = self.spec
+        consumers = [consumer] if consumer else None
+        current = views.access_rows(access_matrix(spec, consumers, self.effective_policies()))
+        if policies_file is None:
+            return current
+        proposed_policies = self.effective_policies(load_policies(Path(policies_file)))
+        proposed = views.access_rows(access_matrix(spec, consumers, proposed_policies))
+        return views.access_diff(current, proposed)
+
+    def topology(self) -> Any:
+        """The mesh as a networkx graph: domains, products, tables, consumers and grants."""
+        from meshsim.graph import mesh_graph
+
+        with self.store.read() as con:
+            pending = self._requests(con, state="pending")
+        return mesh_graph(self.spec, self.effective_policies(), pending)
+
+    def graph(self, fmt: str = "mermaid", out: str | Path | None = None) -> str:
+        """Mermaid text, or a PNG/SVG written to ``out`` (returns its path)."""
+        from meshsim.graph import render
+
+        return render(self.topology(), fmt, out)
+
+    # --- audit -------------------------------------------------------------------------------
+
+    def append_audit(self, record: Any) -> int:
+        """Store one query audit record (see :mod:`meshsim.catalog.audit`); returns its id."""
+        with self.store.write() as con:
+            return audit_log.append(con, record)
+
+    def audit(
+        self, limit: int | None = None, consumer: str | None = None, request_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Queries, decisions and publications, newest first."""
+        with self.store.read() as con:
+            return audit_log.read(con, limit, consumer, request_id)
+
+
+def parse_expiry(value: date | datetime | str, now: datetime) -> datetime:
+    """A date means "through that day" (UTC); it must lie in the future."""
+    if isinstance(value, str):
+        try:
+            value = (
+                datetime.fromisoformat(value) if "T" in value or " " in value
+                else date.fromisoformat(value)
+            )
+        except ValueError:
+            raise CatalogError(
+                f"expiry '{value}' is not a date", hint="pass --expires YYYY-MM-DD"
+            ) from None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    else:
+        moment = datetime.combine(value + timedelta(days=1), time(), tzinfo=UTC)
+    if moment <= now:
+        raise CatalogError(
+            f"expiry {moment:%Y-%m-%d %H:%M} UTC is not in the future (now {now:%Y-%m-%d %H:%M} UTC)",
+            hint="pass a later --expires YYYY-MM-DD",
+        )
+    return moment
+
+
+__all__ = ["Catalog", "parse_expiry"]

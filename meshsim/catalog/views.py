@@ -1,0 +1,284 @@
+"""Read-only views of the catalog: products, one product in detail, subscriptions, access.
+
+Metadata is discoverable by every consumer; only data needs a grant. ``show`` can say, for an
+asking consumer, which columns they would see full, masked or denied right now.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+from meshsim.spec.loader import MeshSpec
+from meshsim.spec.models import Grant, Policies, Product, TagGrant
+
+from meshsim.catalog.models import ProductDetails, Request
+from meshsim.catalog.publish import PROTECTED_CLASSES
+
+
+def _age(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def freshness(product: Product, updated_at: datetime, now: datetime) -> str:
+    """``fresh``/``stale`` against the product's SLA, with the data's age."""
+    age = now - updated_at
+    if product.freshness is None:
+        return f"updated {_age(age)} ago (no SLA)"
+    state = "fresh" if age <= product.freshness else "stale"
+    return f"{state}: updated {_age(age)} ago (SLA {product.freshness_sla})"
+
+
+def products(con: sqlite3.Connection, active: list[Request]) -> list[dict[str, Any]]:
+    rows = con.execute(
+        "SELECT p.ref, p.domain, p.owner, p.description, p.latest_version, p.published_at,"
+        " v.tables, v.rows, v.schema FROM products p JOIN product_versions v"
+        " ON v.product = p.ref AND v.version = p.latest_version ORDER BY p.ref"
+    ).fetchall()
+    out = []
+    for row in rows:
+        schema = Product.model_validate_json(row["schema"])
+        counts = json.loads(row["rows"])
+        protected = sum(
+            1 for t in schema.tables for c in t.columns if c.classification in PROTECTED_CLASSES
+        )
+        out.append(
+            {
+                "product": row["ref"],
+                "domain": row["domain"],
+                "owner": row["owner"],
+                "version": row["latest_version"],
+                "published_at": row["published_at"],
+                "tables": list(json.loads(row["tables"])),
+                "rows": sum(c for c in counts.values() if c is not None),
+                "protected_columns": protected,
+                "subscribers": len({r.consumer for r in active if r.product == row["ref"]}),
+                "description": row["description"],
+            }
+        )
+    return out
+
+
+def versions(con: sqlite3.Connection, ref: str) -> list[dict[str, Any]]:
+    rows = con.execute(
+        "SELECT version, published_at, tables, rows FROM product_versions WHERE product = ?"
+        " ORDER BY version DESC",
+        (ref,),
+    ).fetchall()
+    return [
+        {
+            "version": r["version"],
+            "published_at": r["published_at"],
+            "tables": json.loads(r["tables"]),
+            "rows": json.loads(r["rows"]),
+        }
+        for r in rows
+    ]
+
+
+def latest_schema(con: sqlite3.Connection, ref: str) -> Product | None:
+    row = con.execute(
+        "SELECT v.schema FROM products p JOIN product_versions v ON v.product = p.ref"
+        " AND v.version = p.latest_version WHERE p.ref = ?",
+        (ref,),
+    ).fetchone()
+    return Product.model_validate_json(row["schema"]) if row else None
+
+
+def show(
+    spec: MeshSpec,
+    domain: str,
+    schema: Product,
+    history: list[dict[str, Any]],
+    active: list[Request],
+    pending: int,
+    policies: Policies,
+    as_consumer: str | None,
+    updated_at: datetime,
+    now: datetime,
+) -> ProductDetails:
+    from meshsim.policy.access import resolve_access
+
+    ref = f"{domain}.{schema.name}"
+    domain_spec = next((d for d in spec.domains if d.name == domain), None)
+    columns = []
+    for table in schema.tables:
+        table_ref = f"{domain}.{table.name}"
+        access = (
+            resolve_access(spec, as_consumer, table_ref, policies)
+            if as_consumer and spec.table(table_ref) is not None
+            else None
+        )
+        for column in table.columns:
+            row: dict[str, Any] = {
+                "table": table_ref,
+                "column": column.name,
+                "type": column.type,
+                "classification": column.classification,
+                "description": column.description,
+            }
+            if as_consumer:
+                cell = access.column(column.name) if access else None
+                row["access"] = cell.state if cell else "denied"
+                row["rule"] = cell.rule if cell else "not in the current spec"
+                if cell and cell.visible and access and access.row_filters:
+                    row["row_filter"] = ", ".join(f.name for f in access.row_filters)
+            columns.append(row)
+    return ProductDetails(
+        product=ref,
+        domain=domain,
+        owner=schema.owner,
+        owner_team=domain_spec.domain.owner_team if domain_spec else None,
+        description=schema.description,
+        tags=dict(schema.tags),
+        freshness_sla=schema.freshness_sla,
+        freshness=freshness(schema, updated_at, now),
+        versions=history,
+        columns=columns,
+        subscribers=subscribers(spec, ref, active, policies),
+        as_consumer=as_consumer,
+        pending_requests=pending,
+    )
+
+
+def subscribers(
+    spec: MeshSpec, ref: str, active: list[Request], policies: Policies
+) -> list[dict[str, Any]]:
+    """Who can read some of the product now, and through which grants."""
+    from meshsim.policy.access import resolve_access
+
+    tables = [t.ref for t in spec.tables() if f"{t.domain}.{t.product}" == ref]
+    out = []
+    for consumer in spec.consumer_names():
+        via: list[str] = []
+        readable = []
+        for table in tables:
+            access = resolve_access(spec, consumer, table, policies)
+            if access.granted:
+                readable.append(table)
+                via.extend(g for g in access.grants if g not in via)
+        if readable:
+            ids = [r.id for r in active if r.consumer == consumer and r.product == ref]
+            out.append({"consumer": consumer, "tables": readable, "via": via, "requests": ids})
+    return out
+
+
+def spec_grant_rows(con: sqlite3.Connection, spec: MeshSpec, consumer: str | None) -> list[dict[str, Any]]:
+    """The grants mesh.yaml declared when the catalog was last published."""
+    from meshsim.policy.access import selects
+
+    wanted = spec.consumer(consumer) if consumer else None
+    out = []
+    for row in con.execute("SELECT name, scope FROM spec_grants ORDER BY rowid"):
+        data = json.loads(row["scope"])
+        grant: Grant | TagGrant = (
+            TagGrant.model_validate(data) if "expression" in data else Grant.model_validate(data)
+        )
+        if wanted is not None and not selects(grant, wanted):
+            continue
+        if isinstance(grant, TagGrant):
+            scope, product = f"tags: {grant.expression}", ""
+        elif grant.all:
+            scope, product = "everything", "*"
+        elif grant.product:
+            scope, product = f"product {grant.product}", grant.product
+        else:
+            refs = grant.tables or grant.columns
+            scope = ", ".join(refs)
+            product = ", ".join(sorted({_product_of(spec, r) for r in refs}))
+        who = ", ".join(grant.consumers)
+        if grant.except_:
+            who += f" except {', '.join(grant.except_)}"
+        if grant.when:
+            who += f" when {grant.when}"
+        out.append(
+            {
+                "id": None,
+                "consumer": who,
+                "product": product,
+                "state": "declared",
+                "source": "spec",
+                "grant": row["name"],
+                "scope": scope,
+                "row_filter": None,
+                "expires_at": None,
+                "decided_by": "mesh.yaml",
+            }
+        )
+    return out
+
+
+def _product_of(spec: MeshSpec, ref: str) -> str:
+    table = spec.table(".".join(ref.split(".")[:2]))
+    return f"{table.domain}.{table.product}" if table else ref
+
+
+def request_subscription_row(request: Request) -> dict[str, Any]:
+    scope = list(request.granted_columns) + [
+        t for t in request.granted_tables
+        if not any(c.startswith(t + ".") for c in request.granted_columns)
+    ]
+    return {
+        "id": request.id,
+        "consumer": request.consumer,
+        "product": request.product,
+        "state": request.state,
+        "source": "request",
+        "grant": f"subscription_{request.id}",
+        "scope": ", ".join(scope),
+        "row_filter": request.row_filter,
+        "expires_at": request.expires_at,
+        "decided_by": request.decided_by,
+    }
+
+
+def access_rows(matrix: list[Any]) -> list[dict[str, Any]]:
+    """One row per consumer, table and column: full, masked, filtered or denied, and why."""
+    rows = []
+    for access in matrix:
+        filters = ", ".join(f.name for f in access.row_filters)
+        for cell in access.columns:
+            state = cell.state
+            if state == "full" and filters:
+                state = "filtered"
+            rows.append(
+                {
+                    "consumer": access.consumer,
+                    "table": access.table,
+                    "column": cell.column,
+                    "state": state,
+                    "rule": cell.rule,
+                    "row_filter": filters if cell.visible else "",
+                }
+            )
+    return rows
+
+
+def access_diff(current: list[dict[str, Any]], proposed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cells whose state, rule or row filter would change under proposed policies."""
+    key = ("consumer", "table", "column")
+    after = {tuple(r[k] for k in key): r for r in proposed}
+    out = []
+    for row in current:
+        new = after[tuple(row[k] for k in key)]
+        if (row["state"], row["rule"], row["row_filter"]) != (new["state"], new["rule"], new["row_filter"]):
+            out.append(
+                {
+                    "consumer": row["consumer"],
+                    "table": row["table"],
+                    "column": row["column"],
+                    "state": row["state"],
+                    "what_if_state": new["state"],
+                    "rule": row["rule"],
+                    "what_if_rule": new["rule"],
+                    "row_filter": row["row_filter"],
+                    "what_if_row_filter": new["row_filter"],
+                }
+            )
+    return out

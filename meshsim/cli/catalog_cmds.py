@@ -1,0 +1,241 @@
+"""Catalog commands: publish, discover, the subscription workflow, access, graph and audit.
+
+Each command parses its arguments, makes one call on ``mesh.catalog`` and renders the result.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from meshsim.cli import app
+from meshsim.cli.options import ConsumerOpt, FormatOpt, WorkspaceDir, console, open_mesh
+from meshsim.cli.render import Format, render_rows
+
+REQUEST_COLUMNS = (
+    "id", "consumer", "product", "state", "tables", "columns", "reason", "decided_by",
+    "comment", "expires_at",
+)
+AUDIT_COLUMNS = (
+    "id", "time", "kind", "consumer", "principal", "request_id", "transition", "decision",
+    "reason", "sql", "rows",
+)
+
+
+class GraphFormat(str, Enum):
+    mermaid = "mermaid"
+    png = "png"
+    svg = "svg"
+
+
+def _names(values: list[str] | None) -> list[str] | None:
+    """``--tables a,b --tables c`` -> ``[a, b, c]``."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _catalog(workspace: Path):
+    return open_mesh(workspace).catalog
+
+
+@app.command()
+def publish(
+    product: str = typer.Argument(..., help="DOMAIN.PRODUCT"),
+    workspace: Path = WorkspaceDir,
+) -> None:
+    """Publish a product version from the spec and its tables' current versions (gated)."""
+    version = _catalog(workspace).publish(product)
+    tables = ", ".join(f"{t}@v{v}" for t, v in version.tables.items())
+    sys.stdout.write(f"published {version.product} version {version.version} ({tables})\n")
+
+
+@app.command()
+def products(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
+    """List published products: owner, version, tables, rows, subscribers."""
+    render_rows(_catalog(workspace).products(), format, title="published products")
+
+
+@app.command()
+def search(
+    text: str = typer.Argument(..., help="Words to find in names, descriptions, tags, owners."),
+    workspace: Path = WorkspaceDir,
+    limit: int = typer.Option(20, "--limit", help="At most N hits."),
+    format: Format = FormatOpt,
+) -> None:
+    """Full-text search over products, tables and columns, best match first."""
+    render_rows(_catalog(workspace).search(text, limit=limit), format, title=f"search: {text}")
+
+
+@app.command()
+def show(
+    product: str = typer.Argument(..., help="DOMAIN.PRODUCT"),
+    as_consumer: str | None = typer.Option(
+        None, "--as", help="Also show which columns this consumer would see masked or denied."
+    ),
+    workspace: Path = WorkspaceDir,
+    format: Format = FormatOpt,
+) -> None:
+    """A product's schema, classifications, owner, versions, freshness and subscribers."""
+    details = _catalog(workspace).show(product, as_consumer=as_consumer)
+    if format == Format.json:
+        sys.stdout.write(json.dumps(details.as_dict(), indent=2, default=str) + "\n")
+        return
+    if format == Format.csv:
+        render_rows(details.columns, format)
+        return
+    out = console()
+    out.table(
+        details.product,
+        ["owner", "owner team", "freshness", "tags", "pending requests", "description"],
+        [[details.owner, details.owner_team, details.freshness,
+          ", ".join(f"{k}={v}" for k, v in details.tags.items()), details.pending_requests,
+          details.description]],
+    )
+    render_rows(details.versions, format, title="versions", console=out)
+    title = "columns" + (f" as seen by {details.as_consumer}" if details.as_consumer else "")
+    render_rows(details.columns, format, title=title, console=out)
+    render_rows(details.subscribers, format, title="who can read it", console=out)
+
+
+@app.command()
+def request(
+    product: str = typer.Argument(..., help="DOMAIN.PRODUCT"),
+    consumer: str = ConsumerOpt,
+    reason: str = typer.Option(..., "--reason", help="Why you need it; the owner judges this."),
+    tables: list[str] | None = typer.Option(
+        None, "--tables", help="Only these tables (repeat or comma-separate)."
+    ),
+    columns: list[str] | None = typer.Option(
+        None, "--columns", help="Only these columns (repeat or comma-separate)."
+    ),
+    expires: str | None = typer.Option(None, "--expires", help="Access ends after DATE (YYYY-MM-DD)."),
+    workspace: Path = WorkspaceDir,
+) -> None:
+    """Ask for access to a product; prints the request id."""
+    made = _catalog(workspace).request(
+        consumer, product, reason, tables=_names(tables), columns=_names(columns), expires=expires
+    )
+    sys.stdout.write(f"{made.id}\n")
+    if made.state == "approved":
+        note = f"request {made.id} was approved automatically ({made.comment}); query it now"
+    else:
+        note = (
+            f"request {made.id} is pending; its owner decides: "
+            f"'meshsim approve {made.id} --by OWNER' or 'meshsim reject {made.id} --by OWNER'"
+        )
+    console().note(note)
+
+
+@app.command()
+def requests(
+    pending: bool = typer.Option(False, "--pending", help="Only requests awaiting a decision."),
+    consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer's."),
+    workspace: Path = WorkspaceDir,
+    format: Format = FormatOpt,
+) -> None:
+    """List access requests and their states."""
+    rows = [r.as_row() for r in _catalog(workspace).requests(pending=pending, consumer=consumer)]
+    columns = REQUEST_COLUMNS if format == Format.table else None
+    render_rows(rows, format, title="requests", columns=columns)
+
+
+def _decided(verb: str, made) -> None:
+    who = made.ended_by if verb == "revoked" else made.decided_by
+    sys.stdout.write(f"request {made.id} ({made.consumer} on {made.product}) {verb} by {who}\n")
+
+
+@app.command()
+def approve(
+    request_id: int = typer.Argument(..., metavar="ID"),
+    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    columns: list[str] | None = typer.Option(
+        None, "--columns", help="Grant only these of the requested columns."
+    ),
+    row_filter: str | None = typer.Option(
+        None, "--row-filter", help="SQL predicate limiting the rows granted."
+    ),
+    comment: str | None = typer.Option(None, "--comment", help="Why."),
+    workspace: Path = WorkspaceDir,
+) -> None:
+    """Approve a pending request, optionally narrowed to fewer columns or rows."""
+    made = _catalog(workspace).approve(
+        request_id, by, columns=_names(columns), row_filter=row_filter, comment=comment
+    )
+    _decided("approved", made)
+
+
+@app.command()
+def reject(
+    request_id: int = typer.Argument(..., metavar="ID"),
+    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    comment: str = typer.Option(..., "--comment", help="Why, for the consumer."),
+    workspace: Path = WorkspaceDir,
+) -> None:
+    """Reject a pending request."""
+    _decided("rejected", _catalog(workspace).reject(request_id, by, comment))
+
+
+@app.command()
+def revoke(
+    request_id: int = typer.Argument(..., metavar="ID"),
+    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    comment: str | None = typer.Option(None, "--comment", help="Why."),
+    workspace: Path = WorkspaceDir,
+) -> None:
+    """End an approved subscription; the consumer's next query is refused."""
+    _decided("revoked", _catalog(workspace).revoke(request_id, by, comment))
+
+
+@app.command()
+def subscriptions(
+    consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer's."),
+    workspace: Path = WorkspaceDir,
+    format: Format = FormatOpt,
+) -> None:
+    """Active subscriptions (approved requests) and the grants mesh.yaml declares."""
+    render_rows(_catalog(workspace).subscriptions(consumer), format, title="subscriptions")
+
+
+@app.command()
+def access(
+    consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer."),
+    policies: Path | None = typer.Option(
+        None, "--policies", help="What-if: show only the cells that would change under this "
+        "policies file (not applied)."
+    ),
+    workspace: Path = WorkspaceDir,
+    format: Format = FormatOpt,
+) -> None:
+    """The access matrix: consumers by tables by columns, and the rule deciding each cell."""
+    rows = _catalog(workspace).access(consumer, policies_file=policies)
+    title = f"what would change under {policies}" if policies else "access matrix"
+    render_rows(rows, format, title=title)
+
+
+@app.command()
+def graph(
+    format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", help="Output format."),
+    out: Path | None = typer.Option(None, "--out", help="File to write (needed for png/svg)."),
+    workspace: Path = WorkspaceDir,
+) -> None:
+    """The mesh topology: domains, products, tables, consumers, grants and subscriptions."""
+    result = _catalog(workspace).graph(format.value, out)
+    sys.stdout.write(result if format == GraphFormat.mermaid else f"wrote {result}\n")
+
+
+@app.command()
+def audit(
+    limit: int | None = typer.Option(50, "--limit", help="Newest N records."),
+    consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer's."),
+    workspace: Path = WorkspaceDir,
+    format: Format = FormatOpt,
+) -> None:
+    """Queries, access decisions and publications, newest first."""
+    rows = _catalog(workspace).audit(limit=limit, consumer=consumer)
+    columns = AUDIT_COLUMNS if format == Format.table else None
+    render_rows(rows, format, title="audit", columns=columns)

@@ -1,0 +1,177 @@
+"""The mesh topology as a graph: domains own products, products hold tables, consumers read
+tables through grants and subscriptions and ask for products through pending requests.
+
+:func:`mesh_graph` builds a networkx ``DiGraph``; :func:`render` turns it into Mermaid text or
+a PNG/SVG drawn by matplotlib without a display or network (a ``Figure`` with no pyplot state).
+networkx and matplotlib are imported only here, and only when called.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshsim.errors import CatalogError
+from meshsim.spec.loader import MeshSpec
+from meshsim.spec.models import Policies
+
+if TYPE_CHECKING:
+    from meshsim.catalog.models import Request
+
+FORMATS = ("mermaid", "png", "svg")
+LAYERS = {"domain": 0, "product": 1, "table": 2, "consumer": 3}
+EDGE_STYLE = {
+    "owns": ("#555555", "solid"),
+    "contains": ("#555555", "solid"),
+    "grant": ("#1f77b4", "solid"),
+    "subscription": ("#2ca02c", "solid"),
+    "requested": ("#ff7f0e", "dashed"),
+}
+NODE_COLOR = {"domain": "#d9d9d9", "product": "#c6dbef", "table": "#fdd0a2", "consumer": "#c7e9c0"}
+
+
+def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = ()) -> Any:
+    """Domains -> products -> tables, consumers -> tables (grants, subscriptions) and
+    consumers -> products (pending requests). Node ids are ``kind:name``."""
+    import networkx as nx
+
+    from meshsim.policy.access import access_matrix
+
+    graph = nx.DiGraph()
+    for domain in spec.domains:
+        label = f"{domain.name} ({domain.domain.owner_team})" if domain.domain.owner_team else domain.name
+        graph.add_node(f"domain:{domain.name}", kind="domain", label=label, layer=0)
+        for product in domain.products:
+            graph.add_node(f"product:{product.ref}", kind="product", label=product.ref, layer=1)
+            graph.add_edge(f"domain:{domain.name}", f"product:{product.ref}", kind="owns", label="")
+    for table in spec.tables():
+        graph.add_node(f"table:{table.ref}", kind="table", label=table.ref, layer=2)
+        graph.add_edge(
+            f"product:{table.domain}.{table.product}", f"table:{table.ref}", kind="contains", label=""
+        )
+    for consumer in spec.consumer_names():
+        graph.add_node(f"consumer:{consumer}", kind="consumer", label=consumer, layer=3)
+    for access in access_matrix(spec, None, policies):
+        if not access.granted:
+            continue
+        subscription = any(g.startswith("subscription_") for g in access.grants)
+        graph.add_edge(
+            f"consumer:{access.consumer}",
+            f"table:{access.table}",
+            kind="subscription" if subscription else "grant",
+            label=", ".join(access.grants),
+        )
+    for request in pending:
+        graph.add_edge(
+            f"consumer:{request.consumer}",
+            f"product:{request.product}",
+            kind="requested",
+            label=f"request {request.id} (pending)",
+        )
+    return graph
+
+
+def _mermaid_id(node: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", node)
+
+
+def _mermaid_label(text: str) -> str:
+    return '"' + text.replace('"', "#quot;") + '"'
+
+
+def to_mermaid(graph: Any) -> str:
+    """A Mermaid flowchart, one subgraph per domain."""
+    shapes = {"product": ("[", "]"), "table": ("[(", ")]"), "consumer": ("([", "])")}
+    lines = ["flowchart LR"]
+    for node, data in graph.nodes(data=True):
+        if data["kind"] != "domain":
+            continue
+        lines.append(f"  subgraph {_mermaid_id(node)}[{_mermaid_label(data['label'])}]")
+        products = [p for p in graph.successors(node)]
+        members = products + [t for p in products for t in graph.successors(p)]
+        for member in members:
+            kind = graph.nodes[member]["kind"]
+            left, right = shapes[kind]
+            lines.append(f"    {_mermaid_id(member)}{left}{_mermaid_label(graph.nodes[member]['label'])}{right}")
+        lines.append("  end")
+    for node, data in graph.nodes(data=True):
+        if data["kind"] == "consumer":
+            left, right = shapes["consumer"]
+            lines.append(f"  {_mermaid_id(node)}{left}{_mermaid_label(data['label'])}{right}")
+    for source, target, data in graph.edges(data=True):
+        if data["kind"] == "owns":
+            continue
+        a, b = _mermaid_id(source), _mermaid_id(target)
+        if data["kind"] == "contains":
+            lines.append(f"  {a} --> {b}")
+        elif data["kind"] == "requested":
+            lines.append(f"  {a} -. {_mermaid_label(data['label'])} .-> {b}")
+        else:
+            arrow = "==>" if data["kind"] == "subscription" else "-->"
+            lines.append(f"  {a} {arrow}|{_mermaid_label(data['label'])}| {b}")
+    return "\n".join(lines) + "\n"
+
+
+def layered_positions(graph: Any) -> dict[str, tuple[float, float]]:
+    """One column per layer (domains, products, tables, consumers), in insertion order, each
+    column centred, so a domain sits level with its products and their tables."""
+    columns: dict[int, list[str]] = {}
+    for node, data in graph.nodes(data=True):
+        columns.setdefault(data["layer"], []).append(node)
+    pos = {}
+    for layer, nodes in columns.items():
+        for index, node in enumerate(nodes):
+            pos[node] = (float(layer), (len(nodes) - 1) / 2 - index)
+    return pos
+
+
+def draw(graph: Any, path: Path, fmt: str) -> Path:
+    """Draw with matplotlib's Agg/SVG canvases: no display, no network, no global state."""
+    import networkx as nx
+    from matplotlib.figure import Figure
+
+    pos = layered_positions(graph)
+    per_layer = max(
+        sum(1 for _, d in graph.nodes(data=True) if d["layer"] == layer) for layer in LAYERS.values()
+    )
+    figure = Figure(figsize=(16, max(6, per_layer * 0.8)))
+    ax = figure.add_subplot()
+    ax.set_axis_off()
+    for kind, color in NODE_COLOR.items():
+        nodes = [n for n, d in graph.nodes(data=True) if d["kind"] == kind]
+        nx.draw_networkx_nodes(graph, pos, nodelist=nodes, node_color=color, node_size=900, ax=ax)
+    for kind, (color, style) in EDGE_STYLE.items():
+        edges = [(a, b) for a, b, d in graph.edges(data=True) if d["kind"] == kind]
+        nx.draw_networkx_edges(
+            graph, pos, edgelist=edges, edge_color=color, style=style, ax=ax, arrows=True,
+            node_size=900, width=1.2,
+        )
+    labels = {n: d["label"] for n, d in graph.nodes(data=True)}
+    nx.draw_networkx_labels(graph, pos, labels=labels, font_size=8, ax=ax)
+    ax.set_title("mesh topology: domains, products, tables, consumers (blue: grants, green: "
+                 "subscriptions, orange: pending requests)", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"Date": None} if fmt == "svg" else {}
+    figure.savefig(path, format=fmt, bbox_inches="tight", metadata=metadata)
+    return path
+
+
+def render(graph: Any, fmt: str = "mermaid", out: str | Path | None = None) -> str:
+    """Mermaid text (written to ``out`` too when given), or the path of a PNG/SVG drawing."""
+    if fmt not in FORMATS:
+        raise CatalogError(
+            f"graph format '{fmt}' is not supported (formats: {', '.join(FORMATS)})",
+            hint="pass --format mermaid, png or svg",
+        )
+    if fmt == "mermaid":
+        text = to_mermaid(graph)
+        if out is not None:
+            Path(out).write_text(text)
+        return text
+    if out is None:
+        raise CatalogError(
+            f"a {fmt} drawing needs a file to write", hint=f"pass --out mesh.{fmt}"
+        )
+    return str(draw(graph, Path(out), fmt))
