@@ -140,7 +140,16 @@ class Mesh:
     # --- storage ---------------------------------------------------------------------------
 
     def _state(self) -> dict[str, Any]:
-        return self.workspace.read_state()
+        """workspace.json, re-read only when it changes (it is consulted on every query)."""
+        try:
+            stamp = self.workspace.state_file.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        cached = getattr(self, "_state_cache", None)
+        if cached is None or cached[0] != stamp or stamp is None:
+            cached = (stamp, self.workspace.read_state())
+            self._state_cache = cached
+        return cached[1]
 
     def locate(self, ref: str) -> str:
         """The Delta location of a table (its domain's account, or its registered location)."""

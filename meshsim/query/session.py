@@ -59,6 +59,7 @@ class GovernedEngine:
         self._memory_limit = memory_limit
         self._con = None
         self._lock = threading.Lock()
+        self._checked_scans: set[str] = set()
 
     @property
     def connection(self):
@@ -96,8 +97,21 @@ class GovernedEngine:
 
         tree = parse_query(text, consumer=consumer)
         plan = self.planner.plan(tree, consumer)
-        crosscheck(engine.serialize_sql(self.connection, plan.sql), ctes=plan.ctes,
-                   files=plan.files, consumer=consumer)
+        # DuckDB's parser checks the final SQL in two parts that compose it exactly: the
+        # consumer's part with each governed scan still a placeholder table (every query), and
+        # each governed scan, meshsim's own SQL, once per compiled scan. Re-parsing the whole
+        # statement would cost more than all of planning (the scans hold the file lists).
+        crosscheck(engine.serialize_sql(self.connection, plan.skeleton),
+                   ctes=plan.ctes | frozenset(plan.scans), files=frozenset(), consumer=consumer)
+        for scan in plan.scans.values():
+            if scan.sql in self._checked_scans:
+                continue
+            crosscheck(engine.serialize_sql(self.connection, f"SELECT * FROM ({scan.sql}) AS s"),
+                       ctes=frozenset(), files=scan.files, consumer=consumer)
+            with self._lock:
+                if len(self._checked_scans) > 4096:
+                    self._checked_scans.clear()
+                self._checked_scans.add(scan.sql)
         return plan
 
     def redact(self, sql: str) -> str:

@@ -15,6 +15,7 @@ raised together as one :class:`SpecError`; nothing is written when validation fa
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -318,13 +319,28 @@ def load_mesh(root: str | Path) -> MeshSpec:
 
 
 def spec_fingerprint(root: str | Path) -> str:
-    """Cheap change detection: hash of every spec file's name, size and mtime."""
-    root = Path(root)
-    digest = hashlib.sha256()
-    for file in sorted(root.rglob("*.yaml")):
-        stat = file.stat()
-        digest.update(f"{file}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
+    """Cheap change detection: name, size and mtime of every spec file and folder.
+
+    Only the three levels a mesh has are scanned (mesh.yaml, <domain>/domain.yaml,
+    <domain>/products/*.yaml), with os.scandir: this runs before every query.
+    """
+    parts: list[str] = []
+
+    def scan(folder: str, depth: int) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir() and depth < 2:
+                parts.append(f"{entry.path}:{entry.stat().st_mtime_ns}")
+                scan(entry.path, depth + 1)
+            elif entry.name.endswith(".yaml"):
+                stat = entry.stat()
+                parts.append(f"{entry.path}:{stat.st_size}:{stat.st_mtime_ns}")
+
+    scan(str(root), 0)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def line_of(spec: MeshSpec, file: Path, path: KeyPath) -> str:
