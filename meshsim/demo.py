@@ -19,6 +19,7 @@ GROUP BY n.n_name
 ORDER BY revenue DESC
 LIMIT 5"""
 
+DEMO_SCALE = 0.01
 DEMO_CONSUMERS = ("governance_admin", "eu_marketing_analyst", "finance_controller")
 
 
@@ -43,6 +44,17 @@ def access_summary(mesh: Mesh) -> list[dict[str, str]]:
     return rows
 
 
+def demo_scale(workspace: str | Path, requested: float | None) -> float:
+    """The scale to build at: as asked, else the workspace's (never shrink a user's build), else
+    small."""
+    from meshsim.workspace import Workspace
+
+    if requested is not None:
+        return requested
+    ws = Workspace.at(workspace)
+    return float(ws.read_state().get("scale", DEMO_SCALE)) if ws.exists else DEMO_SCALE
+
+
 def run_demo(mesh_dir: str | Path, workspace: str | Path, *, scale: float, console: Console) -> Mesh:
     mesh = Mesh.build(mesh_dir, workspace, scale=scale, console=console)
     console.note(f"\nmesh '{mesh.name}' built at TPC-H scale {scale:g} in {mesh.workspace.root}\n")
@@ -62,8 +74,8 @@ def run_demo(mesh_dir: str | Path, workspace: str | Path, *, scale: float, conso
         list(summary[0]) if summary else [],
         [list(r.values()) for r in summary],
     )
-    if hasattr(mesh, "session"):
-        _governed_queries(mesh, console)
+    _governed_queries(mesh, console)
+    _subscription_walkthrough(mesh, console)
     return mesh
 
 
@@ -74,3 +86,49 @@ def _governed_queries(mesh: Mesh, console: Console) -> None:
         result = mesh.session(consumer).sql(DEMO_QUERY)
         rows = result.fetchall()
         console.table(f"as {consumer}", result.columns, rows)
+
+
+WALKTHROUGH_QUERY = "SELECT c_mktsegment, count(*) AS customers FROM customer.customer GROUP BY 1 ORDER BY 1"
+
+
+def _try(mesh: Mesh, consumer: str, query: str, console: Console) -> None:
+    from meshsim.errors import AccessDenied
+
+    try:
+        result = mesh.sql(consumer, query)
+    except AccessDenied as refused:
+        console.note(f"  refused: {refused.message}")
+        return
+    console.table(f"as {consumer}", result.columns, result.fetchall())
+
+
+def _subscription_walkthrough(mesh: Mesh, console: Console) -> None:
+    consumer, product, owner = "external_partner", "customer.customer_profiles", "customer-data"
+    console.note(f"\nA subscription, start to end: {consumer} asks for customer segments.\n")
+    console.note(f"$ meshsim sql --as {consumer} \"{WALKTHROUGH_QUERY}\"")
+    _try(mesh, consumer, WALKTHROUGH_QUERY, console)
+    request = mesh.catalog.request(
+        consumer, product, "size our wholesale offer by market segment",
+        tables=["customer.customer"], columns=["c_custkey", "c_name", "c_mktsegment"],
+    )
+    console.note(
+        f"\n$ meshsim request --as {consumer} {product} --tables customer.customer "
+        f"--columns c_custkey,c_name,c_mktsegment --reason '...'\n  request {request.id}: "
+        f"{request.state} (it asks for PII, so the owner '{owner}' decides)"
+    )
+    approved = mesh.catalog.approve(
+        request.id, by=owner, columns=["c_custkey", "c_mktsegment"], comment="segments, not names"
+    )
+    console.note(
+        f"$ meshsim approve {request.id} --by {owner} --columns c_custkey,c_mktsegment\n"
+        f"  request {request.id}: {approved.state}, narrowed to c_custkey, c_mktsegment\n"
+    )
+    _try(mesh, consumer, WALKTHROUGH_QUERY, console)
+    _try(mesh, consumer, "SELECT c_name FROM customer.customer LIMIT 1", console)
+    mesh.catalog.revoke(request.id, by=owner, comment="demo over")
+    console.note(f"\n$ meshsim revoke {request.id} --by {owner}")
+    _try(mesh, consumer, WALKTHROUGH_QUERY, console)
+    console.note(
+        "\nEvery attempt above is in the audit log: 'meshsim audit', or as governance_admin "
+        "'meshsim sql --as governance_admin \"SELECT * FROM meshsim.audit\"'."
+    )

@@ -153,6 +153,12 @@ class Mesh:
 
     def locate(self, ref: str) -> str:
         """The Delta location of a table (its domain's account, or its registered location)."""
+        from meshsim.system import AUDIT_TABLE, export_audit
+
+        if ref.lower() == AUDIT_TABLE and self.spec.table(AUDIT_TABLE) is None:
+            location = self.workspace.governance / "system" / "audit"
+            export_audit(self.catalog, location)
+            return str(location)
         table = self.spec.table(ref.lower())
         if table is None:
             raise MeshsimError(
@@ -165,7 +171,10 @@ class Mesh:
                 f"table '{table.ref}' is in the spec but not built in '{self.workspace.root}'",
                 hint="run 'meshsim build'",
             )
-        return record["location"]
+        if record.get("external"):
+            return record["location"]
+        # a domain's own tables live in its account: derived, so a moved workspace still works
+        return str(self.workspace.table_path(table.domain, table.name))
 
     def snapshot(
         self, ref: str, *, version: int | None = None, timestamp: datetime | None = None
@@ -250,7 +259,10 @@ class Mesh:
         key = (spec.fingerprint, self.catalog.revision())
         with self._lock:
             if self._policies is None or self._policies[0] != key:
-                self._policies = (key, self.catalog.effective_policies(spec.policies))
+                from meshsim.system import with_system_grants
+
+                policies = with_system_grants(spec, self.catalog.effective_policies(spec.policies))
+                self._policies = (key, policies)
             return self._policies[1]
 
     # --- governed SQL -----------------------------------------------------------------------
@@ -261,12 +273,13 @@ class Mesh:
         with self._lock:
             if self._engine is None:
                 from meshsim.query.session import GovernedEngine
+                from meshsim.system import with_system_tables
 
                 records = self._state().get("tables", {})
-                roots = {str(self.workspace.accounts)}
+                roots = {str(self.workspace.accounts), str(self.workspace.governance / "system")}
                 roots |= {r["location"] for r in records.values() if r.get("external")}
                 self._engine = GovernedEngine(
-                    spec,
+                    with_system_tables(spec),
                     locate=self.locate,
                     mesh_key=self.workspace.mesh_key(),
                     allowed_paths=sorted(roots),
@@ -320,9 +333,18 @@ class ConsumerSession:
     def _enrich(self, call: Any, text: str) -> Any:
         from meshsim.errors import AccessDenied
 
+        from meshsim.system import AUDIT_TABLE
+
         try:
             return call(text)
         except AccessDenied as exc:
+            if exc.table == AUDIT_TABLE:
+                raise AccessDenied(
+                    f"consumer '{self.consumer}' may not read the audit log '{AUDIT_TABLE}': only "
+                    f"governance admins (admin: true in mesh.yaml) may",
+                    consumer=exc.consumer, table=exc.table,
+                    hint="a governance admin can query it, or list it with 'meshsim audit'",
+                ) from None
             why = exc.table and self.mesh.catalog.explain_refusal(self.consumer, exc.table)
             if not why:
                 raise

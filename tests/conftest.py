@@ -33,3 +33,11 @@ def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workspace = tmp_path_factory.mktemp("built") / "ws"
     Mesh.build(EXAMPLE_MESH, workspace, scale=0.01).close()
     return workspace
+
+
+@pytest.fixture
+def workspace(built_workspace: Path, tmp_path: Path) -> Path:
+    """A private copy of the built example workspace, for tests that change its state."""
+    target = tmp_path / "ws"
+    shutil.copytree(built_workspace, target)
+    return target

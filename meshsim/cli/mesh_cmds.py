@@ -66,12 +66,14 @@ def build(
 def demo(
     workspace: Path = WorkspaceDir,
     mesh: Path = MeshDir,
-    scale: float = typer.Option(0.01, "--scale", help="Scale factor for the demo build."),
+    scale: float | None = typer.Option(
+        None, "--scale", help="Scale factor (default: the workspace's, or 0.01 for a new one)."
+    ),
 ) -> None:
     """Build the example mesh at a small scale and show what it holds and who sees what."""
-    from meshsim.demo import run_demo
+    from meshsim.demo import demo_scale, run_demo
 
-    run_demo(mesh, workspace, scale=scale, console=console())
+    run_demo(mesh, workspace, scale=demo_scale(workspace, scale), console=console())
 
 
 @app.command()

@@ -1,0 +1,107 @@
+"""System tables: meshsim's own data, queryable with governed SQL like any product.
+
+``meshsim.audit`` is the audit log (every query attempt, decision and publication). It is
+exported from the catalog's SQLite store into a Delta table in the governance account when it
+is read and has changed, so the query engine reads it exactly as it reads domain tables, and
+it is granted to governance admins only (deny by default for everyone else).
+
+The system domain is added to the spec the query engine sees, not to the user's spec, so
+validation, the access matrix and the catalog list only the mesh's own products.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshsim.spec.loader import DomainSpec, MeshSpec, ProductSpec
+from meshsim.spec.models import Column, DomainFile, Grant, Policies, Product, Table
+
+if TYPE_CHECKING:
+    from meshsim.catalog import Catalog
+
+SYSTEM_DOMAIN = "meshsim"
+AUDIT_TABLE = f"{SYSTEM_DOMAIN}.audit"
+
+_AUDIT_COLUMNS = (
+    ("id", "bigint", "Audit record id, increasing."),
+    ("time", "timestamptz", "When it happened (UTC)."),
+    ("kind", "varchar", "query, decision or publish."),
+    ("consumer", "varchar", "The consumer that queried or requested."),
+    ("principal", "varchar", "Who decided (decisions)."),
+    ("request_id", "bigint", "The subscription request (decisions)."),
+    ("product", "varchar", "The product concerned (decisions, publications)."),
+    ("transition", "varchar", "State change, e.g. pending->approved."),
+    ("sql", "varchar", "The query text as the consumer sent it."),
+    ("decision", "varchar", "allowed, refused or error."),
+    ("reason", "varchar", "Why it was refused, or the decision comment."),
+    ("tables", "varchar", "JSON: tables and versions read."),
+    ("columns", "varchar", "JSON: columns read."),
+    ("policies", "varchar", "JSON: policies applied."),
+    ("rows", "bigint", "Rows returned."),
+    ("duration_ms", "double", "Planning and execution time."),
+)
+
+
+def with_system_tables(spec: MeshSpec) -> MeshSpec:
+    """``spec`` plus the ``meshsim`` system domain (skipped if the mesh defines its own)."""
+    if any(d.name == SYSTEM_DOMAIN for d in spec.domains):
+        return spec
+    table = Table(
+        name="audit",
+        description="The audit log: every query attempt, decision and publication.",
+        columns=[
+            Column(name=name, type=kind, description=text, classification="internal")
+            for name, kind, text in _AUDIT_COLUMNS
+        ],
+    )
+    product = Product(
+        name="audit_log", owner="governance", description="meshsim's audit log.", tables=[table]
+    )
+    domain = DomainFile(name=SYSTEM_DOMAIN, owner_team="governance", description="System tables.")
+    system = DomainSpec(domain, (ProductSpec(SYSTEM_DOMAIN, product, spec.root / "mesh.yaml"),), spec.root)
+    return MeshSpec(spec.root, spec.mesh, (*spec.domains, system), spec.fingerprint, spec.lines)
+
+
+def with_system_grants(spec: MeshSpec, policies: Policies) -> Policies:
+    admins = [c.name for c in spec.mesh.consumers if c.admin]
+    if not admins:
+        return policies
+    grant = Grant(name="meshsim_audit_for_admins", consumers=admins, tables=[AUDIT_TABLE])
+    return policies.model_copy(update={"grants": [*policies.grants, grant]})
+
+
+def export_audit(catalog: Catalog, location: Path) -> None:
+    """Write the audit log to a Delta table at ``location`` if it has new records."""
+    import pyarrow as pa
+
+    from meshsim.spec.types import to_arrow
+    from meshsim.storage import delta
+
+    marker = location.with_suffix(".exported")
+    rows: list[dict[str, Any]] = list(reversed(catalog.audit()))
+    last_id = rows[-1]["id"] if rows else 0
+    if delta.exists(location) and marker.is_file() and marker.read_text() == str(last_id):
+        return
+    schema = pa.schema([pa.field(n, to_arrow(t)) for n, t, _ in _AUDIT_COLUMNS])
+    for row in rows:
+        for key in ("tables", "columns", "policies"):
+            row[key] = json.dumps(row[key]) if row.get(key) is not None else None
+    data = pa.Table.from_pylist(
+        [{n: _coerce(row.get(n), t) for n, t, _ in _AUDIT_COLUMNS} for row in rows], schema
+    )
+    location.parent.mkdir(parents=True, exist_ok=True)
+    mode = "overwrite" if delta.exists(location) else "create"
+    delta.write(location, data, mode=mode, table=AUDIT_TABLE)
+    marker.write_text(str(last_id))
+
+
+def _coerce(value: Any, kind: str) -> Any:
+    if value is None:
+        return None
+    if kind == "timestamptz" and isinstance(value, str):
+        from datetime import datetime
+
+        return datetime.fromisoformat(value)
+    return value
