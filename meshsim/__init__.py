@@ -2,7 +2,8 @@
 
 >>> import meshsim
 >>> mesh = meshsim.open("meshsim-workspace")          # doctest: +SKIP
->>> mesh.session("eu_marketing_analyst").sql("SELECT count(*) FROM customer.customer")  # doctest: +SKIP
+>>> analyst = mesh.session("eu_marketing_analyst")  # doctest: +SKIP
+>>> analyst.sql("SELECT count(*) FROM customer.customer")  # doctest: +SKIP
 
 Heavy dependencies (duckdb, deltalake, pyarrow) are imported only when first needed, so
 ``import meshsim`` and ``meshsim --help`` stay fast.

@@ -67,7 +67,9 @@ def generate_tpch(scale: float, out_dir: Path, tables: list[str]) -> dict[str, P
         command += ["--tables", ",".join(wanted), "--quiet", "--no-progress"]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise StorageError(f"tpchgen-cli failed at scale {scale:g}: {result.stderr.strip()[:500]}")
+            raise StorageError(
+                f"tpchgen-cli failed at scale {scale:g}: {result.stderr.strip()[:500]}"
+            )
         out_dir.mkdir(parents=True, exist_ok=True)
         for table in wanted:
             (tmp / f"{table}.parquet").replace(out_dir / f"{table}.parquet")
@@ -91,8 +93,10 @@ def _conformed_reader(parquet: Path, table: TableSpec) -> Any:
     missing = [n for n in names if n not in source.schema.names]
     if missing:
         raise SpecError(
-            [f"table '{table.ref}': declared columns {missing} are not in the generated data "
-             f"(generated: {', '.join(source.schema.names)})"]
+            [
+                f"table '{table.ref}': declared columns {missing} are not in the generated data "
+                f"(generated: {', '.join(source.schema.names)})"
+            ]
         )
     target = pa.schema(
         [pa.field(c.name, to_arrow(c.type), nullable=c.nullable) for c in table.columns]
@@ -130,7 +134,9 @@ def build_mesh(
     workspace.mesh_key()
 
     tables = spec.tables()
-    tpch_needed = sorted({t.table.source.tpch for t in tables if isinstance(t.table.source, TpchSource)})
+    tpch_needed = sorted(
+        {t.table.source.tpch for t in tables if isinstance(t.table.source, TpchSource)}
+    )
     with console.progress("building mesh", total=len(tables) + 1) as progress:
         gen_started = time.perf_counter()
         progress.advance(0, f"generating TPC-H sf {scale:g}")
@@ -151,15 +157,25 @@ def build_mesh(
                         hint="fix 'source.location' in the product file",
                     )
                 _check_registered_schema(table, location)
-                records[table.ref] = {"location": str(location), "external": True, "version": version}
+                records[table.ref] = {
+                    "location": str(location),
+                    "external": True,
+                    "version": version,
+                }
                 report.tables.append(TableBuild(table.ref, "registered", version, None, 0.0))
             else:
                 path = workspace.table_path(table.domain, table.name)
                 stamp = {"scale": scale, "schema": _schema_hash(table)}
                 previous = records.get(table.ref, {})
                 current = delta.latest_version(path) if delta.exists(path) else None
-                if current is not None and previous.get("stamp") == stamp and previous.get("version") == current:
-                    report.tables.append(TableBuild(table.ref, "unchanged", current, previous.get("rows"), 0.0))
+                if (
+                    current is not None
+                    and previous.get("stamp") == stamp
+                    and previous.get("version") == current
+                ):
+                    report.tables.append(
+                        TableBuild(table.ref, "unchanged", current, previous.get("rows"), 0.0)
+                    )
                     progress.advance(1)
                     continue
                 version, rows = _write_table(delta, table, path, files, exists=current is not None)
@@ -182,7 +198,9 @@ def build_mesh(
     return report
 
 
-def _write_table(delta: Any, table: TableSpec, path: Path, files: dict[str, Path], exists: bool) -> tuple[int, int | None]:
+def _write_table(
+    delta: Any, table: TableSpec, path: Path, files: dict[str, Path], exists: bool
+) -> tuple[int, int | None]:
     import pyarrow as pa
 
     from meshsim.spec.types import to_arrow
@@ -192,9 +210,7 @@ def _write_table(delta: Any, table: TableSpec, path: Path, files: dict[str, Path
     if isinstance(source, TpchSource):
         data = _conformed_reader(files[source.tpch], table)
     else:
-        data = pa.table(
-            {c.name: pa.array([], type=to_arrow(c.type)) for c in table.columns}
-        )
+        data = pa.table({c.name: pa.array([], type=to_arrow(c.type)) for c in table.columns})
     version = delta.write(
         path,
         data,
@@ -219,13 +235,18 @@ def _check_registered_schema(table: TableSpec, location: Path) -> None:
     listing = ", ".join(f"{name} {from_arrow(t)}" for name, t in actual.items())
     if not table.columns:
         raise SpecError(
-            [f"table '{table.ref}' registers '{location}' but declares no columns; policies "
-             f"need them (its columns: {listing})"]
+            [
+                f"table '{table.ref}' registers '{location}' but declares no columns; policies "
+                f"need them (its columns: {listing})"
+            ]
         )
     problems = []
     for column in table.columns:
         if column.name not in actual:
-            problems.append(f"table '{table.ref}': column '{column.name}' is not in '{location}' (its columns: {listing})")
+            problems.append(
+                f"table '{table.ref}': column '{column.name}' is not in '{location}' "
+                f"(its columns: {listing})"
+            )
         elif normalize_type(from_arrow(actual[column.name])) != column.type:
             problems.append(
                 f"table '{table.ref}': column '{column.name}' is declared {column.type} but is "

@@ -89,7 +89,9 @@ class TerminalConsole:
         from rich.text import Text
 
         # cells are data, never markup: a value like "[red]" must print as written
-        table = Table(title=Text(title) if title else None, title_justify="left", header_style="bold")
+        table = Table(
+            title=Text(title) if title else None, title_justify="left", header_style="bold"
+        )
         for column in columns:
             table.add_column(Text(str(column)), overflow="fold")
         for row in rows:
@@ -101,7 +103,8 @@ class TerminalConsole:
         if self.quiet:
             yield _NullProgress()
             return
-        from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
 
         with RichProgress(
             TextColumn("{task.description}"),

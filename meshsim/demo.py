@@ -29,7 +29,11 @@ def access_summary(mesh: Mesh) -> list[dict[str, str]]:
     for access in mesh.access():
         if not access.granted:
             continue
-        masked = [f"{c.column} ({c.mask.function})" for c in access.columns if c.state == "masked" and c.mask]
+        masked = [
+            f"{c.column} ({c.mask.function})"
+            for c in access.columns
+            if c.state == "masked" and c.mask
+        ]
         denied = [c.column for c in access.columns if c.state == "denied"]
         rows.append(
             {
@@ -55,13 +59,18 @@ def demo_scale(workspace: str | Path, requested: float | None) -> float:
     return float(ws.read_state().get("scale", DEMO_SCALE)) if ws.exists else DEMO_SCALE
 
 
-def run_demo(mesh_dir: str | Path, workspace: str | Path, *, scale: float, console: Console) -> Mesh:
+def run_demo(
+    mesh_dir: str | Path, workspace: str | Path, *, scale: float, console: Console
+) -> Mesh:
     mesh = Mesh.build(mesh_dir, workspace, scale=scale, console=console)
     console.note(f"\nmesh '{mesh.name}' built at TPC-H scale {scale:g} in {mesh.workspace.root}\n")
     console.table(
         "domains",
         ["domain", "owner team", "products", "storage account"],
-        [[d["domain"], d["owner_team"], ", ".join(d["products"]), d["account"]] for d in mesh.domains()],
+        [
+            [d["domain"], d["owner_team"], ", ".join(d["products"]), d["account"]]
+            for d in mesh.domains()
+        ],
     )
     console.table(
         "tables",
@@ -88,7 +97,9 @@ def _governed_queries(mesh: Mesh, console: Console) -> None:
         console.table(f"as {consumer}", result.columns, rows)
 
 
-WALKTHROUGH_QUERY = "SELECT c_mktsegment, count(*) AS customers FROM customer.customer GROUP BY 1 ORDER BY 1"
+WALKTHROUGH_QUERY = (
+    "SELECT c_mktsegment, count(*) AS customers FROM customer.customer GROUP BY 1 ORDER BY 1"
+)
 
 
 def _try(mesh: Mesh, consumer: str, query: str, console: Console) -> None:
@@ -105,11 +116,14 @@ def _try(mesh: Mesh, consumer: str, query: str, console: Console) -> None:
 def _subscription_walkthrough(mesh: Mesh, console: Console) -> None:
     consumer, product, owner = "external_partner", "customer.customer_profiles", "customer-data"
     console.note(f"\nA subscription, start to end: {consumer} asks for customer segments.\n")
-    console.note(f"$ meshsim sql --as {consumer} \"{WALKTHROUGH_QUERY}\"")
+    console.note(f'$ meshsim sql --as {consumer} "{WALKTHROUGH_QUERY}"')
     _try(mesh, consumer, WALKTHROUGH_QUERY, console)
     request = mesh.catalog.request(
-        consumer, product, "size our wholesale offer by market segment",
-        tables=["customer.customer"], columns=["c_custkey", "c_name", "c_mktsegment"],
+        consumer,
+        product,
+        "size our wholesale offer by market segment",
+        tables=["customer.customer"],
+        columns=["c_custkey", "c_name", "c_mktsegment"],
     )
     console.note(
         f"\n$ meshsim request --as {consumer} {product} --tables customer.customer "

@@ -3,7 +3,8 @@
 Hardening follows ``GOVERNANCE.md`` ("DuckDB hardening, in this order", checked on DuckDB 2.0
 with ``duckdb_settings()``): extension autoload/autoinstall and community extensions off,
 Python replacement scans off, the external file cache off, explicit threads and memory limit,
-then ``allowed_directories`` (the data roots), then ``enable_external_access=false`` and ``lock_configuration=true``
+then ``allowed_directories`` (the data roots), then ``enable_external_access=false`` and
+``lock_configuration=true``
 last. These settings are defence in depth; the query validator is the real boundary.
 
 Each query runs on a fresh cursor, with a timer thread that calls ``interrupt()`` when the

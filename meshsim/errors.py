@@ -26,8 +26,8 @@ def closest(value: str, choices: Iterable[str]) -> str | None:
 def unknown_name_message(kind: str, value: str, choices: Iterable[str], hint: str = "") -> str:
     """``consumer 'x' is not defined; did you mean 'y'? (consumers: a, b)``.
 
-    >>> unknown_name_message("consumer", "eu_analist", ["eu_analyst", "admin"])
-    "consumer 'eu_analist' is not defined; did you mean 'eu_analyst'? (consumers: admin, eu_analyst)"
+    >>> print(unknown_name_message("consumer", "eu_analist", ["eu_analyst", "admin"]))
+    consumer 'eu_analist' is not defined; did you mean 'eu_analyst'? (consumers: admin, eu_analyst)
     """
     choices = sorted(set(choices))
     message = f"{kind} '{value}' is not defined"

@@ -41,7 +41,11 @@ def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = 
 
     graph = nx.DiGraph()
     for domain in spec.domains:
-        label = f"{domain.name} ({domain.domain.owner_team})" if domain.domain.owner_team else domain.name
+        label = (
+            f"{domain.name} ({domain.domain.owner_team})"
+            if domain.domain.owner_team
+            else domain.name
+        )
         graph.add_node(f"domain:{domain.name}", kind="domain", label=label, layer=0)
         for product in domain.products:
             graph.add_node(f"product:{product.ref}", kind="product", label=product.ref, layer=1)
@@ -49,7 +53,10 @@ def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = 
     for table in spec.tables():
         graph.add_node(f"table:{table.ref}", kind="table", label=table.ref, layer=2)
         graph.add_edge(
-            f"product:{table.domain}.{table.product}", f"table:{table.ref}", kind="contains", label=""
+            f"product:{table.domain}.{table.product}",
+            f"table:{table.ref}",
+            kind="contains",
+            label="",
         )
     for consumer in spec.consumer_names():
         graph.add_node(f"consumer:{consumer}", kind="consumer", label=consumer, layer=3)
@@ -94,7 +101,10 @@ def to_mermaid(graph: Any) -> str:
         for member in members:
             kind = graph.nodes[member]["kind"]
             left, right = shapes[kind]
-            lines.append(f"    {_mermaid_id(member)}{left}{_mermaid_label(graph.nodes[member]['label'])}{right}")
+            lines.append(
+                f"    {_mermaid_id(member)}{left}"
+                f"{_mermaid_label(graph.nodes[member]['label'])}{right}"
+            )
         lines.append("  end")
     for node, data in graph.nodes(data=True):
         if data["kind"] == "consumer":
@@ -134,7 +144,8 @@ def draw(graph: Any, path: Path, fmt: str) -> Path:
 
     pos = layered_positions(graph)
     per_layer = max(
-        sum(1 for _, d in graph.nodes(data=True) if d["layer"] == layer) for layer in LAYERS.values()
+        sum(1 for _, d in graph.nodes(data=True) if d["layer"] == layer)
+        for layer in LAYERS.values()
     )
     figure = Figure(figsize=(16, max(6, per_layer * 0.8)))
     ax = figure.add_subplot()
@@ -145,13 +156,23 @@ def draw(graph: Any, path: Path, fmt: str) -> Path:
     for kind, (color, style) in EDGE_STYLE.items():
         edges = [(a, b) for a, b, d in graph.edges(data=True) if d["kind"] == kind]
         nx.draw_networkx_edges(
-            graph, pos, edgelist=edges, edge_color=color, style=style, ax=ax, arrows=True,
-            node_size=900, width=1.2,
+            graph,
+            pos,
+            edgelist=edges,
+            edge_color=color,
+            style=style,
+            ax=ax,
+            arrows=True,
+            node_size=900,
+            width=1.2,
         )
     labels = {n: d["label"] for n, d in graph.nodes(data=True)}
     nx.draw_networkx_labels(graph, pos, labels=labels, font_size=8, ax=ax)
-    ax.set_title("mesh topology: domains, products, tables, consumers (blue: grants, green: "
-                 "subscriptions, orange: pending requests)", fontsize=9)
+    ax.set_title(
+        "mesh topology: domains, products, tables, consumers (blue: grants, green: "
+        "subscriptions, orange: pending requests)",
+        fontsize=9,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"Date": None} if fmt == "svg" else {}
     figure.savefig(path, format=fmt, bbox_inches="tight", metadata=metadata)
@@ -171,7 +192,5 @@ def render(graph: Any, fmt: str = "mermaid", out: str | Path | None = None) -> s
             Path(out).write_text(text)
         return text
     if out is None:
-        raise CatalogError(
-            f"a {fmt} drawing needs a file to write", hint=f"pass --out mesh.{fmt}"
-        )
+        raise CatalogError(f"a {fmt} drawing needs a file to write", hint=f"pass --out mesh.{fmt}")
     return str(draw(graph, Path(out), fmt))

@@ -2,7 +2,8 @@
 
 >>> import meshsim
 >>> mesh = meshsim.Mesh.build("domains", "/tmp/ws", scale=0.01)      # doctest: +SKIP
->>> mesh.session("eu_marketing_analyst").sql("SELECT count(*) FROM customer.customer")  # doctest: +SKIP
+>>> analyst = mesh.session("eu_marketing_analyst")  # doctest: +SKIP
+>>> analyst.sql("SELECT count(*) FROM customer.customer")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from meshsim.workspace import DEFAULT_MESH, Workspace
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
     from meshsim.catalog import Catalog
+    from meshsim.policy.access import TableAccess
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
-    from meshsim.spec.models import Policies
-    from meshsim.policy.access import TableAccess
     from meshsim.spec.lint import Problem
+    from meshsim.spec.models import Policies
     from meshsim.storage.delta import HistoryEntry
     from meshsim.storage.snapshot import Snapshot
 
@@ -69,7 +70,10 @@ class Mesh:
 
     @classmethod
     def open(
-        cls, workspace: str | Path | None = None, *, mesh_dir: str | Path | None = None,
+        cls,
+        workspace: str | Path | None = None,
+        *,
+        mesh_dir: str | Path | None = None,
         console: Console | None = None,
     ) -> Mesh:
         ws = Workspace.at(workspace)
@@ -184,7 +188,9 @@ class Mesh:
         with self._lock:
             if self._snapshots is None:
                 self._snapshots = SnapshotCache()
-        return self._snapshots.get(self.locate(ref), table=ref.lower(), version=version, timestamp=timestamp)
+        return self._snapshots.get(
+            self.locate(ref), table=ref.lower(), version=version, timestamp=timestamp
+        )
 
     def history(self, ref: str, limit: int | None = None) -> list[HistoryEntry]:
         from meshsim.storage import delta
@@ -298,7 +304,9 @@ class Mesh:
     def explain(self, consumer: str, text: str) -> Explanation:
         return self.session(consumer).explain(text)
 
-    def audit(self, *, limit: int | None = None, consumer: str | None = None) -> list[dict[str, Any]]:
+    def audit(
+        self, *, limit: int | None = None, consumer: str | None = None
+    ) -> list[dict[str, Any]]:
         return self.catalog.audit(limit=limit, consumer=consumer)
 
 
@@ -332,7 +340,6 @@ class ConsumerSession:
 
     def _enrich(self, call: Any, text: str) -> Any:
         from meshsim.errors import AccessDenied
-
         from meshsim.system import AUDIT_TABLE
 
         try:
@@ -342,7 +349,8 @@ class ConsumerSession:
                 raise AccessDenied(
                     f"consumer '{self.consumer}' may not read the audit log '{AUDIT_TABLE}': only "
                     f"governance admins (admin: true in mesh.yaml) may",
-                    consumer=exc.consumer, table=exc.table,
+                    consumer=exc.consumer,
+                    table=exc.table,
                     hint="a governance admin can query it, or list it with 'meshsim audit'",
                 ) from None
             why = exc.table and self.mesh.catalog.explain_refusal(self.consumer, exc.table)
@@ -350,6 +358,9 @@ class ConsumerSession:
                 raise
             raise AccessDenied(
                 f"{exc.message}; {why}",
-                consumer=exc.consumer, table=exc.table, column=exc.column,
-                policy=exc.policy, hint=exc.hint,
+                consumer=exc.consumer,
+                table=exc.table,
+                column=exc.column,
+                policy=exc.policy,
+                hint=exc.hint,
             ) from None

@@ -7,6 +7,7 @@ Statements end with ``;`` (or a blank line). Dot-commands: ``.tables``, ``.expla
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -36,17 +37,17 @@ class Shell:
             import readline
         except ImportError:  # pragma: no cover - platform without readline
             return None
-        try:
+        with contextlib.suppress(OSError):
             readline.read_history_file(self.history_file)
-        except OSError:
-            pass
         return readline
 
     def run(self, stdin: Any = None) -> None:
         interactive = stdin is None and sys.stdin.isatty()
         readline = self._readline() if interactive else None
         stream = stdin or sys.stdin
-        self.console.note(f"meshsim shell as {self.session.consumer}; .help for help, .quit to leave")
+        self.console.note(
+            f"meshsim shell as {self.session.consumer}; .help for help, .quit to leave"
+        )
         buffer: list[str] = []
         try:
             while True:
@@ -83,7 +84,9 @@ class Shell:
             self.console.note(HELP)
         elif name == ".tables":
             readable = [a.table for a in self.mesh.access(self.session.consumer) if a.granted]
-            self.console.note("\n".join(readable) or "(none: ask for access with 'meshsim request')")
+            self.console.note(
+                "\n".join(readable) or "(none: ask for access with 'meshsim request')"
+            )
         elif name == ".explain":
             self._guard(lambda: self.console.note(str(self.session.explain(rest))))
         elif name == ".format" and rest.strip() in Format.__members__:

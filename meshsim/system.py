@@ -60,7 +60,9 @@ def with_system_tables(spec: MeshSpec) -> MeshSpec:
         name="audit_log", owner="governance", description="meshsim's audit log.", tables=[table]
     )
     domain = DomainFile(name=SYSTEM_DOMAIN, owner_team="governance", description="System tables.")
-    system = DomainSpec(domain, (ProductSpec(SYSTEM_DOMAIN, product, spec.root / "mesh.yaml"),), spec.root)
+    system = DomainSpec(
+        domain, (ProductSpec(SYSTEM_DOMAIN, product, spec.root / "mesh.yaml"),), spec.root
+    )
     return MeshSpec(spec.root, spec.mesh, (*spec.domains, system), spec.fingerprint, spec.lines)
 
 

@@ -12,9 +12,14 @@ from meshsim.storage import delta
 from tests.conftest import EXAMPLE_MESH, edit
 
 SF001_ROWS = {
-    "customer.customer": 1500, "customer.nation": 25, "customer.region": 5,
-    "sales.orders": 15000, "sales.lineitem": 60175,
-    "supply.part": 2000, "supply.supplier": 100, "supply.partsupp": 8000,
+    "customer.customer": 1500,
+    "customer.nation": 25,
+    "customer.region": 5,
+    "sales.orders": 15000,
+    "sales.lineitem": 60175,
+    "supply.part": 2000,
+    "supply.supplier": 100,
+    "supply.partsupp": 8000,
 }
 
 
@@ -82,7 +87,11 @@ def test_interrupted_build_leaves_valid_tables_and_resumes(tmp_path: Path, monke
 
 
 def test_invalid_mesh_writes_nothing(mesh_copy: Path, tmp_path: Path):
-    edit(mesh_copy / "mesh.yaml", "consumers: [supply_planner]\n      tables:", "consumers: [supply_planer]\n      tables:")
+    edit(
+        mesh_copy / "mesh.yaml",
+        "consumers: [supply_planner]\n      tables:",
+        "consumers: [supply_planer]\n      tables:",
+    )
     with pytest.raises(SpecError, match="consumer 'supply_planer' is not defined"):
         Mesh.build(mesh_copy, tmp_path / "ws", scale=0.01)
     assert not (tmp_path / "ws").exists()
@@ -127,7 +136,9 @@ def test_registered_table_columns_must_match(mesh_copy: Path, tmp_path: Path):
     import pyarrow as pa
 
     external = tmp_path / "ext"
-    delta.write(external, pa.table({"promo_id": pa.array([1], pa.int64())}), mode="create", table="x.y")
+    delta.write(
+        external, pa.table({"promo_id": pa.array([1], pa.int64())}), mode="create", table="x.y"
+    )
     product = mesh_copy / "sales" / "products" / "promotions.yaml"
     product.write_text(
         "name: promotions\nowner: sales-ops\ntables:\n  - name: promotions\n"

@@ -48,19 +48,31 @@ def test_subscription_workflow_is_enforced_at_once(workspace: Path):
     with pytest.raises(AccessDenied, match="has no grant on table 'customer.customer'"):
         mesh.sql("external_partner", query)
     request = mesh.catalog.request(
-        "external_partner", "customer.customer_profiles", "segment analysis",
-        tables=["customer.customer"], columns=["c_custkey", "c_name", "c_mktsegment"],
+        "external_partner",
+        "customer.customer_profiles",
+        "segment analysis",
+        tables=["customer.customer"],
+        columns=["c_custkey", "c_name", "c_mktsegment"],
     )
     assert request.state == "pending"  # c_name is PII: the owner decides
-    with pytest.raises(AccessDenied, match=f"request {request.id} for customer.customer_profiles is still pending"):
+    with pytest.raises(
+        AccessDenied, match=f"request {request.id} for customer.customer_profiles is still pending"
+    ):
         mesh.sql("external_partner", query)
-    mesh.catalog.approve(request.id, by="customer-data", columns=["c_custkey", "c_mktsegment"],
-                         comment="segments yes, names no")
+    mesh.catalog.approve(
+        request.id,
+        by="customer-data",
+        columns=["c_custkey", "c_mktsegment"],
+        comment="segments yes, names no",
+    )
     assert mesh.sql("external_partner", query).fetchall() == [(1500,)]
     with pytest.raises(AccessDenied, match="may not read column 'c_name'"):
         mesh.sql("external_partner", "SELECT c_name FROM customer.customer")
     mesh.catalog.revoke(request.id, by="customer-data")
-    with pytest.raises(AccessDenied, match=f"request {request.id} for customer.customer_profiles was revoked by customer-data"):
+    with pytest.raises(
+        AccessDenied,
+        match=f"request {request.id} for customer.customer_profiles was revoked by customer-data",
+    ):
         mesh.sql("external_partner", query)
 
 
@@ -72,7 +84,9 @@ def test_every_attempt_is_audited_and_admins_query_the_audit(workspace: Path):
         mesh.sql("supply_planner", "SELECT count(*) FROM sales.orders")
     records = [r for r in mesh.audit() if r["kind"] == "query"]
     assert [(r["consumer"], r["decision"]) for r in records[:2]] == [
-        ("supply_planner", "refused"), ("supply_planner", "allowed")]
+        ("supply_planner", "refused"),
+        ("supply_planner", "allowed"),
+    ]
     assert records[1]["tables"] == [["sales.lineitem", 0]] and records[1]["rows"] == 1
     assert "sales.orders" in records[0]["reason"]
     rows = mesh.sql(
@@ -89,9 +103,12 @@ def test_policy_edits_take_effect_on_the_next_query(workspace: Path, mesh_copy: 
     mesh = Mesh.open(workspace, mesh_dir=mesh_copy)
     before = mesh.sql("finance_controller", "SELECT c_acctbal FROM customer.customer LIMIT 1")
     assert before.num_rows == 1
-    edit(mesh_copy / "mesh.yaml", "      product: customer.customer_profiles\n    - name: finance_order_history",
-         "      product: customer.customer_profiles\n      exclude_columns: [customer.customer.c_acctbal]\n"
-         "    - name: finance_order_history")
+    edit(
+        mesh_copy / "mesh.yaml",
+        "      product: customer.customer_profiles\n    - name: finance_order_history",
+        "      product: customer.customer_profiles\n      exclude_columns: [customer.customer.c_acctbal]\n"
+        "    - name: finance_order_history",
+    )
     with pytest.raises(AccessDenied, match="may not read column 'c_acctbal'"):
         mesh.sql("finance_controller", "SELECT c_acctbal FROM customer.customer LIMIT 1")
 
@@ -100,9 +117,12 @@ def test_new_table_versions_are_read_on_the_next_query(workspace: Path):
     mesh = Mesh.open(workspace)
     count = "SELECT count(*) FROM customer.region"
     assert mesh.sql("eu_marketing_analyst", count).fetchall() == [(5,)]
-    extra = pa.table({"r_regionkey": pa.array([5], pa.int64()), "r_name": ["ANTARCTICA"],
-                      "r_comment": ["cold"]})
-    version = delta.write(mesh.locate("customer.region"), extra, mode="append", table="customer.region")
+    extra = pa.table(
+        {"r_regionkey": pa.array([5], pa.int64()), "r_name": ["ANTARCTICA"], "r_comment": ["cold"]}
+    )
+    version = delta.write(
+        mesh.locate("customer.region"), extra, mode="append", table="customer.region"
+    )
     assert mesh.sql("eu_marketing_analyst", count).fetchall() == [(6,)]
     pinned = f"SELECT count(*) FROM customer.region AT (VERSION => {version - 1})"
     assert mesh.sql("eu_marketing_analyst", pinned).fetchall() == [(5,)]
@@ -120,7 +140,9 @@ def test_explain_names_tables_versions_policies_and_hides_the_key(built_workspac
 def test_a_moved_workspace_still_works(built_workspace: Path, tmp_path: Path):
     moved = tmp_path / "elsewhere"
     shutil.copytree(built_workspace, moved)
-    assert Mesh.open(moved).sql("governance_admin", "SELECT count(*) FROM supply.part").fetchall() == [(2000,)]
+    assert Mesh.open(moved).sql(
+        "governance_admin", "SELECT count(*) FROM supply.part"
+    ).fetchall() == [(2000,)]
 
 
 def test_mesh_from_the_example_folder_is_the_default(built_workspace: Path):

@@ -23,4 +23,6 @@ def test_notebook_runs(notebook: Path, tmp_path: Path, monkeypatch):
         try:
             exec(compile(source, f"{notebook.name}[cell {index}]", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point
-            pytest.fail(f"{notebook.name} cell {index} failed: {type(exc).__name__}: {exc}\n{source}")
+            pytest.fail(
+                f"{notebook.name} cell {index} failed: {type(exc).__name__}: {exc}\n{source}"
+            )

@@ -13,19 +13,40 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from meshsim.catalog.models import stamp
 from meshsim.errors import CatalogError
 
-from meshsim.catalog.models import stamp
-
 QUERY_FIELDS = (
-    "time", "consumer", "sql", "decision", "reason", "tables", "columns", "policies", "rows",
+    "time",
+    "consumer",
+    "sql",
+    "decision",
+    "reason",
+    "tables",
+    "columns",
+    "policies",
+    "rows",
     "duration_ms",
 )
 QUERY_DECISIONS = ("allowed", "refused", "error")
 #: The stable fields of every row :func:`read` returns.
 AUDIT_FIELDS = (
-    "id", "time", "kind", "consumer", "principal", "request_id", "product", "transition", "sql",
-    "decision", "reason", "tables", "columns", "policies", "rows", "duration_ms",
+    "id",
+    "time",
+    "kind",
+    "consumer",
+    "principal",
+    "request_id",
+    "product",
+    "transition",
+    "sql",
+    "decision",
+    "reason",
+    "tables",
+    "columns",
+    "policies",
+    "rows",
+    "duration_ms",
 )
 _JSON_FIELDS = ("tables", "columns", "policies")
 

@@ -13,11 +13,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from meshsim.errors import CatalogError, unknown_name_message
-from meshsim.spec.loader import MeshSpec, ProductSpec, load_policies
-from meshsim.spec.models import Policies
-from meshsim.workspace import Workspace
-
 from meshsim.catalog import audit as audit_log
 from meshsim.catalog import views, workflow
 from meshsim.catalog.models import (
@@ -31,6 +26,10 @@ from meshsim.catalog.models import (
 from meshsim.catalog.publish import PublishGateError, publish_version, record_spec_grants
 from meshsim.catalog.search import search as search_index
 from meshsim.catalog.store import Store, revision
+from meshsim.errors import CatalogError, unknown_name_message
+from meshsim.spec.loader import MeshSpec, ProductSpec, load_policies
+from meshsim.spec.models import Policies
+from meshsim.workspace import Workspace
 
 
 class Catalog:
@@ -91,9 +90,7 @@ class Catalog:
             table_versions = {r: v["version"] for r, v in built.items() if "version" in v}
             rows = {r: v.get("rows") for r, v in built.items()} if rows is None else rows
         with self.store.write() as con:
-            return publish_version(
-                con, self.spec, product, table_versions, rows or {}, self._now()
-            )
+            return publish_version(con, self.spec, product, table_versions, rows or {}, self._now())
 
     def publish_all(
         self,
@@ -157,8 +154,16 @@ class Catalog:
         policies = self._merge(spec.policies, active)
         updated = self._updated_at(ref, history, spec)
         return views.show(
-            spec, ref.split(".")[0], schema, history, active, pending, policies, as_consumer,
-            updated, now,
+            spec,
+            ref.split(".")[0],
+            schema,
+            history,
+            active,
+            pending,
+            policies,
+            as_consumer,
+            updated,
+            now,
         )
 
     def _updated_at(self, ref: str, history: list[dict[str, Any]], spec: MeshSpec) -> datetime:
@@ -167,9 +172,7 @@ class Catalog:
         if not self.workspace.exists:
             return published
         built = self._built()
-        times = [
-            parse_stamp(built.get(t, {}).get("built_at")) for t in history[0]["tables"]
-        ]
+        times = [parse_stamp(built.get(t, {}).get("built_at")) for t in history[0]["tables"]]
         known = [t for t in times if t is not None]
         return max(known) if known else published
 
@@ -200,8 +203,15 @@ class Catalog:
         with self.store.write() as con:
             self._published(con, product.ref)
             return workflow.create(
-                con, spec, consumer, product, reason.strip(), scope_tables, scope_columns,
-                expires_at, now,
+                con,
+                spec,
+                consumer,
+                product,
+                reason.strip(),
+                scope_tables,
+                scope_columns,
+                expires_at,
+                now,
             )
 
     def get_request(self, request_id: int) -> Request:
@@ -292,7 +302,9 @@ class Catalog:
         self.expire()
         now = self._now()
         with self.store.read() as con:
-            active = [r for r in self._requests(con, state="approved", consumer=consumer) if r.active(now)]
+            active = [
+                r for r in self._requests(con, state="approved", consumer=consumer) if r.active(now)
+            ]
             declared = views.spec_grant_rows(con, spec, consumer)
         return [views.request_subscription_row(r) for r in active] + declared
 
@@ -387,7 +399,8 @@ def parse_expiry(value: date | datetime | str, now: datetime) -> datetime:
     if isinstance(value, str):
         try:
             value = (
-                datetime.fromisoformat(value) if "T" in value or " " in value
+                datetime.fromisoformat(value)
+                if "T" in value or " " in value
                 else date.fromisoformat(value)
             )
         except ValueError:
@@ -400,7 +413,8 @@ def parse_expiry(value: date | datetime | str, now: datetime) -> datetime:
         moment = datetime.combine(value + timedelta(days=1), time(), tzinfo=UTC)
     if moment <= now:
         raise CatalogError(
-            f"expiry {moment:%Y-%m-%d %H:%M} UTC is not in the future (now {now:%Y-%m-%d %H:%M} UTC)",
+            f"expiry {moment:%Y-%m-%d %H:%M} UTC is not in the future "
+            f"(now {now:%Y-%m-%d %H:%M} UTC)",
             hint="pass a later --expires YYYY-MM-DD",
         )
     return moment

@@ -16,12 +16,11 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 
+from meshsim.catalog.models import PublishedVersion, stamp
+from meshsim.catalog.store import bump_revision
 from meshsim.errors import CatalogError
 from meshsim.spec.loader import MeshSpec, ProductSpec
 from meshsim.spec.models import Grant, Policies, TagGrant
-
-from meshsim.catalog.models import PublishedVersion, stamp
-from meshsim.catalog.store import bump_revision
 
 PROTECTED_CLASSES = ("pii", "sensitive")
 
@@ -117,8 +116,12 @@ def publish_version(
     schema = p.model_dump_json()
     if latest is not None and (json.loads(latest["tables"]), latest["schema"]) == (tables, schema):
         return PublishedVersion(
-            product.ref, latest["version"], datetime.fromisoformat(latest["published_at"]),
-            tables, json.loads(latest["rows"]), latest["spec_fingerprint"],
+            product.ref,
+            latest["version"],
+            datetime.fromisoformat(latest["published_at"]),
+            tables,
+            json.loads(latest["rows"]),
+            latest["spec_fingerprint"],
         )
     version = (latest["version"] if latest is not None else 0) + 1
     at = stamp(now)
@@ -132,7 +135,12 @@ def publish_version(
     con.execute(
         "INSERT INTO product_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
-            product.ref, version, at, spec.fingerprint, json.dumps(tables), json.dumps(counts),
+            product.ref,
+            version,
+            at,
+            spec.fingerprint,
+            json.dumps(tables),
+            json.dumps(counts),
             schema,
         ),
     )
@@ -140,8 +148,14 @@ def publish_version(
     con.execute(
         "INSERT INTO audit (time, kind, principal, product, decision, reason, tables, rows)"
         " VALUES (?, 'publish', ?, ?, 'published', ?, ?, ?)",
-        (at, p.owner, product.ref, f"version {version}", json.dumps(tables),
-         sum(c for c in counts.values() if c is not None)),
+        (
+            at,
+            p.owner,
+            product.ref,
+            f"version {version}",
+            json.dumps(tables),
+            sum(c for c in counts.values() if c is not None),
+        ),
     )
     bump_revision(con)
     return PublishedVersion(product.ref, version, now, tables, counts, spec.fingerprint)
@@ -172,7 +186,10 @@ def _index(con: sqlite3.Connection, spec: MeshSpec, product: ProductSpec) -> Non
     con.executemany(
         "INSERT INTO search_index (ref, product, kind, name, description, tags, owner)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(ref, product.ref, kind, name, desc, tags, owners) for ref, kind, name, desc, tags in entries],
+        [
+            (ref, product.ref, kind, name, desc, tags, owners)
+            for ref, kind, name, desc, tags in entries
+        ],
     )
 
 
@@ -181,7 +198,8 @@ def record_spec_grants(con: sqlite3.Connection, policies: Policies, now: datetim
     con.execute("DELETE FROM spec_grants")
     rows = []
     grants: list[tuple[str, list[Grant] | list[TagGrant]]] = [
-        ("grant", policies.grants), ("tag_grant", policies.tag_grants)
+        ("grant", policies.grants),
+        ("tag_grant", policies.tag_grants),
     ]
     for kind, items in grants:
         for index, grant in enumerate(items):

@@ -65,7 +65,8 @@ MIGRATIONS: tuple[str, ...] = (
         tables TEXT NOT NULL,            -- JSON list of table refs asked for
         columns TEXT NOT NULL,           -- JSON list of column refs asked for ([] = whole tables)
         expires_at TEXT,
-        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'revoked', 'expired')),
+        state TEXT NOT NULL
+            CHECK (state IN ('pending', 'approved', 'rejected', 'revoked', 'expired')),
         created_at TEXT NOT NULL,
         decided_by TEXT,
         decided_at TEXT,

@@ -11,11 +11,10 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from meshsim.spec.loader import MeshSpec
-from meshsim.spec.models import Grant, Policies, Product, TagGrant
-
 from meshsim.catalog.models import ProductDetails, Request
 from meshsim.catalog.publish import PROTECTED_CLASSES
+from meshsim.spec.loader import MeshSpec
+from meshsim.spec.models import Grant, Policies, Product, TagGrant
 
 
 def _age(delta: timedelta) -> str:
@@ -169,7 +168,9 @@ def subscribers(
     return out
 
 
-def spec_grant_rows(con: sqlite3.Connection, spec: MeshSpec, consumer: str | None) -> list[dict[str, Any]]:
+def spec_grant_rows(
+    con: sqlite3.Connection, spec: MeshSpec, consumer: str | None
+) -> list[dict[str, Any]]:
     """The grants mesh.yaml declared when the catalog was last published."""
     from meshsim.policy.access import selects
 
@@ -221,7 +222,8 @@ def _product_of(spec: MeshSpec, ref: str) -> str:
 
 def request_subscription_row(request: Request) -> dict[str, Any]:
     scope = list(request.granted_columns) + [
-        t for t in request.granted_tables
+        t
+        for t in request.granted_tables
         if not any(c.startswith(t + ".") for c in request.granted_columns)
     ]
     return {
@@ -260,14 +262,20 @@ def access_rows(matrix: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def access_diff(current: list[dict[str, Any]], proposed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def access_diff(
+    current: list[dict[str, Any]], proposed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Cells whose state, rule or row filter would change under proposed policies."""
     key = ("consumer", "table", "column")
     after = {tuple(r[k] for k in key): r for r in proposed}
     out = []
     for row in current:
         new = after[tuple(row[k] for k in key)]
-        if (row["state"], row["rule"], row["row_filter"]) != (new["state"], new["rule"], new["row_filter"]):
+        if (row["state"], row["rule"], row["row_filter"]) != (
+            new["state"],
+            new["rule"],
+            new["row_filter"],
+        ):
             out.append(
                 {
                     "consumer": row["consumer"],

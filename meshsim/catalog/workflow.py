@@ -24,10 +24,6 @@ import json
 import sqlite3
 from datetime import datetime
 
-from meshsim.errors import CatalogError, closest
-from meshsim.spec.loader import MeshSpec, ProductSpec, TableSpec
-from meshsim.spec.models import Grant, Policies, RowFilter
-
 from meshsim.catalog.models import (
     AUTO_PRINCIPAL,
     EXPIRY_PRINCIPAL,
@@ -36,6 +32,9 @@ from meshsim.catalog.models import (
 )
 from meshsim.catalog.publish import PROTECTED_CLASSES
 from meshsim.catalog.store import bump_revision
+from meshsim.errors import CatalogError, closest
+from meshsim.spec.loader import MeshSpec, ProductSpec, TableSpec
+from meshsim.spec.models import Grant, Policies, RowFilter
 
 #: (state, action) -> new state. Anything else is an illegal transition.
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -76,7 +75,9 @@ def check_transition(request: Request, action: str) -> str:
 
 
 def _product_tables(spec: MeshSpec, product: ProductSpec) -> list[TableSpec]:
-    return [t for t in spec.tables() if t.domain == product.domain and t.product == product.product.name]
+    return [
+        t for t in spec.tables() if t.domain == product.domain and t.product == product.product.name
+    ]
 
 
 def resolve_scope(
@@ -142,7 +143,9 @@ def _qualify_column(product: ProductSpec, tables: list[TableSpec], name: str) ->
     )
 
 
-def scope_columns(spec: MeshSpec, tables: tuple[str, ...], columns: tuple[str, ...]) -> list[tuple[TableSpec, str]]:
+def scope_columns(
+    spec: MeshSpec, tables: tuple[str, ...], columns: tuple[str, ...]
+) -> list[tuple[TableSpec, str]]:
     """Every (table, column name) a scope covers."""
     covered = []
     for ref in tables:
@@ -154,7 +157,9 @@ def scope_columns(spec: MeshSpec, tables: tuple[str, ...], columns: tuple[str, .
     return covered
 
 
-def protected_columns(spec: MeshSpec, tables: tuple[str, ...], columns: tuple[str, ...]) -> list[str]:
+def protected_columns(
+    spec: MeshSpec, tables: tuple[str, ...], columns: tuple[str, ...]
+) -> list[str]:
     """The PII or sensitive columns in a scope (empty: the request is approved automatically)."""
     found = []
     for table, name in scope_columns(spec, tables, columns):
@@ -186,7 +191,9 @@ def require_decider(spec: MeshSpec, product: ProductSpec, principal: str, reques
     guess = closest(principal, allowed)
     if guess:
         message += f"; did you mean '{guess}'?"
-    raise CatalogError(message, hint=f"ask one of them to run 'meshsim approve {request_id} --by NAME'")
+    raise CatalogError(
+        message, hint=f"ask one of them to run 'meshsim approve {request_id} --by NAME'"
+    )
 
 
 # --- transitions ---------------------------------------------------------------------------
@@ -218,8 +225,18 @@ def audit_decision(
     con.execute(
         "INSERT INTO audit (time, kind, consumer, principal, request_id, product, transition,"
         " decision, reason, tables, columns) VALUES (?, 'decision', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (stamp(now), request.consumer, principal, request.id, request.product, transition, state,
-         reason, json.dumps(list(tables)), json.dumps(list(columns))),
+        (
+            stamp(now),
+            request.consumer,
+            principal,
+            request.id,
+            request.product,
+            transition,
+            state,
+            reason,
+            json.dumps(list(tables)),
+            json.dumps(list(columns)),
+        ),
     )
 
 
@@ -239,15 +256,29 @@ def create(
     cursor = con.execute(
         "INSERT INTO requests (consumer, product, reason, tables, columns, expires_at, state,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
-        (consumer, product.ref, reason, json.dumps(tables), json.dumps(columns),
-         stamp(expires_at) if expires_at else None, stamp(now)),
+        (
+            consumer,
+            product.ref,
+            reason,
+            json.dumps(tables),
+            json.dumps(columns),
+            stamp(expires_at) if expires_at else None,
+            stamp(now),
+        ),
     )
     request = load_request(con, int(cursor.lastrowid or 0))
     audit_decision(con, request, consumer, "new->pending", "pending", reason, now, tables, columns)
     if not protected:
         request = _set_approved(
-            con, request, AUTO_PRINCIPAL, tables, columns, None,
-            "auto-approved: no PII or sensitive column in scope", now, auto=True,
+            con,
+            request,
+            AUTO_PRINCIPAL,
+            tables,
+            columns,
+            None,
+            "auto-approved: no PII or sensitive column in scope",
+            now,
+            auto=True,
         )
     bump_revision(con)
     return request
@@ -269,10 +300,20 @@ def _set_approved(
         "UPDATE requests SET state = 'approved', decided_by = ?, decided_at = ?, comment = ?,"
         " granted_tables = ?, granted_columns = ?, row_filter = ?, auto_approved = ?"
         " WHERE id = ? AND state = 'pending'",
-        (principal, stamp(now), comment, json.dumps(tables), json.dumps(columns), row_filter,
-         int(auto), request.id),
+        (
+            principal,
+            stamp(now),
+            comment,
+            json.dumps(tables),
+            json.dumps(columns),
+            row_filter,
+            int(auto),
+            request.id,
+        ),
     )
-    audit_decision(con, request, principal, "pending->approved", "approved", comment, now, tables, columns)
+    audit_decision(
+        con, request, principal, "pending->approved", "approved", comment, now, tables, columns
+    )
     return load_request(con, request.id)
 
 
@@ -302,7 +343,9 @@ def approve(
     if row_filter is not None:
         row_filter = row_filter.strip()
         filter_targets(spec, tables, granted_columns, row_filter)
-    approved = _set_approved(con, request, principal, tables, granted_columns, row_filter, comment, now)
+    approved = _set_approved(
+        con, request, principal, tables, granted_columns, row_filter, comment, now
+    )
     bump_revision(con)
     return approved
 
@@ -311,7 +354,9 @@ def _narrow(
     spec: MeshSpec, product: ProductSpec, request: Request, columns: list[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """An owner may grant fewer columns than were asked for, never more."""
-    requested = {f"{t.ref}.{name}" for t, name in scope_columns(spec, request.tables, request.columns)}
+    requested = {
+        f"{t.ref}.{name}" for t, name in scope_columns(spec, request.tables, request.columns)
+    }
     in_scope = [t for t in _product_tables(spec, product) if t.ref in request.tables]
     chosen = tuple(dict.fromkeys(_qualify_column(product, in_scope, c) for c in columns))
     extra = [c for c in chosen if c not in requested]
@@ -341,7 +386,7 @@ def filter_targets(
         raise CatalogError(
             f"row filter '{predicate}' is not valid SQL: {exc.errors[0]['description']}",
             hint="pass a boolean SQL expression over the table's columns, e.g. "
-            "--row-filter \"c_nationkey = 7\"",
+            '--row-filter "c_nationkey = 7"',
         ) from None
     names = {
         c.name
@@ -368,8 +413,13 @@ def filter_targets(
 
 
 def reject(
-    con: sqlite3.Connection, spec: MeshSpec, product: ProductSpec, request: Request,
-    principal: str, comment: str, now: datetime,
+    con: sqlite3.Connection,
+    spec: MeshSpec,
+    product: ProductSpec,
+    request: Request,
+    principal: str,
+    comment: str,
+    now: datetime,
 ) -> Request:
     require_decider(spec, product, principal, request.id)
     check_transition(request, "reject")
@@ -386,8 +436,13 @@ def reject(
 
 
 def revoke(
-    con: sqlite3.Connection, spec: MeshSpec, product: ProductSpec, request: Request,
-    principal: str, comment: str | None, now: datetime,
+    con: sqlite3.Connection,
+    spec: MeshSpec,
+    product: ProductSpec,
+    request: Request,
+    principal: str,
+    comment: str | None,
+    now: datetime,
 ) -> Request:
     require_decider(spec, product, principal, request.id)
     check_transition(request, "revoke")
@@ -414,8 +469,13 @@ def expire_due(con: sqlite3.Connection, now: datetime) -> list[int]:
             (EXPIRY_PRINCIPAL, stamp(now), request.id),
         )
         audit_decision(
-            con, request, EXPIRY_PRINCIPAL, "approved->expired", "expired",
-            f"expired at {stamp(request.expires_at or now)}", now,
+            con,
+            request,
+            EXPIRY_PRINCIPAL,
+            "approved->expired",
+            "expired",
+            f"expired at {stamp(request.expires_at or now)}",
+            now,
         )
     if rows:
         bump_revision(con)
@@ -439,14 +499,24 @@ def request_policies(spec: MeshSpec, request: Request) -> Policies:
         grants.append(Grant(name=name, consumers=[request.consumer], tables=whole))
     if request.granted_columns:
         grants.append(
-            Grant(name=f"{name}_columns", consumers=[request.consumer], columns=list(request.granted_columns))
+            Grant(
+                name=f"{name}_columns",
+                consumers=[request.consumer],
+                columns=list(request.granted_columns),
+            )
         )
     filters: list[RowFilter] = []
     if request.row_filter:
-        targets = filter_targets(spec, request.granted_tables, request.granted_columns, request.row_filter)
+        targets = filter_targets(
+            spec, request.granted_tables, request.granted_columns, request.row_filter
+        )
         filters = [
-            RowFilter(name=f"{name}_filter{i}", consumers=[request.consumer], table=t,
-                      predicate=request.row_filter)
+            RowFilter(
+                name=f"{name}_filter{i}",
+                consumers=[request.consumer],
+                table=t,
+                predicate=request.row_filter,
+            )
             for i, t in enumerate(targets, 1)
         ]
     return Policies(grants=grants, row_filters=filters)

@@ -17,12 +17,29 @@ from meshsim.cli.options import ConsumerOpt, FormatOpt, WorkspaceDir, console, o
 from meshsim.cli.render import Format, render_rows
 
 REQUEST_COLUMNS = (
-    "id", "consumer", "product", "state", "tables", "columns", "reason", "decided_by",
-    "comment", "expires_at",
+    "id",
+    "consumer",
+    "product",
+    "state",
+    "tables",
+    "columns",
+    "reason",
+    "decided_by",
+    "comment",
+    "expires_at",
 )
 AUDIT_COLUMNS = (
-    "id", "time", "kind", "consumer", "principal", "request_id", "transition", "decision",
-    "reason", "sql", "rows",
+    "id",
+    "time",
+    "kind",
+    "consumer",
+    "principal",
+    "request_id",
+    "transition",
+    "decision",
+    "reason",
+    "sql",
+    "rows",
 )
 
 
@@ -92,9 +109,16 @@ def show(
     out.table(
         details.product,
         ["owner", "owner team", "freshness", "tags", "pending requests", "description"],
-        [[details.owner, details.owner_team, details.freshness,
-          ", ".join(f"{k}={v}" for k, v in details.tags.items()), details.pending_requests,
-          details.description]],
+        [
+            [
+                details.owner,
+                details.owner_team,
+                details.freshness,
+                ", ".join(f"{k}={v}" for k, v in details.tags.items()),
+                details.pending_requests,
+                details.description,
+            ]
+        ],
     )
     render_rows(details.versions, format, title="versions", console=out)
     title = "columns" + (f" as seen by {details.as_consumer}" if details.as_consumer else "")
@@ -113,7 +137,9 @@ def request(
     columns: list[str] | None = typer.Option(
         None, "--columns", help="Only these columns (repeat or comma-separate)."
     ),
-    expires: str | None = typer.Option(None, "--expires", help="Access ends after DATE (YYYY-MM-DD)."),
+    expires: str | None = typer.Option(
+        None, "--expires", help="Access ends after DATE (YYYY-MM-DD)."
+    ),
     workspace: Path = WorkspaceDir,
 ) -> None:
     """Ask for access to a product; prints the request id."""
@@ -205,8 +231,10 @@ def subscriptions(
 def access(
     consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer."),
     policies: Path | None = typer.Option(
-        None, "--policies", help="What-if: show only the cells that would change under this "
-        "policies file (not applied)."
+        None,
+        "--policies",
+        help="What-if: show only the cells that would change under this "
+        "policies file (not applied).",
     ),
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,

@@ -52,8 +52,13 @@ def build(
     report = built.last_build
     render_rows(
         [
-            {"table": t.ref, "action": t.action, "version": t.version, "rows": t.rows,
-             "seconds": f"{t.seconds:.2f}"}
+            {
+                "table": t.ref,
+                "action": t.action,
+                "version": t.version,
+                "rows": t.rows,
+                "seconds": f"{t.seconds:.2f}",
+            }
             for t in report.tables
         ],
         title=f"built '{built.name}' at scale {scale:g} into {report.workspace}",
@@ -86,8 +91,16 @@ def domains(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
 def tables(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
     """List tables with their current version, row and file counts."""
     rows = [
-        {"table": t.ref, "product": t.product, "version": t.version, "rows": t.rows,
-         "files": t.files, "bytes": t.size_bytes, "external": t.external, "location": t.location}
+        {
+            "table": t.ref,
+            "product": t.product,
+            "version": t.version,
+            "rows": t.rows,
+            "files": t.files,
+            "bytes": t.size_bytes,
+            "external": t.external,
+            "location": t.location,
+        }
         for t in open_mesh(workspace).tables()
     ]
     render_rows(rows, format, title="tables")
@@ -103,8 +116,13 @@ def history(
     """Show a table's Delta history: versions, times, operations."""
     entries = open_mesh(workspace).history(table, limit=limit)
     rows = [
-        {"version": e.version, "timestamp": e.timestamp, "operation": e.operation,
-         "parameters": e.parameters, "metrics": e.metrics}
+        {
+            "version": e.version,
+            "timestamp": e.timestamp,
+            "operation": e.operation,
+            "parameters": e.parameters,
+            "metrics": e.metrics,
+        }
         for e in entries
     ]
     render_rows(rows, format, title=f"history of {table}")

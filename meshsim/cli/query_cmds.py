@@ -33,8 +33,10 @@ def render_result(result, fmt: Format) -> None:
     rows = [dict(zip(result.columns, row, strict=True)) for row in result.fetchall()]
     if len(set(result.columns)) != len(result.columns):
         # duplicate output names: keep every column by position
-        columns = [f"{name}_{i}" if result.columns.count(name) > 1 else name
-                   for i, name in enumerate(result.columns)]
+        columns = [
+            f"{name}_{i}" if result.columns.count(name) > 1 else name
+            for i, name in enumerate(result.columns)
+        ]
         rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
     else:
         columns = result.columns

@@ -43,16 +43,16 @@ def render_rows(
 ) -> None:
     columns = list(columns) if columns is not None else (list(rows[0]) if rows else [])
     if fmt == Format.json:
-        sys.stdout.write(json.dumps([{c: _plain(r.get(c)) for c in columns} for r in rows], indent=2))
+        sys.stdout.write(
+            json.dumps([{c: _plain(r.get(c)) for c in columns} for r in rows], indent=2)
+        )
         sys.stdout.write("\n")
     elif fmt == Format.csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow(
-                ["" if row.get(c) is None else _cell(row.get(c)) for c in columns]
-            )
+            writer.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
         sys.stdout.write(buffer.getvalue())
     else:
         from meshsim.console import TerminalConsole

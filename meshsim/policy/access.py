@@ -74,13 +74,16 @@ def rule_name(policy: Grant | Mask | RowFilter | object, kind: str, index: int) 
 
 def _grant_columns(grant: Grant, table: TableSpec) -> set[str]:
     names = {c.name for c in table.columns}
-    if grant.all or (grant.product and grant.product == f"{table.domain}.{table.product}"):
-        covered = set(names)
-    elif table.ref in grant.tables:
+    product = f"{table.domain}.{table.product}"
+    if grant.all or grant.product == product or table.ref in grant.tables:
         covered = set(names)
     else:
-        covered = {ref.rsplit(".", 1)[1] for ref in grant.columns if ref.rsplit(".", 1)[0] == table.ref}
-    excluded = {ref.rsplit(".", 1)[1] for ref in grant.exclude_columns if ref.rsplit(".", 1)[0] == table.ref}
+        covered = {
+            ref.rsplit(".", 1)[1] for ref in grant.columns if ref.rsplit(".", 1)[0] == table.ref
+        }
+    excluded = {
+        ref.rsplit(".", 1)[1] for ref in grant.exclude_columns if ref.rsplit(".", 1)[0] == table.ref
+    }
     return covered - excluded
 
 
@@ -152,7 +155,9 @@ def resolve_access(
             continue
         mask = next((m for m in matching_masks if mask_selects_column(m, table, name)), None)
         if mask is not None:
-            columns.append(ColumnAccess(name, "masked", f"mask {mask.name} ({mask.function})", mask))
+            columns.append(
+                ColumnAccess(name, "masked", f"mask {mask.name} ({mask.function})", mask)
+            )
         else:
             columns.append(ColumnAccess(name, "full", granted[name]))
     row_filters = tuple(

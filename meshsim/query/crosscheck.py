@@ -79,8 +79,9 @@ def crosscheck(
             raise _refuse("positional reference", consumer)
 
 
-def _check_table_function(function: dict[str, Any], files: frozenset[str],
-                          consumer: str | None) -> None:
+def _check_table_function(
+    function: dict[str, Any], files: frozenset[str], consumer: str | None
+) -> None:
     name = str(function.get("function_name", "")).lower()
     if function.get("schema") or function.get("catalog"):
         raise _refuse("qualified table function", consumer)

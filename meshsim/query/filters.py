@@ -57,8 +57,13 @@ def compile_filter(
         .where(predicate)
     )
     try:
-        wrapper = qualify(wrapper, dialect="duckdb", schema=mesh_schema(spec),
-                          validate_qualify_columns=True, quote_identifiers=True)
+        wrapper = qualify(
+            wrapper,
+            dialect="duckdb",
+            schema=mesh_schema(spec),
+            validate_qualify_columns=True,
+            quote_identifiers=True,
+        )
     except OptimizeError as exc:
         raise PolicyError(f"{name}: {exc}") from None
     refs = {t.ref for t in spec.tables()}
@@ -73,7 +78,11 @@ def compile_filter(
             if ref not in refs:
                 raise PolicyError(f"{name}: unknown table '{ref}'")
             alias = source.alias_or_name
-            source.replace(exp.Subquery(this=raw_scan(ref), alias=exp.TableAlias(
-                this=exp.to_identifier(alias, quoted=True))))
+            source.replace(
+                exp.Subquery(
+                    this=raw_scan(ref),
+                    alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)),
+                )
+            )
     where = wrapper.args["where"].this
     return where

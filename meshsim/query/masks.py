@@ -83,8 +83,16 @@ def keyed_hash(
     T = exp.DataType.Type
     if _is_string(dtype):
         return digest
-    ints = {T.TINYINT: 1, T.SMALLINT: 3, T.INT: 7, T.BIGINT: 15, T.UTINYINT: 1,
-            T.USMALLINT: 3, T.UINT: 7, T.UBIGINT: 15}
+    ints = {
+        T.TINYINT: 1,
+        T.SMALLINT: 3,
+        T.INT: 7,
+        T.BIGINT: 15,
+        T.UTINYINT: 1,
+        T.USMALLINT: 3,
+        T.UINT: 7,
+        T.UBIGINT: 15,
+    }
     if t in ints:
         return _hex_prefix_int(digest, ints[t])
     if t == T.DECIMAL:
@@ -95,17 +103,23 @@ def keyed_hash(
     if t in (T.FLOAT, T.DOUBLE):
         return _hex_prefix_int(digest, 6)
     if t == T.BOOLEAN:
-        return exp.EQ(this=exp.Mod(this=_hex_prefix_int(digest, 1), expression=exp.Literal.number(2)),
-                      expression=exp.Literal.number(1))
+        return exp.EQ(
+            this=exp.Mod(this=_hex_prefix_int(digest, 1), expression=exp.Literal.number(2)),
+            expression=exp.Literal.number(1),
+        )
     if t in (T.DATE, T.DATE32):
         days = exp.cast(_hex_prefix_int(digest, 4), exp.DataType.build("integer"))
-        return exp.Add(this=exp.cast(exp.Literal.string("1970-01-01"), exp.DataType.build("date")),
-                       expression=days)
+        return exp.Add(
+            this=exp.cast(exp.Literal.string("1970-01-01"), exp.DataType.build("date")),
+            expression=days,
+        )
     if t in (T.TIMESTAMP, T.TIMESTAMPTZ, T.TIMESTAMPNTZ):
         seconds = _hex_prefix_int(digest, 7)
         return _fn("to_timestamp", exp.cast(seconds, exp.DataType.build("double")))
-    raise PolicyError(f"mask keyed_hash cannot keep the type {dtype.sql(dialect='duckdb')} "
-                      f"of column '{column_ref}'")
+    raise PolicyError(
+        f"mask keyed_hash cannot keep the type {dtype.sql(dialect='duckdb')} "
+        f"of column '{column_ref}'"
+    )
 
 
 def mask_expression(
@@ -127,8 +141,10 @@ def mask_expression(
         body = keyed_hash(column, dtype, key=key, column_ref=column_ref)
     elif function == "show_last":
         if not _is_string(dtype):
-            raise PolicyError(f"mask '{mask.name}': show_last needs a string column, "
-                              f"'{column_ref}' is {dtype.sql(dialect='duckdb')}")
+            raise PolicyError(
+                f"mask '{mask.name}': show_last needs a string column, "
+                f"'{column_ref}' is {dtype.sql(dialect='duckdb')}"
+            )
         n = exp.Literal.number(mask.n or 4)
         value = exp.Coalesce(this=column, expressions=[exp.Literal.string("")])
         last = _fn("lpad", exp.Right(this=value, expression=n), n, exp.Literal.string("*"))
@@ -136,13 +152,16 @@ def mask_expression(
     elif function == "year_only":
         T = exp.DataType.Type
         if dtype.this in (T.DATE, T.DATE32):
-            body = _fn("make_date", exp.Year(this=column), exp.Literal.number(1),
-                       exp.Literal.number(1))
+            body = _fn(
+                "make_date", exp.Year(this=column), exp.Literal.number(1), exp.Literal.number(1)
+            )
         elif dtype.this in (T.TIMESTAMP, T.TIMESTAMPTZ, T.TIMESTAMPNTZ):
             body = exp.TimestampTrunc(this=column, unit=exp.var("YEAR"))
         else:
-            raise PolicyError(f"mask '{mask.name}': year_only needs a date or timestamp column, "
-                              f"'{column_ref}' is {dtype.sql(dialect='duckdb')}")
+            raise PolicyError(
+                f"mask '{mask.name}': year_only needs a date or timestamp column, "
+                f"'{column_ref}' is {dtype.sql(dialect='duckdb')}"
+            )
     elif function == "custom":
         body = custom_mask(mask, column, attributes)
     else:  # pragma: no cover - the spec model only allows the functions above
@@ -150,14 +169,18 @@ def mask_expression(
     return exp.cast(body, dtype.copy())
 
 
-def custom_mask(mask: Mask, column: exp.Expression, attributes: Mapping[str, str]) -> exp.Expression:
+def custom_mask(
+    mask: Mask, column: exp.Expression, attributes: Mapping[str, str]
+) -> exp.Expression:
     import sqlglot
 
     text = (mask.expression or "").replace("{column}", _COLUMN_PLACEHOLDER)
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except Exception:  # noqa: BLE001 - any parse failure is a policy error
-        raise PolicyError(f"mask '{mask.name}': expression '{mask.expression}' is not valid SQL") from None
+        raise PolicyError(
+            f"mask '{mask.name}': expression '{mask.expression}' is not valid SQL"
+        ) from None
     try:
         check_syntax(tree, what=f"mask '{mask.name}'")
     except QueryError as exc:

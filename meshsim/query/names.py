@@ -59,8 +59,9 @@ def _time_travel(node: exp.Table, consumer: str | None) -> tuple[int | None, dat
     if when is None:
         return None, None
     if not isinstance(when, exp.HistoricalData) or str(when.this).upper() != "AT":
-        raise QueryError("time travel is written AT (VERSION => n) or AT (TIMESTAMP => ...)",
-                         consumer=consumer)
+        raise QueryError(
+            "time travel is written AT (VERSION => n) or AT (TIMESTAMP => ...)", consumer=consumer
+        )
     kind = str(when.args.get("kind")).upper()
     value = when.expression
     if kind == "VERSION" and isinstance(value, exp.Literal) and value.is_int:
@@ -83,25 +84,33 @@ def _check_tables(tree: exp.Query, spec: MeshSpec, consumer: str | None) -> None
     """Refuse table names that are neither a CTE in scope nor a mesh table."""
     refs = {t.ref for t in spec.tables()}
     for scope in traverse_scope(tree):
-        for name, source in scope.sources.items():
+        for _name, source in scope.sources.items():
             if not isinstance(source, exp.Table) or isinstance(source.this, exp.Func):
                 continue
             if source.catalog:
                 raise QueryError(
                     f"table '{source.sql(dialect='duckdb')}': use domain.table names only "
-                    f"(no catalog)", consumer=consumer)
+                    f"(no catalog)",
+                    consumer=consumer,
+                )
             if not source.db:
                 raise QueryError(
-                    unknown_name_message("table", source.name, sorted(refs),
-                                         hint="name mesh tables as domain.table; "
-                                         "'meshsim tables' lists them"),
-                    consumer=consumer)
+                    unknown_name_message(
+                        "table",
+                        source.name,
+                        sorted(refs),
+                        hint="name mesh tables as domain.table; 'meshsim tables' lists them",
+                    ),
+                    consumer=consumer,
+                )
             ref = f"{source.db}.{source.name}"
             if ref not in refs:
                 raise QueryError(
-                    unknown_name_message("table", ref, sorted(refs),
-                                         hint="'meshsim tables' lists them"),
-                    consumer=consumer)
+                    unknown_name_message(
+                        "table", ref, sorted(refs), hint="'meshsim tables' lists them"
+                    ),
+                    consumer=consumer,
+                )
 
 
 def _enclosing(scope: Scope, name: str) -> exp.Expression | Scope | None:
@@ -166,9 +175,11 @@ def resolve(
                         raise QueryError(
                             f"column alias lists on mesh tables are not allowed "
                             f"({source.sql(dialect='duckdb')}); alias columns in the SELECT",
-                            consumer=consumer)
+                            consumer=consumer,
+                        )
                     uses[id(source)] = TableUse(
-                        source, f"{source.db}.{source.name}", alias, version, timestamp, set())
+                        source, f"{source.db}.{source.name}", alias, version, timestamp, set()
+                    )
         for column in scope.columns:
             checked.add(id(column))
             if isinstance(column.this, exp.Star):
@@ -178,11 +189,14 @@ def resolve(
                     continue
                 raise QueryError(
                     f"'{column.name}' does not name a column; whole-row references and virtual "
-                    f"columns are not allowed", consumer=consumer)
+                    f"columns are not allowed",
+                    consumer=consumer,
+                )
             source = _enclosing(scope, column.table)
             if source is None:
-                raise QueryError(f"cannot resolve '{column.sql(dialect='duckdb')}'",
-                                 consumer=consumer)
+                raise QueryError(
+                    f"cannot resolve '{column.sql(dialect='duckdb')}'", consumer=consumer
+                )
             if isinstance(source, exp.Table) and id(source) in uses:
                 use = uses[id(source)]
                 assert use.columns is not None
@@ -191,12 +205,15 @@ def resolve(
         if isinstance(node, exp.TableColumn):
             raise QueryError(
                 f"whole-row reference '{node.sql(dialect='duckdb')}' is not allowed; name the "
-                f"columns you need", consumer=consumer)
+                f"columns you need",
+                consumer=consumer,
+            )
     for column in tree.find_all(exp.Column):
         if id(column) in checked or isinstance(column.this, exp.Star) or _is_output_ref(column):
             continue
         if True:
             raise QueryError(
-                f"cannot resolve '{column.sql(dialect='duckdb')}' to a column of a table in "
-                f"scope", consumer=consumer)
+                f"cannot resolve '{column.sql(dialect='duckdb')}' to a column of a table in scope",
+                consumer=consumer,
+            )
     return Resolved(tree, list(uses.values()))

@@ -61,8 +61,11 @@ class Result:
         lines = [" | ".join(self.columns)]
         lines += [" | ".join(str(v) for v in row.values()) for row in head]
         more = f"\n... {self.num_rows - 10} more rows" if self.num_rows > 10 else ""
-        return f"<Result {self.num_rows} rows x {len(self.columns)} columns>\n" + "\n".join(
-            lines) + more
+        return (
+            f"<Result {self.num_rows} rows x {len(self.columns)} columns>\n"
+            + "\n".join(lines)
+            + more
+        )
 
     def _repr_html_(self) -> str:
         head = self.table.slice(0, 20).to_pylist()
@@ -71,8 +74,10 @@ class Result:
             "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
             for row in head
         )
-        return (f"<table><thead><tr>{cells}</tr></thead><tbody>{rows}</tbody></table>"
-                f"<p>{self.num_rows} rows</p>")
+        return (
+            f"<table><thead><tr>{cells}</tr></thead><tbody>{rows}</tbody></table>"
+            f"<p>{self.num_rows} rows</p>"
+        )
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from sqlglot import exp
 from meshsim.errors import AccessDenied, QueryError
 from meshsim.policy.access import TableAccess, require_consumer, resolve_access
 from meshsim.query.filters import compile_filter
-from meshsim.query.names import Resolved, TableUse, resolve
+from meshsim.query.names import Resolved, resolve
 from meshsim.query.scans import GovernedScan, governed_select, raw_scan
 from meshsim.query.validate import check_syntax
 from meshsim.spec.loader import MeshSpec
@@ -62,8 +62,11 @@ class TablePlan:
     @property
     def policies(self) -> list[str]:
         names = [f"grant:{g}" for g in self.access.grants]
-        names += [f"mask:{c.mask.name}({c.column})" for c in self.access.columns
-                  if c.state == "masked" and c.mask is not None]
+        names += [
+            f"mask:{c.mask.name}({c.column})"
+            for c in self.access.columns
+            if c.state == "masked" and c.mask is not None
+        ]
         names += [f"row_filter:{f.name}" for f in self.access.row_filters]
         return names
 
@@ -99,9 +102,11 @@ def authorize(
         hint = f"meshsim request --as {consumer} {product}"
         if not table_access.granted:
             raise AccessDenied(
-                f"consumer '{consumer}' has no grant on table '{use.ref}' (product "
-                f"'{product}')",
-                consumer=consumer, table=use.ref, hint=hint)
+                f"consumer '{consumer}' has no grant on table '{use.ref}' (product '{product}')",
+                consumer=consumer,
+                table=use.ref,
+                hint=hint,
+            )
         for name in sorted(use.columns or ()):
             column = table_access.column(name)
             if column is None or not column.visible:
@@ -109,7 +114,11 @@ def authorize(
                     f"consumer '{consumer}' may not read column '{name}' of '{use.ref}': no "
                     f"grant covers it (a grant on product '{product}' including column "
                     f"'{use.ref}.{name}' is needed)",
-                    consumer=consumer, table=use.ref, column=name, hint=hint)
+                    consumer=consumer,
+                    table=use.ref,
+                    column=name,
+                    hint=hint,
+                )
 
 
 @lru_cache(maxsize=1024)
@@ -166,22 +175,22 @@ class Planner:
                 self._fingerprints[id(policies)] = cached
         return cached[0], cached[1]
 
-    def snapshot(self, ref: str, version: int | None = None,
-                 timestamp: datetime | None = None) -> Snapshot:
+    def snapshot(
+        self, ref: str, version: int | None = None, timestamp: datetime | None = None
+    ) -> Snapshot:
         if timestamp is not None and timestamp.tzinfo is None:
             timestamp = timestamp.replace(tzinfo=UTC)
-        return self.snapshots.get(self.locate(ref), table=ref, version=version,
-                                  timestamp=timestamp)
+        return self.snapshots.get(self.locate(ref), table=ref, version=version, timestamp=timestamp)
 
     # -- pipeline -----------------------------------------------------------------------------
 
     def plan(self, tree: exp.Query, consumer: str) -> Plan:
         """Rules 2-4 on a validated tree; raises AccessDenied / QueryError / PolicyError."""
         policies, fingerprint = self.current_policies()
-        if any(SCAN_MARK in str(n.this).lower()
-               for n in tree.find_all(exp.Identifier, exp.Literal)):
-            raise QueryError(f"names starting with '{SCAN_MARK}' are reserved",
-                             consumer=consumer)
+        if any(
+            SCAN_MARK in str(n.this).lower() for n in tree.find_all(exp.Identifier, exp.Literal)
+        ):
+            raise QueryError(f"names starting with '{SCAN_MARK}' are reserved", consumer=consumer)
         require_consumer(self.spec, consumer)
         accesses: dict[str, TableAccess] = {}
 
@@ -205,8 +214,9 @@ class Planner:
         authorize(resolved, self.spec, consumer, access)
         return self.bind(resolved, consumer, access, fingerprint)
 
-    def _visible_schema(self, consumer: str, fingerprint: str,
-                        access: Callable[[str], TableAccess]) -> dict:
+    def _visible_schema(
+        self, consumer: str, fingerprint: str, access: Callable[[str], TableAccess]
+    ) -> dict:
         """Per table, the consumer's visible columns (all columns of an ungranted table, so
         that it resolves and is then refused by name)."""
         key = (consumer, fingerprint)
@@ -229,8 +239,13 @@ class Planner:
                 self._schemas[key] = cached
         return cached
 
-    def bind(self, resolved: Resolved, consumer: str, access: Callable[[str], TableAccess],
-             fingerprint: str) -> Plan:
+    def bind(
+        self,
+        resolved: Resolved,
+        consumer: str,
+        access: Callable[[str], TableAccess],
+        fingerprint: str,
+    ) -> Plan:
         out = resolved.tree  # already a private copy made by resolve()
         pinned: dict[tuple, Snapshot] = {}
         latest: dict[str, Snapshot] = {}
@@ -247,26 +262,31 @@ class Planner:
 
         for use in resolved.uses:
             if use.pin not in pinned:
-                pinned[use.pin] = (self.snapshot(use.ref, use.version, use.timestamp)
-                                   if use.version is not None or use.timestamp is not None
-                                   else latest_snapshot(use.ref))
+                pinned[use.pin] = (
+                    self.snapshot(use.ref, use.version, use.timestamp)
+                    if use.version is not None or use.timestamp is not None
+                    else latest_snapshot(use.ref)
+                )
             snapshot = pinned[use.pin]
             table_access = access(use.ref)
-            scan = self._governed_scan(consumer, fingerprint, table_access, snapshot, attributes,
-                                       latest_snapshot)
+            scan = self._governed_scan(
+                consumer, fingerprint, table_access, snapshot, attributes, latest_snapshot
+            )
             files |= scan.files
             lookups.update(dict(scan.lookups))
             key = (use.ref, snapshot.version)
             previous = tables.get(key)
             columns = set(previous.columns) if previous else set()
             columns |= use.columns or set()
-            tables[key] = TablePlan(use.ref, snapshot.version, table_access,
-                                    tuple(sorted(columns)))
+            tables[key] = TablePlan(use.ref, snapshot.version, table_access, tuple(sorted(columns)))
             placeholder = f"{SCAN_MARK}{self._nonce}_{len(splices)}"
             splices[placeholder] = scan
-            use.node.replace(exp.Table(
-                this=exp.to_identifier(placeholder, quoted=True),
-                alias=exp.TableAlias(this=exp.to_identifier(use.alias, quoted=True))))
+            use.node.replace(
+                exp.Table(
+                    this=exp.to_identifier(placeholder, quoted=True),
+                    alias=exp.TableAlias(this=exp.to_identifier(use.alias, quoted=True)),
+                )
+            )
         ctes = frozenset(cte.alias_or_name for cte in out.find_all(exp.CTE))
         # Generating each cached scan again per query costs more than the whole rest of
         # planning, so scans are generated once and spliced in place of a placeholder table
@@ -276,21 +296,36 @@ class Planner:
         for placeholder, scan in splices.items():
             token = f'"{placeholder}"'
             if sql.count(token) != 1:
-                raise QueryError("internal error binding a governed scan; nothing was run",
-                                 consumer=consumer)
+                raise QueryError(
+                    "internal error binding a governed scan; nothing was run", consumer=consumer
+                )
             sql = sql.replace(token, f"({scan.sql})")
-        return Plan(sql, out, list(tables.values()), frozenset(files), ctes, lookups,
-                    skeleton, splices)
+        return Plan(
+            sql, out, list(tables.values()), frozenset(files), ctes, lookups, skeleton, splices
+        )
 
-    def _governed_scan(self, consumer: str, fingerprint: str, table_access: TableAccess,
-                       snapshot: Snapshot, attributes: dict[str, str],
-                       latest_snapshot: Callable[[str], Snapshot]) -> GovernedScan:
+    def _governed_scan(
+        self,
+        consumer: str,
+        fingerprint: str,
+        table_access: TableAccess,
+        snapshot: Snapshot,
+        attributes: dict[str, str],
+        latest_snapshot: Callable[[str], Snapshot],
+    ) -> GovernedScan:
         filters: tuple[RowFilter, ...] = table_access.row_filters
         lookup_refs = sorted({r for f in filters for r in _lookup_refs(f.predicate)})
-        lookup_pins = tuple((r, latest_snapshot(r).version) for r in lookup_refs
-                            if self.spec.table(r) is not None)
-        key = (consumer, fingerprint, table_access.table, snapshot.location, snapshot.version,
-               lookup_pins)
+        lookup_pins = tuple(
+            (r, latest_snapshot(r).version) for r in lookup_refs if self.spec.table(r) is not None
+        )
+        key = (
+            consumer,
+            fingerprint,
+            table_access.table,
+            snapshot.location,
+            snapshot.version,
+            lookup_pins,
+        )
         with self._lock:
             cached = self._scans.get(key)
             if cached is not None:
@@ -304,10 +339,15 @@ class Planner:
             return raw_scan(snap)
 
         compiled = [compile_filter(f, self.spec, attributes, lookup) for f in filters]
-        select = governed_select(table_access, snapshot, compiled, key=self.mesh_key,
-                                 attributes=attributes)
-        scan = GovernedScan(select, select.sql(dialect="duckdb"), frozenset({f.path for f in snapshot.files} | lookup_files),
-                            lookup_pins)
+        select = governed_select(
+            table_access, snapshot, compiled, key=self.mesh_key, attributes=attributes
+        )
+        scan = GovernedScan(
+            select,
+            select.sql(dialect="duckdb"),
+            frozenset({f.path for f in snapshot.files} | lookup_files),
+            lookup_pins,
+        )
         with self._lock:
             self._scans[key] = scan
             while len(self._scans) > self._max_scans:
@@ -318,4 +358,3 @@ class Planner:
         with self._lock:
             self._scans.clear()
         self.snapshots.clear()
-

@@ -59,7 +59,11 @@ def governed_select(
         if column.state == "masked" and column.mask is not None:
             dtype = arrow_to_sql_type(present[column.column].type)
             value = mask_expression(
-                column.mask, raw, dtype, key=key, column_ref=f"{access.table}.{column.column}",
+                column.mask,
+                raw,
+                dtype,
+                key=key,
+                column_ref=f"{access.table}.{column.column}",
                 attributes=attributes,
             )
         else:

@@ -67,8 +67,9 @@ class GovernedEngine:
             if self._con is None:
                 from meshsim import engine
 
-                self._con = engine.connect(self._allowed_paths, threads=self._threads,
-                                           memory_limit=self._memory_limit)
+                self._con = engine.connect(
+                    self._allowed_paths, threads=self._threads, memory_limit=self._memory_limit
+                )
             return self._con
 
     def session(self, consumer: str) -> Session:
@@ -101,13 +102,21 @@ class GovernedEngine:
         # consumer's part with each governed scan still a placeholder table (every query), and
         # each governed scan, meshsim's own SQL, once per compiled scan. Re-parsing the whole
         # statement would cost more than all of planning (the scans hold the file lists).
-        crosscheck(engine.serialize_sql(self.connection, plan.skeleton),
-                   ctes=plan.ctes | frozenset(plan.scans), files=frozenset(), consumer=consumer)
+        crosscheck(
+            engine.serialize_sql(self.connection, plan.skeleton),
+            ctes=plan.ctes | frozenset(plan.scans),
+            files=frozenset(),
+            consumer=consumer,
+        )
         for scan in plan.scans.values():
             if scan.sql in self._checked_scans:
                 continue
-            crosscheck(engine.serialize_sql(self.connection, f"SELECT * FROM ({scan.sql}) AS s"),
-                       ctes=frozenset(), files=scan.files, consumer=consumer)
+            crosscheck(
+                engine.serialize_sql(self.connection, f"SELECT * FROM ({scan.sql}) AS s"),
+                ctes=frozenset(),
+                files=scan.files,
+                consumer=consumer,
+            )
             with self._lock:
                 if len(self._checked_scans) > 4096:
                     self._checked_scans.clear()
@@ -117,18 +126,36 @@ class GovernedEngine:
     def redact(self, sql: str) -> str:
         return sql.replace(self.planner.mesh_key.hex(), KEY_REDACTED)
 
-    def _record(self, consumer: str, text: str, decision: str, started: float, *,
-                reason: str = "", plan: Plan | None = None, rows: int | None = None) -> None:
+    def _record(
+        self,
+        consumer: str,
+        text: str,
+        decision: str,
+        started: float,
+        *,
+        reason: str = "",
+        plan: Plan | None = None,
+        rows: int | None = None,
+    ) -> None:
         if self.audit is None:
             return
         tables = tuple((t.ref, t.version) for t in plan.tables) if plan else ()
         columns = tuple(f"{t.ref}.{c}" for t in plan.tables for c in t.columns) if plan else ()
         policies = tuple(p for t in plan.tables for p in t.policies) if plan else ()
-        self.audit.append(AuditRecord(
-            time=datetime.now(UTC), consumer=consumer, sql=text, decision=decision,  # type: ignore[arg-type]
-            reason=reason, tables=tables, columns=columns, policies=policies, rows=rows,
-            duration_ms=(time.perf_counter() - started) * 1000.0,
-        ))
+        self.audit.append(
+            AuditRecord(
+                time=datetime.now(UTC),
+                consumer=consumer,
+                sql=text,
+                decision=decision,  # type: ignore[arg-type]
+                reason=reason,
+                tables=tables,
+                columns=columns,
+                policies=policies,
+                rows=rows,
+                duration_ms=(time.perf_counter() - started) * 1000.0,
+            )
+        )
 
 
 class Session:
@@ -146,27 +173,46 @@ class Session:
         plan: Plan | None = None
         try:
             plan = self.engine._plan(text, self.consumer)
-            table = duck.run_arrow(self.engine.connection, plan.sql,
-                                   timeout_s=self.engine.timeout_s, consumer=self.consumer)
+            table = duck.run_arrow(
+                self.engine.connection,
+                plan.sql,
+                timeout_s=self.engine.timeout_s,
+                consumer=self.consumer,
+            )
         except (AccessDenied, PolicyError) as exc:
-            self.engine._record(self.consumer, text, "refused", started, reason=exc.message,
-                                plan=plan)
+            self.engine._record(
+                self.consumer, text, "refused", started, reason=exc.message, plan=plan
+            )
             raise
         except (duck.EngineFailure, duck.QueryTimeout) as exc:
-            self.engine._record(self.consumer, text, "error", started, reason=exc.message,
-                                plan=plan)
+            self.engine._record(
+                self.consumer, text, "error", started, reason=exc.message, plan=plan
+            )
             raise
         except MeshsimError as exc:
-            self.engine._record(self.consumer, text, "refused" if isinstance(exc, QueryError)
-                                else "error", started, reason=exc.message, plan=plan)
+            self.engine._record(
+                self.consumer,
+                text,
+                "refused" if isinstance(exc, QueryError) else "error",
+                started,
+                reason=exc.message,
+                plan=plan,
+            )
             raise
         except Exception as exc:
-            self.engine._record(self.consumer, text, "error", started,
-                                reason=f"internal error ({type(exc).__name__})", plan=plan)
-            raise QueryError(f"meshsim could not plan or run the query ({type(exc).__name__})",
-                             consumer=self.consumer) from None
-        self.engine._record(self.consumer, text, "allowed", started, plan=plan,
-                            rows=table.num_rows)
+            self.engine._record(
+                self.consumer,
+                text,
+                "error",
+                started,
+                reason=f"internal error ({type(exc).__name__})",
+                plan=plan,
+            )
+            raise QueryError(
+                f"meshsim could not plan or run the query ({type(exc).__name__})",
+                consumer=self.consumer,
+            ) from None
+        self.engine._record(self.consumer, text, "allowed", started, plan=plan, rows=table.num_rows)
         return Result(table, tuple((t.ref, t.version) for t in plan.tables))
 
     def explain(self, text: str) -> Explanation:
@@ -176,8 +222,9 @@ class Session:
         try:
             plan = self.engine._plan(text, self.consumer)
         except MeshsimError as exc:
-            self.engine._record(self.consumer, f"EXPLAIN {text}", "refused", started,
-                                reason=exc.message)
+            self.engine._record(
+                self.consumer, f"EXPLAIN {text}", "refused", started, reason=exc.message
+            )
             raise
         self.engine._record(self.consumer, f"EXPLAIN {text}", "allowed", started, plan=plan)
         tables = []

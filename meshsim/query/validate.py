@@ -63,9 +63,7 @@ def check_syntax(tree: exp.Expression, *, consumer: str | None = None, what: str
             _check_table_function(node.this, consumer=consumer, what=what)
             continue
         if name in allowlist.NODES:
-            if isinstance(node, exp.Star) and any(
-                node.args.get(k) for k in ("rename",)
-            ):
+            if isinstance(node, exp.Star) and any(node.args.get(k) for k in ("rename",)):
                 raise QueryError(f"{what}: '* RENAME' is not allowed", consumer=consumer)
             continue
         if isinstance(node, exp.Anonymous):
@@ -73,7 +71,8 @@ def check_syntax(tree: exp.Expression, *, consumer: str | None = None, what: str
             if fname in allowlist.ANONYMOUS:
                 continue
             raise QueryError(
-                f"{what}: function '{node.name}' is not allowed", consumer=consumer,
+                f"{what}: function '{node.name}' is not allowed",
+                consumer=consumer,
                 hint="meshsim allows common scalar, aggregate and window functions only",
             )
         if isinstance(node, exp.Func):
@@ -83,12 +82,14 @@ def check_syntax(tree: exp.Expression, *, consumer: str | None = None, what: str
                 continue
             fname = node.sql_name() if hasattr(node, "sql_name") else name
             raise QueryError(
-                f"{what}: function '{fname}' is not allowed", consumer=consumer,
+                f"{what}: function '{fname}' is not allowed",
+                consumer=consumer,
                 hint="meshsim allows common scalar, aggregate and window functions only",
             )
         if isinstance(node, exp.Command):
-            raise QueryError(f"{what}: the command {str(node.this).upper()} is not allowed",
-                             consumer=consumer)
+            raise QueryError(
+                f"{what}: the command {str(node.this).upper()} is not allowed", consumer=consumer
+            )
         raise QueryError(f"{what}: '{_describe(node)}' is not allowed", consumer=consumer)
 
 
@@ -129,7 +130,6 @@ def _check_table_function(func: exp.Func, *, consumer: str | None, what: str) ->
     step = bounds[2] if len(bounds) > 2 else 1
     if step == 0 or abs(end - start) // abs(step) > allowlist.MAX_SERIES_ROWS:
         raise QueryError(
-            f"{what}: range/generate_series may produce at most "
-            f"{allowlist.MAX_SERIES_ROWS:,} rows",
+            f"{what}: range/generate_series may produce at most {allowlist.MAX_SERIES_ROWS:,} rows",
             consumer=consumer,
         )

@@ -38,7 +38,9 @@ def _suggest(value: str, choices: list[str]) -> str:
 def check_duplicates(spec: MeshSpec) -> Iterator[Problem]:
     mesh_file = _mesh_file(spec)
     groups: dict[str, list[tuple[str, str]]] = {
-        "consumer": [(c.name, line_of(spec, mesh_file, ("consumers",))) for c in spec.mesh.consumers],
+        "consumer": [
+            (c.name, line_of(spec, mesh_file, ("consumers",))) for c in spec.mesh.consumers
+        ],
         "domain": [(d.name, str(d.path / "domain.yaml")) for d in spec.domains],
         "product": [(p.ref, str(p.path)) for p in spec.products()],
         "table": [(t.ref, t.product) for t in spec.tables()],
@@ -73,7 +75,8 @@ def check_products(spec: MeshSpec) -> Iterator[Problem]:
                     yield Problem(
                         "error",
                         where,
-                        f"table '{table.name}': key column '{key}' is not a column{_suggest(key, names)}",
+                        f"table '{table.name}': key column '{key}' is not a column"
+                        f"{_suggest(key, names)}",
                     )
 
 
@@ -94,7 +97,8 @@ def check_tags_and_classifications(spec: MeshSpec) -> Iterator[Problem]:
                 yield Problem(
                     "error",
                     where,
-                    f"{owner}: tag value '{key}={value}' is not defined{_suggest(value, taxonomy[key])} "
+                    f"{owner}: tag value '{key}={value}' is not defined"
+                    f"{_suggest(value, taxonomy[key])} "
                     f"({key}: {', '.join(taxonomy[key])})",
                 )
 
@@ -111,13 +115,18 @@ def check_tags_and_classifications(spec: MeshSpec) -> Iterator[Problem]:
                         where,
                         f"column '{table.name}.{column.name}': classification "
                         f"'{column.classification}' is not defined"
-                        f"{_suggest(column.classification, classes)} (classifications: {', '.join(classes)})",
+                        f"{_suggest(column.classification, classes)} "
+                        f"(classifications: {', '.join(classes)})",
                     )
     mesh_file = str(_mesh_file(spec))
     for mask in spec.policies.masks:
         yield from check(mask.tags, mesh_file, f"mask '{mask.name}'")
         if mask.classification and mask.classification not in classes:
-            yield Problem("error", mesh_file, f"mask '{mask.name}': classification '{mask.classification}' is not defined")
+            yield Problem(
+                "error",
+                mesh_file,
+                f"mask '{mask.name}': classification '{mask.classification}' is not defined",
+            )
     from meshsim.policy.conditions import parse_tag_expression
 
     for index, grant in enumerate(spec.policies.tag_grants):
@@ -128,7 +137,8 @@ def check_tags_and_classifications(spec: MeshSpec) -> Iterator[Problem]:
             yield Problem("error", mesh_file, f"tag grant '{name}': {exc.message}")
             continue
         for key, values in terms:
-            yield from check({key: v for v in values}, mesh_file, f"tag grant '{name}'")
+            for value in sorted(values):
+                yield from check({key: value}, mesh_file, f"tag grant '{name}'")
 
 
 def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
@@ -162,7 +172,8 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
                     yield Problem(
                         "warning",
                         mesh_file,
-                        f"{label}: no consumer has attribute '{attribute}'{_suggest(attribute, sorted(attributes))}",
+                        f"{label}: no consumer has attribute '{attribute}'"
+                        f"{_suggest(attribute, sorted(attributes))}",
                     )
             except PolicyError as exc:
                 yield Problem("error", mesh_file, f"{label}: {exc.message}")
@@ -171,23 +182,42 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
             refs_tables.append(policy.table)
         for ref in refs_tables:
             if ref not in tables:
-                yield Problem("error", mesh_file, f"{label}: table '{ref}' is not defined{_suggest(ref, list(tables))}")
+                yield Problem(
+                    "error",
+                    mesh_file,
+                    f"{label}: table '{ref}' is not defined{_suggest(ref, list(tables))}",
+                )
         product = getattr(policy, "product", None)
         if product and product not in products:
-            yield Problem("error", mesh_file, f"{label}: product '{product}' is not defined{_suggest(product, products)}")
+            yield Problem(
+                "error",
+                mesh_file,
+                f"{label}: product '{product}' is not defined{_suggest(product, products)}",
+            )
         for ref in [*getattr(policy, "columns", []), *getattr(policy, "exclude_columns", [])]:
             table_ref, column = ref.rsplit(".", 1)
             table = tables.get(table_ref)
             if table is None:
-                yield Problem("error", mesh_file, f"{label}: table '{table_ref}' of column '{ref}' is not defined{_suggest(table_ref, list(tables))}")
+                yield Problem(
+                    "error",
+                    mesh_file,
+                    f"{label}: table '{table_ref}' of column '{ref}' is not defined"
+                    f"{_suggest(table_ref, list(tables))}",
+                )
             elif table.column(column) is None:
                 names = [c.name for c in table.columns]
-                yield Problem("error", mesh_file, f"{label}: column '{ref}' is not defined{_suggest(column, names)}")
+                yield Problem(
+                    "error",
+                    mesh_file,
+                    f"{label}: column '{ref}' is not defined{_suggest(column, names)}",
+                )
         if kind == "row filter":
             yield from _check_predicate(spec, label, policy.table, policy.predicate, mesh_file)
 
 
-def _check_predicate(spec: MeshSpec, label: str, table_ref: str, predicate: str, where: str) -> Iterator[Problem]:
+def _check_predicate(
+    spec: MeshSpec, label: str, table_ref: str, predicate: str, where: str
+) -> Iterator[Problem]:
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError
@@ -195,14 +225,18 @@ def _check_predicate(spec: MeshSpec, label: str, table_ref: str, predicate: str,
     try:
         tree = sqlglot.parse_one(predicate, read="duckdb")
     except ParseError as exc:
-        yield Problem("error", where, f"{label}: predicate is not valid SQL: {exc.errors[0]['description']}")
+        yield Problem(
+            "error", where, f"{label}: predicate is not valid SQL: {exc.errors[0]['description']}"
+        )
         return
     table = spec.table(table_ref)
     known = {t.ref for t in spec.tables()}
     for ref_table in tree.find_all(exp.Table):
         ref = f"{ref_table.db}.{ref_table.name}".lower()
         if ref not in known:
-            yield Problem("error", where, f"{label}: predicate reads '{ref}', which is not a mesh table")
+            yield Problem(
+                "error", where, f"{label}: predicate reads '{ref}', which is not a mesh table"
+            )
     if table is None:
         return
     outer_columns = {c.name for c in table.columns}
@@ -213,7 +247,8 @@ def _check_predicate(spec: MeshSpec, label: str, table_ref: str, predicate: str,
             yield Problem(
                 "error",
                 where,
-                f"{label}: predicate names column '{column.name}', which '{table_ref}' does not have"
+                f"{label}: predicate names column '{column.name}', "
+                f"which '{table_ref}' does not have"
                 f"{_suggest(column.name, sorted(outer_columns))}",
             )
 

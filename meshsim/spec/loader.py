@@ -240,7 +240,8 @@ def validation_problems(
             if error["type"] == "string_pattern_mismatch":
                 message = (
                     f"'{error['input']}' is not a valid name: use lower case letters, digits and "
-                    f"underscores, starting with a letter (and domain.table[.column] for references)"
+                    f"underscores, starting with a letter "
+                    f"(and domain.table[.column] for references)"
                 )
         problems.append(f"{where}: {format_path(loc)}: {message}")
     return problems
@@ -293,7 +294,9 @@ def load_mesh(root: str | Path) -> MeshSpec:
         domain_file = domain_dir / "domain.yaml"
         if not domain_file.is_file():
             if not domain_dir.name.startswith((".", "_")):
-                problems.append(f"{domain_dir}: folder has no domain.yaml (every folder is a domain)")
+                problems.append(
+                    f"{domain_dir}: folder has no domain.yaml (every folder is a domain)"
+                )
             continue
         files.append(domain_file)
         domain = _load_model(domain_file, DomainFile, problems, lines)

@@ -168,7 +168,9 @@ class Column(Strict):
 class TpchSource(Strict):
     """Generate the table with tpchgen-cli (deterministic for a scale factor)."""
 
-    tpch: Literal["customer", "nation", "region", "orders", "lineitem", "part", "supplier", "partsupp"]
+    tpch: Literal[
+        "customer", "nation", "region", "orders", "lineitem", "part", "supplier", "partsupp"
+    ]
 
 
 class LocationSource(Strict):

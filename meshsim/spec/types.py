@@ -50,7 +50,9 @@ def normalize_type(text: str) -> str:
     if m:
         precision, scale = int(m.group(1)), int(m.group(2))
         if not 1 <= precision <= 38 or scale > precision:
-            raise ValueError(f"decimal precision must be 1..38 and scale <= precision, got '{text}'")
+            raise ValueError(
+                f"decimal precision must be 1..38 and scale <= precision, got '{text}'"
+            )
         return f"decimal({precision},{scale})"
     raise ValueError(f"unknown column type '{text}' (valid: {', '.join(SPEC_TYPES)})")
 
@@ -77,8 +79,10 @@ def from_arrow(dtype: pa.DataType) -> str:
         return f"decimal({dtype.precision},{dtype.scale})"
     if pa.types.is_timestamp(dtype):
         return "timestamptz" if dtype.tz else "timestamp"
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(
-        dtype
+    if (
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_string_view(dtype)
     ):
         return "varchar"
     if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype):

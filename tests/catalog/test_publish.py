@@ -18,7 +18,11 @@ def test_gate_lists_every_problem_at_once(tmp_path: Path, mesh_copy: Path):
     product = mesh_copy / "supply" / "products" / "supply_catalog.yaml"
     edit(product, "owner: supply-chain\n", "")
     edit(product, "description: Parts, their suppliers, and supply costs.\n", "")
-    edit(product, "{name: p_name, type: varchar, classification: public,", "{name: p_name, type: varchar,")
+    edit(
+        product,
+        "{name: p_name, type: varchar, classification: public,",
+        "{name: p_name, type: varchar,",
+    )
     edit(
         mesh_copy / "mesh.yaml",
         "  grants:\n",
@@ -40,19 +44,30 @@ def test_gate_lists_every_problem_at_once(tmp_path: Path, mesh_copy: Path):
         "column 'supply.part.p_name' has no classification",
         *(
             exposed.format(c)
-            for c in ("eu_marketing_analyst", "finance_controller", "supply_planner", "external_partner")
+            for c in (
+                "eu_marketing_analyst",
+                "finance_controller",
+                "supply_planner",
+                "external_partner",
+            )
         ),
     ]
-    assert str(info.value).startswith("product 'supply.supply_catalog' cannot be published: 7 problem(s):")
+    assert str(info.value).startswith(
+        "product 'supply.supply_catalog' cannot be published: 7 problem(s):"
+    )
     assert "meshsim publish supply.supply_catalog" in (info.value.hint or "")
     with pytest.raises(CatalogError, match="problem"):
         catalog.publish_all(*table_versions(spec))
-    assert Catalog(Workspace(tmp_path / "ws"), lambda: spec).products() == []  # nothing half-published
+    assert (
+        Catalog(Workspace(tmp_path / "ws"), lambda: spec).products() == []
+    )  # nothing half-published
 
 
 def test_named_grants_and_masks_protect_the_example(catalog: Catalog):
     assert [p["product"] for p in catalog.products()] == [
-        "customer.customer_profiles", "sales.order_history", "supply.supply_catalog"
+        "customer.customer_profiles",
+        "sales.order_history",
+        "supply.supply_catalog",
     ]
 
 
@@ -83,7 +98,9 @@ def test_show_tells_a_consumer_what_they_would_see(catalog: Catalog, clock):
     assert cells[("customer.customer", "c_phone")]["classification"] == "pii"
     assert cells[("customer.customer", "c_custkey")]["row_filter"] == "regional_customers"
     assert {s["consumer"] for s in details.subscribers} == {
-        "governance_admin", "eu_marketing_analyst", "finance_controller"
+        "governance_admin",
+        "eu_marketing_analyst",
+        "finance_controller",
     }
 
 
@@ -111,7 +128,8 @@ def test_name_hits_rank_above_description_hits(catalog: Catalog):
 
 def test_search_covers_tags_classifications_and_owners(catalog: Catalog):
     assert {h["ref"] for h in catalog.search("sensitive acctbal")} == {
-        "customer.customer.c_acctbal", "supply.supplier.s_acctbal"
+        "customer.customer.c_acctbal",
+        "supply.supplier.s_acctbal",
     }
     assert {h["product"] for h in catalog.search("supply chain")} == {"supply.supply_catalog"}
     assert catalog.search("c_phone")[0]["ref"] == "customer.customer.c_phone"
@@ -123,13 +141,21 @@ def test_search_covers_tags_classifications_and_owners(catalog: Catalog):
 def test_publish_reads_table_versions_from_the_workspace(tmp_path: Path, spec, clock):
     workspace = Workspace(tmp_path / "ws")
     workspace.write_state(
-        {"tables": {t.ref: {"version": 2, "rows": 5, "built_at": "2026-02-20T00:00:00+00:00"}
-                    for t in spec.tables()}}
+        {
+            "tables": {
+                t.ref: {"version": 2, "rows": 5, "built_at": "2026-02-20T00:00:00+00:00"}
+                for t in spec.tables()
+            }
+        }
     )
     catalog = Catalog(workspace, lambda: spec, clock=clock)
     published = catalog.publish_all()
     assert {v.product: v.tables for v in published}["sales.order_history"] == {
-        "sales.orders": 2, "sales.lineitem": 2
+        "sales.orders": 2,
+        "sales.lineitem": 2,
     }
     assert catalog.show("supply.supply_catalog").freshness == "stale: updated 9d ago (SLA 7d)"
-    assert {r["grant"] for r in catalog.subscriptions()} >= {"admin_everything", "partner_public_b2b"}
+    assert {r["grant"] for r in catalog.subscriptions()} >= {
+        "admin_everything",
+        "partner_public_b2b",
+    }

@@ -34,7 +34,11 @@ def test_request_refused_then_approved_then_revoked(catalog: Catalog):
     )
 
     approved = catalog.approve(made.id, "customer-data", comment="ok")
-    assert (approved.state, approved.decided_by, approved.comment) == ("approved", "customer-data", "ok")
+    assert (approved.state, approved.decided_by, approved.comment) == (
+        "approved",
+        "customer-data",
+        "ok",
+    )
     cells = sees(catalog, "external_partner", "customer.customer")
     assert cells["c_custkey"] == "full"
     assert cells["c_name"] == "masked"  # the spec's PII mask still applies to subscribers
@@ -64,8 +68,11 @@ def test_grants_go_to_the_consumer_itself(catalog: Catalog):
     catalog.approve(made.id, "customer-data")
     policies = catalog.subscription_policies()
     assert [(g.name, g.consumers, g.tables) for g in policies.grants] == [
-        (f"subscription_{made.id}", ["external_partner"],
-         ["customer.customer", "customer.nation", "customer.region"])
+        (
+            f"subscription_{made.id}",
+            ["external_partner"],
+            ["customer.customer", "customer.nation", "customer.region"],
+        )
     ]
     assert policies.row_filters == []
 
@@ -77,11 +84,23 @@ def test_grants_go_to_the_consumer_itself(catalog: Catalog):
     ("setup", "action", "message"),
     [
         ("rejected", "approve", "request {id} is rejected; only a pending request can be approved"),
-        ("rejected", "reject", "request {id} is already rejected; only a pending request can be rejected"),
+        (
+            "rejected",
+            "reject",
+            "request {id} is already rejected; only a pending request can be rejected",
+        ),
         ("rejected", "revoke", "request {id} is rejected; only an approved request can be revoked"),
-        ("approved", "approve", "request {id} is already approved; only a pending request can be approved"),
+        (
+            "approved",
+            "approve",
+            "request {id} is already approved; only a pending request can be approved",
+        ),
         ("approved", "reject", "request {id} is approved; only a pending request can be rejected"),
-        ("revoked", "revoke", "request {id} is already revoked; only an approved request can be revoked"),
+        (
+            "revoked",
+            "revoke",
+            "request {id} is already revoked; only an approved request can be revoked",
+        ),
         ("revoked", "approve", "request {id} is revoked; only a pending request can be approved"),
         ("pending", "revoke", "request {id} is pending; only an approved request can be revoked"),
     ],
@@ -150,9 +169,13 @@ def test_typo_in_principal_suggests_the_owner(catalog: Catalog):
 
 
 def test_scope_without_pii_or_sensitive_columns_is_approved_automatically(catalog: Catalog):
-    made = catalog.request("external_partner", "supply.supply_catalog", "catalogue", tables=["partsupp"])
+    made = catalog.request(
+        "external_partner", "supply.supply_catalog", "catalogue", tables=["partsupp"]
+    )
     assert (made.state, made.auto_approved, made.decided_by) == (
-        "approved", True, "meshsim:auto-approval"
+        "approved",
+        True,
+        "meshsim:auto-approval",
     )
     assert made.granted_tables == ("supply.partsupp",)
     assert sees(catalog, "external_partner", "supply.partsupp")["ps_supplycost"] == "full"
@@ -170,17 +193,25 @@ def test_any_protected_column_in_scope_waits_for_the_owner(catalog: Catalog):
         "external_partner", "supply.supply_catalog", "x", columns=["supplier.s_name"]
     )
     assert (only_safe.state, only_safe.tables, only_safe.columns) == (
-        "approved", ("supply.supplier",), ("supply.supplier.s_name",)
+        "approved",
+        ("supply.supplier",),
+        ("supply.supplier.s_name",),
     )
 
 
 def test_owner_narrows_columns_and_rows(catalog: Catalog):
     made = pending(catalog)
     approved = catalog.approve(
-        made.id, "customer-data", columns=["c_custkey", "c_mktsegment"], row_filter="c_nationkey = 7"
+        made.id,
+        "customer-data",
+        columns=["c_custkey", "c_mktsegment"],
+        row_filter="c_nationkey = 7",
     )
     assert approved.granted_tables == ("customer.customer",)
-    assert approved.granted_columns == ("customer.customer.c_custkey", "customer.customer.c_mktsegment")
+    assert approved.granted_columns == (
+        "customer.customer.c_custkey",
+        "customer.customer.c_mktsegment",
+    )
     cells = sees(catalog, "external_partner", "customer.customer")
     assert [c for c, s in cells.items() if s != "denied"] == ["c_custkey", "c_mktsegment"]
     assert sees(catalog, "external_partner", "customer.nation")["n_name"] == "denied"
@@ -194,7 +225,9 @@ def test_narrowing_cannot_widen(catalog: Catalog):
     made = catalog.request(
         "external_partner", PROFILES, "x", columns=["customer.customer.c_custkey", "c_phone"]
     )
-    with pytest.raises(CatalogError, match="may narrow request .*, not widen it: customer.customer.c_name"):
+    with pytest.raises(
+        CatalogError, match="may narrow request .*, not widen it: customer.customer.c_name"
+    ):
         catalog.approve(made.id, "customer-data", columns=["c_custkey", "c_name"])
 
 
@@ -208,7 +241,9 @@ def test_row_filter_must_fit_a_granted_table(catalog: Catalog):
 
 
 def test_request_validation_names_valid_values(catalog: Catalog):
-    with pytest.raises(MeshsimError, match="consumer 'external_partnr' is not defined; did you mean"):
+    with pytest.raises(
+        MeshsimError, match="consumer 'external_partnr' is not defined; did you mean"
+    ):
         catalog.request("external_partnr", PROFILES, "x")
     with pytest.raises(CatalogError, match="product 'customer.profiles' is not defined"):
         catalog.request("external_partner", "customer.profiles", "x")
@@ -225,7 +260,9 @@ def test_request_validation_names_valid_values(catalog: Catalog):
 
 def test_expiry_ends_access_and_is_audited(catalog: Catalog, clock):
     made = catalog.request("external_partner", PROFILES, "x", expires="2026-03-02")
-    assert made.expires_at is not None and made.expires_at.isoformat() == "2026-03-03T00:00:00+00:00"
+    assert (
+        made.expires_at is not None and made.expires_at.isoformat() == "2026-03-03T00:00:00+00:00"
+    )
     catalog.approve(made.id, "customer-data")
     revision = catalog.revision()
     clock.advance(hours=35)  # 2026-03-02 23:00: still valid through that day
@@ -238,7 +275,9 @@ def test_expiry_ends_access_and_is_audited(catalog: Catalog, clock):
         catalog.revoke(made.id, "customer-data")
     event = catalog.audit(limit=1)[0]
     assert (event["transition"], event["principal"], event["request_id"]) == (
-        "approved->expired", "meshsim:expiry", made.id
+        "approved->expired",
+        "meshsim:expiry",
+        made.id,
     )
 
 
@@ -298,12 +337,27 @@ def test_query_audit_records_round_trip(catalog: Catalog):
         rows: int | None
         duration_ms: float
 
-    catalog.append_audit(Record(datetime(2026, 3, 1, tzinfo=UTC), "external_partner",
-                                "SELECT 1", "refused", "request 1 was revoked",
-                                {"customer.customer": 3}, ["c_name"], ["pii_keyed_hash"], None, 1.5))
+    catalog.append_audit(
+        Record(
+            datetime(2026, 3, 1, tzinfo=UTC),
+            "external_partner",
+            "SELECT 1",
+            "refused",
+            "request 1 was revoked",
+            {"customer.customer": 3},
+            ["c_name"],
+            ["pii_keyed_hash"],
+            None,
+            1.5,
+        )
+    )
     [row] = catalog.audit(consumer="external_partner", limit=1)
     assert (row["kind"], row["decision"], row["tables"], row["columns"], row["duration_ms"]) == (
-        "query", "refused", {"customer.customer": 3}, ["c_name"], 1.5
+        "query",
+        "refused",
+        {"customer.customer": 3},
+        ["c_name"],
+        1.5,
     )
     with pytest.raises(CatalogError, match="audit decision 'maybe'"):
         catalog.append_audit({"decision": "maybe"})

@@ -64,7 +64,9 @@ def test_workspace_from_environment(capsys, built_workspace: Path, monkeypatch):
     assert code == 0
     rows = json.loads(out)
     assert [r["table"] for r in rows][:2] == ["customer.customer", "customer.nation"]
-    assert {"table", "product", "version", "rows", "files", "bytes", "external", "location"} == set(rows[0])
+    assert {"table", "product", "version", "rows", "files", "bytes", "external", "location"} == set(
+        rows[0]
+    )
 
 
 def test_domains_and_history(capsys, built_workspace: Path):
@@ -72,7 +74,9 @@ def test_domains_and_history(capsys, built_workspace: Path):
     assert code == 0
     assert out.splitlines()[0] == "domain,owner_team,description,contact,products,account"
     assert out.splitlines()[1].startswith("customer,customer-data,")
-    code, out, _ = run(capsys, "history", "sales.orders", "--workspace", str(built_workspace), "--format", "json")
+    code, out, _ = run(
+        capsys, "history", "sales.orders", "--workspace", str(built_workspace), "--format", "json"
+    )
     assert code == 0
     (entry,) = json.loads(out)
     assert entry["version"] == 0 and entry["operation"] in {"CREATE TABLE", "WRITE"}

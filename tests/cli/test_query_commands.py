@@ -14,8 +14,17 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_sql_json_is_a_list_of_row_objects(capsys, built_workspace: Path):
-    code, out, err = run(capsys, "sql", "--as", "eu_marketing_analyst", "--workspace", str(built_workspace),
-                         "--format", "json", "SELECT c_custkey, c_phone FROM customer.customer ORDER BY 1 LIMIT 2")
+    code, out, err = run(
+        capsys,
+        "sql",
+        "--as",
+        "eu_marketing_analyst",
+        "--workspace",
+        str(built_workspace),
+        "--format",
+        "json",
+        "SELECT c_custkey, c_phone FROM customer.customer ORDER BY 1 LIMIT 2",
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert [set(r) for r in rows] == [{"c_custkey", "c_phone"}] * 2
@@ -23,15 +32,31 @@ def test_sql_json_is_a_list_of_row_objects(capsys, built_workspace: Path):
 
 
 def test_sql_csv_and_decimal_values(capsys, built_workspace: Path):
-    code, out, _ = run(capsys, "sql", "--as", "finance_controller", "--workspace", str(built_workspace),
-                       "--format", "csv", "SELECT c_custkey, c_acctbal FROM customer.customer WHERE c_custkey = 1")
+    code, out, _ = run(
+        capsys,
+        "sql",
+        "--as",
+        "finance_controller",
+        "--workspace",
+        str(built_workspace),
+        "--format",
+        "csv",
+        "SELECT c_custkey, c_acctbal FROM customer.customer WHERE c_custkey = 1",
+    )
     assert code == 0
     assert out == "c_custkey,c_acctbal\n1,711.56\n"
 
 
 def test_refused_query_exits_non_zero_with_one_message(capsys, built_workspace: Path):
-    code, out, err = run(capsys, "sql", "--as", "supply_planner", "--workspace", str(built_workspace),
-                         "SELECT o_totalprice FROM sales.orders")
+    code, out, err = run(
+        capsys,
+        "sql",
+        "--as",
+        "supply_planner",
+        "--workspace",
+        str(built_workspace),
+        "SELECT o_totalprice FROM sales.orders",
+    )
     assert code == 1 and out == ""
     assert err == (
         "Error: consumer 'supply_planner' has no grant on table 'sales.orders' (product 'sales.order_history')\n"
@@ -40,14 +65,32 @@ def test_refused_query_exits_non_zero_with_one_message(capsys, built_workspace: 
 
 
 def test_unknown_consumer_suggests(capsys, built_workspace: Path):
-    code, _, err = run(capsys, "sql", "--as", "eu_marketing_analist", "--workspace", str(built_workspace), "SELECT 1")
+    code, _, err = run(
+        capsys,
+        "sql",
+        "--as",
+        "eu_marketing_analist",
+        "--workspace",
+        str(built_workspace),
+        "SELECT 1",
+    )
     assert code == 1
-    assert "consumer 'eu_marketing_analist' is not defined; did you mean 'eu_marketing_analyst'?" in err
+    assert (
+        "consumer 'eu_marketing_analist' is not defined; did you mean 'eu_marketing_analyst'?"
+        in err
+    )
 
 
 def test_engine_errors_do_not_echo_values(capsys, built_workspace: Path):
-    code, _, err = run(capsys, "sql", "--as", "eu_marketing_analyst", "--workspace", str(built_workspace),
-                       "SELECT CAST(c_mktsegment AS INTEGER) FROM customer.customer")
+    code, _, err = run(
+        capsys,
+        "sql",
+        "--as",
+        "eu_marketing_analyst",
+        "--workspace",
+        str(built_workspace),
+        "SELECT CAST(c_mktsegment AS INTEGER) FROM customer.customer",
+    )
     assert code == 1
     for segment in ("AUTOMOBILE", "BUILDING", "FURNITURE", "HOUSEHOLD", "MACHINERY"):
         assert segment not in err
@@ -55,8 +98,15 @@ def test_engine_errors_do_not_echo_values(capsys, built_workspace: Path):
 
 
 def test_explain(capsys, built_workspace: Path):
-    code, out, _ = run(capsys, "explain", "--as", "finance_controller", "--workspace", str(built_workspace),
-                       "SELECT c_name, c_acctbal FROM customer.customer")
+    code, out, _ = run(
+        capsys,
+        "explain",
+        "--as",
+        "finance_controller",
+        "--workspace",
+        str(built_workspace),
+        "SELECT c_name, c_acctbal FROM customer.customer",
+    )
     assert code == 0
     assert "c_name: masked (mask pii_keyed_hash (keyed_hash))" in out
     assert "c_acctbal: full (grant finance_customer_profiles)" in out
@@ -73,7 +123,9 @@ def test_shell_runs_statements_and_survives_refusals(capsys, built_workspace: Pa
         ".quit\n"
     )
     monkeypatch.setattr("sys.stdin", io.StringIO(script))
-    code, out, err = run(capsys, "sql", "--as", "external_partner", "--workspace", str(built_workspace))
+    code, out, err = run(
+        capsys, "sql", "--as", "external_partner", "--workspace", str(built_workspace)
+    )
     assert code == 0
     assert "2000" in out
     assert "has no grant on table 'sales.orders'" in err
@@ -84,7 +136,12 @@ def test_shell_runs_statements_and_survives_refusals(capsys, built_workspace: Pa
 def test_demo_shows_three_consumers_and_a_subscription(capsys, tmp_path: Path):
     code, out, err = run(capsys, "demo", "--workspace", str(tmp_path / "ws"))
     assert code == 0, err
-    for consumer in ("governance_admin", "eu_marketing_analyst", "finance_controller", "external_partner"):
+    for consumer in (
+        "governance_admin",
+        "eu_marketing_analyst",
+        "finance_controller",
+        "external_partner",
+    ):
         assert f"as {consumer}" in out
     assert "request 1: pending" in err and "request 1: approved" in err
     assert "was revoked by customer-data" in err

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.query.meshdata import MESH_KEY, MeshData, build
 
 from meshsim.query.audit import MemoryAuditSink
 from meshsim.query.session import GovernedEngine
+from tests.query.meshdata import MESH_KEY, MeshData, build
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +19,14 @@ def audit() -> MemoryAuditSink:
 
 @pytest.fixture(scope="session")
 def engine(mesh: MeshData, audit: MemoryAuditSink):
-    eng = GovernedEngine(mesh.spec, locate=mesh.path, mesh_key=MESH_KEY,
-                         allowed_paths=[str(mesh.root)], audit=audit, timeout_s=10)
+    eng = GovernedEngine(
+        mesh.spec,
+        locate=mesh.path,
+        mesh_key=MESH_KEY,
+        allowed_paths=[str(mesh.root)],
+        audit=audit,
+        timeout_s=10,
+    )
     yield eng
     eng.close()
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 import pytest
-from tests.query.meshdata import EUROPE, MeshData, region_of_nation
 
 from meshsim.policy.access import resolve_access
+from tests.query.meshdata import EUROPE, MeshData, region_of_nation
 
 QUERIES = [
     "SELECT c_mktsegment, count(*), sum(c_custkey) FROM customer.customer GROUP BY 1 ORDER BY 1",
@@ -41,9 +41,12 @@ def materialise(mesh: MeshData, consumer: str) -> duckdb.DuckDBPyConnection:
         if eu and table.ref == "sales.orders":
             df = df.filter(pl.col("o_custkey").is_in(eu_keys.to_list()))
         if "c_phone" in df.columns and eu:
-            df = df.with_columns(pl.concat_str(
-                pl.lit("****"), pl.col("c_phone").fill_null("").str.slice(-4).str.pad_start(4, "*")
-            ).alias("c_phone"))
+            df = df.with_columns(
+                pl.concat_str(
+                    pl.lit("****"),
+                    pl.col("c_phone").fill_null("").str.slice(-4).str.pad_start(4, "*"),
+                ).alias("c_phone")
+            )
         if "c_address" in df.columns and eu:
             df = df.with_columns(pl.lit("****").alias("c_address"))
         df = df.select(access.visible_columns)

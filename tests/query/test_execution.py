@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from tests.query.meshdata import EUROPE, EXTRA_ORDERS, N_ORDERS, MeshData, region_of_nation
 
 from meshsim.errors import AccessDenied, QueryError
+from tests.query.meshdata import EUROPE, EXTRA_ORDERS, N_ORDERS, MeshData, region_of_nation
 
 
 def europe_customers(mesh: MeshData) -> pl.DataFrame:
     df = pl.from_arrow(mesh.read("customer.customer"))
-    return df.filter(pl.col("c_nationkey").map_elements(
-        lambda n: region_of_nation(n) == EUROPE, return_dtype=pl.Boolean))
+    return df.filter(
+        pl.col("c_nationkey").map_elements(
+            lambda n: region_of_nation(n) == EUROPE, return_dtype=pl.Boolean
+        )
+    )
 
 
 def test_eu_analyst_sees_europe_only_with_masks(run, mesh: MeshData) -> None:
-    result = run("eu_marketing_analyst",
-                 "SELECT c_custkey, c_phone, c_address, c_comment FROM customer.customer "
-                 "ORDER BY c_custkey").pl()
+    result = run(
+        "eu_marketing_analyst",
+        "SELECT c_custkey, c_phone, c_address, c_comment FROM customer.customer ORDER BY c_custkey",
+    ).pl()
     expected = europe_customers(mesh).sort("c_custkey")
     assert result["c_custkey"].to_list() == expected["c_custkey"].to_list()
     want_phone = ["****" + (p or "")[-4:].rjust(4, "*") for p in expected["c_phone"].to_list()]
@@ -48,8 +52,10 @@ def test_eu_analyst_orders_are_filtered(run, mesh: MeshData) -> None:
 
 def test_finance_sees_balances_and_masked_pii(run, mesh: MeshData) -> None:
     ref = pl.from_arrow(mesh.read("customer.customer"))
-    got = run("finance_controller",
-              "SELECT sum(c_acctbal), count(*), count(DISTINCT c_name) FROM customer.customer")
+    got = run(
+        "finance_controller",
+        "SELECT sum(c_acctbal), count(*), count(DISTINCT c_name) FROM customer.customer",
+    )
     assert got.fetchall() == [(ref["c_acctbal"].sum(), ref.height, ref.height)]
     names = run("finance_controller", "SELECT c_name, c_phone FROM customer.customer").pl()
     assert not any("SECRETPII" in n for n in names["c_name"].to_list())
@@ -58,12 +64,18 @@ def test_finance_sees_balances_and_masked_pii(run, mesh: MeshData) -> None:
 
 def test_supply_planner(run, mesh: MeshData) -> None:
     ref = pl.from_arrow(mesh.read("sales.lineitem"))
-    got = run("supply_planner", "SELECT sum(l_extendedprice * (1 - l_discount)) "
-              "FROM sales.lineitem WHERE l_shipdate <= DATE '1996-01-01'").fetchall()[0][0]
+    got = run(
+        "supply_planner",
+        "SELECT sum(l_extendedprice * (1 - l_discount)) "
+        "FROM sales.lineitem WHERE l_shipdate <= DATE '1996-01-01'",
+    ).fetchall()[0][0]
     import datetime
 
-    want = sum(r["l_extendedprice"] * (1 - r["l_discount"]) for r in ref.to_dicts()
-               if r["l_shipdate"] <= datetime.date(1996, 1, 1))
+    want = sum(
+        r["l_extendedprice"] * (1 - r["l_discount"])
+        for r in ref.to_dicts()
+        if r["l_shipdate"] <= datetime.date(1996, 1, 1)
+    )
     assert got == want
     with pytest.raises(AccessDenied):
         run("supply_planner", "SELECT count(*) FROM sales.orders")
@@ -74,8 +86,13 @@ def test_supply_planner(run, mesh: MeshData) -> None:
 
 def test_external_partner_sees_part_only(run, mesh: MeshData) -> None:
     assert run("external_partner", "SELECT count(*) FROM supply.part").fetchall() == [(50,)]
-    for ref in ["supply.supplier", "supply.partsupp", "customer.customer", "sales.orders",
-                "customer.nation"]:
+    for ref in [
+        "supply.supplier",
+        "supply.partsupp",
+        "customer.customer",
+        "sales.orders",
+        "customer.nation",
+    ]:
         with pytest.raises(AccessDenied):
             run("external_partner", f"SELECT count(*) FROM {ref}")
 
@@ -89,11 +106,11 @@ def test_admin_sees_everything(run, mesh: MeshData) -> None:
 
 def test_time_travel_under_same_policies(run, mesh: MeshData) -> None:
     now = run("governance_admin", "SELECT count(*) FROM sales.orders").fetchall()
-    then = run("governance_admin",
-               "SELECT count(*) FROM sales.orders AT (VERSION => 0)").fetchall()
+    then = run("governance_admin", "SELECT count(*) FROM sales.orders AT (VERSION => 0)").fetchall()
     assert now == [(N_ORDERS + EXTRA_ORDERS,)] and then == [(N_ORDERS,)]
-    eu_then = run("eu_marketing_analyst",
-                  "SELECT o_comment FROM sales.orders AT (VERSION => 0)").pl()
+    eu_then = run(
+        "eu_marketing_analyst", "SELECT o_comment FROM sales.orders AT (VERSION => 0)"
+    ).pl()
     assert not any("CANARY" in c for c in eu_then["o_comment"].to_list())
 
 
@@ -106,9 +123,12 @@ def test_tpch_q1_shape(run, mesh: MeshData) -> None:
         WHERE l_shipdate <= DATE '1998-12-01' - INTERVAL '90' DAY
         GROUP BY l_returnflag, l_linestatus ORDER BY l_returnflag, l_linestatus"""
     got = run("supply_planner", sql).pl()
-    ref = pl.from_arrow(mesh.read("sales.lineitem")).group_by(
-        "l_returnflag", "l_linestatus").agg(pl.len().alias("n")).sort(
-        "l_returnflag", "l_linestatus")
+    ref = (
+        pl.from_arrow(mesh.read("sales.lineitem"))
+        .group_by("l_returnflag", "l_linestatus")
+        .agg(pl.len().alias("n"))
+        .sort("l_returnflag", "l_linestatus")
+    )
     assert got["count_order"].to_list() == ref["n"].to_list()
 
 

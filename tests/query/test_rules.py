@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.query.meshdata import ROOT
 from sqlglot import exp
 
 from meshsim.errors import AccessDenied, PolicyError, QueryError
@@ -12,6 +11,7 @@ from meshsim.query.names import resolve
 from meshsim.query.validate import parse_query
 from meshsim.spec.loader import load_mesh
 from meshsim.spec.models import Mask
+from tests.query.meshdata import ROOT
 
 SPEC = load_mesh(ROOT / "domains")
 
@@ -52,12 +52,18 @@ def test_rules_do_not_mutate_the_callers_tree() -> None:
 
 
 def test_table_uses_and_columns() -> None:
-    r = resolve(parse_query(
-        "SELECT c.c_name FROM customer.customer c WHERE c.c_custkey IN "
-        "(SELECT o_custkey FROM sales.orders AT (VERSION => 0))"), SPEC)
+    r = resolve(
+        parse_query(
+            "SELECT c.c_name FROM customer.customer c WHERE c.c_custkey IN "
+            "(SELECT o_custkey FROM sales.orders AT (VERSION => 0))"
+        ),
+        SPEC,
+    )
     uses = {u.ref: (u.version, sorted(u.columns or ())) for u in r.uses}
-    assert uses == {"customer.customer": (None, ["c_custkey", "c_name"]),
-                    "sales.orders": (0, ["o_custkey"])}
+    assert uses == {
+        "customer.customer": (None, ["c_custkey", "c_name"]),
+        "sales.orders": (0, ["o_custkey"]),
+    }
 
 
 @pytest.mark.parametrize(
@@ -82,10 +88,14 @@ def test_refused_shapes(sql: str) -> None:
 def test_access_denied_message_names_everything(engine) -> None:
     with pytest.raises(AccessDenied) as info:
         engine.session("eu_marketing_analyst").sql(
-            "SELECT count(*) FROM customer.customer GROUP BY c_acctbal")
+            "SELECT count(*) FROM customer.customer GROUP BY c_acctbal"
+        )
     err = info.value
     assert (err.consumer, err.table, err.column) == (
-        "eu_marketing_analyst", "customer.customer", "c_acctbal")
+        "eu_marketing_analyst",
+        "customer.customer",
+        "c_acctbal",
+    )
     assert "meshsim request --as eu_marketing_analyst customer.customer_profiles" in str(err)
 
 
@@ -103,32 +113,60 @@ def test_bind_consumer_uses_literals_and_null() -> None:
     [
         ("redact", "varchar", {}, "CAST('****' AS TEXT)"),
         ("nullify", "bigint", {}, "CAST(NULL AS BIGINT)"),
-        ("show_last", "varchar", {"n": 4},
-         "CAST('****' || LPAD(RIGHT(COALESCE(\"v\", ''), 4), 4, '*') AS TEXT)"),
+        (
+            "show_last",
+            "varchar",
+            {"n": 4},
+            "CAST('****' || LPAD(RIGHT(COALESCE(\"v\", ''), 4), 4, '*') AS TEXT)",
+        ),
         ("year_only", "date", {}, 'CAST(MAKE_DATE(YEAR("v"), 1, 1) AS DATE)'),
-        ("custom", "varchar", {"expression": "left({column}, 1) || consumer.region"},
-         "CAST(LEFT(\"v\", 1) || 'EU' AS TEXT)"),
+        (
+            "custom",
+            "varchar",
+            {"expression": "left({column}, 1) || consumer.region"},
+            "CAST(LEFT(\"v\", 1) || 'EU' AS TEXT)",
+        ),
     ],
 )
 def test_mask_golden(function: str, dtype: str, extra: dict, expected: str) -> None:
     mask = Mask(name="m", function=function, columns=["a.b.c"], **extra)
-    out = mask_expression(mask, exp.column("v", quoted=True), exp.DataType.build(dtype),
-                          key=b"k" * 16, column_ref="a.b.c", attributes={"region": "EU"})
+    out = mask_expression(
+        mask,
+        exp.column("v", quoted=True),
+        exp.DataType.build(dtype),
+        key=b"k" * 16,
+        column_ref="a.b.c",
+        attributes={"region": "EU"},
+    )
     assert out.sql(dialect="duckdb") == expected
 
 
 def test_keyed_hash_binds_key_and_column_ref() -> None:
     mask = Mask(name="m", function="keyed_hash", columns=["a.b.c"])
-    out = mask_expression(mask, exp.column("v"), exp.DataType.build("varchar"),
-                          key=b"k" * 16, column_ref="a.b.c", attributes={})
+    out = mask_expression(
+        mask,
+        exp.column("v"),
+        exp.DataType.build("varchar"),
+        key=b"k" * 16,
+        column_ref="a.b.c",
+        attributes={},
+    )
     assert out.sql(dialect="duckdb") == (
-        f"CAST(SHA256('{(b'k' * 16).hex()}|a.b.c|' || CAST(v AS TEXT)) AS TEXT)")
+        f"CAST(SHA256('{(b'k' * 16).hex()}|a.b.c|' || CAST(v AS TEXT)) AS TEXT)"
+    )
 
 
-@pytest.mark.parametrize("expression", ["read_text({column})", "(SELECT 1)",
-                                        "{column} || other_column"])
+@pytest.mark.parametrize(
+    "expression", ["read_text({column})", "(SELECT 1)", "{column} || other_column"]
+)
 def test_custom_mask_is_validated(expression: str) -> None:
     mask = Mask(name="m", function="custom", columns=["a.b.c"], expression=expression)
     with pytest.raises(PolicyError):
-        mask_expression(mask, exp.column("v"), exp.DataType.build("varchar"), key=b"k" * 16,
-                        column_ref="a.b.c", attributes={})
+        mask_expression(
+            mask,
+            exp.column("v"),
+            exp.DataType.build("varchar"),
+            key=b"k" * 16,
+            column_ref="a.b.c",
+            attributes={},
+        )

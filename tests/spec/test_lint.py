@@ -16,8 +16,11 @@ def test_example_mesh_is_clean():
 
 
 def test_undefined_consumer_gets_a_suggestion(mesh_copy: Path):
-    edit(mesh_copy / "mesh.yaml", "consumers: [finance_controller]\n      product: customer",
-         "consumers: [finance_controler]\n      product: customer")
+    edit(
+        mesh_copy / "mesh.yaml",
+        "consumers: [finance_controller]\n      product: customer",
+        "consumers: [finance_controler]\n      product: customer",
+    )
     assert messages(mesh_copy) == [
         "error: grant 'finance_customer_profiles': consumer 'finance_controler' is not defined; "
         "did you mean 'finance_controller'? (consumers: governance_admin, eu_marketing_analyst, "
@@ -26,27 +29,45 @@ def test_undefined_consumer_gets_a_suggestion(mesh_copy: Path):
 
 
 def test_unknown_column_and_table_in_policies(mesh_copy: Path):
-    edit(mesh_copy / "mesh.yaml", "exclude_columns: [customer.customer.c_acctbal]",
-         "exclude_columns: [customer.customer.c_acctbl]")
+    edit(
+        mesh_copy / "mesh.yaml",
+        "exclude_columns: [customer.customer.c_acctbal]",
+        "exclude_columns: [customer.customer.c_acctbl]",
+    )
     edit(mesh_copy / "mesh.yaml", "tables: [sales.lineitem]", "tables: [sales.lineitems]")
     found = messages(mesh_copy)
-    assert "error: grant 'marketing_customer_profiles': column 'customer.customer.c_acctbl' is not defined; did you mean 'c_acctbal'?" in found
-    assert "error: grant 'planner_lineitem': table 'sales.lineitems' is not defined; did you mean 'sales.lineitem'?" in found
+    assert (
+        "error: grant 'marketing_customer_profiles': column 'customer.customer.c_acctbl' is not defined; did you mean 'c_acctbal'?"
+        in found
+    )
+    assert (
+        "error: grant 'planner_lineitem': table 'sales.lineitems' is not defined; did you mean 'sales.lineitem'?"
+        in found
+    )
 
 
 def test_undefined_tag_and_value(mesh_copy: Path):
-    edit(mesh_copy / "supply" / "products" / "supply_catalog.yaml",
-         "tags: {channel: b2b, confidentiality: public}", "tags: {chanel: b2b, confidentiality: secret}")
+    edit(
+        mesh_copy / "supply" / "products" / "supply_catalog.yaml",
+        "tags: {channel: b2b, confidentiality: public}",
+        "tags: {chanel: b2b, confidentiality: secret}",
+    )
     found = messages(mesh_copy)
     assert any("tag 'chanel' is not defined; did you mean 'channel'?" in m for m in found)
     assert any("tag value 'confidentiality=secret' is not defined" in m for m in found)
 
 
 def test_unprotected_pii_is_an_error(mesh_copy: Path):
-    edit(mesh_copy / "mesh.yaml", "      except: [governance_admin]\n      classification: pii",
-         "      except: [governance_admin, finance_controller]\n      classification: pii")
+    edit(
+        mesh_copy / "mesh.yaml",
+        "      except: [governance_admin]\n      classification: pii",
+        "      except: [governance_admin, finance_controller]\n      classification: pii",
+    )
     found = messages(mesh_copy)
-    assert "error: PII column 'customer.customer.c_name' is visible unmasked to 'finance_controller' (grant finance_customer_profiles); add a mask or exclude the column" in found
+    assert (
+        "error: PII column 'customer.customer.c_name' is visible unmasked to 'finance_controller' (grant finance_customer_profiles); add a mask or exclude the column"
+        in found
+    )
     assert len([m for m in found if "PII column" in m]) == 3
 
 
@@ -57,8 +78,11 @@ def test_product_without_owner(mesh_copy: Path):
 
 def test_duplicate_names(mesh_copy: Path):
     edit(mesh_copy / "mesh.yaml", "name: planner_lineitem", "name: planner_supply_catalog")
-    edit(mesh_copy / "customer" / "products" / "customer_profiles.yaml",
-         "- {name: c_comment,", "- {name: c_phone,")
+    edit(
+        mesh_copy / "customer" / "products" / "customer_profiles.yaml",
+        "- {name: c_comment,",
+        "- {name: c_phone,",
+    )
     found = messages(mesh_copy)
     assert "error: policy 'planner_supply_catalog' is defined 2 times" in found
     assert "error: column 'c_phone' is defined 2 times" in found
@@ -67,10 +91,20 @@ def test_duplicate_names(mesh_copy: Path):
 def test_row_filter_predicate_checked(mesh_copy: Path):
     edit(mesh_copy / "mesh.yaml", "c_nationkey IN (", "c_natonkey IN (")
     found = messages(mesh_copy)
-    assert any("predicate names column 'c_natonkey', which 'customer.customer' does not have; did you mean 'c_nationkey'?" in m for m in found)
+    assert any(
+        "predicate names column 'c_natonkey', which 'customer.customer' does not have; did you mean 'c_nationkey'?"
+        in m
+        for m in found
+    )
 
 
 def test_condition_on_unknown_attribute_is_a_warning(mesh_copy: Path):
-    edit(mesh_copy / "mesh.yaml", "when: consumer.region IS NOT NULL\n      predicate: >-\n        c_nationkey",
-         "when: consumer.regoin IS NOT NULL\n      predicate: >-\n        c_nationkey")
-    assert "warning: row filter 'regional_customers': no consumer has attribute 'regoin'; did you mean 'region'?" in messages(mesh_copy)
+    edit(
+        mesh_copy / "mesh.yaml",
+        "when: consumer.region IS NOT NULL\n      predicate: >-\n        c_nationkey",
+        "when: consumer.regoin IS NOT NULL\n      predicate: >-\n        c_nationkey",
+    )
+    assert (
+        "warning: row filter 'regional_customers': no consumer has attribute 'regoin'; did you mean 'region'?"
+        in messages(mesh_copy)
+    )

@@ -12,16 +12,26 @@ from tests.conftest import EXAMPLE_MESH, edit
 def test_example_mesh_loads_with_every_table_of_the_issue():
     spec = load_mesh(EXAMPLE_MESH)
     assert [t.ref for t in spec.tables()] == [
-        "customer.customer", "customer.nation", "customer.region",
-        "sales.orders", "sales.lineitem",
-        "supply.part", "supply.supplier", "supply.partsupp",
+        "customer.customer",
+        "customer.nation",
+        "customer.region",
+        "sales.orders",
+        "sales.lineitem",
+        "supply.part",
+        "supply.supplier",
+        "supply.partsupp",
     ]
     assert [p.ref for p in spec.products()] == [
-        "customer.customer_profiles", "sales.order_history", "supply.supply_catalog",
+        "customer.customer_profiles",
+        "sales.order_history",
+        "supply.supply_catalog",
     ]
     assert spec.consumer_names() == [
-        "governance_admin", "eu_marketing_analyst", "finance_controller",
-        "supply_planner", "external_partner",
+        "governance_admin",
+        "eu_marketing_analyst",
+        "finance_controller",
+        "supply_planner",
+        "external_partner",
     ]
     customer = spec.table("customer.customer")
     pii = {c.name for c in customer.columns if c.classification == "pii"}
@@ -30,12 +40,19 @@ def test_example_mesh_loads_with_every_table_of_the_issue():
     part = spec.table("supply.part")
     assert part.table_tags() == {"channel": "b2b", "confidentiality": "public"}
     supplier = spec.table("supply.supplier")
-    assert {c.name for c in supplier.columns if c.classification == "pii"} == {"s_address", "s_phone"}
+    assert {c.name for c in supplier.columns if c.classification == "pii"} == {
+        "s_address",
+        "s_phone",
+    }
 
 
 def test_misspelt_key_reports_file_line_path_and_suggestion(mesh_copy: Path):
     product = mesh_copy / "customer" / "products" / "customer_profiles.yaml"
-    edit(product, "classification: pii, description: Phone number.", "clasification: pii, description: Phone number.")
+    edit(
+        product,
+        "classification: pii, description: Phone number.",
+        "clasification: pii, description: Phone number.",
+    )
     with pytest.raises(SpecError) as info:
         load_mesh(mesh_copy)
     (problem,) = info.value.problems
@@ -52,8 +69,13 @@ def test_every_problem_of_every_file_is_reported_at_once(mesh_copy: Path):
     problems = info.value.problems
     assert len(problems) == 3
     assert any("mesh.yaml:3: name: 'Retail Mesh' is not a valid name" in p for p in problems)
-    assert any("domain.yaml:2: owner_teem: unknown key 'owner_teem'; did you mean 'owner_team'?" in p for p in problems)
-    assert any("unknown column type 'intger'" in p and "supply_catalog.yaml:" in p for p in problems)
+    assert any(
+        "domain.yaml:2: owner_teem: unknown key 'owner_teem'; did you mean 'owner_team'?" in p
+        for p in problems
+    )
+    assert any(
+        "unknown column type 'intger'" in p and "supply_catalog.yaml:" in p for p in problems
+    )
 
 
 def test_invalid_yaml_names_the_line(mesh_copy: Path):
@@ -64,8 +86,14 @@ def test_invalid_yaml_names_the_line(mesh_copy: Path):
 
 
 def test_grant_needs_exactly_one_scope(mesh_copy: Path):
-    edit(mesh_copy / "mesh.yaml", "      all: true\n", "      all: true\n      tables: [sales.orders]\n")
-    with pytest.raises(SpecError, match=r"mesh.yaml:\d+: policies.grants\[0\]: a grant needs exactly one of"):
+    edit(
+        mesh_copy / "mesh.yaml",
+        "      all: true\n",
+        "      all: true\n      tables: [sales.orders]\n",
+    )
+    with pytest.raises(
+        SpecError, match=r"mesh.yaml:\d+: policies.grants\[0\]: a grant needs exactly one of"
+    ):
         load_mesh(mesh_copy)
 
 
@@ -89,6 +117,8 @@ def test_fingerprint_changes_with_any_file(mesh_copy: Path):
 
 def test_standalone_policies_file(tmp_path: Path):
     path = tmp_path / "policies.yaml"
-    path.write_text("grants:\n  - consumers: [supply_planner]\n    tables: [sales.orders]\n    colour: red\n")
+    path.write_text(
+        "grants:\n  - consumers: [supply_planner]\n    tables: [sales.orders]\n    colour: red\n"
+    )
     with pytest.raises(SpecError, match=r"policies.yaml:4: grants\[0\].colour: unknown key"):
         load_policies(path)
