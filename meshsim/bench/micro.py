@@ -1,0 +1,414 @@
+"""Micro-benchmarks: planning overhead, snapshot resolution, one-shot CLI latency, catalog
+search and scaling. Each returns a dict for the JSON file and the report:
+``{"title", "note", "columns", "rows": [dict, ...]}`` (``skipped`` holds the reason when it
+could not run).
+
+- **planning**: the governed engine's planning path (parse, validate, resolve, authorise,
+  rewrite, bind, DuckDB cross-check) without execution, for the restricted consumer's TPC-H
+  queries, under the mesh's policies plus 10, 100 and 1,000 synthetic ones. The synthetic
+  policies are grants, masks and row filters on real tables and columns for every consumer
+  (``*``) under a ``when`` condition no consumer meets, so every one is evaluated and none
+  changes an answer.
+- **snapshot**: ``load_snapshot`` of a table with 1, 100 and 1,000 one-row commits, without
+  and with a checkpoint at the last version; then the 1,000-file table before and after
+  compaction, with the time to scan it on DuckDB.
+- **cli**: ``meshsim sql`` on a tiny query, from process start to the first row on stdout.
+- **catalog**: search latency with 1,000 published products, when the catalog offers search.
+- **scaling**: total TPC-H time (sum of one cold run per query) at several scale factors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshsim.bench import queries
+from meshsim.console import Console, NullConsole
+
+if TYPE_CHECKING:
+    from meshsim.mesh import Mesh
+    from meshsim.spec.models import Policies
+
+POLICY_COUNTS = (10, 100, 1000)
+COMMIT_COUNTS = (1, 100, 1000)
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def _time(fn: Callable[[], Any], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+def synthetic_policies(base: Policies, count: int) -> Policies:
+    """``base`` plus ``count`` policies that are evaluated for every consumer but never apply."""
+    from meshsim.spec.models import Grant, Mask, RowFilter
+
+    tables = ["customer.customer", "sales.orders", "sales.lineitem", "supply.part"]
+    columns = [
+        "customer.customer.c_comment",
+        "sales.orders.o_comment",
+        "sales.lineitem.l_comment",
+        "supply.part.p_comment",
+    ]
+    predicates = ["c_nationkey >= 0", "o_orderkey >= 0", "l_orderkey >= 0", "p_partkey >= 0"]
+    grants, masks, filters = list(base.grants), list(base.masks), list(base.row_filters)
+    for i in range(count):
+        when = f"consumer.region = 'BENCH_REGION_{i}'"
+        k = i % len(tables)
+        if i % 3 == 0:
+            grants.append(
+                Grant(name=f"bench_grant_{i}", consumers=["*"], when=when, tables=[tables[k]])
+            )
+        elif i % 3 == 1:
+            masks.append(
+                Mask(
+                    name=f"bench_mask_{i}",
+                    consumers=["*"],
+                    when=when,
+                    function="redact",
+                    columns=[columns[k]],
+                )
+            )
+        else:
+            filters.append(
+                RowFilter(
+                    name=f"bench_filter_{i}",
+                    consumers=["*"],
+                    when=when,
+                    table=tables[k],
+                    predicate=predicates[k],
+                )
+            )
+    return base.model_copy(update={"grants": grants, "masks": masks, "row_filters": filters})
+
+
+def planning(
+    mesh: Mesh,
+    *,
+    counts: tuple[int, ...] = POLICY_COUNTS,
+    repeat: int = 30,
+    consumer: str = queries.RESTRICTED_CONSUMER,
+) -> dict[str, Any]:
+    from meshsim import engine as duck
+    from meshsim.query.crosscheck import crosscheck
+    from meshsim.query.session import GovernedEngine
+    from meshsim.query.validate import parse_query
+
+    qs = queries.restricted()
+    rows = []
+    for count in counts:
+        spec = mesh.spec.with_policies(synthetic_policies(mesh.spec.policies, count))
+        roots = sorted({str(Path(mesh.locate(t.ref)).parent) for t in spec.tables()})
+        governed = GovernedEngine(
+            spec, locate=mesh.locate, mesh_key=mesh.workspace.mesh_key(), allowed_paths=roots
+        )
+        stages: dict[str, list[float]] = {"parse": [], "plan": [], "crosscheck": []}
+        totals: list[float] = []
+        try:
+            for q in qs:
+                governed._plan(q.sql, consumer)  # warm: snapshots loaded, scans cached
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    tree = parse_query(q.sql, consumer=consumer)
+                    t1 = time.perf_counter()
+                    plan = governed.planner.plan(tree, consumer)
+                    t2 = time.perf_counter()
+                    crosscheck(
+                        duck.serialize_sql(governed.connection, plan.sql),
+                        ctes=plan.ctes,
+                        files=plan.files,
+                        consumer=consumer,
+                    )
+                    t3 = time.perf_counter()
+                    stages["parse"].append(t1 - t0)
+                    stages["plan"].append(t2 - t1)
+                    stages["crosscheck"].append(t3 - t2)
+                    totals.append(t3 - t0)
+        finally:
+            governed.close()
+        policies = spec.policies
+        rows.append(
+            {
+                "policies": count,
+                "total_policies": len(policies.grants)
+                + len(policies.tag_grants)
+                + len(policies.masks)
+                + len(policies.row_filters),
+                "p50_ms": _ms(statistics.median(totals)),
+                "p95_ms": _ms(_percentile(totals, 0.95)),
+                "parse_p50_ms": _ms(statistics.median(stages["parse"])),
+                "plan_p50_ms": _ms(statistics.median(stages["plan"])),
+                "crosscheck_p50_ms": _ms(statistics.median(stages["crosscheck"])),
+                "samples": len(totals),
+            }
+        )
+    return {
+        "title": "Planning overhead per query (no execution)",
+        "note": f"{consumer}, queries {', '.join(q.name for q in qs)}, {repeat} plans each "
+        "after one warm-up; 'plan' is resolve + authorise + rewrite + bind",
+        "columns": list(rows[0]),
+        "rows": rows,
+    }
+
+
+# --- snapshots --------------------------------------------------------------------------------
+
+
+def _commit_table(path: Path, commits: int) -> None:
+    """A table with ``commits`` one-row commits and no checkpoint (deltalake's post-commit
+    hook would write one every 100 commits)."""
+    import pyarrow as pa
+    from deltalake import PostCommitHookProperties, write_deltalake
+
+    hooks = PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
+    for i in range(commits):
+        batch = pa.table({"id": pa.array([i], pa.int64()), "v": pa.array([f"row {i}"])})
+        write_deltalake(str(path), batch, mode="append", post_commithook_properties=hooks)
+
+
+def snapshots(
+    *, counts: tuple[int, ...] = COMMIT_COUNTS, repeat: int = 10, console: Console | None = None
+) -> dict[str, Any]:
+    from meshsim import engine as duck
+    from meshsim.storage import delta
+    from meshsim.storage.scan import scan_query
+    from meshsim.storage.snapshot import SnapshotCache, load_snapshot
+
+    console = console or NullConsole()
+    rows = []
+    root = Path(tempfile.mkdtemp(prefix="meshsim-bench-snap-"))
+    try:
+        for count in counts:
+            path = root / f"commits_{count}"
+            console.note(f"writing a table with {count} commits")
+            _commit_table(path, count)
+            for checkpointed in (False, True):
+                if checkpointed:
+                    delta.checkpoint(path, table="bench.t")
+                cold = _time(lambda p=path: load_snapshot(p, table="bench.t"), repeat)
+                cache = SnapshotCache()
+                cache.get(path, table="bench.t")
+                warm = _time(lambda p=path, c=cache: c.get(p, table="bench.t"), repeat)
+                rows.append(
+                    {
+                        "case": f"{count} commit(s)" + (", checkpoint" if checkpointed else ""),
+                        "files": len(load_snapshot(path, table="bench.t").files),
+                        "load_snapshot_ms": _ms(statistics.median(cold)),
+                        "cached_get_ms": _ms(statistics.median(warm)),
+                        "scan_ms": None,
+                    }
+                )
+        big = root / f"commits_{max(counts)}"
+        for label in ("before compaction", "after compaction"):
+            if label.startswith("after"):
+                delta.compact(big, table="bench.t")
+                delta.checkpoint(big, table="bench.t")
+            snap = load_snapshot(big, table="bench.t")
+            con = duck.connect([str(root)])
+            sql = f"SELECT count(*), sum(id) FROM ({scan_query(snap).sql(dialect='duckdb')})"
+            scan = _time(lambda c=con, s=sql: c.sql(s).fetchall(), repeat)
+            con.close()
+            rows.append(
+                {
+                    "case": f"{max(counts)} small files, {label}",
+                    "files": len(snap.files),
+                    "load_snapshot_ms": _ms(
+                        statistics.median(
+                            _time(lambda b=big: load_snapshot(b, table="bench.t"), repeat)
+                        )
+                    ),
+                    "cached_get_ms": None,
+                    "scan_ms": _ms(statistics.median(scan)),
+                }
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return {
+        "title": "Snapshot resolution versus history and file count",
+        "note": f"median of {repeat}; load_snapshot reads the log from scratch, cached_get is "
+        "a repeated Mesh-style lookup (latest-version check + cache hit); scan is "
+        "count(*) over the snapshot on DuckDB",
+        "columns": list(rows[0]),
+        "rows": rows,
+    }
+
+
+# --- one-shot CLI -----------------------------------------------------------------------------
+
+
+def _cli_has(command: str) -> bool:
+    from meshsim.cli import _register, app
+
+    _register()
+    return any(
+        (c.name or (c.callback.__name__ if c.callback else "")) == command
+        for c in app.registered_commands
+    )
+
+
+def cli(mesh: Mesh, *, repeat: int = 5) -> dict[str, Any]:
+    executable = Path(sys.executable).parent / "meshsim"
+    base = [str(executable)] if executable.exists() else [sys.executable, "-m", "meshsim"]
+    workspace = str(mesh.workspace.root)
+    if _cli_has("sql"):
+        args = [
+            "sql",
+            "--workspace",
+            workspace,
+            "--as",
+            "governance_admin",
+            "SELECT r_name FROM customer.region ORDER BY r_regionkey LIMIT 1",
+        ]
+        note = "meshsim sql on a one-row query"
+    else:
+        args = ["tables", "--workspace", workspace]
+        note = "meshsim tables ('meshsim sql' is not available in this build)"
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [*base, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert process.stdout is not None
+        first = ""
+        for line in process.stdout:
+            if line.strip():
+                first = line
+                break
+        seconds = time.perf_counter() - started
+        _, err = process.communicate()
+        if process.returncode != 0 or not first:
+            return {
+                "title": "One-shot CLI latency",
+                "skipped": f"{' '.join(args[:1])} failed: {err.strip()[:300]}",
+                "command": " ".join(["meshsim", *args]),
+            }
+        samples.append(seconds)
+    return {
+        "title": "One-shot CLI latency (process start to first row)",
+        "note": note,
+        "command": " ".join(["meshsim", *args]),
+        "median_s": round(statistics.median(samples), 4),
+        "columns": ["run", "seconds"],
+        "rows": [{"run": i + 1, "seconds": round(s, 4)} for i, s in enumerate(samples)],
+    }
+
+
+# --- catalog ----------------------------------------------------------------------------------
+
+
+def catalog(mesh: Mesh) -> dict[str, Any]:
+    search = getattr(mesh, "search", None)
+    if search is None:
+        return {
+            "title": "Catalog search with 1,000 products",
+            "skipped": "the catalog's search (Mesh.search) has not landed in this build",
+        }
+    return {
+        "title": "Catalog search with 1,000 products",
+        "skipped": "Mesh.search exists but publishing 1,000 products is not wired into "
+        "the benchmark yet",
+    }
+
+
+# --- scaling ----------------------------------------------------------------------------------
+
+
+def scaling(
+    workspace_root: Path,
+    scales: tuple[float, ...],
+    *,
+    mesh_dir: Path,
+    engines: tuple[str, ...] = ("duckdb", "meshsim"),
+    console: Console | None = None,
+) -> dict[str, Any]:
+    from meshsim.bench.engines import ENGINES
+    from meshsim.bench.harness import prepare_mesh
+
+    console = console or NullConsole()
+    rows = []
+    for scale in scales:
+        mesh = prepare_mesh(workspace_root / f"sf{scale:g}", scale, NullConsole(), mesh_dir)
+        for name in engines:
+            engine = ENGINES[name](mesh)
+            engine.prepare()
+            total, failed = 0.0, []
+            try:
+                for q in queries.tpch():
+                    console.note(f"scaling: sf {scale:g} {name} {q.name}")
+                    started = time.perf_counter()
+                    try:
+                        engine.run(q.sql)
+                    except Exception:  # noqa: BLE001 - reported as a failed query
+                        failed.append(q.name)
+                        continue
+                    total += time.perf_counter() - started
+            finally:
+                engine.close()
+            rows.append(
+                {
+                    "scale": scale,
+                    "engine": name,
+                    "total_s": round(total, 3),
+                    "failed": ", ".join(failed),
+                }
+            )
+    return {
+        "title": "Scaling: total TPC-H time (22 queries, one run each, first run on a fresh "
+        "engine)",
+        "columns": ["scale", "engine", "total_s", "failed"],
+        "rows": rows,
+    }
+
+
+def run_all(
+    mesh: Mesh,
+    *,
+    scales: tuple[float, ...] = (),
+    workspace_root: Path | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    console = console or NullConsole()
+    out: dict[str, Any] = {}
+    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("planning", lambda: planning(mesh)),
+        ("snapshot", lambda: snapshots(console=console)),
+        ("cli", lambda: cli(mesh)),
+        ("catalog", lambda: catalog(mesh)),
+    ]
+    if scales and workspace_root is not None:
+        steps.append(
+            (
+                "scaling",
+                lambda: scaling(workspace_root, scales, mesh_dir=mesh.mesh_dir, console=console),
+            )
+        )
+    with console.progress("micro-benchmarks", total=len(steps)) as progress:
+        for name, step in steps:
+            progress.advance(0, f"micro: {name}")
+            out[name] = step()
+            progress.advance(1)
+    return out

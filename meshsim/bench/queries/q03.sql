@@ -1,0 +1,25 @@
+-- TPC-H Q3: shipping priority (SEGMENT = BUILDING, DATE = 1995-03-15)
+SELECT
+    l_orderkey,
+    sum(l_extendedprice * (1 - l_discount)) AS revenue,
+    o_orderdate,
+    o_shippriority
+FROM
+    customer.customer,
+    sales.orders,
+    sales.lineitem
+WHERE
+    c_mktsegment = 'BUILDING'
+    AND c_custkey = o_custkey
+    AND l_orderkey = o_orderkey
+    AND o_orderdate < CAST('1995-03-15' AS DATE)
+    AND l_shipdate > CAST('1995-03-15' AS DATE)
+GROUP BY
+    l_orderkey,
+    o_orderdate,
+    o_shippriority
+ORDER BY
+    revenue DESC,
+    o_orderdate,
+    l_orderkey
+LIMIT 10

@@ -1,0 +1,86 @@
+"""``meshsim bench``: the TPC-H benchmark and micro-benchmarks (see benchmarks/README.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from meshsim.cli import app
+from meshsim.cli.options import MeshDir, console
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+@app.command()
+def bench(
+    scale: float = typer.Option(1.0, "--scale", help="TPC-H scale factor (0.1 quick, 1 default)."),
+    runs: int = typer.Option(
+        3, "--runs", min=1, help="Runs per query and mode; the median counts."
+    ),
+    out: Path = typer.Option(
+        Path("benchmarks/results/latest"), "--out", help="Folder for report.md, results.json, PNGs."
+    ),
+    workspace: Path = typer.Option(
+        Path("meshsim-bench"),
+        "--workspace",
+        help="Folder of the benchmark meshes (one per scale, sf<SF>/), built or reused.",
+    ),
+    engines: str | None = typer.Option(
+        None,
+        "--engines",
+        help="Comma-separated engines (default all): duckdb, meshsim, "
+        "duckdb_twin, meshsim_restricted, polars, deltars, duckdb_dataset.",
+    ),
+    queries: str | None = typer.Option(
+        None, "--queries", help="Comma-separated TPC-H queries, e.g. 1,6,18 (default all 22)."
+    ),
+    skip_micro: bool = typer.Option(False, "--skip-micro", help="Skip the micro-benchmarks."),
+    no_cold: bool = typer.Option(False, "--no-cold", help="Warm runs only."),
+    scaling: str | None = typer.Option(
+        None,
+        "--scaling",
+        help="Scale factors of the scaling micro-benchmark, e.g. 0.1,1,10 "
+        "(default: 0.1, 1 and 10 up to --scale).",
+    ),
+    smoke: bool = typer.Option(
+        False, "--smoke", help="Correctness only: one warm run, no cold runs, no micro-benchmarks."
+    ),
+    mesh: Path = MeshDir,
+) -> None:
+    """Run TPC-H on meshsim, raw DuckDB and peer engines; check answers; write a report."""
+    from meshsim.bench.harness import iter_problems, run_benchmark
+
+    out_console = console()
+    result, files = run_benchmark(
+        scale=scale,
+        runs=runs,
+        out=out,
+        workspace=workspace,
+        engines=_split(engines),
+        query_names=_split(queries),
+        micro=not skip_micro,
+        cold=not no_cold,
+        smoke=smoke,
+        scaling=tuple(float(s) for s in _split(scaling) or ()) if scaling else None,
+        mesh_dir=mesh,
+        console=out_console,
+    )
+    out_console.table(
+        "targets",
+        ["target", "goal", "measured", "result"],
+        [
+            [
+                t.name,
+                t.goal,
+                "–" if t.value is None else f"{t.value:.3f}",
+                "not measured" if t.met is None else ("met" if t.met else "NOT MET"),
+            ]
+            for t in result.targets
+        ],
+    )
+    out_console.note(f"report: {files['markdown']}  (data: {files['json']})")
+    if any(True for _ in iter_problems(result)):
+        raise typer.Exit(1)
