@@ -161,6 +161,7 @@ class Planner:
         self._fingerprints: dict[int, tuple[Policies, str]] = {}
         self._nonce = secrets.token_hex(4)
         self._schemas: dict[tuple[str, str], dict] = {}
+        self._accesses: dict[tuple[str, str, str], TableAccess] = {}
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -196,7 +197,7 @@ class Planner:
 
         def access(ref: str) -> TableAccess:
             if ref not in accesses:
-                accesses[ref] = resolve_access(self.spec, consumer, ref, policies)
+                accesses[ref] = self._access(consumer, fingerprint, ref, policies)
             return accesses[ref]
 
         visible = self._visible_schema(consumer, fingerprint, access)
@@ -213,6 +214,19 @@ class Planner:
         check_syntax(resolved.tree, consumer=consumer, what="the query")
         authorize(resolved, self.spec, consumer, access)
         return self.bind(resolved, consumer, access, fingerprint)
+
+    def _access(self, consumer: str, fingerprint: str, ref: str, policies: Policies) -> TableAccess:
+        """resolve_access, once per consumer, policy version and table: resolving walks every
+        policy, so without this planning time would grow with the number of policies."""
+        key = (consumer, fingerprint, ref)
+        cached = self._accesses.get(key)
+        if cached is None:
+            cached = resolve_access(self.spec, consumer, ref, policies)
+            with self._lock:
+                if len(self._accesses) > 4096:
+                    self._accesses.clear()
+                self._accesses[key] = cached
+        return cached
 
     def _visible_schema(
         self, consumer: str, fingerprint: str, access: Callable[[str], TableAccess]

@@ -60,6 +60,7 @@ class GovernedEngine:
         self._con = None
         self._lock = threading.Lock()
         self._checked_scans: set[str] = set()
+        self._plans: dict[tuple[str, str, str], tuple[Plan, tuple[tuple[str, int], ...]]] = {}
 
     @property
     def connection(self):
@@ -84,6 +85,7 @@ class GovernedEngine:
                 self._con.close()
                 self._con = None
         self.planner.clear()
+        self._plans.clear()
 
     def __enter__(self) -> GovernedEngine:
         return self
@@ -94,14 +96,38 @@ class GovernedEngine:
     # -- internals ----------------------------------------------------------------------------
 
     def _plan(self, text: str, consumer: str) -> Plan:
-        from meshsim import engine
-
+        """Plan ``text`` for ``consumer``, or reuse the plan made for the same text, consumer
+        and policy version while every table it reads is still at the version it was planned
+        against (never keyed by SQL text alone)."""
+        _, fingerprint = self.planner.current_policies()
+        key = (consumer, fingerprint, text)
+        cached = self._plans.get(key)
+        if cached is not None and self._table_versions(cached[1]) == cached[1]:
+            return cached[0]
         tree = parse_query(text, consumer=consumer)
         plan = self.planner.plan(tree, consumer)
-        # DuckDB's parser checks the final SQL in two parts that compose it exactly: the
-        # consumer's part with each governed scan still a placeholder table (every query), and
-        # each governed scan, meshsim's own SQL, once per compiled scan. Re-parsing the whole
-        # statement would cost more than all of planning (the scans hold the file lists).
+        self.crosscheck(plan, consumer)
+        refs = sorted({t.ref for t in plan.tables} | set(plan.lookups))
+        versions = self._table_versions(tuple((ref, -1) for ref in refs))
+        with self._lock:
+            if len(self._plans) > 1024:
+                self._plans.clear()
+            self._plans[key] = (plan, versions)
+        return plan
+
+    def _table_versions(self, pins: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+        """The latest version of each table (from the log listing, no replay)."""
+        from meshsim.storage.delta import latest_version
+
+        return tuple((ref, latest_version(self.planner.locate(ref), table=ref)) for ref, _ in pins)
+
+    def crosscheck(self, plan: Plan, consumer: str) -> None:
+        """DuckDB's parser checks the final SQL in two parts that compose it exactly: the
+        consumer's part with each governed scan still a placeholder table (every query), and
+        each governed scan, meshsim's own SQL, once per compiled scan. Re-parsing the whole
+        statement would cost more than all of planning (the scans hold the file lists)."""
+        from meshsim import engine
+
         crosscheck(
             engine.serialize_sql(self.connection, plan.skeleton),
             ctes=plan.ctes | frozenset(plan.scans),
@@ -121,7 +147,6 @@ class GovernedEngine:
                 if len(self._checked_scans) > 4096:
                     self._checked_scans.clear()
                 self._checked_scans.add(scan.sql)
-        return plan
 
     def redact(self, sql: str) -> str:
         return sql.replace(self.planner.mesh_key.hex(), KEY_REDACTED)
