@@ -203,6 +203,8 @@ class GovernedMesh(Engine):
         from meshsim.mesh import Mesh
 
         self.governed = Mesh.open(self.mesh.workspace.root, mesh_dir=self.mesh.mesh_dir)
+        # like the raw engines' table registration: connection and snapshots before timing
+        self.governed.warm_up()
         self.session = self.governed.session(self.info.consumer)
 
     def run(self, sql: str) -> pa.Table:

@@ -298,11 +298,31 @@ def test_golden_sql_for_a_partitioned_snapshot(tmp_path):
     )
     snapshot = load_snapshot(path, table="g")
     (file,) = scan_files(snapshot)
+    # the footer stores id as BIGINT already: no CAST, and one file needs no union_by_name
     expected = (
-        'SELECT CAST("id" AS BIGINT) AS "id", CAST(\'it\'\'s\' AS TEXT) AS "p" '
-        f"FROM READ_PARQUET(['{file}'], union_by_name := TRUE, hive_partitioning := FALSE)"
+        'SELECT "id" AS "id", CAST(\'it\'\'s\' AS TEXT) AS "p" '
+        f"FROM READ_PARQUET(['{file}'], hive_partitioning := FALSE)"
     )
     assert scan_query(snapshot).sql(dialect="duckdb") == expected
+
+
+def test_files_with_other_layouts_keep_casts_and_union_by_name(tmp_path):
+    path = tmp_path / "evolved"
+    delta.write(path, pa.table({"id": pa.array([1], pa.int32())}), mode="create", table="e")
+    delta.write(
+        path,
+        pa.table({"id": pa.array([2], pa.int32()), "extra": ["x"]}),
+        mode="append",
+        schema_mode="merge",
+        table="e",
+    )
+    snapshot = load_snapshot(path, table="e")
+    sql = scan_query(snapshot).sql(dialect="duckdb")
+    assert "union_by_name := TRUE" in sql  # the two files differ in layout
+    assert '"id" AS "id"' in sql  # INT in every file: read as is
+    assert 'CAST("extra" AS TEXT) AS "extra"' in sql  # missing from the first file: typed
+    con = duckdb.connect()
+    assert sorted(con.sql(sql).fetchall()) == [(1, None), (2, "x")]
 
 
 # -- property: random partitioned tables read the same as deltalake --------------------------
