@@ -322,17 +322,115 @@ def cli(mesh: Mesh, *, repeat: int = 5) -> dict[str, Any]:
 # --- catalog ----------------------------------------------------------------------------------
 
 
-def catalog(mesh: Mesh) -> dict[str, Any]:
-    search = getattr(mesh, "search", None)
-    if search is None:
-        return {
-            "title": "Catalog search with 1,000 products",
-            "skipped": "the catalog's search (Mesh.search) has not landed in this build",
-        }
+SEARCH_TERMS = ("customer", "region", "payment amount", "supplier pricing", "no such words")
+_WORDS = (
+    "customer",
+    "order",
+    "invoice",
+    "shipment",
+    "supplier",
+    "inventory",
+    "payment",
+    "region",
+    "campaign",
+    "product",
+    "warehouse",
+    "return",
+    "pricing",
+    "forecast",
+    "contract",
+    "ledger",
+)
+
+
+def _synthetic_catalog_spec(base: Any, products: int) -> Any:
+    """A mesh of ``products`` products over 20 domains (no PII, so every gate passes)."""
+    from meshsim.spec.loader import DomainSpec, MeshSpec, ProductSpec
+    from meshsim.spec.models import Column, DomainFile, Policies, Product, Table
+
+    domains = []
+    per_domain = max(1, products // 20)
+    for d in range(20):
+        name = f"domain_{d:02d}"
+        specs = []
+        for i in range(per_domain):
+            word, other = _WORDS[(d + i) % len(_WORDS)], _WORDS[(d * 7 + i * 3) % len(_WORDS)]
+            columns = [
+                Column(
+                    name=f"{word}_id",
+                    type="bigint",
+                    classification="internal",
+                    description=f"Key of the {word}.",
+                ),
+                Column(
+                    name=f"{other}_amount",
+                    type="decimal(15,2)",
+                    classification="internal",
+                    description=f"Amount per {other}, in euros.",
+                ),
+                Column(
+                    name="region_name",
+                    type="varchar",
+                    classification="public",
+                    description="Sales region.",
+                ),
+            ]
+            table = Table(
+                name=f"{word}_{i:03d}", description=f"{word} facts by {other}", columns=columns
+            )
+            product = Product(
+                name=f"{word}_{other}_{i:03d}",
+                owner=f"team_{d:02d}",
+                description=f"{word.title()} data joined with {other} records.",
+                tags={},
+                tables=[table],
+            )
+            specs.append(ProductSpec(name, product, base.root / "mesh.yaml"))
+        domains.append(
+            DomainSpec(DomainFile(name=name, owner_team=f"team_{d:02d}"), tuple(specs), base.root)
+        )
+    mesh = base.mesh.model_copy(update={"policies": Policies()})
+    return MeshSpec(base.root, mesh, tuple(domains), f"synthetic-{products}", {})
+
+
+def catalog(mesh: Mesh, *, products: int = 1000, repeat: int = 50) -> dict[str, Any]:
+    """Search latency over a catalog of ``products`` published products (a scratch one)."""
+    import tempfile
+
+    from meshsim.catalog import Catalog
+    from meshsim.workspace import Workspace
+
+    spec = _synthetic_catalog_spec(mesh.spec, products)
+    with tempfile.TemporaryDirectory(prefix="meshsim-catalog-") as scratch:
+        workspace = Workspace(Path(scratch))
+        catalog = Catalog(workspace, lambda: spec)
+        t0 = time.perf_counter()
+        versions = {t.ref: 0 for t in spec.tables()}  # metadata only: no data is written
+        published = catalog.publish_all(versions, {ref: 1000 for ref in versions})
+        publish_s = time.perf_counter() - t0
+        rows = []
+        for term in SEARCH_TERMS:
+            samples, hits = [], 0
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                hits = len(catalog.search(term))
+                samples.append(time.perf_counter() - t0)
+            rows.append(
+                {
+                    "query": term,
+                    "hits": hits,
+                    "p50_ms": _ms(statistics.median(samples)),
+                    "p95_ms": _ms(_percentile(samples, 0.95)),
+                }
+            )
+        catalog.store.close()
     return {
-        "title": "Catalog search with 1,000 products",
-        "skipped": "Mesh.search exists but publishing 1,000 products is not wired into "
-        "the benchmark yet",
+        "title": f"Catalog search with {len(published):,} products",
+        "note": f"{len(published):,} products published in {publish_s:.1f} s; full-text search "
+        f"(SQLite FTS5, bm25) over names, descriptions, tags and owners; {repeat} searches "
+        "per term, top 20 results",
+        "columns": list(rows[0]),
+        "rows": rows,
     }
 
 
