@@ -22,6 +22,8 @@ from meshsim.query.masks import mask_expression
 if TYPE_CHECKING:
     from meshsim.storage.snapshot import Snapshot
 
+VISIBLE_FLAG = "__meshsim_visible"
+
 
 @dataclass(frozen=True)
 class GovernedScan:
@@ -51,6 +53,7 @@ def governed_select(
     from meshsim.storage.scan import arrow_to_sql_type
 
     present = {c.name: c for c in snapshot.columns}
+    visible = exp.column(VISIBLE_FLAG, table=RAW_ALIAS, quoted=True)
     projections = []
     for column in access.columns:
         if not column.visible or column.column not in present:
@@ -68,12 +71,24 @@ def governed_select(
             )
         else:
             value = raw
+        if filters:
+            value = exp.Case().when(visible.copy(), value)
         projections.append(exp.alias_(value, column.column, quoted=True))
     source = exp.Subquery(
         this=raw_scan(snapshot),
         alias=exp.TableAlias(this=exp.to_identifier(RAW_ALIAS, quoted=True)),
     )
-    select = exp.select(*projections).from_(source)
-    if filters:
-        select = select.where(exp.and_(*(exp.paren(f.copy()) for f in filters)))
-    return select
+    if not filters:
+        return exp.select(*projections).from_(source)
+    # DuckDB may evaluate the consumer's predicates before the row filter (it pushes them
+    # below the semi join an IN-subquery filter becomes), so a predicate that can fail
+    # (a cast, strptime) would tell hidden rows apart by failing. Every value leaves the scan
+    # as CASE WHEN <visible> THEN value END: whatever runs early sees NULL on hidden rows.
+    gate = exp.select(
+        exp.Column(this=exp.Star(), table=exp.to_identifier(RAW_ALIAS, quoted=True)),
+        exp.alias_(exp.and_(*(exp.paren(f.copy()) for f in filters)), VISIBLE_FLAG, quoted=True),
+    ).from_(source)
+    gated = exp.Subquery(
+        this=gate, alias=exp.TableAlias(this=exp.to_identifier(RAW_ALIAS, quoted=True))
+    )
+    return exp.select(*projections).from_(gated).where(visible)
