@@ -336,8 +336,13 @@ class ConsumerSession:
 
     def __init__(self, mesh: Mesh, session: Session) -> None:
         self.mesh = mesh
-        self._session = session
         self.consumer = session.consumer
+
+    @property
+    def _session(self) -> Session:
+        # the engine of now: a spec edit replaces it (classifications, attributes), and a
+        # session held from before must not keep querying through the old one
+        return self.mesh.engine.session(self.consumer)
 
     def __repr__(self) -> str:
         return f"<meshsim session as {self.consumer}>"

@@ -147,3 +147,52 @@ def test_a_moved_workspace_still_works(built_workspace: Path, tmp_path: Path):
 
 def test_mesh_from_the_example_folder_is_the_default(built_workspace: Path):
     assert Mesh.open(built_workspace).mesh_dir == EXAMPLE_MESH.resolve()
+
+
+def test_a_session_held_across_a_spec_edit_follows_the_new_spec(workspace: Path, mesh_copy: Path):
+    mesh = Mesh.open(workspace, mesh_dir=mesh_copy)
+    held = mesh.session("eu_marketing_analyst")
+    nations = "SELECT DISTINCT n.n_name FROM customer.customer c JOIN customer.nation n ON c.c_nationkey = n.n_nationkey"
+    assert {r[0] for r in held.sql(nations).fetchall()} == EUROPE
+    edit(mesh_copy / "mesh.yaml", "attributes: {region: EUROPE,", "attributes: {region: ASIA,")
+    assert {r[0] for r in held.sql(nations).fetchall()} == {"CHINA", "INDIA", "INDONESIA", "JAPAN", "VIETNAM"}
+
+
+def test_a_commit_during_planning_does_not_leave_a_stale_plan(workspace: Path, monkeypatch):
+    mesh = Mesh.open(workspace)
+    count = "SELECT count(*) FROM customer.region"
+    engine = mesh.engine
+    real = engine.crosscheck
+    extra = pa.table({"r_regionkey": pa.array([9], pa.int64()), "r_name": ["X"], "r_comment": ["x"]})
+
+    def crosscheck_then_commit(plan, consumer):
+        real(plan, consumer)
+        monkeypatch.setattr(engine, "crosscheck", real)
+        delta.write(mesh.locate("customer.region"), extra, mode="append", table="customer.region")
+
+    monkeypatch.setattr(engine, "crosscheck", crosscheck_then_commit)
+    assert mesh.sql("governance_admin", count).fetchall() == [(5,)]  # planned before the commit
+    assert mesh.sql("governance_admin", count).fetchall() == [(6,)]  # the plan is stale now
+
+
+def test_policies_are_read_once_per_plan(workspace: Path, monkeypatch):
+    mesh = Mesh.open(workspace)
+    query = "SELECT count(*) FROM sales.orders"
+    request = mesh.catalog.request("external_partner", "sales.order_history", "volumes")
+    mesh.catalog.revoke(request.id, by="sales-ops")  # auto-approved (no PII): start without it
+    engine = mesh.engine
+    real = engine.planner.plan
+
+    def approve_while_planning(tree, consumer, current=None):
+        again = mesh.catalog.request("external_partner", "sales.order_history", "volumes")
+        try:
+            return real(tree, consumer, current)
+        finally:
+            mesh.catalog.revoke(again.id, by="sales-ops")
+
+    monkeypatch.setattr(engine.planner, "plan", approve_while_planning)
+    with pytest.raises(AccessDenied):  # planned under the policies its cache key holds
+        mesh.sql("external_partner", query)
+    monkeypatch.setattr(engine.planner, "plan", real)
+    with pytest.raises(AccessDenied):
+        mesh.sql("external_partner", query)

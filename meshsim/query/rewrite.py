@@ -85,6 +85,9 @@ class Plan:
     lookups: dict[str, int] = field(default_factory=dict)
     skeleton: str = ""
     scans: dict[str, GovernedScan] = field(default_factory=dict)
+    #: latest version of every table read or looked up, as bound: the plan is stale once any
+    #: of them has a newer commit
+    bound: dict[str, int] = field(default_factory=dict)
 
 
 def product_of(spec: MeshSpec, ref: str) -> str:
@@ -185,9 +188,14 @@ class Planner:
 
     # -- pipeline -----------------------------------------------------------------------------
 
-    def plan(self, tree: exp.Query, consumer: str) -> Plan:
-        """Rules 2-4 on a validated tree; raises AccessDenied / QueryError / PolicyError."""
-        policies, fingerprint = self.current_policies()
+    def plan(
+        self, tree: exp.Query, consumer: str, current: tuple[Policies, str] | None = None
+    ) -> Plan:
+        """Rules 2-4 on a validated tree; raises AccessDenied / QueryError / PolicyError.
+
+        ``current`` is the (policies, fingerprint) to plan under; a caller that caches the plan
+        passes the pair its cache key holds, so the two cannot come from different reads."""
+        policies, fingerprint = current if current is not None else self.current_policies()
         if any(
             SCAN_MARK in str(n.this).lower() for n in tree.find_all(exp.Identifier, exp.Literal)
         ):
@@ -314,8 +322,19 @@ class Planner:
                     "internal error binding a governed scan; nothing was run", consumer=consumer
                 )
             sql = sql.replace(token, f"({scan.sql})")
+        for use in resolved.uses:  # time-travelled tables too: a new commit may move "AT TIMESTAMP"
+            latest_snapshot(use.ref)
+        bound = {ref: snapshot.version for ref, snapshot in latest.items()}
         return Plan(
-            sql, out, list(tables.values()), frozenset(files), ctes, lookups, skeleton, splices
+            sql,
+            out,
+            list(tables.values()),
+            frozenset(files),
+            ctes,
+            lookups,
+            skeleton,
+            splices,
+            bound,
         )
 
     def _governed_scan(

@@ -11,6 +11,7 @@ dropped, in the error and in the audit record alike.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     pass
 
 KEY_REDACTED = "<mesh-key>"
+_SQL_STRING = re.compile(r"'(?:[^']|'')*'")
+_FILE_LIST = re.compile(r"READ_PARQUET\(\[((?:\s*'(?:[^']|'')*'\s*,?)*)\]")
 
 
 class GovernedEngine:
@@ -99,16 +102,17 @@ class GovernedEngine:
         """Plan ``text`` for ``consumer``, or reuse the plan made for the same text, consumer
         and policy version while every table it reads is still at the version it was planned
         against (never keyed by SQL text alone)."""
-        _, fingerprint = self.planner.current_policies()
-        key = (consumer, fingerprint, text)
+        current = self.planner.current_policies()
+        key = (consumer, current[1], text)
         cached = self._plans.get(key)
         if cached is not None and self._table_versions(cached[1]) == cached[1]:
             return cached[0]
         tree = parse_query(text, consumer=consumer)
-        plan = self.planner.plan(tree, consumer)
+        plan = self.planner.plan(tree, consumer, current)
         self.crosscheck(plan, consumer)
-        refs = sorted({t.ref for t in plan.tables} | set(plan.lookups))
-        versions = self._table_versions(tuple((ref, -1) for ref in refs))
+        # the versions the plan was bound to, not re-read now: a commit that lands while
+        # planning must make the plan stale, not be recorded as seen
+        versions = tuple(sorted(plan.bound.items()))
         with self._lock:
             if len(self._plans) > 1024:
                 self._plans.clear()
@@ -149,7 +153,15 @@ class GovernedEngine:
                 self._checked_scans.add(scan.sql)
 
     def redact(self, sql: str) -> str:
-        return sql.replace(self.planner.mesh_key.hex(), KEY_REDACTED)
+        """The SQL as a consumer may see it: no mesh key, and no storage paths (the workspace
+        layout is the platform's business), only how many files each scan reads."""
+        sql = sql.replace(self.planner.mesh_key.hex(), KEY_REDACTED)
+
+        def files(match: re.Match[str]) -> str:
+            count = len(_SQL_STRING.findall(match.group(1)))
+            return f"READ_PARQUET([<{count} file{'s' if count != 1 else ''}>]"
+
+        return _FILE_LIST.sub(files, sql)
 
     def _record(
         self,
