@@ -41,3 +41,18 @@ def workspace(built_workspace: Path, tmp_path: Path) -> Path:
     target = tmp_path / "ws"
     shutil.copytree(built_workspace, target)
     return target
+
+
+def _hypothesis_profiles() -> None:
+    """CI runs the same examples every time (house rule: deterministic tests); set
+    HYPOTHESIS_PROFILE=explore for new random examples on every run when hunting for leaks."""
+    import os
+
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, database=None)
+    settings.register_profile("explore", derandomize=False)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_hypothesis_profiles()

@@ -155,7 +155,13 @@ def test_a_session_held_across_a_spec_edit_follows_the_new_spec(workspace: Path,
     nations = "SELECT DISTINCT n.n_name FROM customer.customer c JOIN customer.nation n ON c.c_nationkey = n.n_nationkey"
     assert {r[0] for r in held.sql(nations).fetchall()} == EUROPE
     edit(mesh_copy / "mesh.yaml", "attributes: {region: EUROPE,", "attributes: {region: ASIA,")
-    assert {r[0] for r in held.sql(nations).fetchall()} == {"CHINA", "INDIA", "INDONESIA", "JAPAN", "VIETNAM"}
+    assert {r[0] for r in held.sql(nations).fetchall()} == {
+        "CHINA",
+        "INDIA",
+        "INDONESIA",
+        "JAPAN",
+        "VIETNAM",
+    }
 
 
 def test_a_commit_during_planning_does_not_leave_a_stale_plan(workspace: Path, monkeypatch):
@@ -163,7 +169,9 @@ def test_a_commit_during_planning_does_not_leave_a_stale_plan(workspace: Path, m
     count = "SELECT count(*) FROM customer.region"
     engine = mesh.engine
     real = engine.crosscheck
-    extra = pa.table({"r_regionkey": pa.array([9], pa.int64()), "r_name": ["X"], "r_comment": ["x"]})
+    extra = pa.table(
+        {"r_regionkey": pa.array([9], pa.int64()), "r_name": ["X"], "r_comment": ["x"]}
+    )
 
     def crosscheck_then_commit(plan, consumer):
         real(plan, consumer)
