@@ -185,14 +185,19 @@ class Mesh:
     def snapshot(
         self, ref: str, *, version: int | None = None, timestamp: datetime | None = None
     ) -> Snapshot:
+        return self._snapshot_cache().get(
+            self.locate(ref), table=ref.lower(), version=version, timestamp=timestamp
+        )
+
+    def _snapshot_cache(self) -> Any:
+        """One snapshot cache for the facade and its query engine: each table version's log
+        is replayed once, whichever asks first."""
         from meshsim.storage.snapshot import SnapshotCache
 
         with self._lock:
             if self._snapshots is None:
                 self._snapshots = SnapshotCache()
-        return self._snapshots.get(
-            self.locate(ref), table=ref.lower(), version=version, timestamp=timestamp
-        )
+            return self._snapshots
 
     def history(self, ref: str, limit: int | None = None) -> list[HistoryEntry]:
         from meshsim.storage import delta
@@ -293,6 +298,7 @@ class Mesh:
                     allowed_paths=sorted(roots),
                     audit=_CatalogAudit(self.catalog),
                     policies=self.effective_policies,
+                    snapshots=self._snapshot_cache(),
                 )
             return self._engine
 

@@ -35,7 +35,7 @@ from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies, RowFilter
 
 if TYPE_CHECKING:
-    from meshsim.storage.snapshot import Snapshot
+    from meshsim.storage.snapshot import Snapshot, SnapshotCache
 
 
 SCAN_MARK = "__meshsim_scan_"
@@ -150,6 +150,7 @@ class Planner:
         mesh_key: bytes,
         policies: Callable[[], Policies] | None = None,
         max_scans: int = 512,
+        snapshots: SnapshotCache | None = None,
     ) -> None:
         from meshsim.storage.snapshot import SnapshotCache
 
@@ -157,7 +158,7 @@ class Planner:
         self.locate = locate
         self.mesh_key = bytes(mesh_key)
         self._policies = policies or (lambda: spec.policies)
-        self.snapshots = SnapshotCache()
+        self.snapshots = snapshots if snapshots is not None else SnapshotCache()
         self._scans: OrderedDict[tuple, GovernedScan] = OrderedDict()
         self._max_scans = max_scans
         self._lock = threading.Lock()

@@ -28,7 +28,7 @@ from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies
 
 if TYPE_CHECKING:
-    pass
+    from meshsim.storage.snapshot import SnapshotCache
 
 KEY_REDACTED = "<mesh-key>"
 _SQL_STRING = re.compile(r"'(?:[^']|'')*'")
@@ -50,13 +50,16 @@ class GovernedEngine:
         threads: int | None = None,
         memory_limit: str | None = None,
         timeout_s: float | None = None,
+        snapshots: SnapshotCache | None = None,
     ) -> None:
         if not isinstance(mesh_key, bytes | bytearray) or len(mesh_key) < 16:
             raise PolicyError("the mesh key must be at least 16 random bytes")
         self.spec = spec
         self.audit = audit
         self.timeout_s = 30.0 if timeout_s is None else timeout_s
-        self.planner = Planner(spec, locate=locate, mesh_key=bytes(mesh_key), policies=policies)
+        self.planner = Planner(
+            spec, locate=locate, mesh_key=bytes(mesh_key), policies=policies, snapshots=snapshots
+        )
         self._allowed_paths = list(allowed_paths)
         self._threads = threads
         self._memory_limit = memory_limit
