@@ -24,24 +24,32 @@ if TYPE_CHECKING:
 SYSTEM_DOMAIN = "meshsim"
 AUDIT_TABLE = f"{SYSTEM_DOMAIN}.audit"
 
-_AUDIT_COLUMNS = (
-    ("id", "bigint", "Audit record id, increasing."),
-    ("time", "timestamptz", "When it happened (UTC)."),
-    ("kind", "varchar", "query, decision or publish."),
-    ("consumer", "varchar", "The consumer that queried or requested."),
-    ("principal", "varchar", "Who decided (decisions)."),
-    ("request_id", "bigint", "The subscription request (decisions)."),
-    ("product", "varchar", "The product concerned (decisions, publications)."),
-    ("transition", "varchar", "State change, e.g. pending->approved."),
-    ("sql", "varchar", "The query text as the consumer sent it."),
-    ("decision", "varchar", "allowed, refused or error."),
-    ("reason", "varchar", "Why it was refused, or the decision comment."),
-    ("tables", "varchar", "JSON: tables and versions read."),
-    ("columns", "varchar", "JSON: columns read."),
-    ("policies", "varchar", "JSON: policies applied."),
-    ("rows", "bigint", "Rows returned."),
-    ("duration_ms", "double", "Planning and execution time."),
-)
+_AUDIT_TYPES = {
+    "id": ("bigint", "Audit record id, increasing."),
+    "time": ("timestamptz", "When it happened (UTC)."),
+    "kind": ("varchar", "query, decision or publish."),
+    "consumer": ("varchar", "The consumer that queried or requested."),
+    "principal": ("varchar", "Who decided (decisions)."),
+    "request_id": ("bigint", "The subscription request (decisions)."),
+    "product": ("varchar", "The product concerned (decisions, publications)."),
+    "transition": ("varchar", "State change, e.g. pending->approved."),
+    "sql": ("varchar", "The query text as the consumer sent it."),
+    "decision": ("varchar", "allowed, refused or error."),
+    "reason": ("varchar", "Why it was refused, or the decision comment."),
+    "tables": ("varchar", "JSON: tables and versions read."),
+    "columns": ("varchar", "JSON: columns read."),
+    "policies": ("varchar", "JSON: policies applied."),
+    "rows": ("bigint", "Rows returned."),
+    "duration_ms": ("double", "Planning and execution time."),
+}
+
+
+def _audit_columns() -> tuple[tuple[str, str, str], ...]:
+    """(name, type, description) in the catalog's stable field order; the catalog's field list
+    is the one source of which fields the audit has."""
+    from meshsim.catalog.audit import AUDIT_FIELDS
+
+    return tuple((name, *_AUDIT_TYPES[name]) for name in AUDIT_FIELDS)
 
 
 def with_system_tables(spec: MeshSpec) -> MeshSpec:
@@ -53,7 +61,7 @@ def with_system_tables(spec: MeshSpec) -> MeshSpec:
         description="The audit log: every query attempt, decision and publication.",
         columns=[
             Column(name=name, type=kind, description=text, classification="internal")
-            for name, kind, text in _AUDIT_COLUMNS
+            for name, kind, text in _audit_columns()
         ],
     )
     product = Product(
@@ -86,12 +94,13 @@ def export_audit(catalog: Catalog, location: Path) -> None:
     last_id = rows[-1]["id"] if rows else 0
     if delta.exists(location) and marker.is_file() and marker.read_text() == str(last_id):
         return
-    schema = pa.schema([pa.field(n, to_arrow(t)) for n, t, _ in _AUDIT_COLUMNS])
+    columns = _audit_columns()
+    schema = pa.schema([pa.field(n, to_arrow(t)) for n, t, _ in columns])
     for row in rows:
         for key in ("tables", "columns", "policies"):
             row[key] = json.dumps(row[key]) if row.get(key) is not None else None
     data = pa.Table.from_pylist(
-        [{n: _coerce(row.get(n), t) for n, t, _ in _AUDIT_COLUMNS} for row in rows], schema
+        [{n: _coerce(row.get(n), t) for n, t, _ in columns} for row in rows], schema
     )
     location.parent.mkdir(parents=True, exist_ok=True)
     mode = "overwrite" if delta.exists(location) else "create"
