@@ -118,6 +118,9 @@ def run_arrow(con, sql: str, *, timeout_s: float | None, consumer: str | None = 
     finally:
         if timer is not None:
             timer.cancel()
+            # a timer thread still alive at interpreter exit holds the cursor, and DuckDB's
+            # bindings then print a 'nanobind: leaked instances' block on stderr
+            timer.join()
         cursor.close()
 
 
