@@ -23,7 +23,7 @@ from meshsim.errors import SpecError, StorageError
 from meshsim.spec.lint import lint
 from meshsim.spec.loader import MeshSpec, TableSpec
 from meshsim.spec.models import LocationSource, TpchSource
-from meshsim.workspace import Workspace
+from meshsim.workspace import BuildStamp, TableRecord, Workspace, WorkspaceState
 
 TPCH_TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
 
@@ -121,16 +121,22 @@ def build_mesh(
     if scale <= 0:
         raise SpecError([f"scale factor must be positive, got {scale:g}"])
     report = BuildReport(workspace.root, scale)
-    state = workspace.read_state() if workspace.exists else {}
-    state.update(
-        {
-            "mesh_dir": str(spec.root.resolve()),
-            "mesh_name": spec.name,
-            "scale": scale,
-            "spec_fingerprint": spec.fingerprint,
-        }
-    )
-    records: dict[str, Any] = state.setdefault("tables", {})
+    previous = workspace.read_state() if workspace.exists else None
+    records: dict[str, TableRecord] = dict(previous.tables) if previous else {}
+
+    def save(built_at: datetime | None = None) -> None:
+        workspace.write_state(
+            WorkspaceState(
+                mesh_dir=str(spec.root.resolve()),
+                mesh_name=spec.name,
+                scale=scale,
+                spec_fingerprint=spec.fingerprint,
+                tables=records,
+                built_at=built_at or (previous.built_at if previous else None),
+                catalog_created_at=previous.catalog_created_at if previous else None,
+            )
+        )
+
     workspace.mesh_key()
 
     tables = spec.tables()
@@ -157,43 +163,41 @@ def build_mesh(
                         hint="fix 'source.location' in the product file",
                     )
                 _check_registered_schema(table, location)
-                records[table.ref] = {
-                    "location": str(location),
-                    "external": True,
-                    "version": version,
-                }
+                records[table.ref] = TableRecord(
+                    location=str(location), external=True, version=version
+                )
                 report.tables.append(TableBuild(table.ref, "registered", version, None, 0.0))
             else:
                 path = workspace.table_path(table.domain, table.name)
-                stamp = {"scale": scale, "schema": _schema_hash(table)}
-                previous = records.get(table.ref, {})
+                stamp = BuildStamp(scale=scale, schema_hash=_schema_hash(table))
+                built = records.get(table.ref)
                 current = delta.latest_version(path) if delta.exists(path) else None
                 if (
                     current is not None
-                    and previous.get("stamp") == stamp
-                    and previous.get("version") == current
+                    and built is not None
+                    and built.stamp == stamp
+                    and built.version == current
                 ):
                     report.tables.append(
-                        TableBuild(table.ref, "unchanged", current, previous.get("rows"), 0.0)
+                        TableBuild(table.ref, "unchanged", current, built.rows, 0.0)
                     )
                     progress.advance(1)
                     continue
                 version, rows = _write_table(delta, table, path, files, exists=current is not None)
-                records[table.ref] = {
-                    "location": str(path),
-                    "external": False,
-                    "version": version,
-                    "stamp": stamp,
-                    "rows": rows,
-                    "built_at": datetime.now(UTC).isoformat(),
-                }
+                records[table.ref] = TableRecord(
+                    location=str(path),
+                    external=False,
+                    version=version,
+                    stamp=stamp,
+                    rows=rows,
+                    built_at=datetime.now(UTC),
+                )
                 report.tables.append(
                     TableBuild(table.ref, "written", version, rows, time.perf_counter() - t0)
                 )
-            workspace.write_state(state)
+            save()
             progress.advance(1)
-    state["built_at"] = datetime.now(UTC).isoformat()
-    workspace.write_state(state)
+    save(built_at=datetime.now(UTC))
     report.seconds = time.perf_counter() - started
     return report
 

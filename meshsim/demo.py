@@ -56,7 +56,7 @@ def demo_scale(workspace: str | Path, requested: float | None) -> float:
     if requested is not None:
         return requested
     ws = Workspace.at(workspace)
-    return float(ws.read_state().get("scale", DEMO_SCALE)) if ws.exists else DEMO_SCALE
+    return ws.read_state().scale if ws.exists else DEMO_SCALE
 
 
 def run_demo(

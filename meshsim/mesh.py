@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.console import Console, NullConsole
 from meshsim.errors import MeshsimError, WorkspaceError, unknown_name_message
 from meshsim.spec.loader import MeshSpec, load_mesh, load_policies, spec_fingerprint
-from meshsim.workspace import DEFAULT_MESH, Workspace
+from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
@@ -77,8 +77,9 @@ class Mesh:
         console: Console | None = None,
     ) -> Mesh:
         ws = Workspace.at(workspace)
+        ws.check_path()
         state = ws.read_state()
-        directory = Path(mesh_dir) if mesh_dir else Path(state["mesh_dir"])
+        directory = Path(mesh_dir) if mesh_dir else Path(state.mesh_dir)
         if not (directory / "mesh.yaml").is_file():
             raise WorkspaceError(
                 f"workspace '{ws.root}' was built from '{directory}', which has no mesh.yaml",
@@ -95,7 +96,9 @@ class Mesh:
         scale: float = 1.0,
         console: Console | None = None,
     ) -> Mesh:
-        mesh = cls(Workspace.at(workspace), Path(mesh_dir).resolve(), console)
+        ws = Workspace.at(workspace)
+        ws.check_path()
+        mesh = cls(ws, Path(mesh_dir).resolve(), console)
         mesh.last_build = mesh._build(scale)
         return mesh
 
@@ -107,6 +110,10 @@ class Mesh:
         versions = {t.ref: t.version for t in report.tables}
         rows = {t.ref: t.rows for t in report.tables if t.rows is not None}
         self.catalog.publish_all(versions, rows)
+        state = self.workspace.read_state()
+        if state.catalog_created_at is None:
+            created = datetime.now(UTC)
+            self.workspace.write_state(state.model_copy(update={"catalog_created_at": created}))
         return report
 
     # --- spec ----------------------------------------------------------------------------
@@ -143,7 +150,7 @@ class Mesh:
 
     # --- storage ---------------------------------------------------------------------------
 
-    def _state(self) -> dict[str, Any]:
+    def _state(self) -> WorkspaceState:
         """workspace.json, re-read only when it changes (it is consulted on every query)."""
         try:
             stamp = self.workspace.state_file.stat().st_mtime_ns
@@ -171,14 +178,14 @@ class Mesh:
                 unknown_name_message("table", ref, [t.ref for t in self.spec.tables()]),
                 hint="run 'meshsim tables' to list them",
             )
-        record = self._state().get("tables", {}).get(table.ref)
+        record = self._state().tables.get(table.ref)
         if record is None:
             raise WorkspaceError(
                 f"table '{table.ref}' is in the spec but not built in '{self.workspace.root}'",
                 hint="run 'meshsim build'",
             )
-        if record.get("external"):
-            return record["location"]
+        if record.external:
+            return record.location
         # a domain's own tables live in its account: derived, so a moved workspace still works
         return str(self.workspace.table_path(table.domain, table.name))
 
@@ -219,7 +226,7 @@ class Mesh:
 
     def tables(self) -> list[TableInfo]:
         infos = []
-        records = self._state().get("tables", {})
+        records = self._state().tables
         for table in self.spec.tables():
             record = records.get(table.ref)
             if record is None:
@@ -235,7 +242,7 @@ class Mesh:
                     files=len(snap.files),
                     size_bytes=sum(f.size for f in snap.files),
                     location=snap.location,
-                    external=bool(record.get("external")),
+                    external=record.external,
                 )
             )
         return infos
@@ -288,9 +295,9 @@ class Mesh:
                 from meshsim.query.session import GovernedEngine
                 from meshsim.system import with_system_tables
 
-                records = self._state().get("tables", {})
+                records = self._state().tables
                 roots = {str(self.workspace.accounts), str(self.workspace.governance / "system")}
-                roots |= {r["location"] for r in records.values() if r.get("external")}
+                roots |= {r.location for r in records.values() if r.external}
                 self._engine = GovernedEngine(
                     with_system_tables(spec),
                     locate=self.locate,

@@ -15,11 +15,11 @@ from typing import Any
 
 from meshsim.catalog import audit as audit_log
 from meshsim.catalog import views, workflow
+from meshsim.catalog.backup import journal_audit
 from meshsim.catalog.models import (
     ProductDetails,
     PublishedVersion,
     Request,
-    parse_stamp,
     stamp,
     utcnow,
 )
@@ -29,7 +29,7 @@ from meshsim.catalog.store import Store, revision
 from meshsim.errors import CatalogError, unknown_name_message
 from meshsim.spec.loader import MeshSpec, ProductSpec, load_policies
 from meshsim.spec.models import Policies
-from meshsim.workspace import Workspace
+from meshsim.workspace import TableRecord, Workspace
 
 
 class Catalog:
@@ -41,11 +41,16 @@ class Catalog:
         spec: Callable[[], MeshSpec],
         *,
         clock: Callable[[], datetime] = utcnow,
+        create: bool | None = None,
     ) -> None:
+        """``create``: whether a missing catalog may be created (by default only until a
+        build has created it, see :meth:`Workspace.catalog_expected`)."""
         self.workspace = workspace
         self._spec = spec
         self._clock = clock
-        self.store = Store(workspace.governance)
+        if create is None:
+            create = not workspace.catalog_expected()
+        self.store = Store(workspace.governance, create=create)
 
     @property
     def spec(self) -> MeshSpec:
@@ -73,8 +78,8 @@ class Catalog:
 
     # --- publishing --------------------------------------------------------------------------
 
-    def _built(self) -> dict[str, dict[str, Any]]:
-        return self.workspace.read_state().get("tables", {})
+    def _built(self) -> dict[str, TableRecord]:
+        return self.workspace.read_state().tables
 
     def publish(
         self,
@@ -87,8 +92,8 @@ class Catalog:
         product = self._product(product_ref)
         if table_versions is None:
             built = self._built()
-            table_versions = {r: v["version"] for r, v in built.items() if "version" in v}
-            rows = {r: v.get("rows") for r, v in built.items()} if rows is None else rows
+            table_versions = {r: v.version for r, v in built.items()}
+            rows = {r: v.rows for r, v in built.items()} if rows is None else rows
         with self.store.write() as con:
             return publish_version(con, self.spec, product, table_versions, rows or {}, self._now())
 
@@ -102,8 +107,8 @@ class Catalog:
         spec = self.spec
         if table_versions is None:
             built = self._built()
-            table_versions = {r: v["version"] for r, v in built.items() if "version" in v}
-            rows = {r: v.get("rows") for r, v in built.items()} if rows is None else rows
+            table_versions = {r: v.version for r, v in built.items()}
+            rows = {r: v.rows for r, v in built.items()} if rows is None else rows
         now = self._now()
         published, problems = [], []
         with self.store.write() as con:
@@ -172,8 +177,8 @@ class Catalog:
         if not self.workspace.exists:
             return published
         built = self._built()
-        times = [parse_stamp(built.get(t, {}).get("built_at")) for t in history[0]["tables"]]
-        known = [t for t in times if t is not None]
+        records = [built.get(t) for t in history[0]["tables"]]
+        known = [r.built_at for r in records if r is not None and r.built_at is not None]
         return max(known) if known else published
 
     # --- the subscription workflow ---------------------------------------------------------
@@ -383,8 +388,10 @@ class Catalog:
 
     def append_audit(self, record: Any) -> int:
         """Store one query audit record (see :mod:`meshsim.catalog.audit`); returns its id."""
-        with self.store.write() as con:
-            return audit_log.append(con, record)
+        with self.store.write(backup=False) as con:
+            record_id = audit_log.append(con, record)
+            journal_audit(con, self.workspace.governance, record_id)
+            return record_id
 
     def audit(
         self, limit: int | None = None, consumer: str | None = None, request_id: int | None = None

@@ -229,7 +229,7 @@ def load_snapshot(
     or before it), or latest."""
     from meshsim.storage import delta
 
-    location = delta.location_of(path)
+    location = delta.location_of(path, table=table)
     v = delta.resolve_version(location, table=table, version=version, timestamp=timestamp)
     state = delta.load_state(location, table=table, version=v)
     when = delta.commit_timestamp(location, state.version, table=table)
@@ -262,7 +262,7 @@ class SnapshotCache:
         """The snapshot at ``version``/``timestamp``/latest, loaded at most once per version."""
         from meshsim.storage import log
 
-        location = log.location_of(path)
+        location = log.location_of(path, table=table)
         if version is None and timestamp is None:
             v = log.latest_version(location, table=table)
         else:
