@@ -85,7 +85,9 @@ class Mesh:
                 f"workspace '{ws.root}' was built from '{directory}', which has no mesh.yaml",
                 hint="pass --mesh DIR, or rebuild with 'meshsim build --mesh DIR'",
             )
-        return cls(ws, directory.resolve(), console)
+        mesh = cls(ws, directory.resolve(), console)
+        mesh.catalog.store.check()  # a lost or damaged catalog stops every command, up front
+        return mesh
 
     @classmethod
     def build(
@@ -340,7 +342,15 @@ class _CatalogAudit:
         self.catalog = catalog
 
     def append(self, record: Any) -> None:
-        self.catalog.append_audit(record)
+        from meshsim.errors import CatalogError
+
+        try:
+            self.catalog.append_audit(record)
+        except CatalogError as exc:
+            raise CatalogError(
+                f"the query was refused because its audit record cannot be written: {exc.message}",
+                hint=exc.hint,
+            ) from exc
 
 
 class ConsumerSession:

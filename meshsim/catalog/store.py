@@ -325,6 +325,8 @@ def catalog_error(path: Path, exc: sqlite3.Error) -> CatalogError:
         what, action = "was moved or deleted while in use", "repair"
     elif family in ("SQLITE_CANTOPEN", "SQLITE_READONLY") and not os.access(path.parent, os.W_OK):
         what, action = _SQLITE_PROBLEMS["SQLITE_READONLY"]
+    elif family in ("SQLITE_CANTOPEN", "SQLITE_IOERR") and _disk_full(path.parent):
+        what, action = _SQLITE_PROBLEMS["SQLITE_FULL"]  # SQLite could not grow its files
     workspace = path.parent.parent
     hints = {
         "repair": f"run 'meshsim doctor --repair --workspace {workspace}' to restore it from "
@@ -337,6 +339,14 @@ def catalog_error(path: Path, exc: sqlite3.Error) -> CatalogError:
         "retry": "run the command again when the other process is done",
     }
     return CatalogError(f"the catalog '{path}' {what} ({exc})", hint=hints[action])
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
 
 
 @contextmanager

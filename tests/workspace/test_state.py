@@ -43,7 +43,16 @@ def _write(workspace: Path, value: object) -> None:
         (lambda s: {**s, "scale": "big"}, "'scale'"),
         (lambda s: {**s, "surprise": 1}, "'surprise': not a workspace key"),
     ],
-    ids=["list", "missing", "mistyped", "tables-list", "record-str", "record-key", "scale", "extra"],
+    ids=[
+        "list",
+        "missing",
+        "mistyped",
+        "tables-list",
+        "record-str",
+        "record-key",
+        "scale",
+        "extra",
+    ],
 )
 def test_hand_edited_state_names_the_file_and_the_key(capsys, workspace: Path, edit, expected):
     _write(workspace, edit(_state(workspace)))
