@@ -110,7 +110,8 @@ def test_explain(capsys, built_workspace: Path):
     assert code == 0
     assert "c_name: masked (mask pii_keyed_hash (keyed_hash))" in out
     assert "c_acctbal: full (grant finance_customer_profiles)" in out
-    assert "READ_PARQUET" in out
+    assert '"<customer.customer v0: 1 file>"' in out  # storage named, never its paths
+    assert "READ_PARQUET" not in out and str(built_workspace) not in out
 
 
 def test_shell_runs_statements_and_survives_refusals(capsys, built_workspace: Path, monkeypatch):
