@@ -21,6 +21,7 @@ from meshsim.workspace import DEFAULT_MESH, Workspace
 
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
+    from meshsim.engine import EngineLimits
     from meshsim.catalog import Catalog
     from meshsim.policy.access import TableAccess
     from meshsim.query.result import Explanation, Result
@@ -54,8 +55,16 @@ def validate(mesh_dir: str | Path = DEFAULT_MESH) -> list[Problem]:
 class Mesh:
     """A built mesh: its spec, its workspace, and governed access to its tables."""
 
-    def __init__(self, workspace: Workspace, mesh_dir: Path, console: Console | None = None):
+    def __init__(
+        self,
+        workspace: Workspace,
+        mesh_dir: Path,
+        console: Console | None = None,
+        limits: EngineLimits | None = None,
+    ):
         self.workspace = workspace
+        #: resource bounds of governed queries (timeout, result rows and bytes, threads)
+        self.limits = limits
         self.mesh_dir = mesh_dir
         self.console = console or NullConsole()
         self._spec: MeshSpec | None = None
@@ -75,6 +84,7 @@ class Mesh:
         *,
         mesh_dir: str | Path | None = None,
         console: Console | None = None,
+        limits: EngineLimits | None = None,
     ) -> Mesh:
         ws = Workspace.at(workspace)
         state = ws.read_state()
@@ -84,7 +94,7 @@ class Mesh:
                 f"workspace '{ws.root}' was built from '{directory}', which has no mesh.yaml",
                 hint="pass --mesh DIR, or rebuild with 'meshsim build --mesh DIR'",
             )
-        return cls(ws, directory.resolve(), console)
+        return cls(ws, directory.resolve(), console, limits)
 
     @classmethod
     def build(
@@ -299,6 +309,7 @@ class Mesh:
                     audit=_CatalogAudit(self.catalog),
                     policies=self.effective_policies,
                     snapshots=self._snapshot_cache(),
+                    limits=self.limits,
                 )
             return self._engine
 

@@ -26,7 +26,7 @@ def console():
     return TerminalConsole()
 
 
-def open_mesh(workspace: Path, mesh: Path | None = None):
+def open_mesh(workspace: Path, mesh: Path | None = None, limits=None):
     from meshsim.mesh import Mesh
 
-    return Mesh.open(workspace, mesh_dir=mesh, console=console())
+    return Mesh.open(workspace, mesh_dir=mesh, console=console(), limits=limits)
