@@ -183,10 +183,9 @@ class GovernedEngine:
         columns = tuple(f"{t.ref}.{c}" for t in plan.tables for c in t.columns) if plan else ()
         policies = tuple(p for t in plan.tables for p in t.policies) if plan else ()
         rows = attempt.table.num_rows if attempt.table is not None and error is None else None
-        text = attempt.text
-        if isinstance(text, str):
-            # an unpaired surrogate cannot be stored; keep the attempt, escaped
-            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        text = attempt.text if isinstance(attempt.text, str) else repr(attempt.text)
+        # an unpaired surrogate cannot be stored; keep the attempt, escaped
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         self.audit.append(
             AuditRecord(
                 time=datetime.now(UTC),

@@ -57,7 +57,11 @@ def parse_statement(
     import sqlglot
 
     bounds = bounds or QueryBounds()
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise QueryError(
+            f"the query must be a string of SQL, got {type(text).__name__}", consumer=consumer
+        )
+    if not text.strip():
         raise QueryError("the query is empty", consumer=consumer)
     if len(text) > bounds.max_chars:
         raise QueryError(

@@ -310,6 +310,14 @@ def test_a_lone_surrogate_is_refused_and_audited(fresh) -> None:
     assert audit.records[-1].sql == "SELECT '\\udcff' AS x"
 
 
+@pytest.mark.parametrize("text", [None, 42, b"SELECT 1"])
+def test_a_query_that_is_not_text_is_refused_and_audited(fresh, text) -> None:
+    engine, audit = fresh
+    with pytest.raises(QueryError, match="must be a string of SQL"):
+        engine.session("governance_admin").sql(text)
+    assert audit.records[-1].decision == "refused" and audit.records[-1].sql == repr(text)
+
+
 # -- explain shows no storage -------------------------------------------------------------
 
 
