@@ -54,7 +54,14 @@ def validate(mesh_dir: str | Path = DEFAULT_MESH) -> list[Problem]:
 class Mesh:
     """A built mesh: its spec, its workspace, and governed access to its tables."""
 
-    def __init__(self, workspace: Workspace, mesh_dir: Path, console: Console | None = None):
+    def __init__(
+        self,
+        workspace: Workspace,
+        mesh_dir: Path,
+        console: Console | None = None,
+        *,
+        catalog: Catalog | None = None,
+    ):
         self.workspace = workspace
         self.mesh_dir = mesh_dir
         self.console = console or NullConsole()
@@ -63,7 +70,7 @@ class Mesh:
         self._lock = threading.RLock()
         self._engine: Any = None
         self._snapshots: Any = None
-        self._catalog: Any = None
+        self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         self._policies: tuple[tuple[str, int], Policies] | None = None
 
     # --- construction ------------------------------------------------------------------
@@ -253,6 +260,17 @@ class Mesh:
         consumers = [consumer] if consumer else None
         return access_matrix(spec, consumers, policies)
 
+    def table_access(self, consumer: str, ref: str) -> TableAccess:
+        """What governed SQL lets ``consumer`` see of ``ref`` now (system tables included,
+        under the policies and subscriptions in force): the very answer the query engine
+        acts on, so that a listing never decides access a second way."""
+        from meshsim.policy.access import resolve_access
+        from meshsim.system import with_system_tables
+
+        return resolve_access(
+            with_system_tables(self.spec), consumer, ref, self.effective_policies()
+        )
+
     # --- catalog -------------------------------------------------------------------------------
 
     @property
@@ -321,8 +339,41 @@ class Mesh:
         return self.session(consumer).explain(text)
 
     def audit(
-        self, *, limit: int | None = None, consumer: str | None = None
+        self,
+        *,
+        as_consumer: str | None = None,
+        consumer: str | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Audit records, newest first, as ``as_consumer`` may see them: its own (the queries it
+        ran, the decisions on its requests). The whole log, or ``consumer``'s records, only if
+        it may read the audit table with SQL (a governance admin)."""
+        from meshsim.errors import CatalogError
+        from meshsim.policy.access import require_consumer
+        from meshsim.system import AUDIT_TABLE
+
+        spec = self.spec
+        readers = ", ".join(
+            c for c in spec.consumer_names() if self.table_access(c, AUDIT_TABLE).granted
+        )
+        if as_consumer is None:
+            raise CatalogError(
+                "the audit log holds every consumer's queries and decisions: say who is asking",
+                hint=f"meshsim audit --as CONSUMER (its own records); the whole log needs a "
+                f"governance admin ({readers or 'none in this mesh'})",
+            )
+        require_consumer(spec, as_consumer)
+        if consumer is not None:
+            require_consumer(spec, consumer)
+        if not self.table_access(as_consumer, AUDIT_TABLE).granted:
+            if consumer not in (None, as_consumer):
+                raise CatalogError(
+                    f"consumer '{as_consumer}' may read only its own audit records, not those "
+                    f"of '{consumer}'; the whole log needs a governance admin "
+                    f"({readers or 'none in this mesh'})",
+                    hint=f"meshsim audit --as {as_consumer}",
+                )
+            consumer = as_consumer
         return self.catalog.audit(limit=limit, consumer=consumer)
 
 

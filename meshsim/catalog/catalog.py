@@ -389,7 +389,9 @@ class Catalog:
     def audit(
         self, limit: int | None = None, consumer: str | None = None, request_id: int | None = None
     ) -> list[dict[str, Any]]:
-        """Queries, decisions and publications, newest first."""
+        """Queries, decisions and publications, newest first: every record, whoever asks (the
+        governance account's own read, e.g. to export ``meshsim.audit``). Consumers read the
+        log through :meth:`meshsim.mesh.Mesh.audit`, which shows each only what it may see."""
         with self.store.read() as con:
             return audit_log.read(con, limit, consumer, request_id)
 

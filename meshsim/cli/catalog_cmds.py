@@ -258,12 +258,17 @@ def graph(
 
 @app.command()
 def audit(
+    as_consumer: str | None = typer.Option(
+        None, "--as", help="Who asks: a consumer sees its own records, an admin all of them."
+    ),
     limit: int | None = typer.Option(50, "--limit", help="Newest N records."),
-    consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer's."),
+    consumer: str | None = typer.Option(
+        None, "--consumer", help="Only this consumer's (another's needs an admin)."
+    ),
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
 ) -> None:
-    """Queries, access decisions and publications, newest first."""
-    rows = _catalog(workspace).audit(limit=limit, consumer=consumer)
+    """Queries, access decisions and publications, newest first, as --as may see them."""
+    rows = open_mesh(workspace).audit(as_consumer=as_consumer, limit=limit, consumer=consumer)
     columns = AUDIT_COLUMNS if format == Format.table else None
     render_rows(rows, format, title="audit", columns=columns)

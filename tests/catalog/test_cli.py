@@ -76,7 +76,9 @@ def test_workflow_from_the_cli(capsys, cli_catalog):
         "Error: request 1 is already revoked; only an approved request can be revoked\n"
     )
 
-    code, out, _ = run(capsys, "audit", "--format", "json", "--limit", "2")
+    code, out, _ = run(
+        capsys, "audit", "--as", "governance_admin", "--format", "json", "--limit", "2"
+    )
     assert [r["transition"] for r in json.loads(out)] == ["approved->revoked", "pending->approved"]
 
 
@@ -87,7 +89,7 @@ def test_listings_take_every_format(capsys, cli_catalog):
         ["subscriptions"],
         ["requests"],
         ["access", "--consumer", "external_partner"],
-        ["audit"],
+        ["audit", "--as", "governance_admin"],
     ):
         for fmt in ("table", "json", "csv"):
             code, out, err = run(capsys, *command, "--format", fmt)
