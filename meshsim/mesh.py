@@ -22,6 +22,8 @@ from meshsim.workspace import DEFAULT_MESH, Workspace
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
     from meshsim.catalog import Catalog
+    from meshsim.catalog.models import ProductDetails
+    from meshsim.catalog.views import RowCounter
     from meshsim.policy.access import TableAccess
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
@@ -282,6 +284,50 @@ class Mesh:
 
                 self._catalog = Catalog(self.workspace, lambda: self.spec)
             return self._catalog
+
+    def products(self, *, as_consumer: str | None = None) -> list[dict[str, Any]]:
+        """Published products; row counts as :meth:`row_counter` decides for ``as_consumer``."""
+        return self.catalog.products(as_consumer, count=self.row_counter(as_consumer))
+
+    def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
+        """One product in detail, for ``as_consumer`` with its column access and row counts."""
+        return self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
+
+    def row_counter(self, consumer: str | None) -> RowCounter | None:
+        """The row counts a listing may show ``consumer``: what it could count itself with
+        governed SQL (its row filters applied, at the published version; audited as its own
+        queries), and none for a table it has no grant on. ``None`` without a consumer: the
+        operator's view, the published totals that ``tables`` also shows."""
+        if consumer is None:
+            return None
+        session = self.session(consumer)
+        counted: dict[tuple[str, int], int | None] = {}
+
+        def count(ref: str, version: int) -> int | None:
+            if (ref, version) not in counted:
+                counted[ref, version] = self._governed_count(session, ref, version)
+            return counted[ref, version]
+
+        return count
+
+    def _governed_count(self, session: ConsumerSession, ref: str, version: int) -> int | None:
+        import sqlglot
+        from sqlglot import exp
+
+        from meshsim.errors import AccessDenied, StorageError
+
+        if self.spec.table(ref) is None or not self.table_access(session.consumer, ref).granted:
+            return None
+        table = exp.to_table(ref)
+        version_at = exp.HistoricalData(
+            this="AT", kind="VERSION", expression=exp.Literal.number(version)
+        )
+        table.set("when", version_at)
+        query = sqlglot.select(exp.Count(this=exp.Star(), big_int=True)).from_(table)
+        try:
+            return session.sql(query.sql(dialect="duckdb")).fetchall()[0][0]
+        except (AccessDenied, StorageError):
+            return None  # what it may not count, or a version no longer readable: no count
 
     def effective_policies(self) -> Policies:
         """The spec's policies plus active subscriptions; one object per catalog revision, so

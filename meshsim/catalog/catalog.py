@@ -125,17 +125,34 @@ class Catalog:
 
     # --- discovery ---------------------------------------------------------------------------
 
-    def products(self) -> list[dict[str, Any]]:
+    def products(
+        self, as_consumer: str | None = None, *, count: views.RowCounter | None = None
+    ) -> list[dict[str, Any]]:
+        """Published products. Row counts: the published totals without ``as_consumer`` (the
+        operator's view), for a consumer only what ``count`` gives (see :mod:`.views`)."""
+        if as_consumer is not None:
+            from meshsim.policy.access import require_consumer
+
+            require_consumer(self.spec, as_consumer)
         now = self._now()
         with self.store.read() as con:
             active = [r for r in self._requests(con, state="approved") if r.active(now)]
-            return views.products(con, active)
+            latest = views.latest_versions(con)
+        return views.products(latest, active, views.counter_for(as_consumer, count))
 
     def search(self, text: str, limit: int | None = 20) -> list[dict[str, Any]]:
         with self.store.read() as con:
             return search_index(con, text, limit)
 
-    def show(self, product_ref: str, as_consumer: str | None = None) -> ProductDetails:
+    def show(
+        self,
+        product_ref: str,
+        as_consumer: str | None = None,
+        *,
+        count: views.RowCounter | None = None,
+    ) -> ProductDetails:
+        """One product in detail; for ``as_consumer``, what it would see of each column, and
+        row counts only as ``count`` gives them (see :mod:`.views`)."""
         spec = self.spec
         ref = self._product(product_ref).ref
         if as_consumer is not None:
@@ -149,6 +166,7 @@ class Catalog:
             assert schema is not None
             history = views.versions(con, ref)
             requests = self._requests(con, product=ref)
+        history = views.recount(history, views.counter_for(as_consumer, count))
         active = [r for r in requests if r.active(now)]
         pending = sum(1 for r in requests if r.state == "pending")
         policies = self._merge(spec.policies, active)

@@ -72,9 +72,17 @@ def publish(
 
 
 @app.command()
-def products(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
+def products(
+    as_consumer: str | None = typer.Option(
+        None, "--as", help="Count only the rows this consumer may read (default: all rows)."
+    ),
+    workspace: Path = WorkspaceDir,
+    format: Format = FormatOpt,
+) -> None:
     """List published products: owner, version, tables, rows, subscribers."""
-    render_rows(_catalog(workspace).products(), format, title="published products")
+    rows = open_mesh(workspace).products(as_consumer=as_consumer)
+    title = "published products" + (f" as seen by {as_consumer}" if as_consumer else "")
+    render_rows(rows, format, title=title)
 
 
 @app.command()
@@ -92,13 +100,16 @@ def search(
 def show(
     product: str = typer.Argument(..., help="DOMAIN.PRODUCT"),
     as_consumer: str | None = typer.Option(
-        None, "--as", help="Also show which columns this consumer would see masked or denied."
+        None,
+        "--as",
+        help="Show which columns this consumer would see masked or denied, and only the rows "
+        "it may read.",
     ),
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
 ) -> None:
     """A product's schema, classifications, owner, versions, freshness and subscribers."""
-    details = _catalog(workspace).show(product, as_consumer=as_consumer)
+    details = open_mesh(workspace).show(product, as_consumer=as_consumer)
     if format == Format.json:
         sys.stdout.write(json.dumps(details.as_dict(), indent=2, default=str) + "\n")
         return
