@@ -298,36 +298,16 @@ class Mesh:
         governed SQL (its row filters applied, at the published version; audited as its own
         queries), and none for a table it has no grant on. ``None`` without a consumer: the
         operator's view, the published totals that ``tables`` also shows."""
+        from meshsim.catalog.views import governed_counter
+
         if consumer is None:
             return None
         session = self.session(consumer)
-        counted: dict[tuple[str, int], int | None] = {}
 
-        def count(ref: str, version: int) -> int | None:
-            if (ref, version) not in counted:
-                counted[ref, version] = self._governed_count(session, ref, version)
-            return counted[ref, version]
+        def granted(ref: str) -> bool:
+            return self.spec.table(ref) is not None and self.table_access(consumer, ref).granted
 
-        return count
-
-    def _governed_count(self, session: ConsumerSession, ref: str, version: int) -> int | None:
-        import sqlglot
-        from sqlglot import exp
-
-        from meshsim.errors import AccessDenied, StorageError
-
-        if self.spec.table(ref) is None or not self.table_access(session.consumer, ref).granted:
-            return None
-        table = exp.to_table(ref)
-        version_at = exp.HistoricalData(
-            this="AT", kind="VERSION", expression=exp.Literal.number(version)
-        )
-        table.set("when", version_at)
-        query = sqlglot.select(exp.Count(this=exp.Star(), big_int=True)).from_(table)
-        try:
-            return session.sql(query.sql(dialect="duckdb")).fetchall()[0][0]
-        except (AccessDenied, StorageError):
-            return None  # what it may not count, or a version no longer readable: no count
+        return governed_counter(session.sql, granted)
 
     def effective_policies(self) -> Policies:
         """The spec's policies plus active subscriptions; one object per catalog revision, so

@@ -58,6 +58,37 @@ def counter_for(as_consumer: str | None, count: RowCounter | None) -> RowCounter
     return count or _not_counted
 
 
+def governed_counter(sql: Callable[[str], Any], granted: Callable[[str], bool]) -> RowCounter:
+    """Count with ``sql`` (a consumer's governed session), once per table version, the tables
+    ``granted`` says it may read; none for the others, for a count the session refuses, or for
+    a version no longer readable."""
+    import sqlglot
+    from sqlglot import exp
+
+    from meshsim.errors import AccessDenied, StorageError
+
+    counted: dict[tuple[str, int], int | None] = {}
+
+    def count(ref: str, version: int) -> int | None:
+        if (ref, version) in counted:
+            return counted[ref, version]
+        counted[ref, version] = None
+        if granted(ref):
+            table = exp.to_table(ref)
+            at = exp.HistoricalData(
+                this="AT", kind="VERSION", expression=exp.Literal.number(version)
+            )
+            table.set("when", at)
+            query = sqlglot.select(exp.Count(this=exp.Star(), big_int=True)).from_(table)
+            try:
+                counted[ref, version] = sql(query.sql(dialect="duckdb")).fetchall()[0][0]
+            except (AccessDenied, StorageError):
+                pass  # what it may not count, or cannot any more: no count
+        return counted[ref, version]
+
+    return count
+
+
 def row_counts(
     published: dict[str, int | None], tables: dict[str, int], count: RowCounter | None
 ) -> dict[str, int | None]:
