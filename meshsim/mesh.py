@@ -347,8 +347,13 @@ class Mesh:
             return self._engine
 
     def session(self, consumer: str) -> ConsumerSession:
-        """Run SQL as ``consumer``, under its policies and subscriptions."""
-        return ConsumerSession(self, self.engine.session(consumer))
+        """Run SQL as ``consumer``, under its policies and subscriptions; refused when the
+        mesh binds ``consumer`` to other OS users than the one running this process."""
+        from meshsim.identity import authenticate
+
+        session = self.engine.session(consumer)
+        authenticate(self.spec, consumer)
+        return ConsumerSession(self, session)
 
     def warm_up(self) -> None:
         """Open the query engine and load every table's current snapshot now rather than on
@@ -375,6 +380,7 @@ class Mesh:
         ran, the decisions on its requests). The whole log, or ``consumer``'s records, only if
         it may read the audit table with SQL (a governance admin)."""
         from meshsim.errors import CatalogError
+        from meshsim.identity import authenticate
         from meshsim.policy.access import require_consumer
         from meshsim.system import AUDIT_TABLE
 
@@ -389,6 +395,7 @@ class Mesh:
                 f"governance admin ({readers or 'none in this mesh'})",
             )
         require_consumer(spec, as_consumer)
+        authenticate(spec, as_consumer)
         if consumer is not None:
             require_consumer(spec, consumer)
         if not self.table_access(as_consumer, AUDIT_TABLE).granted:

@@ -27,6 +27,7 @@ from meshsim.catalog.publish import PublishGateError, publish_version, record_sp
 from meshsim.catalog.search import search as search_index
 from meshsim.catalog.store import Store, revision
 from meshsim.errors import CatalogError, unknown_name_message
+from meshsim.identity import authenticate, current_os_user
 from meshsim.spec.loader import MeshSpec, ProductSpec, load_policies
 from meshsim.spec.models import Policies
 from meshsim.workspace import Workspace
@@ -89,8 +90,11 @@ class Catalog:
             built = self._built()
             table_versions = {r: v["version"] for r, v in built.items() if "version" in v}
             rows = {r: v.get("rows") for r, v in built.items()} if rows is None else rows
+        os_user = current_os_user()
         with self.store.write() as con:
-            return publish_version(con, self.spec, product, table_versions, rows or {}, self._now())
+            return publish_version(
+                con, self.spec, product, table_versions, rows or {}, self._now(), os_user
+            )
 
     def publish_all(
         self,
@@ -105,12 +109,15 @@ class Catalog:
             table_versions = {r: v["version"] for r, v in built.items() if "version" in v}
             rows = {r: v.get("rows") for r, v in built.items()} if rows is None else rows
         now = self._now()
+        os_user = current_os_user()
         published, problems = [], []
         with self.store.write() as con:
             for product in spec.products():
                 try:
                     published.append(
-                        publish_version(con, spec, product, table_versions, rows or {}, now)
+                        publish_version(
+                            con, spec, product, table_versions, rows or {}, now, os_user
+                        )
                     )
                 except PublishGateError as exc:
                     problems.extend(f"{product.ref}: {p}" for p in exc.problems)
@@ -210,6 +217,7 @@ class Catalog:
 
         spec = self.spec
         require_consumer(spec, consumer)
+        actor = authenticate(spec, consumer)
         product = self._product(product_ref)
         if not reason or not reason.strip():
             raise CatalogError(
@@ -223,7 +231,7 @@ class Catalog:
             return workflow.create(
                 con,
                 spec,
-                consumer,
+                actor,
                 product,
                 reason.strip(),
                 scope_tables,
@@ -253,13 +261,16 @@ class Catalog:
         sql = "SELECT * FROM requests" + (f" WHERE {' AND '.join(where)}" if where else "")
         return [Request.from_row(r) for r in con.execute(sql + " ORDER BY id", params)]
 
-    def _decide(self, request_id: int, action: Callable[..., Request], *args: Any) -> Request:
+    def _decide(
+        self, request_id: int, action: Callable[..., Request], by: str, *args: Any
+    ) -> Request:
         spec = self.spec
+        actor = authenticate(spec, by)
         now = self._now()
         with self.store.write() as con:
-            workflow.expire_due(con, now)
+            workflow.expire_due(con, now, actor.os_user)
             request = workflow.load_request(con, request_id)
-            return action(con, spec, self._product(request.product), request, *args, now)
+            return action(con, spec, self._product(request.product), request, actor, *args, now)
 
     def approve(
         self,
@@ -280,8 +291,9 @@ class Catalog:
 
     def expire(self, now: datetime | None = None) -> list[int]:
         """End every approved request past its expiry; returns their ids."""
+        os_user = current_os_user()
         with self.store.write() as con:
-            return workflow.expire_due(con, self._now(now))
+            return workflow.expire_due(con, self._now(now), os_user)
 
     # --- grants ------------------------------------------------------------------------------
 
@@ -401,8 +413,9 @@ class Catalog:
 
     def append_audit(self, record: Any) -> int:
         """Store one query audit record (see :mod:`meshsim.catalog.audit`); returns its id."""
+        os_user = current_os_user()
         with self.store.write() as con:
-            return audit_log.append(con, record)
+            return audit_log.append(con, record, os_user=os_user)
 
     def audit(
         self, limit: int | None = None, consumer: str | None = None, request_id: int | None = None

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from meshsim.cli import app
-from meshsim.cli.options import ConsumerOpt, FormatOpt, WorkspaceDir, console, open_mesh
+from meshsim.cli.options import ByOpt, ConsumerOpt, FormatOpt, WorkspaceDir, console, open_mesh
 from meshsim.cli.render import Format, render_rows
 
 REQUEST_COLUMNS = (
@@ -34,6 +34,7 @@ AUDIT_COLUMNS = (
     "kind",
     "consumer",
     "principal",
+    "os_user",
     "request_id",
     "transition",
     "decision",
@@ -189,7 +190,7 @@ def _decided(verb: str, made) -> None:
 @app.command()
 def approve(
     request_id: int = typer.Argument(..., metavar="ID"),
-    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    by: str = ByOpt,
     columns: list[str] | None = typer.Option(
         None, "--columns", help="Grant only these of the requested columns."
     ),
@@ -209,7 +210,7 @@ def approve(
 @app.command()
 def reject(
     request_id: int = typer.Argument(..., metavar="ID"),
-    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    by: str = ByOpt,
     comment: str = typer.Option(..., "--comment", help="Why, for the consumer."),
     workspace: Path = WorkspaceDir,
 ) -> None:
@@ -220,7 +221,7 @@ def reject(
 @app.command()
 def revoke(
     request_id: int = typer.Argument(..., metavar="ID"),
-    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    by: str = ByOpt,
     comment: str | None = typer.Option(None, "--comment", help="Why."),
     workspace: Path = WorkspaceDir,
 ) -> None:
