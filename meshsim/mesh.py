@@ -385,14 +385,16 @@ class Mesh:
         from meshsim.system import AUDIT_TABLE
 
         spec = self.spec
-        readers = ", ".join(
-            c for c in spec.consumer_names() if self.table_access(c, AUDIT_TABLE).granted
-        )
+
+        def readers() -> str:
+            names = [c for c in spec.consumer_names() if self.table_access(c, AUDIT_TABLE).granted]
+            return ", ".join(names) or "none in this mesh"
+
         if as_consumer is None:
             raise CatalogError(
                 "the audit log holds every consumer's queries and decisions: say who is asking",
                 hint=f"meshsim audit --as CONSUMER (its own records); the whole log needs a "
-                f"governance admin ({readers or 'none in this mesh'})",
+                f"governance admin ({readers()})",
             )
         require_consumer(spec, as_consumer)
         authenticate(spec, as_consumer)
@@ -402,8 +404,7 @@ class Mesh:
             if consumer not in (None, as_consumer):
                 raise CatalogError(
                     f"consumer '{as_consumer}' may read only its own audit records, not those "
-                    f"of '{consumer}'; the whole log needs a governance admin "
-                    f"({readers or 'none in this mesh'})",
+                    f"of '{consumer}'; the whole log needs a governance admin ({readers()})",
                     hint=f"meshsim audit --as {as_consumer}",
                 )
             consumer = as_consumer
