@@ -80,11 +80,11 @@ def test_subscription_workflow_is_enforced_at_once(workspace: Path):
 
 def test_every_attempt_is_audited_and_admins_query_the_audit(workspace: Path):
     mesh = Mesh.open(workspace)
-    start = max((r["id"] for r in mesh.audit()), default=0)
+    start = max((r["id"] for r in mesh.audit(as_consumer="governance_admin")), default=0)
     mesh.sql("supply_planner", "SELECT count(*) FROM sales.lineitem")
     with pytest.raises(AccessDenied):
         mesh.sql("supply_planner", "SELECT count(*) FROM sales.orders")
-    records = [r for r in mesh.audit() if r["kind"] == "query"]
+    records = [r for r in mesh.audit(as_consumer="governance_admin") if r["kind"] == "query"]
     assert [(r["consumer"], r["decision"]) for r in records[:2]] == [
         ("supply_planner", "refused"),
         ("supply_planner", "allowed"),

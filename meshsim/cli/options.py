@@ -17,7 +17,15 @@ WorkspaceDir = typer.Option(
     help="Workspace folder ($MESHSIM_WORKSPACE or ./meshsim-workspace).",
 )
 FormatOpt = typer.Option(Format.table, "--format", help="Output format.")
-ConsumerOpt = typer.Option(..., "--as", help="The consumer to act as.")
+ConsumerOpt = typer.Option(
+    ..., "--as", help="The consumer to act as (checked against the OS user if the mesh binds it)."
+)
+ByOpt = typer.Option(
+    ...,
+    "--by",
+    help="Who decides: the product owner, its owner team or an admin (checked against the OS "
+    "user if the mesh binds it).",
+)
 
 
 def console():
