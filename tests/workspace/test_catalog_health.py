@@ -19,7 +19,7 @@ LISTINGS = (
     ("products",),
     ("search", "customer"),
     ("show", "customer.customer_profiles"),
-    ("audit",),
+    ("audit", "--as", "governance_admin"),
     ("subscriptions",),
     ("requests",),
 )
