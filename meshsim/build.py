@@ -1,9 +1,10 @@
 """Build a mesh into a workspace: validate, generate data, write every domain's Delta tables.
 
 Re-running is idempotent: a table whose scale, declared schema and Delta version are unchanged
-since the last build is left alone. Each table is written in one Delta commit and
-``workspace.json`` is replaced atomically after each table, so an interrupted build leaves
-every table at a valid version and the next build finishes the job.
+since the last build is left alone, unless its data files are damaged (missing, cut short,
+garbled): a generated table is then rewritten ("repaired"). Each table is written in one
+Delta commit and ``workspace.json`` is replaced atomically after each table, so an
+interrupted build leaves every table at a valid version and the next build finishes the job.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ TPCH_TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "
 @dataclass
 class TableBuild:
     ref: str
-    action: str  # written | unchanged | registered
+    action: str  # written | unchanged | repaired | registered
     version: int
     rows: int | None
     seconds: float
@@ -172,8 +173,13 @@ def build_mesh(
                 stamp = BuildStamp(scale=scale, schema_hash=_schema_hash(table))
                 built = records.get(table.ref)
                 current = delta.latest_version(path) if delta.exists(path) else None
+                damaged = current is not None and _damaged(path, table.ref)
+                if damaged and not _rewritable(path, table.ref):
+                    _move_aside(path)
+                    current = None
                 if (
                     current is not None
+                    and not damaged
                     and built is not None
                     and built.stamp == stamp
                     and built.version == current
@@ -192,14 +198,44 @@ def build_mesh(
                     rows=rows,
                     built_at=datetime.now(UTC),
                 )
+                action = "repaired" if damaged else "written"
                 report.tables.append(
-                    TableBuild(table.ref, "written", version, rows, time.perf_counter() - t0)
+                    TableBuild(table.ref, action, version, rows, time.perf_counter() - t0)
                 )
             save()
             progress.advance(1)
     save(built_at=datetime.now(UTC))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _damaged(path: Path, ref: str) -> bool:
+    """Whether the generated table at ``path`` cannot be read as its log says: a log that does
+    not load, or a data file missing, cut short or garbled. Such a table is rewritten."""
+    from meshsim.storage.files import check_files
+    from meshsim.storage.snapshot import load_snapshot
+
+    try:
+        return bool(check_files(load_snapshot(path, table=ref)))
+    except StorageError:
+        return True
+
+
+def _rewritable(path: Path, ref: str) -> bool:
+    """Whether deltalake can overwrite the table (it needs a log it can load)."""
+    from meshsim.storage import delta
+
+    try:
+        delta.open_table(path, table=ref)
+    except StorageError:
+        return False
+    return True
+
+
+def _move_aside(path: Path) -> None:
+    """Keep a generated table whose log cannot be loaded beside it, and start it anew."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    path.rename(path.with_name(f"{path.name}.damaged-{stamp}"))
 
 
 def _write_table(

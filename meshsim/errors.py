@@ -74,8 +74,16 @@ class WorkspaceError(MeshsimError):
 class StorageError(MeshsimError):
     """A Delta table cannot be read or written as asked."""
 
-    def __init__(self, message: str, *, table: str | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        path: str | None = None,
+        hint: str | None = None,
+    ):
         self.table = table
+        self.path = path
         super().__init__(message, hint=hint)
 
 
