@@ -10,10 +10,12 @@ interrupted build leaves every table at a valid version and the next build finis
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +59,27 @@ def _tpchgen() -> str:
     return found
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a function for the child to run before ``exec``: the kernel kills it when the
+    build dies, however it dies (a ``kill -9`` runs no handler that could stop it). Elsewhere
+    ``subprocess.run`` still kills it on an exception such as Ctrl-C."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in it
+    parent = os.getpid()
+    set_death_signal = 1  # PR_SET_PDEATHSIG
+
+    def preexec() -> None:
+        prctl(set_death_signal, signal.SIGKILL)
+        if os.getppid() != parent:  # the build died before the death signal was armed
+            os._exit(1)
+
+    return preexec
+
+
 def generate_tpch(scale: float, out_dir: Path, tables: list[str]) -> dict[str, Path]:
     """Generate TPC-H Parquet for ``tables`` at ``scale`` (cached: reused if already there)."""
     wanted = [t for t in tables if not (out_dir / f"{t}.parquet").is_file()]
@@ -66,7 +89,9 @@ def generate_tpch(scale: float, out_dir: Path, tables: list[str]) -> dict[str, P
         tmp.mkdir(parents=True)
         command = [_tpchgen(), "parquet", "-s", f"{scale:g}", "--output-dir", str(tmp)]
         command += ["--tables", ",".join(wanted), "--quiet", "--no-progress"]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            command, capture_output=True, text=True, check=False, preexec_fn=_die_with_parent()
+        )
         if result.returncode != 0:
             raise StorageError(
                 f"tpchgen-cli failed at scale {scale:g}: {result.stderr.strip()[:500]}"
