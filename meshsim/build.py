@@ -163,7 +163,7 @@ def build_mesh(
             )
         )
 
-    workspace.mesh_key()
+    workspace.mesh_key(create=previous is None)
 
     tables = spec.tables()
     tpch_needed = sorted(

@@ -21,10 +21,11 @@ from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
-    from meshsim.engine import EngineLimits
     from meshsim.catalog import Catalog
     from meshsim.catalog.models import ProductDetails
     from meshsim.catalog.views import RowCounter
+    from meshsim.doctor import DoctorReport
+    from meshsim.engine import EngineLimits
     from meshsim.policy.access import TableAccess
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
@@ -102,6 +103,15 @@ class Mesh:
         mesh = cls(ws, directory.resolve(), console, limits)
         mesh.catalog.store.check()  # a lost or damaged catalog stops every command, up front
         return mesh
+
+    @staticmethod
+    def doctor(workspace: str | Path | None = None, *, repair: bool = False) -> DoctorReport:
+        """Check a workspace (it need not open: this is how a broken one is diagnosed) and,
+        with ``repair``, fix what can be fixed without losing anything; see
+        :mod:`meshsim.doctor`."""
+        from meshsim import doctor
+
+        return doctor.repair(workspace) if repair else doctor.diagnose(workspace)
 
     @classmethod
     def build(

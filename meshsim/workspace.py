@@ -179,9 +179,17 @@ class Workspace:
             return True
         return self.exists and self.read_state().catalog_created_at is not None
 
-    def mesh_key(self) -> bytes:
-        """The per-mesh secret that keys hash masks; created once, readable only by its owner."""
+    def mesh_key(self, *, create: bool = False) -> bytes:
+        """The per-mesh secret that keys hash masks, readable only by its owner. Created by
+        the first build (``create``); a key missing later is an error, since a new one would
+        silently change every hashed value consumers have seen."""
         path = self.mesh_key_file
+        if not path.exists() and not create:
+            raise WorkspaceError(
+                f"the mesh key '{path}' is missing; hash masks cannot be computed as before "
+                f"without it",
+                hint=self.doctor_hint,
+            )
         if not path.exists():
             self.governance.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

@@ -56,6 +56,8 @@ def write_backup(con: sqlite3.Connection, db_path: Path) -> None:
                 dest = sqlite3.connect(tmp)
                 try:
                     con.backup(dest)
+                    # one self-contained file, readable even where no WAL index can be made
+                    dest.execute("PRAGMA journal_mode = DELETE")
                 finally:
                     dest.close()
             os.replace(tmp, target)
@@ -137,7 +139,7 @@ def restore(governance: Path) -> Restored:
     if backup.is_file():
         tmp = db.with_name(db.name + ".restoring")
         with catalog_errors(backup):
-            src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+            src = sqlite3.connect(f"file:{backup}?mode=ro&immutable=1", uri=True)
             dest = sqlite3.connect(tmp)
             try:
                 check = src.execute("PRAGMA integrity_check").fetchone()[0]
