@@ -21,10 +21,10 @@ from meshsim.workspace import DEFAULT_MESH, Workspace
 
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
-    from meshsim.engine import EngineLimits
     from meshsim.catalog import Catalog
     from meshsim.catalog.models import ProductDetails
     from meshsim.catalog.views import RowCounter
+    from meshsim.engine import EngineLimits
     from meshsim.policy.access import TableAccess
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
