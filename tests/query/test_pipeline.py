@@ -128,6 +128,22 @@ def test_verify_refuses_scans_meshsim_did_not_bind(mesh: MeshData, sql_of) -> No
         verify_bound_plan(explain(sql_of(data_file)))
 
 
+def test_verify_sees_scans_the_optimizer_folds_away(mesh: MeshData, fresh) -> None:
+    """DuckDB's optimizer answers count(*) over a Parquet file from its metadata, leaving a
+    constant (COLUMN_DATA_SCAN) where the replacement scan was: the check reads the plan as
+    bound, with the optimizer off."""
+    from meshsim import engine as duck
+
+    engine, _ = fresh
+    path = os.path.join(mesh.path("customer.customer"), "*.parquet")
+    sql = f'SELECT count(*) AS c FROM "{path}"'
+    optimized = explain(sql)
+    assert "PARQUET_SCAN" not in optimized  # the file's row count, folded into a constant
+    bound = duck.explain_bound(engine.duck, sql, timeout_s=5)
+    with pytest.raises(PlanRefused, match="PARQUET_SCAN"):
+        verify_bound_plan(bound)
+
+
 def test_verify_refuses_unknown_operators_and_garbage() -> None:
     with pytest.raises(PlanRefused, match="SEQ_SCAN"):
         verify_bound_plan('[{"name": "SEQ_SCAN", "children": [], "extra_info": {}}]')
