@@ -376,18 +376,16 @@ def filter_targets(
 ) -> list[str]:
     """The granted tables a row-filter predicate applies to: every one that has all the
     (unqualified) columns it names. A predicate no granted table can evaluate is refused."""
-    import sqlglot
     from sqlglot import exp
-    from sqlglot.errors import ParseError
 
-    try:
-        tree = sqlglot.parse_one(predicate, read="duckdb")
-    except ParseError as exc:
-        raise CatalogError(
-            f"row filter '{predicate}' is not valid SQL: {exc.errors[0]['description']}",
-            hint="pass a boolean SQL expression over the table's columns, e.g. "
-            '--row-filter "c_nationkey = 7"',
-        ) from None
+    from meshsim.policy.fragments import parse_fragment
+
+    tree = parse_fragment(
+        predicate,
+        what="row filter",
+        hint="pass a boolean SQL expression over the table's columns, e.g. "
+        '--row-filter "c_nationkey = 7"',
+    )
     names = {
         c.name
         for c in tree.find_all(exp.Column)
