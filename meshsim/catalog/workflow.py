@@ -342,7 +342,9 @@ def approve(
         tables, granted_columns = _narrow(spec, product, request, columns)
     if row_filter is not None:
         row_filter = row_filter.strip()
-        filter_targets(spec, tables, granted_columns, row_filter)
+        _check_runs(
+            spec, request, filter_targets(spec, tables, granted_columns, row_filter), row_filter
+        )
     approved = _set_approved(
         con, request, principal, tables, granted_columns, row_filter, comment, now
     )
@@ -369,6 +371,23 @@ def _narrow(
     order = list(request.tables)
     tables = tuple(sorted({c.rsplit(".", 1)[0] for c in chosen}, key=order.index))
     return tables, chosen
+
+
+def _check_runs(spec: MeshSpec, request: Request, targets: list[str], predicate: str) -> None:
+    """Bind an approved row filter on empty copies of its tables, as validate binds the spec's:
+    one that does not type-check would fail every query of the consumer on the product."""
+    from meshsim.policy.binding import check_row_filter
+
+    consumer = spec.consumer(request.consumer)
+    attributes = dict(consumer.attributes) if consumer is not None else {}
+    for table in targets:
+        row_filter = RowFilter(
+            name="approved_row_filter",
+            consumers=[request.consumer],
+            table=table,
+            predicate=predicate,
+        )
+        check_row_filter(spec, row_filter, attributes)
 
 
 def filter_targets(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +21,8 @@ class Problem:
     severity: Literal["error", "warning"]
     where: str
     message: str
+    #: identifies the problem when several checks can find it (see meshsim.checks)
+    subject: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.where}: {self.severity}: {self.message}"
@@ -65,7 +67,12 @@ def check_products(spec: MeshSpec) -> Iterator[Problem]:
     for product in spec.products():
         where = str(product.path)
         if not product.product.owner:
-            yield Problem("error", where, f"product '{product.ref}' has no owner; add 'owner:'")
+            yield Problem(
+                "error",
+                where,
+                f"product '{product.ref}' has no owner; add 'owner:'",
+                ("owner", product.ref),
+            )
         for table in product.product.tables:
             names = [c.name for c in table.columns]
             if not names and table.source is None:
@@ -302,6 +309,7 @@ def check_pii_protected(spec: MeshSpec) -> Iterator[Problem]:
                     str(_mesh_file(spec)),
                     f"PII column '{access.table}.{column.column}' is visible unmasked to "
                     f"'{access.consumer}' ({column.rule}); add a mask or exclude the column",
+                    ("unmasked", f"{access.table}.{column.column}", access.consumer),
                 )
 
 
