@@ -180,6 +180,19 @@ def test_location_in_another_domains_account(mesh_copy: Path, workspace: Path, t
     assert delta.latest_version(stolen) == before
 
 
+def test_location_in_the_own_account(mesh_copy: Path, workspace: Path):
+    account = workspace.resolve() / "accounts" / "sales"
+    own = account / "promotions"
+    delta.write(own, pa.table({"promo_id": pa.array([1], pa.int64())}), mode="create", table="s.p")
+    promotions(mesh_copy, own)
+    assert errors(mesh_copy) == []
+    product = promotions(mesh_copy, account / "orders")
+    assert errors(mesh_copy) == [
+        f"{product}:7: error: table 'sales.promotions': source.location '{account / 'orders'}' "
+        f"is where meshsim writes table 'sales.orders'; register another folder"
+    ]
+
+
 def test_location_in_the_governance_account(mesh_copy: Path, workspace: Path):
     audit = workspace.resolve() / "governance" / "system" / "audit"
     product = promotions(mesh_copy, audit)
