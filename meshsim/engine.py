@@ -1,14 +1,15 @@
 """The one module that imports duckdb: a hardened connection and a guarded query runner.
 
-Hardening follows ``GOVERNANCE.md`` ("DuckDB hardening, in this order", checked on DuckDB 2.0
-with ``duckdb_settings()``): extension autoload/autoinstall and community extensions off,
-Python replacement scans off, the external file cache off, explicit threads and memory limit,
-then ``allowed_directories`` (the data roots), then ``enable_external_access=false`` and
-``lock_configuration=true``
-last. These settings are defence in depth; the query validator is the real boundary.
+Hardening, in this order (setting names checked on DuckDB 2.0 with ``duckdb_settings()``):
+extension autoload/autoinstall and community extensions off, Python replacement scans off,
+the external file cache off, explicit threads and memory limit, then ``allowed_directories``
+(the data roots), then ``enable_external_access=false`` and ``lock_configuration=true`` last.
+These settings are defence in depth; the boundary is the rule pipeline of
+``meshsim.query.pipeline``, which ends by checking what DuckDB bound.
 
-Each query runs on a fresh cursor, with a timer thread that calls ``interrupt()`` when the
-timeout passes (DuckDB has no statement timeout). Results come back as Arrow tables.
+Each call runs on a fresh cursor, with a timer thread that calls ``interrupt()`` when the
+time left passes (DuckDB has no statement timeout). Results come back as Arrow tables, read
+batch by batch under row and byte limits.
 """
 
 from __future__ import annotations
@@ -44,9 +45,19 @@ def _duckdb():
 
 @dataclass(frozen=True)
 class EngineLimits:
+    """Resource bounds of governed queries. ``timeout_s`` covers planning and execution;
+    results larger than ``max_result_rows`` rows or ``max_result_bytes`` bytes (Arrow
+    buffers) fail with an error naming the limit instead of filling memory."""
+
     threads: int = 2
     memory_limit: str = "1GB"
     timeout_s: float | None = 30.0
+    max_result_rows: int = 10_000_000
+    max_result_bytes: int = 2 * 1024**3
+
+
+class ResultTooLarge(QueryError):
+    """The result passed one of the engine's result limits; it was not returned."""
 
 
 class QueryTimeout(QueryError):
@@ -87,12 +98,76 @@ def connect(
     return con
 
 
-def run_arrow(con, sql: str, *, timeout_s: float | None, consumer: str | None = None) -> pa.Table:
-    """Run governed ``sql`` on a fresh cursor and read the whole Arrow result.
+def run_arrow(
+    con,
+    sql: str,
+    *,
+    timeout_s: float | None,
+    consumer: str | None = None,
+    max_rows: int | None = None,
+    max_bytes: int | None = None,
+    limit_s: float | None = None,
+) -> pa.Table:
+    """Run governed ``sql`` on a fresh cursor and read the Arrow result, batch by batch, up
+    to ``max_rows`` rows and ``max_bytes`` bytes (:class:`ResultTooLarge` past either).
 
     Engine errors become :class:`EngineFailure` (class name only) or :class:`QueryTimeout`.
     """
+    import pyarrow as pa
+
+    def read(cursor) -> pa.Table:
+        reader = cursor.sql(sql).arrow()
+        batches, rows, size = [], 0, 0
+        for batch in reader:
+            rows += batch.num_rows
+            size += batch.nbytes
+            if max_rows is not None and rows > max_rows:
+                raise ResultTooLarge(
+                    f"the result has more than {max_rows:,} rows (limit max_result_rows); "
+                    f"nothing was returned",
+                    consumer=consumer,
+                    hint="add a LIMIT or aggregate, or raise the limit",
+                )
+            if max_bytes is not None and size > max_bytes:
+                raise ResultTooLarge(
+                    f"the result is larger than {max_bytes:,} bytes (limit max_result_bytes); "
+                    f"nothing was returned",
+                    consumer=consumer,
+                    hint="select fewer columns, add a LIMIT, or raise the limit",
+                )
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema=reader.schema)
+
+    return _guarded(con, read, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
+
+
+def explain_json(
+    con,
+    sql: str,
+    *,
+    timeout_s: float | None,
+    consumer: str | None = None,
+    limit_s: float | None = None,
+) -> str:
+    """DuckDB's physical plan of ``sql`` as JSON (``EXPLAIN (FORMAT JSON)``): what DuckDB
+    bound, for :func:`meshsim.query.verify.verify_bound_plan`. Nothing is executed."""
+
+    def explain(cursor) -> str:
+        rows = cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchall()
+        return str(rows[0][1]) if rows else "[]"
+
+    return _guarded(con, explain, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
+
+
+def _guarded(
+    con, call, *, timeout_s: float | None, consumer: str | None, limit_s: float | None = None
+):
+    """``call(cursor)`` on a fresh cursor, interrupted after ``timeout_s`` seconds (the time
+    left of the query's ``limit_s``). DuckDB's optimizer does not look at interrupts, so a
+    call that returns late still times out; query size limits bound how late."""
     duckdb = _duckdb()
+    if timeout_s is not None and timeout_s <= 0:
+        raise _timeout(limit_s or timeout_s, consumer)
     cursor = con.cursor()
     timer = None
     fired = threading.Event()
@@ -106,19 +181,27 @@ def run_arrow(con, sql: str, *, timeout_s: float | None, consumer: str | None = 
         timer.daemon = True
         timer.start()
     try:
-        return cursor.sql(sql).to_arrow_table()
+        result = call(cursor)
     except duckdb.Error as exc:
         if fired.is_set() or isinstance(exc, duckdb.InterruptException):
-            raise QueryTimeout(
-                f"the query ran longer than {timeout_s:g} s and was interrupted",
-                consumer=consumer,
-                hint="add filters or a LIMIT, or ask for a longer timeout",
-            ) from None
+            raise _timeout(limit_s or timeout_s, consumer) from None
         raise EngineFailure(type(exc).__name__, consumer=consumer) from None
     finally:
         if timer is not None:
             timer.cancel()
         cursor.close()
+    if fired.is_set():
+        raise _timeout(limit_s or timeout_s, consumer)
+    return result
+
+
+def _timeout(limit_s: float | None, consumer: str | None) -> QueryTimeout:
+    return QueryTimeout(
+        f"the query ran longer than {limit_s or 0:g} s (planning and execution) and was "
+        f"interrupted",
+        consumer=consumer,
+        hint="add filters or a LIMIT, or ask for a longer timeout",
+    )
 
 
 def serialize_sql(con, sql: str) -> str:

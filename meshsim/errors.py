@@ -101,6 +101,24 @@ class UnsupportedFeatureError(StorageError):
         )
 
 
+class IdentityError(MeshsimError):
+    """The OS user running meshsim may not act as the principal it names (``--as``, ``--by``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        principal: str,
+        os_user: str,
+        allowed: tuple[str, ...],
+        hint: str | None = None,
+    ) -> None:
+        self.principal = principal
+        self.os_user = os_user
+        self.allowed = allowed
+        super().__init__(message, hint=hint)
+
+
 class CatalogError(MeshsimError):
     """The catalog refused an operation (unknown product, illegal transition, not allowed)."""
 

@@ -22,6 +22,9 @@ from meshsim.workspace import DEFAULT_MESH, Workspace
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
     from meshsim.catalog import Catalog
+    from meshsim.catalog.models import ProductDetails
+    from meshsim.catalog.views import RowCounter
+    from meshsim.engine import EngineLimits
     from meshsim.policy.access import TableAccess
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
@@ -56,8 +59,18 @@ def validate(mesh_dir: str | Path = DEFAULT_MESH) -> list[Problem]:
 class Mesh:
     """A built mesh: its spec, its workspace, and governed access to its tables."""
 
-    def __init__(self, workspace: Workspace, mesh_dir: Path, console: Console | None = None):
+    def __init__(
+        self,
+        workspace: Workspace,
+        mesh_dir: Path,
+        console: Console | None = None,
+        limits: EngineLimits | None = None,
+        *,
+        catalog: Catalog | None = None,
+    ):
         self.workspace = workspace
+        #: resource bounds of governed queries (timeout, result rows and bytes, threads)
+        self.limits = limits
         self.mesh_dir = mesh_dir
         self.console = console or NullConsole()
         self._spec: MeshSpec | None = None
@@ -65,7 +78,7 @@ class Mesh:
         self._lock = threading.RLock()
         self._engine: Any = None
         self._snapshots: Any = None
-        self._catalog: Any = None
+        self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         self._policies: tuple[tuple[str, int], Policies] | None = None
 
     # --- construction ------------------------------------------------------------------
@@ -77,6 +90,7 @@ class Mesh:
         *,
         mesh_dir: str | Path | None = None,
         console: Console | None = None,
+        limits: EngineLimits | None = None,
     ) -> Mesh:
         ws = Workspace.at(workspace)
         state = ws.read_state()
@@ -86,7 +100,7 @@ class Mesh:
                 f"workspace '{ws.root}' was built from '{directory}', which has no mesh.yaml",
                 hint="pass --mesh DIR, or rebuild with 'meshsim build --mesh DIR'",
             )
-        return cls(ws, directory.resolve(), console)
+        return cls(ws, directory.resolve(), console, limits)
 
     @classmethod
     def build(
@@ -255,6 +269,17 @@ class Mesh:
         consumers = [consumer] if consumer else None
         return access_matrix(spec, consumers, policies)
 
+    def table_access(self, consumer: str, ref: str) -> TableAccess:
+        """What governed SQL lets ``consumer`` see of ``ref`` now (system tables included,
+        under the policies and subscriptions in force): the very answer the query engine
+        acts on, so that a listing never decides access a second way."""
+        from meshsim.policy.access import resolve_access
+        from meshsim.system import with_system_tables
+
+        return resolve_access(
+            with_system_tables(self.spec), consumer, ref, self.effective_policies()
+        )
+
     # --- catalog -------------------------------------------------------------------------------
 
     @property
@@ -266,6 +291,30 @@ class Mesh:
 
                 self._catalog = Catalog(self.workspace, lambda: self.spec)
             return self._catalog
+
+    def products(self, *, as_consumer: str | None = None) -> list[dict[str, Any]]:
+        """Published products; row counts as :meth:`row_counter` decides for ``as_consumer``."""
+        return self.catalog.products(as_consumer, count=self.row_counter(as_consumer))
+
+    def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
+        """One product in detail, for ``as_consumer`` with its column access and row counts."""
+        return self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
+
+    def row_counter(self, consumer: str | None) -> RowCounter | None:
+        """The row counts a listing may show ``consumer``: what it could count itself with
+        governed SQL (its row filters applied, at the published version; audited as its own
+        queries), and none for a table it has no grant on. ``None`` without a consumer: the
+        operator's view, the published totals that ``tables`` also shows."""
+        from meshsim.catalog.views import governed_counter
+
+        if consumer is None:
+            return None
+        session = self.session(consumer)
+
+        def granted(ref: str) -> bool:
+            return self.spec.table(ref) is not None and self.table_access(consumer, ref).granted
+
+        return governed_counter(session.sql, granted)
 
     def effective_policies(self) -> Policies:
         """The spec's policies plus active subscriptions; one object per catalog revision, so
@@ -301,12 +350,18 @@ class Mesh:
                     audit=_CatalogAudit(self.catalog),
                     policies=self.effective_policies,
                     snapshots=self._snapshot_cache(),
+                    limits=self.limits,
                 )
             return self._engine
 
     def session(self, consumer: str) -> ConsumerSession:
-        """Run SQL as ``consumer``, under its policies and subscriptions."""
-        return ConsumerSession(self, self.engine.session(consumer))
+        """Run SQL as ``consumer``, under its policies and subscriptions; refused when the
+        mesh binds ``consumer`` to other OS users than the one running this process."""
+        from meshsim.identity import authenticate
+
+        session = self.engine.session(consumer)
+        authenticate(self.spec, consumer)
+        return ConsumerSession(self, session)
 
     def warm_up(self) -> None:
         """Open the query engine and load every table's current snapshot now rather than on
@@ -323,8 +378,44 @@ class Mesh:
         return self.session(consumer).explain(text)
 
     def audit(
-        self, *, limit: int | None = None, consumer: str | None = None
+        self,
+        *,
+        as_consumer: str | None = None,
+        consumer: str | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Audit records, newest first, as ``as_consumer`` may see them: its own (the queries it
+        ran, the decisions on its requests). The whole log, or ``consumer``'s records, only if
+        it may read the audit table with SQL (a governance admin)."""
+        from meshsim.errors import CatalogError
+        from meshsim.identity import authenticate
+        from meshsim.policy.access import require_consumer
+        from meshsim.system import AUDIT_TABLE
+
+        spec = self.spec
+
+        def readers() -> str:
+            names = [c for c in spec.consumer_names() if self.table_access(c, AUDIT_TABLE).granted]
+            return ", ".join(names) or "none in this mesh"
+
+        if as_consumer is None:
+            raise CatalogError(
+                "the audit log holds every consumer's queries and decisions: say who is asking",
+                hint=f"meshsim audit --as CONSUMER (its own records); the whole log needs a "
+                f"governance admin ({readers()})",
+            )
+        require_consumer(spec, as_consumer)
+        authenticate(spec, as_consumer)
+        if consumer is not None:
+            require_consumer(spec, consumer)
+        if not self.table_access(as_consumer, AUDIT_TABLE).granted:
+            if consumer not in (None, as_consumer):
+                raise CatalogError(
+                    f"consumer '{as_consumer}' may read only its own audit records, not those "
+                    f"of '{consumer}'; the whole log needs a governance admin ({readers()})",
+                    hint=f"meshsim audit --as {as_consumer}",
+                )
+            consumer = as_consumer
         return self.catalog.audit(limit=limit, consumer=consumer)
 
 

@@ -30,6 +30,7 @@ _AUDIT_TYPES = {
     "kind": ("varchar", "query, decision or publish."),
     "consumer": ("varchar", "The consumer that queried or requested."),
     "principal": ("varchar", "Who decided (decisions)."),
+    "os_user": ("varchar", "The operating-system user that ran meshsim."),
     "request_id": ("bigint", "The subscription request (decisions)."),
     "product": ("varchar", "The product concerned (decisions, publications)."),
     "transition": ("varchar", "State change, e.g. pending->approved."),
@@ -103,8 +104,11 @@ def export_audit(catalog: Catalog, location: Path) -> None:
         [{n: _coerce(row.get(n), t) for n, t, _ in columns} for row in rows], schema
     )
     location.parent.mkdir(parents=True, exist_ok=True)
-    mode = "overwrite" if delta.exists(location) else "create"
-    delta.write(location, data, mode=mode, table=AUDIT_TABLE)
+    if delta.exists(location):
+        # the whole log each time, in the columns of this meshsim (an older one exported fewer)
+        delta.write(location, data, mode="overwrite", schema_mode="overwrite", table=AUDIT_TABLE)
+    else:
+        delta.write(location, data, mode="create", table=AUDIT_TABLE)
     marker.write_text(str(last_id))
 
 

@@ -124,8 +124,10 @@ def publish_version(
     table_versions: dict[str, int],
     rows: dict[str, int | None],
     now: datetime,
+    os_user: str,
 ) -> PublishedVersion:
-    """Check the gate and record a new version (inside the caller's write transaction).
+    """Check the gate and record a new version (inside the caller's write transaction),
+    audited with the OS user that published it.
 
     A product whose schema and table versions are unchanged keeps its latest version."""
     problems = gate_problems(spec, product)
@@ -177,11 +179,12 @@ def publish_version(
     )
     _index(con, spec, product)
     con.execute(
-        "INSERT INTO audit (time, kind, principal, product, decision, reason, tables, rows)"
-        " VALUES (?, 'publish', ?, ?, 'published', ?, ?, ?)",
+        "INSERT INTO audit (time, kind, principal, os_user, product, decision, reason, tables,"
+        " rows) VALUES (?, 'publish', ?, ?, ?, 'published', ?, ?, ?)",
         (
             at,
             p.owner,
+            os_user,
             product.ref,
             f"version {version}",
             json.dumps(tables),

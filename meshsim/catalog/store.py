@@ -9,7 +9,8 @@ written state). Each operation opens its own short-lived connection: nothing is 
 threads or processes, and the busy timeout makes a second writer wait instead of failing.
 
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` are applied in order,
-once, under the write lock.
+once, under the write lock, so a catalog written by an older meshsim is upgraded in place and
+keeps its records.
 """
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ MIGRATIONS: tuple[str, ...] = (
         name, description, tags, owner,
         tokenize = 'unicode61'
     );
+    """,
+    # 2: the OS user behind each audit record, next to the principal (identity); the records
+    # written before have none
+    """
+    ALTER TABLE audit ADD COLUMN os_user TEXT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from meshsim.cli import app
-from meshsim.cli.options import ConsumerOpt, FormatOpt, WorkspaceDir, console, open_mesh
+from meshsim.cli.options import ByOpt, ConsumerOpt, FormatOpt, WorkspaceDir, console, open_mesh
 from meshsim.cli.render import Format, render_rows
 
 REQUEST_COLUMNS = (
@@ -34,6 +34,7 @@ AUDIT_COLUMNS = (
     "kind",
     "consumer",
     "principal",
+    "os_user",
     "request_id",
     "transition",
     "decision",
@@ -72,9 +73,17 @@ def publish(
 
 
 @app.command()
-def products(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
+def products(
+    as_consumer: str | None = typer.Option(
+        None, "--as", help="Count only the rows this consumer may read (default: all rows)."
+    ),
+    workspace: Path = WorkspaceDir,
+    format: Format = FormatOpt,
+) -> None:
     """List published products: owner, version, tables, rows, subscribers."""
-    render_rows(_catalog(workspace).products(), format, title="published products")
+    rows = open_mesh(workspace).products(as_consumer=as_consumer)
+    title = "published products" + (f" as seen by {as_consumer}" if as_consumer else "")
+    render_rows(rows, format, title=title)
 
 
 @app.command()
@@ -92,13 +101,16 @@ def search(
 def show(
     product: str = typer.Argument(..., help="DOMAIN.PRODUCT"),
     as_consumer: str | None = typer.Option(
-        None, "--as", help="Also show which columns this consumer would see masked or denied."
+        None,
+        "--as",
+        help="Show which columns this consumer would see masked or denied, and only the rows "
+        "it may read.",
     ),
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
 ) -> None:
     """A product's schema, classifications, owner, versions, freshness and subscribers."""
-    details = _catalog(workspace).show(product, as_consumer=as_consumer)
+    details = open_mesh(workspace).show(product, as_consumer=as_consumer)
     if format == Format.json:
         sys.stdout.write(json.dumps(details.as_dict(), indent=2, default=str) + "\n")
         return
@@ -178,7 +190,7 @@ def _decided(verb: str, made) -> None:
 @app.command()
 def approve(
     request_id: int = typer.Argument(..., metavar="ID"),
-    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    by: str = ByOpt,
     columns: list[str] | None = typer.Option(
         None, "--columns", help="Grant only these of the requested columns."
     ),
@@ -198,7 +210,7 @@ def approve(
 @app.command()
 def reject(
     request_id: int = typer.Argument(..., metavar="ID"),
-    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    by: str = ByOpt,
     comment: str = typer.Option(..., "--comment", help="Why, for the consumer."),
     workspace: Path = WorkspaceDir,
 ) -> None:
@@ -209,7 +221,7 @@ def reject(
 @app.command()
 def revoke(
     request_id: int = typer.Argument(..., metavar="ID"),
-    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    by: str = ByOpt,
     comment: str | None = typer.Option(None, "--comment", help="Why."),
     workspace: Path = WorkspaceDir,
 ) -> None:
@@ -258,12 +270,17 @@ def graph(
 
 @app.command()
 def audit(
+    as_consumer: str | None = typer.Option(
+        None, "--as", help="Who asks: a consumer sees its own records, an admin all of them."
+    ),
     limit: int | None = typer.Option(50, "--limit", help="Newest N records."),
-    consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer's."),
+    consumer: str | None = typer.Option(
+        None, "--consumer", help="Only this consumer's (another's needs an admin)."
+    ),
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
 ) -> None:
-    """Queries, access decisions and publications, newest first."""
-    rows = _catalog(workspace).audit(limit=limit, consumer=consumer)
+    """Queries, access decisions and publications, newest first, as --as may see them."""
+    rows = open_mesh(workspace).audit(as_consumer=as_consumer, limit=limit, consumer=consumer)
     columns = AUDIT_COLUMNS if format == Format.table else None
     render_rows(rows, format, title="audit", columns=columns)

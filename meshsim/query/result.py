@@ -20,6 +20,8 @@ class Result:
 
     table: pa.Table
     tables: tuple[tuple[str, int], ...] = ()
+    #: milliseconds spent in each rule of the pipeline (a cached plan shows only execute)
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     def arrow(self) -> pa.Table:
         return self.table

@@ -10,10 +10,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from meshsim.errors import MeshsimError, PolicyError, closest
 from meshsim.spec.loader import MeshSpec, line_of
+
+if TYPE_CHECKING:
+    from meshsim.identity import Binding
 
 
 @dataclass(frozen=True)
@@ -313,12 +316,49 @@ def check_pii_protected(spec: MeshSpec) -> Iterator[Problem]:
                 )
 
 
+def check_identities(spec: MeshSpec) -> Iterator[Problem]:
+    """Say plainly which identities meshsim checks (see :mod:`meshsim.identity`) and which are
+    asserted; one principal bound to two different lists is an error."""
+    from meshsim.identity import declarations, principals
+
+    bindings = declarations(spec)
+    if not bindings:
+        yield Problem(
+            "warning",
+            str(_mesh_file(spec)),
+            "no principal is bound to OS users, so identities are asserted: anyone who can run "
+            "meshsim can act as any consumer (--as) or decide as any owner or admin (--by); "
+            "bind them with os_users (consumers) and owner_os_users (domain.yaml, products)",
+        )
+        return
+    first: dict[str, Binding] = {}
+    for binding in bindings:
+        seen = first.setdefault(binding.principal, binding)
+        if set(seen.os_users) != set(binding.os_users):
+            yield Problem(
+                "error",
+                str(binding.file),
+                f"principal '{binding.principal}' is bound to different OS users: "
+                f"{', '.join(seen.os_users)} ({seen.where}) and "
+                f"{', '.join(binding.os_users)} ({binding.where}); bind it once",
+            )
+    unbound = [p for p in principals(spec) if p not in first]
+    if unbound:
+        yield Problem(
+            "warning",
+            str(_mesh_file(spec)),
+            f"identities of {', '.join(unbound)} are asserted: they are not bound to OS users, "
+            f"so anyone who can run meshsim can act as them",
+        )
+
+
 CHECKS: tuple[Callable[[MeshSpec], Iterator[Problem]], ...] = (
     check_duplicates,
     check_products,
     check_tags_and_classifications,
     check_policy_references,
     check_pii_protected,
+    check_identities,
 )
 
 

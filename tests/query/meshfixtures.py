@@ -36,4 +36,5 @@ def run(engine: GovernedEngine):
     def _run(consumer: str, sql: str):
         return engine.session(consumer).sql(sql)
 
+    _run.engine = engine  # type: ignore[attr-defined]
     return _run
