@@ -18,6 +18,7 @@ here is never closed (near 'EUROPE)
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,11 +58,13 @@ def parse_fragment(
     return parsed.copy()
 
 
+@dataclass(frozen=True)
 class _Failure:
-    def __init__(self, description: str, line: int | None = None, column: int | None = None):
-        self.description = description
-        self.line = line
-        self.column = column
+    """Why a text is not one SQL expression, and where in it (1-based), when known."""
+
+    description: str
+    line: int | None = None
+    column: int | None = None
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
