@@ -63,3 +63,18 @@ def test_lateral_with_qualified_outer_columns_is_authorised_and_audited(run) -> 
     with pytest.raises(QueryError, match="c_acctbal"):
         run(EU, "SELECT l.b FROM customer.customer AS c, LATERAL (SELECT c.c_acctbal AS b) AS l")
     assert records[-1].decision == "refused"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT DATE '10000-01-01' AS d",
+        "SELECT CAST('infinity' AS DATE) AS d",
+        "SELECT CAST('infinity' AS TIMESTAMP) AS d",
+    ],
+)
+def test_values_python_cannot_hold_are_a_clear_error(run, sql: str) -> None:
+    result = run("external_partner", sql)
+    with pytest.raises(QueryError, match="column 'd' holds a value Python cannot represent"):
+        result.fetchall()
+    assert "d" in repr(result) and "<table>" in result._repr_html_()
