@@ -263,3 +263,42 @@ def serialize_sql(con, sql: str) -> str:
         cursor.close()
     assert row is not None
     return str(row[0])
+
+
+def bind_errors(
+    setup: Sequence[str], statements: Sequence[str], *, timeout_s: float = 10.0
+) -> list[str | None]:
+    """Run ``statements`` one by one on a new locked-down connection, after ``setup`` (which
+    creates empty tables): DuckDB's message for each one that fails, None for each that runs.
+
+    For checking policy SQL against declared schemas before any data exists. The connection
+    reads no file and its tables are empty, so unlike :class:`EngineFailure` the messages are
+    kept: they cannot contain data values.
+    """
+    duckdb = _duckdb()
+    con = connect([])
+    try:
+        try:
+            for sql in setup:
+                con.execute(sql)
+        except duckdb.Error as exc:
+            return [f"the declared tables cannot be created: {exc}"] * len(statements)
+        errors: list[str | None] = []
+        for sql in statements:
+            cursor = con.cursor()
+            timer = threading.Timer(timeout_s, cursor.interrupt)
+            timer.daemon = True
+            timer.start()
+            try:
+                cursor.execute(sql).fetchall()
+                errors.append(None)
+            except duckdb.InterruptException:
+                errors.append(f"it ran longer than {timeout_s:g} s on empty tables")
+            except duckdb.Error as exc:
+                errors.append(str(exc))
+            finally:
+                timer.cancel()
+                cursor.close()
+        return errors
+    finally:
+        con.close()
