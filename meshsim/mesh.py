@@ -465,7 +465,8 @@ class ConsumerSession:
                     f"governance admins (admin: true in mesh.yaml) may",
                     consumer=exc.consumer,
                     table=exc.table,
-                    hint="a governance admin can query it; list your own records with 'meshsim audit --as CONSUMER'",
+                    hint="a governance admin can query it; list your own records with "
+                    "'meshsim audit --as CONSUMER'",
                 ) from None
             why = exc.table and self.mesh.catalog.explain_refusal(self.consumer, exc.table)
             if not why:
