@@ -12,6 +12,23 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> MeshData:
     return build(tmp_path_factory.mktemp("mesh"))
 
 
+def make_engine(
+    mesh: MeshData, audit: MemoryAuditSink | None = None, **kwargs
+) -> tuple[GovernedEngine, MemoryAuditSink]:
+    """A governed engine over the test mesh, auditing into ``audit`` (a new sink by default)."""
+    audit = audit if audit is not None else MemoryAuditSink()
+    kwargs.setdefault("timeout_s", 10)
+    engine = GovernedEngine(
+        mesh.spec,
+        locate=mesh.path,
+        mesh_key=MESH_KEY,
+        allowed_paths=[str(mesh.root)],
+        audit=audit,
+        **kwargs,
+    )
+    return engine, audit
+
+
 @pytest.fixture(scope="session")
 def audit() -> MemoryAuditSink:
     return MemoryAuditSink()
@@ -19,14 +36,7 @@ def audit() -> MemoryAuditSink:
 
 @pytest.fixture(scope="session")
 def engine(mesh: MeshData, audit: MemoryAuditSink):
-    eng = GovernedEngine(
-        mesh.spec,
-        locate=mesh.path,
-        mesh_key=MESH_KEY,
-        allowed_paths=[str(mesh.root)],
-        audit=audit,
-        timeout_s=10,
-    )
+    eng, _ = make_engine(mesh, audit)
     yield eng
     eng.close()
 

@@ -15,9 +15,8 @@ import os
 import pytest
 
 from meshsim.errors import QueryError
-from meshsim.query.audit import MemoryAuditSink
-from meshsim.query.session import GovernedEngine
-from tests.query.meshdata import CANARY, MESH_KEY, SECRET, MeshData
+from tests.query.meshdata import CANARY, SECRET, MeshData
+from tests.query.meshfixtures import make_engine
 
 CONSUMERS = [
     "governance_admin",
@@ -61,15 +60,7 @@ def _paths(mesh: MeshData) -> dict[str, str]:
 
 @pytest.fixture
 def fresh_engine(mesh: MeshData):
-    audit = MemoryAuditSink()
-    engine = GovernedEngine(
-        mesh.spec,
-        locate=mesh.path,
-        mesh_key=MESH_KEY,
-        allowed_paths=[str(mesh.root)],
-        audit=audit,
-        timeout_s=10,
-    )
+    engine, audit = make_engine(mesh)
     yield engine, audit
     engine.close()
 
