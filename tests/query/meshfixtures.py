@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from meshsim.errors import QueryError
 from meshsim.query.audit import MemoryAuditSink
 from meshsim.query.session import GovernedEngine
 from tests.query.meshdata import MESH_KEY, MeshData, build
@@ -48,3 +49,16 @@ def run(engine: GovernedEngine):
 
     _run.engine = engine  # type: ignore[attr-defined]
     return _run
+
+
+def refused(run, consumer: str, sql: str, match: str | None = None) -> QueryError:
+    """The query is refused by meshsim's rules, and audited once, as refused (an engine
+    failure is not a refusal)."""
+    records = run.engine.audit.records
+    before = len(records)
+    with pytest.raises(QueryError, match=match) as info:
+        run(consumer, sql)
+    assert len(records) == before + 1, "every attempt is audited once"
+    assert records[-1].decision == "refused", (records[-1].decision, info.value.message)
+    assert records[-1].sql == sql and records[-1].consumer == consumer
+    return info.value
