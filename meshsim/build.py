@@ -1,4 +1,8 @@
-"""Build a mesh into a workspace: validate, generate data, write every domain's Delta tables.
+"""Build a mesh into a workspace: check, generate data, write every domain's Delta tables.
+
+Every check that can refuse the mesh (:func:`meshsim.checks.check_mesh`, the same as
+``meshsim validate``: lint, publish gates, sources, policies bound on DuckDB) runs before
+anything is written, so a refused build leaves the workspace as it was.
 
 Re-running is idempotent: a table whose scale, declared schema and Delta version are unchanged
 since the last build is left alone, unless its data files are damaged (missing, cut short,
@@ -21,11 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from meshsim.checks import check_mesh
 from meshsim.console import Console, NullConsole
 from meshsim.errors import SpecError, StorageError
-from meshsim.spec.lint import lint
 from meshsim.spec.loader import MeshSpec, TableSpec
 from meshsim.spec.models import LocationSource, TpchSource
+from meshsim.spec.sources import location_path
 from meshsim.workspace import BuildStamp, TableRecord, Workspace, WorkspaceState
 
 TPCH_TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
@@ -141,11 +146,11 @@ def build_mesh(
 
     console = console or NullConsole()
     started = time.perf_counter()
-    errors = [p for p in lint(spec) if p.severity == "error"]
-    if errors:
-        raise SpecError([str(p) for p in errors], hint="fix them, then run 'meshsim validate'")
     if scale <= 0:
         raise SpecError([f"scale factor must be positive, got {scale:g}"])
+    errors = [p for p in check_mesh(spec, workspace.root) if p.severity == "error"]
+    if errors:
+        raise SpecError([str(p) for p in errors], hint="fix them, then run 'meshsim validate'")
     report = BuildReport(workspace.root, scale)
     previous = workspace.read_state() if workspace.exists else None
     records: dict[str, TableRecord] = dict(previous.tables) if previous else {}
@@ -179,16 +184,9 @@ def build_mesh(
             progress.advance(0, f"writing {table.ref}")
             t0 = time.perf_counter()
             source = table.table.source
-            if isinstance(source, LocationSource):
-                location = (spec.root / source.location).resolve()
-                version = delta.latest_version(location) if delta.exists(location) else None
-                if version is None:
-                    raise StorageError(
-                        f"table '{table.ref}' points at '{location}', which is not a Delta table",
-                        table=table.ref,
-                        hint="fix 'source.location' in the product file",
-                    )
-                _check_registered_schema(table, location)
+            if isinstance(source, LocationSource):  # checked by check_mesh
+                location = location_path(spec, source)
+                version = delta.latest_version(location, table=table.ref)
                 records[table.ref] = TableRecord(
                     location=str(location), external=True, version=version
                 )
@@ -288,34 +286,3 @@ def _write_table(
     from meshsim.storage.snapshot import load_snapshot
 
     return version, load_snapshot(path, table=table.ref).num_records
-
-
-def _check_registered_schema(table: TableSpec, location: Path) -> None:
-    """A registered table's declared columns must exist in it with the declared types."""
-    from meshsim.spec.types import from_arrow, normalize_type
-    from meshsim.storage.snapshot import load_snapshot
-
-    snapshot = load_snapshot(location, table=table.ref)
-    actual = {c.name: c.type for c in snapshot.columns}
-    listing = ", ".join(f"{name} {from_arrow(t)}" for name, t in actual.items())
-    if not table.columns:
-        raise SpecError(
-            [
-                f"table '{table.ref}' registers '{location}' but declares no columns; policies "
-                f"need them (its columns: {listing})"
-            ]
-        )
-    problems = []
-    for column in table.columns:
-        if column.name not in actual:
-            problems.append(
-                f"table '{table.ref}': column '{column.name}' is not in '{location}' "
-                f"(its columns: {listing})"
-            )
-        elif normalize_type(from_arrow(actual[column.name])) != column.type:
-            problems.append(
-                f"table '{table.ref}': column '{column.name}' is declared {column.type} but is "
-                f"{from_arrow(actual[column.name])} in '{location}'"
-            )
-    if problems:
-        raise SpecError(problems, hint="fix the columns in the product file to match the table")

@@ -143,6 +143,6 @@ def _subscription_walkthrough(mesh: Mesh, console: Console) -> None:
     console.note(f"\n$ meshsim revoke {request.id} --by {owner}")
     _try(mesh, consumer, WALKTHROUGH_QUERY, console)
     console.note(
-        "\nEvery attempt above is in the audit log: 'meshsim audit', or as governance_admin "
-        "'meshsim sql --as governance_admin \"SELECT * FROM meshsim.audit\"'."
+        "\nEvery attempt above is in the audit log: 'meshsim audit --as governance_admin', "
+        "or with SQL: 'meshsim sql --as governance_admin \"SELECT * FROM meshsim.audit\"'."
     )

@@ -82,12 +82,46 @@ def connect(
     allowed_paths: Sequence[str], *, threads: int | None = None, memory_limit: str | None = None
 ):
     """An in-memory DuckDB connection that can read only under ``allowed_paths``, locked."""
+    return _harden(_open(threads, memory_limit), allowed_paths)
+
+
+@dataclass
+class GovernedDuckDB:
+    """The governed engine's DuckDB: ``con`` runs queries; ``verifier`` is a cursor whose
+    optimizer is off, so ``EXPLAIN`` on it shows the plan exactly as DuckDB *bound* it (the
+    optimizer may replace a scan by what it learnt from the file, e.g. ``count(*)`` from
+    Parquet metadata, and hide it from an optimized plan). One verifier, used under a lock:
+    its setting can only be made before the configuration is locked."""
+
+    con: Any
+    verifier: Any
+    lock: threading.Lock
+
+    def close(self) -> None:
+        with self.lock:
+            self.verifier.close()
+        self.con.close()
+
+
+def open_governed(
+    allowed_paths: Sequence[str], *, threads: int | None = None, memory_limit: str | None = None
+) -> GovernedDuckDB:
+    con = _open(threads, memory_limit)
+    verifier = con.cursor()
+    verifier.execute("PRAGMA disable_optimizer")
+    return GovernedDuckDB(_harden(con, allowed_paths), verifier, threading.Lock())
+
+
+def _open(threads: int | None, memory_limit: str | None):
     duckdb = _duckdb()
     limits = EngineLimits()
     config = dict(CONNECT_SETTINGS)
     config["threads"] = threads or limits.threads
     config["memory_limit"] = memory_limit or limits.memory_limit
-    con = duckdb.connect(":memory:", config=config)
+    return duckdb.connect(":memory:", config=config)
+
+
+def _harden(con, allowed_paths: Sequence[str]):
     # allowed_paths lists single files; allowed_directories lists directory prefixes. Data roots
     # are directories, so they go to the latter, with a trailing separator so that '/data'
     # does not also allow '/data2'.
@@ -141,26 +175,40 @@ def run_arrow(
     return _guarded(con, read, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
 
 
-def explain_json(
-    con,
+def explain_bound(
+    db: GovernedDuckDB,
     sql: str,
     *,
     timeout_s: float | None,
     consumer: str | None = None,
     limit_s: float | None = None,
 ) -> str:
-    """DuckDB's physical plan of ``sql`` as JSON (``EXPLAIN (FORMAT JSON)``): what DuckDB
-    bound, for :func:`meshsim.query.verify.verify_bound_plan`. Nothing is executed."""
+    """DuckDB's plan of ``sql`` as bound, unoptimized, as JSON (``EXPLAIN (FORMAT JSON)`` on
+    the verifier), for :func:`meshsim.query.verify.verify_bound_plan`. Nothing is executed."""
 
     def explain(cursor) -> str:
         rows = cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchall()
         return str(rows[0][1]) if rows else "[]"
 
-    return _guarded(con, explain, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
+    with db.lock:
+        return _guarded(
+            db.con,
+            explain,
+            timeout_s=timeout_s,
+            consumer=consumer,
+            limit_s=limit_s,
+            cursor=db.verifier,
+        )
 
 
 def _guarded(
-    con, call, *, timeout_s: float | None, consumer: str | None, limit_s: float | None = None
+    con,
+    call,
+    *,
+    timeout_s: float | None,
+    consumer: str | None,
+    limit_s: float | None = None,
+    cursor=None,
 ):
     """``call(cursor)`` on a fresh cursor, interrupted after ``timeout_s`` seconds (the time
     left of the query's ``limit_s``). DuckDB's optimizer does not look at interrupts, so a
@@ -168,7 +216,8 @@ def _guarded(
     duckdb = _duckdb()
     if timeout_s is not None and timeout_s <= 0:
         raise _timeout(limit_s or timeout_s, consumer)
-    cursor = con.cursor()
+    own_cursor = cursor is None
+    cursor = con.cursor() if cursor is None else cursor
     timer = None
     fired = threading.Event()
     if timeout_s:
@@ -189,7 +238,8 @@ def _guarded(
     finally:
         if timer is not None:
             timer.cancel()
-        cursor.close()
+        if own_cursor:
+            cursor.close()
     if fired.is_set():
         raise _timeout(limit_s or timeout_s, consumer)
     return result
@@ -213,3 +263,42 @@ def serialize_sql(con, sql: str) -> str:
         cursor.close()
     assert row is not None
     return str(row[0])
+
+
+def bind_errors(
+    setup: Sequence[str], statements: Sequence[str], *, timeout_s: float = 10.0
+) -> list[str | None]:
+    """Run ``statements`` one by one on a new locked-down connection, after ``setup`` (which
+    creates empty tables): DuckDB's message for each one that fails, None for each that runs.
+
+    For checking policy SQL against declared schemas before any data exists. The connection
+    reads no file and its tables are empty, so unlike :class:`EngineFailure` the messages are
+    kept: they cannot contain data values.
+    """
+    duckdb = _duckdb()
+    con = connect([])
+    try:
+        try:
+            for sql in setup:
+                con.execute(sql)
+        except duckdb.Error as exc:
+            return [f"the declared tables cannot be created: {exc}"] * len(statements)
+        errors: list[str | None] = []
+        for sql in statements:
+            cursor = con.cursor()
+            timer = threading.Timer(timeout_s, cursor.interrupt)
+            timer.daemon = True
+            timer.start()
+            try:
+                cursor.execute(sql).fetchall()
+                errors.append(None)
+            except duckdb.InterruptException:
+                errors.append(f"it ran longer than {timeout_s:g} s on empty tables")
+            except duckdb.Error as exc:
+                errors.append(str(exc))
+            finally:
+                timer.cancel()
+                cursor.close()
+        return errors
+    finally:
+        con.close()

@@ -132,7 +132,22 @@ class CatalogError(MeshsimError):
 
 
 class PolicyError(MeshsimError):
-    """A policy in the spec cannot be compiled (bad predicate, unknown column, bad mask)."""
+    """A policy in the spec cannot be compiled (bad predicate, unknown column, bad mask).
+
+    ``line`` and ``column`` (1-based) locate a syntax error inside the policy's SQL fragment.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.line = line
+        self.column = column
+        super().__init__(message, hint=hint)
 
 
 class QueryError(MeshsimError):

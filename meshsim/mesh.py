@@ -49,10 +49,12 @@ class TableInfo:
 
 
 def validate(mesh_dir: str | Path = DEFAULT_MESH) -> list[Problem]:
-    """Load a mesh folder and lint it. Raises SpecError for unreadable or invalid files."""
-    from meshsim.spec.lint import lint
+    """Load a mesh folder and run every check a build runs before writing (lint, publish
+    gates, sources, policies bound against the declared schemas). Raises SpecError for
+    unreadable or invalid files."""
+    from meshsim.checks import check_mesh
 
-    return lint(load_mesh(mesh_dir))
+    return check_mesh(load_mesh(mesh_dir))
 
 
 class Mesh:
@@ -490,7 +492,8 @@ class ConsumerSession:
                     f"governance admins (admin: true in mesh.yaml) may",
                     consumer=exc.consumer,
                     table=exc.table,
-                    hint="a governance admin can query it, or list it with 'meshsim audit'",
+                    hint="a governance admin can query it; list your own records with "
+                    "'meshsim audit --as CONSUMER'",
                 ) from None
             why = exc.table and self.mesh.catalog.explain_refusal(self.consumer, exc.table)
             if not why:

@@ -347,7 +347,9 @@ def approve(
         tables, granted_columns = _narrow(spec, product, request, columns)
     if row_filter is not None:
         row_filter = row_filter.strip()
-        filter_targets(spec, tables, granted_columns, row_filter)
+        _check_runs(
+            spec, request, filter_targets(spec, tables, granted_columns, row_filter), row_filter
+        )
     approved = _set_approved(con, request, actor, tables, granted_columns, row_filter, comment, now)
     bump_revision(con)
     return approved
@@ -374,23 +376,38 @@ def _narrow(
     return tables, chosen
 
 
+def _check_runs(spec: MeshSpec, request: Request, targets: list[str], predicate: str) -> None:
+    """Bind an approved row filter on empty copies of its tables, as validate binds the spec's:
+    one that does not type-check would fail every query of the consumer on the product."""
+    from meshsim.policy.binding import check_row_filter
+
+    consumer = spec.consumer(request.consumer)
+    attributes = dict(consumer.attributes) if consumer is not None else {}
+    for table in targets:
+        row_filter = RowFilter(
+            name="approved_row_filter",
+            consumers=[request.consumer],
+            table=table,
+            predicate=predicate,
+        )
+        check_row_filter(spec, row_filter, attributes)
+
+
 def filter_targets(
     spec: MeshSpec, tables: tuple[str, ...], columns: tuple[str, ...], predicate: str
 ) -> list[str]:
     """The granted tables a row-filter predicate applies to: every one that has all the
     (unqualified) columns it names. A predicate no granted table can evaluate is refused."""
-    import sqlglot
     from sqlglot import exp
-    from sqlglot.errors import ParseError
 
-    try:
-        tree = sqlglot.parse_one(predicate, read="duckdb")
-    except ParseError as exc:
-        raise CatalogError(
-            f"row filter '{predicate}' is not valid SQL: {exc.errors[0]['description']}",
-            hint="pass a boolean SQL expression over the table's columns, e.g. "
-            '--row-filter "c_nationkey = 7"',
-        ) from None
+    from meshsim.policy.fragments import parse_fragment
+
+    tree = parse_fragment(
+        predicate,
+        what="row filter",
+        hint="pass a boolean SQL expression over the table's columns, e.g. "
+        '--row-filter "c_nationkey = 7"',
+    )
     names = {
         c.name
         for c in tree.find_all(exp.Column)

@@ -38,13 +38,10 @@ def compile_filter(
     raw_scan: RawScan,
 ) -> exp.Expression:
     """The predicate of ``row_filter`` over ``"__meshsim_raw"``, with lookups bound to files."""
-    import sqlglot
+    from meshsim.policy.fragments import parse_fragment
 
     name = f"row filter '{row_filter.name}'"
-    try:
-        predicate = sqlglot.parse_one(row_filter.predicate, read="duckdb")
-    except Exception:  # noqa: BLE001 - any parse failure is a policy error
-        raise PolicyError(f"{name}: predicate is not valid SQL: {row_filter.predicate}") from None
+    predicate = parse_fragment(row_filter.predicate, what=f"{name}: predicate")
     try:
         check_syntax(predicate, what=name)
     except QueryError as exc:

@@ -14,7 +14,8 @@ records each one's time, and stops at the deadline. :data:`PLAN_RULES`:
 5. ``bind`` - every mesh table reference replaced by its governed scan, pinned to one version
    (:meth:`meshsim.query.rewrite.Planner.bind`);
 6. ``verify-plan`` - DuckDB's parse of the final SQL is what was built
-   (:mod:`meshsim.query.crosscheck`), and DuckDB's *bound* plan scans only what was bound
+   (:mod:`meshsim.query.crosscheck`), and DuckDB's *bound* plan (unoptimized: the optimizer
+   can fold a scan into constants it read from the file) scans only what was bound
    (:mod:`meshsim.query.verify`).
 
 Then :data:`EXECUTE` runs the verified SQL under the engine's limits. A verified plan is
@@ -166,8 +167,8 @@ def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
             consumer=attempt.consumer,
         )
         checked.put(scan.sql, True)
-    explained = duck.explain_json(
-        con,
+    explained = duck.explain_bound(
+        engine.duck,
         plan.sql,
         timeout_s=attempt.time_left,
         consumer=attempt.consumer,

@@ -132,11 +132,12 @@ def authorize(
 
 @lru_cache(maxsize=1024)
 def _lookup_refs(predicate: str) -> frozenset[str]:
-    import sqlglot
+    from meshsim.errors import PolicyError
+    from meshsim.policy.fragments import parse_fragment
 
     try:
-        tree = sqlglot.parse_one(predicate, read="duckdb")
-    except Exception:  # noqa: BLE001 - compile_filter reports the error
+        tree = parse_fragment(predicate, what="row filter")
+    except PolicyError:  # compile_filter reports the error
         return frozenset()
     return frozenset(f"{t.db}.{t.name}".lower() for t in tree.find_all(exp.Table) if t.db)
 

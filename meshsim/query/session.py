@@ -88,17 +88,22 @@ class GovernedEngine:
         return self.limits.timeout_s
 
     @property
-    def connection(self):
+    def duck(self):
+        """The hardened DuckDB (:class:`meshsim.engine.GovernedDuckDB`), opened on first use."""
         with self._lock:
             if self._con is None:
                 from meshsim import engine
 
-                self._con = engine.connect(
+                self._con = engine.open_governed(
                     self._allowed_paths,
                     threads=self.limits.threads,
                     memory_limit=self.limits.memory_limit,
                 )
             return self._con
+
+    @property
+    def connection(self):
+        return self.duck.con
 
     def session(self, consumer: str) -> Session:
         from meshsim.policy.access import require_consumer

@@ -118,9 +118,11 @@ def latest_version(path: str | Path, *, table: str = "?") -> int:
 
 
 def exists(path: str | Path) -> bool:
-    """Whether a Delta table with at least one commit lives at ``path``."""
+    """Whether a Delta table with at least one commit lives at ``path`` (a path storage
+    cannot handle at all is an error naming the character, not ``False``)."""
+    location = location_of(path)
     try:
-        latest_version(path)
+        latest_version(location)
     except StorageError:
         return False
     return True

@@ -14,30 +14,16 @@ from deltalake import write_deltalake
 from meshsim.engine import EngineLimits, QueryTimeout, ResultTooLarge
 from meshsim.errors import AccessDenied, QueryError
 from meshsim.query import pipeline
-from meshsim.query.audit import MemoryAuditSink
 from meshsim.query.pipeline import PLAN_RULES, RULES, Attempt, Rule, audit_decision
-from meshsim.query.session import GovernedEngine
 from meshsim.query.validate import QueryBounds, validate_query
 from meshsim.query.verify import PlanRefused, verify_bound_plan
-from tests.query.meshdata import MESH_KEY, SECRET, MeshData, build
-
-
-def make_engine(mesh: MeshData, **kwargs) -> tuple[GovernedEngine, MemoryAuditSink]:
-    audit = MemoryAuditSink()
-    engine = GovernedEngine(
-        mesh.spec,
-        locate=mesh.path,
-        mesh_key=MESH_KEY,
-        allowed_paths=[str(mesh.root)],
-        audit=audit,
-        **kwargs,
-    )
-    return engine, audit
+from tests.query.meshdata import SECRET, MeshData, build
+from tests.query.meshfixtures import make_engine
 
 
 @pytest.fixture
 def fresh(mesh: MeshData):
-    engine, audit = make_engine(mesh, timeout_s=10)
+    engine, audit = make_engine(mesh)
     yield engine, audit
     engine.close()
 
@@ -128,6 +114,22 @@ def test_verify_refuses_scans_meshsim_did_not_bind(mesh: MeshData, sql_of) -> No
         verify_bound_plan(explain(sql_of(data_file)))
 
 
+def test_verify_sees_scans_the_optimizer_folds_away(mesh: MeshData, fresh) -> None:
+    """DuckDB's optimizer answers count(*) over a Parquet file from its metadata, leaving a
+    constant (COLUMN_DATA_SCAN) where the replacement scan was: the check reads the plan as
+    bound, with the optimizer off."""
+    from meshsim import engine as duck
+
+    engine, _ = fresh
+    path = os.path.join(mesh.path("customer.customer"), "*.parquet")
+    sql = f'SELECT count(*) AS c FROM "{path}"'
+    optimized = explain(sql)
+    assert "PARQUET_SCAN" not in optimized  # the file's row count, folded into a constant
+    bound = duck.explain_bound(engine.duck, sql, timeout_s=5)
+    with pytest.raises(PlanRefused, match="PARQUET_SCAN"):
+        verify_bound_plan(bound)
+
+
 def test_verify_refuses_unknown_operators_and_garbage() -> None:
     with pytest.raises(PlanRefused, match="SEQ_SCAN"):
         verify_bound_plan('[{"name": "SEQ_SCAN", "children": [], "extra_info": {}}]')
@@ -138,7 +140,7 @@ def test_verify_refuses_unknown_operators_and_garbage() -> None:
 def test_a_planted_scan_the_parse_tree_does_not_show_is_refused(mesh: MeshData) -> None:
     """With the name rules of validate switched off, the file-path hole reaches DuckDB: the
     verify-plan rule alone must refuse it, and the attempt is audited as refused."""
-    engine, audit = make_engine(mesh, timeout_s=10)
+    engine, audit = make_engine(mesh)
 
     def validate_without_name_rules(engine, attempt: Attempt) -> None:
         from meshsim.query.validate import balance_connectives, check_syntax
@@ -153,8 +155,8 @@ def test_a_planted_scan_the_parse_tree_does_not_show_is_refused(mesh: MeshData) 
     )
     path = os.path.join(mesh.path("customer.customer"), "*.parquet")
     sql = (
-        f'WITH RECURSIVE "{path}" AS (SELECT * FROM "{path}" UNION ALL SELECT * FROM "{path}" '
-        f'WHERE false) SELECT * FROM "{path}"'
+        f'WITH RECURSIVE "{path}" AS (SELECT count(*) AS c FROM "{path}" UNION ALL SELECT c '
+        f'FROM "{path}" WHERE false) SELECT c FROM "{path}"'
     )
     try:
         with pytest.raises(PlanRefused, match="PARQUET_SCAN"):

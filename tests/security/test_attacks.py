@@ -12,21 +12,9 @@ from meshsim.query.audit import MemoryAuditSink
 from meshsim.query.crosscheck import crosscheck
 from meshsim.query.session import GovernedEngine
 from tests.query.meshdata import CANARY, MESH_KEY, SECRET
+from tests.query.meshfixtures import refused
 
 EU = "eu_marketing_analyst"
-
-
-def refused(run, consumer: str, sql: str) -> QueryError:
-    """The query is refused by meshsim's rules, and audited as refused (an engine failure is
-    not a refusal)."""
-    records = run.engine.audit.records
-    before = len(records)
-    with pytest.raises(QueryError) as info:
-        run(consumer, sql)
-    assert len(records) == before + 1, "every attempt is audited once"
-    assert records[-1].decision == "refused", (records[-1].decision, info.value.message)
-    assert records[-1].sql == sql and records[-1].consumer == consumer
-    return info.value
 
 
 def no_canary(result) -> None:

@@ -15,9 +15,8 @@ import os
 import pytest
 
 from meshsim.errors import QueryError
-from meshsim.query.audit import MemoryAuditSink
-from meshsim.query.session import GovernedEngine
-from tests.query.meshdata import CANARY, MESH_KEY, SECRET, MeshData
+from tests.query.meshdata import CANARY, SECRET, MeshData
+from tests.query.meshfixtures import make_engine, refused
 
 CONSUMERS = [
     "governance_admin",
@@ -61,15 +60,7 @@ def _paths(mesh: MeshData) -> dict[str, str]:
 
 @pytest.fixture
 def fresh_engine(mesh: MeshData):
-    audit = MemoryAuditSink()
-    engine = GovernedEngine(
-        mesh.spec,
-        locate=mesh.path,
-        mesh_key=MESH_KEY,
-        allowed_paths=[str(mesh.root)],
-        audit=audit,
-        timeout_s=10,
-    )
+    engine, audit = make_engine(mesh)
     yield engine, audit
     engine.close()
 
@@ -103,8 +94,7 @@ def test_path_like_cte_and_alias_names_are_refused(run, name: str) -> None:
         f'SELECT "{name}".n_name FROM customer.nation AS "{name}"',
         f'SELECT t.a FROM (SELECT 1 AS a) AS "{name}"',
     ):
-        with pytest.raises(QueryError, match="name"):
-            run("governance_admin", sql)
+        refused(run, "governance_admin", sql, match="name")
 
 
 def test_recursive_cte_in_the_shape_duckdb_binds_still_works(run) -> None:
@@ -135,5 +125,4 @@ def test_recursive_cte_in_the_shape_duckdb_binds_still_works(run) -> None:
     ],
 )
 def test_recursive_ctes_duckdb_binds_differently_are_refused(run, sql: str, reason: str) -> None:
-    with pytest.raises(QueryError, match=reason):
-        run("governance_admin", sql)
+    refused(run, "governance_admin", sql, match=reason)

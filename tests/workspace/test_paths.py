@@ -50,3 +50,8 @@ def test_storage_refuses_such_a_table_location(tmp_path: Path):
     with pytest.raises(StorageError, match=r"table 'x.t': location '.*' contains '\['"):
         delta.write(tmp_path / "a[b" / "t", pa.table({"x": [1]}), mode="create", table="x.t")
     assert not (tmp_path / "a[b").exists()
+
+
+def test_a_registered_location_under_such_a_path_names_the_character(tmp_path: Path):
+    with pytest.raises(StorageError, match=r"location '.*' contains '\?'"):
+        delta.exists(tmp_path / "a?b" / "t")
