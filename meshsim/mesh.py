@@ -133,6 +133,7 @@ class Mesh:
     def _build(self, scale: float) -> BuildReport:
         from meshsim.build import build_mesh
 
+        self.catalog.store.check()  # a lost catalog stops the build before it writes anything
         report = build_mesh(self.spec, self.workspace, scale, self.console)
         self._invalidate()
         versions = {t.ref: t.version for t in report.tables}

@@ -163,7 +163,8 @@ class Store:
             raise CatalogError(
                 f"the catalog '{self.path}' is {missing}, but this workspace was built: its "
                 f"products, subscriptions and audit history are not there",
-                hint="run 'meshsim doctor --repair' to restore it from its backup",
+                hint=f"run 'meshsim doctor --repair --workspace {self.path.parent.parent}' to "
+                "restore it from its backup",
             )
         if missing:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +177,8 @@ class Store:
                 raise CatalogError(
                     f"the catalog '{self.path}' is empty (no schema), but this workspace was "
                     f"built: its products, subscriptions and audit history are not there",
-                    hint="run 'meshsim doctor --repair' to restore it from its backup",
+                    hint=f"run 'meshsim doctor --repair --workspace {self.path.parent.parent}' to "
+                    "restore it from its backup",
                 )
             if version != SCHEMA_VERSION:
                 if not missing:

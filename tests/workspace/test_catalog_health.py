@@ -90,9 +90,12 @@ def test_lost_catalog_is_refused_not_recreated(capsys, workspace: Path, how: str
 
 def test_rebuild_does_not_recreate_a_lost_catalog(workspace: Path):
     _lose(workspace, "deleted")
+    state = (workspace / "workspace.json").read_bytes()
     with pytest.raises(CatalogError, match="doctor --repair"):
-        Mesh.build(EXAMPLE_MESH, workspace, scale=0.01)
+        Mesh.build(EXAMPLE_MESH, workspace, scale=0.02)
     assert not _catalog(workspace).exists()
+    assert (workspace / "workspace.json").read_bytes() == state, "refused before writing"
+    assert not (workspace / "staging" / "tpch-sf0.02").exists()
 
 
 @pytest.mark.parametrize("how", ["garbage-header", "truncated", "directory", "garbled-pages"])
