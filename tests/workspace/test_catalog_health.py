@@ -49,11 +49,8 @@ def _lose(workspace: Path, how: str) -> None:
         db.write_bytes(b"")
     elif how == "new-database":  # a valid SQLite file without meshsim's schema
         db.unlink()
-        sqlite3.connect(db).close()
-        db.write_bytes(db.read_bytes() or b"")
         con = sqlite3.connect(db)
-        con.execute("PRAGMA user_version = 0")
-        con.execute("VACUUM")
+        con.execute("CREATE TABLE unrelated (x)")
         con.close()
 
 
