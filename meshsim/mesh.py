@@ -133,7 +133,8 @@ class Mesh:
     def _build(self, scale: float) -> BuildReport:
         from meshsim.build import build_mesh
 
-        self.catalog.store.check()  # a lost catalog stops the build before it writes anything
+        if not self.catalog.store.create:  # built before: a lost catalog stops it up front
+            self.catalog.store.check()
         report = build_mesh(self.spec, self.workspace, scale, self.console)
         self._invalidate()
         versions = {t.ref: t.version for t in report.tables}
