@@ -180,17 +180,32 @@ def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
 def execute(engine: GovernedEngine, attempt: Attempt) -> None:
     from meshsim import engine as duck
 
-    assert attempt.plan is not None
+    plan = attempt.plan
+    assert plan is not None
     limits = engine.limits
-    attempt.table = duck.run_arrow(
-        engine.connection,
-        attempt.plan.sql,
-        timeout_s=attempt.time_left,
-        consumer=attempt.consumer,
-        max_rows=limits.max_result_rows,
-        max_bytes=limits.max_result_bytes,
-        limit_s=attempt.limit_s,
-    )
+    try:
+        attempt.table = duck.run_arrow(
+            engine.connection,
+            plan.sql,
+            timeout_s=attempt.time_left,
+            consumer=attempt.consumer,
+            max_rows=limits.max_result_rows,
+            max_bytes=limits.max_result_bytes,
+            limit_s=attempt.limit_s,
+        )
+    except duck.EngineFailure:
+        # a data file damaged since the plan was made fails inside DuckDB, whose message is
+        # withheld: say which table and file instead, if that is the cause
+        _require_plan_files(engine, plan)
+        raise
+
+
+def _require_plan_files(engine: GovernedEngine, plan: Plan) -> None:
+    from meshsim.storage.files import require_files
+
+    pins = {(t.ref, t.version) for t in plan.tables} | set(plan.lookups.items())
+    for ref, version in sorted(pins):
+        require_files(engine.planner.snapshot(ref, version))
 
 
 PLAN_RULES: tuple[Rule, ...] = (

@@ -52,12 +52,6 @@ def test_damaged_file_is_named_in_the_query_error(capsys, workspace: Path, how: 
     assert "meshsim doctor" in err
 
 
-@pytest.mark.xfail(
-    raises=EngineFailure,
-    strict=True,
-    reason="a cached plan skips the snapshot cache, so its file check: the query path must call "
-    "meshsim.storage.files.require_files on the plan's snapshots (or on an engine failure)",
-)
 @pytest.mark.parametrize("how", ["deleted", "truncated"])
 def test_file_damaged_after_it_was_read_is_named_too(workspace: Path, how: str):
     with Mesh.open(workspace) as mesh:
