@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from meshsim.cli import main
-from meshsim.engine import EngineFailure
 from meshsim.errors import StorageError
 from meshsim.mesh import Mesh
 from tests.conftest import EXAMPLE_MESH
