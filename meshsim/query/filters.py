@@ -11,6 +11,7 @@ consumer CTE named like a table cannot capture them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from sqlglot import exp
@@ -62,7 +63,9 @@ def compile_filter(
             quote_identifiers=True,
         )
     except OptimizeError as exc:
-        raise PolicyError(f"{name}: {exc}") from None
+        # sqlglot's position points into the wrapper built here, not into the policy text
+        detail = re.sub(r"\.?\s*Line: \d+, Col: \d+\.?", "", str(exc)).strip()
+        raise PolicyError(f"{name}: {detail}") from None
     refs = {t.ref for t in spec.tables()}
     own = wrapper.args["from_"].this if "from_" in wrapper.args else wrapper.args["from"].this
     for scope in traverse_scope(wrapper):
