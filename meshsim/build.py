@@ -1,29 +1,37 @@
-"""Build a mesh into a workspace: validate, generate data, write every domain's Delta tables.
+"""Build a mesh into a workspace: check, generate data, write every domain's Delta tables.
+
+Every check that can refuse the mesh (:func:`meshsim.checks.check_mesh`, the same as
+``meshsim validate``: lint, publish gates, sources, policies bound on DuckDB) runs before
+anything is written, so a refused build leaves the workspace as it was.
 
 Re-running is idempotent: a table whose scale, declared schema and Delta version are unchanged
-since the last build is left alone. Each table is written in one Delta commit and
-``workspace.json`` is replaced atomically after each table, so an interrupted build leaves
-every table at a valid version and the next build finishes the job.
+since the last build is left alone, unless its data files are damaged (missing, cut short,
+garbled): a generated table is then rewritten ("repaired"). Each table is written in one
+Delta commit and ``workspace.json`` is replaced atomically after each table, so an
+interrupted build leaves every table at a valid version and the next build finishes the job.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from meshsim.checks import check_mesh
 from meshsim.console import Console, NullConsole
 from meshsim.errors import SpecError, StorageError
-from meshsim.spec.lint import lint
 from meshsim.spec.loader import MeshSpec, TableSpec
 from meshsim.spec.models import LocationSource, TpchSource
-from meshsim.workspace import Workspace
+from meshsim.spec.sources import location_path
+from meshsim.workspace import BuildStamp, TableRecord, Workspace, WorkspaceState
 
 TPCH_TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
 
@@ -31,7 +39,7 @@ TPCH_TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "
 @dataclass
 class TableBuild:
     ref: str
-    action: str  # written | unchanged | registered
+    action: str  # written | unchanged | repaired | registered
     version: int
     rows: int | None
     seconds: float
@@ -56,6 +64,27 @@ def _tpchgen() -> str:
     return found
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a function for the child to run before ``exec``: the kernel kills it when the
+    build dies, however it dies (a ``kill -9`` runs no handler that could stop it). Elsewhere
+    ``subprocess.run`` still kills it on an exception such as Ctrl-C."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in it
+    parent = os.getpid()
+    set_death_signal = 1  # PR_SET_PDEATHSIG
+
+    def preexec() -> None:
+        prctl(set_death_signal, signal.SIGKILL)
+        if os.getppid() != parent:  # the build died before the death signal was armed
+            os._exit(1)
+
+    return preexec
+
+
 def generate_tpch(scale: float, out_dir: Path, tables: list[str]) -> dict[str, Path]:
     """Generate TPC-H Parquet for ``tables`` at ``scale`` (cached: reused if already there)."""
     wanted = [t for t in tables if not (out_dir / f"{t}.parquet").is_file()]
@@ -65,7 +94,9 @@ def generate_tpch(scale: float, out_dir: Path, tables: list[str]) -> dict[str, P
         tmp.mkdir(parents=True)
         command = [_tpchgen(), "parquet", "-s", f"{scale:g}", "--output-dir", str(tmp)]
         command += ["--tables", ",".join(wanted), "--quiet", "--no-progress"]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            command, capture_output=True, text=True, check=False, preexec_fn=_die_with_parent()
+        )
         if result.returncode != 0:
             raise StorageError(
                 f"tpchgen-cli failed at scale {scale:g}: {result.stderr.strip()[:500]}"
@@ -115,23 +146,29 @@ def build_mesh(
 
     console = console or NullConsole()
     started = time.perf_counter()
-    errors = [p for p in lint(spec) if p.severity == "error"]
-    if errors:
-        raise SpecError([str(p) for p in errors], hint="fix them, then run 'meshsim validate'")
     if scale <= 0:
         raise SpecError([f"scale factor must be positive, got {scale:g}"])
+    errors = [p for p in check_mesh(spec, workspace.root) if p.severity == "error"]
+    if errors:
+        raise SpecError([str(p) for p in errors], hint="fix them, then run 'meshsim validate'")
     report = BuildReport(workspace.root, scale)
-    state = workspace.read_state() if workspace.exists else {}
-    state.update(
-        {
-            "mesh_dir": str(spec.root.resolve()),
-            "mesh_name": spec.name,
-            "scale": scale,
-            "spec_fingerprint": spec.fingerprint,
-        }
-    )
-    records: dict[str, Any] = state.setdefault("tables", {})
-    workspace.mesh_key()
+    previous = workspace.read_state() if workspace.exists else None
+    records: dict[str, TableRecord] = dict(previous.tables) if previous else {}
+
+    def save(built_at: datetime | None = None) -> None:
+        workspace.write_state(
+            WorkspaceState(
+                mesh_dir=str(spec.root.resolve()),
+                mesh_name=spec.name,
+                scale=scale,
+                spec_fingerprint=spec.fingerprint,
+                tables=records,
+                built_at=built_at or (previous.built_at if previous else None),
+                catalog_created_at=previous.catalog_created_at if previous else None,
+            )
+        )
+
+    workspace.mesh_key(create=previous is None)
 
     tables = spec.tables()
     tpch_needed = sorted(
@@ -147,55 +184,81 @@ def build_mesh(
             progress.advance(0, f"writing {table.ref}")
             t0 = time.perf_counter()
             source = table.table.source
-            if isinstance(source, LocationSource):
-                location = (spec.root / source.location).resolve()
-                version = delta.latest_version(location) if delta.exists(location) else None
-                if version is None:
-                    raise StorageError(
-                        f"table '{table.ref}' points at '{location}', which is not a Delta table",
-                        table=table.ref,
-                        hint="fix 'source.location' in the product file",
-                    )
-                _check_registered_schema(table, location)
-                records[table.ref] = {
-                    "location": str(location),
-                    "external": True,
-                    "version": version,
-                }
+            if isinstance(source, LocationSource):  # checked by check_mesh
+                location = location_path(spec, source)
+                version = delta.latest_version(location, table=table.ref)
+                records[table.ref] = TableRecord(
+                    location=str(location), external=True, version=version
+                )
                 report.tables.append(TableBuild(table.ref, "registered", version, None, 0.0))
             else:
                 path = workspace.table_path(table.domain, table.name)
-                stamp = {"scale": scale, "schema": _schema_hash(table)}
-                previous = records.get(table.ref, {})
+                stamp = BuildStamp(scale=scale, schema_hash=_schema_hash(table))
+                built = records.get(table.ref)
                 current = delta.latest_version(path) if delta.exists(path) else None
+                damaged = current is not None and _damaged(path, table.ref)
+                if damaged and not _rewritable(path, table.ref):
+                    _move_aside(path)
+                    current = None
                 if (
                     current is not None
-                    and previous.get("stamp") == stamp
-                    and previous.get("version") == current
+                    and not damaged
+                    and built is not None
+                    and built.stamp == stamp
+                    and built.version == current
                 ):
                     report.tables.append(
-                        TableBuild(table.ref, "unchanged", current, previous.get("rows"), 0.0)
+                        TableBuild(table.ref, "unchanged", current, built.rows, 0.0)
                     )
                     progress.advance(1)
                     continue
                 version, rows = _write_table(delta, table, path, files, exists=current is not None)
-                records[table.ref] = {
-                    "location": str(path),
-                    "external": False,
-                    "version": version,
-                    "stamp": stamp,
-                    "rows": rows,
-                    "built_at": datetime.now(UTC).isoformat(),
-                }
-                report.tables.append(
-                    TableBuild(table.ref, "written", version, rows, time.perf_counter() - t0)
+                records[table.ref] = TableRecord(
+                    location=str(path),
+                    external=False,
+                    version=version,
+                    stamp=stamp,
+                    rows=rows,
+                    built_at=datetime.now(UTC),
                 )
-            workspace.write_state(state)
+                action = "repaired" if damaged else "written"
+                report.tables.append(
+                    TableBuild(table.ref, action, version, rows, time.perf_counter() - t0)
+                )
+            save()
             progress.advance(1)
-    state["built_at"] = datetime.now(UTC).isoformat()
-    workspace.write_state(state)
+    save(built_at=datetime.now(UTC))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _damaged(path: Path, ref: str) -> bool:
+    """Whether the generated table at ``path`` cannot be read as its log says: a log that does
+    not load, or a data file missing, cut short or garbled. Such a table is rewritten."""
+    from meshsim.storage.files import check_files
+    from meshsim.storage.snapshot import load_snapshot
+
+    try:
+        return bool(check_files(load_snapshot(path, table=ref)))
+    except StorageError:
+        return True
+
+
+def _rewritable(path: Path, ref: str) -> bool:
+    """Whether deltalake can overwrite the table (it needs a log it can load)."""
+    from meshsim.storage import delta
+
+    try:
+        delta.open_table(path, table=ref)
+    except StorageError:
+        return False
+    return True
+
+
+def _move_aside(path: Path) -> None:
+    """Keep a generated table whose log cannot be loaded beside it, and start it anew."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    path.rename(path.with_name(f"{path.name}.damaged-{stamp}"))
 
 
 def _write_table(
@@ -223,34 +286,3 @@ def _write_table(
     from meshsim.storage.snapshot import load_snapshot
 
     return version, load_snapshot(path, table=table.ref).num_records
-
-
-def _check_registered_schema(table: TableSpec, location: Path) -> None:
-    """A registered table's declared columns must exist in it with the declared types."""
-    from meshsim.spec.types import from_arrow, normalize_type
-    from meshsim.storage.snapshot import load_snapshot
-
-    snapshot = load_snapshot(location, table=table.ref)
-    actual = {c.name: c.type for c in snapshot.columns}
-    listing = ", ".join(f"{name} {from_arrow(t)}" for name, t in actual.items())
-    if not table.columns:
-        raise SpecError(
-            [
-                f"table '{table.ref}' registers '{location}' but declares no columns; policies "
-                f"need them (its columns: {listing})"
-            ]
-        )
-    problems = []
-    for column in table.columns:
-        if column.name not in actual:
-            problems.append(
-                f"table '{table.ref}': column '{column.name}' is not in '{location}' "
-                f"(its columns: {listing})"
-            )
-        elif normalize_type(from_arrow(actual[column.name])) != column.type:
-            problems.append(
-                f"table '{table.ref}': column '{column.name}' is declared {column.type} but is "
-                f"{from_arrow(actual[column.name])} in '{location}'"
-            )
-    if problems:
-        raise SpecError(problems, hint="fix the columns in the product file to match the table")

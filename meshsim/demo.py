@@ -56,7 +56,7 @@ def demo_scale(workspace: str | Path, requested: float | None) -> float:
     if requested is not None:
         return requested
     ws = Workspace.at(workspace)
-    return float(ws.read_state().get("scale", DEMO_SCALE)) if ws.exists else DEMO_SCALE
+    return ws.read_state().scale if ws.exists else DEMO_SCALE
 
 
 def run_demo(
@@ -143,6 +143,6 @@ def _subscription_walkthrough(mesh: Mesh, console: Console) -> None:
     console.note(f"\n$ meshsim revoke {request.id} --by {owner}")
     _try(mesh, consumer, WALKTHROUGH_QUERY, console)
     console.note(
-        "\nEvery attempt above is in the audit log: 'meshsim audit', or as governance_admin "
-        "'meshsim sql --as governance_admin \"SELECT * FROM meshsim.audit\"'."
+        "\nEvery attempt above is in the audit log: 'meshsim audit --as governance_admin', "
+        "or with SQL: 'meshsim sql --as governance_admin \"SELECT * FROM meshsim.audit\"'."
     )

@@ -1,14 +1,15 @@
 """The one module that imports duckdb: a hardened connection and a guarded query runner.
 
-Hardening follows ``GOVERNANCE.md`` ("DuckDB hardening, in this order", checked on DuckDB 2.0
-with ``duckdb_settings()``): extension autoload/autoinstall and community extensions off,
-Python replacement scans off, the external file cache off, explicit threads and memory limit,
-then ``allowed_directories`` (the data roots), then ``enable_external_access=false`` and
-``lock_configuration=true``
-last. These settings are defence in depth; the query validator is the real boundary.
+Hardening, in this order (setting names checked on DuckDB 2.0 with ``duckdb_settings()``):
+extension autoload/autoinstall and community extensions off, Python replacement scans off,
+the external file cache off, explicit threads and memory limit, then ``allowed_directories``
+(the data roots), then ``enable_external_access=false`` and ``lock_configuration=true`` last.
+These settings are defence in depth; the boundary is the rule pipeline of
+``meshsim.query.pipeline``, which ends by checking what DuckDB bound.
 
-Each query runs on a fresh cursor, with a timer thread that calls ``interrupt()`` when the
-timeout passes (DuckDB has no statement timeout). Results come back as Arrow tables.
+Each call runs on a fresh cursor, with a timer thread that calls ``interrupt()`` when the
+time left passes (DuckDB has no statement timeout). Results come back as Arrow tables, read
+batch by batch under row and byte limits.
 """
 
 from __future__ import annotations
@@ -44,9 +45,19 @@ def _duckdb():
 
 @dataclass(frozen=True)
 class EngineLimits:
+    """Resource bounds of governed queries. ``timeout_s`` covers planning and execution;
+    results larger than ``max_result_rows`` rows or ``max_result_bytes`` bytes (Arrow
+    buffers) fail with an error naming the limit instead of filling memory."""
+
     threads: int = 2
     memory_limit: str = "1GB"
     timeout_s: float | None = 30.0
+    max_result_rows: int = 10_000_000
+    max_result_bytes: int = 2 * 1024**3
+
+
+class ResultTooLarge(QueryError):
+    """The result passed one of the engine's result limits; it was not returned."""
 
 
 class QueryTimeout(QueryError):
@@ -71,12 +82,46 @@ def connect(
     allowed_paths: Sequence[str], *, threads: int | None = None, memory_limit: str | None = None
 ):
     """An in-memory DuckDB connection that can read only under ``allowed_paths``, locked."""
+    return _harden(_open(threads, memory_limit), allowed_paths)
+
+
+@dataclass
+class GovernedDuckDB:
+    """The governed engine's DuckDB: ``con`` runs queries; ``verifier`` is a cursor whose
+    optimizer is off, so ``EXPLAIN`` on it shows the plan exactly as DuckDB *bound* it (the
+    optimizer may replace a scan by what it learnt from the file, e.g. ``count(*)`` from
+    Parquet metadata, and hide it from an optimized plan). One verifier, used under a lock:
+    its setting can only be made before the configuration is locked."""
+
+    con: Any
+    verifier: Any
+    lock: threading.Lock
+
+    def close(self) -> None:
+        with self.lock:
+            self.verifier.close()
+        self.con.close()
+
+
+def open_governed(
+    allowed_paths: Sequence[str], *, threads: int | None = None, memory_limit: str | None = None
+) -> GovernedDuckDB:
+    con = _open(threads, memory_limit)
+    verifier = con.cursor()
+    verifier.execute("PRAGMA disable_optimizer")
+    return GovernedDuckDB(_harden(con, allowed_paths), verifier, threading.Lock())
+
+
+def _open(threads: int | None, memory_limit: str | None):
     duckdb = _duckdb()
     limits = EngineLimits()
     config = dict(CONNECT_SETTINGS)
     config["threads"] = threads or limits.threads
     config["memory_limit"] = memory_limit or limits.memory_limit
-    con = duckdb.connect(":memory:", config=config)
+    return duckdb.connect(":memory:", config=config)
+
+
+def _harden(con, allowed_paths: Sequence[str]):
     # allowed_paths lists single files; allowed_directories lists directory prefixes. Data roots
     # are directories, so they go to the latter, with a trailing separator so that '/data'
     # does not also allow '/data2'.
@@ -87,13 +132,92 @@ def connect(
     return con
 
 
-def run_arrow(con, sql: str, *, timeout_s: float | None, consumer: str | None = None) -> pa.Table:
-    """Run governed ``sql`` on a fresh cursor and read the whole Arrow result.
+def run_arrow(
+    con,
+    sql: str,
+    *,
+    timeout_s: float | None,
+    consumer: str | None = None,
+    max_rows: int | None = None,
+    max_bytes: int | None = None,
+    limit_s: float | None = None,
+) -> pa.Table:
+    """Run governed ``sql`` on a fresh cursor and read the Arrow result, batch by batch, up
+    to ``max_rows`` rows and ``max_bytes`` bytes (:class:`ResultTooLarge` past either).
 
     Engine errors become :class:`EngineFailure` (class name only) or :class:`QueryTimeout`.
     """
+    import pyarrow as pa
+
+    def read(cursor) -> pa.Table:
+        reader = cursor.sql(sql).arrow()
+        batches, rows, size = [], 0, 0
+        for batch in reader:
+            rows += batch.num_rows
+            size += batch.nbytes
+            if max_rows is not None and rows > max_rows:
+                raise ResultTooLarge(
+                    f"the result has more than {max_rows:,} rows (limit max_result_rows); "
+                    f"nothing was returned",
+                    consumer=consumer,
+                    hint="add a LIMIT or aggregate, or raise the limit",
+                )
+            if max_bytes is not None and size > max_bytes:
+                raise ResultTooLarge(
+                    f"the result is larger than {max_bytes:,} bytes (limit max_result_bytes); "
+                    f"nothing was returned",
+                    consumer=consumer,
+                    hint="select fewer columns, add a LIMIT, or raise the limit",
+                )
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema=reader.schema)
+
+    return _guarded(con, read, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
+
+
+def explain_bound(
+    db: GovernedDuckDB,
+    sql: str,
+    *,
+    timeout_s: float | None,
+    consumer: str | None = None,
+    limit_s: float | None = None,
+) -> str:
+    """DuckDB's plan of ``sql`` as bound, unoptimized, as JSON (``EXPLAIN (FORMAT JSON)`` on
+    the verifier), for :func:`meshsim.query.verify.verify_bound_plan`. Nothing is executed."""
+
+    def explain(cursor) -> str:
+        rows = cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchall()
+        return str(rows[0][1]) if rows else "[]"
+
+    with db.lock:
+        return _guarded(
+            db.con,
+            explain,
+            timeout_s=timeout_s,
+            consumer=consumer,
+            limit_s=limit_s,
+            cursor=db.verifier,
+        )
+
+
+def _guarded(
+    con,
+    call,
+    *,
+    timeout_s: float | None,
+    consumer: str | None,
+    limit_s: float | None = None,
+    cursor=None,
+):
+    """``call(cursor)`` on a fresh cursor, interrupted after ``timeout_s`` seconds (the time
+    left of the query's ``limit_s``). DuckDB's optimizer does not look at interrupts, so a
+    call that returns late still times out; query size limits bound how late."""
     duckdb = _duckdb()
-    cursor = con.cursor()
+    if timeout_s is not None and timeout_s <= 0:
+        raise _timeout(limit_s or timeout_s, consumer)
+    own_cursor = cursor is None
+    cursor = con.cursor() if cursor is None else cursor
     timer = None
     fired = threading.Event()
     if timeout_s:
@@ -106,14 +230,10 @@ def run_arrow(con, sql: str, *, timeout_s: float | None, consumer: str | None = 
         timer.daemon = True
         timer.start()
     try:
-        return cursor.sql(sql).to_arrow_table()
+        result = call(cursor)
     except duckdb.Error as exc:
         if fired.is_set() or isinstance(exc, duckdb.InterruptException):
-            raise QueryTimeout(
-                f"the query ran longer than {timeout_s:g} s and was interrupted",
-                consumer=consumer,
-                hint="add filters or a LIMIT, or ask for a longer timeout",
-            ) from None
+            raise _timeout(limit_s or timeout_s, consumer) from None
         raise EngineFailure(type(exc).__name__, consumer=consumer) from None
     finally:
         if timer is not None:
@@ -121,7 +241,20 @@ def run_arrow(con, sql: str, *, timeout_s: float | None, consumer: str | None = 
             # a timer thread still alive at interpreter exit holds the cursor, and DuckDB's
             # bindings then print a 'nanobind: leaked instances' block on stderr
             timer.join()
-        cursor.close()
+        if own_cursor:
+            cursor.close()
+    if fired.is_set():
+        raise _timeout(limit_s or timeout_s, consumer)
+    return result
+
+
+def _timeout(limit_s: float | None, consumer: str | None) -> QueryTimeout:
+    return QueryTimeout(
+        f"the query ran longer than {limit_s or 0:g} s (planning and execution) and was "
+        f"interrupted",
+        consumer=consumer,
+        hint="add filters or a LIMIT, or ask for a longer timeout",
+    )
 
 
 def serialize_sql(con, sql: str) -> str:
@@ -133,3 +266,43 @@ def serialize_sql(con, sql: str) -> str:
         cursor.close()
     assert row is not None
     return str(row[0])
+
+
+def bind_errors(
+    setup: Sequence[str], statements: Sequence[str], *, timeout_s: float = 10.0
+) -> list[str | None]:
+    """Run ``statements`` one by one on a new locked-down connection, after ``setup`` (which
+    creates empty tables): DuckDB's message for each one that fails, None for each that runs.
+
+    For checking policy SQL against declared schemas before any data exists. The connection
+    reads no file and its tables are empty, so unlike :class:`EngineFailure` the messages are
+    kept: they cannot contain data values.
+    """
+    duckdb = _duckdb()
+    con = connect([])
+    try:
+        try:
+            for sql in setup:
+                con.execute(sql)
+        except duckdb.Error as exc:
+            return [f"the declared tables cannot be created: {exc}"] * len(statements)
+        errors: list[str | None] = []
+        for sql in statements:
+            cursor = con.cursor()
+            timer = threading.Timer(timeout_s, cursor.interrupt)
+            timer.daemon = True
+            timer.start()
+            try:
+                cursor.execute(sql).fetchall()
+                errors.append(None)
+            except duckdb.InterruptException:
+                errors.append(f"it ran longer than {timeout_s:g} s on empty tables")
+            except duckdb.Error as exc:
+                errors.append(str(exc))
+            finally:
+                timer.cancel()
+                timer.join()  # see _guarded
+                cursor.close()
+        return errors
+    finally:
+        con.close()

@@ -74,8 +74,16 @@ class WorkspaceError(MeshsimError):
 class StorageError(MeshsimError):
     """A Delta table cannot be read or written as asked."""
 
-    def __init__(self, message: str, *, table: str | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        path: str | None = None,
+        hint: str | None = None,
+    ):
         self.table = table
+        self.path = path
         super().__init__(message, hint=hint)
 
 
@@ -101,12 +109,45 @@ class UnsupportedFeatureError(StorageError):
         )
 
 
+class IdentityError(MeshsimError):
+    """The OS user running meshsim may not act as the principal it names (``--as``, ``--by``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        principal: str,
+        os_user: str,
+        allowed: tuple[str, ...],
+        hint: str | None = None,
+    ) -> None:
+        self.principal = principal
+        self.os_user = os_user
+        self.allowed = allowed
+        super().__init__(message, hint=hint)
+
+
 class CatalogError(MeshsimError):
     """The catalog refused an operation (unknown product, illegal transition, not allowed)."""
 
 
 class PolicyError(MeshsimError):
-    """A policy in the spec cannot be compiled (bad predicate, unknown column, bad mask)."""
+    """A policy in the spec cannot be compiled (bad predicate, unknown column, bad mask).
+
+    ``line`` and ``column`` (1-based) locate a syntax error inside the policy's SQL fragment.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.line = line
+        self.column = column
+        super().__init__(message, hint=hint)
 
 
 class QueryError(MeshsimError):

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.console import Console, NullConsole
 from meshsim.errors import MeshsimError, WorkspaceError, unknown_name_message
 from meshsim.spec.loader import MeshSpec, load_mesh, load_policies, spec_fingerprint
-from meshsim.workspace import DEFAULT_MESH, Workspace
+from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
     from meshsim.catalog import Catalog
+    from meshsim.catalog.models import ProductDetails
+    from meshsim.catalog.views import RowCounter
+    from meshsim.doctor import DoctorReport
+    from meshsim.engine import EngineLimits
     from meshsim.policy.access import TableAccess
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
@@ -45,17 +49,29 @@ class TableInfo:
 
 
 def validate(mesh_dir: str | Path = DEFAULT_MESH) -> list[Problem]:
-    """Load a mesh folder and lint it. Raises SpecError for unreadable or invalid files."""
-    from meshsim.spec.lint import lint
+    """Load a mesh folder and run every check a build runs before writing (lint, publish
+    gates, sources, policies bound against the declared schemas). Raises SpecError for
+    unreadable or invalid files."""
+    from meshsim.checks import check_mesh
 
-    return lint(load_mesh(mesh_dir))
+    return check_mesh(load_mesh(mesh_dir))
 
 
 class Mesh:
     """A built mesh: its spec, its workspace, and governed access to its tables."""
 
-    def __init__(self, workspace: Workspace, mesh_dir: Path, console: Console | None = None):
+    def __init__(
+        self,
+        workspace: Workspace,
+        mesh_dir: Path,
+        console: Console | None = None,
+        limits: EngineLimits | None = None,
+        *,
+        catalog: Catalog | None = None,
+    ):
         self.workspace = workspace
+        #: resource bounds of governed queries (timeout, result rows and bytes, threads)
+        self.limits = limits
         self.mesh_dir = mesh_dir
         self.console = console or NullConsole()
         self._spec: MeshSpec | None = None
@@ -63,7 +79,7 @@ class Mesh:
         self._lock = threading.RLock()
         self._engine: Any = None
         self._snapshots: Any = None
-        self._catalog: Any = None
+        self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         self._policies: tuple[tuple[str, int], Policies] | None = None
 
     # --- construction ------------------------------------------------------------------
@@ -75,16 +91,29 @@ class Mesh:
         *,
         mesh_dir: str | Path | None = None,
         console: Console | None = None,
+        limits: EngineLimits | None = None,
     ) -> Mesh:
         ws = Workspace.at(workspace)
+        ws.check_path()
         state = ws.read_state()
-        directory = Path(mesh_dir) if mesh_dir else Path(state["mesh_dir"])
+        directory = Path(mesh_dir) if mesh_dir else Path(state.mesh_dir)
         if not (directory / "mesh.yaml").is_file():
             raise WorkspaceError(
                 f"workspace '{ws.root}' was built from '{directory}', which has no mesh.yaml",
                 hint="pass --mesh DIR, or rebuild with 'meshsim build --mesh DIR'",
             )
-        return cls(ws, directory.resolve(), console)
+        mesh = cls(ws, directory.resolve(), console, limits)
+        mesh.catalog.store.check()  # a lost or damaged catalog stops every command, up front
+        return mesh
+
+    @staticmethod
+    def doctor(workspace: str | Path | None = None, *, repair: bool = False) -> DoctorReport:
+        """Check a workspace (it need not open: this is how a broken one is diagnosed) and,
+        with ``repair``, fix what can be fixed without losing anything; see
+        :mod:`meshsim.doctor`."""
+        from meshsim import doctor
+
+        return doctor.repair(workspace) if repair else doctor.diagnose(workspace)
 
     @classmethod
     def build(
@@ -95,18 +124,26 @@ class Mesh:
         scale: float = 1.0,
         console: Console | None = None,
     ) -> Mesh:
-        mesh = cls(Workspace.at(workspace), Path(mesh_dir).resolve(), console)
+        ws = Workspace.at(workspace)
+        ws.check_path()
+        mesh = cls(ws, Path(mesh_dir).resolve(), console)
         mesh.last_build = mesh._build(scale)
         return mesh
 
     def _build(self, scale: float) -> BuildReport:
         from meshsim.build import build_mesh
 
+        if not self.catalog.store.create:  # built before: a lost catalog stops it up front
+            self.catalog.store.check()
         report = build_mesh(self.spec, self.workspace, scale, self.console)
         self._invalidate()
         versions = {t.ref: t.version for t in report.tables}
         rows = {t.ref: t.rows for t in report.tables if t.rows is not None}
         self.catalog.publish_all(versions, rows)
+        state = self.workspace.read_state()
+        if state.catalog_created_at is None:
+            created = datetime.now(UTC)
+            self.workspace.write_state(state.model_copy(update={"catalog_created_at": created}))
         return report
 
     # --- spec ----------------------------------------------------------------------------
@@ -143,7 +180,7 @@ class Mesh:
 
     # --- storage ---------------------------------------------------------------------------
 
-    def _state(self) -> dict[str, Any]:
+    def _state(self) -> WorkspaceState:
         """workspace.json, re-read only when it changes (it is consulted on every query)."""
         try:
             stamp = self.workspace.state_file.stat().st_mtime_ns
@@ -171,14 +208,14 @@ class Mesh:
                 unknown_name_message("table", ref, [t.ref for t in self.spec.tables()]),
                 hint="run 'meshsim tables' to list them",
             )
-        record = self._state().get("tables", {}).get(table.ref)
+        record = self._state().tables.get(table.ref)
         if record is None:
             raise WorkspaceError(
                 f"table '{table.ref}' is in the spec but not built in '{self.workspace.root}'",
                 hint="run 'meshsim build'",
             )
-        if record.get("external"):
-            return record["location"]
+        if record.external:
+            return record.location
         # a domain's own tables live in its account: derived, so a moved workspace still works
         return str(self.workspace.table_path(table.domain, table.name))
 
@@ -219,7 +256,7 @@ class Mesh:
 
     def tables(self) -> list[TableInfo]:
         infos = []
-        records = self._state().get("tables", {})
+        records = self._state().tables
         for table in self.spec.tables():
             record = records.get(table.ref)
             if record is None:
@@ -235,7 +272,7 @@ class Mesh:
                     files=len(snap.files),
                     size_bytes=sum(f.size for f in snap.files),
                     location=snap.location,
-                    external=bool(record.get("external")),
+                    external=record.external,
                 )
             )
         return infos
@@ -253,6 +290,17 @@ class Mesh:
         consumers = [consumer] if consumer else None
         return access_matrix(spec, consumers, policies)
 
+    def table_access(self, consumer: str, ref: str) -> TableAccess:
+        """What governed SQL lets ``consumer`` see of ``ref`` now (system tables included,
+        under the policies and subscriptions in force): the very answer the query engine
+        acts on, so that a listing never decides access a second way."""
+        from meshsim.policy.access import resolve_access
+        from meshsim.system import with_system_tables
+
+        return resolve_access(
+            with_system_tables(self.spec), consumer, ref, self.effective_policies()
+        )
+
     # --- catalog -------------------------------------------------------------------------------
 
     @property
@@ -264,6 +312,30 @@ class Mesh:
 
                 self._catalog = Catalog(self.workspace, lambda: self.spec)
             return self._catalog
+
+    def products(self, *, as_consumer: str | None = None) -> list[dict[str, Any]]:
+        """Published products; row counts as :meth:`row_counter` decides for ``as_consumer``."""
+        return self.catalog.products(as_consumer, count=self.row_counter(as_consumer))
+
+    def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
+        """One product in detail, for ``as_consumer`` with its column access and row counts."""
+        return self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
+
+    def row_counter(self, consumer: str | None) -> RowCounter | None:
+        """The row counts a listing may show ``consumer``: what it could count itself with
+        governed SQL (its row filters applied, at the published version; audited as its own
+        queries), and none for a table it has no grant on. ``None`` without a consumer: the
+        operator's view, the published totals that ``tables`` also shows."""
+        from meshsim.catalog.views import governed_counter
+
+        if consumer is None:
+            return None
+        session = self.session(consumer)
+
+        def granted(ref: str) -> bool:
+            return self.spec.table(ref) is not None and self.table_access(consumer, ref).granted
+
+        return governed_counter(session.sql, granted)
 
     def effective_policies(self) -> Policies:
         """The spec's policies plus active subscriptions; one object per catalog revision, so
@@ -288,9 +360,9 @@ class Mesh:
                 from meshsim.query.session import GovernedEngine
                 from meshsim.system import with_system_tables
 
-                records = self._state().get("tables", {})
+                records = self._state().tables
                 roots = {str(self.workspace.accounts), str(self.workspace.governance / "system")}
-                roots |= {r["location"] for r in records.values() if r.get("external")}
+                roots |= {r.location for r in records.values() if r.external}
                 self._engine = GovernedEngine(
                     with_system_tables(spec),
                     locate=self.locate,
@@ -299,12 +371,18 @@ class Mesh:
                     audit=_CatalogAudit(self.catalog),
                     policies=self.effective_policies,
                     snapshots=self._snapshot_cache(),
+                    limits=self.limits,
                 )
             return self._engine
 
     def session(self, consumer: str) -> ConsumerSession:
-        """Run SQL as ``consumer``, under its policies and subscriptions."""
-        return ConsumerSession(self, self.engine.session(consumer))
+        """Run SQL as ``consumer``, under its policies and subscriptions; refused when the
+        mesh binds ``consumer`` to other OS users than the one running this process."""
+        from meshsim.identity import authenticate
+
+        session = self.engine.session(consumer)
+        authenticate(self.spec, consumer)
+        return ConsumerSession(self, session)
 
     def warm_up(self) -> None:
         """Open the query engine and load every table's current snapshot now rather than on
@@ -321,8 +399,44 @@ class Mesh:
         return self.session(consumer).explain(text)
 
     def audit(
-        self, *, limit: int | None = None, consumer: str | None = None
+        self,
+        *,
+        as_consumer: str | None = None,
+        consumer: str | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Audit records, newest first, as ``as_consumer`` may see them: its own (the queries it
+        ran, the decisions on its requests). The whole log, or ``consumer``'s records, only if
+        it may read the audit table with SQL (a governance admin)."""
+        from meshsim.errors import CatalogError
+        from meshsim.identity import authenticate
+        from meshsim.policy.access import require_consumer
+        from meshsim.system import AUDIT_TABLE
+
+        spec = self.spec
+
+        def readers() -> str:
+            names = [c for c in spec.consumer_names() if self.table_access(c, AUDIT_TABLE).granted]
+            return ", ".join(names) or "none in this mesh"
+
+        if as_consumer is None:
+            raise CatalogError(
+                "the audit log holds every consumer's queries and decisions: say who is asking",
+                hint=f"meshsim audit --as CONSUMER (its own records); the whole log needs a "
+                f"governance admin ({readers()})",
+            )
+        require_consumer(spec, as_consumer)
+        authenticate(spec, as_consumer)
+        if consumer is not None:
+            require_consumer(spec, consumer)
+        if not self.table_access(as_consumer, AUDIT_TABLE).granted:
+            if consumer not in (None, as_consumer):
+                raise CatalogError(
+                    f"consumer '{as_consumer}' may read only its own audit records, not those "
+                    f"of '{consumer}'; the whole log needs a governance admin ({readers()})",
+                    hint=f"meshsim audit --as {as_consumer}",
+                )
+            consumer = as_consumer
         return self.catalog.audit(limit=limit, consumer=consumer)
 
 
@@ -333,7 +447,15 @@ class _CatalogAudit:
         self.catalog = catalog
 
     def append(self, record: Any) -> None:
-        self.catalog.append_audit(record)
+        from meshsim.errors import CatalogError
+
+        try:
+            self.catalog.append_audit(record)
+        except CatalogError as exc:
+            raise CatalogError(
+                f"the query was refused because its audit record cannot be written: {exc.message}",
+                hint=exc.hint,
+            ) from exc
 
 
 class ConsumerSession:
@@ -372,7 +494,8 @@ class ConsumerSession:
                     f"governance admins (admin: true in mesh.yaml) may",
                     consumer=exc.consumer,
                     table=exc.table,
-                    hint="a governance admin can query it, or list it with 'meshsim audit'",
+                    hint="a governance admin can query it; list your own records with "
+                    "'meshsim audit --as CONSUMER'",
                 ) from None
             why = exc.table and self.mesh.catalog.explain_refusal(self.consumer, exc.table)
             if not why:

@@ -1,14 +1,17 @@
 """The interactive SQL shell behind ``meshsim sql --as CONSUMER`` (no query).
 
 Statements end with ``;`` (or a blank line). Dot-commands: ``.tables``, ``.explain SQL``,
-``.format table|csv|json``, ``.help``, ``.quit``. History is kept in the workspace's
-``governance/shell_history`` when readline is available.
+``.format table|csv|json``, ``.help``, ``.quit``. When readline is available, each consumer's
+history is kept apart in the workspace's ``governance/shell/`` (one consumer's statements are
+its own business, not the next shell user's).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from meshsim.errors import MeshsimError
@@ -21,6 +24,15 @@ Statements end with ';' or a blank line. Commands:
   .help                this text
   .quit                leave (or Ctrl-D)"""
 
+_UNSAFE = re.compile(r"[^a-z0-9_]")
+
+
+def history_file(governance: Path, consumer: str) -> Path:
+    """``governance/shell/<consumer>.history``; every character but ``[a-z0-9_]`` is escaped
+    as ``%XX`` so that no name leaves the folder and no two names share a file."""
+    name = _UNSAFE.sub(lambda m: "".join(f"%{b:02x}" for b in m.group().encode()), consumer)
+    return governance / "shell" / f"{name}.history"
+
 
 class Shell:
     def __init__(self, mesh: Any, consumer: str, console: Any, *, fmt: Any = None) -> None:
@@ -30,13 +42,14 @@ class Shell:
         self.session = mesh.session(consumer)
         self.console = console
         self.fmt = fmt or Format.table
-        self.history_file = mesh.workspace.governance / "shell_history"
+        self.history_file = history_file(mesh.workspace.governance, self.session.consumer)
 
     def _readline(self) -> Any:
         try:
             import readline
         except ImportError:  # pragma: no cover - platform without readline
             return None
+        readline.clear_history()  # a shell opened earlier in this process, as someone else
         with contextlib.suppress(OSError):
             readline.read_history_file(self.history_file)
         return readline

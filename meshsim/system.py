@@ -5,6 +5,13 @@ exported from the catalog's SQLite store into a Delta table in the governance ac
 is read and has changed, so the query engine reads it exactly as it reads domain tables, and
 it is granted to governance admins only (deny by default for everyone else).
 
+Why on read, under a lock: every query appends an audit record, so exporting on every change
+would cost each query a Delta commit of the whole log, while only admins read it. The first
+reader that finds the export stale rewrites it holding an exclusive lock (between threads and
+processes); the others wait for the lock, then find it current and write nothing. Readers
+therefore never race to commit (two exports of the same log used to fail with a Delta commit
+conflict), and a query that planned an older export still reads it: Delta keeps its files.
+
 The system domain is added to the spec the query engine sees, not to the user's spec, so
 validation, the access matrix and the catalog list only the mesh's own products.
 """
@@ -30,6 +37,7 @@ _AUDIT_TYPES = {
     "kind": ("varchar", "query, decision or publish."),
     "consumer": ("varchar", "The consumer that queried or requested."),
     "principal": ("varchar", "Who decided (decisions)."),
+    "os_user": ("varchar", "The operating-system user that ran meshsim."),
     "request_id": ("bigint", "The subscription request (decisions)."),
     "product": ("varchar", "The product concerned (decisions, publications)."),
     "transition": ("varchar", "State change, e.g. pending->approved."),
@@ -83,7 +91,23 @@ def with_system_grants(spec: MeshSpec, policies: Policies) -> Policies:
 
 
 def export_audit(catalog: Catalog, location: Path) -> None:
-    """Write the audit log to a Delta table at ``location`` if it has new records."""
+    """Write the audit log to a Delta table at ``location`` if it has new records, one
+    process or thread at a time (see the module docstring)."""
+    from meshsim.errors import StorageError
+    from meshsim.locks import exclusive
+
+    try:
+        with exclusive(location.with_suffix(".lock")):
+            _export_if_stale(catalog, location)
+    except OSError as exc:
+        raise StorageError(
+            f"the audit log cannot be exported to '{location}' for SQL ({exc.strerror})",
+            table=AUDIT_TABLE,
+            hint="make the workspace writable, or list the log with 'meshsim audit'",
+        ) from exc
+
+
+def _export_if_stale(catalog: Catalog, location: Path) -> None:
     import pyarrow as pa
 
     from meshsim.spec.types import to_arrow
@@ -103,8 +127,11 @@ def export_audit(catalog: Catalog, location: Path) -> None:
         [{n: _coerce(row.get(n), t) for n, t, _ in columns} for row in rows], schema
     )
     location.parent.mkdir(parents=True, exist_ok=True)
-    mode = "overwrite" if delta.exists(location) else "create"
-    delta.write(location, data, mode=mode, table=AUDIT_TABLE)
+    if delta.exists(location):
+        # the whole log each time, in the columns of this meshsim (an older one exported fewer)
+        delta.write(location, data, mode="overwrite", schema_mode="overwrite", table=AUDIT_TABLE)
+    else:
+        delta.write(location, data, mode="create", table=AUDIT_TABLE)
     marker.write_text(str(last_id))
 
 

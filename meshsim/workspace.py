@@ -7,7 +7,9 @@
     <workspace>/governance/                    the central account: mesh key, catalog, audit
     <workspace>/staging/tpch-sf<scale>/        generated TPC-H Parquet, reused by rebuilds
 
-``workspace.json`` is replaced atomically, so an interrupted build never leaves it half written.
+``workspace.json`` is a :class:`WorkspaceState`, read strictly (unknown keys and wrong types
+are errors naming the file and the key) and replaced atomically, so an interrupted build
+never leaves it half written.
 """
 
 from __future__ import annotations
@@ -16,18 +18,70 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from meshsim.errors import WorkspaceError
 
 DEFAULT_WORKSPACE = "meshsim-workspace"
 DEFAULT_MESH = "domains"
 STATE_FILE = "workspace.json"
+MESH_KEY_FILE = "mesh.key"
+MESH_KEY_BYTES = 32
+DOCTOR_HINT = "run 'meshsim doctor --workspace {root}' to see what is wrong and how to repair it"
 
 
 def default_workspace() -> Path:
     return Path(os.environ.get("MESHSIM_WORKSPACE") or DEFAULT_WORKSPACE)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class BuildStamp(_Strict):
+    """What a generated table was built from; a rebuild with the same stamp leaves it alone."""
+
+    scale: float
+    schema_hash: str = Field(alias="schema")
+
+
+class TableRecord(_Strict):
+    """One built table: where it lives and which Delta version the build left it at."""
+
+    location: str
+    external: bool
+    version: int = Field(ge=0)
+    stamp: BuildStamp | None = None
+    rows: int | None = None
+    built_at: datetime | None = None
+
+
+class WorkspaceState(_Strict):
+    """``workspace.json``: the last build of this workspace."""
+
+    mesh_dir: str
+    mesh_name: str
+    scale: float = Field(gt=0)
+    spec_fingerprint: str
+    tables: dict[str, TableRecord] = Field(default_factory=dict)
+    built_at: datetime | None = None
+    #: set once the first build published the catalog: from then on a missing or empty
+    #: catalog is a loss to repair, never a new catalog to create
+    catalog_created_at: datetime | None = None
+
+
+def _problem(error: dict) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "missing":
+        return f"'{where}': missing"
+    if error["type"] == "extra_forbidden":
+        return f"'{where}': not a workspace key"
+    if not where:
+        return f"the file must be an object with the keys {', '.join(WorkspaceState.model_fields)}"
+    return f"'{where}': {error['msg'].lower()} (got {error['input']!r:.60})"
 
 
 @dataclass(frozen=True)
@@ -53,6 +107,14 @@ class Workspace:
     def governance(self) -> Path:
         return self.root / "governance"
 
+    @property
+    def mesh_key_file(self) -> Path:
+        return self.governance / MESH_KEY_FILE
+
+    @property
+    def doctor_hint(self) -> str:
+        return DOCTOR_HINT.format(root=self.root)
+
     def account(self, domain: str) -> Path:
         return self.accounts / domain
 
@@ -66,34 +128,93 @@ class Workspace:
     def exists(self) -> bool:
         return self.state_file.is_file()
 
-    def read_state(self) -> dict[str, Any]:
+    def check_path(self) -> None:
+        """Refuse a workspace path the storage layer cannot hold tables under."""
+        from meshsim.storage.log import check_location
+
+        check_location(str(self.root), what=f"workspace path '{self.root}'")
+
+    def read_state(self) -> WorkspaceState:
         if not self.state_file.is_file():
             raise WorkspaceError(
                 f"no built mesh in workspace '{self.root}'",
                 hint=f"run 'meshsim build --workspace {self.root}' (or 'meshsim demo') first",
             )
         try:
-            return json.loads(self.state_file.read_text())
-        except json.JSONDecodeError as exc:
+            text = self.state_file.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._invalid(f"it is not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
             raise WorkspaceError(
-                f"'{self.state_file}' is corrupt ({exc.msg})",
-                hint="run 'meshsim build' again to rewrite it",
+                f"cannot read '{self.state_file}': {exc.strerror}", hint=self.doctor_hint
             ) from None
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise self._invalid(f"it is not JSON ({exc.msg} at line {exc.lineno})") from None
+        try:
+            # strict: "3" is not a version and "0.1" is not a scale
+            return WorkspaceState.model_validate_json(text, strict=True)
+        except ValidationError as exc:
+            problems = [_problem(e) for e in exc.errors()]
+            raise self._invalid("; ".join(problems[:5])) from None
 
-    def write_state(self, state: dict[str, Any]) -> None:
+    def _invalid(self, why: str) -> WorkspaceError:
+        return WorkspaceError(
+            f"'{self.state_file}' is not a valid workspace state: {why}", hint=self.doctor_hint
+        )
+
+    def write_state(self, state: WorkspaceState) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True, default=str))
+        tmp.write_text(state.model_dump_json(indent=2, by_alias=True) + "\n")
         os.replace(tmp, self.state_file)
 
-    def mesh_key(self) -> bytes:
-        """The per-mesh secret that keys hash masks; created once, readable only by its owner."""
-        path = self.governance / "mesh.key"
-        if not path.is_file():
+    def catalog_expected(self) -> bool:
+        """Whether this workspace's catalog was created by a build (so it must not be created
+        again): the state records it, or its backup exists."""
+        from meshsim.catalog.backup import backup_path
+
+        if backup_path(self.governance).is_file():
+            return True
+        return self.exists and self.read_state().catalog_created_at is not None
+
+    def mesh_key(self, *, create: bool = False) -> bytes:
+        """The per-mesh secret that keys hash masks, readable only by its owner. Created by
+        the first build (``create``); a key missing later is an error, since a new one would
+        silently change every hashed value consumers have seen."""
+        path = self.mesh_key_file
+        if not path.exists() and not create:
+            raise WorkspaceError(
+                f"the mesh key '{path}' is missing; hash masks cannot be computed as before "
+                f"without it",
+                hint=self.doctor_hint,
+            )
+        if not path.exists():
             self.governance.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
+                handle.write(secrets.token_hex(MESH_KEY_BYTES))
             os.replace(tmp, path)
-        return bytes.fromhex(path.read_text().strip())
+        return read_mesh_key(path, self.doctor_hint)
+
+
+def read_mesh_key(path: Path, hint: str) -> bytes:
+    """The key in ``path``: exactly 64 hexadecimal digits (surrounding whitespace allowed)."""
+    try:
+        text = path.read_bytes().decode("ascii").strip()
+        key = bytes.fromhex(text)
+    except OSError as exc:
+        raise WorkspaceError(
+            f"the mesh key '{path}' cannot be read: {exc.strerror}", hint=hint
+        ) from None
+    except ValueError:  # UnicodeDecodeError too
+        key = b""
+    if len(key) != MESH_KEY_BYTES:
+        raise WorkspaceError(
+            f"the mesh key '{path}' is not {2 * MESH_KEY_BYTES} hexadecimal digits; hash masks "
+            f"cannot be computed without it",
+            hint=hint,
+        )
+    return key

@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from meshsim.errors import SpecError, StorageError
+from meshsim.errors import SpecError
 from meshsim.mesh import Mesh
 from meshsim.storage import delta
 from tests.conftest import EXAMPLE_MESH, edit
@@ -128,7 +128,7 @@ def test_registered_location_must_be_a_delta_table(mesh_copy: Path, tmp_path: Pa
         "name: promotions\nowner: sales-ops\ntables:\n  - name: promotions\n"
         f"    source: {{location: {tmp_path / 'nothing-here'}}}\n"
     )
-    with pytest.raises(StorageError, match="is not a Delta table"):
+    with pytest.raises(SpecError, match="does not exist \\(no _delta_log with commits\\)"):
         Mesh.build(mesh_copy, tmp_path / "ws", scale=0.01)
 
 
@@ -141,14 +141,16 @@ def test_registered_table_columns_must_match(mesh_copy: Path, tmp_path: Path):
     )
     product = mesh_copy / "sales" / "products" / "promotions.yaml"
     product.write_text(
-        "name: promotions\nowner: sales-ops\ntables:\n  - name: promotions\n"
-        f"    source: {{location: {external}}}\n    columns:\n"
+        "name: promotions\nowner: sales-ops\ndescription: Promotions.\ntables:\n"
+        f"  - name: promotions\n    source: {{location: {external}}}\n    columns:\n"
         "      - {name: promo_id, type: integer, classification: internal}\n"
         "      - {name: promo_name, type: varchar, classification: internal}\n"
     )
     with pytest.raises(SpecError) as info:
         Mesh.build(mesh_copy, tmp_path / "ws", scale=0.01)
     assert info.value.problems == [
-        f"table 'sales.promotions': column 'promo_id' is declared integer but is bigint in '{external}'",
-        f"table 'sales.promotions': column 'promo_name' is not in '{external}' (its columns: promo_id bigint)",
+        f"{product}:8: error: table 'sales.promotions': column 'promo_id' is declared integer but "
+        f"is bigint in '{external}'",
+        f"{product}:9: error: table 'sales.promotions': column 'promo_name' is not in "
+        f"'{external}' (its columns: promo_id bigint)",
     ]

@@ -12,6 +12,8 @@ import pytest
 from meshsim.demo import DEMO_QUERY
 from meshsim.errors import AccessDenied
 from meshsim.mesh import Mesh
+from meshsim.query import pipeline
+from meshsim.query.pipeline import Rule
 from meshsim.storage import delta
 from tests.conftest import EXAMPLE_MESH, edit
 
@@ -78,11 +80,11 @@ def test_subscription_workflow_is_enforced_at_once(workspace: Path):
 
 def test_every_attempt_is_audited_and_admins_query_the_audit(workspace: Path):
     mesh = Mesh.open(workspace)
-    start = max((r["id"] for r in mesh.audit()), default=0)
+    start = max((r["id"] for r in mesh.audit(as_consumer="governance_admin")), default=0)
     mesh.sql("supply_planner", "SELECT count(*) FROM sales.lineitem")
     with pytest.raises(AccessDenied):
         mesh.sql("supply_planner", "SELECT count(*) FROM sales.orders")
-    records = [r for r in mesh.audit() if r["kind"] == "query"]
+    records = [r for r in mesh.audit(as_consumer="governance_admin") if r["kind"] == "query"]
     assert [(r["consumer"], r["decision"]) for r in records[:2]] == [
         ("supply_planner", "refused"),
         ("supply_planner", "allowed"),
@@ -168,18 +170,20 @@ def test_a_commit_during_planning_does_not_leave_a_stale_plan(workspace: Path, m
     mesh = Mesh.open(workspace)
     count = "SELECT count(*) FROM customer.region"
     engine = mesh.engine
-    real = engine.crosscheck
     extra = pa.table(
         {"r_regionkey": pa.array([9], pa.int64()), "r_name": ["X"], "r_comment": ["x"]}
     )
 
-    def crosscheck_then_commit(plan, consumer):
-        real(plan, consumer)
-        monkeypatch.setattr(engine, "crosscheck", real)
+    def verify_then_commit(engine, attempt):
+        pipeline.verify_plan(engine, attempt)
         delta.write(mesh.locate("customer.region"), extra, mode="append", table="customer.region")
 
-    monkeypatch.setattr(engine, "crosscheck", crosscheck_then_commit)
+    engine.plan_rules = tuple(
+        Rule(r.name, verify_then_commit) if r.name == "verify-plan" else r
+        for r in pipeline.PLAN_RULES
+    )
     assert mesh.sql("governance_admin", count).fetchall() == [(5,)]  # planned before the commit
+    engine.plan_rules = pipeline.PLAN_RULES
     assert mesh.sql("governance_admin", count).fetchall() == [(6,)]  # the plan is stale now
 
 
@@ -189,18 +193,20 @@ def test_policies_are_read_once_per_plan(workspace: Path, monkeypatch):
     request = mesh.catalog.request("external_partner", "sales.order_history", "volumes")
     mesh.catalog.revoke(request.id, by="sales-ops")  # auto-approved (no PII): start without it
     engine = mesh.engine
-    real = engine.planner.plan
 
-    def approve_while_planning(tree, consumer, current=None):
+    def approve_while_resolving(engine, attempt):
         again = mesh.catalog.request("external_partner", "sales.order_history", "volumes")
         try:
-            return real(tree, consumer, current)
+            pipeline.resolve(engine, attempt)
         finally:
             mesh.catalog.revoke(again.id, by="sales-ops")
 
-    monkeypatch.setattr(engine.planner, "plan", approve_while_planning)
+    engine.plan_rules = tuple(
+        Rule(r.name, approve_while_resolving) if r.name == "resolve" else r
+        for r in pipeline.PLAN_RULES
+    )
     with pytest.raises(AccessDenied):  # planned under the policies its cache key holds
         mesh.sql("external_partner", query)
-    monkeypatch.setattr(engine.planner, "plan", real)
+    engine.plan_rules = pipeline.PLAN_RULES
     with pytest.raises(AccessDenied):
         mesh.sql("external_partner", query)

@@ -2,7 +2,8 @@
 
 The query engine hands :func:`append` any object with the attributes ``time, consumer, sql,
 decision, reason, tables, columns, policies, rows, duration_ms`` (a dataclass, or a mapping
-with those keys). Structured values are stored as JSON.
+with those keys), and the catalog adds the OS user that ran the query. Structured values are
+stored as JSON.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ AUDIT_FIELDS = (
     "kind",
     "consumer",
     "principal",
+    "os_user",
     "request_id",
     "product",
     "transition",
@@ -73,18 +75,19 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, default=str, sort_keys=isinstance(value, dict))
 
 
-def append(con: sqlite3.Connection, record: Any) -> int:
+def append(con: sqlite3.Connection, record: Any, *, os_user: str | None) -> int:
     decision = _field(record, "decision")
     if decision not in QUERY_DECISIONS:
         raise CatalogError(
             f"audit decision '{decision}' is not one of {', '.join(QUERY_DECISIONS)}"
         )
     cursor = con.execute(
-        "INSERT INTO audit (time, kind, consumer, sql, decision, reason, tables, columns,"
-        " policies, rows, duration_ms) VALUES (?, 'query', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (time, kind, consumer, os_user, sql, decision, reason, tables, columns,"
+        " policies, rows, duration_ms) VALUES (?, 'query', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             _time(_field(record, "time")),
             _field(record, "consumer"),
+            os_user,
             _field(record, "sql"),
             decision,
             _field(record, "reason"),

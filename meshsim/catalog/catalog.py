@@ -15,11 +15,11 @@ from typing import Any
 
 from meshsim.catalog import audit as audit_log
 from meshsim.catalog import views, workflow
+from meshsim.catalog.backup import journal_audit
 from meshsim.catalog.models import (
     ProductDetails,
     PublishedVersion,
     Request,
-    parse_stamp,
     stamp,
     utcnow,
 )
@@ -27,9 +27,10 @@ from meshsim.catalog.publish import PublishGateError, publish_version, record_sp
 from meshsim.catalog.search import search as search_index
 from meshsim.catalog.store import Store, revision
 from meshsim.errors import CatalogError, unknown_name_message
+from meshsim.identity import authenticate, current_os_user
 from meshsim.spec.loader import MeshSpec, ProductSpec, load_policies
 from meshsim.spec.models import Policies
-from meshsim.workspace import Workspace
+from meshsim.workspace import TableRecord, Workspace
 
 
 class Catalog:
@@ -41,11 +42,16 @@ class Catalog:
         spec: Callable[[], MeshSpec],
         *,
         clock: Callable[[], datetime] = utcnow,
+        create: bool | None = None,
     ) -> None:
+        """``create``: whether a missing catalog may be created (by default only until a
+        build has created it, see :meth:`Workspace.catalog_expected`)."""
         self.workspace = workspace
         self._spec = spec
         self._clock = clock
-        self.store = Store(workspace.governance)
+        if create is None:
+            create = not workspace.catalog_expected()
+        self.store = Store(workspace.governance, create=create)
 
     @property
     def spec(self) -> MeshSpec:
@@ -73,8 +79,8 @@ class Catalog:
 
     # --- publishing --------------------------------------------------------------------------
 
-    def _built(self) -> dict[str, dict[str, Any]]:
-        return self.workspace.read_state().get("tables", {})
+    def _built(self) -> dict[str, TableRecord]:
+        return self.workspace.read_state().tables
 
     def publish(
         self,
@@ -87,10 +93,13 @@ class Catalog:
         product = self._product(product_ref)
         if table_versions is None:
             built = self._built()
-            table_versions = {r: v["version"] for r, v in built.items() if "version" in v}
-            rows = {r: v.get("rows") for r, v in built.items()} if rows is None else rows
+            table_versions = {r: v.version for r, v in built.items()}
+            rows = {r: v.rows for r, v in built.items()} if rows is None else rows
+        os_user = current_os_user()
         with self.store.write() as con:
-            return publish_version(con, self.spec, product, table_versions, rows or {}, self._now())
+            return publish_version(
+                con, self.spec, product, table_versions, rows or {}, self._now(), os_user
+            )
 
     def publish_all(
         self,
@@ -102,15 +111,18 @@ class Catalog:
         spec = self.spec
         if table_versions is None:
             built = self._built()
-            table_versions = {r: v["version"] for r, v in built.items() if "version" in v}
-            rows = {r: v.get("rows") for r, v in built.items()} if rows is None else rows
+            table_versions = {r: v.version for r, v in built.items()}
+            rows = {r: v.rows for r, v in built.items()} if rows is None else rows
         now = self._now()
+        os_user = current_os_user()
         published, problems = [], []
         with self.store.write() as con:
             for product in spec.products():
                 try:
                     published.append(
-                        publish_version(con, spec, product, table_versions, rows or {}, now)
+                        publish_version(
+                            con, spec, product, table_versions, rows or {}, now, os_user
+                        )
                     )
                 except PublishGateError as exc:
                     problems.extend(f"{product.ref}: {p}" for p in exc.problems)
@@ -125,17 +137,34 @@ class Catalog:
 
     # --- discovery ---------------------------------------------------------------------------
 
-    def products(self) -> list[dict[str, Any]]:
+    def products(
+        self, as_consumer: str | None = None, *, count: views.RowCounter | None = None
+    ) -> list[dict[str, Any]]:
+        """Published products. Row counts: the published totals without ``as_consumer`` (the
+        operator's view), for a consumer only what ``count`` gives (see :mod:`.views`)."""
+        if as_consumer is not None:
+            from meshsim.policy.access import require_consumer
+
+            require_consumer(self.spec, as_consumer)
         now = self._now()
         with self.store.read() as con:
             active = [r for r in self._requests(con, state="approved") if r.active(now)]
-            return views.products(con, active)
+            latest = views.latest_versions(con)
+        return views.products(latest, active, views.counter_for(as_consumer, count))
 
     def search(self, text: str, limit: int | None = 20) -> list[dict[str, Any]]:
         with self.store.read() as con:
             return search_index(con, text, limit)
 
-    def show(self, product_ref: str, as_consumer: str | None = None) -> ProductDetails:
+    def show(
+        self,
+        product_ref: str,
+        as_consumer: str | None = None,
+        *,
+        count: views.RowCounter | None = None,
+    ) -> ProductDetails:
+        """One product in detail; for ``as_consumer``, what it would see of each column, and
+        row counts only as ``count`` gives them (see :mod:`.views`)."""
         spec = self.spec
         ref = self._product(product_ref).ref
         if as_consumer is not None:
@@ -149,6 +178,7 @@ class Catalog:
             assert schema is not None
             history = views.versions(con, ref)
             requests = self._requests(con, product=ref)
+        history = views.recount(history, views.counter_for(as_consumer, count))
         active = [r for r in requests if r.active(now)]
         pending = sum(1 for r in requests if r.state == "pending")
         policies = self._merge(spec.policies, active)
@@ -172,8 +202,8 @@ class Catalog:
         if not self.workspace.exists:
             return published
         built = self._built()
-        times = [parse_stamp(built.get(t, {}).get("built_at")) for t in history[0]["tables"]]
-        known = [t for t in times if t is not None]
+        records = [built.get(t) for t in history[0]["tables"]]
+        known = [r.built_at for r in records if r is not None and r.built_at is not None]
         return max(known) if known else published
 
     # --- the subscription workflow ---------------------------------------------------------
@@ -192,6 +222,7 @@ class Catalog:
 
         spec = self.spec
         require_consumer(spec, consumer)
+        actor = authenticate(spec, consumer)
         product = self._product(product_ref)
         if not reason or not reason.strip():
             raise CatalogError(
@@ -205,7 +236,7 @@ class Catalog:
             return workflow.create(
                 con,
                 spec,
-                consumer,
+                actor,
                 product,
                 reason.strip(),
                 scope_tables,
@@ -235,13 +266,16 @@ class Catalog:
         sql = "SELECT * FROM requests" + (f" WHERE {' AND '.join(where)}" if where else "")
         return [Request.from_row(r) for r in con.execute(sql + " ORDER BY id", params)]
 
-    def _decide(self, request_id: int, action: Callable[..., Request], *args: Any) -> Request:
+    def _decide(
+        self, request_id: int, action: Callable[..., Request], by: str, *args: Any
+    ) -> Request:
         spec = self.spec
+        actor = authenticate(spec, by)
         now = self._now()
         with self.store.write() as con:
-            workflow.expire_due(con, now)
+            workflow.expire_due(con, now, actor.os_user)
             request = workflow.load_request(con, request_id)
-            return action(con, spec, self._product(request.product), request, *args, now)
+            return action(con, spec, self._product(request.product), request, actor, *args, now)
 
     def approve(
         self,
@@ -262,8 +296,9 @@ class Catalog:
 
     def expire(self, now: datetime | None = None) -> list[int]:
         """End every approved request past its expiry; returns their ids."""
+        os_user = current_os_user()
         with self.store.write() as con:
-            return workflow.expire_due(con, self._now(now))
+            return workflow.expire_due(con, self._now(now), os_user)
 
     # --- grants ------------------------------------------------------------------------------
 
@@ -383,13 +418,18 @@ class Catalog:
 
     def append_audit(self, record: Any) -> int:
         """Store one query audit record (see :mod:`meshsim.catalog.audit`); returns its id."""
-        with self.store.write() as con:
-            return audit_log.append(con, record)
+        os_user = current_os_user()
+        with self.store.write(backup=False) as con:
+            record_id = audit_log.append(con, record, os_user=os_user)
+            journal_audit(con, self.workspace.governance, record_id)
+            return record_id
 
     def audit(
         self, limit: int | None = None, consumer: str | None = None, request_id: int | None = None
     ) -> list[dict[str, Any]]:
-        """Queries, decisions and publications, newest first."""
+        """Queries, decisions and publications, newest first: every record, whoever asks (the
+        governance account's own read, e.g. to export ``meshsim.audit``). Consumers read the
+        log through :meth:`meshsim.mesh.Mesh.audit`, which shows each only what it may see."""
         with self.store.read() as con:
             return audit_log.read(con, limit, consumer, request_id)
 

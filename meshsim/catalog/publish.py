@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from meshsim.catalog.models import PublishedVersion, stamp
 from meshsim.catalog.store import bump_revision
 from meshsim.errors import CatalogError
-from meshsim.spec.loader import MeshSpec, ProductSpec
+from meshsim.spec.loader import KeyPath, MeshSpec, ProductSpec
 from meshsim.spec.models import Grant, Policies, TagGrant
 
 PROTECTED_CLASSES = ("pii", "sensitive")
@@ -47,31 +48,59 @@ def _named_grant(policies: Policies, rule: str) -> Grant | None:
     return None
 
 
+@dataclass(frozen=True)
+class GateFinding:
+    """One reason a product may not be published: where in its file, and what.
+
+    ``subject`` identifies the problem for checks that also report it (the lint reports a
+    missing owner and unmasked PII in its own words)."""
+
+    path: KeyPath
+    message: str
+    subject: tuple[str, ...] = ()
+
+
 def gate_problems(spec: MeshSpec, product: ProductSpec) -> list[str]:
     """Every reason ``product`` may not be published (empty when it may)."""
+    return [finding.message for finding in gate_findings(spec, product)]
+
+
+def gate_findings(spec: MeshSpec, product: ProductSpec) -> list[GateFinding]:
+    """The reasons of :func:`gate_problems`, with the key path of each in the product file."""
     return list(_gate(spec, product))
 
 
-def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[str]:
+def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[GateFinding]:
     from meshsim.policy.access import resolve_access
 
     spec_product = product.product
     if not spec_product.owner:
-        yield "no owner: add 'owner:' (the team that decides access requests)"
+        yield GateFinding(
+            ("name",),
+            "no owner: add 'owner:' (the team that decides access requests)",
+            ("owner", product.ref),
+        )
     if not spec_product.description.strip():
-        yield "no description: add 'description:' so consumers can find and judge it"
+        yield GateFinding(
+            ("name",), "no description: add 'description:' so consumers can find and judge it"
+        )
     admins = {c.name for c in spec.mesh.consumers if c.admin}
     consumers = [c for c in spec.consumer_names() if c not in admins]
-    for table in spec_product.tables:
+    for index, table in enumerate(spec_product.tables):
         ref = f"{product.domain}.{table.name}"
-        for column in table.columns:
+        for position, column in enumerate(table.columns):
             if column.classification is None:
-                yield f"column '{ref}.{column.name}' has no classification"
-        protected = [c for c in table.columns if c.classification in PROTECTED_CLASSES]
+                yield GateFinding(
+                    ("tables", index, "columns", position),
+                    f"column '{ref}.{column.name}' has no classification",
+                )
+        protected = [
+            (p, c) for p, c in enumerate(table.columns) if c.classification in PROTECTED_CLASSES
+        ]
         if not protected:
             continue
         access = {name: resolve_access(spec, name, ref) for name in consumers}
-        for column in protected:
+        for position, column in protected:
             for name in consumers:
                 cell = access[name].column(column.name)
                 if cell is None or cell.state != "full":
@@ -79,10 +108,12 @@ def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[str]:
                 grant = _named_grant(spec.policies, cell.rule)
                 if grant is not None and "*" not in grant.consumers and grant.when is None:
                     continue
-                yield (
+                yield GateFinding(
+                    ("tables", index, "columns", position),
                     f"{column.classification} column '{ref}.{column.name}' is visible unmasked to "
                     f"'{name}' through {cell.rule}, which does not name its consumers; add a "
-                    f"mask, exclude the column, or grant it to named consumers only"
+                    f"mask, exclude the column, or grant it to named consumers only",
+                    ("unmasked", f"{ref}.{column.name}", name),
                 )
 
 
@@ -93,8 +124,10 @@ def publish_version(
     table_versions: dict[str, int],
     rows: dict[str, int | None],
     now: datetime,
+    os_user: str,
 ) -> PublishedVersion:
-    """Check the gate and record a new version (inside the caller's write transaction).
+    """Check the gate and record a new version (inside the caller's write transaction),
+    audited with the OS user that published it.
 
     A product whose schema and table versions are unchanged keeps its latest version."""
     problems = gate_problems(spec, product)
@@ -146,11 +179,12 @@ def publish_version(
     )
     _index(con, spec, product)
     con.execute(
-        "INSERT INTO audit (time, kind, principal, product, decision, reason, tables, rows)"
-        " VALUES (?, 'publish', ?, ?, 'published', ?, ?, ?)",
+        "INSERT INTO audit (time, kind, principal, os_user, product, decision, reason, tables,"
+        " rows) VALUES (?, 'publish', ?, ?, ?, 'published', ?, ?, ?)",
         (
             at,
             p.owner,
+            os_user,
             product.ref,
             f"version {version}",
             json.dumps(tables),

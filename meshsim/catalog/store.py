@@ -9,7 +9,14 @@ written state). Each operation opens its own short-lived connection: nothing is 
 threads or processes, and the busy timeout makes a second writer wait instead of failing.
 
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` are applied in order,
-once, under the write lock.
+once, under the write lock, so a catalog written by an older meshsim is upgraded in place and
+keeps its records.
+
+Reads go through a read-only connection, so listings work on a read-only workspace. A store
+is opened with ``create=False`` once a build has created the catalog: a missing or empty
+``catalog.db`` is then a loss to repair (``meshsim doctor --repair``), never a new, empty
+catalog. Every SQLite failure (not a database, corrupt, read-only, disk full, locked) becomes
+a :class:`CatalogError` naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from meshsim.errors import CatalogError
 
@@ -108,28 +116,94 @@ MIGRATIONS: tuple[str, ...] = (
         tokenize = 'unicode61'
     );
     """,
+    # 2: the OS user behind each audit record, next to the principal (identity); the records
+    # written before have none
+    """
+    ALTER TABLE audit ADD COLUMN os_user TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Store:
-    """One connection per thread (and process), reused; :meth:`write` is one ``BEGIN
-    IMMEDIATE`` transaction, :meth:`read` one consistent snapshot.
+    """One read-write and one read-only connection per thread (and process), reused;
+    :meth:`write` is one ``BEGIN IMMEDIATE`` transaction, :meth:`read` one consistent snapshot.
 
     ``synchronous = NORMAL`` in WAL mode keeps the database consistent on any crash and loses
     at most the last transactions on power loss; FULL would fsync on every audited query.
+    After each committed change (but a query's audit record, see
+    :mod:`meshsim.catalog.backup`) the catalog is copied to its backup.
     """
 
-    def __init__(self, governance_dir: Path) -> None:
+    def __init__(self, governance_dir: Path, *, create: bool = True) -> None:
         self.path = Path(governance_dir) / DB_FILE
+        self.create = create
         self._ready = False
         self._local = threading.local()
 
-    def _connect(self) -> sqlite3.Connection:
-        cached = getattr(self._local, "connection", None)
-        if cached is not None and cached[0] == os.getpid():
-            return cached[1]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def _connect(self, readonly: bool = False) -> sqlite3.Connection:
+        cached = getattr(self._local, "connections", None)
+        if cached is None or cached[0] != os.getpid():
+            cached = (os.getpid(), {})
+            self._local.connections = cached
+        con = cached[1].get(readonly)
+        if con is not None:
+            return con
+        with catalog_errors(self.path):
+            if not self._ready:
+                self._prepare()
+            con = self._open_readonly() if readonly else self._open_readwrite()
+        cached[1][readonly] = con
+        return con
+
+    def _prepare(self) -> None:
+        """Once per store: refuse a missing, empty or foreign file; create or migrate."""
+        missing = self._missing()
+        if missing and not self.create:
+            raise CatalogError(
+                f"the catalog '{self.path}' is {missing}, but this workspace was built: its "
+                f"products, subscriptions and audit history are not there",
+                hint=f"run 'meshsim doctor --repair --workspace {self.path.parent.parent}' to "
+                "restore it from its backup",
+            )
+        if missing:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = self._open_readwrite()
+        else:
+            con = self._open_readonly()
+        try:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0 and not self.create:
+                raise CatalogError(
+                    f"the catalog '{self.path}' is empty (no schema), but this workspace was "
+                    f"built: its products, subscriptions and audit history are not there",
+                    hint=f"run 'meshsim doctor --repair --workspace {self.path.parent.parent}' to "
+                    "restore it from its backup",
+                )
+            if version != SCHEMA_VERSION:
+                if not missing:
+                    con.close()
+                    con = self._open_readwrite()
+                self._migrate(con)
+        finally:
+            con.close()
+        self._ready = True
+
+    def _missing(self) -> str | None:
+        """Why there is no catalog to open (``None`` if there is a file)."""
+        if self.path.is_dir():
+            raise CatalogError(
+                f"the catalog '{self.path}' is a directory, not a catalog database",
+                hint=f"move it away, then run 'meshsim doctor --repair --workspace "
+                f"{self.path.parent.parent}'",
+            )
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return "missing"
+        return "empty (0 bytes)" if size == 0 else None
+
+    def _open_readwrite(self) -> sqlite3.Connection:
         con = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
@@ -138,17 +212,44 @@ class Store:
         con.execute("PRAGMA journal_mode = WAL")
         con.execute("PRAGMA synchronous = NORMAL")
         con.execute("PRAGMA foreign_keys = ON")
-        if not self._ready:
-            self._migrate(con)
-            self._ready = True
-        self._local.connection = (os.getpid(), con)
         return con
 
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A read-only connection; on a read-only workspace whose write-ahead log is empty
+        (the last writer closed cleanly) SQLite cannot create the WAL index, and the file,
+        which nobody can change there, is opened as immutable."""
+        uri = f"file:{quote(str(self.path))}?mode=ro"
+        try:
+            return self._uri_connect(uri)
+        except sqlite3.OperationalError:
+            wal = self.path.with_name(self.path.name + "-wal")
+            if os.access(self.path.parent, os.W_OK) or (wal.exists() and wal.stat().st_size):
+                raise
+        return self._uri_connect(uri + "&immutable=1")
+
+    def _uri_connect(self, uri: str) -> sqlite3.Connection:
+        con = sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        con.row_factory = sqlite3.Row
+        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header now
+        return con
+
+    def check(self) -> None:
+        """Open the catalog now (present, a database, current schema), or raise CatalogError."""
+        self._connect(readonly=True)
+
     def close(self) -> None:
-        cached = getattr(self._local, "connection", None)
+        cached = getattr(self._local, "connections", None)
         if cached is not None and cached[0] == os.getpid():
-            cached[1].close()
-        self._local.connection = None
+            for con in cached[1].values():
+                con.close()
+        self._local.connections = None
 
     def _migrate(self, con: sqlite3.Connection) -> None:
         version = con.execute("PRAGMA user_version").fetchone()[0]
@@ -173,26 +274,99 @@ class Store:
             raise
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction holding the write lock from its first statement; rolled back on error."""
+    def write(self, *, backup: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction holding the write lock from its first statement; rolled back on
+        error. A committed change is then copied to the backup, unless ``backup`` is false
+        (the caller journals it instead)."""
         con = self._connect()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+        with catalog_errors(self.path):
+            before = con.total_changes
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+                changed = con.total_changes != before
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        if backup and changed:
+            from meshsim.catalog.backup import write_backup
+
+            write_backup(con, self.path)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for several SELECTs."""
-        con = self._connect()
-        con.execute("BEGIN")
-        try:
-            yield con
-        finally:
-            con.execute("COMMIT")
+        """A consistent snapshot for several SELECTs, on the read-only connection."""
+        con = self._connect(readonly=True)
+        with catalog_errors(self.path):
+            con.execute("BEGIN")
+            try:
+                yield con
+            finally:
+                con.execute("COMMIT")
+
+
+#: SQLite result codes (``sqlite_errorname``) and what they mean for a catalog file.
+_SQLITE_PROBLEMS = {
+    "SQLITE_NOTADB": ("is not a catalog database (not an SQLite file)", "repair"),
+    "SQLITE_CORRUPT": ("is corrupt", "repair"),
+    "SQLITE_FULL": ("cannot be written: the disk is full", "space"),
+    "SQLITE_READONLY": ("cannot be written: the workspace is read-only", "writable"),
+    "SQLITE_CANTOPEN": ("cannot be opened", "access"),
+    "SQLITE_PERM": ("cannot be opened: permission denied", "access"),
+    "SQLITE_BUSY": ("is locked by another process for too long", "retry"),
+    "SQLITE_LOCKED": ("is locked by another process for too long", "retry"),
+    "SQLITE_IOERR": ("cannot be read or written (I/O error)", "access"),
+    "SQLITE_ERROR": ("is not a meshsim catalog or is damaged", "repair"),
+}
+
+
+def catalog_error(path: Path, exc: sqlite3.Error) -> CatalogError:
+    """The :class:`CatalogError` for an SQLite error on the catalog at ``path``."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    base = name.split("_", 2)
+    family = "_".join(base[:2]) if len(base) > 1 else name
+    what, action = _SQLITE_PROBLEMS.get(
+        name, _SQLITE_PROBLEMS.get(family, ("cannot be used", "repair"))
+    )
+    if name == "SQLITE_READONLY_DBMOVED":
+        what, action = "was moved or deleted while in use", "repair"
+    elif family in ("SQLITE_CANTOPEN", "SQLITE_READONLY") and not os.access(path.parent, os.W_OK):
+        what, action = _SQLITE_PROBLEMS["SQLITE_READONLY"]
+    elif family in ("SQLITE_CANTOPEN", "SQLITE_IOERR") and _disk_full(path.parent):
+        what, action = _SQLITE_PROBLEMS["SQLITE_FULL"]  # SQLite could not grow its files
+    workspace = path.parent.parent
+    hints = {
+        "repair": f"run 'meshsim doctor --repair --workspace {workspace}' to restore it from "
+        f"its backup",
+        "space": "free disk space, then run the command again",
+        "writable": "make the workspace writable to change the catalog or run queries "
+        "(their audit records must be written); listings work read-only",
+        "access": f"check the permissions of '{path.parent}', then run 'meshsim doctor "
+        f"--workspace {workspace}'",
+        "retry": "run the command again when the other process is done",
+    }
+    return CatalogError(f"the catalog '{path}' {what} ({exc})", hint=hints[action])
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
+
+
+@contextmanager
+def catalog_errors(path: Path) -> Iterator[None]:
+    """Raise SQLite errors on the catalog as :class:`CatalogError`; programming errors
+    (a bad statement, a constraint meshsim should have checked first) stay bugs."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+        raise
+    except sqlite3.Error as exc:
+        raise catalog_error(path, exc) from exc
 
 
 def _statements(script: str) -> list[str]:

@@ -2,12 +2,20 @@
 
 Metadata is discoverable by every consumer; only data needs a grant. ``show`` can say, for an
 asking consumer, which columns they would see full, masked or denied right now.
+
+Row counts are data: a total tells a filtered consumer how many rows its filter hides. A
+listing without an asking consumer is the operator's view and shows the published totals (the
+counts ``meshsim tables`` reads from the Delta logs); a listing for a consumer shows only what
+a :data:`RowCounter` gives (the facade counts through governed SQL), and nothing without one.
+Counting runs queries, which write audit records: it happens after the catalog's read
+transaction, on the rows read in it.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,16 +42,84 @@ def freshness(product: Product, updated_at: datetime, now: datetime) -> str:
     return f"{state}: updated {_age(age)} ago (SLA {product.freshness_sla})"
 
 
-def products(con: sqlite3.Connection, active: list[Request]) -> list[dict[str, Any]]:
-    rows = con.execute(
+#: (table ref, Delta version) -> the row count to show a consumer, or None to show none.
+RowCounter = Callable[[str, int], int | None]
+
+
+def _not_counted(ref: str, version: int) -> None:
+    return None
+
+
+def counter_for(as_consumer: str | None, count: RowCounter | None) -> RowCounter | None:
+    """How a listing counts rows: ``None`` (the published totals) only for the operator's view;
+    for a consumer ``count``, or nothing when the caller cannot count as that consumer."""
+    if as_consumer is None:
+        return None
+    return count or _not_counted
+
+
+def governed_counter(sql: Callable[[str], Any], granted: Callable[[str], bool]) -> RowCounter:
+    """Count with ``sql`` (a consumer's governed session), once per table version, the tables
+    ``granted`` says it may read; none for the others, for a count the session refuses, or for
+    a version no longer readable."""
+    import sqlglot
+    from sqlglot import exp
+
+    from meshsim.errors import AccessDenied, StorageError
+
+    counted: dict[tuple[str, int], int | None] = {}
+
+    def count(ref: str, version: int) -> int | None:
+        if (ref, version) in counted:
+            return counted[ref, version]
+        counted[ref, version] = None
+        if granted(ref):
+            table = exp.to_table(ref)
+            at = exp.HistoricalData(
+                this="AT", kind="VERSION", expression=exp.Literal.number(version)
+            )
+            table.set("when", at)
+            query = sqlglot.select(exp.Count(this=exp.Star(), big_int=True)).from_(table)
+            try:
+                counted[ref, version] = sql(query.sql(dialect="duckdb")).fetchall()[0][0]
+            except (AccessDenied, StorageError):
+                pass  # what it may not count, or cannot any more: no count
+        return counted[ref, version]
+
+    return count
+
+
+def row_counts(
+    published: dict[str, int | None], tables: dict[str, int], count: RowCounter | None
+) -> dict[str, int | None]:
+    """Each table's count to show: the published one, or ``count``'s at the published version."""
+    if count is None:
+        return {ref: published.get(ref) for ref in tables}
+    return {ref: count(ref, version) for ref, version in tables.items()}
+
+
+def total(counts: dict[str, int | None]) -> int | None:
+    known = [c for c in counts.values() if c is not None]
+    return sum(known) if known else None
+
+
+def latest_versions(con: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every published product with its latest version, for :func:`products`."""
+    return con.execute(
         "SELECT p.ref, p.domain, p.owner, p.description, p.latest_version, p.published_at,"
         " v.tables, v.rows, v.schema FROM products p JOIN product_versions v"
         " ON v.product = p.ref AND v.version = p.latest_version ORDER BY p.ref"
     ).fetchall()
+
+
+def products(
+    rows: list[sqlite3.Row], active: list[Request], count: RowCounter | None = None
+) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         schema = Product.model_validate_json(row["schema"])
-        counts = json.loads(row["rows"])
+        tables = json.loads(row["tables"])
+        counts = row_counts(json.loads(row["rows"]), tables, count)
         protected = sum(
             1 for t in schema.tables for c in t.columns if c.classification in PROTECTED_CLASSES
         )
@@ -54,8 +130,8 @@ def products(con: sqlite3.Connection, active: list[Request]) -> list[dict[str, A
                 "owner": row["owner"],
                 "version": row["latest_version"],
                 "published_at": row["published_at"],
-                "tables": list(json.loads(row["tables"])),
-                "rows": sum(c for c in counts.values() if c is not None),
+                "tables": list(tables),
+                "rows": total(counts),
                 "protected_columns": protected,
                 "subscribers": len({r.consumer for r in active if r.product == row["ref"]}),
                 "description": row["description"],
@@ -79,6 +155,13 @@ def versions(con: sqlite3.Connection, ref: str) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def recount(history: list[dict[str, Any]], count: RowCounter | None) -> list[dict[str, Any]]:
+    """``history`` (from :func:`versions`) with the counts ``count`` gives."""
+    if count is None:
+        return history
+    return [{**v, "rows": row_counts(v["rows"], v["tables"], count)} for v in history]
 
 
 def latest_schema(con: sqlite3.Connection, ref: str) -> Product | None:

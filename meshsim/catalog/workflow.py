@@ -14,8 +14,9 @@ in the same product holds PII.
 
 Only the product's owner, its domain's owner team, or a governance admin (a consumer with
 ``admin: true``) may decide. Every transition runs inside the caller's ``BEGIN IMMEDIATE``
-transaction, so it reads the state it changes under the write lock, and is audited (who, when,
-why, which transition).
+transaction, so it reads the state it changes under the write lock, and is audited (who: the
+principal and the OS user acting as it, see :mod:`meshsim.identity`; when, why, which
+transition).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from meshsim.catalog.models import (
 from meshsim.catalog.publish import PROTECTED_CLASSES
 from meshsim.catalog.store import bump_revision
 from meshsim.errors import CatalogError, closest
+from meshsim.identity import Actor
 from meshsim.spec.loader import MeshSpec, ProductSpec, TableSpec
 from meshsim.spec.models import Grant, Policies, RowFilter
 
@@ -214,7 +216,7 @@ def load_request(con: sqlite3.Connection, request_id: int) -> Request:
 def audit_decision(
     con: sqlite3.Connection,
     request: Request,
-    principal: str,
+    actor: Actor,
     transition: str,
     state: str,
     reason: str | None,
@@ -223,12 +225,14 @@ def audit_decision(
     columns: tuple[str, ...] = (),
 ) -> None:
     con.execute(
-        "INSERT INTO audit (time, kind, consumer, principal, request_id, product, transition,"
-        " decision, reason, tables, columns) VALUES (?, 'decision', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (time, kind, consumer, principal, os_user, request_id, product,"
+        " transition, decision, reason, tables, columns)"
+        " VALUES (?, 'decision', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             stamp(now),
             request.consumer,
-            principal,
+            actor.principal,
+            actor.os_user,
             request.id,
             request.product,
             transition,
@@ -243,7 +247,7 @@ def audit_decision(
 def create(
     con: sqlite3.Connection,
     spec: MeshSpec,
-    consumer: str,
+    actor: Actor,
     product: ProductSpec,
     reason: str,
     tables: tuple[str, ...],
@@ -251,13 +255,14 @@ def create(
     expires_at: datetime | None,
     now: datetime,
 ) -> Request:
-    """Insert a request; approve it at once when its scope has no PII or sensitive column."""
+    """Insert ``actor``'s request; approve it at once when its scope has no PII or sensitive
+    column."""
     protected = protected_columns(spec, tables, columns)
     cursor = con.execute(
         "INSERT INTO requests (consumer, product, reason, tables, columns, expires_at, state,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
         (
-            consumer,
+            actor.principal,
             product.ref,
             reason,
             json.dumps(tables),
@@ -267,12 +272,12 @@ def create(
         ),
     )
     request = load_request(con, int(cursor.lastrowid or 0))
-    audit_decision(con, request, consumer, "new->pending", "pending", reason, now, tables, columns)
+    audit_decision(con, request, actor, "new->pending", "pending", reason, now, tables, columns)
     if not protected:
         request = _set_approved(
             con,
             request,
-            AUTO_PRINCIPAL,
+            Actor(AUTO_PRINCIPAL, actor.os_user),
             tables,
             columns,
             None,
@@ -287,7 +292,7 @@ def create(
 def _set_approved(
     con: sqlite3.Connection,
     request: Request,
-    principal: str,
+    actor: Actor,
     tables: tuple[str, ...],
     columns: tuple[str, ...],
     row_filter: str | None,
@@ -301,7 +306,7 @@ def _set_approved(
         " granted_tables = ?, granted_columns = ?, row_filter = ?, auto_approved = ?"
         " WHERE id = ? AND state = 'pending'",
         (
-            principal,
+            actor.principal,
             stamp(now),
             comment,
             json.dumps(tables),
@@ -312,7 +317,7 @@ def _set_approved(
         ),
     )
     audit_decision(
-        con, request, principal, "pending->approved", "approved", comment, now, tables, columns
+        con, request, actor, "pending->approved", "approved", comment, now, tables, columns
     )
     return load_request(con, request.id)
 
@@ -322,13 +327,13 @@ def approve(
     spec: MeshSpec,
     product: ProductSpec,
     request: Request,
-    principal: str,
+    actor: Actor,
     columns: list[str] | None,
     row_filter: str | None,
     comment: str | None,
     now: datetime,
 ) -> Request:
-    require_decider(spec, product, principal, request.id)
+    require_decider(spec, product, actor.principal, request.id)
     check_transition(request, "approve")
     if request.expires_at is not None and request.expires_at <= now:
         raise CatalogError(
@@ -342,10 +347,10 @@ def approve(
         tables, granted_columns = _narrow(spec, product, request, columns)
     if row_filter is not None:
         row_filter = row_filter.strip()
-        filter_targets(spec, tables, granted_columns, row_filter)
-    approved = _set_approved(
-        con, request, principal, tables, granted_columns, row_filter, comment, now
-    )
+        _check_runs(
+            spec, request, filter_targets(spec, tables, granted_columns, row_filter), row_filter
+        )
+    approved = _set_approved(con, request, actor, tables, granted_columns, row_filter, comment, now)
     bump_revision(con)
     return approved
 
@@ -371,23 +376,38 @@ def _narrow(
     return tables, chosen
 
 
+def _check_runs(spec: MeshSpec, request: Request, targets: list[str], predicate: str) -> None:
+    """Bind an approved row filter on empty copies of its tables, as validate binds the spec's:
+    one that does not type-check would fail every query of the consumer on the product."""
+    from meshsim.policy.binding import check_row_filter
+
+    consumer = spec.consumer(request.consumer)
+    attributes = dict(consumer.attributes) if consumer is not None else {}
+    for table in targets:
+        row_filter = RowFilter(
+            name="approved_row_filter",
+            consumers=[request.consumer],
+            table=table,
+            predicate=predicate,
+        )
+        check_row_filter(spec, row_filter, attributes)
+
+
 def filter_targets(
     spec: MeshSpec, tables: tuple[str, ...], columns: tuple[str, ...], predicate: str
 ) -> list[str]:
     """The granted tables a row-filter predicate applies to: every one that has all the
     (unqualified) columns it names. A predicate no granted table can evaluate is refused."""
-    import sqlglot
     from sqlglot import exp
-    from sqlglot.errors import ParseError
 
-    try:
-        tree = sqlglot.parse_one(predicate, read="duckdb")
-    except ParseError as exc:
-        raise CatalogError(
-            f"row filter '{predicate}' is not valid SQL: {exc.errors[0]['description']}",
-            hint="pass a boolean SQL expression over the table's columns, e.g. "
-            '--row-filter "c_nationkey = 7"',
-        ) from None
+    from meshsim.policy.fragments import parse_fragment
+
+    tree = parse_fragment(
+        predicate,
+        what="row filter",
+        hint="pass a boolean SQL expression over the table's columns, e.g. "
+        '--row-filter "c_nationkey = 7"',
+    )
     names = {
         c.name
         for c in tree.find_all(exp.Column)
@@ -417,20 +437,20 @@ def reject(
     spec: MeshSpec,
     product: ProductSpec,
     request: Request,
-    principal: str,
+    actor: Actor,
     comment: str,
     now: datetime,
 ) -> Request:
-    require_decider(spec, product, principal, request.id)
+    require_decider(spec, product, actor.principal, request.id)
     check_transition(request, "reject")
     if not comment.strip():
         raise CatalogError("a rejection needs a comment saying why", hint="pass --comment TEXT")
     con.execute(
         "UPDATE requests SET state = 'rejected', decided_by = ?, decided_at = ?, comment = ?"
         " WHERE id = ?",
-        (principal, stamp(now), comment, request.id),
+        (actor.principal, stamp(now), comment, request.id),
     )
-    audit_decision(con, request, principal, "pending->rejected", "rejected", comment, now)
+    audit_decision(con, request, actor, "pending->rejected", "rejected", comment, now)
     bump_revision(con)
     return load_request(con, request.id)
 
@@ -440,23 +460,24 @@ def revoke(
     spec: MeshSpec,
     product: ProductSpec,
     request: Request,
-    principal: str,
+    actor: Actor,
     comment: str | None,
     now: datetime,
 ) -> Request:
-    require_decider(spec, product, principal, request.id)
+    require_decider(spec, product, actor.principal, request.id)
     check_transition(request, "revoke")
     con.execute(
         "UPDATE requests SET state = 'revoked', ended_by = ?, ended_at = ? WHERE id = ?",
-        (principal, stamp(now), request.id),
+        (actor.principal, stamp(now), request.id),
     )
-    audit_decision(con, request, principal, "approved->revoked", "revoked", comment, now)
+    audit_decision(con, request, actor, "approved->revoked", "revoked", comment, now)
     bump_revision(con)
     return load_request(con, request.id)
 
 
-def expire_due(con: sqlite3.Connection, now: datetime) -> list[int]:
-    """Move every approved request past its expiry to ``expired``; return their ids."""
+def expire_due(con: sqlite3.Connection, now: datetime, os_user: str) -> list[int]:
+    """Move every approved request past its expiry to ``expired`` (meshsim's decision, taken
+    in a process run by ``os_user``); return their ids."""
     rows = con.execute(
         "SELECT * FROM requests WHERE state = 'approved' AND expires_at IS NOT NULL"
         " AND expires_at <= ? ORDER BY id",
@@ -471,7 +492,7 @@ def expire_due(con: sqlite3.Connection, now: datetime) -> list[int]:
         audit_decision(
             con,
             request,
-            EXPIRY_PRINCIPAL,
+            Actor(EXPIRY_PRINCIPAL, os_user),
             "approved->expired",
             "expired",
             f"expired at {stamp(request.expires_at or now)}",

@@ -15,6 +15,7 @@ import typer
 
 from meshsim.cli import app
 from meshsim.cli.options import (
+    ByOpt,
     ConsumerOpt,
     FormatOpt,
     RequestId,
@@ -46,6 +47,7 @@ AUDIT_COLUMNS = (
     "kind",
     "consumer",
     "principal",
+    "os_user",
     "request_id",
     "transition",
     "decision",
@@ -84,9 +86,17 @@ def publish(
 
 
 @app.command()
-def products(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
+def products(
+    as_consumer: str | None = typer.Option(
+        None, "--as", help="Count only the rows this consumer may read (default: all rows)."
+    ),
+    workspace: Path = WorkspaceDir,
+    format: Format = FormatOpt,
+) -> None:
     """List published products: owner, version, tables, rows, subscribers."""
-    render_rows(_catalog(workspace).products(), format, title="published products")
+    rows = open_mesh(workspace).products(as_consumer=as_consumer)
+    title = "published products" + (f" as seen by {as_consumer}" if as_consumer else "")
+    render_rows(rows, format, title=title)
 
 
 @app.command()
@@ -104,13 +114,16 @@ def search(
 def show(
     product: str = typer.Argument(..., help="DOMAIN.PRODUCT"),
     as_consumer: str | None = typer.Option(
-        None, "--as", help="Also show which columns this consumer would see masked or denied."
+        None,
+        "--as",
+        help="Show which columns this consumer would see masked or denied, and only the rows "
+        "it may read.",
     ),
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
 ) -> None:
     """A product's schema, classifications, owner, versions, freshness and subscribers."""
-    details = _catalog(workspace).show(product, as_consumer=as_consumer)
+    details = open_mesh(workspace).show(product, as_consumer=as_consumer)
     if format == Format.json:
         sys.stdout.write(json.dumps(details.as_dict(), indent=2, default=str) + "\n")
         return
@@ -194,7 +207,7 @@ def _decided(verb: str, made) -> None:
 @app.command()
 def approve(
     request_id: int = RequestId,
-    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    by: str = ByOpt,
     columns: list[str] | None = typer.Option(
         None, "--columns", help="Grant only these of the requested columns."
     ),
@@ -214,7 +227,7 @@ def approve(
 @app.command()
 def reject(
     request_id: int = RequestId,
-    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    by: str = ByOpt,
     comment: str = typer.Option(..., "--comment", help="Why, for the consumer."),
     workspace: Path = WorkspaceDir,
 ) -> None:
@@ -225,7 +238,7 @@ def reject(
 @app.command()
 def revoke(
     request_id: int = RequestId,
-    by: str = typer.Option(..., "--by", help="Who decides: the product owner or an admin."),
+    by: str = ByOpt,
     comment: str | None = typer.Option(None, "--comment", help="Why."),
     workspace: Path = WorkspaceDir,
 ) -> None:
@@ -282,12 +295,17 @@ def graph(
 
 @app.command()
 def audit(
+    as_consumer: str | None = typer.Option(
+        None, "--as", help="Who asks: a consumer sees its own records, an admin all of them."
+    ),
     limit: int | None = limit_option(50, "Newest N records."),
-    consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer's."),
+    consumer: str | None = typer.Option(
+        None, "--consumer", help="Only this consumer's (another's needs an admin)."
+    ),
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
 ) -> None:
-    """Queries, access decisions and publications, newest first."""
-    rows = _catalog(workspace).audit(limit=limit, consumer=consumer)
+    """Queries, access decisions and publications, newest first, as --as may see them."""
+    rows = open_mesh(workspace).audit(as_consumer=as_consumer, limit=limit, consumer=consumer)
     columns = AUDIT_COLUMNS if format == Format.table else None
     render_rows(rows, format, title="audit", columns=columns)

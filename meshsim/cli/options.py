@@ -153,7 +153,15 @@ WorkspaceDir = typer.Option(
     help="Workspace folder ($MESHSIM_WORKSPACE or ./meshsim-workspace).",
 )
 FormatOpt = typer.Option(Format.table, "--format", help="Output format.")
-ConsumerOpt = typer.Option(..., "--as", help="The consumer to act as.")
+ConsumerOpt = typer.Option(
+    ..., "--as", help="The consumer to act as (checked against the OS user if the mesh binds it)."
+)
+ByOpt = typer.Option(
+    ...,
+    "--by",
+    help="Who decides: the product owner, its owner team or an admin (checked against the OS "
+    "user if the mesh binds it).",
+)
 RequestId = typer.Argument(..., metavar="ID", parser=integer(1), help="The request id.")
 
 
@@ -196,7 +204,7 @@ def console():
     return TerminalConsole()
 
 
-def open_mesh(workspace: Path, mesh: Path | None = None):
+def open_mesh(workspace: Path, mesh: Path | None = None, limits=None):
     from meshsim.mesh import Mesh
 
-    return closed_at_exit(Mesh.open(workspace, mesh_dir=mesh, console=console()))
+    return closed_at_exit(Mesh.open(workspace, mesh_dir=mesh, console=console(), limits=limits))

@@ -17,9 +17,18 @@ def sql(
     consumer: str = ConsumerOpt,
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
+    timeout: float = typer.Option(
+        30.0, "--timeout", min=0.1, max=86_400, help="Seconds for planning and running."
+    ),
+    max_result_rows: int = typer.Option(
+        10_000_000, "--max-result-rows", min=1, max=2**62, help="Refuse larger results."
+    ),
 ) -> None:
     """Run SQL across domains as a consumer, under its policies (data on stdout)."""
-    mesh = open_mesh(workspace)
+    from meshsim.engine import EngineLimits
+
+    limits = EngineLimits(timeout_s=timeout, max_result_rows=max_result_rows)
+    mesh = open_mesh(workspace, limits=limits)
     if query is None:
         from meshsim.shell import Shell
 

@@ -66,15 +66,11 @@ def tags_match(expression: str, tags: Mapping[str, str]) -> bool:
 
 @lru_cache(maxsize=512)
 def _parse_when(condition: str):
-    import sqlglot
-    from sqlglot.errors import ParseError
+    """Parsed once per text: conditions are evaluated for every policy on every plan. The
+    tree is only read, never changed."""
+    from meshsim.policy.fragments import parse_fragment
 
-    try:
-        return sqlglot.parse_one(condition, read="duckdb")
-    except ParseError as exc:
-        raise PolicyError(
-            f"condition '{condition}' is not valid SQL: {exc.errors[0]['description']}"
-        ) from None
+    return parse_fragment(condition, what=f"condition '{condition}'")
 
 
 def consumer_attributes_in(condition: str) -> set[str]:

@@ -11,6 +11,7 @@ consumer CTE named like a table cannot capture them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from sqlglot import exp
@@ -38,13 +39,10 @@ def compile_filter(
     raw_scan: RawScan,
 ) -> exp.Expression:
     """The predicate of ``row_filter`` over ``"__meshsim_raw"``, with lookups bound to files."""
-    import sqlglot
+    from meshsim.policy.fragments import parse_fragment
 
     name = f"row filter '{row_filter.name}'"
-    try:
-        predicate = sqlglot.parse_one(row_filter.predicate, read="duckdb")
-    except Exception:  # noqa: BLE001 - any parse failure is a policy error
-        raise PolicyError(f"{name}: predicate is not valid SQL: {row_filter.predicate}") from None
+    predicate = parse_fragment(row_filter.predicate, what=f"{name}: predicate")
     try:
         check_syntax(predicate, what=name)
     except QueryError as exc:
@@ -65,7 +63,9 @@ def compile_filter(
             quote_identifiers=True,
         )
     except OptimizeError as exc:
-        raise PolicyError(f"{name}: {exc}") from None
+        # sqlglot's position points into the wrapper built here, not into the policy text
+        detail = re.sub(r"\.?\s*Line: \d+, Col: \d+\.?", "", str(exc)).strip()
+        raise PolicyError(f"{name}: {detail}") from None
     refs = {t.ref for t in spec.tables()}
     own = wrapper.args["from_"].this if "from_" in wrapper.args else wrapper.args["from"].this
     for scope in traverse_scope(wrapper):

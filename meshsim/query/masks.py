@@ -33,7 +33,8 @@ from meshsim.spec.models import Mask
 
 REDACTED = "****"
 SHOW_LAST_PREFIX = "****"
-_COLUMN_PLACEHOLDER = "__meshsim_masked_column__"
+# as long as "{column}", so that positions in parse errors are positions in the policy text
+_COLUMN_PLACEHOLDER = "_column_"
 
 
 def bind_consumer(tree: exp.Expression, attributes: Mapping[str, str]) -> exp.Expression:
@@ -169,18 +170,18 @@ def mask_expression(
     return exp.cast(body, dtype.copy())
 
 
+def parse_mask_expression(mask: Mask, *, file: str | None = None, line: int | None = None):
+    """A custom mask's expression with ``{column}`` as a placeholder column."""
+    from meshsim.policy.fragments import parse_fragment
+
+    text = (mask.expression or "").replace("{column}", _COLUMN_PLACEHOLDER)
+    return parse_fragment(text, what=f"mask '{mask.name}': expression", file=file, line=line)
+
+
 def custom_mask(
     mask: Mask, column: exp.Expression, attributes: Mapping[str, str]
 ) -> exp.Expression:
-    import sqlglot
-
-    text = (mask.expression or "").replace("{column}", _COLUMN_PLACEHOLDER)
-    try:
-        tree = sqlglot.parse_one(text, read="duckdb")
-    except Exception:  # noqa: BLE001 - any parse failure is a policy error
-        raise PolicyError(
-            f"mask '{mask.name}': expression '{mask.expression}' is not valid SQL"
-        ) from None
+    tree = parse_mask_expression(mask)
     try:
         check_syntax(tree, what=f"mask '{mask.name}'")
     except QueryError as exc:

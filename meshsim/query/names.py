@@ -137,6 +137,42 @@ def _is_output_ref(column: exp.Column) -> bool:
     return False
 
 
+def _check_laterals(tree: exp.Query, consumer: str | None) -> None:
+    """A LATERAL's alias is not visible inside its own subquery, but sqlglot qualifies an
+    unqualified column there with it when the subquery outputs that name (``LATERAL (SELECT
+    c_acctbal) AS t`` becomes ``t.c_acctbal``), while DuckDB binds it to an outer relation: refuse
+    the ambiguity instead of guessing which one is meant."""
+    for lateral in tree.find_all(exp.Lateral):
+        alias = lateral.alias
+        if not alias:
+            continue
+        for column in lateral.this.find_all(exp.Column):
+            if column.table == alias:
+                raise QueryError(
+                    f"inside LATERAL (...) AS {alias}, '{column.name}' must be qualified with "
+                    f"the alias of the table it comes from ('{alias}' is the LATERAL itself)",
+                    consumer=consumer,
+                )
+
+
+def _check_stars_expanded(tree: exp.Query, consumer: str | None) -> None:
+    """With the consumer's schema every ``*`` expands to named columns. One that did not
+    expands over a source with duplicate column names, whose width DuckDB may multiply at
+    each level (``SELECT * FROM a AS l, a AS r`` doubles it): refuse it, so the width of every
+    relation is bounded by the query text."""
+    for select in tree.find_all(exp.Select):
+        for projection in select.expressions:
+            star = projection if isinstance(projection, exp.Star) else None
+            if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+                star = projection.this
+            if star is not None:
+                raise QueryError(
+                    "'*' cannot be expanded here: a relation it reads has two columns with "
+                    "the same name; give the columns distinct names (SELECT a.x AS a_x, ...)",
+                    consumer=consumer,
+                )
+
+
 def resolve(
     tree: exp.Query,
     spec: MeshSpec,
@@ -163,6 +199,9 @@ def resolve(
         )
     except OptimizeError as exc:
         raise QueryError(f"cannot resolve the query: {exc}", consumer=consumer) from None
+    _check_laterals(tree, consumer)
+    if schema is not None:
+        _check_stars_expanded(tree, consumer)
     uses: dict[int, TableUse] = {}
     checked: set[int] = set()
     for scope in traverse_scope(tree):

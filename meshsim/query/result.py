@@ -20,6 +20,8 @@ class Result:
 
     table: pa.Table
     tables: tuple[tuple[str, int], ...] = ()
+    #: milliseconds spent in each rule of the pipeline (a cached plan shows only execute)
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     def arrow(self) -> pa.Table:
         return self.table
@@ -42,7 +44,18 @@ class Result:
         return self.table.to_pandas()
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        columns = [c.to_pylist() for c in self.table.columns]
+        """Rows as tuples of Python values; a value Python cannot hold (a date past year
+        9999, an infinite date) is a :class:`QueryError` naming the column."""
+        columns = _python_columns(self.table)
+        return list(zip(*columns, strict=True)) if columns else []
+
+    def _head(self, rows: int) -> list[tuple[Any, ...]]:
+        """The first rows for display, as text where Python cannot hold a value."""
+        head = self.table.slice(0, rows)
+        try:
+            columns = _python_columns(head)
+        except QueryError:
+            columns = [c.cast("string").to_pylist() for c in head.columns]
         return list(zip(*columns, strict=True)) if columns else []
 
     @property
@@ -57,9 +70,8 @@ class Result:
         return self.num_rows
 
     def __repr__(self) -> str:
-        head = self.table.slice(0, 10).to_pylist()
         lines = [" | ".join(self.columns)]
-        lines += [" | ".join(str(v) for v in row.values()) for row in head]
+        lines += [" | ".join(str(v) for v in row) for row in self._head(10)]
         more = f"\n... {self.num_rows - 10} more rows" if self.num_rows > 10 else ""
         return (
             f"<Result {self.num_rows} rows x {len(self.columns)} columns>\n"
@@ -68,16 +80,28 @@ class Result:
         )
 
     def _repr_html_(self) -> str:
-        head = self.table.slice(0, 20).to_pylist()
         cells = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
         rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
-            for row in head
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+            for row in self._head(20)
         )
         return (
             f"<table><thead><tr>{cells}</tr></thead><tbody>{rows}</tbody></table>"
             f"<p>{self.num_rows} rows</p>"
         )
+
+
+def _python_columns(table: pa.Table) -> list[list[Any]]:
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        try:
+            columns.append(column.to_pylist())
+        except (OverflowError, ValueError) as exc:
+            raise QueryError(
+                f"column '{name}' holds a value Python cannot represent ({exc})",
+                hint="read it with .arrow() or .pl(), or CAST it AS VARCHAR in the query",
+            ) from None
+    return columns
 
 
 @dataclass(frozen=True)

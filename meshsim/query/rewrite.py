@@ -1,22 +1,19 @@
-"""The governance pipeline, as ordered pure rules over the consumer's syntax tree:
+"""Rules authorise and bind, and the :class:`Planner` that holds their inputs.
 
-1. :func:`meshsim.query.validate.parse_query` - one read-only, allowlisted query;
-2. :func:`meshsim.query.names.resolve` - qualify every table and column by scope;
-3. :func:`authorize` - deny by default: every table needs a grant, every column it names
-   (anywhere in the query) must be visible;
-4. :func:`bind` - replace every mesh table reference by its governed scan over storage,
-   pinned to one version per (table, time travel) per query.
+* :func:`authorize` - deny by default: every table needs a grant, every column it names
+  (anywhere in the query) must be visible;
+* :meth:`Planner.bind` - replace every mesh table reference by its governed scan over
+  storage, pinned to one version per (table, time travel) per query.
 
-No rule mutates the caller's tree; :class:`Planner` caches compiled scans keyed by consumer,
-policy fingerprint and table versions (never by SQL text).
+The order they run in is :data:`meshsim.query.pipeline.PLAN_RULES`. No rule mutates the
+caller's tree; the planner's caches live in :class:`meshsim.query.cache.QueryCaches`, keyed
+by consumer, policy fingerprint and table versions (never by SQL text alone).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,10 +24,10 @@ from sqlglot import exp
 
 from meshsim.errors import AccessDenied, QueryError
 from meshsim.policy.access import TableAccess, require_consumer, resolve_access
+from meshsim.query.cache import QueryCaches
 from meshsim.query.filters import compile_filter
-from meshsim.query.names import Resolved, resolve
+from meshsim.query.names import Resolved
 from meshsim.query.scans import GovernedScan, governed_select, raw_scan
-from meshsim.query.validate import check_syntax
 from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies, RowFilter
 
@@ -88,6 +85,15 @@ class Plan:
     #: latest version of every table read or looked up, as bound: the plan is stale once any
     #: of them has a newer commit
     bound: dict[str, int] = field(default_factory=dict)
+    #: the consumer's query uses range/generate_series (the bound plan may scan them)
+    series: bool = False
+
+    def explain_sql(self) -> str:
+        """``sql`` as a consumer may see it (no storage paths or partition values)."""
+        sql = self.skeleton
+        for placeholder, scan in self.scans.items():
+            sql = sql.replace(f'"{placeholder}"', f"({scan.explain_sql()})")
+        return sql
 
 
 def product_of(spec: MeshSpec, ref: str) -> str:
@@ -126,11 +132,12 @@ def authorize(
 
 @lru_cache(maxsize=1024)
 def _lookup_refs(predicate: str) -> frozenset[str]:
-    import sqlglot
+    from meshsim.errors import PolicyError
+    from meshsim.policy.fragments import parse_fragment
 
     try:
-        tree = sqlglot.parse_one(predicate, read="duckdb")
-    except Exception:  # noqa: BLE001 - compile_filter reports the error
+        tree = parse_fragment(predicate, what="row filter")
+    except PolicyError:  # compile_filter reports the error
         return frozenset()
     return frozenset(f"{t.db}.{t.name}".lower() for t in tree.find_all(exp.Table) if t.db)
 
@@ -140,7 +147,8 @@ def policies_fingerprint(policies: Policies) -> str:
 
 
 class Planner:
-    """Plans governed queries for one mesh; thread-safe caches of snapshots and scans."""
+    """The inputs of planning for one mesh: policies, access, visible schemas, snapshots and
+    compiled scans, each cached in :class:`QueryCaches`; thread-safe."""
 
     def __init__(
         self,
@@ -149,8 +157,8 @@ class Planner:
         locate: Callable[[str], str],
         mesh_key: bytes,
         policies: Callable[[], Policies] | None = None,
-        max_scans: int = 512,
         snapshots: SnapshotCache | None = None,
+        caches: QueryCaches | None = None,
     ) -> None:
         from meshsim.storage.snapshot import SnapshotCache
 
@@ -159,25 +167,18 @@ class Planner:
         self.mesh_key = bytes(mesh_key)
         self._policies = policies or (lambda: spec.policies)
         self.snapshots = snapshots if snapshots is not None else SnapshotCache()
-        self._scans: OrderedDict[tuple, GovernedScan] = OrderedDict()
-        self._max_scans = max_scans
-        self._lock = threading.Lock()
-        self._fingerprints: dict[int, tuple[Policies, str]] = {}
-        self._nonce = secrets.token_hex(4)
-        self._schemas: dict[tuple[str, str], dict] = {}
-        self._accesses: dict[tuple[str, str, str], TableAccess] = {}
+        self.caches = caches if caches is not None else QueryCaches()
+        self.nonce = secrets.token_hex(4)
 
     # -- inputs -------------------------------------------------------------------------------
 
     def current_policies(self) -> tuple[Policies, str]:
+        """The policies in force now and their fingerprint (read once per attempt)."""
         policies = self._policies()
-        cached = self._fingerprints.get(id(policies))
+        cached = self.caches.fingerprints.get(id(policies))
         if cached is None or cached[0] is not policies:
             cached = (policies, policies_fingerprint(policies))
-            with self._lock:
-                if len(self._fingerprints) > 64:
-                    self._fingerprints.clear()
-                self._fingerprints[id(policies)] = cached
+            self.caches.fingerprints.put(id(policies), cached)
         return cached[0], cached[1]
 
     def snapshot(
@@ -187,63 +188,30 @@ class Planner:
             timestamp = timestamp.replace(tzinfo=UTC)
         return self.snapshots.get(self.locate(ref), table=ref, version=version, timestamp=timestamp)
 
-    # -- pipeline -----------------------------------------------------------------------------
+    # -- rule inputs -------------------------------------------------------------------------
 
-    def plan(
-        self, tree: exp.Query, consumer: str, current: tuple[Policies, str] | None = None
-    ) -> Plan:
-        """Rules 2-4 on a validated tree; raises AccessDenied / QueryError / PolicyError.
-
-        ``current`` is the (policies, fingerprint) to plan under; a caller that caches the plan
-        passes the pair its cache key holds, so the two cannot come from different reads."""
-        policies, fingerprint = current if current is not None else self.current_policies()
-        if any(
-            SCAN_MARK in str(n.this).lower() for n in tree.find_all(exp.Identifier, exp.Literal)
-        ):
-            raise QueryError(f"names starting with '{SCAN_MARK}' are reserved", consumer=consumer)
-        require_consumer(self.spec, consumer)
-        accesses: dict[str, TableAccess] = {}
+    def access_for(self, consumer: str, fingerprint: str, policies: Policies):
+        """``ref -> TableAccess`` for one consumer and policy version."""
 
         def access(ref: str) -> TableAccess:
-            if ref not in accesses:
-                accesses[ref] = self._access(consumer, fingerprint, ref, policies)
-            return accesses[ref]
+            return self._access(consumer, fingerprint, ref, policies)
 
-        visible = self._visible_schema(consumer, fingerprint, access)
-        try:
-            resolved = resolve(tree, self.spec, consumer=consumer, schema=visible)
-        except QueryError as first:
-            # Diagnose: does the query name a column the consumer may not see?
-            try:
-                diagnosis = resolve(tree, self.spec, consumer=consumer)
-            except QueryError:
-                raise first from None
-            authorize(diagnosis, self.spec, consumer, access)
-            raise first from None
-        check_syntax(resolved.tree, consumer=consumer, what="the query")
-        authorize(resolved, self.spec, consumer, access)
-        return self.bind(resolved, consumer, access, fingerprint)
+        return access
 
     def _access(self, consumer: str, fingerprint: str, ref: str, policies: Policies) -> TableAccess:
         """resolve_access, once per consumer, policy version and table: resolving walks every
         policy, so without this planning time would grow with the number of policies."""
-        key = (consumer, fingerprint, ref)
-        cached = self._accesses.get(key)
-        if cached is None:
-            cached = resolve_access(self.spec, consumer, ref, policies)
-            with self._lock:
-                if len(self._accesses) > 4096:
-                    self._accesses.clear()
-                self._accesses[key] = cached
-        return cached
+        return self.caches.access.get_or_make(
+            (consumer, fingerprint, ref), lambda: resolve_access(self.spec, consumer, ref, policies)
+        )
 
-    def _visible_schema(
+    def visible_schema(
         self, consumer: str, fingerprint: str, access: Callable[[str], TableAccess]
     ) -> dict:
         """Per table, the consumer's visible columns (all columns of an ungranted table, so
         that it resolves and is then refused by name)."""
         key = (consumer, fingerprint)
-        cached = self._schemas.get(key)
+        cached = self.caches.schemas.get(key)
         if cached is None:
             cached = {}
             for table in self.spec.tables():
@@ -256,10 +224,7 @@ class Planner:
 
             # built once per consumer and policy version: qualify() would rebuild it per query
             cached = MappingSchema(cached, dialect="duckdb")
-            with self._lock:
-                if len(self._schemas) > 256:
-                    self._schemas.clear()
-                self._schemas[key] = cached
+            self.caches.schemas.put(key, cached)
         return cached
 
     def bind(
@@ -269,6 +234,13 @@ class Planner:
         access: Callable[[str], TableAccess],
         fingerprint: str,
     ) -> Plan:
+        # the final SQL splices each scan in place of a placeholder name: consumer text may
+        # not contain the marker, anywhere (and DuckDB re-parses the result in verify-plan)
+        if any(
+            SCAN_MARK in str(n.this).lower()
+            for n in resolved.tree.find_all(exp.Identifier, exp.Literal)
+        ):
+            raise QueryError(f"names starting with '{SCAN_MARK}' are reserved", consumer=consumer)
         out = resolved.tree  # already a private copy made by resolve()
         pinned: dict[tuple, Snapshot] = {}
         latest: dict[str, Snapshot] = {}
@@ -302,7 +274,7 @@ class Planner:
             columns = set(previous.columns) if previous else set()
             columns |= use.columns or set()
             tables[key] = TablePlan(use.ref, snapshot.version, table_access, tuple(sorted(columns)))
-            placeholder = f"{SCAN_MARK}{self._nonce}_{len(splices)}"
+            placeholder = f"{SCAN_MARK}{self.nonce}_{len(splices)}"
             splices[placeholder] = scan
             use.node.replace(
                 exp.Table(
@@ -326,6 +298,7 @@ class Planner:
         for use in resolved.uses:  # time-travelled tables too: a new commit may move "AT TIMESTAMP"
             latest_snapshot(use.ref)
         bound = {ref: snapshot.version for ref, snapshot in latest.items()}
+        series = any(isinstance(t.this, exp.Func) for t in out.find_all(exp.Table))
         return Plan(
             sql,
             out,
@@ -336,6 +309,7 @@ class Planner:
             skeleton,
             splices,
             bound,
+            series,
         )
 
     def _governed_scan(
@@ -360,11 +334,9 @@ class Planner:
             snapshot.version,
             lookup_pins,
         )
-        with self._lock:
-            cached = self._scans.get(key)
-            if cached is not None:
-                self._scans.move_to_end(key)
-                return cached
+        cached = self.caches.scans.get(key)
+        if cached is not None:
+            return cached
         lookup_files: set[str] = set()
 
         def lookup(ref: str) -> exp.Select:
@@ -382,13 +354,9 @@ class Planner:
             frozenset({f.path for f in snapshot.files} | lookup_files),
             lookup_pins,
         )
-        with self._lock:
-            self._scans[key] = scan
-            while len(self._scans) > self._max_scans:
-                self._scans.popitem(last=False)
+        self.caches.scans.put(key, scan)
         return scan
 
     def clear(self) -> None:
-        with self._lock:
-            self._scans.clear()
+        self.caches.clear()
         self.snapshots.clear()

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from meshsim.storage.snapshot import Snapshot
 
 VISIBLE_FLAG = "__meshsim_visible"
+#: ``meta`` key marking a raw storage scan in a compiled tree (its value describes it)
+RAW_SCAN_META = "meshsim_raw_scan"
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,27 @@ class GovernedScan:
     files: frozenset[str]
     lookups: tuple[tuple[str, int], ...]  # tables the row filters read, with their versions
 
+    def explain_sql(self) -> str:
+        """The scan as a consumer may see it: masks and filters as they run, each raw storage
+        scan (file paths, partition values) replaced by a name saying what it reads."""
+        shown = self.select.copy()
+        for node in list(shown.find_all(exp.Select)):
+            label = node.meta.get(RAW_SCAN_META)
+            if label:
+                node.replace(exp.select(exp.Star()).from_(exp.to_identifier(label, quoted=True)))
+        return shown.sql(dialect="duckdb")
+
 
 def raw_scan(snapshot: Snapshot) -> exp.Select:
     """Every column of a snapshot, unfiltered and unmasked (for the policy's own lookups)."""
     from meshsim.storage.scan import scan_query
 
-    return scan_query(snapshot)
+    select = scan_query(snapshot)
+    count = len(snapshot.files)
+    select.meta[RAW_SCAN_META] = (
+        f"<{snapshot.table} v{snapshot.version}: {count} file{'s' if count != 1 else ''}>"
+    )
+    return select
 
 
 def governed_select(

@@ -1,13 +1,21 @@
-"""Rule 0: accept exactly one read-only query made only of allowlisted syntax.
+"""Rules parse and validate: exactly one read-only query, of bounded size, made only of
+allowlisted syntax, whose relation names DuckDB cannot take for anything but what sqlglot sees.
 
-The consumer's text is parsed once with sqlglot (dialect duckdb). Refused: several statements,
-anything that is not a SELECT / set operation / VALUES query, ``SELECT ... INTO`` (sqlglot
-would regenerate it as CREATE TABLE), opaque ``Command`` nodes, any syntax node or function not
-on :mod:`meshsim.query.allowlist`, and table functions other than a bounded
-``range``/``generate_series`` over literal integers.
+The consumer's text is parsed once with sqlglot (dialect duckdb). Refused: text over
+``max_chars``, parentheses nested deeper than ``max_nesting`` (sqlglot's parser recurses about
+23 frames a level), several statements, anything that is not a SELECT / set operation /
+VALUES query, more than ``max_nodes`` syntax nodes (DuckDB's optimizer, which does not look
+at interrupts, is quadratic in the size of a predicate), ``SELECT ... INTO``, opaque
+``Command`` nodes, any syntax node or function not on :mod:`meshsim.query.allowlist`, table
+functions other than a bounded ``range``/``generate_series`` over literal integers, relation
+names (CTEs, aliases) that could name a file, and recursive CTEs in a shape DuckDB binds
+differently from sqlglot. Long AND/OR chains are rebalanced so later rules stay linear.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
@@ -17,34 +25,224 @@ from meshsim.query import allowlist
 
 QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values)
 
+#: A relation name (CTE, table or subquery alias) is a word: letters, digits, underscores,
+#: inner spaces and hyphens. No dot, slash, star, question mark, colon, tilde or backslash,
+#: so DuckDB can never bind it as a replacement scan of a file.
+RELATION_NAME = re.compile(r"^\w(?:[\w $-]*\w)?$")
 
-def parse_query(text: str, *, consumer: str | None = None) -> exp.Query:
-    """Parse ``text`` into exactly one read-only query, or raise :class:`QueryError`."""
+
+@dataclass(frozen=True)
+class QueryBounds:
+    """Size limits on a consumer's query text (see the module docstring for why)."""
+
+    max_chars: int = 100_000
+    max_nesting: int = 32
+    max_nodes: int = 10_000
+
+
+def parse_query(
+    text: str, *, consumer: str | None = None, bounds: QueryBounds | None = None
+) -> exp.Query:
+    """Parse ``text`` into exactly one read-only query, or raise :class:`QueryError`
+    (rules parse and validate together)."""
+    return validate_query(
+        parse_statement(text, consumer=consumer, bounds=bounds), consumer=consumer, bounds=bounds
+    )
+
+
+def parse_statement(
+    text: str, *, consumer: str | None = None, bounds: QueryBounds | None = None
+) -> exp.Expression:
+    """Rule parse: ``text`` within the bounds, parsed by sqlglot into exactly one statement."""
     import sqlglot
 
-    if not isinstance(text, str) or not text.strip():
+    bounds = bounds or QueryBounds()
+    if not isinstance(text, str):
+        raise QueryError(
+            f"the query must be a string of SQL, got {type(text).__name__}", consumer=consumer
+        )
+    if not text.strip():
         raise QueryError("the query is empty", consumer=consumer)
+    if len(text) > bounds.max_chars:
+        raise QueryError(
+            f"the query is {len(text):,} characters long; meshsim accepts at most "
+            f"{bounds.max_chars:,} (limit max_query_chars)",
+            consumer=consumer,
+        )
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise QueryError(
+            f"the query is not valid text: character {exc.start} is an unpaired surrogate "
+            f"(\\u{ord(text[exc.start]):04x})",
+            consumer=consumer,
+        ) from None
+    try:
+        _check_nesting(text, bounds.max_nesting, consumer)
         statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
     except (ParseError, TokenError) as exc:
         errors = getattr(exc, "errors", None) or [{}]
         detail = errors[0].get("description") or "cannot parse the query"
         raise QueryError(f"the query is not valid SQL: {detail}", consumer=consumer) from None
+    except RecursionError:
+        raise QueryError(
+            f"the query is nested too deeply to plan (meshsim allows {bounds.max_nesting} "
+            f"levels of parentheses)",
+            consumer=consumer,
+        ) from None
     if len(statements) != 1:
         raise QueryError(
             f"send exactly one statement, found {len(statements)}",
             consumer=consumer,
             hint="split the text and run one query at a time",
         )
-    tree = statements[0]
+    return statements[0]
+
+
+def validate_query(
+    tree: exp.Expression, *, consumer: str | None = None, bounds: QueryBounds | None = None
+) -> exp.Query:
+    """Rule validate: a read-only query of allowlisted syntax and bounded size; returns it
+    with AND/OR chains balanced (the tree is the caller's own parse, changed in place)."""
+    bounds = bounds or QueryBounds()
     if not isinstance(tree, QUERY_TYPES):
         raise QueryError(
             f"only read-only queries (SELECT, UNION, INTERSECT, EXCEPT, VALUES) are allowed, "
             f"found {_kind(tree)}",
             consumer=consumer,
         )
+    nodes = sum(1 for _ in tree.walk())
+    if nodes > bounds.max_nodes:
+        raise QueryError(
+            f"the query has {nodes:,} syntax nodes; meshsim accepts at most "
+            f"{bounds.max_nodes:,} (limit max_query_nodes)",
+            consumer=consumer,
+            hint="use IN (...) or a join instead of long chains of predicates",
+        )
     check_syntax(tree, consumer=consumer, what="the query")
+    check_relation_names(tree, consumer=consumer)
+    check_recursive_ctes(tree, consumer=consumer)
+    return balance_connectives(tree)
+
+
+def _check_nesting(text: str, limit: int, consumer: str | None) -> None:
+    """Refuse parentheses (or brackets) nested deeper than ``limit``, from the tokens, before
+    the recursive parser sees them."""
+    from sqlglot.dialects.duckdb import DuckDB
+    from sqlglot.tokens import TokenType
+
+    opening = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}
+    closing = {TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE}
+    depth = deepest = 0
+    for token in DuckDB().tokenize(text):
+        if token.token_type in opening:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.token_type in closing:
+            depth -= 1
+    if deepest > limit:
+        raise QueryError(
+            f"the query nests parentheses {deepest} levels deep; meshsim allows at most "
+            f"{limit} (limit max_query_nesting)",
+            consumer=consumer,
+            hint="flatten the expression, or move parts into WITH clauses",
+        )
+
+
+def check_relation_names(tree: exp.Expression, *, consumer: str | None = None) -> None:
+    """Refuse CTE and alias names that are not plain words (:data:`RELATION_NAME`), and
+    one-part table names that are not: those can only be CTE references."""
+    for node in tree.find_all(exp.TableAlias, exp.Table):
+        if isinstance(node, exp.Table):
+            if node.db or isinstance(node.this, exp.Func):
+                continue
+            name, what = node.name, "table name"
+        else:
+            name, what = node.name, "relation name (CTE or alias)"
+        if name and not RELATION_NAME.match(name):
+            raise QueryError(
+                f"{what} '{name}' is not allowed: relation names are words (letters, digits, "
+                f"'_', inner spaces and '-'); they may not look like file paths",
+                consumer=consumer,
+                hint="rename it, e.g. WITH recent AS (...)",
+            )
+
+
+def check_recursive_ctes(tree: exp.Expression, *, consumer: str | None = None) -> None:
+    """``WITH RECURSIVE`` only in the shape DuckDB binds as recursive: a CTE that names
+    itself must be ``anchor UNION [ALL] recursive part`` whose anchor does not name it
+    (elsewhere DuckDB does not bind the name to the CTE at all)."""
+    for with_ in tree.find_all(exp.With):
+        if not with_.args.get("recursive"):
+            continue
+        for cte in with_.expressions:
+            name = cte.alias_or_name.lower()
+            body = cte.this
+            if not _names(body, name):
+                continue
+            if not isinstance(body, exp.Union):
+                raise QueryError(
+                    f"recursive CTE '{cte.alias_or_name}' must be written anchor UNION [ALL] "
+                    f"recursive part (found {body.key.upper()})",
+                    consumer=consumer,
+                )
+            if _names(body.left, name):
+                raise QueryError(
+                    f"the anchor (first part) of recursive CTE '{cte.alias_or_name}' may not "
+                    f"reference '{cte.alias_or_name}' itself; only the part after UNION may",
+                    consumer=consumer,
+                )
+
+
+def _names(node: exp.Expression, name: str) -> bool:
+    return any(
+        not t.db and t.name.lower() == name
+        for t in node.find_all(exp.Table)
+        if not isinstance(t.this, exp.Func)
+    )
+
+
+def balance_connectives(tree: exp.Query) -> exp.Query:
+    """Rebuild each chain of ANDs (or ORs) as a balanced tree, in place: sqlglot parses
+    ``a AND b AND c`` left-deep, and walking up a chain of n terms from each of its n columns
+    made planning quadratic. AND and OR are associative in SQL's three-valued logic, so the
+    result is the same predicate.
+
+    >>> import sqlglot
+    >>> tree = sqlglot.parse_one("SELECT 1 WHERE a AND b AND c AND d", read="duckdb")
+    >>> balance_connectives(tree).sql(dialect="duckdb")
+    'SELECT 1 WHERE (a AND b) AND (c AND d)'
+    """
+    for kind in (exp.And, exp.Or):
+        roots = [
+            node
+            for node in tree.find_all(kind)
+            if not isinstance(node.parent, kind) and isinstance(node.this, kind)
+        ]
+        for root in roots:
+            terms: list[exp.Expression] = []
+            stack: list[exp.Expression] = [root]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, kind):
+                    stack.append(node.expression)
+                    stack.append(node.this)
+                else:
+                    terms.append(node)
+            if len(terms) > 3:
+                root.replace(_balanced(kind, terms))
     return tree
+
+
+def _balanced(kind: type[exp.Connector], terms: list[exp.Expression]) -> exp.Expression:
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    left, right = _balanced(kind, terms[:middle]), _balanced(kind, terms[middle:])
+    return kind(
+        this=exp.Paren(this=left) if isinstance(left, kind) else left,
+        expression=exp.Paren(this=right) if isinstance(right, kind) else right,
+    )
 
 
 def _kind(node: exp.Expression) -> str:

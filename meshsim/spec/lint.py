@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from meshsim.errors import MeshsimError, PolicyError, closest
 from meshsim.spec.loader import MeshSpec, line_of
+
+if TYPE_CHECKING:
+    from meshsim.identity import Binding
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class Problem:
     severity: Literal["error", "warning"]
     where: str
     message: str
+    #: identifies the problem when several checks can find it (see meshsim.checks)
+    subject: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.where}: {self.severity}: {self.message}"
@@ -65,7 +70,12 @@ def check_products(spec: MeshSpec) -> Iterator[Problem]:
     for product in spec.products():
         where = str(product.path)
         if not product.product.owner:
-            yield Problem("error", where, f"product '{product.ref}' has no owner; add 'owner:'")
+            yield Problem(
+                "error",
+                where,
+                f"product '{product.ref}' has no owner; add 'owner:'",
+                ("owner", product.ref),
+            )
         for table in product.product.tables:
             names = [c.name for c in table.columns]
             if not names and table.source is None:
@@ -141,8 +151,17 @@ def check_tags_and_classifications(spec: MeshSpec) -> Iterator[Problem]:
                 yield from check({key: value}, mesh_file, f"tag grant '{name}'")
 
 
+_SECTIONS = {
+    "grant": "grants",
+    "tag grant": "tag_grants",
+    "mask": "masks",
+    "row filter": "row_filters",
+}
+
+
 def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
-    from meshsim.policy.conditions import consumer_attributes_in
+    from meshsim.policy.conditions import consumer_attributes_in, evaluate_when
+    from meshsim.policy.fragments import parse_fragment
 
     mesh_file = str(_mesh_file(spec))
     consumers = spec.consumer_names()
@@ -158,6 +177,7 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
     ]
     for kind, index, policy in all_policies:
         label = f"{kind} '{policy.name or index}'"
+        key = ("policies", _SECTIONS[kind], index)
         for name in [*policy.consumers, *policy.except_]:
             if name != "*" and name not in consumers:
                 yield Problem(
@@ -166,17 +186,32 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
                     f"{label}: consumer '{name}' is not defined{_suggest(name, consumers)} "
                     f"(consumers: {', '.join(consumers)})",
                 )
-        if policy.when:
+        if policy.when is not None:
+            where = line_of(spec, _mesh_file(spec), (*key, "when"))
             try:
+                parse_fragment(policy.when, what=f"{label}: condition")
                 for attribute in consumer_attributes_in(policy.when) - attributes:
                     yield Problem(
                         "warning",
-                        mesh_file,
+                        where,
                         f"{label}: no consumer has attribute '{attribute}'"
                         f"{_suggest(attribute, sorted(attributes))}",
                     )
+                for consumer in spec.mesh.consumers:  # unsupported operators show up here
+                    evaluate_when(policy.when, consumer.attributes)
             except PolicyError as exc:
-                yield Problem("error", mesh_file, f"{label}: {exc.message}")
+                message = (
+                    exc.message if exc.message.startswith(label) else f"{label}: {exc.message}"
+                )
+                yield Problem("error", where, message)
+        if kind == "mask" and policy.expression is not None:
+            from meshsim.query.masks import parse_mask_expression
+
+            try:
+                parse_mask_expression(policy)
+            except PolicyError as exc:
+                where = line_of(spec, _mesh_file(spec), (*key, "expression"))
+                yield Problem("error", where, exc.message)
         refs_tables = list(getattr(policy, "tables", []))
         if getattr(policy, "table", None):
             refs_tables.append(policy.table)
@@ -212,22 +247,21 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
                     f"{label}: column '{ref}' is not defined{_suggest(column, names)}",
                 )
         if kind == "row filter":
-            yield from _check_predicate(spec, label, policy.table, policy.predicate, mesh_file)
+            where = line_of(spec, _mesh_file(spec), (*key, "predicate"))
+            yield from _check_predicate(spec, label, policy.table, policy.predicate, where)
 
 
 def _check_predicate(
     spec: MeshSpec, label: str, table_ref: str, predicate: str, where: str
 ) -> Iterator[Problem]:
-    import sqlglot
     from sqlglot import exp
-    from sqlglot.errors import ParseError
+
+    from meshsim.policy.fragments import parse_fragment
 
     try:
-        tree = sqlglot.parse_one(predicate, read="duckdb")
-    except ParseError as exc:
-        yield Problem(
-            "error", where, f"{label}: predicate is not valid SQL: {exc.errors[0]['description']}"
-        )
+        tree = parse_fragment(predicate, what=f"{label}: predicate")
+    except PolicyError as exc:
+        yield Problem("error", where, exc.message)
         return
     table = spec.table(table_ref)
     known = {t.ref for t in spec.tables()}
@@ -259,6 +293,8 @@ def check_pii_protected(spec: MeshSpec) -> Iterator[Problem]:
 
     try:
         matrix = access_matrix(spec)
+    except PolicyError:  # a broken 'when' condition, reported by check_policy_references
+        return
     except MeshsimError as exc:
         yield Problem("error", str(_mesh_file(spec)), exc.message)
         return
@@ -276,7 +312,44 @@ def check_pii_protected(spec: MeshSpec) -> Iterator[Problem]:
                     str(_mesh_file(spec)),
                     f"PII column '{access.table}.{column.column}' is visible unmasked to "
                     f"'{access.consumer}' ({column.rule}); add a mask or exclude the column",
+                    ("unmasked", f"{access.table}.{column.column}", access.consumer),
                 )
+
+
+def check_identities(spec: MeshSpec) -> Iterator[Problem]:
+    """Say plainly which identities meshsim checks (see :mod:`meshsim.identity`) and which are
+    asserted; one principal bound to two different lists is an error."""
+    from meshsim.identity import declarations, principals
+
+    bindings = declarations(spec)
+    if not bindings:
+        yield Problem(
+            "warning",
+            str(_mesh_file(spec)),
+            "no principal is bound to OS users, so identities are asserted: anyone who can run "
+            "meshsim can act as any consumer (--as) or decide as any owner or admin (--by); "
+            "bind them with os_users (consumers) and owner_os_users (domain.yaml, products)",
+        )
+        return
+    first: dict[str, Binding] = {}
+    for binding in bindings:
+        seen = first.setdefault(binding.principal, binding)
+        if set(seen.os_users) != set(binding.os_users):
+            yield Problem(
+                "error",
+                str(binding.file),
+                f"principal '{binding.principal}' is bound to different OS users: "
+                f"{', '.join(seen.os_users)} ({seen.where}) and "
+                f"{', '.join(binding.os_users)} ({binding.where}); bind it once",
+            )
+    unbound = [p for p in principals(spec) if p not in first]
+    if unbound:
+        yield Problem(
+            "warning",
+            str(_mesh_file(spec)),
+            f"identities of {', '.join(unbound)} are asserted: they are not bound to OS users, "
+            f"so anyone who can run meshsim can act as them",
+        )
 
 
 CHECKS: tuple[Callable[[MeshSpec], Iterator[Problem]], ...] = (
@@ -285,6 +358,7 @@ CHECKS: tuple[Callable[[MeshSpec], Iterator[Problem]], ...] = (
     check_tags_and_classifications,
     check_policy_references,
     check_pii_protected,
+    check_identities,
 )
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from meshsim.errors import SpecError, closest
@@ -32,8 +31,7 @@ from meshsim.spec.models import (
     Product,
     Table,
 )
-
-KeyPath = tuple[str | int, ...]
+from meshsim.spec.yamlfile import KeyPath, read_yaml
 
 
 @dataclass(frozen=True)
@@ -138,38 +136,7 @@ class MeshSpec:
         return MeshSpec(self.root, mesh, self.domains, digest.hexdigest()[:16], self.lines)
 
 
-# --- YAML with line numbers ------------------------------------------------------------------
-
-
-def _line_map(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            out[(*path, key)] = key_node.start_mark.line + 1
-            _line_map(value_node, (*path, key), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _line_map(item, (*path, index), out)
-
-
-def read_yaml(path: Path) -> tuple[Any, dict[KeyPath, int]]:
-    """Parse a YAML file and map every key path to its line. Raises SpecError on bad YAML."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SpecError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    lines: dict[KeyPath, int] = {}
-    if node is not None:
-        _line_map(node, (), lines)
-    return data, lines
+# --- key paths and lines ----------------------------------------------------------------
 
 
 def format_path(path: KeyPath) -> str:
@@ -218,14 +185,35 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
+def _input_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
+    """pydantic's error location as a key path of the input: without the union member names
+    (``TpchSource``...) and validator names it inserts, which are not keys of the input. A
+    key the user wrote is kept whatever its spelling, so ``Colour:`` is reported as a key."""
+    path: list[str | int] = []
+    current = data
+    for part in loc:
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        ):
+            current = current[part]
+        elif isinstance(part, str) and (part[:1].isupper() or part.startswith("function-")):
+            continue
+        else:
+            current = None
+        path.append(part)
+    return tuple(path)
+
+
 def validation_problems(
-    exc: ValidationError, file: Path, lines: dict[KeyPath, int], model: type[BaseModel]
+    exc: ValidationError,
+    file: Path,
+    lines: dict[KeyPath, int],
+    model: type[BaseModel],
+    data: Any = None,
 ) -> list[str]:
     problems = []
     for error in exc.errors():
-        loc: KeyPath = tuple(p for p in error["loc"] if not str(p).startswith("function-after"))
-        # pydantic puts union member names (TpchSource, ...) in loc; drop them
-        loc = tuple(p for p in loc if isinstance(p, int) or not p[:1].isupper())
+        loc = _input_path(error["loc"], data)
         line = _line_for(lines, loc)
         where = f"{file}:{line}" if line else str(file)
         if error["type"] == "extra_forbidden":
@@ -248,21 +236,27 @@ def validation_problems(
 
 
 def _load_model(
-    path: Path, model: type[BaseModel], problems: list[str], lines_out: dict[str, Any]
+    path: Path,
+    model: type[BaseModel],
+    problems: list[str],
+    lines_out: dict[str, Any],
+    contents: dict[Path, bytes] | None = None,
 ) -> Any:
     try:
-        data, lines = read_yaml(path)
+        data, lines, raw = read_yaml(path)
     except SpecError as exc:
         problems.extend(exc.problems)
         return None
     lines_out[str(path)] = lines
+    if contents is not None:
+        contents[path] = raw
     if not isinstance(data, dict):
         problems.append(f"{path}:1: expected a mapping of keys, found {type(data).__name__}")
         return None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems.extend(validation_problems(exc, path, lines, model))
+        problems.extend(validation_problems(exc, path, lines, model, data))
         return None
 
 
@@ -279,31 +273,32 @@ def load_mesh(root: str | Path) -> MeshSpec:
     """Load and validate every spec file under ``root``; raise SpecError listing all problems."""
     root = Path(root)
     mesh_file = root / "mesh.yaml"
-    if not mesh_file.is_file():
+    if not os.path.lexists(mesh_file):
         raise SpecError(
             [f"no mesh.yaml in '{root}'"],
             hint="point --mesh at a mesh folder (the example is 'domains')",
         )
     problems: list[str] = []
     lines: dict[str, Any] = {}
-    digest = hashlib.sha256()
-    mesh = _load_model(mesh_file, MeshFile, problems, lines)
+    contents: dict[Path, bytes] = {}
+    mesh = _load_model(mesh_file, MeshFile, problems, lines, contents)
     domains: list[DomainSpec] = []
-    files = [mesh_file]
-    for domain_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError as exc:
+        raise SpecError([f"{root}: cannot list the mesh folder: {exc.strerror}"]) from None
+    for domain_dir in folders:
         domain_file = domain_dir / "domain.yaml"
-        if not domain_file.is_file():
+        if not os.path.lexists(domain_file):
             if not domain_dir.name.startswith((".", "_")):
                 problems.append(
                     f"{domain_dir}: folder has no domain.yaml (every folder is a domain)"
                 )
             continue
-        files.append(domain_file)
-        domain = _load_model(domain_file, DomainFile, problems, lines)
+        domain = _load_model(domain_file, DomainFile, problems, lines, contents)
         products = []
         for product_file in sorted((domain_dir / "products").glob("*.yaml")):
-            files.append(product_file)
-            product = _load_model(product_file, Product, problems, lines)
+            product = _load_model(product_file, Product, problems, lines, contents)
             if product is not None and domain is not None:
                 products.append(ProductSpec(domain.name, product, product_file))
         if domain is not None:
@@ -315,9 +310,10 @@ def load_mesh(root: str | Path) -> MeshSpec:
             domains.append(DomainSpec(domain, tuple(products), domain_dir))
     if problems:
         raise SpecError(problems, hint="fix the files above, then run 'meshsim validate'")
-    for file in files:
+    digest = hashlib.sha256()
+    for file, data in contents.items():  # the bytes validated above, not a second read
         digest.update(str(file.relative_to(root)).encode())
-        digest.update(file.read_bytes())
+        digest.update(data)
     return MeshSpec(root, mesh, tuple(domains), digest.hexdigest()[:16], lines)
 
 

@@ -21,6 +21,9 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
 TableRef = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
 ColumnRef = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
 ProductRef = TableRef
+#: An operating-system user name (or a numeric uid, for a uid with no passwd entry).
+OsUser = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*[$]?$", max_length=64)]
+OsUsers = Annotated[list[OsUser], Field(min_length=1)]
 
 _DURATION = re.compile(r"^(\d+)\s*(m|h|d)$")
 
@@ -45,6 +48,11 @@ class Consumer(Strict):
         default=False,
         description="A governance admin may query the audit log and decide any request. "
         "Data access still comes only from policies.",
+    )
+    os_users: OsUsers | None = Field(
+        default=None,
+        description="The operating-system users who may act as this consumer (--as, --by, "
+        "Mesh.session); without it, anyone running meshsim may.",
     )
 
 
@@ -202,10 +210,20 @@ class Product(Strict):
     name: Name
     description: str = ""
     owner: str | None = None
+    owner_os_users: OsUsers | None = Field(
+        default=None,
+        description="The operating-system users who may decide requests as 'owner' (--by).",
+    )
     tags: dict[Name, Name] = Field(default_factory=dict)
     freshness_sla: str | None = Field(default=None, description="e.g. 24h, 30m, 7d")
     production: Production = Field(default_factory=Production)
     tables: list[Table] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _owner_bound(self) -> Product:
+        if self.owner_os_users and not self.owner:
+            raise ValueError("'owner_os_users' binds the product's owner: set 'owner' too")
+        return self
 
     @field_validator("freshness_sla")
     @classmethod
@@ -231,5 +249,15 @@ class DomainFile(Strict):
 
     name: Name
     owner_team: str | None = None
+    owner_os_users: OsUsers | None = Field(
+        default=None,
+        description="The operating-system users who may decide requests as 'owner_team' (--by).",
+    )
     description: str = ""
     contact: str | None = None
+
+    @model_validator(mode="after")
+    def _owner_bound(self) -> DomainFile:
+        if self.owner_os_users and not self.owner_team:
+            raise ValueError("'owner_os_users' binds the domain's owner team: set 'owner_team' too")
+        return self

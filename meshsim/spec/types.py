@@ -93,3 +93,52 @@ def from_arrow(dtype: pa.DataType) -> str:
         if getattr(pa, factory)() == dtype:
             return name
     raise ValueError(f"Arrow type {dtype} has no spec equivalent")
+
+
+def _same_type(a: str, b: str) -> bool:
+    """Whether two normalised spellings are one Arrow type (``varchar`` and ``text``...),
+    without importing pyarrow."""
+
+    def canonical(t: str) -> str:
+        if t in _SIMPLE:
+            return _SIMPLE[t]
+        return f"timestamp[{_TIMESTAMP[t]}]" if t in _TIMESTAMP else t
+
+    return canonical(a) == canonical(b)
+
+
+_INT_DIGITS = {"tinyint": 3, "smallint": 5, "integer": 10, "int": 10, "bigint": 19}
+
+
+def can_hold(declared: str, actual: str) -> bool:
+    """Whether every value of spec type ``actual`` converts to ``declared`` without loss: the
+    same type, a wider integer or decimal, an integer into a decimal or a double that holds all
+    its digits, a float into a double, a date into a timestamp.
+
+    >>> can_hold("bigint", "integer"), can_hold("decimal(18,2)", "decimal(15,2)")
+    (True, True)
+    >>> can_hold("integer", "bigint"), can_hold("decimal(12,2)", "decimal(15,2)")
+    (False, False)
+    >>> can_hold("varchar", "string"), can_hold("bigint", "varchar")
+    (True, False)
+    """
+    declared, actual = normalize_type(declared), normalize_type(actual)
+    if _same_type(declared, actual):
+        return True
+    wide, narrow = _DECIMAL.match(declared), _DECIMAL.match(actual)
+    if actual in _INT_DIGITS:
+        digits = _INT_DIGITS[actual]
+        if declared in _INT_DIGITS:
+            return _INT_DIGITS[declared] >= digits
+        if wide:
+            return int(wide.group(1)) - int(wide.group(2)) >= digits
+        if declared == "double":
+            return digits <= 10
+        return declared in ("float", "real") and digits <= 5
+    if wide and narrow:
+        precision, scale = int(wide.group(1)), int(wide.group(2))
+        old_precision, old_scale = int(narrow.group(1)), int(narrow.group(2))
+        return scale >= old_scale and precision - scale >= old_precision - old_scale
+    if actual in ("float", "real"):
+        return declared == "double"
+    return actual == "date" and declared in _TIMESTAMP

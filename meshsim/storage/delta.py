@@ -117,7 +117,7 @@ def open_table(path: str | Path, *, table: str, version: int | None = None) -> D
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError
 
-    location = location_of(path)
+    location = location_of(path, table=table)
     if version is not None:
         resolve_version(location, table=table, version=version)
     else:
@@ -284,7 +284,7 @@ def write(
     from deltalake import write_deltalake
     from deltalake.exceptions import DeltaError
 
-    location = location_of(path)
+    location = location_of(path, table=table)
     if mode not in WRITE_MODES:
         raise StorageError(unknown_name_message("write mode", mode, WRITE_MODES), table=table)
     present = exists(location)
@@ -338,7 +338,7 @@ def upsert(
     from deltalake.exceptions import DeltaError
     from sqlglot import exp
 
-    location = location_of(path)
+    location = location_of(path, table=table)
     dt = open_table(location, table=table)
     partitions = tuple(dt.metadata().partition_columns)
     data = coerce_data(data, table=table, partition_columns=partitions)
@@ -375,7 +375,7 @@ def delete(path: str | Path, predicate: str | None, *, table: str) -> int:
     """Delete the rows matching ``predicate`` (delta-rs SQL), or all rows if ``None``."""
     from deltalake.exceptions import DeltaError
 
-    location = location_of(path)
+    location = location_of(path, table=table)
     dt = open_table(location, table=table)
     try:
         dt.delete(predicate)
@@ -407,7 +407,7 @@ def compact(path: str | Path, *, table: str) -> dict[str, Any]:
     """Rewrite small files into larger ones; returns deltalake's optimize metrics."""
     from deltalake.exceptions import DeltaError
 
-    location = location_of(path)
+    location = location_of(path, table=table)
     try:
         return dict(open_table(location, table=table).optimize.compact())
     except DeltaError as e:
@@ -426,7 +426,7 @@ def vacuum(
     as deltalake reports them; deleted unless ``dry_run``."""
     from deltalake.exceptions import DeltaError
 
-    location = location_of(path)
+    location = location_of(path, table=table)
     try:
         files = open_table(location, table=table).vacuum(
             retention_hours=retention_hours,
@@ -442,7 +442,7 @@ def checkpoint(path: str | Path, *, table: str) -> None:
     """Write a checkpoint at the latest version, so later loads skip replaying older commits."""
     from deltalake.exceptions import DeltaError
 
-    location = location_of(path)
+    location = location_of(path, table=table)
     try:
         open_table(location, table=table).create_checkpoint()
     except DeltaError as e:
@@ -477,7 +477,7 @@ def read_table(
     from deltalake.exceptions import DeltaError
     from sqlglot import exp
 
-    location = location_of(path)
+    location = location_of(path, table=table)
     v = resolve_version(location, table=table, version=version, timestamp=timestamp)
     dt = open_table(location, table=table, version=v)
     schema = logical_schema(dt)
@@ -515,7 +515,7 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
     import pyarrow as pa
     from deltalake.exceptions import DeltaError
 
-    location = location_of(path)
+    location = location_of(path, table=table)
     dt = open_table(location, table=table, version=version)
     try:
         protocol = dt.protocol()

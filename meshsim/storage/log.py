@@ -19,13 +19,58 @@ BUILD_HINT = "run 'meshsim build'"
 _LOG_ENTRY = re.compile(r"^(\d{20})\.(?:json|checkpoint(?:\.[^/]+)?\.parquet)$")
 
 
-def location_of(path: str | Path) -> str:
-    """The absolute, normalised local path of a table (no check that it exists).
+#: Characters a table's path cannot hold, and why (checked with deltalake 1.6.6, DuckDB 2.0).
+UNSUPPORTED_PATH_CHARACTERS: dict[str, str] = {
+    "*": "DuckDB reads it as a glob and would read other files",
+    "?": "DuckDB reads it as a glob and would read other files",
+    "[": "deltalake cannot write under it, and DuckDB reads it as a glob",
+    "]": "deltalake cannot write under it",
+    "^": "deltalake cannot write under it",
+    "|": "deltalake cannot write under it",
+    "\\": "deltalake reads it as a path separator",
+    "%": "deltalake decodes %xx escapes and would write elsewhere",
+}
+
+
+def check_location(location: str, *, what: str) -> None:
+    """Refuse a path storage cannot hold tables under, naming the character.
+
+    >>> check_location("/data/sales", what="workspace path '/data/sales'")
+    >>> check_location("/data/q?", what="workspace path '/data/q?'")
+    Traceback (most recent call last):
+    ...
+    meshsim.errors.StorageError: workspace path '/data/q?' contains '?', which meshsim cannot \
+store tables under: DuckDB reads it as a glob and would read other files
+      next: choose a path without any of * ? [ ] ^ | \\ % or control characters
+    """
+    for char in location:
+        why = UNSUPPORTED_PATH_CHARACTERS.get(char)
+        if why is None and (ord(char) < 32 or ord(char) == 127):
+            why = "deltalake cannot write under a control character"
+        elif why is None and 0xD800 <= ord(char) <= 0xDFFF:
+            why = "it is not valid UTF-8"
+        if why is not None:
+            char = char if char.isprintable() else ascii(char)[1:-1]
+            raise StorageError(
+                f"{what} contains '{char}', which meshsim cannot store tables under: {why}",
+                hint="choose a path without any of "
+                + " ".join(UNSUPPORTED_PATH_CHARACTERS)
+                + " or control characters",
+            )
+
+
+def location_of(path: str | Path, *, table: str = "?") -> str:
+    """The absolute, normalised local path of a table (no check that it exists), refused if
+    it holds a character storage cannot handle.
 
     >>> location_of("/data/../data/orders/")
     '/data/orders'
     """
-    return os.path.normpath(os.path.abspath(os.fspath(path)))
+    location = os.path.normpath(os.path.abspath(os.fspath(path)))
+    shown = ascii(location)[1:-1] if not location.isprintable() else location
+    what = f"location '{shown}'" if table == "?" else f"table '{table}': location '{shown}'"
+    check_location(location, what=what)
+    return location
 
 
 def not_found(location: str, table: str, why: str = "is not a Delta table") -> StorageError:
@@ -58,7 +103,7 @@ def latest_version(path: str | Path, *, table: str = "?") -> int:
 
     Reads no commit and replays nothing, so caches can call it on every query.
     """
-    location = location_of(path)
+    location = location_of(path, table=table)
     commits, checkpoints = _log_versions(location, table)
     floor = -1
     try:
@@ -73,9 +118,11 @@ def latest_version(path: str | Path, *, table: str = "?") -> int:
 
 
 def exists(path: str | Path) -> bool:
-    """Whether a Delta table with at least one commit lives at ``path``."""
+    """Whether a Delta table with at least one commit lives at ``path`` (a path storage
+    cannot handle at all is an error naming the character, not ``False``)."""
+    location = location_of(path)
     try:
-        latest_version(path)
+        latest_version(location)
     except StorageError:
         return False
     return True
@@ -83,7 +130,7 @@ def exists(path: str | Path) -> bool:
 
 def available_versions(path: str | Path, *, table: str = "?") -> tuple[int, int]:
     """``(first, last)`` versions that can still be loaded (older logs may be cleaned up)."""
-    location = location_of(path)
+    location = location_of(path, table=table)
     commits, checkpoints = _log_versions(location, table)
     last = latest_version(location, table=table)
     first = 0 if 0 in commits else min([*checkpoints, *commits, last])
@@ -93,7 +140,7 @@ def available_versions(path: str | Path, *, table: str = "?") -> tuple[int, int]
 def commit_timestamp(path: str | Path, version: int, *, table: str = "?") -> datetime:
     """When ``version`` was committed (UTC): ``inCommitTimestamp`` or ``commitInfo.timestamp``,
     else the commit file's modification time, as Delta readers do."""
-    location = location_of(path)
+    location = location_of(path, table=table)
     log = os.path.join(location, "_delta_log")
     commit = os.path.join(log, f"{version:020d}.json")
     try:
@@ -129,7 +176,7 @@ def resolve_version(
     A naive ``timestamp`` is taken as UTC. Versions or timestamps outside the table's history
     are errors naming the available range.
     """
-    location = location_of(path)
+    location = location_of(path, table=table)
     first, last = available_versions(location, table=table)
     if version is not None and timestamp is not None:
         raise StorageError(

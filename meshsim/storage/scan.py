@@ -129,7 +129,20 @@ def _parquet_types(path: str) -> tuple[tuple[str, str | None], ...]:
         )
         return arrow_to_sql_type(dtype).sql(dialect="duckdb") if simple else None
 
-    return tuple((f.name, exact(f.type)) for f in pq.read_schema(path))
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _UnreadableFile(path, f"is not a readable Parquet file ({reason})") from None
+    return tuple((f.name, exact(f.type)) for f in schema)
+
+
+class _UnreadableFile(Exception):
+    """A data file's footer failed while building a scan; :func:`scan_query` names the table."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
 
 
 def _parquet_columns(path: str) -> frozenset[str]:
@@ -234,7 +247,13 @@ def scan_query(snapshot: Snapshot, columns: Sequence[str] | None = None) -> exp.
     for f in snapshot.files:
         groups.setdefault(_partition_key(f, snapshot.partition_columns), []).append(f)
     partition_columns = frozenset(snapshot.partition_columns)
-    branches = [_branch(g, chosen, types, partition_columns) for g in groups.values()]
+    try:
+        branches = [_branch(g, chosen, types, partition_columns) for g in groups.values()]
+    except _UnreadableFile as exc:
+        from meshsim.storage.files import FileProblem, damaged_files_error
+
+        problem = FileProblem(snapshot.table, exc.path, exc.problem)
+        raise damaged_files_error(snapshot.table, snapshot.version, [problem]) from None
     if len(branches) == 1:
         return branches[0]
     scan = _union_all(branches).subquery("delta_scan")

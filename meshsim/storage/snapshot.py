@@ -229,7 +229,7 @@ def load_snapshot(
     or before it), or latest."""
     from meshsim.storage import delta
 
-    location = delta.location_of(path)
+    location = delta.location_of(path, table=table)
     v = delta.resolve_version(location, table=table, version=version, timestamp=timestamp)
     state = delta.load_state(location, table=table, version=v)
     when = delta.commit_timestamp(location, state.version, table=table)
@@ -241,7 +241,10 @@ class SnapshotCache:
 
     Every :meth:`get` asks the cheap :func:`meshsim.storage.log.latest_version` whether the
     cached latest is still current; the log file's identity tells a table deleted and rebuilt
-    to the same version apart from the one cached.
+    to the same version apart from the one cached. A snapshot's data files are checked when it
+    is loaded (present, of the logged size, with a readable Parquet footer) and again, by size
+    only, on every later get, so a damaged file is an error naming the table and the file
+    rather than an engine failure naming neither.
     """
 
     def __init__(self, max_entries: int = 64) -> None:
@@ -261,8 +264,9 @@ class SnapshotCache:
     ) -> Snapshot:
         """The snapshot at ``version``/``timestamp``/latest, loaded at most once per version."""
         from meshsim.storage import log
+        from meshsim.storage.files import require_files
 
-        location = log.location_of(path)
+        location = log.location_of(path, table=table)
         if version is None and timestamp is None:
             v = log.latest_version(location, table=table)
         else:
@@ -275,12 +279,17 @@ class SnapshotCache:
                 self.hits += 1
         if cached is None:
             cached = load_snapshot(location, table=table, version=v)
+            require_files(cached)
             with self._lock:
                 self.misses += 1
                 self._entries[key] = cached
                 while len(self._entries) > self._max_entries:
                     self._entries.popitem(last=False)
-        return cached if cached.table == table else dataclasses.replace(cached, table=table)
+        else:
+            if cached.table != table:
+                cached = dataclasses.replace(cached, table=table)
+            require_files(cached, footers=False)
+        return cached
 
     def clear(self) -> None:
         """Forget every cached snapshot."""

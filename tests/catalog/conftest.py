@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -50,10 +49,11 @@ def catalog(tmp_path: Path, spec: MeshSpec, clock: Clock) -> Catalog:
 
 @pytest.fixture
 def cli_catalog(monkeypatch: pytest.MonkeyPatch, catalog: Catalog) -> Catalog:
-    """Point the catalog commands at ``catalog`` (as ``open_mesh(ws).catalog`` would)."""
+    """Point the catalog commands at a mesh over ``catalog`` (as ``open_mesh(ws)`` would);
+    its tables are not built, so nothing is counted or queried."""
     from meshsim.cli import catalog_cmds
+    from meshsim.mesh import Mesh
 
-    monkeypatch.setattr(
-        catalog_cmds, "open_mesh", lambda workspace, mesh=None: SimpleNamespace(catalog=catalog)
-    )
+    mesh = Mesh(catalog.workspace, EXAMPLE_MESH, catalog=catalog)
+    monkeypatch.setattr(catalog_cmds, "open_mesh", lambda workspace, mesh_dir=None: mesh)
     return catalog

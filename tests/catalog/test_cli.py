@@ -76,7 +76,9 @@ def test_workflow_from_the_cli(capsys, cli_catalog):
         "Error: request 1 is already revoked; only an approved request can be revoked\n"
     )
 
-    code, out, _ = run(capsys, "audit", "--format", "json", "--limit", "2")
+    code, out, _ = run(
+        capsys, "audit", "--as", "governance_admin", "--format", "json", "--limit", "2"
+    )
     assert [r["transition"] for r in json.loads(out)] == ["approved->revoked", "pending->approved"]
 
 
@@ -87,7 +89,7 @@ def test_listings_take_every_format(capsys, cli_catalog):
         ["subscriptions"],
         ["requests"],
         ["access", "--consumer", "external_partner"],
-        ["audit"],
+        ["audit", "--as", "governance_admin"],
     ):
         for fmt in ("table", "json", "csv"):
             code, out, err = run(capsys, *command, "--format", fmt)
@@ -123,14 +125,15 @@ def test_access_matrix_and_what_if(capsys, cli_catalog, tmp_path: Path):
     assert all(r["state"] == "denied" for r in json.loads(out) if r["table"] == "supply.partsupp")
 
 
-def test_show_and_publish(capsys, cli_catalog):
+def test_show_and_publish(capsys, built_workspace: Path):
+    ws = ("--workspace", str(built_workspace))
     code, out, _ = run(
-        capsys, "show", "supply.supply_catalog", "--as", "external_partner", "--format", "json"
+        capsys, "show", "supply.supply_catalog", "--as", "external_partner", "--format", "json", *ws
     )
     details = json.loads(out)
     assert details["owner"] == "supply-chain"
     assert {c["access"] for c in details["columns"] if c["table"] == "supply.part"} == {"full"}
-    code, _, err = run(capsys, "show", "supply.suply_catalog")
+    code, _, err = run(capsys, "show", "supply.suply_catalog", *ws)
     assert code == 1 and "did you mean 'supply.supply_catalog'?" in err
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from meshsim.catalog import Catalog, PublishGateError
 from meshsim.errors import CatalogError
 from meshsim.spec.loader import load_mesh
-from meshsim.workspace import Workspace
+from meshsim.workspace import TableRecord, Workspace, WorkspaceState
 from tests.catalog.conftest import table_versions
 from tests.conftest import edit
 
@@ -140,13 +141,20 @@ def test_search_covers_tags_classifications_and_owners(catalog: Catalog):
 
 def test_publish_reads_table_versions_from_the_workspace(tmp_path: Path, spec, clock):
     workspace = Workspace(tmp_path / "ws")
+    built = datetime(2026, 2, 20, tzinfo=UTC)
     workspace.write_state(
-        {
-            "tables": {
-                t.ref: {"version": 2, "rows": 5, "built_at": "2026-02-20T00:00:00+00:00"}
+        WorkspaceState(
+            mesh_dir=str(spec.root),
+            mesh_name=spec.name,
+            scale=1,
+            spec_fingerprint=spec.fingerprint,
+            tables={
+                t.ref: TableRecord(
+                    location=str(tmp_path), external=False, version=2, rows=5, built_at=built
+                )
                 for t in spec.tables()
-            }
-        }
+            },
+        )
     )
     catalog = Catalog(workspace, lambda: spec, clock=clock)
     published = catalog.publish_all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from meshsim.catalog import Catalog
-from meshsim.errors import CatalogError, MeshsimError
+from meshsim.errors import CatalogError, MeshsimError, PolicyError
 from meshsim.policy.access import resolve_access
 
 PROFILES = "customer.customer_profiles"
@@ -235,7 +235,7 @@ def test_row_filter_must_fit_a_granted_table(catalog: Catalog):
     made = pending(catalog)
     with pytest.raises(CatalogError, match="row filter 'o_orderkey = 1' names column"):
         catalog.approve(made.id, "customer-data", row_filter="o_orderkey = 1")
-    with pytest.raises(CatalogError, match="is not valid SQL"):
+    with pytest.raises(PolicyError, match="row filter is not valid SQL at line 1, column 15"):
         catalog.approve(made.id, "customer-data", row_filter="c_nationkey = = 7")
     assert catalog.get_request(made.id).state == "pending"
 

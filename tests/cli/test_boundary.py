@@ -167,4 +167,4 @@ def _audit_records(workspace: Path) -> list[dict]:
     from meshsim.mesh import Mesh
 
     with Mesh.open(workspace) as mesh:
-        return mesh.audit()
+        return mesh.audit(as_consumer="governance_admin")

@@ -71,7 +71,14 @@ def test_integers_out_of_range(capsys, built_workspace: Path, args: list[str]):
 
 def test_integers_at_the_bounds_are_accepted(capsys, built_workspace: Path):
     code, _, err = run(
-        capsys, "audit", "--limit", str(2**63 - 1), "--workspace", str(built_workspace)
+        capsys,
+        "audit",
+        "--as",
+        "governance_admin",
+        "--limit",
+        str(2**63 - 1),
+        "--workspace",
+        str(built_workspace),
     )
     assert code == 0, err
     code, _, err = run(

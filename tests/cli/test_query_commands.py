@@ -110,7 +110,8 @@ def test_explain(capsys, built_workspace: Path):
     assert code == 0
     assert "c_name: masked (mask pii_keyed_hash (keyed_hash))" in out
     assert "c_acctbal: full (grant finance_customer_profiles)" in out
-    assert "READ_PARQUET" in out
+    assert '"<customer.customer v0: 1 file>"' in out  # storage named, never its paths
+    assert "READ_PARQUET" not in out and str(built_workspace) not in out
 
 
 def test_shell_runs_statements_and_survives_refusals(capsys, built_workspace: Path, monkeypatch):
@@ -145,3 +146,33 @@ def test_demo_shows_three_consumers_and_a_subscription(capsys, tmp_path: Path):
         assert f"as {consumer}" in out
     assert "request 1: pending" in err and "request 1: approved" in err
     assert "was revoked by customer-data" in err
+
+
+def test_sql_result_limit_and_timeout_flags(capsys, built_workspace: Path):
+    ws = str(built_workspace)
+    query = "SELECT * FROM customer.customer"
+    code, out, err = run(
+        capsys,
+        "sql",
+        "--as",
+        "governance_admin",
+        "--workspace",
+        ws,
+        "--max-result-rows",
+        "3",
+        query,
+    )
+    assert code == 1 and out == ""
+    assert err.startswith("Error: the result has more than 3 rows (limit max_result_rows)")
+    code, out, err = run(
+        capsys,
+        "sql",
+        "--as",
+        "governance_admin",
+        "--workspace",
+        ws,
+        "--timeout",
+        "0",
+        "SELECT 1 AS x",
+    )
+    assert code == 2 and "--timeout" in err and "Traceback" not in err

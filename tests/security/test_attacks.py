@@ -12,14 +12,9 @@ from meshsim.query.audit import MemoryAuditSink
 from meshsim.query.crosscheck import crosscheck
 from meshsim.query.session import GovernedEngine
 from tests.query.meshdata import CANARY, MESH_KEY, SECRET
+from tests.query.meshfixtures import refused
 
 EU = "eu_marketing_analyst"
-
-
-def refused(run, consumer: str, sql: str) -> QueryError:
-    with pytest.raises(QueryError) as info:
-        run(consumer, sql)
-    return info.value
 
 
 def no_canary(result) -> None:
@@ -324,10 +319,13 @@ def test_9_error_on_hidden_rows_does_not_reveal_them(run, sql: str) -> None:
 
 
 def test_9_engine_error_text_is_withheld(run) -> None:
-    err = refused(
-        run, "governance_admin", "SELECT CAST(c_comment AS INTEGER) FROM customer.customer"
-    )
+    records = run.engine.audit.records
+    with pytest.raises(QueryError) as info:
+        run("governance_admin", "SELECT CAST(c_comment AS INTEGER) FROM customer.customer")
+    err = info.value
+    assert records[-1].decision == "error"  # an engine failure, not a refusal
     assert "visible" not in str(err) and CANARY not in str(err)
+    assert CANARY not in records[-1].reason
 
 
 # 10. layer pitfalls -----------------------------------------------------------------------
@@ -429,12 +427,15 @@ def test_11_timeout_interrupts(mesh) -> None:
     eng.close()
 
 
-def test_11_deep_nesting_is_refused_or_fails_cleanly(run) -> None:
-    sql = "SELECT " + "(" * 500 + "1" + ")" * 500
-    try:
-        run(EU, sql)
-    except (QueryError, RecursionError):
-        pass
+@pytest.mark.parametrize("depth", [45, 60, 500, 5000])
+def test_11_deep_nesting_is_refused_with_the_limit(run, depth: int) -> None:
+    err = refused(run, EU, "SELECT " + "(" * depth + "1" + ")" * depth + " AS x")
+    assert f"nests parentheses {depth} levels deep" in err.message
+    assert "at most 32" in err.message
+
+
+def test_11_nesting_within_the_limit_runs(run) -> None:
+    assert run(EU, "SELECT " + "(" * 30 + "1" + ")" * 30 + " AS x").fetchall() == [(1,)]
 
 
 def test_sessions_are_thread_safe(engine) -> None:

@@ -1,0 +1,416 @@
+"""``meshsim doctor``: check a workspace file by file, say what is wrong and how to fix it,
+and with ``repair`` fix what can be fixed without losing anything.
+
+Checks, in order (each a :class:`Check`): the workspace path, ``workspace.json``, the mesh
+folder it was built from, ``governance/mesh.key``, the catalog (present, an SQLite database,
+its schema version, ``PRAGMA integrity_check``), the catalog backup and audit journal, then
+every built table (its Delta log loads; every data file the current version names is there,
+of the logged size, with a readable Parquet footer) and the Delta export of the audit log.
+
+Repairs never delete: a damaged file is moved aside as ``<name>.damaged-<time>``. The catalog
+is restored from its backup and audit journal (:mod:`meshsim.catalog.backup`); damaged
+generated tables are rewritten by a build; a damaged audit export is dropped (it is
+re-exported when next read); a damaged mesh key is replaced (hashed values change, and the
+report says so). A damaged ``workspace.json`` is moved aside; the next ``meshsim build``
+writes it again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from meshsim.errors import MeshsimError
+from meshsim.workspace import Workspace, WorkspaceState
+
+Status = Literal["ok", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing checked: what, how it is, and what to do (or what ``repair`` did)."""
+
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+    repaired: str = ""
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    workspace: Path
+    checks: tuple[Check, ...]
+    repairs: tuple[str, ...] = field(default=())
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.status != "error" for c in self.checks)
+
+
+def _aside(path: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    os.replace(path, target)
+    return target
+
+
+class _Doctor:
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+        self.checks: list[Check] = []
+        self.state: WorkspaceState | None = None
+        self.spec = None
+
+    def add(self, name: str, status: Status, detail: str, fix: str = "") -> Check:
+        check = Check(name, status, detail, fix)
+        self.checks.append(check)
+        return check
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def run(self) -> list[Check]:
+        try:
+            self.ws.check_path()
+        except MeshsimError as exc:
+            self.add("workspace path", "error", exc.message, "move the workspace: " + exc.hint)
+            return self.checks
+        if not self.ws.root.is_dir():
+            self.add(
+                "workspace", "error", f"'{self.ws.root}' does not exist", self._build_command()
+            )
+            return self.checks
+        self._state()
+        self._mesh()
+        self._mesh_key()
+        self._catalog()
+        self._backup()
+        self._tables()
+        self._audit_export()
+        return self.checks
+
+    def _build_command(self) -> str:
+        mesh = self.state.mesh_dir if self.state else "DIR"
+        scale = f"{self.state.scale:g}" if self.state else "SF"
+        return f"run 'meshsim build --mesh {mesh} --workspace {self.ws.root} --scale {scale}'"
+
+    def _state(self) -> None:
+        name = "workspace.json"
+        if not self.ws.state_file.exists():
+            self.add(name, "error", "missing: the workspace was never built", self._build_command())
+            return
+        try:
+            self.state = self.ws.read_state()
+        except MeshsimError as exc:
+            self.add(
+                name,
+                "error",
+                exc.message,
+                "--repair moves it aside; then " + self._build_command() + " to write it again",
+            )
+            return
+        self.add(
+            name,
+            "ok",
+            f"built from '{self.state.mesh_dir}' at scale {self.state.scale:g}, "
+            f"{len(self.state.tables)} table(s)",
+        )
+
+    def _mesh(self) -> None:
+        if self.state is None:
+            return
+        from meshsim.spec.loader import load_mesh
+
+        try:
+            self.spec = load_mesh(self.state.mesh_dir)
+        except MeshsimError as exc:
+            self.add(
+                "mesh",
+                "error",
+                f"the mesh '{self.state.mesh_dir}' the workspace was built from cannot be "
+                f"loaded: {exc.message.splitlines()[0]}",
+                f"restore it, or rebuild from another: 'meshsim build --mesh DIR --workspace "
+                f"{self.ws.root}'",
+            )
+            return
+        self.add("mesh", "ok", f"'{self.spec.name}' from '{self.state.mesh_dir}'")
+
+    def _mesh_key(self) -> None:
+        try:
+            self.ws.mesh_key()
+        except MeshsimError as exc:
+            self.add(
+                "mesh.key",
+                "error",
+                exc.message,
+                "--repair creates a new key (moving a damaged one aside): masked values hashed "
+                "with the old key will differ from new ones",
+            )
+            return
+        self.add("mesh.key", "ok", "64 hexadecimal digits")
+
+    def _catalog(self) -> None:
+        from meshsim.catalog.store import SCHEMA_VERSION, Store, catalog_errors
+
+        name = "catalog"
+        store = Store(self.ws.governance, create=False)
+        try:
+            store.check()
+            with catalog_errors(store.path), store.read() as con:
+                integrity = [r[0] for r in con.execute("PRAGMA integrity_check(5)")]
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+                counts = {
+                    table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                    for table in ("products", "requests", "audit")
+                }
+        except MeshsimError as exc:
+            self.add(name, "error", exc.message, "--repair restores it from its backup")
+            return
+        finally:
+            store.close()
+        if integrity != ["ok"]:
+            self.add(
+                name,
+                "error",
+                f"'{store.path}' fails its integrity check: {'; '.join(integrity)}",
+                "--repair restores it from its backup",
+            )
+            return
+        if self.state is not None and self.state.catalog_created_at is None:
+            self.add(
+                "catalog record",
+                "warning",
+                "workspace.json does not record that the catalog was created (built by an older "
+                "meshsim), so a lost catalog would not be told from a new workspace",
+                "--repair records it",
+            )
+        self.add(
+            name,
+            "ok",
+            f"schema version {version} (this meshsim: {SCHEMA_VERSION}), {counts['products']} "
+            f"product(s), {counts['requests']} request(s), {counts['audit']} audit record(s)",
+        )
+
+    def _backup(self) -> None:
+        from meshsim.catalog.backup import backup_path, journal_path, read_journal
+
+        backup = backup_path(self.ws.governance)
+        if not backup.is_file():
+            self.add(
+                "catalog backup",
+                "warning",
+                f"'{backup}' does not exist yet, so a lost catalog could not be restored",
+                "--repair writes it now (it is rewritten after every change)",
+            )
+        else:
+            try:
+                con = sqlite3.connect(f"file:{backup}?mode=ro&immutable=1", uri=True)
+                try:
+                    integrity = con.execute("PRAGMA integrity_check(1)").fetchone()[0]
+                finally:
+                    con.close()
+            except sqlite3.Error as exc:
+                integrity = str(exc)
+            if integrity == "ok":
+                self.add("catalog backup", "ok", f"'{backup}'")
+            else:
+                self.add(
+                    "catalog backup",
+                    "error",
+                    f"'{backup}' is damaged ({integrity})",
+                    "--repair writes it again from the catalog",
+                )
+        records, bad = read_journal(self.ws.governance)
+        journal = journal_path(self.ws.governance)
+        if bad:
+            self.add(
+                "audit journal",
+                "warning",
+                f"'{journal}': {bad} line(s) cannot be read (cut short by a crash or a full "
+                f"disk); {len(records)} record(s) can",
+                "nothing to do: only those lines are lost, and only if the catalog is",
+            )
+        else:
+            self.add("audit journal", "ok", f"{len(records)} query record(s) in '{journal}'")
+
+    def _tables(self) -> None:
+        from meshsim.storage.files import check_files
+        from meshsim.storage.snapshot import load_snapshot
+
+        if self.state is None:
+            return
+        for ref, record in sorted(self.state.tables.items()):
+            location = record.location if record.external else self._table_path(ref)
+            fix = (
+                "restore the table's files where it is registered; meshsim cannot regenerate "
+                "a registered table"
+                if record.external
+                else "--repair rewrites it (a 'meshsim build' at the workspace's scale)"
+            )
+            try:
+                snapshot = load_snapshot(location, table=ref)
+            except MeshsimError as exc:
+                self.add(f"table {ref}", "error", exc.message, fix)
+                continue
+            problems = check_files(snapshot)
+            if problems:
+                listed = "; ".join(str(p) for p in problems[:3])
+                more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+                self.add(
+                    f"table {ref}",
+                    "error",
+                    f"version {snapshot.version}: {len(problems)} damaged data file(s): "
+                    f"{listed}{more}",
+                    fix,
+                )
+                continue
+            self.add(
+                f"table {ref}",
+                "ok",
+                f"version {snapshot.version}, {len(snapshot.files)} data file(s) readable",
+            )
+        if self.spec is not None:
+            missing = [t.ref for t in self.spec.tables() if t.ref not in self.state.tables]
+            if missing:
+                self.add(
+                    "tables",
+                    "warning",
+                    f"in the mesh but not built: {', '.join(missing)}",
+                    self._build_command(),
+                )
+
+    def _table_path(self, ref: str) -> str:
+        domain, name = ref.split(".", 1)
+        return str(self.ws.table_path(domain, name))
+
+    def _audit_export(self) -> None:
+        from meshsim.storage import delta
+        from meshsim.storage.files import check_files
+        from meshsim.storage.snapshot import load_snapshot
+        from meshsim.system import AUDIT_TABLE
+
+        location = self.ws.governance / "system" / "audit"
+        if not location.exists():
+            self.add("audit export", "ok", "not exported yet: it is when first queried")
+            return
+        try:
+            if not delta.exists(location):
+                raise MeshsimError(f"'{location}' has no Delta log")
+            problems = check_files(load_snapshot(location, table=AUDIT_TABLE))
+            if problems:
+                raise MeshsimError("; ".join(str(p) for p in problems[:3]))
+        except MeshsimError as exc:
+            self.add(
+                "audit export",
+                "error",
+                f"the Delta export of the audit log is damaged: {exc.message}",
+                "--repair drops it; it is exported again from the catalog when next queried",
+            )
+            return
+        self.add("audit export", "ok", f"'{location}'")
+
+
+def diagnose(workspace: str | Path | None = None) -> DoctorReport:
+    """Check ``workspace`` and say what is wrong; changes nothing."""
+    ws = Workspace.at(workspace)
+    return DoctorReport(ws.root, tuple(_Doctor(ws).run()))
+
+
+def repair(workspace: str | Path | None = None) -> DoctorReport:
+    """Diagnose, fix what can be fixed, then diagnose again. The report's checks are the
+    final state; each one that was repaired says how, and ``repairs`` lists every action."""
+    ws = Workspace.at(workspace)
+    first = _Doctor(ws).run()
+    failing = {c.name for c in first if c.status != "ok"}
+    repairs: dict[str, str] = {}
+    if "workspace.json" in failing and ws.state_file.exists():
+        repairs["workspace.json"] = f"moved aside to '{_aside(ws.state_file)}'"
+    if "mesh.key" in failing:
+        if ws.mesh_key_file.exists():
+            _aside(ws.mesh_key_file)
+        ws.mesh_key(create=True)
+        repairs["mesh.key"] = "created a new key; hashed values differ from those made before"
+    if "catalog record" in failing and "workspace.json" not in repairs:
+        now = datetime.now(UTC)
+        ws.write_state(ws.read_state().model_copy(update={"catalog_created_at": now}))
+        repairs["catalog record"] = "recorded in workspace.json"
+    if "catalog" in failing:
+        try:
+            repairs["catalog"] = _repair_catalog(ws)
+        except MeshsimError as exc:
+            repairs["catalog"] = f"could not be restored: {exc.message}"
+    if "catalog backup" in failing and "catalog" not in repairs:
+        repairs["catalog backup"] = _write_backup(ws)
+    if "audit export" in failing:
+        location = ws.governance / "system" / "audit"
+        shutil.rmtree(location, ignore_errors=True)
+        location.with_suffix(".exported").unlink(missing_ok=True)
+        repairs["audit export"] = "dropped; it is exported again when next queried"
+    damaged = sorted(
+        c.name.removeprefix("table ")
+        for c in first
+        if c.name.startswith("table ") and c.status == "error" and "rewrites it" in c.fix
+    )
+    if damaged and ws.exists:
+        repairs.update(_rebuild(ws, damaged))
+    final = _Doctor(ws).run()
+    checks = tuple(replace(c, repaired=repairs.get(c.name, "")) for c in final)
+    return DoctorReport(ws.root, checks, tuple(f"{k}: {v}" for k, v in repairs.items()))
+
+
+def _repair_catalog(ws: Workspace) -> str:
+    from meshsim.catalog.backup import restore
+
+    restored = restore(ws.governance)
+    moved = f"; the damaged files are kept as {', '.join(restored.moved_aside)}"
+    journal = f", {restored.journal_records} query record(s) added from the audit journal"
+    if restored.source == "backup":
+        return f"restored from its backup{journal}" + (moved if restored.moved_aside else "")
+    republished = ""
+    if ws.exists:
+        from meshsim.mesh import Mesh
+
+        try:
+            with Mesh.open(ws.root) as mesh:
+                mesh.catalog.publish_all()
+            republished = " and the products published again from the mesh"
+        except MeshsimError as exc:
+            republished = f"; the products could not be published again ({exc.message})"
+    return (
+        f"no backup existed: started an empty catalog{republished}{journal}; requests, "
+        f"subscriptions and decisions could not be recovered"
+        + (moved if restored.moved_aside else "")
+    )
+
+
+def _write_backup(ws: Workspace) -> str:
+    from meshsim.catalog.backup import backup_path, write_backup
+    from meshsim.catalog.store import DB_FILE
+
+    db = ws.governance / DB_FILE
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        write_backup(con, db)
+    finally:
+        con.close()
+    return f"written to '{backup_path(ws.governance)}'"
+
+
+def _rebuild(ws: Workspace, tables: list[str]) -> dict[str, str]:
+    from meshsim.mesh import Mesh
+
+    state = ws.read_state()
+    try:
+        with Mesh.build(state.mesh_dir, ws.root, scale=state.scale) as mesh:
+            actions = {t.ref: t.action for t in mesh.last_build.tables}
+    except MeshsimError as exc:
+        return {f"table {t}": f"the rebuild failed: {exc.message}" for t in tables}
+    return {
+        f"table {t}": f"{actions.get(t, 'not rebuilt')} by 'meshsim build' at scale {state.scale:g}"
+        for t in tables
+    }

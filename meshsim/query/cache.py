@@ -1,0 +1,96 @@
+"""The query layer's caches, in one place, all made of one bounded helper.
+
+Every cache here is keyed by everything its value depends on (consumer, policy fingerprint,
+table versions, text): a stale entry can only be missed, never served. Sizes are bounded
+so a long-running notebook or server does not grow without limit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[V]):
+    """A thread-safe least-recently-used mapping of at most ``size`` entries.
+
+    >>> cache: BoundedCache[int] = BoundedCache(2)
+    >>> cache.put("a", 1); cache.put("b", 2); cache.get("a")
+    1
+    >>> cache.put("c", 3)  # evicts "b", the least recently used
+    >>> cache.get("b") is None, len(cache)
+    (True, 2)
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("a cache holds at least one entry")
+        self.size = size
+        self._data: OrderedDict[Hashable, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> V | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: V) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def get_or_make(self, key: Hashable, make: Callable[[], V]) -> V:
+        """The cached value, or ``make()`` stored under ``key`` (made outside the lock: two
+        threads may both make it, and the last one is kept; values must be equivalent)."""
+        value = self.get(key)
+        if value is None:
+            value = make()
+            self.put(key, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass
+class QueryCaches:
+    """All caches of one governed engine.
+
+    ``plans``: whole verified plans by (consumer, policy fingerprint, SQL text), reused only
+    while every table they read is still at its bound version. ``scans``: compiled governed
+    scans by (consumer, fingerprint, table, location, version, lookup versions).
+    ``access``: resolved access by (consumer, fingerprint, table). ``schemas``: the
+    consumer's visible schema by (consumer, fingerprint). ``fingerprints``: policies
+    object id to its fingerprint. ``checked_scans``: scan SQL that passed DuckDB's parse.
+    """
+
+    plans: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(1024))
+    scans: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(512))
+    access: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(4096))
+    schemas: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(256))
+    fingerprints: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(64))
+    checked_scans: BoundedCache[bool] = field(default_factory=lambda: BoundedCache(4096))
+
+    def clear(self) -> None:
+        for cache in (
+            self.plans,
+            self.scans,
+            self.access,
+            self.schemas,
+            self.fingerprints,
+            self.checked_scans,
+        ):
+            cache.clear()

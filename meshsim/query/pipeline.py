@@ -1,0 +1,269 @@
+"""The governed query as data: an ordered tuple of named rules, like sqlglot's optimizer.
+
+Each rule is a function ``rule(engine, attempt) -> None`` that reads what earlier rules put
+on the :class:`Attempt` and adds its own product; :func:`run_rules` runs them in order,
+records each one's time, and stops at the deadline. :data:`PLAN_RULES`:
+
+1. ``parse`` - text within the size bounds, sqlglot parses exactly one statement;
+2. ``validate`` - a read-only query of allowlisted syntax, safe relation names, recursive CTEs
+   in the shape DuckDB binds, bounded size (:mod:`meshsim.query.validate`);
+3. ``resolve`` - every table and column qualified by scope, stars expanded to the columns the
+   consumer may see (:mod:`meshsim.query.names`);
+4. ``authorise`` - deny by default: every table granted, every column named visible
+   (:func:`meshsim.query.rewrite.authorize`);
+5. ``bind`` - every mesh table reference replaced by its governed scan, pinned to one version
+   (:meth:`meshsim.query.rewrite.Planner.bind`);
+6. ``verify-plan`` - DuckDB's parse of the final SQL is what was built
+   (:mod:`meshsim.query.crosscheck`), and DuckDB's *bound* plan (unoptimized: the optimizer
+   can fold a scan into constants it read from the file) scans only what was bound
+   (:mod:`meshsim.query.verify`).
+
+Then :data:`EXECUTE` runs the verified SQL under the engine's limits. A verified plan is
+cached by (consumer, policy fingerprint, text) and reused only while every table it read is
+still at its bound version; the cache is the engine's, in :mod:`meshsim.query.cache`.
+:func:`audit_decision` is the one answer to "was this attempt refused, or did it fail".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from meshsim.errors import AccessDenied, MeshsimError, QueryError
+from meshsim.query.audit import Decision
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlglot import exp
+
+    from meshsim.query.names import Resolved
+    from meshsim.query.rewrite import Plan
+    from meshsim.query.session import GovernedEngine
+    from meshsim.spec.models import Policies
+
+
+@dataclass
+class Attempt:
+    """One consumer's attempt at one query, as the rules build it up."""
+
+    consumer: str
+    text: str
+    started: float = field(default_factory=time.perf_counter)
+    limit_s: float | None = None
+    policies: Policies | None = None
+    fingerprint: str = ""
+    tree: exp.Query | None = None
+    resolved: Resolved | None = None
+    plan: Plan | None = None
+    table: pa.Table | None = None
+    cached: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def time_left(self) -> float | None:
+        if self.limit_s is None:
+            return None
+        return self.limit_s - (time.perf_counter() - self.started)
+
+    def check_deadline(self) -> None:
+        left = self.time_left
+        if left is not None and left <= 0:
+            from meshsim.engine import QueryTimeout
+
+            raise QueryTimeout(
+                f"the query ran longer than {self.limit_s:g} s (planning and execution) and "
+                f"was interrupted",
+                consumer=self.consumer,
+                hint="add filters or a LIMIT, or ask for a longer timeout",
+            )
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    apply: Callable[[GovernedEngine, Attempt], None]
+
+
+# -- the rules ---------------------------------------------------------------------------------
+
+
+def parse(engine: GovernedEngine, attempt: Attempt) -> None:
+    from meshsim.query.validate import parse_statement
+
+    attempt.tree = parse_statement(attempt.text, consumer=attempt.consumer, bounds=engine.bounds)
+
+
+def validate(engine: GovernedEngine, attempt: Attempt) -> None:
+    from meshsim.query.validate import validate_query
+
+    assert attempt.tree is not None
+    attempt.tree = validate_query(attempt.tree, consumer=attempt.consumer, bounds=engine.bounds)
+
+
+def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
+    """Qualify with the consumer's VISIBLE schema; a query that does not resolve because it
+    names a hidden column is refused as such (authorise on the full schema says which)."""
+    from meshsim.query.names import resolve as resolve_names
+    from meshsim.query.rewrite import authorize
+
+    assert attempt.tree is not None and attempt.policies is not None
+    planner = engine.planner
+    access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
+    visible = planner.visible_schema(attempt.consumer, attempt.fingerprint, access)
+    try:
+        attempt.resolved = resolve_names(
+            attempt.tree, planner.spec, consumer=attempt.consumer, schema=visible
+        )
+    except QueryError as first:
+        try:
+            diagnosis = resolve_names(attempt.tree, planner.spec, consumer=attempt.consumer)
+        except QueryError:
+            raise first from None
+        authorize(diagnosis, planner.spec, attempt.consumer, access)
+        raise first from None
+
+
+def authorise(engine: GovernedEngine, attempt: Attempt) -> None:
+    from meshsim.query.rewrite import authorize
+
+    assert attempt.resolved is not None and attempt.policies is not None
+    planner = engine.planner
+    access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
+    authorize(attempt.resolved, planner.spec, attempt.consumer, access)
+
+
+def bind(engine: GovernedEngine, attempt: Attempt) -> None:
+    assert attempt.resolved is not None and attempt.policies is not None
+    planner = engine.planner
+    access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
+    attempt.plan = planner.bind(attempt.resolved, attempt.consumer, access, attempt.fingerprint)
+
+
+def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
+    """DuckDB's parse of each part of the final SQL, then DuckDB's bound plan of all of it."""
+    from meshsim import engine as duck
+    from meshsim.query.crosscheck import crosscheck
+    from meshsim.query.verify import verify_bound_plan
+
+    plan = attempt.plan
+    assert plan is not None
+    con = engine.connection
+    crosscheck(
+        duck.serialize_sql(con, plan.skeleton),
+        ctes=plan.ctes | frozenset(plan.scans),
+        files=frozenset(),
+        consumer=attempt.consumer,
+    )
+    checked = engine.caches.checked_scans
+    for scan in plan.scans.values():
+        if checked.get(scan.sql):
+            continue
+        crosscheck(
+            duck.serialize_sql(con, f"SELECT * FROM ({scan.sql}) AS s"),
+            ctes=frozenset(),
+            files=scan.files,
+            consumer=attempt.consumer,
+        )
+        checked.put(scan.sql, True)
+    explained = duck.explain_bound(
+        engine.duck,
+        plan.sql,
+        timeout_s=attempt.time_left,
+        consumer=attempt.consumer,
+        limit_s=attempt.limit_s,
+    )
+    verify_bound_plan(explained, series=plan.series, consumer=attempt.consumer)
+
+
+def execute(engine: GovernedEngine, attempt: Attempt) -> None:
+    from meshsim import engine as duck
+
+    plan = attempt.plan
+    assert plan is not None
+    limits = engine.limits
+    try:
+        attempt.table = duck.run_arrow(
+            engine.connection,
+            plan.sql,
+            timeout_s=attempt.time_left,
+            consumer=attempt.consumer,
+            max_rows=limits.max_result_rows,
+            max_bytes=limits.max_result_bytes,
+            limit_s=attempt.limit_s,
+        )
+    except duck.EngineFailure:
+        # a data file damaged since the plan was made fails inside DuckDB, whose message is
+        # withheld: say which table and file instead, if that is the cause
+        _require_plan_files(engine, plan)
+        raise
+
+
+def _require_plan_files(engine: GovernedEngine, plan: Plan) -> None:
+    from meshsim.storage.files import require_files
+
+    pins = {(t.ref, t.version) for t in plan.tables} | set(plan.lookups.items())
+    for ref, version in sorted(pins):
+        require_files(engine.planner.snapshot(ref, version))
+
+
+PLAN_RULES: tuple[Rule, ...] = (
+    Rule("parse", parse),
+    Rule("validate", validate),
+    Rule("resolve", resolve),
+    Rule("authorise", authorise),
+    Rule("bind", bind),
+    Rule("verify-plan", verify_plan),
+)
+EXECUTE = Rule("execute", execute)
+RULES: tuple[Rule, ...] = (*PLAN_RULES, EXECUTE)
+
+
+def run_rules(engine: GovernedEngine, attempt: Attempt, rules: tuple[Rule, ...]) -> Attempt:
+    """Apply ``rules`` in order, timing each, checking the deadline between them."""
+    for rule in rules:
+        attempt.check_deadline()
+        began = time.perf_counter()
+        try:
+            rule.apply(engine, attempt)
+        except RecursionError:
+            raise QueryError(
+                f"the query is nested too deeply for meshsim's {rule.name} rule; simplify it "
+                f"(at most {engine.bounds.max_nesting} levels of parentheses, fewer for deeply "
+                f"nested subqueries)",
+                consumer=attempt.consumer,
+            ) from None
+        finally:
+            attempt.timings[rule.name] = time.perf_counter() - began
+    attempt.check_deadline()
+    return attempt
+
+
+def audit_decision(error: BaseException | None) -> Decision:
+    """How an attempt is audited: ``allowed`` (no error), ``refused`` (meshsim's rules said
+    no: invalid or disallowed SQL, a denied table or column, a plan that scans what was not
+    bound) or ``error`` (the query was acceptable but could not be answered: the engine
+    failed, timed out or the result passed a limit; a policy could not be compiled; storage
+    failed; an internal error)."""
+    from meshsim.engine import EngineFailure, QueryTimeout, ResultTooLarge
+
+    if error is None:
+        return "allowed"
+    if isinstance(error, EngineFailure | QueryTimeout | ResultTooLarge):
+        return "error"
+    if isinstance(error, AccessDenied | QueryError):
+        return "refused"
+    return "error"
+
+
+def reason_of(error: BaseException) -> str:
+    """The audit record's reason: meshsim's own message, or only the class of anything else."""
+    if isinstance(error, MeshsimError):
+        return error.message
+    return f"internal error ({type(error).__name__})"
+
+
+def stage_timings(attempt: Attempt) -> dict[str, Any]:
+    """Milliseconds per rule, for the benchmarks' stage report."""
+    return {name: seconds * 1000.0 for name, seconds in attempt.timings.items()}
