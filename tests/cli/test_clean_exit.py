@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.cli.clihelpers import MESHSIM, run
 
@@ -80,3 +83,27 @@ def test_cli_closes_the_mesh_it_opened(capsys, monkeypatch, built_workspace: Pat
     )
     assert code == 0, err
     assert closed, "the mesh the command opened was not closed"
+
+
+def _open_files(under: Path) -> list[str]:
+    fds = Path("/proc/self/fd")
+    targets = []
+    for fd in fds.iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            continue
+    return [t for t in targets if t.startswith(str(under))]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_closing_the_mesh_closes_its_catalog_connection(workspace: Path):
+    # an open SQLite connection in a process that also copies or reads catalog.db loses its
+    # POSIX locks when that other file handle closes; a closed mesh must hold none
+    from meshsim.mesh import Mesh
+
+    mesh = Mesh.open(workspace)
+    mesh.session("governance_admin").sql("SELECT 1")
+    assert _open_files(workspace / "governance")
+    mesh.close()
+    assert _open_files(workspace / "governance") == []
