@@ -238,6 +238,9 @@ def _guarded(
     finally:
         if timer is not None:
             timer.cancel()
+            # a timer thread still alive at interpreter exit holds the cursor, and DuckDB's
+            # bindings then print a 'nanobind: leaked instances' block on stderr
+            timer.join()
         if own_cursor:
             cursor.close()
     if fired.is_set():
@@ -298,6 +301,7 @@ def bind_errors(
                 errors.append(str(exc))
             finally:
                 timer.cancel()
+                timer.join()  # see _guarded
                 cursor.close()
         return errors
     finally:

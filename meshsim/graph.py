@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import CatalogError
+from meshsim.files import check_output_file, write_output
 from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies
 
@@ -139,6 +140,8 @@ def layered_positions(graph: Any) -> dict[str, tuple[float, float]]:
 
 def draw(graph: Any, path: Path, fmt: str) -> Path:
     """Draw with matplotlib's Agg/SVG canvases: no display, no network, no global state."""
+    import io
+
     import networkx as nx
     from matplotlib.figure import Figure
 
@@ -173,10 +176,10 @@ def draw(graph: Any, path: Path, fmt: str) -> Path:
         "subscriptions, orange: pending requests)",
         fontsize=9,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"Date": None} if fmt == "svg" else {}
-    figure.savefig(path, format=fmt, bbox_inches="tight", metadata=metadata)
-    return path
+    drawing = io.BytesIO()
+    figure.savefig(drawing, format=fmt, bbox_inches="tight", metadata=metadata)
+    return write_output(path, drawing.getvalue())
 
 
 def render(graph: Any, fmt: str = "mermaid", out: str | Path | None = None) -> str:
@@ -189,8 +192,9 @@ def render(graph: Any, fmt: str = "mermaid", out: str | Path | None = None) -> s
     if fmt == "mermaid":
         text = to_mermaid(graph)
         if out is not None:
-            Path(out).write_text(text)
+            write_output(out, text)
         return text
     if out is None:
         raise CatalogError(f"a {fmt} drawing needs a file to write", hint=f"pass --out mesh.{fmt}")
+    check_output_file(out)  # before the drawing, which takes a while
     return str(draw(graph, Path(out), fmt))

@@ -171,6 +171,8 @@ class Mesh:
 
     def close(self) -> None:
         self._invalidate()
+        if self._catalog is not None:
+            self._catalog.store.close()
 
     def __enter__(self) -> Mesh:
         return self

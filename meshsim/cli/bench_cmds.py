@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 
 from meshsim.cli import app
-from meshsim.cli.options import MeshDir, console
+from meshsim.cli.options import (
+    MAX_RUNS,
+    MeshDir,
+    ScaleFactors,
+    console,
+    folder,
+    integer,
+    scale_factors,
+    scale_option,
+)
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -16,16 +25,26 @@ def _split(text: str | None) -> list[str] | None:
 
 @app.command()
 def bench(
-    scale: float = typer.Option(1.0, "--scale", help="TPC-H scale factor (0.1 quick, 1 default)."),
+    scale: float = scale_option(1.0, "TPC-H scale factor (0.1 quick, 1 default)."),
     runs: int = typer.Option(
-        3, "--runs", min=1, help="Runs per query and mode; the median counts."
+        3,
+        "--runs",
+        parser=integer(1, MAX_RUNS),
+        metavar="N",
+        help="Runs per query and mode; the median counts.",
     ),
     out: Path = typer.Option(
-        Path("benchmarks/results/latest"), "--out", help="Folder for report.md, results.json, PNGs."
+        Path("benchmarks/results/latest"),
+        "--out",
+        parser=folder,
+        metavar="DIR",
+        help="Folder for report.md, results.json, PNGs.",
     ),
     workspace: Path = typer.Option(
         Path("meshsim-bench"),
         "--workspace",
+        parser=folder,
+        metavar="DIR",
         help="Folder of the benchmark meshes (one per scale, sf<SF>/), built or reused.",
     ),
     engines: str | None = typer.Option(
@@ -39,9 +58,11 @@ def bench(
     ),
     skip_micro: bool = typer.Option(False, "--skip-micro", help="Skip the micro-benchmarks."),
     no_cold: bool = typer.Option(False, "--no-cold", help="Warm runs only."),
-    scaling: str | None = typer.Option(
+    scaling: ScaleFactors | None = typer.Option(
         None,
         "--scaling",
+        parser=scale_factors,
+        metavar="SF,SF",
         help="Scale factors of the scaling micro-benchmark, e.g. 0.1,1,10 "
         "(default: 0.1, 1 and 10 up to --scale).",
     ),
@@ -64,7 +85,7 @@ def bench(
         micro=not skip_micro,
         cold=not no_cold,
         smoke=smoke,
-        scaling=tuple(float(s) for s in _split(scaling) or ()) if scaling else None,
+        scaling=scaling,
         mesh_dir=mesh,
         console=out_console,
     )

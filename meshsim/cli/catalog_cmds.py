@@ -7,13 +7,26 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from enum import Enum
 from pathlib import Path
 
 import typer
 
 from meshsim.cli import app
-from meshsim.cli.options import ByOpt, ConsumerOpt, FormatOpt, WorkspaceDir, console, open_mesh
+from meshsim.cli.options import (
+    ByOpt,
+    ConsumerOpt,
+    FormatOpt,
+    RequestId,
+    WorkspaceDir,
+    console,
+    expiry,
+    input_file,
+    limit_option,
+    open_mesh,
+    output_file,
+)
 from meshsim.cli.render import Format, render_rows
 
 REQUEST_COLUMNS = (
@@ -90,7 +103,7 @@ def products(
 def search(
     text: str = typer.Argument(..., help="Words to find in names, descriptions, tags, owners."),
     workspace: Path = WorkspaceDir,
-    limit: int = typer.Option(20, "--limit", help="At most N hits."),
+    limit: int = limit_option(20, "At most N hits."),
     format: Format = FormatOpt,
 ) -> None:
     """Full-text search over products, tables and columns, best match first."""
@@ -149,8 +162,12 @@ def request(
     columns: list[str] | None = typer.Option(
         None, "--columns", help="Only these columns (repeat or comma-separate)."
     ),
-    expires: str | None = typer.Option(
-        None, "--expires", help="Access ends after DATE (YYYY-MM-DD)."
+    expires: date | None = typer.Option(
+        None,
+        "--expires",
+        parser=expiry,
+        metavar="DATE",
+        help="Access ends after DATE (YYYY-MM-DD).",
     ),
     workspace: Path = WorkspaceDir,
 ) -> None:
@@ -189,7 +206,7 @@ def _decided(verb: str, made) -> None:
 
 @app.command()
 def approve(
-    request_id: int = typer.Argument(..., metavar="ID"),
+    request_id: int = RequestId,
     by: str = ByOpt,
     columns: list[str] | None = typer.Option(
         None, "--columns", help="Grant only these of the requested columns."
@@ -209,7 +226,7 @@ def approve(
 
 @app.command()
 def reject(
-    request_id: int = typer.Argument(..., metavar="ID"),
+    request_id: int = RequestId,
     by: str = ByOpt,
     comment: str = typer.Option(..., "--comment", help="Why, for the consumer."),
     workspace: Path = WorkspaceDir,
@@ -220,7 +237,7 @@ def reject(
 
 @app.command()
 def revoke(
-    request_id: int = typer.Argument(..., metavar="ID"),
+    request_id: int = RequestId,
     by: str = ByOpt,
     comment: str | None = typer.Option(None, "--comment", help="Why."),
     workspace: Path = WorkspaceDir,
@@ -245,6 +262,8 @@ def access(
     policies: Path | None = typer.Option(
         None,
         "--policies",
+        parser=input_file,
+        metavar="FILE",
         help="What-if: show only the cells that would change under this "
         "policies file (not applied).",
     ),
@@ -260,7 +279,13 @@ def access(
 @app.command()
 def graph(
     format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", help="Output format."),
-    out: Path | None = typer.Option(None, "--out", help="File to write (needed for png/svg)."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        parser=output_file,
+        metavar="FILE",
+        help="File to write (needed for png/svg).",
+    ),
     workspace: Path = WorkspaceDir,
 ) -> None:
     """The mesh topology: domains, products, tables, consumers, grants and subscriptions."""
@@ -273,7 +298,7 @@ def audit(
     as_consumer: str | None = typer.Option(
         None, "--as", help="Who asks: a consumer sees its own records, an admin all of them."
     ),
-    limit: int | None = typer.Option(50, "--limit", help="Newest N records."),
+    limit: int | None = limit_option(50, "Newest N records."),
     consumer: str | None = typer.Option(
         None, "--consumer", help="Only this consumer's (another's needs an admin)."
     ),

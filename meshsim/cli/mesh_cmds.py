@@ -9,7 +9,16 @@ from pathlib import Path
 import typer
 
 from meshsim.cli import app
-from meshsim.cli.options import FormatOpt, MeshDir, WorkspaceDir, console, open_mesh
+from meshsim.cli.options import (
+    FormatOpt,
+    MeshDir,
+    WorkspaceDir,
+    closed_at_exit,
+    console,
+    limit_option,
+    open_mesh,
+    scale_option,
+)
 from meshsim.cli.render import Format, render_rows
 
 
@@ -42,13 +51,13 @@ def schema(
 def build(
     mesh: Path = MeshDir,
     workspace: Path = WorkspaceDir,
-    scale: float = typer.Option(1.0, "--scale", help="TPC-H scale factor of generated tables."),
+    scale: float = scale_option(1.0, "TPC-H scale factor of generated tables."),
 ) -> None:
     """Validate the mesh, generate its data and write every domain's Delta tables."""
     from meshsim.mesh import Mesh
 
     out = console()
-    built = Mesh.build(mesh, workspace, scale=scale, console=out)
+    built = closed_at_exit(Mesh.build(mesh, workspace, scale=scale, console=out))
     report = built.last_build
     render_rows(
         [
@@ -71,14 +80,14 @@ def build(
 def demo(
     workspace: Path = WorkspaceDir,
     mesh: Path = MeshDir,
-    scale: float | None = typer.Option(
-        None, "--scale", help="Scale factor (default: the workspace's, or 0.01 for a new one)."
+    scale: float | None = scale_option(
+        None, "Scale factor (default: the workspace's, or 0.01 for a new one)."
     ),
 ) -> None:
     """Build the example mesh at a small scale and show what it holds and who sees what."""
     from meshsim.demo import demo_scale, run_demo
 
-    run_demo(mesh, workspace, scale=demo_scale(workspace, scale), console=console())
+    closed_at_exit(run_demo(mesh, workspace, scale=demo_scale(workspace, scale), console=console()))
 
 
 @app.command()
@@ -110,7 +119,7 @@ def tables(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
 def history(
     table: str = typer.Argument(..., help="DOMAIN.TABLE"),
     workspace: Path = WorkspaceDir,
-    limit: int | None = typer.Option(None, "--limit", help="Newest N versions only."),
+    limit: int | None = limit_option(None, "Newest N versions only."),
     format: Format = FormatOpt,
 ) -> None:
     """Show a table's Delta history: versions, times, operations."""

@@ -99,5 +99,14 @@ def test_schema_prints_json_schema(capsys):
 
 @pytest.mark.parametrize("bad", ["0", "-1"])
 def test_build_rejects_bad_scale(capsys, tmp_path: Path, bad: str):
-    code, _, err = run(capsys, "build", "--workspace", str(tmp_path / "ws"), "--scale", bad)
-    assert code == 1 and "scale factor must be positive" in err
+    code, _, err = run(capsys, "build", "--workspace", str(tmp_path / "ws"), f"--scale={bad}")
+    assert code == 2 and f"Invalid value for '--scale': {bad} is out of range" in err
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0])
+def test_build_api_rejects_bad_scale(tmp_path: Path, bad: float):
+    from meshsim.errors import SpecError
+    from meshsim.mesh import Mesh
+
+    with pytest.raises(SpecError, match="scale factor must be positive"):
+        Mesh.build(EXAMPLE_MESH, tmp_path / "ws", scale=bad)
