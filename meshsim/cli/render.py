@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Sequence
-import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
