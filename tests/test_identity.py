@@ -81,6 +81,20 @@ def test_a_bound_consumer_is_refused_to_another_os_user(bound: Path, as_os_user)
     assert mesh.sql(ANALYST, "SELECT count(*) FROM customer.region").fetchall() == [(5,)]
 
 
+def test_the_engine_and_a_held_session_check_identity_too(bound: Path, as_os_user):
+    """Found in review: Mesh.engine.session(...) skipped the check Mesh.session made."""
+    mesh = Mesh.open(bound)
+    as_os_user("alice")
+    held = mesh.engine.session(ANALYST)
+    as_os_user("mallory")
+    with pytest.raises(IdentityError):
+        mesh.engine.session(ANALYST)
+    with pytest.raises(IdentityError):
+        held.sql("SELECT count(*) FROM customer.region")
+    with pytest.raises(IdentityError):
+        mesh.engine.run(mesh.engine.attempt(ANALYST, "SELECT count(*) FROM customer.region"))
+
+
 def test_the_cli_refuses_a_mismatch_with_one_error(capsys, bound: Path, as_os_user):
     as_os_user("mallory")
     query = "SELECT count(*) FROM customer.region"

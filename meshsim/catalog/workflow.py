@@ -171,6 +171,19 @@ def protected_columns(
     return found
 
 
+def withheld_columns(
+    spec: MeshSpec, consumer: str, tables: tuple[str, ...], columns: tuple[str, ...]
+) -> list[str]:
+    """Columns in a scope that a spec grant excludes for ``consumer`` (an owner decides)."""
+    from meshsim.policy.access import excluded_columns
+
+    found = []
+    for table, name in scope_columns(spec, tables, columns):
+        if name in excluded_columns(spec, consumer, table):
+            found.append(f"{table.ref}.{name}")
+    return found
+
+
 # --- who may decide ------------------------------------------------------------------------
 
 
@@ -256,8 +269,10 @@ def create(
     now: datetime,
 ) -> Request:
     """Insert ``actor``'s request; approve it at once when its scope has no PII or sensitive
-    column."""
-    protected = protected_columns(spec, tables, columns)
+    column and no column a spec grant explicitly excludes for the consumer."""
+    protected = protected_columns(spec, tables, columns) + withheld_columns(
+        spec, actor.principal, tables, columns
+    )
     cursor = con.execute(
         "INSERT INTO requests (consumer, product, reason, tables, columns, expires_at, state,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",

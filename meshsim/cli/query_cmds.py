@@ -39,16 +39,10 @@ def sql(
 
 
 def render_result(result, fmt: Format) -> None:
-    rows = [dict(zip(result.columns, row, strict=True)) for row in result.fetchall()]
-    if len(set(result.columns)) != len(result.columns):
-        # duplicate output names: keep every column by position
-        columns = [
-            f"{name}_{i}" if result.columns.count(name) > 1 else name
-            for i, name in enumerate(result.columns)
-        ]
-        rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
-    else:
-        columns = result.columns
+    from meshsim.cli.render import unique_names
+
+    columns = unique_names(result.columns)  # duplicate output names: keep every column
+    rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
     render_rows(rows, fmt, columns=columns, title=f"{result.num_rows} rows")
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -19,9 +20,47 @@ class Format(str, Enum):
     csv = "csv"
 
 
+#: C0 and C1 control characters but tab and newline: in a terminal they move the cursor,
+#: recolour or erase (a consumer's SQL comment in the audit could hide other lines)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    r"""``text`` with control characters shown as escapes, safe to print to a terminal.
+
+    >>> printable("a\x1b[2Kb\tc")
+    'a\\x1b[2Kb\tc'
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Column names made unique by position, never colliding with another given name.
+
+    >>> unique_names(["a", "a", "a_1"])
+    ['a', 'a_2', 'a_1']
+    """
+    taken = set(names)
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in seen:
+            candidate = f"{name}_{n}"
+            n += 1
+            while candidate in taken and candidate != name:
+                candidate = f"{name}_{n}"
+                n += 1
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
 def _plain(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, bytes):
@@ -29,8 +68,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)  # UUIDs and anything else a result may hold
 
 
 def render_rows(
@@ -50,7 +91,7 @@ def render_rows(
     elif fmt == Format.csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
+        writer.writerow([printable(c) for c in columns])
         for row in rows:
             writer.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
         sys.stdout.write(buffer.getvalue())
@@ -58,11 +99,17 @@ def render_rows(
         from meshsim.console import TerminalConsole
 
         console = console or TerminalConsole()
-        console.table(title, columns, [[_cell(row.get(c)) for c in columns] for row in rows])
+        console.table(
+            printable(title),
+            [printable(c) for c in columns],
+            [[_cell(row.get(c)) for c in columns] for row in rows],
+        )
 
 
 def _cell(value: Any) -> str:
     value = _plain(value)
     if isinstance(value, (list, dict)):
-        return json.dumps(value) if isinstance(value, dict) else ", ".join(map(str, value))
-    return "" if value is None else str(value)
+        text = json.dumps(value) if isinstance(value, dict) else ", ".join(map(str, value))
+    else:
+        text = "" if value is None else str(value)
+    return printable(text)

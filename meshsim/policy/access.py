@@ -87,6 +87,21 @@ def _grant_columns(grant: Grant, table: TableSpec) -> set[str]:
     return covered - excluded
 
 
+def excluded_columns(spec: MeshSpec, consumer_name: str, table: TableSpec) -> set[str]:
+    """Columns of ``table`` that a spec grant selecting the consumer explicitly withholds
+    (``exclude_columns``): a decision of governance that self-service must not undo."""
+    consumer = require_consumer(spec, consumer_name)
+    withheld: set[str] = set()
+    for grant in spec.policies.grants:
+        if selects(grant, consumer):
+            withheld |= {
+                ref.rsplit(".", 1)[1]
+                for ref in grant.exclude_columns
+                if ref.rsplit(".", 1)[0] == table.ref
+            }
+    return withheld
+
+
 def mask_selects_column(mask: Mask, table: TableSpec, column: str) -> bool:
     spec_column = table.column(column)
     if spec_column is None:

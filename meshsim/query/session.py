@@ -106,9 +106,13 @@ class GovernedEngine:
         return self.duck.con
 
     def session(self, consumer: str) -> Session:
+        """A session as ``consumer``; refused when the mesh binds ``consumer`` to other OS
+        users than the one running this process (checked again on every attempt)."""
+        from meshsim.identity import authenticate
         from meshsim.policy.access import require_consumer
 
         require_consumer(self.spec, consumer)
+        authenticate(self.spec, consumer)
         return Session(self, consumer)
 
     def close(self) -> None:
@@ -129,6 +133,9 @@ class GovernedEngine:
     def attempt(self, consumer: str, text: str) -> Attempt:
         """A new attempt, with the policies in force read once: the plan cache key and the
         plan itself come from this one read."""
+        from meshsim.identity import authenticate
+
+        authenticate(self.spec, consumer)  # every attempt, however it was reached
         attempt = Attempt(consumer, text, limit_s=self.limits.timeout_s)
         attempt.policies, attempt.fingerprint = self.planner.current_policies()
         return attempt

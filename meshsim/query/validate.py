@@ -14,6 +14,7 @@ differently from sqlglot. Long AND/OR chains are rebalanced so later rules stay 
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -38,6 +39,17 @@ class QueryBounds:
     max_chars: int = 100_000
     max_nesting: int = 32
     max_nodes: int = 10_000
+
+
+class _NoCommandFallbackNotice(logging.Filter):
+    """sqlglot logs a warning when it falls back to an opaque ``Command`` node; meshsim
+    refuses Commands with its own message, so the warning would be a second, confusing line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Falling back to parsing as a 'Command'" not in record.getMessage()
+
+
+logging.getLogger("sqlglot").addFilter(_NoCommandFallbackNotice())
 
 
 def parse_query(

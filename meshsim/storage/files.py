@@ -66,7 +66,10 @@ def check_files(snapshot: Snapshot, *, footers: bool = True) -> list[FileProblem
 
 
 def damaged_files_error(table: str, version: int, problems: list[FileProblem]) -> StorageError:
-    listed = "; ".join(str(p) for p in problems[:3])
+    """The error a query or build raises. It names each file by its name only: the folders
+    of a partitioned table hold partition values (of rows or columns the asking consumer may
+    not see); ``meshsim doctor`` and the error's ``path`` give the full path."""
+    listed = "; ".join(f"'{os.path.basename(p.path)}' {p.problem}" for p in problems[:3])
     more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
     return StorageError(
         f"table '{table}' version {version} has {len(problems)} damaged data file(s): "

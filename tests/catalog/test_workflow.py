@@ -7,6 +7,8 @@ import pytest
 from meshsim.catalog import Catalog
 from meshsim.errors import CatalogError, MeshsimError, PolicyError
 from meshsim.policy.access import resolve_access
+from meshsim.workspace import Workspace
+from tests.catalog.conftest import table_versions
 
 PROFILES = "customer.customer_profiles"
 
@@ -361,3 +363,38 @@ def test_query_audit_records_round_trip(catalog: Catalog):
     )
     with pytest.raises(CatalogError, match="audit decision 'maybe'"):
         catalog.append_audit({"decision": "maybe"})
+
+
+def test_a_column_the_spec_excludes_is_not_auto_approved(tmp_path, spec, clock):
+    """Found in review: an excluded, non-sensitive column (c_mktsegment excluded from the
+    marketing grant) was approved automatically, undoing governance's exclusion."""
+    policies = spec.policies
+    grants = [
+        g.model_copy(
+            update={"exclude_columns": [*g.exclude_columns, "customer.customer.c_mktsegment"]}
+        )
+        if g.name == "marketing_customer_profiles"
+        else g
+        for g in policies.grants
+    ]
+    narrowed = spec.with_policies(policies.model_copy(update={"grants": grants}))
+    catalog = Catalog(Workspace(tmp_path / "ws"), lambda: narrowed, clock=clock)
+    catalog.publish_all(*table_versions(narrowed))
+    assert sees(catalog, "eu_marketing_analyst", "customer.customer")["c_mktsegment"] == "denied"
+    request = catalog.request(
+        "eu_marketing_analyst",
+        "customer.customer_profiles",
+        "segments",
+        tables=["customer.customer"],
+        columns=["customer.customer.c_mktsegment"],
+    )
+    assert request.state == "pending"
+    assert sees(catalog, "eu_marketing_analyst", "customer.customer")["c_mktsegment"] == "denied"
+    other = catalog.request(  # not excluded for this consumer: still approved automatically
+        "external_partner",
+        "customer.customer_profiles",
+        "segments",
+        tables=["customer.customer"],
+        columns=["customer.customer.c_mktsegment"],
+    )
+    assert other.state == "approved"

@@ -176,3 +176,53 @@ def test_sql_result_limit_and_timeout_flags(capsys, built_workspace: Path):
         "SELECT 1 AS x",
     )
     assert code == 2 and "--timeout" in err and "Traceback" not in err
+
+
+def test_output_is_safe_for_terminals_and_complete(capsys, built_workspace: Path):
+    """Found in review: ESC sequences in a consumer's SQL reached an admin's terminal through
+    `meshsim audit`; TIME values broke JSON; duplicate output names lost a column."""
+    ws = str(built_workspace)
+    hidden = "SELECT count(*) AS n FROM supply.part /* \x1b[1A\x1b[2K\x1b[31mhidden\x1b[0m */"
+    code, _, err = run(capsys, "sql", "--as", "external_partner", "--workspace", ws, hidden)
+    assert code == 0, err
+    for fmt in ("table", "csv"):
+        code, out, err = run(
+            capsys,
+            "audit",
+            "--as",
+            "governance_admin",
+            "--workspace",
+            ws,
+            "--limit",
+            "3",
+            "--format",
+            fmt,
+        )
+        assert code == 0, err
+        assert "\x1b" not in out and "\\x1b[2K" in out
+    code, out, err = run(
+        capsys,
+        "sql",
+        "--as",
+        "external_partner",
+        "--workspace",
+        ws,
+        "--format",
+        "json",
+        "SELECT CAST('12:00' AS TIME) AS t",
+    )
+    assert code == 0, err
+    assert json.loads(out) == [{"t": "12:00:00"}]
+    code, out, err = run(
+        capsys,
+        "sql",
+        "--as",
+        "external_partner",
+        "--workspace",
+        ws,
+        "--format",
+        "json",
+        "SELECT 1 AS a, 2 AS a, 3 AS a_1",
+    )
+    assert code == 0, err
+    assert json.loads(out) == [{"a": 1, "a_2": 2, "a_1": 3}]

@@ -353,3 +353,30 @@ def test_explain_shows_no_partition_values_or_paths(partitioned_mesh: MeshData) 
         assert rows and all(SECRET not in str(r) for r in rows)
     finally:
         engine.close()
+
+
+def test_a_damaged_file_is_named_without_its_partition_folders(
+    partitioned_mesh: MeshData, tmp_path
+) -> None:
+    import shutil
+
+    from meshsim.errors import StorageError
+
+    root = tmp_path / "copy"
+    shutil.copytree(partitioned_mesh.root, root)
+    data = MeshData(partitioned_mesh.spec, root)
+    victim = sorted(glob.glob(os.path.join(data.path("customer.customer"), "*", "*", "*.parquet")))
+    victim_path = victim[0]
+    with open(victim_path, "r+b") as handle:
+        handle.truncate(10)
+    engine, audit = make_engine(data)
+    try:
+        with pytest.raises(StorageError) as info:
+            engine.session("eu_marketing_analyst").sql("SELECT count(*) FROM customer.customer")
+        message = info.value.message
+        assert os.path.basename(victim_path) in message
+        assert "c_mktsegment=" not in message and "Main St" not in message
+        assert audit.records[-1].decision == "error"
+        assert "c_mktsegment=" not in audit.records[-1].reason
+    finally:
+        engine.close()

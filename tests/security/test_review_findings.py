@@ -75,3 +75,13 @@ def test_values_python_cannot_hold_are_a_clear_error(run, sql: str) -> None:
     with pytest.raises(QueryError, match="column 'd' holds a value Python cannot represent"):
         result.fetchall()
     assert "d" in repr(result) and "<table>" in result._repr_html_()
+
+
+def test_a_refused_command_prints_one_error_line(capsys, run, caplog) -> None:
+    """Found in review: sqlglot's 'Falling back to parsing as a Command' warning printed a
+    second line under meshsim's refusal."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="sqlglot"):
+        refused(run, "governance_admin", "COPY range(100000000) sales.orders ?  ")
+    assert not [r for r in caplog.records if r.name.startswith("sqlglot")]

@@ -47,7 +47,8 @@ def test_damaged_file_is_named_in_the_query_error(capsys, workspace: Path, how: 
     )
     assert code == 1, out
     assert err.startswith("Error: table 'sales.orders' version 0 has 1 damaged data file(s): ")
-    assert f"'{path}'" in err
+    assert f"'{path.name}'" in err  # by name: folders of partitioned tables hold values
+    assert str(path.parent) not in err
     assert "meshsim doctor" in err
 
 
