@@ -41,7 +41,7 @@ class TableInfo:
     domain: str
     product: str
     version: int
-    rows: int
+    rows: int | None  # None when the Delta log has no row counts
     files: int
     size_bytes: int
     location: str
@@ -81,6 +81,8 @@ class Mesh:
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         self._policies: tuple[tuple[str, int], Policies] | None = None
+        #: what the last :meth:`build` of this mesh did (None for a mesh only opened)
+        self.last_build: BuildReport | None = None
 
     # --- construction ------------------------------------------------------------------
 
@@ -138,7 +140,7 @@ class Mesh:
         report = build_mesh(self.spec, self.workspace, scale, self.console)
         self._invalidate()
         versions = {t.ref: t.version for t in report.tables}
-        rows = {t.ref: t.rows for t in report.tables if t.rows is not None}
+        rows: dict[str, int | None] = {t.ref: t.rows for t in report.tables if t.rows is not None}
         self.catalog.publish_all(versions, rows)
         state = self.workspace.read_state()
         if state.catalog_created_at is None:

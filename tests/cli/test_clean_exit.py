@@ -107,3 +107,11 @@ def test_closing_the_mesh_closes_its_catalog_connection(workspace: Path):
     assert _open_files(workspace / "governance")
     mesh.close()
     assert _open_files(workspace / "governance") == []
+
+
+def test_last_build_is_declared_on_every_mesh(workspace: Path):
+    # mypy found it: Mesh.build set an attribute Mesh never declared, so an opened mesh had none
+    from meshsim.mesh import Mesh
+
+    with Mesh.open(workspace) as mesh:
+        assert mesh.last_build is None
