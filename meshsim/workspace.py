@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from meshsim.errors import WorkspaceError
 
@@ -73,7 +74,7 @@ class WorkspaceState(_Strict):
     catalog_created_at: datetime | None = None
 
 
-def _problem(error: dict) -> str:
+def _problem(error: ErrorDetails) -> str:
     where = ".".join(str(part) for part in error["loc"])
     if error["type"] == "missing":
         return f"'{where}': missing"

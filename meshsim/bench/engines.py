@@ -205,6 +205,7 @@ class GovernedMesh(Engine):
         self.governed = Mesh.open(self.mesh.workspace.root, mesh_dir=self.mesh.mesh_dir)
         # like the raw engines' table registration: connection and snapshots before timing
         self.governed.warm_up()
+        assert self.info.consumer is not None  # a meshsim engine always answers as one
         self.session = self.governed.session(self.info.consumer)
 
     def run(self, sql: str) -> pa.Table:

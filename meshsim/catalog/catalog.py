@@ -115,7 +115,8 @@ class Catalog:
             rows = {r: v.rows for r, v in built.items()} if rows is None else rows
         now = self._now()
         os_user = current_os_user()
-        published, problems = [], []
+        published: list[PublishedVersion] = []
+        problems: list[str] = []
         with self.store.write() as con:
             for product in spec.products():
                 try:

@@ -142,6 +142,7 @@ class Store:
         self._local = threading.local()
 
     def _connect(self, readonly: bool = False) -> sqlite3.Connection:
+        cached: tuple[int, dict[bool, sqlite3.Connection]] | None
         cached = getattr(self._local, "connections", None)
         if cached is None or cached[0] != os.getpid():
             cached = (os.getpid(), {})

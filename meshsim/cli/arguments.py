@@ -46,10 +46,10 @@ def refuse_non_utf8(args: Sequence[str], app: Any = None) -> None:
             name, problem = _describe(args, index, app)
             raise MeshsimError(f"argument {name} is not valid UTF-8 ({problem})", hint=HINT)
     for variable in ENVIRONMENT:
-        problem = utf8_problem(os.environ.get(variable, ""))
-        if problem:
+        where = utf8_problem(os.environ.get(variable, ""))
+        if where:
             raise MeshsimError(
-                f"environment variable {variable} is not valid UTF-8 ({problem})", hint=HINT
+                f"environment variable {variable} is not valid UTF-8 ({where})", hint=HINT
             )
 
 

@@ -112,6 +112,8 @@ def _parse(text: str) -> exp.Expression | _Failure:
             line,
             column,
         )
+    if not isinstance(tree, exp.Expression):  # sqlglot types parse results as its base class
+        return _Failure(f"it is not an expression ({type(tree).__name__})")
     return tree
 
 

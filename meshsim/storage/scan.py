@@ -158,7 +158,7 @@ def _group_holds(files: Sequence[DataFile], column: Column) -> bool:
 
 
 def _read_parquet(paths: Sequence[str], *, union_by_name: bool = True) -> exp.Table:
-    options = [exp.Array(expressions=[exp.Literal.string(p) for p in paths])]
+    options: list[exp.Expression] = [exp.Array(expressions=[exp.Literal.string(p) for p in paths])]
     if union_by_name:
         options.append(
             exp.PropertyEQ(this=exp.to_identifier("union_by_name"), expression=exp.true())
