@@ -159,3 +159,36 @@ def test_backup_newer_than_catalog_is_never_overwritten(workspace: Path):
     assert backup_path(governance).read_bytes() == newer
     assert request.id == 1
     assert os.path.exists(governance / "catalog.db")
+
+
+def test_missing_journal_is_reported_while_the_catalog_holds_unbacked_queries(capsys, workspace):
+    with Mesh.open(workspace) as mesh:
+        mesh.sql("governance_admin", QUERY)  # journaled, not in the backup
+    journal_path(workspace / "governance").unlink()
+    code, checks = doctor(capsys, workspace)
+    assert code == 1
+    assert checks["audit journal"]["status"] == "error"
+    assert "only the catalog" in checks["audit journal"]["detail"]
+    code, checks = doctor(capsys, workspace, "--repair")
+    assert code == 0, checks
+    assert checks["audit journal"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/null"])
+def test_redirected_journal_refuses_queries_and_is_repaired(capsys, workspace, target):
+    journal = journal_path(workspace / "governance")
+    journal.unlink(missing_ok=True)
+    journal.symlink_to(target)
+    code = main(["sql", "--as", "governance_admin", QUERY, "--workspace", str(workspace)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert f"the audit journal '{journal}' is not a regular file" in err, err
+    code, checks = doctor(capsys, workspace)
+    assert code == 1
+    assert checks["audit journal"]["status"] == "error"
+    code, checks = doctor(capsys, workspace, "--repair")
+    assert code == 0, checks
+    assert not journal.is_symlink()
+    assert main(["sql", "--as", "governance_admin", QUERY, "--workspace", str(workspace)]) == 0
+    capsys.readouterr()
+    assert journal.is_file() and journal.stat().st_size > 0
