@@ -85,14 +85,30 @@ class _Doctor:
                 "workspace", "error", f"'{self.ws.root}' does not exist", self._build_command()
             )
             return self.checks
-        self._state()
-        self._mesh()
-        self._mesh_key()
-        self._catalog()
-        self._backup()
-        self._history()
-        self._tables()
-        self._audit_export()
+        steps = (
+            ("workspace.json", self._state),
+            ("mesh", self._mesh),
+            ("mesh.key", self._mesh_key),
+            ("catalog", self._catalog),
+            ("catalog backup", self._backup),
+            ("catalog history", self._history),
+            ("tables", self._tables),
+            ("audit export", self._audit_export),
+        )
+        for name, step in steps:
+            try:
+                step()
+            except MeshsimError as exc:  # a file the check itself cannot read
+                self.add(name, "error", exc.message, exc.hint or "")
+            except OSError as exc:
+                where = f"'{exc.filename}'" if exc.filename else "a file"
+                self.add(
+                    name,
+                    "error",
+                    f"{where} cannot be read ({(exc.strerror or str(exc)).lower()})",
+                    "fix the permissions: the user running meshsim must read and write the "
+                    "workspace",
+                )
         return self.checks
 
     def _build_command(self) -> str:
@@ -406,7 +422,7 @@ def repair(workspace: str | Path | None = None) -> DoctorReport:
     if "workspace.json" in failing and ws.state_file.exists():
         repairs["workspace.json"] = f"moved aside to '{_aside(ws.state_file)}'"
     if "mesh.key" in failing:
-        if ws.mesh_key_file.exists():
+        if os.path.lexists(ws.mesh_key_file):
             _aside(ws.mesh_key_file)
         ws.mesh_key(create=True)
         repairs["mesh.key"] = "created a new key; hashed values differ from those made before"
