@@ -175,6 +175,10 @@ class _Doctor:
         from meshsim.catalog.store import SCHEMA_VERSION, Store, catalog_errors
 
         name = "catalog"
+        if self.state is not None and self.ws.first_build_unfinished():
+            error = self.ws.unfinished_build_error()
+            self.add("build", "error", error.message, error.hint or "")
+            return
         store = Store(self.ws.governance, create=False)
         try:
             store.check()
@@ -216,6 +220,8 @@ class _Doctor:
     def _backup(self) -> None:
         from meshsim.catalog.backup import backup_path, journal_path, read_journal
 
+        if any(c.name == "build" for c in self.checks):
+            return  # no catalog yet, so nothing to back up: the build check says what to do
         backup = backup_path(self.ws.governance)
         if not backup.is_file():
             self.add(

@@ -180,6 +180,27 @@ class Workspace:
             return True
         return self.exists and self.read_state().catalog_created_at is not None
 
+    def first_build_unfinished(self) -> bool:
+        """Whether the first build stopped before it created the catalog: workspace.json
+        (written table by table) exists, but no catalog, no backup and no record of one."""
+        from meshsim.catalog.backup import backup_path
+        from meshsim.catalog.store import DB_FILE
+
+        if not self.exists or self.read_state().catalog_created_at is not None:
+            return False
+        return not any(
+            os.path.lexists(path)
+            for path in (self.governance / DB_FILE, backup_path(self.governance))
+        )
+
+    def unfinished_build_error(self) -> WorkspaceError:
+        return WorkspaceError(
+            f"the first build of workspace '{self.root}' did not finish: it has tables but no "
+            f"catalog yet",
+            hint=f"run 'meshsim build --mesh {self.read_state().mesh_dir} --workspace "
+            f"{self.root} --scale {self.read_state().scale:g}' again to finish it",
+        )
+
     def mesh_key(self, *, create: bool = False) -> bytes:
         """The per-mesh secret that keys hash masks, readable only by its owner. Created by
         the first build (``create``); a key missing later is an error, since a new one would

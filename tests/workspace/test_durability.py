@@ -192,3 +192,53 @@ def test_redirected_journal_refuses_queries_and_is_repaired(capsys, workspace, t
     assert main(["sql", "--as", "governance_admin", QUERY, "--workspace", str(workspace)]) == 0
     capsys.readouterr()
     assert journal.is_file() and journal.stat().st_size > 0
+
+
+def _first_build_killed(workspace: Path) -> None:
+    """What a first build killed after writing tables leaves: workspace.json without
+    ``catalog_created_at``, no catalog and no backup."""
+    state = json.loads((workspace / "workspace.json").read_text())
+    state["catalog_created_at"] = None
+    (workspace / "workspace.json").write_text(json.dumps(state))
+    names = (
+        "catalog.db",
+        "catalog.db-wal",
+        "catalog.db-shm",
+        "catalog-backup.db",
+        "audit-journal.jsonl",
+    )
+    for name in names:
+        (workspace / "governance" / name).unlink(missing_ok=True)
+
+
+def test_unfinished_first_build_says_build_again_and_creates_no_catalog(capsys, workspace):
+    _first_build_killed(workspace)
+    code, checks = doctor(capsys, workspace)
+    assert code == 1
+    [check] = [c for c in checks.values() if "did not finish" in c["detail"]]
+    assert "meshsim build" in check["next"] and "backup" not in check["next"]
+    code, checks = doctor(capsys, workspace, "--repair")
+    assert code == 1 and not (workspace / "governance" / "catalog.db").exists()
+    code = main(["sql", "--as", "governance_admin", QUERY, "--workspace", str(workspace)])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "did not finish" in err and "meshsim build" in err, err
+    assert not (workspace / "governance" / "catalog.db").exists()
+    code = main(["build", "--workspace", str(workspace), "--scale", "0.01"])
+    capsys.readouterr()
+    assert code == 0
+    assert doctor(capsys, workspace)[0] == 0
+
+
+def test_concurrent_repairs_of_a_missing_catalog(workspace: Path):
+    from tests.workspace.conftest import MESHSIM
+
+    for name in ("catalog.db", "catalog.db-wal", "catalog.db-shm"):
+        (workspace / "governance" / name).unlink(missing_ok=True)
+    command = [MESHSIM, "doctor", "--repair", "--workspace", str(workspace), "--format", "json"]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    for run in runs:
+        out, _ = run.communicate(timeout=120)
+        assert run.returncode == 0, out
+        assert "could not be restored" not in out
+    assert not list((workspace / "governance").glob("catalog.db.damaged-*"))
