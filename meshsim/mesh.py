@@ -102,6 +102,8 @@ class Mesh:
                 f"workspace '{ws.root}' was built from '{directory}', which has no mesh.yaml",
                 hint="pass --mesh DIR, or rebuild with 'meshsim build --mesh DIR'",
             )
+        if ws.first_build_unfinished():  # not a new, empty catalog in place of the build's
+            raise ws.unfinished_build_error()
         mesh = cls(ws, directory.resolve(), console, limits)
         mesh.catalog.store.check()  # a lost or damaged catalog stops every command, up front
         return mesh

@@ -15,7 +15,7 @@ from typing import Any
 
 from meshsim.catalog import audit as audit_log
 from meshsim.catalog import views, workflow
-from meshsim.catalog.backup import journal_audit
+from meshsim.catalog.backup import journal_audit, reserve_audit_ids
 from meshsim.catalog.models import (
     ProductDetails,
     PublishedVersion,
@@ -420,6 +420,7 @@ class Catalog:
         """Store one query audit record (see :mod:`meshsim.catalog.audit`); returns its id."""
         os_user = current_os_user()
         with self.store.write(backup=False) as con:
+            reserve_audit_ids(con, self.workspace.governance)
             record_id = audit_log.append(con, record, os_user=os_user)
             journal_audit(con, self.workspace.governance, record_id)
             return record_id
