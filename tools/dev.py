@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Developer tasks. Needs only Python 3.11+: it creates .venv and installs pinned dependencies.
 
-    python3 tools/dev.py            list the tasks
-    python3 tools/dev.py demo       set up, then run 'meshsim demo'
-    python3 tools/dev.py test       set up, then run the test suite
-    python3 tools/dev.py bench      set up, then run the benchmarks (meshsim bench ...)
-    python3 tools/dev.py meshsim …  set up, then run any meshsim command
+python3 tools/dev.py            list the tasks
+python3 tools/dev.py demo       set up, then run 'meshsim demo'
+python3 tools/dev.py test       set up, then run the test suite
+python3 tools/dev.py check      set up, then check the house rules (ruff, mypy)
+python3 tools/dev.py bench      set up, then run the benchmarks (meshsim bench ...)
+python3 tools/dev.py meshsim …  set up, then run any meshsim command
 """
 
 from __future__ import annotations
@@ -26,9 +27,19 @@ TASKS = {
     "setup": "create .venv and install meshsim with pinned dependencies",
     "demo": "build the example mesh small and show it (meshsim demo)",
     "test": "run the test suite (pytest); extra arguments go to pytest",
+    "check": "house rules: ruff lint, ruff format --check, mypy ([tool.mypy] in pyproject.toml)",
     "bench": "run the benchmarks (meshsim bench); extra arguments go to it",
     "meshsim": "run any meshsim command inside the environment",
 }
+
+
+#: The house rules `check` runs, in order; each must exit 0. Paths are relative to ROOT.
+CHECKED = ("meshsim", "tests", "tools")
+CHECKS = (
+    ("ruff lint", ["ruff", "check", *CHECKED]),
+    ("ruff format", ["ruff", "format", "--check", *CHECKED]),
+    ("mypy", ["mypy"]),  # what it checks, and how strictly, is [tool.mypy] in pyproject.toml
+)
 
 
 def _inputs_digest() -> str:
@@ -41,7 +52,7 @@ def _inputs_digest() -> str:
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - any python3 may run this file
         sys.exit(f"meshsim needs Python 3.11 or newer, this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         print("creating .venv ...", file=sys.stderr)
@@ -51,7 +62,8 @@ def setup() -> None:
         return
     print("installing pinned dependencies into .venv ...", file=sys.stderr)
     pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    constraints = ["-c", str(ROOT / "requirements.lock")] if (ROOT / "requirements.lock").is_file() else []
+    lock = ROOT / "requirements.lock"
+    constraints = ["-c", str(lock)] if lock.is_file() else []
     subprocess.run([*pip, *constraints, "-e", f"{ROOT}[dev]"], check=True)
     STAMP.write_text(digest)
 
@@ -59,6 +71,20 @@ def setup() -> None:
 def _run(command: list[str]) -> int:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.call(command, cwd=ROOT, env=env)
+
+
+def check() -> int:
+    """Run every house rule, even after one fails, then name the ones that failed."""
+    failed = []
+    for name, command in CHECKS:
+        print(f"== {name}: {' '.join(command)}", file=sys.stderr, flush=True)
+        if _run([str(BIN / command[0]), *command[1:]]) != 0:
+            failed.append(name)
+    if failed:
+        print(f"house rules broken: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print("house rules hold: " + ", ".join(name for name, _ in CHECKS), file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -77,6 +103,11 @@ def main(argv: list[str]) -> int:
         return 0
     if task == "test":
         return _run([str(BIN / "python"), "-m", "pytest", *rest])
+    if task == "check":
+        if rest:
+            print("check takes no arguments", file=sys.stderr)
+            return 2
+        return check()
     if task == "demo":
         return _run([str(BIN / "meshsim"), "demo", *rest])
     if task == "bench":
