@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,7 +85,7 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-def generate_tpch(scale: float, out_dir: Path, tables: list[str]) -> dict[str, Path]:
+def generate_tpch(scale: float, out_dir: Path, tables: Sequence[str]) -> dict[str, Path]:
     """Generate TPC-H Parquet for ``tables`` at ``scale`` (cached: reused if already there)."""
     wanted = [t for t in tables if not (out_dir / f"{t}.parquet").is_file()]
     if wanted:

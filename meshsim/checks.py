@@ -15,12 +15,13 @@ A problem two checks find (a missing owner, unmasked PII) is reported once, by t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from meshsim.errors import PolicyError
 from meshsim.spec.lint import Problem, lint
 from meshsim.spec.loader import MeshSpec, line_of
+from meshsim.spec.models import Policy
 
 Check = Callable[[MeshSpec, Path | None, list[Problem]], list[Problem]]
 
@@ -60,7 +61,7 @@ def _sources(spec: MeshSpec, workspace: Path | None, found: list[Problem]) -> li
 
 def _policy_labels(spec: MeshSpec) -> list[str]:
     policies = spec.policies
-    kinds = (
+    kinds: tuple[tuple[str, Sequence[Policy]], ...] = (
         ("grant", policies.grants),
         ("tag grant", policies.tag_grants),
         ("mask", policies.masks),

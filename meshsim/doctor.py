@@ -23,10 +23,13 @@ import sqlite3
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from meshsim.errors import MeshsimError
 from meshsim.workspace import Workspace, WorkspaceState
+
+if TYPE_CHECKING:
+    from meshsim.spec.loader import MeshSpec
 
 Status = Literal["ok", "warning", "error"]
 
@@ -65,7 +68,7 @@ class _Doctor:
         self.ws = workspace
         self.checks: list[Check] = []
         self.state: WorkspaceState | None = None
-        self.spec = None
+        self.spec: MeshSpec | None = None
 
     def add(self, name: str, status: Status, detail: str, fix: str = "") -> Check:
         check = Check(name, status, detail, fix)
@@ -78,7 +81,9 @@ class _Doctor:
         try:
             self.ws.check_path()
         except MeshsimError as exc:
-            self.add("workspace path", "error", exc.message, "move the workspace: " + exc.hint)
+            self.add(
+                "workspace path", "error", exc.message, f"move the workspace: {exc.hint or ''}"
+            )
             return self.checks
         if not self.ws.root.is_dir():
             self.add(
@@ -517,6 +522,7 @@ def _rebuild(ws: Workspace, tables: list[str]) -> dict[str, str]:
     state = ws.read_state()
     try:
         with Mesh.build(state.mesh_dir, ws.root, scale=state.scale) as mesh:
+            assert mesh.last_build is not None  # build() sets it
             actions = {t.ref: t.action for t in mesh.last_build.tables}
     except MeshsimError as exc:
         return {f"table {t}": f"the rebuild failed: {exc.message}" for t in tables}

@@ -41,7 +41,7 @@ class TableInfo:
     domain: str
     product: str
     version: int
-    rows: int
+    rows: int | None  # None when the log does not record row counts
     files: int
     size_bytes: int
     location: str
@@ -72,6 +72,8 @@ class Mesh:
         self.workspace = workspace
         #: resource bounds of governed queries (timeout, result rows and bytes, threads)
         self.limits = limits
+        #: what the last :meth:`build` did, table by table (None until one ran)
+        self.last_build: BuildReport | None = None
         self.mesh_dir = mesh_dir
         self.console = console or NullConsole()
         self._spec: MeshSpec | None = None
@@ -140,7 +142,7 @@ class Mesh:
         report = build_mesh(self.spec, self.workspace, scale, self.console)
         self._invalidate()
         versions = {t.ref: t.version for t in report.tables}
-        rows = {t.ref: t.rows for t in report.tables if t.rows is not None}
+        rows: dict[str, int | None] = {t.ref: t.rows for t in report.tables if t.rows is not None}
         self.catalog.publish_all(versions, rows)
         state = self.workspace.read_state()
         if state.catalog_created_at is None:
@@ -242,7 +244,9 @@ class Mesh:
 
     def history(self, ref: str, limit: int | None = None) -> list[HistoryEntry]:
         from meshsim.storage import delta
+        from meshsim.values import optional_limit
 
+        limit = optional_limit(limit, what="history limit")
         return delta.history(self.locate(ref), table=ref.lower(), limit=limit)
 
     def domains(self) -> list[dict[str, Any]]:

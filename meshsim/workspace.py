@@ -21,6 +21,7 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -74,7 +75,7 @@ class WorkspaceState(_Strict):
     catalog_created_at: datetime | None = None
 
 
-def _problem(error: dict) -> str:
+def _problem(error: Any) -> str:
     where = ".".join(str(part) for part in error["loc"])
     if error["type"] == "missing":
         return f"'{where}': missing"

@@ -151,7 +151,7 @@ def machine_description() -> dict[str, Any]:
         for line in meminfo.read_text().splitlines():
             if line.startswith("MemTotal:"):
                 memory = round(int(line.split()[1]) / 1024 / 1024, 1)
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("meshsim", "duckdb", "deltalake", "polars", "pyarrow", "sqlglot"):
         try:
             versions[package] = metadata.version(package)

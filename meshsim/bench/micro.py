@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,10 @@ def _percentile(samples: list[float], q: float) -> float:
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
+
+
+def _fetch(con: Any, sql: str) -> Any:
+    return con.sql(sql).fetchall()
 
 
 def _time(fn: Callable[[], Any], repeat: int) -> list[float]:
@@ -206,10 +211,10 @@ def snapshots(
             for checkpointed in (False, True):
                 if checkpointed:
                     delta.checkpoint(path, table="bench.t")
-                cold = _time(lambda p=path: load_snapshot(p, table="bench.t"), repeat)
+                cold = _time(partial(load_snapshot, path, table="bench.t"), repeat)
                 cache = SnapshotCache()
                 cache.get(path, table="bench.t")
-                warm = _time(lambda p=path, c=cache: c.get(p, table="bench.t"), repeat)
+                warm = _time(partial(cache.get, path, table="bench.t"), repeat)
                 rows.append(
                     {
                         "case": f"{count} commit(s)" + (", checkpoint" if checkpointed else ""),
@@ -227,7 +232,7 @@ def snapshots(
             snap = load_snapshot(big, table="bench.t")
             con = duck.connect([str(root)])
             sql = f"SELECT count(*), sum(id) FROM ({scan_query(snap).sql(dialect='duckdb')})"
-            scan = _time(lambda c=con, s=sql: c.sql(s).fetchall(), repeat)
+            scan = _time(partial(_fetch, con, sql), repeat)
             con.close()
             rows.append(
                 {
@@ -235,7 +240,7 @@ def snapshots(
                     "files": len(snap.files),
                     "load_snapshot_ms": _ms(
                         statistics.median(
-                            _time(lambda b=big: load_snapshot(b, table="bench.t"), repeat)
+                            _time(partial(load_snapshot, big, table="bench.t"), repeat)
                         )
                     ),
                     "cached_get_ms": None,

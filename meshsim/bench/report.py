@@ -206,8 +206,8 @@ def _plot_ratios(result: BenchResult, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 0.4 * len(labels) + 1.5))
     ax.barh(
         labels,
-        [r.geomean for r in ratios],
-        color=["tab:green" if r.geomean <= 1.05 else "tab:red" for r in ratios],
+        [r.geomean or 0.0 for r in ratios],
+        color=["tab:green" if (r.geomean or 0.0) <= 1.05 else "tab:red" for r in ratios],
     )
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.axvline(1.05, color="grey", linestyle="--", linewidth=0.8)

@@ -108,7 +108,8 @@ def read(
     request_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if consumer:
         where.append("consumer = ?")
         params.append(consumer)

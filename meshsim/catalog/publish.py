@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -231,7 +231,7 @@ def record_spec_grants(con: sqlite3.Connection, policies: Policies, now: datetim
     """Replace the published copy of the grants mesh.yaml declares (shown by subscriptions)."""
     con.execute("DELETE FROM spec_grants")
     rows = []
-    grants: list[tuple[str, list[Grant] | list[TagGrant]]] = [
+    grants: list[tuple[str, Sequence[Grant | TagGrant]]] = [
         ("grant", policies.grants),
         ("tag_grant", policies.tag_grants),
     ]

@@ -148,7 +148,7 @@ class Store:
     def _connect(self, readonly: bool = False) -> sqlite3.Connection:
         cached = getattr(self._local, "connections", None)
         if cached is None or cached[0] != os.getpid():
-            cached = (os.getpid(), {})
+            cached = (os.getpid(), dict[bool, sqlite3.Connection]())
             self._local.connections = cached
         con = cached[1].get(readonly)
         if con is not None:

@@ -149,7 +149,7 @@ def scope_columns(
     spec: MeshSpec, tables: tuple[str, ...], columns: tuple[str, ...]
 ) -> list[tuple[TableSpec, str]]:
     """Every (table, column name) a scope covers."""
-    covered = []
+    covered: list[tuple[TableSpec, str]] = []
     for ref in tables:
         table = spec.table(ref)
         assert table is not None

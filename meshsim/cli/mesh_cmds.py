@@ -59,6 +59,7 @@ def build(
     out = console()
     built = closed_at_exit(Mesh.build(mesh, workspace, scale=scale, console=out))
     report = built.last_build
+    assert report is not None  # Mesh.build sets it
     render_rows(
         [
             {

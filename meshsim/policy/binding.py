@@ -77,7 +77,7 @@ def _empty_scan(ref: str) -> exp.Select:
     return exp.select(exp.Star()).from_(_table(ref))
 
 
-def _raw(ref: str) -> exp.Expression:
+def _raw(ref: str) -> exp.Expr:
     from sqlglot import exp
 
     from meshsim.query.filters import RAW_ALIAS

@@ -39,7 +39,7 @@ def parse_fragment(
     file: str | Path | None = None,
     line: int | None = None,
     hint: str | None = None,
-) -> exp.Expression:
+) -> exp.Expr:
     """Parse one SQL expression (DuckDB dialect); a fresh tree the caller may change.
 
     ``what`` names the fragment in messages (``row filter 'regional_orders'``); ``file`` and
@@ -80,7 +80,7 @@ def _near(text: str, offset: int) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _parse(text: str) -> exp.Expression | _Failure:
+def _parse(text: str) -> exp.Expr | _Failure:
     """Cached by text; failures are cached as values so each is diagnosed once."""
     import sqlglot
     from sqlglot import exp

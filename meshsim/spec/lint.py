@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from meshsim.errors import MeshsimError, PolicyError, closest
 from meshsim.spec.loader import MeshSpec, line_of
+from meshsim.spec.models import Grant, Mask, Policy, RowFilter
 
 if TYPE_CHECKING:
     from meshsim.identity import Binding
@@ -51,7 +52,12 @@ def check_duplicates(spec: MeshSpec) -> Iterator[Problem]:
         "table": [(t.ref, t.product) for t in spec.tables()],
     }
     policies = spec.policies
-    named = [*policies.grants, *policies.tag_grants, *policies.masks, *policies.row_filters]
+    named: list[Policy] = [
+        *policies.grants,
+        *policies.tag_grants,
+        *policies.masks,
+        *policies.row_filters,
+    ]
     groups["policy"] = [(p.name, str(mesh_file)) for p in named if p.name]
     for kind, entries in groups.items():
         counts = Counter(name for name, _ in entries)
@@ -169,7 +175,7 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
     tables = {t.ref: t for t in spec.tables()}
     products = [p.ref for p in spec.products()]
     policies = spec.policies
-    all_policies = [
+    all_policies: list[tuple[str, int, Policy]] = [
         *(("grant", i, p) for i, p in enumerate(policies.grants)),
         *(("tag grant", i, p) for i, p in enumerate(policies.tag_grants)),
         *(("mask", i, p) for i, p in enumerate(policies.masks)),
@@ -204,7 +210,7 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
                     exc.message if exc.message.startswith(label) else f"{label}: {exc.message}"
                 )
                 yield Problem("error", where, message)
-        if kind == "mask" and policy.expression is not None:
+        if isinstance(policy, Mask) and policy.expression is not None:
             from meshsim.query.masks import parse_mask_expression
 
             try:
@@ -212,8 +218,8 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
             except PolicyError as exc:
                 where = line_of(spec, _mesh_file(spec), (*key, "expression"))
                 yield Problem("error", where, exc.message)
-        refs_tables = list(getattr(policy, "tables", []))
-        if getattr(policy, "table", None):
+        refs_tables = list(policy.tables) if isinstance(policy, Grant) else []
+        if isinstance(policy, RowFilter):
             refs_tables.append(policy.table)
         for ref in refs_tables:
             if ref not in tables:
@@ -246,7 +252,7 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
                     mesh_file,
                     f"{label}: column '{ref}' is not defined{_suggest(column, names)}",
                 )
-        if kind == "row filter":
+        if isinstance(policy, RowFilter):
             where = line_of(spec, _mesh_file(spec), (*key, "predicate"))
             yield from _check_predicate(spec, label, policy.table, policy.predicate, where)
 

@@ -136,6 +136,10 @@ class RowFilter(ConsumerSelector):
     predicate: str = Field(min_length=1)
 
 
+#: Any one policy of mesh.yaml (they share consumer selection; their other fields differ)
+Policy = Grant | TagGrant | Mask | RowFilter
+
+
 class Policies(Strict):
     grants: list[Grant] = Field(default_factory=list)
     tag_grants: list[TagGrant] = Field(default_factory=list)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from meshsim.errors import MeshsimError, unknown_name_message
 from meshsim.spec.models import DomainFile, MeshFile, Policies, Product
 
-SCHEMAS = {"mesh": MeshFile, "domain": DomainFile, "product": Product, "policies": Policies}
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "mesh": MeshFile,
+    "domain": DomainFile,
+    "product": Product,
+    "policies": Policies,
+}
 
 
 def json_schemas(which: str = "all") -> dict[str, Any]:
