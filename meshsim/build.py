@@ -193,7 +193,7 @@ def build_mesh(
                 report.tables.append(TableBuild(table.ref, "registered", version, None, 0.0))
             else:
                 path = workspace.table_path(table.domain, table.name)
-                stamp = BuildStamp(scale=scale, schema=_schema_hash(table))
+                stamp = BuildStamp(scale=scale, schema_hash=_schema_hash(table))
                 built = records.get(table.ref)
                 current = delta.latest_version(path) if delta.exists(path) else None
                 damaged = current is not None and _damaged(path, table.ref)

@@ -81,21 +81,39 @@ class _Doctor:
         try:
             self.ws.check_path()
         except MeshsimError as exc:
-            fix = "move the workspace" + (f": {exc.hint}" if exc.hint else "")
-            self.add("workspace path", "error", exc.message, fix)
+            self.add(
+                "workspace path", "error", exc.message, f"move the workspace: {exc.hint or ''}"
+            )
             return self.checks
         if not self.ws.root.is_dir():
             self.add(
                 "workspace", "error", f"'{self.ws.root}' does not exist", self._build_command()
             )
             return self.checks
-        self._state()
-        self._mesh()
-        self._mesh_key()
-        self._catalog()
-        self._backup()
-        self._tables()
-        self._audit_export()
+        steps = (
+            ("workspace.json", self._state),
+            ("mesh", self._mesh),
+            ("mesh.key", self._mesh_key),
+            ("catalog", self._catalog),
+            ("catalog backup", self._backup),
+            ("catalog history", self._history),
+            ("tables", self._tables),
+            ("audit export", self._audit_export),
+        )
+        for name, step in steps:
+            try:
+                step()
+            except MeshsimError as exc:  # a file the check itself cannot read
+                self.add(name, "error", exc.message, exc.hint or "")
+            except OSError as exc:
+                where = f"'{exc.filename}'" if exc.filename else "a file"
+                self.add(
+                    name,
+                    "error",
+                    f"{where} cannot be read ({(exc.strerror or str(exc)).lower()})",
+                    "fix the permissions: the user running meshsim must read and write the "
+                    "workspace",
+                )
         return self.checks
 
     def _build_command(self) -> str:
@@ -162,6 +180,10 @@ class _Doctor:
         from meshsim.catalog.store import SCHEMA_VERSION, Store, catalog_errors
 
         name = "catalog"
+        if self.state is not None and self.ws.first_build_unfinished():
+            error = self.ws.unfinished_build_error()
+            self.add("build", "error", error.message, error.hint or "")
+            return
         store = Store(self.ws.governance, create=False)
         try:
             store.check()
@@ -203,6 +225,8 @@ class _Doctor:
     def _backup(self) -> None:
         from meshsim.catalog.backup import backup_path, journal_path, read_journal
 
+        if any(c.name == "build" for c in self.checks):
+            return  # no catalog yet, so nothing to back up: the build check says what to do
         backup = backup_path(self.ws.governance)
         if not backup.is_file():
             self.add(
@@ -241,6 +265,62 @@ class _Doctor:
             )
         else:
             self.add("audit journal", "ok", f"{len(records)} query record(s) in '{journal}'")
+
+    def _history(self) -> None:
+        """The catalog against its backup and journal: behind them, it lost committed work
+        (a lost write-ahead log); the journal lacking what only the catalog holds, a lost
+        catalog would lose it."""
+        from meshsim.catalog.backup import backup_path, journal_path, read_journal
+        from meshsim.catalog.store import DB_FILE
+
+        if not any(c.name == "catalog" and c.status == "ok" for c in self.checks):
+            return
+        governance = self.ws.governance
+        journal = journal_path(governance)
+        if journal.is_symlink() or (journal.exists() and not journal.is_file()):
+            self.add(
+                "audit journal",
+                "error",
+                f"'{journal}' is not a regular file (a symlink, device or pipe): every query's "
+                f"audit line written there is lost",
+                "--repair moves it aside, starts a new journal and writes the backup again",
+            )
+            return
+        catalog = _ids(governance / DB_FILE)
+        backup = _ids(backup_path(governance)) if backup_path(governance).is_file() else None
+        records, _ = read_journal(governance)
+        missing = sorted(set(records) - catalog["audit"])
+        if missing:
+            listed = ", ".join(str(i) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            self.add(
+                "catalog history",
+                "error",
+                f"the catalog lacks {len(missing)} query record(s) its audit journal holds "
+                f"(ids {listed}): committed records were lost (a lost or damaged "
+                f"'{DB_FILE}-wal'?)",
+                "--repair adds them back from the journal",
+            )
+        elif backup is not None and backup["max_request"] > catalog["max_request"]:
+            self.add(
+                "catalog history",
+                "error",
+                f"the catalog is behind its backup: request {backup['max_request']} is only in "
+                f"the backup",
+                "--repair restores the catalog from its backup",
+            )
+        unjournaled = [
+            i
+            for i in catalog["queries"]
+            if i > (backup or {}).get("max_audit", 0) and i not in records
+        ]
+        if unjournaled:
+            self.add(
+                "audit journal",
+                "error",
+                f"'{journal}' lacks {len(unjournaled)} query record(s) that only the catalog "
+                f"holds (not in its backup either): a lost catalog would lose them",
+                "--repair writes the backup again now, so they are kept there",
+            )
 
     def _tables(self) -> None:
         from meshsim.storage.files import check_files
@@ -319,6 +399,24 @@ class _Doctor:
         self.add("audit export", "ok", f"'{location}'")
 
 
+def _ids(db: Path) -> dict:
+    """What the history checks compare: request and audit ids (query records apart)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        audit = {r[0]: r[1] for r in con.execute("SELECT id, kind FROM audit")}
+        max_request = con.execute("SELECT coalesce(max(id), 0) FROM requests").fetchone()[0]
+    except sqlite3.Error:
+        return {"audit": set(), "queries": [], "max_audit": 0, "max_request": 0}
+    finally:
+        con.close()
+    return {
+        "audit": set(audit),
+        "queries": sorted(i for i, kind in audit.items() if kind == "query"),
+        "max_audit": max(audit, default=0),
+        "max_request": max_request,
+    }
+
+
 def diagnose(workspace: str | Path | None = None) -> DoctorReport:
     """Check ``workspace`` and say what is wrong; changes nothing."""
     ws = Workspace.at(workspace)
@@ -335,7 +433,7 @@ def repair(workspace: str | Path | None = None) -> DoctorReport:
     if "workspace.json" in failing and ws.state_file.exists():
         repairs["workspace.json"] = f"moved aside to '{_aside(ws.state_file)}'"
     if "mesh.key" in failing:
-        if ws.mesh_key_file.exists():
+        if os.path.lexists(ws.mesh_key_file):
             _aside(ws.mesh_key_file)
         ws.mesh_key(create=True)
         repairs["mesh.key"] = "created a new key; hashed values differ from those made before"
@@ -343,11 +441,22 @@ def repair(workspace: str | Path | None = None) -> DoctorReport:
         now = datetime.now(UTC)
         ws.write_state(ws.read_state().model_copy(update={"catalog_created_at": now}))
         repairs["catalog record"] = "recorded in workspace.json"
-    if "catalog" in failing:
+    if "audit journal" in failing:
+        from meshsim.catalog.backup import journal_path
+
+        journal = journal_path(ws.governance)
+        if journal.is_symlink() or (journal.exists() and not journal.is_file()):
+            repairs["audit journal"] = f"moved aside to '{_aside(journal)}'"
+        if "catalog" not in failing and "catalog history" not in failing:
+            repairs["audit journal"] = (
+                repairs.get("audit journal", "") + "; backup " + _write_backup(ws)
+            ).lstrip("; ")
+    if "catalog" in failing or "catalog history" in failing:
         try:
-            repairs["catalog"] = _repair_catalog(ws)
+            name = "catalog" if "catalog" in failing else "catalog history"
+            repairs[name] = _repair_catalog(ws)
         except MeshsimError as exc:
-            repairs["catalog"] = f"could not be restored: {exc.message}"
+            repairs[name] = f"could not be restored: {exc.message}"
     if "catalog backup" in failing and "catalog" not in repairs:
         repairs["catalog backup"] = _write_backup(ws)
     if "audit export" in failing:
@@ -373,6 +482,8 @@ def _repair_catalog(ws: Workspace) -> str:
     restored = restore(ws.governance)
     moved = f"; the damaged files are kept as {', '.join(restored.moved_aside)}"
     journal = f", {restored.journal_records} query record(s) added from the audit journal"
+    if restored.source == "catalog":
+        return f"kept the catalog (it is the newest copy){journal}; its backup written again"
     if restored.source == "backup":
         return f"restored from its backup{journal}" + (moved if restored.moved_aside else "")
     republished = ""
@@ -411,7 +522,7 @@ def _rebuild(ws: Workspace, tables: list[str]) -> dict[str, str]:
     state = ws.read_state()
     try:
         with Mesh.build(state.mesh_dir, ws.root, scale=state.scale) as mesh:
-            assert mesh.last_build is not None  # Mesh.build sets it
+            assert mesh.last_build is not None  # build() sets it
             actions = {t.ref: t.action for t in mesh.last_build.tables}
     except MeshsimError as exc:
         return {f"table {t}": f"the rebuild failed: {exc.message}" for t in tables}

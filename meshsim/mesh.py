@@ -41,7 +41,7 @@ class TableInfo:
     domain: str
     product: str
     version: int
-    rows: int | None  # None when the Delta log has no row counts
+    rows: int | None  # None when the log does not record row counts
     files: int
     size_bytes: int
     location: str
@@ -72,6 +72,8 @@ class Mesh:
         self.workspace = workspace
         #: resource bounds of governed queries (timeout, result rows and bytes, threads)
         self.limits = limits
+        #: what the last :meth:`build` did, table by table (None until one ran)
+        self.last_build: BuildReport | None = None
         self.mesh_dir = mesh_dir
         self.console = console or NullConsole()
         self._spec: MeshSpec | None = None
@@ -81,8 +83,6 @@ class Mesh:
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         self._policies: tuple[tuple[str, int], Policies] | None = None
-        #: what the last :meth:`build` of this mesh did (None for a mesh only opened)
-        self.last_build: BuildReport | None = None
 
     # --- construction ------------------------------------------------------------------
 
@@ -104,6 +104,8 @@ class Mesh:
                 f"workspace '{ws.root}' was built from '{directory}', which has no mesh.yaml",
                 hint="pass --mesh DIR, or rebuild with 'meshsim build --mesh DIR'",
             )
+        if ws.first_build_unfinished():  # not a new, empty catalog in place of the build's
+            raise ws.unfinished_build_error()
         mesh = cls(ws, directory.resolve(), console, limits)
         mesh.catalog.store.check()  # a lost or damaged catalog stops every command, up front
         return mesh
@@ -242,7 +244,9 @@ class Mesh:
 
     def history(self, ref: str, limit: int | None = None) -> list[HistoryEntry]:
         from meshsim.storage import delta
+        from meshsim.values import optional_limit
 
+        limit = optional_limit(limit, what="history limit")
         return delta.history(self.locate(ref), table=ref.lower(), limit=limit)
 
     def domains(self) -> list[dict[str, Any]]:

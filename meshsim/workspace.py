@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import ErrorDetails
 
 from meshsim.errors import WorkspaceError
 
@@ -74,7 +75,7 @@ class WorkspaceState(_Strict):
     catalog_created_at: datetime | None = None
 
 
-def _problem(error: ErrorDetails) -> str:
+def _problem(error: Any) -> str:
     where = ".".join(str(part) for part in error["loc"])
     if error["type"] == "missing":
         return f"'{where}': missing"
@@ -127,7 +128,7 @@ class Workspace:
 
     @property
     def exists(self) -> bool:
-        return self.state_file.is_file()
+        return is_regular_file(self.state_file)
 
     def check_path(self) -> None:
         """Refuse a workspace path the storage layer cannot hold tables under."""
@@ -176,22 +177,44 @@ class Workspace:
         again): the state records it, or its backup exists."""
         from meshsim.catalog.backup import backup_path
 
-        if backup_path(self.governance).is_file():
+        if is_regular_file(backup_path(self.governance)):
             return True
         return self.exists and self.read_state().catalog_created_at is not None
+
+    def first_build_unfinished(self) -> bool:
+        """Whether the first build stopped before it created the catalog: workspace.json
+        (written table by table) exists, but no catalog, no backup and no record of one."""
+        from meshsim.catalog.backup import backup_path
+        from meshsim.catalog.store import DB_FILE
+
+        if not self.exists or self.read_state().catalog_created_at is not None:
+            return False
+        return not any(
+            os.path.lexists(path)
+            for path in (self.governance / DB_FILE, backup_path(self.governance))
+        )
+
+    def unfinished_build_error(self) -> WorkspaceError:
+        return WorkspaceError(
+            f"the first build of workspace '{self.root}' did not finish: it has tables but no "
+            f"catalog yet",
+            hint=f"run 'meshsim build --mesh {self.read_state().mesh_dir} --workspace "
+            f"{self.root} --scale {self.read_state().scale:g}' again to finish it",
+        )
 
     def mesh_key(self, *, create: bool = False) -> bytes:
         """The per-mesh secret that keys hash masks, readable only by its owner. Created by
         the first build (``create``); a key missing later is an error, since a new one would
         silently change every hashed value consumers have seen."""
         path = self.mesh_key_file
-        if not path.exists() and not create:
+        present = is_regular_file(path) or path.is_symlink() or os.path.lexists(path)
+        if not present and not create:
             raise WorkspaceError(
                 f"the mesh key '{path}' is missing; hash masks cannot be computed as before "
                 f"without it",
                 hint=self.doctor_hint,
             )
-        if not path.exists():
+        if not present:
             self.governance.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -201,10 +224,42 @@ class Workspace:
         return read_mesh_key(path, self.doctor_hint)
 
 
-def read_mesh_key(path: Path, hint: str) -> bytes:
-    """The key in ``path``: exactly 64 hexadecimal digits (surrounding whitespace allowed)."""
+def is_regular_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file; a folder meshsim may not look into is an error
+    naming it (``Path.is_file`` would raise PermissionError)."""
     try:
-        text = path.read_bytes().decode("ascii").strip()
+        return stat.S_ISREG(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise WorkspaceError(
+            f"cannot access '{path}' ({(exc.strerror or str(exc)).lower()})",
+            hint=f"check the permissions of '{path.parent}': the user running meshsim must be "
+            f"able to read and write it",
+        ) from None
+
+
+_MAX_KEY_FILE_BYTES = 4096
+
+
+def read_mesh_key(path: Path, hint: str) -> bytes:
+    """The key in ``path``: exactly 64 hexadecimal digits (surrounding whitespace allowed).
+
+    Read only as a small regular file: opened non-blocking (a FIFO would hang the read) and
+    checked on the descriptor (a link to ``/dev/zero`` would be read without end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise WorkspaceError(
+                    f"the mesh key '{path}' is not a regular file (a device, pipe or folder); "
+                    f"hash masks cannot be computed without it",
+                    hint=hint,
+                )
+            data = os.read(fd, _MAX_KEY_FILE_BYTES)
+        finally:
+            os.close(fd)
+        text = data.decode("ascii").strip()
         key = bytes.fromhex(text)
     except OSError as exc:
         raise WorkspaceError(

@@ -64,7 +64,7 @@ def flatten_tables(sql: str, domains: frozenset[str], *, dialect: str = "duckdb"
 
     tree = sqlglot.parse_one(sql, read="duckdb")
 
-    def rename(node: exp.Expression) -> exp.Expression:
+    def rename(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and node.db in domains and not node.catalog:
             renamed = exp.to_table(flat_name(node))
             alias = node.args.get("alias")
@@ -205,7 +205,7 @@ class GovernedMesh(Engine):
         self.governed = Mesh.open(self.mesh.workspace.root, mesh_dir=self.mesh.mesh_dir)
         # like the raw engines' table registration: connection and snapshots before timing
         self.governed.warm_up()
-        assert self.info.consumer is not None  # a meshsim engine always answers as one
+        assert self.info.consumer is not None  # a governed engine runs as a consumer
         self.session = self.governed.session(self.info.consumer)
 
     def run(self, sql: str) -> pa.Table:

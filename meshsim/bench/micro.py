@@ -51,7 +51,7 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def _fetch_all(con: Any, sql: str) -> list[Any]:
+def _fetch(con: Any, sql: str) -> Any:
     return con.sql(sql).fetchall()
 
 
@@ -232,7 +232,7 @@ def snapshots(
             snap = load_snapshot(big, table="bench.t")
             con = duck.connect([str(root)])
             sql = f"SELECT count(*), sum(id) FROM ({scan_query(snap).sql(dialect='duckdb')})"
-            scan = _time(partial(_fetch_all, con, sql), repeat)
+            scan = _time(partial(_fetch, con, sql), repeat)
             con.close()
             rows.append(
                 {

@@ -201,13 +201,13 @@ def _plot_queries(result: BenchResult, path: Path, mode: str) -> None:
 def _plot_ratios(result: BenchResult, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    measured = [(r, r.geomean) for r in result.ratios if r.geomean]
-    labels = [f"{r.engine} / {r.baseline} ({r.mode})" for r, _ in measured]
+    ratios = [r for r in result.ratios if r.geomean]
+    labels = [f"{r.engine} / {r.baseline} ({r.mode})" for r in ratios]
     fig, ax = plt.subplots(figsize=(9, 0.4 * len(labels) + 1.5))
     ax.barh(
         labels,
-        [g for _, g in measured],
-        color=["tab:green" if g <= 1.05 else "tab:red" for _, g in measured],
+        [r.geomean or 0.0 for r in ratios],
+        color=["tab:green" if (r.geomean or 0.0) <= 1.05 else "tab:red" for r in ratios],
     )
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.axvline(1.05, color="grey", linestyle="--", linewidth=0.8)

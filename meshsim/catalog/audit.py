@@ -109,7 +109,7 @@ def read(
 ) -> list[dict[str, Any]]:
     """Newest first."""
     where: list[str] = []
-    params: list[str | int] = []
+    params: list[object] = []
     if consumer:
         where.append("consumer = ?")
         params.append(consumer)

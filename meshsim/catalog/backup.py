@@ -12,10 +12,15 @@ Two files in the governance account, beside ``catalog.db``:
   transaction that inserts it. Copying the whole catalog on every query would cost time
   growing with the audit log; a line costs the same on the first query and the millionth.
 
-``meshsim doctor --repair`` (:func:`restore`) moves a damaged catalog aside (never deletes
-it), copies the backup in its place and adds the journal's records the backup lacks. Without
-a backup it starts an empty catalog and replays the journal, and says what could not be
-recovered.
+``meshsim doctor --repair`` (:func:`restore`) keeps the newest of the catalog and its backup
+(by ``meta.revision``, raised by every backed-up change): a damaged catalog, or one behind its
+backup (its write-ahead log was lost), is moved aside (never deleted) and the backup copied in
+its place; then the journal's records the catalog lacks are added. Without a backup it starts
+an empty catalog and replays the journal, and says what could not be recovered.
+
+A catalog behind its backup must not change: a change would reuse the lost ids and its backup
+would overwrite the only copy of the lost work. So opening it is refused
+(:func:`check_not_behind`) and :func:`write_backup` never replaces a newer backup.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +49,51 @@ def journal_path(governance: Path) -> Path:
     return governance / JOURNAL_FILE
 
 
+def repair_hint(governance: Path) -> str:
+    return (
+        f"run 'meshsim doctor --repair --workspace {governance.parent}' to restore the newer "
+        f"state from the backup and the audit journal"
+    )
+
+
+def behind_error(db_path: Path, revision: int, backup_revision: int) -> CatalogError:
+    return CatalogError(
+        f"the catalog '{db_path}' is older than its backup (revision {revision}, backup "
+        f"{backup_revision}): committed changes are missing from it (a lost or damaged "
+        f"'{db_path.name}-wal'?); refusing to use it, since a change would lose them for good",
+        hint=repair_hint(db_path.parent),
+    )
+
+
+def stored_revision(path: Path) -> int | None:
+    """``meta.revision`` of the SQLite file at ``path``, or ``None`` if it has none or cannot
+    be read (the doctor reports why)."""
+    if not path.is_file():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return int(row[0]) if row else None
+
+
+def check_not_behind(con: sqlite3.Connection, db_path: Path) -> None:
+    """Refuse a catalog older than its backup (cheap: two revision numbers)."""
+    from meshsim.catalog.store import revision
+
+    newer = stored_revision(backup_path(db_path.parent))
+    current = revision(con)
+    if newer is not None and newer > current:
+        raise behind_error(db_path, current, newer)
+
+
 def write_backup(con: sqlite3.Connection, db_path: Path) -> None:
-    """Copy the committed catalog that ``con`` is connected to into its backup."""
+    """Copy the committed catalog that ``con`` is connected to into its backup, unless the
+    backup is newer (then the catalog lost changes, and the backup is their only copy)."""
     from meshsim.catalog.store import catalog_errors
 
     governance = db_path.parent
@@ -60,7 +109,12 @@ def write_backup(con: sqlite3.Connection, db_path: Path) -> None:
                     dest.execute("PRAGMA journal_mode = DELETE")
                 finally:
                     dest.close()
-            os.replace(tmp, target)
+            copied, existing = stored_revision(tmp), stored_revision(target)
+            newer = copied is not None and existing is not None and existing > copied
+            if newer:
+                tmp.unlink()
+            else:
+                os.replace(tmp, target)
     except (OSError, CatalogError) as exc:
         why = exc.message if isinstance(exc, CatalogError) else exc.strerror
         raise CatalogError(
@@ -68,26 +122,83 @@ def write_backup(con: sqlite3.Connection, db_path: Path) -> None:
             f"written ({why})",
             hint="free disk space or fix permissions; the next change writes the backup again",
         ) from exc
+    if newer:
+        raise CatalogError(
+            f"the catalog backup '{target}' (revision {existing}) is newer than the catalog "
+            f"'{db_path}' (revision {copied}), so it was not overwritten: the catalog lost "
+            f"committed changes",
+            hint=repair_hint(governance),
+        )
 
 
 def journal_audit(con: sqlite3.Connection, governance: Path, record_id: int) -> None:
     """Append the audit record ``record_id`` to the journal (inside its write transaction,
-    so a record that cannot be journaled is not stored either)."""
+    so a record that cannot be journaled is not stored either). The journal must be a regular
+    file: through a symlink to ``/dev/null`` or a pipe every line would be thrown away."""
     row = con.execute("SELECT * FROM audit WHERE id = ?", (record_id,)).fetchone()
     line = json.dumps(dict(row), ensure_ascii=True) + "\n"
     path = journal_path(governance)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, flags, 0o600)
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _journal_not_a_file(path)
             os.write(fd, line.encode("ascii"))
         finally:
             os.close(fd)
     except OSError as exc:
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise _journal_not_a_file(path) from None
         raise CatalogError(
             f"the audit record cannot be written to '{path}' ({exc.strerror}); refusing the "
             f"query, since every query must be audited",
             hint="free disk space or make the workspace writable, then run it again",
         ) from exc
+
+
+def _journal_not_a_file(path: Path) -> CatalogError:
+    return CatalogError(
+        f"the audit journal '{path}' is not a regular file (a symlink, device, pipe or "
+        f"folder); refusing the query, since its audit record would be thrown away",
+        hint=f"move '{path}' away, then run 'meshsim doctor --repair --workspace "
+        f"{path.parent.parent}'",
+    )
+
+
+def journal_last_id(governance: Path) -> int | None:
+    """The id of the journal's last readable line, reading only its end (cheap on every
+    query); ``None`` if there is none."""
+    path = journal_path(governance)
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - _TAIL_BYTES))
+        lines = handle.read().splitlines()
+    for raw in reversed(lines):
+        try:
+            return int(json.loads(raw)["id"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a crash, or the start of the tail cut mid-line
+    return None
+
+
+_TAIL_BYTES = 256 * 1024
+
+
+def reserve_audit_ids(con: sqlite3.Connection, governance: Path) -> None:
+    """Make the next audit id higher than every id in the journal (inside the write
+    transaction): after a lost write-ahead log the catalog would reuse the ids of the lost
+    records, and the journal's later line for an id replaces the earlier one."""
+    last = journal_last_id(governance)
+    if last is None:
+        return
+    updated = con.execute(
+        "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'audit'", (last,)
+    ).rowcount
+    if not updated:
+        con.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('audit', ?)", (last,))
 
 
 def read_journal(governance: Path) -> tuple[dict[int, dict[str, object]], int]:
@@ -112,31 +223,60 @@ def read_journal(governance: Path) -> tuple[dict[int, dict[str, object]], int]:
 class Restored:
     """What :func:`restore` did."""
 
-    source: str  # "backup" or "empty"
+    source: str  # "catalog" (it was the newest), "backup" or "empty"
     moved_aside: tuple[str, ...]
     journal_records: int
     unreadable_journal_lines: int
 
 
 def restore(governance: Path) -> Restored:
-    """Rebuild ``catalog.db`` from the backup and the journal (see the module docstring).
+    """Rebuild ``catalog.db`` from the newest of itself and its backup, and the journal (see
+    the module docstring). One repair at a time: concurrent ones wait, then find it repaired.
 
     The caller republishes the products when ``source`` is ``"empty"``.
     """
+    with exclusive(governance / _REPAIR_LOCK_FILE):
+        return _restore(governance)
+
+
+_REPAIR_LOCK_FILE = "catalog-repair.lock"
+
+
+def healthy_revision(db: Path) -> int | None:
+    """The revision of the catalog at ``db`` if it opens and passes SQLite's quick check."""
+    if not db.is_file():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            if con.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                return None
+            row = con.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return int(row[0]) if row else None
+
+
+def _restore(governance: Path) -> Restored:
     from meshsim.catalog.store import DB_FILE, Store, catalog_errors
 
     db = governance / DB_FILE
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    moved = []
-    for suffix in ("", "-wal", "-shm"):
-        path = db.with_name(db.name + suffix)
-        if path.exists() or path.is_symlink():
-            aside = path.with_name(f"{DB_FILE}.damaged-{stamp}{suffix}")
-            os.replace(path, aside)
-            moved.append(str(aside))
     backup = backup_path(governance)
-    source = "empty"
-    if backup.is_file():
+    current, newer = healthy_revision(db), stored_revision(backup)
+    moved = []
+    source = "catalog"
+    if current is None or (newer is not None and newer > current):
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            path = db.with_name(db.name + suffix)
+            if path.exists() or path.is_symlink():
+                aside = path.with_name(f"{DB_FILE}.damaged-{stamp}{suffix}")
+                os.replace(path, aside)
+                moved.append(str(aside))
+        source = "empty"
+    if source == "empty" and backup.is_file():
         tmp = db.with_name(db.name + ".restoring")
         with catalog_errors(backup):
             src = sqlite3.connect(f"file:{backup}?mode=ro&immutable=1", uri=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from meshsim.catalog import audit as audit_log
 from meshsim.catalog import views, workflow
-from meshsim.catalog.backup import journal_audit
+from meshsim.catalog.backup import journal_audit, reserve_audit_ids
 from meshsim.catalog.models import (
     ProductDetails,
     PublishedVersion,
@@ -30,6 +30,7 @@ from meshsim.errors import CatalogError, unknown_name_message
 from meshsim.identity import authenticate, current_os_user
 from meshsim.spec.loader import MeshSpec, ProductSpec, load_policies
 from meshsim.spec.models import Policies
+from meshsim.values import bounded_int, optional_limit, plain_text
 from meshsim.workspace import TableRecord, Workspace
 
 
@@ -154,8 +155,9 @@ class Catalog:
         return views.products(latest, active, views.counter_for(as_consumer, count))
 
     def search(self, text: str, limit: int | None = 20) -> list[dict[str, Any]]:
+        limit = optional_limit(limit)
         with self.store.read() as con:
-            return search_index(con, text, limit)
+            return search_index(con, plain_text(text, what="the search text"), limit)
 
     def show(
         self,
@@ -225,6 +227,7 @@ class Catalog:
         require_consumer(spec, consumer)
         actor = authenticate(spec, consumer)
         product = self._product(product_ref)
+        plain_text(reason, what="the reason")
         if not reason or not reason.strip():
             raise CatalogError(
                 "a request needs a reason the owner can judge", hint="pass --reason TEXT"
@@ -270,6 +273,10 @@ class Catalog:
     def _decide(
         self, request_id: int, action: Callable[..., Request], by: str, *args: Any
     ) -> Request:
+        bounded_int(request_id, what="request id", minimum=1)
+        for text in args:
+            if isinstance(text, str):
+                plain_text(text, what="the comment or row filter")
         spec = self.spec
         actor = authenticate(spec, by)
         now = self._now()
@@ -421,6 +428,7 @@ class Catalog:
         """Store one query audit record (see :mod:`meshsim.catalog.audit`); returns its id."""
         os_user = current_os_user()
         with self.store.write(backup=False) as con:
+            reserve_audit_ids(con, self.workspace.governance)
             record_id = audit_log.append(con, record, os_user=os_user)
             journal_audit(con, self.workspace.governance, record_id)
             return record_id
@@ -431,6 +439,7 @@ class Catalog:
         """Queries, decisions and publications, newest first: every record, whoever asks (the
         governance account's own read, e.g. to export ``meshsim.audit``). Consumers read the
         log through :meth:`meshsim.mesh.Mesh.audit`, which shows each only what it may see."""
+        limit = optional_limit(limit)
         with self.store.read() as con:
             return audit_log.read(con, limit, consumer, request_id)
 
@@ -450,6 +459,12 @@ def parse_expiry(value: date | datetime | str, now: datetime) -> datetime:
             ) from None
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    elif value >= date.max:
+        raise CatalogError(
+            f"expiry {value.isoformat()} is the last day meshsim can represent; pick an "
+            f"earlier date or request without --expires (no expiry)",
+            hint="pass --expires YYYY-MM-DD before 9999-12-31",
+        )
     else:
         moment = datetime.combine(value + timedelta(days=1), time(), tzinfo=UTC)
     if moment <= now:

@@ -15,8 +15,11 @@ keeps its records.
 Reads go through a read-only connection, so listings work on a read-only workspace. A store
 is opened with ``create=False`` once a build has created the catalog: a missing or empty
 ``catalog.db`` is then a loss to repair (``meshsim doctor --repair``), never a new, empty
-catalog. Every SQLite failure (not a database, corrupt, read-only, disk full, locked) becomes
-a :class:`CatalogError` naming the file and what to do.
+catalog. A catalog older than its backup (its write-ahead log was lost) is refused on
+opening and before every change (:func:`meshsim.catalog.backup.check_not_behind`), so a change
+never reuses lost ids nor overwrites the backup that holds them. Every SQLite failure (not a
+database, corrupt, read-only, disk full, locked) becomes a :class:`CatalogError` naming the file
+and what to do.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+from meshsim.catalog.backup import check_not_behind
 from meshsim.errors import CatalogError
 
 DB_FILE = "catalog.db"
@@ -142,10 +146,9 @@ class Store:
         self._local = threading.local()
 
     def _connect(self, readonly: bool = False) -> sqlite3.Connection:
-        cached: tuple[int, dict[bool, sqlite3.Connection]] | None
         cached = getattr(self._local, "connections", None)
         if cached is None or cached[0] != os.getpid():
-            cached = (os.getpid(), {})
+            cached = (os.getpid(), dict[bool, sqlite3.Connection]())
             self._local.connections = cached
         con = cached[1].get(readonly)
         if con is not None:
@@ -186,6 +189,7 @@ class Store:
                     con.close()
                     con = self._open_readwrite()
                 self._migrate(con)
+            check_not_behind(con, self.path)
         finally:
             con.close()
         self._ready = True
@@ -284,8 +288,13 @@ class Store:
             before = con.total_changes
             con.execute("BEGIN IMMEDIATE")
             try:
+                if backup:
+                    check_not_behind(con, self.path)  # under the write lock: no change races it
+                    start = revision(con)
                 yield con
                 changed = con.total_changes != before
+                if backup and changed and revision(con) == start:
+                    bump_revision(con)  # every backed-up change raises the revision
             except BaseException:
                 con.execute("ROLLBACK")
                 raise

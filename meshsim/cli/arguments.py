@@ -43,13 +43,13 @@ def refuse_non_utf8(args: Sequence[str], app: Any = None) -> None:
     """Raise MeshsimError for the first argument or variable that is not UTF-8."""
     for index, arg in enumerate(args):
         if utf8_problem(arg) is not None:
-            name, problem = _describe(args, index, app)
-            raise MeshsimError(f"argument {name} is not valid UTF-8 ({problem})", hint=HINT)
+            name, described = _describe(args, index, app)
+            raise MeshsimError(f"argument {name} is not valid UTF-8 ({described})", hint=HINT)
     for variable in ENVIRONMENT:
-        where = utf8_problem(os.environ.get(variable, ""))
-        if where:
+        problem = utf8_problem(os.environ.get(variable, ""))
+        if problem:
             raise MeshsimError(
-                f"environment variable {variable} is not valid UTF-8 ({where})", hint=HINT
+                f"environment variable {variable} is not valid UTF-8 ({problem})", hint=HINT
             )
 
 

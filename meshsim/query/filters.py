@@ -37,7 +37,7 @@ def compile_filter(
     spec: MeshSpec,
     attributes: Mapping[str, str],
     raw_scan: RawScan,
-) -> exp.Expression:
+) -> exp.Expr:
     """The predicate of ``row_filter`` over ``"__meshsim_raw"``, with lookups bound to files."""
     from meshsim.policy.fragments import parse_fragment
 

@@ -37,10 +37,10 @@ SHOW_LAST_PREFIX = "****"
 _COLUMN_PLACEHOLDER = "_column_"
 
 
-def bind_consumer(tree: exp.Expression, attributes: Mapping[str, str]) -> exp.Expression:
+def bind_consumer(tree: exp.Expr, attributes: Mapping[str, str]) -> exp.Expr:
     """Replace every ``consumer.<attr>`` with a string literal (NULL when missing). Pure."""
 
-    def replace(node: exp.Expression) -> exp.Expression:
+    def replace(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and node.table.lower() == "consumer" and not node.db:
             value = attributes.get(node.name)
             return exp.Literal.string(value) if value is not None else exp.null()
@@ -49,7 +49,7 @@ def bind_consumer(tree: exp.Expression, attributes: Mapping[str, str]) -> exp.Ex
     return tree.copy().transform(replace, copy=False)
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
+def _fn(name: str, *args: exp.Expr) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
@@ -57,7 +57,7 @@ def _is_string(dtype: exp.DataType) -> bool:
     return dtype.this in exp.DataType.TEXT_TYPES
 
 
-def _hex_prefix_int(digest: exp.Expression, digits: int) -> exp.Expression:
+def _hex_prefix_int(digest: exp.Expr, digits: int) -> exp.Expr:
     """The first ``digits`` hex characters of ``digest`` as a BIGINT (0 if ``digits`` is 0)."""
     if digits <= 0:
         return exp.Literal.number(0)
@@ -71,9 +71,7 @@ def _hex_prefix_int(digest: exp.Expression, digits: int) -> exp.Expression:
     return exp.cast(text, exp.DataType.build("bigint"))
 
 
-def keyed_hash(
-    column: exp.Expression, dtype: exp.DataType, *, key: bytes, column_ref: str
-) -> exp.Expression:
+def keyed_hash(column: exp.Expr, dtype: exp.DataType, *, key: bytes, column_ref: str) -> exp.Expr:
     """The keyed hash of ``column`` with a value of ``dtype``; see the module docstring."""
     salt = exp.Literal.string(f"{key.hex()}|{column_ref}|")
     text = exp.DPipe(
@@ -125,17 +123,17 @@ def keyed_hash(
 
 def mask_expression(
     mask: Mask,
-    column: exp.Expression,
+    column: exp.Expr,
     dtype: exp.DataType,
     *,
     key: bytes,
     column_ref: str,
     attributes: Mapping[str, str],
-) -> exp.Expression:
+) -> exp.Expr:
     """``CAST(<mask over column> AS dtype)`` for one masked column."""
     function = mask.function
     if function == "nullify":
-        body: exp.Expression = exp.null()
+        body: exp.Expr = exp.null()
     elif function == "redact":
         body = exp.Literal.string(REDACTED) if _is_string(dtype) else exp.null()
     elif function == "keyed_hash":
@@ -178,9 +176,7 @@ def parse_mask_expression(mask: Mask, *, file: str | None = None, line: int | No
     return parse_fragment(text, what=f"mask '{mask.name}': expression", file=file, line=line)
 
 
-def custom_mask(
-    mask: Mask, column: exp.Expression, attributes: Mapping[str, str]
-) -> exp.Expression:
+def custom_mask(mask: Mask, column: exp.Expr, attributes: Mapping[str, str]) -> exp.Expr:
     tree = parse_mask_expression(mask)
     try:
         check_syntax(tree, what=f"mask '{mask.name}'")
@@ -190,7 +186,7 @@ def custom_mask(
         raise PolicyError(f"mask '{mask.name}': a mask expression may not contain a query")
     tree = bind_consumer(tree, attributes)
 
-    def replace(node: exp.Expression) -> exp.Expression:
+    def replace(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column):
             if node.name == _COLUMN_PLACEHOLDER and not node.table:
                 return column.copy()

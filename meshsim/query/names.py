@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
@@ -47,8 +48,8 @@ class Resolved:
     uses: list[TableUse]
 
 
-def mesh_schema(spec: MeshSpec) -> dict[str, dict[str, dict[str, str]]]:
-    schema: dict[str, dict[str, dict[str, str]]] = {}
+def mesh_schema(spec: MeshSpec) -> dict[str, Any]:
+    schema: dict[str, Any] = {}
     for table in spec.tables():
         schema.setdefault(table.domain, {})[table.name] = {c.name: c.type for c in table.columns}
     return schema
@@ -113,7 +114,7 @@ def _check_tables(tree: exp.Query, spec: MeshSpec, consumer: str | None) -> None
                 )
 
 
-def _enclosing(scope: Scope, name: str) -> exp.Expression | Scope | None:
+def _enclosing(scope: Scope, name: str) -> exp.Expr | Scope | None:
     current: Scope | None = scope
     while current is not None:
         if name in current.sources:
@@ -126,7 +127,7 @@ def _is_output_ref(column: exp.Column) -> bool:
     """An unqualified ORDER BY name that refers to its query's output columns."""
     if column.table:
         return False
-    node: exp.Expression | None = column.parent
+    node: exp.Expr | None = column.parent
     while node is not None:
         if isinstance(node, (exp.Window, exp.Query)):
             return False
@@ -178,7 +179,7 @@ def resolve(
     spec: MeshSpec,
     *,
     consumer: str | None = None,
-    schema: dict[str, dict[str, dict[str, str]]] | None = None,
+    schema: Any = None,
 ) -> Resolved:
     """Qualify a copy of ``tree`` and list every mesh table reference with its columns.
 
@@ -231,13 +232,13 @@ def resolve(
                     f"columns are not allowed",
                     consumer=consumer,
                 )
-            source = _enclosing(scope, column.table)
-            if source is None:
+            owner = _enclosing(scope, column.table)
+            if owner is None:
                 raise QueryError(
                     f"cannot resolve '{column.sql(dialect='duckdb')}'", consumer=consumer
                 )
-            if isinstance(source, exp.Table) and id(source) in uses:
-                use = uses[id(source)]
+            if isinstance(owner, exp.Table) and id(owner) in uses:
+                use = uses[id(owner)]
                 assert use.columns is not None
                 use.columns.add(column.name)
     for node in tree.walk():

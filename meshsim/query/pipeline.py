@@ -54,7 +54,8 @@ class Attempt:
     limit_s: float | None = None
     policies: Policies | None = None
     fingerprint: str = ""
-    tree: exp.Query | None = None
+    statement: exp.Expr | None = None  # what parse made of the text
+    tree: exp.Query | None = None  # the validated query
     resolved: Resolved | None = None
     plan: Plan | None = None
     table: pa.Table | None = None
@@ -92,14 +93,18 @@ class Rule:
 def parse(engine: GovernedEngine, attempt: Attempt) -> None:
     from meshsim.query.validate import parse_statement
 
-    attempt.tree = parse_statement(attempt.text, consumer=attempt.consumer, bounds=engine.bounds)
+    attempt.statement = parse_statement(
+        attempt.text, consumer=attempt.consumer, bounds=engine.bounds
+    )
 
 
 def validate(engine: GovernedEngine, attempt: Attempt) -> None:
     from meshsim.query.validate import validate_query
 
-    assert attempt.tree is not None
-    attempt.tree = validate_query(attempt.tree, consumer=attempt.consumer, bounds=engine.bounds)
+    assert attempt.statement is not None
+    attempt.tree = validate_query(
+        attempt.statement, consumer=attempt.consumer, bounds=engine.bounds
+    )
 
 
 def resolve(engine: GovernedEngine, attempt: Attempt) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -207,7 +207,7 @@ class Planner:
 
     def visible_schema(
         self, consumer: str, fingerprint: str, access: Callable[[str], TableAccess]
-    ) -> dict:
+    ) -> Any:
         """Per table, the consumer's visible columns (all columns of an ungranted table, so
         that it resolves and is then refused by name)."""
         key = (consumer, fingerprint)

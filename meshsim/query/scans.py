@@ -62,7 +62,7 @@ def raw_scan(snapshot: Snapshot) -> exp.Select:
 def governed_select(
     access: TableAccess,
     snapshot: Snapshot,
-    filters: Sequence[exp.Expression],
+    filters: Sequence[exp.Expr],
     *,
     key: bytes,
     attributes: Mapping[str, str],

@@ -63,8 +63,12 @@ class GovernedEngine:
         if not isinstance(mesh_key, bytes | bytearray) or len(mesh_key) < 16:
             raise PolicyError("the mesh key must be at least 16 random bytes")
         limits = limits or EngineLimits()
-        overrides = {"threads": threads, "memory_limit": memory_limit, "timeout_s": timeout_s}
-        self.limits = replace(limits, **{k: v for k, v in overrides.items() if v is not None})
+        self.limits = replace(
+            limits,
+            threads=limits.threads if threads is None else threads,
+            memory_limit=limits.memory_limit if memory_limit is None else memory_limit,
+            timeout_s=limits.timeout_s if timeout_s is None else timeout_s,
+        )
         self.bounds = bounds or QueryBounds()
         self.spec = spec
         self.audit = audit

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
@@ -29,6 +30,8 @@ QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values)
 #: A relation name (CTE, table or subquery alias) is a word: letters, digits, underscores,
 #: inner spaces and hyphens. No dot, slash, star, question mark, colon, tilde or backslash,
 #: so DuckDB can never bind it as a replacement scan of a file.
+Q = TypeVar("Q", bound=exp.Expr)
+
 RELATION_NAME = re.compile(r"^\w(?:[\w $-]*\w)?$")
 
 
@@ -64,7 +67,7 @@ def parse_query(
 
 def parse_statement(
     text: str, *, consumer: str | None = None, bounds: QueryBounds | None = None
-) -> exp.Expression:
+) -> exp.Expr:
     """Rule parse: ``text`` within the bounds, parsed by sqlglot into exactly one statement."""
     import sqlglot
 
@@ -112,7 +115,7 @@ def parse_statement(
 
 
 def validate_query(
-    tree: exp.Expression, *, consumer: str | None = None, bounds: QueryBounds | None = None
+    tree: exp.Expr, *, consumer: str | None = None, bounds: QueryBounds | None = None
 ) -> exp.Query:
     """Rule validate: a read-only query of allowlisted syntax and bounded size; returns it
     with AND/OR chains balanced (the tree is the caller's own parse, changed in place)."""
@@ -134,7 +137,7 @@ def validate_query(
     check_syntax(tree, consumer=consumer, what="the query")
     check_relation_names(tree, consumer=consumer)
     check_recursive_ctes(tree, consumer=consumer)
-    return balance_connectives(tree)
+    return balance_connectives(cast(exp.Query, tree))
 
 
 def _check_nesting(text: str, limit: int, consumer: str | None) -> None:
@@ -161,7 +164,7 @@ def _check_nesting(text: str, limit: int, consumer: str | None) -> None:
         )
 
 
-def check_relation_names(tree: exp.Expression, *, consumer: str | None = None) -> None:
+def check_relation_names(tree: exp.Expr, *, consumer: str | None = None) -> None:
     """Refuse CTE and alias names that are not plain words (:data:`RELATION_NAME`), and
     one-part table names that are not: those can only be CTE references."""
     for node in tree.find_all(exp.TableAlias, exp.Table):
@@ -180,7 +183,7 @@ def check_relation_names(tree: exp.Expression, *, consumer: str | None = None) -
             )
 
 
-def check_recursive_ctes(tree: exp.Expression, *, consumer: str | None = None) -> None:
+def check_recursive_ctes(tree: exp.Expr, *, consumer: str | None = None) -> None:
     """``WITH RECURSIVE`` only in the shape DuckDB binds as recursive: a CTE that names
     itself must be ``anchor UNION [ALL] recursive part`` whose anchor does not name it
     (elsewhere DuckDB does not bind the name to the CTE at all)."""
@@ -206,7 +209,7 @@ def check_recursive_ctes(tree: exp.Expression, *, consumer: str | None = None) -
                 )
 
 
-def _names(node: exp.Expression, name: str) -> bool:
+def _names(node: exp.Expr, name: str) -> bool:
     return any(
         not t.db and t.name.lower() == name
         for t in node.find_all(exp.Table)
@@ -214,7 +217,7 @@ def _names(node: exp.Expression, name: str) -> bool:
     )
 
 
-def balance_connectives(tree: exp.Query) -> exp.Query:
+def balance_connectives(tree: Q) -> Q:
     """Rebuild each chain of ANDs (or ORs) as a balanced tree, in place: sqlglot parses
     ``a AND b AND c`` left-deep, and walking up a chain of n terms from each of its n columns
     made planning quadratic. AND and OR are associative in SQL's three-valued logic, so the
@@ -232,8 +235,8 @@ def balance_connectives(tree: exp.Query) -> exp.Query:
             if not isinstance(node.parent, kind) and isinstance(node.this, kind)
         ]
         for root in roots:
-            terms: list[exp.Expression] = []
-            stack: list[exp.Expression] = [root]
+            terms: list[exp.Expr] = []
+            stack: list[exp.Expr] = [root]
             while stack:
                 node = stack.pop()
                 if isinstance(node, kind):
@@ -246,7 +249,7 @@ def balance_connectives(tree: exp.Query) -> exp.Query:
     return tree
 
 
-def _balanced(kind: type[exp.Connector], terms: list[exp.Expression]) -> exp.Expression:
+def _balanced(kind: type[exp.Connector], terms: list[exp.Expr]) -> exp.Expr:
     if len(terms) == 1:
         return terms[0]
     middle = len(terms) // 2
@@ -257,13 +260,13 @@ def _balanced(kind: type[exp.Connector], terms: list[exp.Expression]) -> exp.Exp
     )
 
 
-def _kind(node: exp.Expression) -> str:
+def _kind(node: exp.Expr) -> str:
     if isinstance(node, exp.Command):
         return f"the command {str(node.this).upper()}"
     return f"a {node.key.upper()} statement"
 
 
-def check_syntax(tree: exp.Expression, *, consumer: str | None = None, what: str) -> None:
+def check_syntax(tree: exp.Expr, *, consumer: str | None = None, what: str) -> None:
     """Refuse any node, function or table function that is not allowlisted."""
     for node in tree.walk():
         name = type(node).__name__
@@ -303,11 +306,11 @@ def check_syntax(tree: exp.Expression, *, consumer: str | None = None, what: str
         raise QueryError(f"{what}: '{_describe(node)}' is not allowed", consumer=consumer)
 
 
-def _in_from(node: exp.Expression) -> bool:
+def _in_from(node: exp.Expr) -> bool:
     return isinstance(node.parent, exp.Table)
 
 
-def _describe(node: exp.Expression) -> str:
+def _describe(node: exp.Expr) -> str:
     try:
         text = node.sql(dialect="duckdb")
     except Exception:  # noqa: BLE001 - describing a node must not fail

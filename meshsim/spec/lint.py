@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Literal
 
 from meshsim.errors import MeshsimError, PolicyError, closest
 from meshsim.spec.loader import MeshSpec, line_of
-from meshsim.spec.models import Grant, Mask, RowFilter
+from meshsim.spec.models import Grant, Mask, Policy, RowFilter
 
 if TYPE_CHECKING:
     from meshsim.identity import Binding
-    from meshsim.spec.models import Policy
 
 
 @dataclass(frozen=True)
@@ -229,18 +228,14 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
                     mesh_file,
                     f"{label}: table '{ref}' is not defined{_suggest(ref, list(tables))}",
                 )
-        product = policy.product if isinstance(policy, Grant) else None
+        product = getattr(policy, "product", None)
         if product and product not in products:
             yield Problem(
                 "error",
                 mesh_file,
                 f"{label}: product '{product}' is not defined{_suggest(product, products)}",
             )
-        if isinstance(policy, Grant):
-            column_refs = [*policy.columns, *policy.exclude_columns]
-        else:
-            column_refs = list(policy.columns) if isinstance(policy, Mask) else []
-        for ref in column_refs:
+        for ref in [*getattr(policy, "columns", []), *getattr(policy, "exclude_columns", [])]:
             table_ref, column = ref.rsplit(".", 1)
             table = tables.get(table_ref)
             if table is None:

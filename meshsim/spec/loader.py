@@ -331,12 +331,15 @@ def spec_fingerprint(root: str | Path) -> str:
         except OSError:
             return
         for entry in entries:
-            if entry.is_dir() and depth < 2:
-                parts.append(f"{entry.path}:{entry.stat().st_mtime_ns}")
-                scan(entry.path, depth + 1)
-            elif entry.name.endswith(".yaml"):
-                stat = entry.stat()
-                parts.append(f"{entry.path}:{stat.st_size}:{stat.st_mtime_ns}")
+            try:
+                if entry.is_dir() and depth < 2:
+                    parts.append(f"{entry.path}:{entry.stat().st_mtime_ns}")
+                    scan(entry.path, depth + 1)
+                elif entry.name.endswith(".yaml"):
+                    stat = entry.stat()
+                    parts.append(f"{entry.path}:{stat.st_size}:{stat.st_mtime_ns}")
+            except OSError as exc:  # a link to itself (ELOOP), a file it may not read
+                raise SpecError([f"{entry.path}: cannot read: {exc.strerror}"]) from None
 
     scan(str(root), 0)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -136,7 +136,7 @@ class RowFilter(ConsumerSelector):
     predicate: str = Field(min_length=1)
 
 
-#: Any one policy; code over all of them narrows with isinstance, never getattr.
+#: Any one policy of mesh.yaml (they share consumer selection; their other fields differ)
 Policy = Grant | TagGrant | Mask | RowFilter
 
 

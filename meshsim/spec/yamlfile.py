@@ -5,8 +5,12 @@ naming the file (and the line where there is one) before it can cost memory or t
 are not regular files (a link to ``/dev/zero``, a FIFO, a folder), files over
 :data:`MAX_SPEC_BYTES`, bytes that are not UTF-8, values nested deeper than
 :data:`MAX_YAML_DEPTH` (counted after aliases are expanded), more than :data:`MAX_ALIASES`
-aliases, aliases that expand to more than :data:`MAX_YAML_VALUES` values (an alias bomb) and
-aliases that refer to a value containing themselves.
+aliases, aliases that expand to more than :data:`MAX_YAML_VALUES` values (an alias bomb), aliases
+that refer to a value containing themselves, characters YAML does not allow (a NUL byte) and
+integers of more than :data:`MAX_INT_DIGITS` digits.
+
+A key written twice in one mapping is refused too: YAML keeps the last silently, so
+``{classification: pii, classification: public}`` would quietly drop a protection.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ MAX_SPEC_BYTES = 1024 * 1024
 MAX_YAML_DEPTH = 64
 MAX_ALIASES = 1000
 MAX_YAML_VALUES = 100_000
+MAX_INT_DIGITS = 100
+_INT_TAG = "tag:yaml.org,2002:int"
 
 _FILE_KINDS = {
     stat.S_IFDIR: "a directory",
@@ -174,6 +180,39 @@ def check_expansion(root: yaml.Node, anchors: dict[int, str]) -> None:
         stack.extend((child, False) for child in _children(node) if id(child) not in measured)
 
 
+def check_keys_and_numbers(root: yaml.Node) -> None:
+    """Refuse a key that appears twice in one mapping, and an integer too long to be a spec
+    value (Python refuses to convert more than 4300 digits)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag == _INT_TAG:
+            digits = sum(ch.isdigit() for ch in str(node.value))
+            if digits > MAX_INT_DIGITS:
+                raise _Refused(
+                    f"an integer of {digits} digits; a spec number has at most {MAX_INT_DIGITS}",
+                    node.start_mark,
+                )
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = str(key_node.value)
+                if key in first:
+                    raise _Refused(
+                        f"the key '{key}' appears twice in the same mapping (first on line "
+                        f"{first[key]}); YAML would silently keep only the last",
+                        key_node.start_mark,
+                    )
+                first[key] = key_node.start_mark.line + 1
+        stack.extend(_children(node))
+
+
 def _where(path: Path, exc: yaml.YAMLError, text: str) -> str:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     if mark is not None:
@@ -198,18 +237,25 @@ def _line_map(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int]) -> None:
 
 def parse_yaml(path: Path, text: str) -> tuple[Any, dict[KeyPath, int]]:
     """Parse bounded YAML text and map every key path to its line; SpecError on bad YAML."""
-    loader = _BoundedLoader(text)
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # its reader refuses characters YAML does not allow
         node = loader.get_single_node()
         if node is not None:
             check_expansion(node, loader.anchor_names)
+            check_keys_and_numbers(node)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):
+            problem = f"character #x{exc.character:04x} is not allowed in YAML"
         message = problem if isinstance(exc, _Refused) else f"invalid YAML: {problem}"
         raise SpecError([f"{_where(path, exc, text)}: {message}"]) from None
+    except ValueError as exc:  # a value PyYAML cannot construct
+        raise SpecError([f"{path}: invalid value: {exc}"]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[KeyPath, int] = {}
     if node is not None:
         _line_map(node, (), lines)

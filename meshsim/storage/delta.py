@@ -92,10 +92,13 @@ class HistoryEntry:
 
 
 def wrap_error(error: Exception, *, location: str, table: str, action: str) -> StorageError:
-    """A meshsim error for a ``deltalake`` error raised while doing ``action``."""
+    """A meshsim error for a ``deltalake`` error raised while doing ``action`` (deltalake
+    raises a plain OSError for a log or data file it may not read)."""
     from deltalake.exceptions import TableNotFoundError
 
     text = str(error).strip()
+    if isinstance(error, OSError) and error.strerror:
+        text = f"{error.strerror}: '{error.filename}'" if error.filename else error.strerror
     if isinstance(error, TableNotFoundError):
         return not_found(location, table)
     for pattern in (_UNSUPPORTED_FEATURE, _UNSUPPORTED_READER_SET):
@@ -124,7 +127,7 @@ def open_table(path: str | Path, *, table: str, version: int | None = None) -> D
         latest_version(location, table=table)
     try:
         return DeltaTable(location, version=version)
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="open") from e
 
 
@@ -320,7 +323,7 @@ def write(
             configuration=configuration if not present else None,
             schema_mode=schema_mode,
         )
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action=f"{mode} (write)") from e
     return latest_version(location, table=table)
 
@@ -366,7 +369,7 @@ def upsert(
             .when_not_matched_insert_all()
             .execute()
         )
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="upsert into") from e
     return latest_version(location, table=table)
 
@@ -379,7 +382,7 @@ def delete(path: str | Path, predicate: str | None, *, table: str) -> int:
     dt = open_table(location, table=table)
     try:
         dt.delete(predicate)
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="delete from") from e
     return latest_version(location, table=table)
 
@@ -410,7 +413,7 @@ def compact(path: str | Path, *, table: str) -> dict[str, Any]:
     location = location_of(path, table=table)
     try:
         return dict(open_table(location, table=table).optimize.compact())
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="compact") from e
 
 
@@ -433,7 +436,7 @@ def vacuum(
             dry_run=dry_run,
             enforce_retention_duration=enforce_retention,
         )
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="vacuum") from e
     return sorted(files)
 
@@ -445,7 +448,7 @@ def checkpoint(path: str | Path, *, table: str) -> None:
     location = location_of(path, table=table)
     try:
         open_table(location, table=table).create_checkpoint()
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="checkpoint") from e
 
 
@@ -490,7 +493,7 @@ def read_table(
     try:
         result = QueryBuilder().register("t", dt).execute(query.sql(dialect="postgres"))
         data = pa.table(result)
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="read") from e
     return data.rename_columns(wanted).cast(target)
 
@@ -532,13 +535,13 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
         )
         actions = pa.table(dt.get_add_actions(flatten=False))
         features = frozenset(protocol.reader_features or ())
-    except DeltaError as e:
+    except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="load a snapshot of") from e
     dv_files: tuple[str, ...] = ()
     if "deletionVectors" in features:
         try:
             dv_files = tuple(pa.table(dt.deletion_vectors()).column("filepath").to_pylist())
-        except DeltaError as e:
+        except (DeltaError, OSError) as e:
             raise UnsupportedFeatureError(
                 table, "deletionVectors", f"could not inspect them at '{location}': {e}"
             ) from e

@@ -81,6 +81,16 @@ def not_found(location: str, table: str, why: str = "is not a Delta table") -> S
     )
 
 
+def unreadable(path: str, table: str, exc: OSError) -> StorageError:
+    """The error for a file or folder of a table's Delta log that cannot be read."""
+    return StorageError(
+        f"table '{table}': '{path}' cannot be read ({(exc.strerror or str(exc)).lower()})",
+        table=table,
+        hint="fix the permissions of the table's files (the user running meshsim must read "
+        "them), then run 'meshsim doctor'",
+    )
+
+
 def _log_versions(location: str, table: str) -> tuple[list[int], list[int]]:
     """Versions of the commit files and of the checkpoints in ``_delta_log``."""
     log = os.path.join(location, "_delta_log")
@@ -91,6 +101,8 @@ def _log_versions(location: str, table: str) -> tuple[list[int], list[int]]:
     except (FileNotFoundError, NotADirectoryError):
         why = "does not exist" if not os.path.exists(location) else "is not a Delta table"
         raise not_found(location, table, why) from None
+    except OSError as exc:
+        raise unreadable(log, table, exc) from None
     for entry in entries:
         m = _LOG_ENTRY.match(entry.name)
         if m:

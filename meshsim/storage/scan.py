@@ -83,10 +83,10 @@ def scan_files(snapshot: Snapshot) -> tuple[str, ...]:
     return tuple(f.path for f in snapshot.files)
 
 
-def _constant(value: Any, column: Column, sql_type: exp.DataType) -> exp.Expression:
+def _constant(value: Any, column: Column, sql_type: exp.DataType) -> exp.Expr:
     """``value`` as a typed SQL constant (strings cast to the type, so DuckDB parses it)."""
     if value is None:
-        literal: exp.Expression = exp.null()
+        literal: exp.Expr = exp.null()
     elif isinstance(value, bool):
         literal = exp.Boolean(this=value)
     elif isinstance(value, int):
@@ -158,7 +158,7 @@ def _group_holds(files: Sequence[DataFile], column: Column) -> bool:
 
 
 def _read_parquet(paths: Sequence[str], *, union_by_name: bool = True) -> exp.Table:
-    options: list[exp.Expression] = [exp.Array(expressions=[exp.Literal.string(p) for p in paths])]
+    options: list[exp.Expr] = [exp.Array(expressions=[exp.Literal.string(p) for p in paths])]
     if union_by_name:
         options.append(
             exp.PropertyEQ(this=exp.to_identifier("union_by_name"), expression=exp.true())

@@ -1,10 +1,9 @@
-"""Failures the fuzz suite found in code other helpers own, until they are fixed.
+"""Failures the fuzz suite found and that are not fixed yet (none today).
 
 Each entry names the exception class and a predicate on the fuzzed input (a command line, SQL
 text or a description of a spec mutation) that reproduces it. The fuzz properties let exactly
 these through, recorded as a hypothesis ``event``; ``test_known_issues.py`` holds each one's
-minimal reproduction as ``xfail(strict=True, raises=...)``, so a fix turns that test into an
-unexpected pass: then delete the entry here and the mark there.
+minimal reproduction as ``xfail(strict=True, raises=...)`` until it is fixed.
 """
 
 from __future__ import annotations
@@ -22,15 +21,8 @@ class KnownIssue:
     owner: str
 
 
-KNOWN_ISSUES: tuple[KnownIssue, ...] = (
-    KnownIssue(
-        name="spec file with a character YAML forbids (NUL, other C0 controls)",
-        exception="ReaderError",
-        # the mutation description shows the file's bytes; \\x00 and friends are escaped there
-        applies=lambda text: bool(re.search(r"\\x(0[0-8bcef]|1[0-9a-f]|7f)", text)),
-        owner="spec (meshsim/spec/yamlfile.py: the loader is built outside the try)",
-    ),
-)
+#: empty: every failure fuzzing found is fixed and kept in test_known_issues.py
+KNOWN_ISSUES: tuple[KnownIssue, ...] = ()
 
 
 def known_issue(exc: BaseException | str, text: str) -> KnownIssue | None:

@@ -1,9 +1,8 @@
-"""Minimal reproductions of failures found while fuzzing, in code other helpers own.
+"""Failures the fuzz suite found in the Python API, each kept as a regression test.
 
-Each is ``xfail(strict=True)`` naming the exception raised today: the fix makes it pass, strict
-xfail then fails the suite, and whoever fixed it removes the mark (and the entry in
-``known.py`` if there is one). The CLI refuses each of these values already
-(``meshsim/cli/options.py``, ``meshsim/cli/arguments.py``); the Python API does not.
+The CLI refused these values where it parses them; the facade and the catalog now refuse them
+too (``meshsim/values.py``): each is a MeshsimError naming the value, not an OverflowError,
+UnicodeEncodeError or a YAML reader error.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from meshsim.errors import MeshsimError
 from tests.conftest import EXAMPLE_MESH
@@ -30,7 +28,6 @@ def mesh(tmp_path_factory: pytest.TempPathFactory):
 # --- spec loader (helper: spec) ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=yaml.reader.ReaderError, reason="spec: NUL in YAML")
 def test_nul_byte_in_a_spec_file_is_a_spec_error(tmp_path: Path):
     from meshsim.errors import SpecError
     from meshsim.spec.loader import load_mesh
@@ -46,7 +43,6 @@ def test_nul_byte_in_a_spec_file_is_a_spec_error(tmp_path: Path):
 # --- catalog (helper: workspace) ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="catalog: expiry past year 9999")
 def test_expiry_at_the_end_of_time_is_a_catalog_error(mesh):
     with pytest.raises(MeshsimError, match="9999-12-31"):
         mesh.catalog.request(
@@ -54,31 +50,26 @@ def test_expiry_at_the_end_of_time_is_a_catalog_error(mesh):
         )
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="catalog: ids beyond 64 bits")
 def test_request_id_beyond_64_bits_is_a_catalog_error(mesh):
     with pytest.raises(MeshsimError):
         mesh.catalog.approve(2**64, "governance_admin")
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="catalog: limits beyond 64 bits")
 def test_search_limit_beyond_64_bits_is_an_error(mesh):
     with pytest.raises(MeshsimError, match="limit"):
         mesh.catalog.search("orders", limit=2**64)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="catalog: limits beyond 64 bits")
 def test_audit_limit_beyond_64_bits_is_an_error(mesh):
     with pytest.raises(MeshsimError, match="limit"):
         mesh.audit(as_consumer="governance_admin", limit=2**64)
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason="catalog: surrogate in text")
 def test_unpaired_surrogate_in_a_reason_is_a_catalog_error(mesh):
     with pytest.raises(MeshsimError, match="surrogate"):
         mesh.catalog.request("external_partner", "sales.order_history", "why \udcff")
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason="catalog: surrogate in text")
 def test_unpaired_surrogate_in_a_comment_is_a_catalog_error(mesh):
     made = mesh.catalog.request("finance_controller", "supply.supply_catalog", "planning")
     with pytest.raises(MeshsimError, match="surrogate"):
@@ -88,13 +79,11 @@ def test_unpaired_surrogate_in_a_comment_is_a_catalog_error(mesh):
 # --- facade and storage (the lead) ------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="history: negative limit")
 def test_negative_history_limit_is_an_error(mesh):
     with pytest.raises(MeshsimError, match="limit"):
         mesh.history("sales.orders", limit=-1)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="history: limit beyond 64 bits")
 def test_history_limit_beyond_64_bits_is_an_error(mesh):
     with pytest.raises(MeshsimError, match="limit"):
         mesh.history("sales.orders", limit=2**64)

@@ -10,6 +10,7 @@ import time
 import duckdb
 import pytest
 from deltalake import write_deltalake
+from sqlglot import exp
 
 from meshsim.engine import EngineLimits, QueryTimeout, ResultTooLarge
 from meshsim.errors import AccessDenied, QueryError
@@ -53,7 +54,7 @@ def test_each_rule_adds_its_product(fresh) -> None:
     engine, _ = fresh
     attempt = engine.attempt("eu_marketing_analyst", "SELECT c_phone FROM customer.customer")
     products = {
-        "parse": "tree",
+        "parse": "statement",
         "validate": "tree",
         "resolve": "resolved",
         "authorise": "resolved",
@@ -145,9 +146,9 @@ def test_a_planted_scan_the_parse_tree_does_not_show_is_refused(mesh: MeshData) 
     def validate_without_name_rules(engine, attempt: Attempt) -> None:
         from meshsim.query.validate import balance_connectives, check_syntax
 
-        assert attempt.tree is not None
-        check_syntax(attempt.tree, what="the query")
-        attempt.tree = balance_connectives(attempt.tree)
+        assert isinstance(attempt.statement, exp.Query)
+        check_syntax(attempt.statement, what="the query")
+        attempt.tree = balance_connectives(attempt.statement)
 
     engine.plan_rules = tuple(
         Rule("validate", validate_without_name_rules) if r.name == "validate" else r

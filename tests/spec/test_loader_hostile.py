@@ -1,0 +1,76 @@
+"""More hostile spec files: each is one SpecError naming the file (and the line), never a
+traceback, and never a silently changed meaning (a duplicate key, where the last would win)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meshsim.cli import main
+from meshsim.errors import SpecError
+from meshsim.spec.loader import load_mesh, spec_fingerprint
+from tests.conftest import edit
+
+
+def profiles(mesh_dir: Path) -> Path:
+    return mesh_dir / "customer" / "products" / "customer_profiles.yaml"
+
+
+def problems(mesh_dir: Path) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        load_mesh(mesh_dir)
+    return info.value.problems
+
+
+def test_duplicate_key_in_a_flow_mapping_is_refused_with_its_line(mesh_copy: Path, capsys):
+    path = profiles(mesh_copy)
+    text = path.read_text()
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "name: c_phone" in row)
+    edit(path, "name: c_phone, type: varchar, classification: pii", "name: c_phone, type: varchar, classification: pii, classification: public")  # fmt: skip
+    assert problems(mesh_copy) == [
+        f"{path}:{line}: the key 'classification' appears twice in the same mapping "
+        f"(first on line {line}); YAML would silently keep only the last"
+    ]
+    for command in ("validate", "build"):
+        args = [command, "--mesh", str(mesh_copy)]
+        if command == "build":
+            args += ["--workspace", str(mesh_copy.parent / "ws"), "--scale", "0.01"]
+        assert main(args) == 1
+        assert "appears twice" in capsys.readouterr().err
+
+
+def test_duplicate_top_level_key_is_refused(mesh_copy: Path):
+    path = mesh_copy / "mesh.yaml"
+    path.write_text(path.read_text() + "name: other\n")
+    [problem] = problems(mesh_copy)
+    assert problem.startswith(f"{path}:") and "'name' appears twice" in problem
+
+
+def test_integer_with_thousands_of_digits(mesh_copy: Path):
+    path = profiles(mesh_copy)
+    path.write_text(path.read_text() + "extra_number: " + "1999" * 1250 + "\n")
+    [problem] = problems(mesh_copy)
+    assert problem.startswith(f"{path}:")
+    assert "digits" in problem
+
+
+def test_nul_byte(mesh_copy: Path):
+    path = profiles(mesh_copy)
+    path.write_bytes(path.read_bytes() + b"description: a\x00b\n")
+    [problem] = problems(mesh_copy)
+    assert problem.startswith(f"{path}:")
+
+
+def test_spec_file_linked_to_itself(mesh_copy: Path, capsys):
+    path = profiles(mesh_copy)
+    path.unlink()
+    path.symlink_to(path)
+    [problem] = problems(mesh_copy)
+    assert problem.startswith(str(path))
+    with pytest.raises(SpecError, match=str(path)):
+        spec_fingerprint(mesh_copy)
+    ws = mesh_copy.parent / "ws"
+    code = main(["build", "--mesh", str(mesh_copy), "--workspace", str(ws), "--scale", "0.01"])
+    assert code == 1
+    assert str(path) in capsys.readouterr().err
