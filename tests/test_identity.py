@@ -20,16 +20,11 @@ from meshsim.mesh import Mesh
 from meshsim.spec.lint import lint
 from meshsim.spec.loader import load_mesh
 from meshsim.workspace import Workspace
+from tests.cli.clihelpers import run
 from tests.conftest import EXAMPLE_MESH, edit
 
 ANALYST = "eu_marketing_analyst"
 PROFILES = "customer.customer_profiles"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def bind(mesh_dir: Path) -> None:

@@ -8,17 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.cli import main
 from meshsim.errors import MeshsimError
 from meshsim.mesh import Mesh
+from tests.cli.clihelpers import run
 
 ANALYST = "eu_marketing_analyst"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def governed_count(mesh: Mesh, consumer: str, table: str) -> int:

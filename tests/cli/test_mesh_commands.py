@@ -5,14 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.cli import main
+from tests.cli.clihelpers import run
 from tests.conftest import EXAMPLE_MESH, edit
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_help_lists_the_commands(capsys):

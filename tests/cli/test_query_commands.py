@@ -4,13 +4,7 @@ import io
 import json
 from pathlib import Path
 
-from meshsim.cli import main
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.clihelpers import run
 
 
 def test_sql_json_is_a_list_of_row_objects(capsys, built_workspace: Path):

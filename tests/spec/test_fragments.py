@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.cli import main
 from meshsim.errors import PolicyError
 from meshsim.mesh import validate
+from tests.cli.clihelpers import run
 from tests.conftest import edit
 
 UNCLOSED = "a string or quoted name opened here is never closed"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def parse_fragment(text: str, **kwargs):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.cli import main
 from meshsim.errors import CatalogError
 from meshsim.mesh import Mesh
+from tests.cli.clihelpers import run
 from tests.conftest import EXAMPLE_MESH
 from tests.workspace.conftest import run_disk_full, run_readonly
 
@@ -23,12 +23,6 @@ LISTINGS = (
     ("subscriptions",),
     ("requests",),
 )
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _timeless(text: str) -> str:

@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.cli import main
 from meshsim.errors import StorageError
 from meshsim.mesh import Mesh
+from tests.cli.clihelpers import run
 from tests.conftest import EXAMPLE_MESH
 
 COUNT = "SELECT count(*) AS n FROM sales.orders"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def data_file(workspace: Path, table: str = "sales/orders") -> Path:

@@ -10,18 +10,12 @@ from pathlib import Path
 import pytest
 
 from meshsim.catalog.backup import backup_path
-from meshsim.cli import main
 from meshsim.mesh import Mesh
+from tests.cli.clihelpers import run
 from tests.workspace.conftest import run_readonly
 from tests.workspace.test_data_files import damage, data_file
 
 QUERY = "SELECT count(*) FROM customer.customer"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def doctor(capsys, workspace: Path, *extra: str) -> tuple[int, dict[str, dict]]:

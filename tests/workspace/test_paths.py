@@ -10,17 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from meshsim.cli import main
 from meshsim.errors import StorageError
 from meshsim.storage import delta
+from tests.cli.clihelpers import run
 
 CHARACTERS = ["[", "]", "?", "*", "%41", "|", "\\"]
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("char", CHARACTERS)

@@ -8,16 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.cli import main
 from meshsim.errors import WorkspaceError
 from meshsim.mesh import Mesh
 from meshsim.workspace import Workspace, WorkspaceState
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.clihelpers import run
 
 
 def _state(workspace: Path) -> dict:
