@@ -306,3 +306,67 @@ def bind_errors(
         return errors
     finally:
         con.close()
+
+
+#: DuckDB's file readers meshsim loads sources with (``meshsim.sources.files``)
+FILE_READERS = ("read_csv", "read_parquet", "read_json")
+
+
+class SourceReadError(Exception):
+    """DuckDB could not read a source file; ``message`` is DuckDB's, shortened. Kept whole,
+    unlike :class:`EngineFailure`: the producer loading its own files may see their values."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+def read_files(
+    reader: str,
+    files: Sequence[str],
+    options: dict[str, Any],
+    *,
+    limit: int | None = None,
+    threads: int = 2,
+) -> pa.Table:
+    """The rows of ``files`` read by DuckDB's ``reader`` with ``options`` (named reader
+    options; values are bound as parameters), on a connection that may read only the
+    folders of ``files``. ``limit=0`` reads the schema only (DuckDB's type detection).
+
+    >>> read_files("read_xml", ["a.xml"], {})
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown reader 'read_xml' (readers: read_csv, read_parquet, read_json)
+    """
+    if reader not in FILE_READERS:
+        raise ValueError(f"unknown reader '{reader}' (readers: {', '.join(FILE_READERS)})")
+    if not all(name.isidentifier() for name in options):
+        raise ValueError(f"reader options must be identifiers, got {sorted(options)}")
+    duckdb = _duckdb()
+    con = connect(sorted({os.path.dirname(os.path.realpath(f)) for f in files}), threads=threads)
+    try:
+        # the reader and option names come from closed sets (FILE_READERS, the source models'
+        # fields); every value is a bound parameter
+        named = "".join(f", {name} := ${name}" for name in options)
+        sql = f"SELECT * FROM {reader}($files{named})"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        try:
+            return con.sql(sql, params={"files": list(files), **options}).to_arrow_table()
+        except duckdb.Error as exc:
+            raise SourceReadError(_reader_message(str(exc))) from None
+    finally:
+        con.close()
+
+
+def _reader_message(text: str) -> str:
+    """DuckDB's reader error in one line: its first line, and for a CSV error the line of the
+    file and the conversion that failed (the rest is the sniffer's settings)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "unreadable"
+    first = lines[0]
+    detail = next((line for line in lines[1:] if line.startswith("Error when")), None)
+    if detail is None and len(lines) > 1 and lines[1].startswith("Original Line"):
+        detail = lines[2] if len(lines) > 2 else None
+    return f"{first}: {detail}" if detail else first

@@ -53,8 +53,9 @@ def validate(mesh_dir: str | Path = DEFAULT_MESH) -> list[Problem]:
     gates, sources, policies bound against the declared schemas). Raises SpecError for
     unreadable or invalid files."""
     from meshsim.checks import check_mesh
+    from meshsim.sources.registered import with_registered_columns
 
-    return check_mesh(load_mesh(mesh_dir))
+    return check_mesh(with_registered_columns(load_mesh(mesh_dir)))
 
 
 class Mesh:
@@ -158,7 +159,9 @@ class Mesh:
         with self._lock:
             stamp = spec_fingerprint(self.mesh_dir)
             if self._spec is None or stamp != self._spec_stamp:
-                self._spec = load_mesh(self.mesh_dir)
+                from meshsim.sources.registered import with_registered_columns
+
+                self._spec = with_registered_columns(load_mesh(self.mesh_dir))
                 self._spec_stamp = stamp
                 self._invalidate()
             return self._spec

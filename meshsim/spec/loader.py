@@ -98,6 +98,9 @@ class MeshSpec:
     domains: tuple[DomainSpec, ...]
     fingerprint: str
     lines: dict[str, dict[KeyPath, int]] = field(default_factory=dict, compare=False, repr=False)
+    #: tables whose columns come from their registered Delta table's schema, not the spec
+    #: (see meshsim.sources.registered)
+    inferred: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def name(self) -> str:
@@ -133,7 +136,9 @@ class MeshSpec:
         """The same mesh under other policies (for what-if views)."""
         mesh = self.mesh.model_copy(update={"policies": policies})
         digest = hashlib.sha256((self.fingerprint + policies.model_dump_json()).encode())
-        return MeshSpec(self.root, mesh, self.domains, digest.hexdigest()[:16], self.lines)
+        return MeshSpec(
+            self.root, mesh, self.domains, digest.hexdigest()[:16], self.lines, self.inferred
+        )
 
 
 # --- key paths and lines ----------------------------------------------------------------
