@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from meshsim.policy.access import TableAccess
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
+    from meshsim.scaffold import NewProduct
     from meshsim.spec.lint import Problem
     from meshsim.spec.models import Policies
     from meshsim.storage.delta import HistoryEntry
@@ -119,6 +120,34 @@ class Mesh:
         from meshsim import doctor
 
         return doctor.repair(workspace) if repair else doctor.diagnose(workspace)
+
+    # --- scaffolding (meshsim.scaffold): spec files, no workspace ---------------------------
+
+    @staticmethod
+    def init(directory: str | Path = DEFAULT_MESH, *, example: str = "minimal") -> Path:
+        """Copy an example mesh (``minimal`` or ``retail``) into a new or empty folder."""
+        from meshsim.scaffold import init_mesh
+
+        return init_mesh(directory, example)
+
+    @staticmethod
+    def new_domain(
+        name: str, *, mesh_dir: str | Path = DEFAULT_MESH, owner: str | None = None
+    ) -> Path:
+        """Add a domain to a mesh folder; returns its ``domain.yaml``."""
+        from meshsim.scaffold import new_domain
+
+        return new_domain(mesh_dir, name, owner)
+
+    @staticmethod
+    def new_product(
+        ref: str, *, from_path: str | Path, mesh_dir: str | Path = DEFAULT_MESH
+    ) -> NewProduct:
+        """Add ``DOMAIN.PRODUCT`` over a file, folder, glob or Delta table, its columns
+        inferred from the data."""
+        from meshsim.scaffold import new_product
+
+        return new_product(mesh_dir, ref, from_path)
 
     @classmethod
     def build(

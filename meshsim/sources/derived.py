@@ -44,24 +44,22 @@ def owner_consumer(table: TableSpec) -> str:
 
 
 def referenced_tables(sql: str) -> list[str]:
-    """The mesh tables (``domain.table``) a query names, in order, each once.
+    """The mesh tables (``domain.table``) a query names, sorted, each once.
 
     >>> referenced_tables("WITH x AS (SELECT * FROM sales.orders) SELECT * FROM x, a.b")
-    ['sales.orders', 'a.b']
+    ['a.b', 'sales.orders']
     """
     import sqlglot
     from sqlglot import exp
 
     tree = sqlglot.parse_one(sql, dialect="duckdb")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    found: list[str] = []
+    found = set()
     for node in tree.find_all(exp.Table):
         if not node.db and node.name in ctes:
             continue
-        ref = f"{node.db}.{node.name}".lower() if node.db else node.name.lower()
-        if ref not in found:
-            found.append(ref)
-    return found
+        found.add(f"{node.db}.{node.name}".lower() if node.db else node.name.lower())
+    return sorted(found)
 
 
 def derived_tables(spec: MeshSpec) -> list[TableSpec]:

@@ -126,7 +126,7 @@ def duckdb_type(spec_type: str) -> str | None:
     return _DUCKDB_NAMES.get(t, t.upper())
 
 
-def _read(source: FileSource, files: list[Path], extra: dict[str, Any], limit: int | None):
+def read_source(source: FileSource, files: list[Path], extra: dict[str, Any], limit: int | None):
     from meshsim.engine import read_files
 
     reader = _READERS[type(source)][0]
@@ -147,7 +147,7 @@ def _typed(source: FileSource, columns: dict[str, str]) -> dict[str, Any]:
 
 def detect_schema(source: FileSource, files: list[Path]) -> pa.Schema:
     """The columns DuckDB detects in ``files`` (raises SourceReadError)."""
-    return _read(source, files, {}, limit=0).schema
+    return read_source(source, files, {}, limit=0).schema
 
 
 def inspect(root: Path, table: Table, ref: str) -> Inspection:
@@ -263,12 +263,12 @@ def _load(
         if not result.ok:
             return
     try:
-        data = _read(source, files, _typed(source, typed), limit=None)
+        data = read_source(source, files, _typed(source, typed), limit=None)
     except SourceReadError:
         for position, column in enumerate(table.columns):
             one = {column.name: typed[column.name]} if column.name in typed else {}
             try:
-                _read(source, files, _typed(source, one), limit=None)
+                read_source(source, files, _typed(source, one), limit=None)
             except SourceReadError as exc:
                 result.findings.append(
                     Finding(

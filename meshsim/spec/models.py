@@ -220,6 +220,9 @@ class CsvSource(Strict):
     decimal_separator: str | None = Field(default=None, min_length=1, max_length=1)
     encoding: Literal["utf-8", "utf-16", "latin-1"] | None = None
     compression: Literal["auto", "none", "gzip", "zstd"] | None = None
+    normalize_names: bool | None = Field(
+        default=None, description="header names as identifiers: 'Order ID' -> order_id"
+    )
 
 
 class ParquetSource(Strict):
