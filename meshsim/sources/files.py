@@ -78,11 +78,17 @@ def source_pattern(source: FileSource) -> str:
 def reader_options(source: FileSource) -> dict[str, Any]:
     """The source's reader options as DuckDB names them (unset ones left to DuckDB)."""
     path_field = _READERS[type(source)][1]
-    return {
+    options = {
         name: value
         for name, value in source.model_dump(exclude_none=True).items()
         if name != path_field
     }
+    if isinstance(source, CsvSource):
+        # DuckDB detects rows to skip before the header, and then drops every row above the
+        # first one of the most regular shape without a word: a file with one ragged row
+        # loaded as that row alone. Nothing is skipped unless the source says so.
+        options.setdefault("skip", 0)
+    return options
 
 
 def resolve_files(root: Path, pattern: str) -> tuple[list[Path], str | None]:
@@ -212,7 +218,7 @@ def inspect(root: Path, table: Table, ref: str) -> Inspection:
         )
     if not result.ok:
         return result
-    _load(source, files, table, ref, detected, result)
+    _load(source, files, table, ref, detected, result, prefix)
     return result
 
 
@@ -234,6 +240,7 @@ def _load(
     ref: str,
     detected: pa.Schema,
     result: Inspection,
+    prefix: str,
 ) -> None:
     """Read the declared columns as declared; on failure, read each column alone, so that
     every column whose values do not convert is reported, not only the first."""
@@ -265,6 +272,11 @@ def _load(
     try:
         data = read_source(source, files, _typed(source, typed), limit=None)
     except SourceReadError:
+        try:  # the file itself, or the declared types?
+            read_source(source, files, {}, limit=None)
+        except SourceReadError as exc:
+            result.findings.append(Finding("error", f"{prefix} '{_shown(files)}': {exc.message}"))
+            return
         for position, column in enumerate(table.columns):
             one = {column.name: typed[column.name]} if column.name in typed else {}
             try:

@@ -213,7 +213,9 @@ class CsvSource(Strict):
     quote: str | None = Field(default=None, max_length=1)
     escape: str | None = Field(default=None, max_length=1)
     nullstr: str | None = None
-    skip: int | None = Field(default=None, ge=0)
+    skip: int | None = Field(
+        default=None, ge=0, description="rows before the header (0 unless set: never detected)"
+    )
     comment: str | None = Field(default=None, max_length=1)
     dateformat: str | None = Field(default=None, min_length=1)
     timestampformat: str | None = Field(default=None, min_length=1)
