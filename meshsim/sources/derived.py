@@ -53,6 +53,8 @@ def referenced_tables(sql: str) -> list[str]:
     from sqlglot import exp
 
     tree = sqlglot.parse_one(sql, dialect="duckdb")
+    if not isinstance(tree, exp.Query):
+        raise ValueError("it is not a query (one SELECT, with WITH, UNION... if needed)")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     found = set()
     for node in tree.find_all(exp.Table):

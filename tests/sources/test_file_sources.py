@@ -74,7 +74,7 @@ def test_every_type_mismatch_is_reported_at_once(mesh_dir: Path, tmp_path: Path)
     found = errors(mesh_dir)
     assert len(found) == 2, found
     assert found[0].startswith(f"{file}:9: error: table 'hr.people': column 'id' declared bigint")
-    assert 'Line: 3' in found[0] and 'Could not convert string "x"' in found[0]
+    assert "Line: 3" in found[0] and 'Could not convert string "x"' in found[0]
     assert found[1].startswith(f"{file}:11: error: table 'hr.people': column 'born' declared date")
 
 
@@ -84,7 +84,10 @@ def test_missing_declared_columns_are_all_named(mesh_dir: Path, tmp_path: Path):
     file = add_product(mesh_dir, "hr", "people", f"{{csv: '{data}'}}", COLUMNS)
     found = errors(mesh_dir)
     assert [f.split(": error: ")[0] for f in found] == [f"{file}:11", f"{file}:12"]
-    assert "column 'born' is not in" in found[0] and "(its columns: id bigint, name varchar)" in found[0]
+    assert (
+        "column 'born' is not in" in found[0]
+        and "(its columns: id bigint, name varchar)" in found[0]
+    )
 
 
 def test_undeclared_file_columns_are_a_warning(mesh_dir: Path, tmp_path: Path):
@@ -92,7 +95,9 @@ def test_undeclared_file_columns_are_a_warning(mesh_dir: Path, tmp_path: Path):
     data.write_text(PEOPLE)
     add_product(mesh_dir, "hr", "people", f"{{csv: '{data}'}}", col("id", "bigint"))
     assert errors(mesh_dir) == []
-    assert any("columns name, born, score of" in w and "not loaded" in w for w in warnings(mesh_dir))
+    assert any(
+        "columns name, born, score of" in w and "not loaded" in w for w in warnings(mesh_dir)
+    )
 
 
 def test_nulls_in_a_not_nullable_column(mesh_dir: Path, tmp_path: Path):
@@ -162,7 +167,11 @@ def test_parquet_types_must_be_held_by_the_declared_ones(mesh_dir: Path, tmp_pat
     data = tmp_path / "people.parquet"
     pq.write_table(pa.table({"id": pa.array([1, 2], pa.int64()), "name": ["a", "b"]}), data)
     file = add_product(
-        mesh_dir, "hr", "people", f"{{parquet: '{data}'}}", col("id", "integer") + "\n" + col("name", "varchar")
+        mesh_dir,
+        "hr",
+        "people",
+        f"{{parquet: '{data}'}}",
+        col("id", "integer") + "\n" + col("name", "varchar"),
     )
     (found,) = errors(mesh_dir)
     assert found.startswith(f"{file}:9: error: table 'hr.people': column 'id' is declared integer")
@@ -195,7 +204,9 @@ def test_json_sources(mesh_dir: Path, tmp_path: Path, text: str, options: str):
     add_product(mesh_dir, "hr", "people", f"{{json: '{data}'{options}}}", columns)
     assert errors(mesh_dir) == []
     Mesh.build(mesh_dir, tmp_path / "ws").close()
-    rows = _grant_admin_rows(tmp_path / "ws", mesh_dir, "SELECT id, born FROM hr.people ORDER BY id")
+    rows = _grant_admin_rows(
+        tmp_path / "ws", mesh_dir, "SELECT id, born FROM hr.people ORDER BY id"
+    )
     assert [(a, None if b is None else str(b)) for a, b in rows] == [(1, "2001-02-03"), (2, None)]
 
 
@@ -203,7 +214,11 @@ def test_json_type_mismatch(mesh_dir: Path, tmp_path: Path):
     data = tmp_path / "people.json"
     data.write_text('{"id": "one", "born": "2001-02-03"}\n')
     file = add_product(
-        mesh_dir, "hr", "people", f"{{json: '{data}'}}", col("id", "bigint") + "\n" + col("born", "date")
+        mesh_dir,
+        "hr",
+        "people",
+        f"{{json: '{data}'}}",
+        col("id", "bigint") + "\n" + col("born", "date"),
     )
     (found,) = errors(mesh_dir)
     assert found.startswith(f"{file}:9: error: table 'hr.people': column 'id' declared bigint")
