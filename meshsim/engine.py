@@ -362,9 +362,15 @@ def read_files(
 def _reader_message(text: str) -> str:
     """DuckDB's reader error in one line: its first line, and for a CSV error the line of the
     file and the conversion that failed (the rest is the sniffer's settings)."""
+    import re
+
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return "unreadable"
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    conversion = re.search(r"Could not convert (.*)$", text, re.MULTILINE)
+    if line and conversion:
+        return f"line {line.group(1)}: could not convert {conversion.group(1).strip()}"
     first = lines[0]
     detail = next((line for line in lines[1:] if line.startswith("Error when")), None)
     if detail is None and len(lines) > 1 and lines[1].startswith("Original Line"):
