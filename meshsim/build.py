@@ -60,6 +60,8 @@ class BuildReport:
     tables: list[TableBuild] = field(default_factory=list)
     generate_seconds: float = 0.0
     seconds: float = 0.0
+    #: audit records of the derived tables' queries, stored once the catalog is published
+    audit: list[Any] = field(default_factory=list)
 
 
 def _tpchgen() -> str:
@@ -186,7 +188,7 @@ def build_mesh(
     )
     with (
         console.progress("building mesh", total=len(tables) + 1) as progress,
-        _deriver(spec, workspace) as deriver,
+        _deriver(spec, workspace, report) as deriver,
     ):
         gen_started = time.perf_counter()
         progress.advance(0, f"generating TPC-H sf {scale:g}")
@@ -384,7 +386,7 @@ def _plan_empty(table: TableSpec) -> _Planned:
 
 
 @contextmanager
-def _deriver(spec: MeshSpec, workspace: Workspace) -> Iterator[Any]:
+def _deriver(spec: MeshSpec, workspace: Workspace, report: BuildReport) -> Iterator[Any]:
     """The engine derived tables are built with (opened on first use, closed at the end)."""
     from meshsim.sources.derived import Deriver
 
@@ -410,4 +412,5 @@ def _deriver(spec: MeshSpec, workspace: Workspace) -> Iterator[Any]:
     try:
         yield deriver
     finally:
+        report.audit.extend(deriver.audit.records)
         deriver.close()

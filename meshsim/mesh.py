@@ -174,6 +174,8 @@ class Mesh:
         versions = {t.ref: t.version for t in report.tables}
         rows: dict[str, int | None] = {t.ref: t.rows for t in report.tables if t.rows is not None}
         self.catalog.publish_all(versions, rows)
+        for record in report.audit:  # derived tables' queries, run before the catalog existed
+            self.catalog.append_audit(record)
         state = self.workspace.read_state()
         if state.catalog_created_at is None:
             created = datetime.now(UTC)

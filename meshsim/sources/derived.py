@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import MeshsimError, SpecError, unknown_name_message
+from meshsim.query.audit import MemoryAuditSink
 from meshsim.spec.loader import MeshSpec, TableSpec
 from meshsim.spec.models import SqlSource
 from meshsim.spec.types import can_hold, from_arrow, to_arrow
@@ -216,6 +217,9 @@ class Deriver:
         self.mesh_key = mesh_key
         self.allowed_paths = allowed_paths
         self._engine: Any = None
+        #: the audit records of the derivations, for the catalog once the build published it
+        #: (a first build runs before the catalog exists)
+        self.audit = MemoryAuditSink()
 
     def _governed(self):
         from meshsim.query.session import GovernedEngine
@@ -226,6 +230,7 @@ class Deriver:
                 locate=self.locate,
                 mesh_key=self.mesh_key(),
                 allowed_paths=self.allowed_paths,
+                audit=self.audit,
                 timeout_s=None,
             )
         return self._engine

@@ -64,6 +64,9 @@ def test_derived_table_is_built_through_the_owners_governance(mesh_dir: Path, tm
     # marketing's row filter kept its region only, and its PII mask hashed the e-mail
     assert [(r[0], r[1]) for r in rows] == [("US", everything[0][0])]
     assert "@" not in rows[0][2] and len(rows[0][2]) == 64
+    with Mesh.open(tmp_path / "ws", mesh_dir=mesh_dir) as mesh:
+        (record,) = mesh.audit(as_consumer="governance_admin", consumer="marketing")
+    assert record["sql"] == QUERY and record["decision"] == "allowed"
 
 
 def test_rebuilt_only_when_an_input_version_changes(mesh_dir: Path, tmp_path: Path):
