@@ -225,6 +225,9 @@ class CsvSource(Strict):
     normalize_names: bool | None = Field(
         default=None, description="header names as identifiers: 'Order ID' -> order_id"
     )
+    names: list[Name] | None = Field(
+        default=None, min_length=1, description="column names, for a file without a header"
+    )
 
 
 class ParquetSource(Strict):

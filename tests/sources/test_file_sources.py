@@ -254,3 +254,13 @@ def test_no_row_is_skipped_unless_the_source_says_so(mesh_dir: Path, tmp_path: P
     assert found and all("column" in f and "is not in" in f for f in found), found
     file.write_text(file.read_text().replace(f"{{csv: '{data}'}}", f"{{csv: '{data}', skip: 1}}"))
     assert errors(mesh_dir) == []
+
+
+def test_csv_without_a_header_names_its_columns(mesh_dir: Path, tmp_path: Path):
+    data = tmp_path / "people.csv"
+    data.write_text(PEOPLE.split("\n", 1)[1])
+    source = f"{{csv: '{data}', header: false, names: [id, name, born, score]}}"
+    add_product(mesh_dir, "hr", "people", source, COLUMNS)
+    assert errors(mesh_dir) == []
+    Mesh.build(mesh_dir, tmp_path / "ws").close()
+    assert _grant_admin_rows(tmp_path / "ws", mesh_dir, "SELECT count(*) FROM hr.people") == [(3,)]
