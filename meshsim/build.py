@@ -4,11 +4,15 @@ Every check that can refuse the mesh (:func:`meshsim.checks.check_mesh`, the sam
 ``meshsim validate``: lint, publish gates, sources, policies bound on DuckDB) runs before
 anything is written, so a refused build leaves the workspace as it was.
 
-Re-running is idempotent: a table whose scale, declared schema and Delta version are unchanged
-since the last build is left alone, unless its data files are damaged (missing, cut short,
-garbled): a generated table is then rewritten ("repaired"). Each table is written in one
-Delta commit and ``workspace.json`` is replaced atomically after each table, so an
-interrupted build leaves every table at a valid version and the next build finishes the job.
+Each table is written from its source (``_plan_*``, one function per kind): generated TPC-H
+data, files loaded with DuckDB (:mod:`meshsim.sources.files`), or a derived product's query run
+through governed SQL as its domain's consumer (:mod:`meshsim.sources.derived`), derived ones
+after the tables they read. Re-running is idempotent: a table whose build stamp (its declared
+schema and, by kind, the scale, the files' digest or the versions of the tables it read) and
+Delta version are unchanged since the last build is left alone, unless its data files are
+damaged (missing, cut short, garbled): it is then rewritten ("repaired"). Each table is
+written in one Delta commit and ``workspace.json`` is replaced atomically after each table, so
+an interrupted build leaves every table at a valid version and the next build finishes the job.
 """
 
 from __future__ import annotations
