@@ -256,6 +256,13 @@ class Deriver:
 
 def _prefixed(exc: MeshsimError, table: TableSpec, consumer: str) -> MeshsimError:
     """``exc`` with its message saying which derived table's build it stopped."""
+    from meshsim.errors import AccessDenied
+
     exc.message = f"derived table '{table.ref}' (built as consumer '{consumer}'): {exc.message}"
+    if isinstance(exc, AccessDenied):  # a request's approval does not count at build
+        exc.hint = (
+            f"grant it to consumer '{consumer}' in mesh.yaml, or change the query; catalog "
+            f"subscriptions do not count when a build derives a table"
+        )
     exc.args = (exc.message,)
     return exc

@@ -120,6 +120,7 @@ def test_a_column_the_owner_may_not_read_stops_the_build(mesh_dir: Path, tmp_pat
         "derived table 'marketing.region_sales' (built as consumer 'marketing'): "
     )
     assert "customer_email" in message
+    assert "grant it to consumer 'marketing' in mesh.yaml" in str(raised.value.hint)
 
 
 def test_the_owning_domain_needs_a_consumer(mesh_dir: Path):
