@@ -69,11 +69,14 @@ def derived_tables(spec: MeshSpec) -> list[TableSpec]:
     return [t for t in spec.tables() if isinstance(t.table.source, SqlSource)]
 
 
-def _inputs(table: TableSpec) -> list[str]:
-    assert isinstance(table.table.source, SqlSource)
+def derived_inputs(table: TableSpec) -> list[str]:
+    """The tables a derived table's query names (none for another source, or a query that
+    does not parse: :func:`check_derived` reports it)."""
+    if not isinstance(table.table.source, SqlSource):
+        return []
     try:
         return referenced_tables(table.table.source.sql)
-    except Exception:  # noqa: BLE001 - a query sqlglot cannot parse is reported by check_derived
+    except Exception:  # noqa: BLE001 - sqlglot's errors and ours, reported by check_derived
         return []
 
 
@@ -90,7 +93,7 @@ def build_order(spec: MeshSpec) -> list[TableSpec]:
         if ref in path:
             cycle = " -> ".join((*path[path.index(ref) :], ref))
             raise SpecError([f"derived tables read each other in a cycle: {cycle}"])
-        for dependency in _inputs(derived[ref]):
+        for dependency in derived_inputs(derived[ref]):
             if dependency in derived:
                 visit(dependency, (*path, ref))
         done.add(ref)

@@ -198,3 +198,15 @@ def test_declared_columns_must_match_the_result(mesh_dir: Path, tmp_path: Path):
     )
     assert "declared column 'missing' is not in the query's result" in problems[2]
     assert "returns columns sample that are not declared" in problems[3]
+
+
+def test_the_graph_shows_what_a_derived_table_reads(mesh_dir: Path):
+    from meshsim.graph import mesh_graph, to_mermaid
+    from meshsim.spec.loader import load_mesh
+
+    _marketing(mesh_dir)
+    _derived(mesh_dir)
+    spec = load_mesh(mesh_dir)
+    graph = mesh_graph(spec, spec.policies)
+    assert graph.edges["table:shop.orders", "table:marketing.region_sales"]["kind"] == "derives"
+    assert "table_shop_orders -. derives .-> table_marketing_region_sales" in to_mermaid(graph)
