@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshsim.checks import check_mesh
 from meshsim.console import Console, NullConsole
@@ -44,6 +44,9 @@ from meshsim.spec.models import (
 )
 from meshsim.spec.sources import location_path
 from meshsim.workspace import BuildStamp, TableRecord, Workspace, WorkspaceState
+
+if TYPE_CHECKING:
+    from meshsim.sources.derived import Deriver
 
 TPCH_TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
 
@@ -322,7 +325,7 @@ def _plan(
     scale: float,
     files: dict[str, Path],
     built: TableRecord | None,
-    deriver: Any,
+    deriver: Deriver,
 ) -> _Planned:
     source = table.table.source
     if isinstance(source, TpchSource):
@@ -360,7 +363,7 @@ def _plan_files(spec: MeshSpec, table: TableSpec) -> _Planned:
     return _Planned(stamp, load)
 
 
-def _plan_derived(table: TableSpec, built: TableRecord | None, deriver: Any) -> _Planned:
+def _plan_derived(table: TableSpec, built: TableRecord | None, deriver: Deriver) -> _Planned:
     """A derived table, run again when its query, its columns or any table it read changed."""
     from meshsim.storage import delta
 
@@ -390,7 +393,7 @@ def _plan_empty(table: TableSpec) -> _Planned:
 
 
 @contextmanager
-def _deriver(spec: MeshSpec, workspace: Workspace, report: BuildReport) -> Iterator[Any]:
+def _deriver(spec: MeshSpec, workspace: Workspace, report: BuildReport) -> Iterator[Deriver]:
     """The engine derived tables are built with (opened on first use, closed at the end)."""
     from meshsim.sources.derived import Deriver
 
