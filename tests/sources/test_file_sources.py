@@ -115,8 +115,9 @@ def test_nulls_in_a_not_nullable_column(mesh_dir: Path, tmp_path: Path):
         (lambda p: p.mkdir(), "holds no file"),
         (lambda p: p.write_text(PEOPLE + "4,dee,2001-01-01,1,ragged\n"), "Error when sniffing"),
         (lambda p: p.write_bytes(b"\xff\xfe\x00garbage,\x00\n\x01"), "Error"),
+        (lambda p: os.mkfifo(p), "is not a regular file"),  # read, it would block the build
     ],
-    ids=["missing", "empty-folder", "malformed", "binary"],
+    ids=["missing", "empty-folder", "malformed", "binary", "fifo"],
 )
 def test_bad_files_give_one_clear_error(mesh_dir: Path, tmp_path: Path, make, why):
     data = tmp_path / "people.csv"
