@@ -130,14 +130,26 @@ def test_bad_files_give_one_clear_error(mesh_dir: Path, tmp_path: Path, make, wh
 
 
 def test_unreadable_file(mesh_dir: Path, tmp_path: Path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads anything")
-    data = tmp_path / "people.csv"
+    """Run as an unprivileged user: root reads any file whatever its mode."""
+    import subprocess
+
+    from tests.workspace.test_unreadable_files import NOBODY, run_as_nobody
+
+    data = mesh_dir / "people.csv"
     data.write_text(PEOPLE)
+    file = add_product(mesh_dir, "hr", "people", "{csv: people.csv}", COLUMNS)
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(mesh_dir)], check=True)
+        for parent in mesh_dir.parents:
+            if parent == Path("/"):
+                break
+            parent.chmod(parent.stat().st_mode | 0o005)
     data.chmod(0)
-    add_product(mesh_dir, "hr", "people", f"{{csv: '{data}'}}", COLUMNS)
-    (found,) = errors(mesh_dir)
-    assert "source.csv" in found
+    result = run_as_nobody(tmp_path / "ws", "validate", "--mesh", str(mesh_dir))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (found,) = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert found.startswith(f"{file}:7: error: table 'hr.people': source.csv '{data}'")
+    assert "permission denied" in found.lower(), found
 
 
 def test_build_refuses_bad_files_before_writing(mesh_dir: Path, tmp_path: Path):
