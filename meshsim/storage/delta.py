@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from deltalake import DeltaTable
 
+    from meshsim.storage.deletion_vectors import DeletionVectorDescriptor
+
 __all__ = [
     "BUILD_HINT",
     "HistoryEntry",
@@ -504,13 +506,24 @@ class TableState:
 
     location: str
     version: int
-    fields: tuple[tuple[str, str | None, pa.DataType, bool], ...]  # name, physical, type, null
+    # name, physical name, type, nullable, column mapping id
+    fields: tuple[tuple[str, str | None, pa.DataType, bool, int | None], ...]
     partition_columns: tuple[str, ...]
     configuration: dict[str, str]
     min_reader_version: int
     reader_features: frozenset[str]
     add_actions: pa.Table
-    deletion_vector_files: tuple[str, ...]
+    deletion_vectors: dict[str, DeletionVectorDescriptor]  # by add.path as logged
+
+
+def _field_id(value: Any) -> int | None:
+    """``delta.columnMapping.id`` as deltalake returns it (an int, or its JSON text)."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def load_state(path: str | Path, *, table: str, version: int) -> TableState:
@@ -530,6 +543,7 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
                 f.metadata.get("delta.columnMapping.physicalName"),
                 arrow.field(f.name).type,
                 bool(f.nullable),
+                _field_id(f.metadata.get("delta.columnMapping.id")),
             )
             for f in dt.schema().fields
         )
@@ -537,14 +551,11 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
         features = frozenset(protocol.reader_features or ())
     except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="load a snapshot of") from e
-    dv_files: tuple[str, ...] = ()
+    descriptors: dict[str, DeletionVectorDescriptor] = {}
     if "deletionVectors" in features:
-        try:
-            dv_files = tuple(pa.table(dt.deletion_vectors()).column("filepath").to_pylist())
-        except (DeltaError, OSError) as e:
-            raise UnsupportedFeatureError(
-                table, "deletionVectors", f"could not inspect them at '{location}': {e}"
-            ) from e
+        from meshsim.storage.deletion_vectors import active_descriptors
+
+        descriptors = active_descriptors(location, dt.version(), table=table)
     return TableState(
         location=location,
         version=dt.version(),
@@ -554,5 +565,5 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
         min_reader_version=int(protocol.min_reader_version),
         reader_features=features,
         add_actions=actions,
-        deletion_vector_files=dv_files,
+        deletion_vectors=descriptors,
     )
