@@ -174,7 +174,8 @@ class HandTable:
         pq.write_table(stored, self.root / relative)
         return {
             "path": quote(relative),  # add.path is a URI: the folder's escapes escaped again
-            "partitionValues": partition,
+            # keyed by physical name, as the protocol says for column-mapped tables
+            "partitionValues": {self.physical(k): v for k, v in partition.items()},
             "size": (self.root / relative).stat().st_size,
             "modificationTime": 1_700_000_000_000,
             "dataChange": True,
