@@ -80,6 +80,8 @@ __all__ = [
 WRITE_MODES = ("create", "append", "overwrite")
 _UNSUPPORTED_FEATURE = re.compile(r"[Ff]eature '([^']+)' is not supported")
 _UNSUPPORTED_READER_SET = re.compile(r"reader features: \{'([^']+)'")
+_INVALID_PROTOCOL = re.compile(r"Invalid protocol action in the delta log: (.+)")
+_CATALOG_MANAGED = "catalog-managed table"
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,19 @@ def wrap_error(error: Exception, *, location: str, table: str, action: str) -> S
             return UnsupportedFeatureError(
                 table, m.group(1), f"deltalake refused to {action} '{location}'"
             )
+    invalid = _INVALID_PROTOCOL.search(text)
+    if invalid:
+        return StorageError(
+            f"table '{table}' at '{location}' has an invalid Delta protocol "
+            f"({invalid.group(1).strip()}); refusing to read it",
+            table=table,
+            hint="the writer left a protocol action the Delta protocol forbids; repair the "
+            "table with the tool that wrote it",
+        )
+    if _CATALOG_MANAGED in text:
+        return UnsupportedFeatureError(
+            table, "catalogManaged", "its commits are owned by a catalog meshsim does not reach"
+        )
     first_line = text.splitlines()[0] if text else type(error).__name__
     return StorageError(
         f"could not {action} table '{table}' at '{location}': {first_line}",
@@ -514,6 +529,8 @@ class TableState:
     reader_features: frozenset[str]
     add_actions: pa.Table
     deletion_vectors: dict[str, DeletionVectorDescriptor]  # by add.path as logged
+    # file URI -> rows deltalake's own reader deletes, or the error it gave reading them
+    deleted_counts: dict[str, int] | StorageError
 
 
 def _field_id(value: Any) -> int | None:
@@ -524,6 +541,28 @@ def _field_id(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _deleted_counts(dt: DeltaTable) -> dict[str, int]:
+    """Rows deltalake deletes per file (by file URI), from its own selection vectors: the
+    independent check of meshsim's decoding in :mod:`meshsim.storage.deletion_vectors`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    vectors = pa.table(dt.deletion_vectors())
+    if not vectors.num_rows:
+        return {}
+    selection = vectors.column("selection_vector").combine_chunks()
+    deleted = (
+        pa.table(
+            {"file": pc.list_parent_indices(selection), "deleted": pc.invert(selection.flatten())}
+        )
+        .group_by("file")
+        .aggregate([("deleted", "sum")])
+    )
+    counts = dict(zip(deleted["file"].to_pylist(), deleted["deleted_sum"].to_pylist(), strict=True))
+    uris = vectors.column("filepath").to_pylist()
+    return {uri: int(counts.get(i) or 0) for i, uri in enumerate(uris)}
 
 
 def load_state(path: str | Path, *, table: str, version: int) -> TableState:
@@ -552,10 +591,19 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
     except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="load a snapshot of") from e
     descriptors: dict[str, DeletionVectorDescriptor] = {}
+    deleted_counts: dict[str, int] | StorageError = {}
     if "deletionVectors" in features:
         from meshsim.storage.deletion_vectors import active_descriptors
 
         descriptors = active_descriptors(location, dt.version(), table=table)
+        try:
+            deleted_counts = _deleted_counts(dt)
+        except (DeltaError, OSError) as e:
+            # raised by the snapshot only after meshsim's own decoding, whose errors name
+            # the damaged file, found nothing wrong
+            deleted_counts = wrap_error(
+                e, location=location, table=table, action="read the deletion vectors of"
+            )
     return TableState(
         location=location,
         version=dt.version(),
@@ -566,4 +614,5 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
         reader_features=features,
         add_actions=actions,
         deletion_vectors=descriptors,
+        deleted_counts=deleted_counts,
     )

@@ -36,6 +36,8 @@ READER_FEATURES: dict[str, str] = {
     "timestampNtz": "timestamp without time zone, read as DuckDB TIMESTAMP",
     "deletionVectors": "inline and file vectors decoded; deleted rows removed at the scan",
     "vacuumProtocolCheck": "only constrains vacuum; reads are unaffected",
+    "v2Checkpoint": "deltalake lists the files; meshsim's deletion vector replay reads "
+    "UUID-named JSON/Parquet checkpoints and their sidecars",
 }
 #: Column mapping modes meshsim reads exactly.
 COLUMN_MAPPING_MODES = ("none", "name", "id")
@@ -198,6 +200,24 @@ def _check_vectors_match(state: TableState, paths: set[str], table: str) -> None
         )
 
 
+def _check_deleted_counts(state: TableState, files: list[DataFile], table: str) -> None:
+    """Refuse unless every file loses exactly the rows deltalake's own reader removes."""
+    if isinstance(state.deleted_counts, StorageError):
+        raise state.deleted_counts
+    theirs = {_local_path(state.location, uri, table): n for uri, n in state.deleted_counts.items()}
+    for f in files:
+        ours = len(f.deleted_rows) if f.deleted_rows else 0
+        if ours != theirs.get(f.path, 0):
+            raise StorageError(
+                f"table '{table}' version {state.version}: meshsim decodes {ours} deleted "
+                f"row(s) for '{os.path.basename(f.path)}', deltalake {theirs.get(f.path, 0)}; "
+                f"refusing rather than returning rows one of them gets wrong",
+                table=table,
+                hint="report it with the table's _delta_log; rewriting the table in the "
+                "writing engine (OPTIMIZE, or purging deletion vectors) avoids it",
+            )
+
+
 def _deleted_rows(location: str, vector: DeletionVectorDescriptor, table: str) -> FrozenBitMap64:
     from pyroaring import FrozenBitMap64
 
@@ -243,6 +263,7 @@ def build_snapshot(state: TableState, *, table: str, timestamp: datetime) -> Sna
                 deleted_rows=_deleted_rows(state.location, vector, table) if vector else None,
             )
         )
+    _check_deleted_counts(state, files, table)
     for f in files:
         missing = set(state.partition_columns) - set(f.partition_values)
         if missing:

@@ -227,6 +227,56 @@ class HandTable:
         return self.version
 
 
+_VECTOR = pa.struct(
+    [
+        ("storageType", pa.string()),
+        ("pathOrInlineDv", pa.string()),
+        ("offset", pa.int32()),
+        ("sizeInBytes", pa.int32()),
+        ("cardinality", pa.int64()),
+    ]
+)
+_ADD = pa.struct(
+    [
+        ("path", pa.string()),
+        ("partitionValues", pa.map_(pa.string(), pa.string())),
+        ("size", pa.int64()),
+        ("modificationTime", pa.int64()),
+        ("dataChange", pa.bool_()),
+        ("stats", pa.string()),
+        ("deletionVector", _VECTOR),
+    ]
+)
+
+
+def v2_checkpoint(table: HandTable, adds: list[dict[str, Any]]) -> None:
+    """A V2 checkpoint of ``table``'s latest version: a UUID-named JSON file with the
+    ``checkpointMetadata``, protocol and metadata, and one sidecar (``_delta_log/_sidecars``)
+    holding the active ``adds``; then the commits it covers are deleted, so readers must use
+    it."""
+    log = table.root / "_delta_log"
+    (log / "_sidecars").mkdir(exist_ok=True)
+    rows = []
+    for action in adds:
+        body = dict(action["add"])
+        body["partitionValues"] = list(body["partitionValues"].items())
+        if "deletionVector" in body:
+            body["deletionVector"] = {"offset": None, **body["deletionVector"]}
+        rows.append(body)
+    sidecar = f"{uuid.UUID(int=table.version + 7)}.parquet"
+    pq.write_table(pa.table({"add": pa.array(rows, _ADD)}), log / "_sidecars" / sidecar)
+    first = [json.loads(line) for line in (log / f"{0:020d}.json").read_text().splitlines()]
+    lines = [{"checkpointMetadata": {"version": table.version}}]
+    lines += [a for a in first if "protocol" in a or "metaData" in a]
+    size = (log / "_sidecars" / sidecar).stat().st_size
+    lines.append({"sidecar": {"path": sidecar, "sizeInBytes": size, "modificationTime": 1}})
+    name = f"{table.version:020d}.checkpoint.{uuid.UUID(int=table.version + 9)}.json"
+    (log / name).write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    (log / "_last_checkpoint").write_text(json.dumps({"version": table.version, "size": 4}))
+    for version in range(table.version + 1):
+        (log / f"{version:020d}.json").unlink()
+
+
 def add(action: dict[str, Any], vector: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{"add": action}``, with a deletion vector if given."""
     body = dict(action)

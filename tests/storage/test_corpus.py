@@ -27,7 +27,14 @@ from meshsim.storage.deletion_vectors import (
 from meshsim.storage.scan import scan_query
 from meshsim.storage.snapshot import SnapshotCache, load_snapshot
 from tests.storage.conftest import sorted_rows
-from tests.storage.corpus import HandTable, add, inline_vector, remove, vector_file
+from tests.storage.corpus import (
+    HandTable,
+    add,
+    inline_vector,
+    remove,
+    v2_checkpoint,
+    vector_file,
+)
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string())])
 
@@ -138,6 +145,33 @@ def test_vectors_survive_a_checkpoint_without_the_commits(tmp_path):
     for version in (0, 1):
         (table.root / "_delta_log" / f"{version:020d}.json").unlink()
     assert read(table.root) == expected([6, 8]) == reference(table.root)
+
+
+def test_vectors_in_a_v2_checkpoint_with_a_sidecar(tmp_path):
+    table = HandTable(tmp_path / "t", SCHEMA, reader_features=["deletionVectors", "v2Checkpoint"])
+    table.root.mkdir()
+    first = add(table.data_file(people([1, 2, 3])), inline_vector([0]))
+    (vector,) = vector_file(table.root, [[1]], prefix="x")
+    second = add(table.data_file(people([4, 5])), vector)
+    third = add(table.data_file(people([6])))
+    table.commit(first)
+    table.commit(second, third)
+    v2_checkpoint(table, [first, second, third])
+    assert read(table.root) == expected([2, 3, 4, 6]) == reference(table.root)
+
+
+def test_v2_checkpoint_written_by_deltalake_is_read(tmp_path, scan_matches):
+    from deltalake import DeltaTable, TableFeatures
+
+    path = tmp_path / "t"
+    delta.write(path, people([1, 2]), mode="create", table="t")
+    DeltaTable(path).alter.add_feature(
+        TableFeatures.V2Checkpoint, allow_protocol_versions_increase=True
+    )
+    delta.write(path, people([3]), mode="append", table="t")
+    delta.checkpoint(path, table="t")
+    snapshot = scan_matches(path)
+    assert "v2Checkpoint" in snapshot.reader_features and snapshot.num_records == 3
 
 
 def test_vectors_in_a_partitioned_table_with_special_characters(tmp_path):
@@ -333,3 +367,17 @@ def test_a_partition_folder_moved_away_is_named(tmp_path):
     shutil.rmtree(path / "k=special%20p%40%23h")
     with pytest.raises(StorageError, match="damaged data file.*is missing"):
         SnapshotCache().get(path, table="t")
+
+
+def test_a_replay_that_misses_a_vector_is_refused_not_read(tmp_path, monkeypatch):
+    # meshsim replays the log for vectors itself; deltalake's own count is the safety net
+    from meshsim.storage import deletion_vectors
+
+    table = HandTable(tmp_path / "t", SCHEMA)
+    table.root.mkdir()
+    table.commit(add(table.data_file(people([1, 2]), name="f.parquet"), inline_vector([0])))
+    monkeypatch.setattr(deletion_vectors, "active_descriptors", lambda *a, **k: {})
+    with pytest.raises(
+        StorageError, match="decodes 0 deleted row\\(s\\) for 'f.parquet', deltalake 1"
+    ):
+        load_snapshot(table.root, table="t")

@@ -219,7 +219,7 @@ def test_deletion_vector_feature_without_vectors_is_read(tmp_path, scan_matches)
     assert snapshot.num_records == 3
 
 
-@pytest.mark.parametrize("feature", ["madeUpFeature", "v2Checkpoint", "typeWidening"])
+@pytest.mark.parametrize("feature", ["madeUpFeature", "variantType", "typeWidening"])
 def test_unknown_reader_feature_is_refused(tmp_path, feature):
     path = tmp_path / "f"
     delta.write(path, ids([1]), mode="create", table="sales.f")
@@ -229,6 +229,42 @@ def test_unknown_reader_feature_is_refused(tmp_path, feature):
     assert info.value.feature == feature
     assert "'sales.f'" in str(info.value)
     assert feature not in READER_FEATURES
+
+
+@pytest.mark.parametrize(
+    "protocol, detail",
+    [
+        ({"minReaderVersion": 3, "minWriterVersion": 7}, "Reader features must be present"),
+        (
+            {
+                "minReaderVersion": 2,
+                "minWriterVersion": 7,
+                "readerFeatures": ["columnMapping"],
+                "writerFeatures": ["columnMapping"],
+            },
+            "Reader features must not be present",
+        ),
+        ({"minReaderVersion": 0, "minWriterVersion": 2}, "min_reader_version must be >= 1"),
+    ],
+    ids=["v3-without-features", "v2-with-features", "version-0"],
+)
+def test_invalid_protocol_is_refused_as_such(tmp_path, protocol, detail):
+    path = tmp_path / "p"
+    delta.write(path, ids([1]), mode="create", table="sales.p")
+    _rewrite_log(path, protocol)
+    with pytest.raises(StorageError) as info:
+        load_snapshot(path, table="sales.p")
+    assert "table 'sales.p'" in str(info.value) and "invalid Delta protocol" in str(info.value)
+    assert detail in str(info.value)
+
+
+def test_catalog_managed_table_is_refused_by_name(tmp_path):
+    path = tmp_path / "c"
+    delta.write(path, ids([1]), mode="create", table="sales.c")
+    _rewrite_log(path, _features("catalogOwned-preview"))
+    with pytest.raises(UnsupportedFeatureError) as info:
+        load_snapshot(path, table="sales.c")
+    assert info.value.feature == "catalogManaged" and "'sales.c'" in str(info.value)
 
 
 def test_column_mapping_id_mode_reads_by_field_id(tmp_path, scan_matches):
