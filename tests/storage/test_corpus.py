@@ -26,7 +26,7 @@ from meshsim.storage.deletion_vectors import (
 )
 from meshsim.storage.scan import scan_query
 from meshsim.storage.snapshot import SnapshotCache, load_snapshot
-from tests.storage.conftest import sorted_rows
+from tests.storage.conftest import run_scan, sorted_rows
 from tests.storage.corpus import (
     HandTable,
     add,
@@ -133,6 +133,10 @@ def test_a_vector_replaced_by_a_later_commit_and_a_removed_file(tmp_path):
     # a second DELETE; the remove comes after the add, keyed by (path, vector id)
     table.commit(add(kept, inline_vector([1, 2])), remove(first["add"]), remove(gone))
     assert read(table.root) == expected([0, 3]) == reference(table.root)
+    # time travel replays the vectors of the version asked for
+    assert sorted_rows(
+        run_scan(load_snapshot(table.root, table="t", version=1)).to_arrow_table()
+    ) == (expected([0, 2, 3, 7]))
 
 
 def test_vectors_survive_a_checkpoint_without_the_commits(tmp_path):

@@ -96,3 +96,26 @@ def test_registered_table_with_deletion_vectors_reads_through_build_and_sql(
         capsys, "build", "--mesh", str(mesh_copy), "--workspace", ws, "--scale", "0.01"
     )
     assert_clean_error(code, err, "sales.promotions", gone.name)
+
+
+def test_only_storage_scans_may_unnest_or_number_rows():
+    """The crosscheck accepts a deletion vector's filter in meshsim's own scans, and nowhere
+    else: consumer SQL reaches DuckDB only through the skeleton check."""
+    import duckdb
+    import pytest
+
+    from meshsim.errors import QueryError
+    from meshsim.query import allowlist
+    from meshsim.query.crosscheck import crosscheck
+
+    con = duckdb.connect()
+    sql = (
+        "SELECT * FROM read_parquet(['/d/a.parquet'], hive_partitioning := FALSE, "
+        "file_row_number := TRUE) WHERE NOT file_row_number IN (SELECT unnest(CAST('[1]' AS "
+        "BIGINT[])))"
+    )
+    (doc,) = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    crosscheck(doc, ctes=frozenset(), files=frozenset({"/d/a.parquet"}), scan=True)
+    if "unnest" not in allowlist.DUCKDB_FUNCTIONS:  # unless consumers may unnest anyway
+        with pytest.raises(QueryError, match="function 'unnest'"):
+            crosscheck(doc, ctes=frozenset(), files=frozenset({"/d/a.parquet"}))
