@@ -306,3 +306,31 @@ def bind_errors(
         return errors
     finally:
         con.close()
+
+
+def scalar_answers(statements: Sequence[str], *, timeout_s: float = 10.0) -> list[Any]:
+    """Run each of ``statements`` (queries over literals only) on a new locked-down connection
+    that reads no file: the first value of each one's first row, None for one that fails.
+
+    For judging policy SQL on probe values (e.g. whether a mask returns its input)."""
+    duckdb = _duckdb()
+    con = connect([])
+    try:
+        answers: list[Any] = []
+        for sql in statements:
+            cursor = con.cursor()
+            timer = threading.Timer(timeout_s, cursor.interrupt)
+            timer.daemon = True
+            timer.start()
+            try:
+                row = cursor.execute(sql).fetchone()
+                answers.append(row[0] if row else None)
+            except duckdb.Error:
+                answers.append(None)
+            finally:
+                timer.cancel()
+                timer.join()  # see _guarded
+                cursor.close()
+        return answers
+    finally:
+        con.close()

@@ -9,14 +9,14 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.console import Console, NullConsole
 from meshsim.errors import MeshsimError, WorkspaceError, unknown_name_message
-from meshsim.spec.loader import MeshSpec, load_mesh, load_policies, spec_fingerprint
+from meshsim.spec.loader import MeshSpec, load_mesh, load_what_if, spec_fingerprint
 from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
@@ -290,13 +290,29 @@ class Mesh:
     def access(
         self, consumer: str | None = None, *, policies_file: str | Path | None = None
     ) -> list[TableAccess]:
-        """The access matrix (optionally under an edited policies file, without applying it)."""
+        """The access matrix (optionally under an edited mesh.yaml or policies block, without
+        applying it)."""
         from meshsim.policy.access import access_matrix
 
-        spec = self.spec
-        policies = load_policies(Path(policies_file)) if policies_file else None
+        spec = load_what_if(self.spec, policies_file) if policies_file else self.spec
         consumers = [consumer] if consumer else None
-        return access_matrix(spec, consumers, policies)
+        return access_matrix(spec, consumers, spec.policies)
+
+    def what_if_problems(self, policies_file: str | Path) -> list[Problem]:
+        """What ``meshsim validate`` would report under an edited mesh.yaml or policies block
+        that it does not report now (an exposed PII column, a misspelt attribute...), with
+        lines in the edited file. Nothing is applied."""
+        from meshsim.checks import check_mesh
+
+        spec = self.spec
+        proposed = load_what_if(spec, policies_file)
+        now = {(p.severity, p.message) for p in check_mesh(spec)}
+        mesh_file = str(spec.root / "mesh.yaml")
+        return [
+            replace(p, where=p.where.replace(mesh_file, str(policies_file), 1))
+            for p in check_mesh(proposed)
+            if (p.severity, p.message) not in now
+        ]
 
     def table_access(self, consumer: str, ref: str) -> TableAccess:
         """What governed SQL lets ``consumer`` see of ``ref`` now (system tables included,
