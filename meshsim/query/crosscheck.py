@@ -21,9 +21,9 @@ from meshsim.errors import QueryError
 from meshsim.query import allowlist
 
 _READ_PARQUET_OPTIONS = frozenset({"union_by_name", "hive_partitioning", "file_row_number"})
-#: Functions only meshsim's storage scans use: a deletion vector's row indexes are a string
-#: literal cast to a list and unnested (see :func:`meshsim.storage.scan.scan_query`).
-SCAN_FUNCTIONS = frozenset({"unnest"})
+#: Functions only meshsim's storage scans use: a deletion vector is a string literal cast to a
+#: list and unnested, or cast to a bit string and probed (see ``meshsim.storage.scan``).
+SCAN_FUNCTIONS = frozenset({"unnest", "get_bit"})
 _SERIES = frozenset({"range", "generate_series"})
 
 

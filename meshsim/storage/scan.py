@@ -206,17 +206,46 @@ def _read_parquet(
     return exp.Table(this=exp.ReadParquet(expressions=options))
 
 
-def _not_deleted(deleted: FrozenBitMap64) -> exp.Expr:
-    """``file_row_number NOT IN (SELECT unnest(CAST('[...]' AS BIGINT[])))``.
+@functools.lru_cache(maxsize=4096)
+def _parquet_rows(path: str) -> int:
+    """Rows in a Parquet file, from its footer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    The indexes travel as ONE string literal that DuckDB casts to a list and unnests into a
-    hash anti join: an IN list of as many literals costs DuckDB ~0.1 s to parse and bind per
-    10,000 rows and is evaluated row by row, this costs milliseconds (see tests/storage).
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except (pa.ArrowException, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _UnreadableFile(path, f"is not a readable Parquet file ({reason})") from None
+
+
+def _not_deleted(deleted: FrozenBitMap64, rows: int) -> exp.Expr:
+    """The rows of a file (of ``rows`` rows) that ``deleted`` keeps, as ONE string literal:
+
+    - ``file_row_number NOT IN (SELECT unnest(CAST('[3,17,...]' AS BIGINT[])))``, a hash anti
+      join over the indexes, when they are few; or
+    - ``get_bit(CAST('0001...' AS BIT), file_row_number) = 0``, one character per row of the
+      file, when that text is shorter (dense vectors).
+
+    An IN list of literals instead costs DuckDB ~0.17 s to bind and ~0.5 s to run for 10,000
+    of 100,000 rows; these cost milliseconds (1,000,000 of 2,000,000 rows: 60 ms as bits,
+    0.7 s as a list). Measured in tests/storage/test_corpus.py.
     """
+    import numpy as np
+
+    row = exp.column(FILE_ROW_NUMBER, quoted=True)
     text = "[" + ",".join(map(str, deleted)) + "]"
+    if rows < len(text) and deleted.max() < rows < 2**31:
+        bits = np.full(rows, ord("0"), dtype=np.uint8)
+        bits[np.frombuffer(deleted.to_array(), dtype=np.uint64).astype(np.int64)] = ord("1")
+        as_bits = exp.cast(exp.Literal.string(bits.tobytes().decode("ascii")), "BIT")
+        position = exp.cast(row, exp.DataType.build("INT"))
+        return exp.EQ(
+            this=exp.Anonymous(this="get_bit", expressions=[as_bits, position]),
+            expression=exp.Literal.number(0),
+        )
     as_list = exp.cast(exp.Literal.string(text), exp.DataType.build("BIGINT[]", dialect="duckdb"))
     deleted_rows = exp.select(exp.Unnest(expressions=[as_list]))
-    row = exp.column(FILE_ROW_NUMBER, quoted=True)
     return exp.not_(exp.In(this=row, query=deleted_rows.subquery()))
 
 
@@ -258,7 +287,7 @@ def _branch(
         [f.path for f in files], union_by_name=not same_layout, file_row_number=bool(deleted)
     )
     select = exp.select(*projections).from_(source)
-    return select.where(_not_deleted(deleted)) if deleted else select
+    return select.where(_not_deleted(deleted, _parquet_rows(files[0].path))) if deleted else select
 
 
 def _union_all(branches: list[exp.Select]) -> exp.Query:

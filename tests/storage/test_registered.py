@@ -16,8 +16,8 @@ SCHEMA = pa.schema([("promo_id", pa.int64()), ("promo_name", pa.string()), ("reg
 
 
 def _promotions(root: Path) -> HandTable:
-    """Two partitions (one with special characters), one file with a vector in a file, one
-    with an inline vector; 9 rows stored, 3 deleted."""
+    """Three partitions (one with special characters), one file with a vector in a file (dense:
+    read as bits), one with an inline vector (sparse: read as a list); 19 rows, 3 deleted."""
     table = HandTable(root, SCHEMA, partition_columns=["region"], column_mapping="id")
     root.mkdir(parents=True)
 
@@ -29,7 +29,7 @@ def _promotions(root: Path) -> HandTable:
     table.commit(
         add(table.data_file(rows([1, 2, 3, 4], "eu"), {"region": "eu"}), vector),
         add(table.data_file(rows([5, 6, 7], "special p@#h"), {"region": "special p@#h"})),
-        add(table.data_file(rows([8, 9], "us"), {"region": "us"}), inline_vector([1])),
+        add(table.data_file(rows(list(range(8, 20)), "us"), {"region": "us"}), inline_vector([1])),
     )
     return table
 
@@ -65,9 +65,9 @@ def test_registered_table_with_deletion_vectors_reads_through_build_and_sql(
         return json.loads(out)
 
     everything = sql("SELECT promo_id, promo_name, region FROM sales.promotions ORDER BY promo_id")
-    assert [r["promo_id"] for r in everything] == [2, 4, 5, 6, 7, 8]
+    assert [r["promo_id"] for r in everything] == [2, 4, 5, 6, 7, 8, *range(10, 20)]
     assert {r["region"] for r in everything} == {"eu", "special p@#h", "us"}
-    assert sql("SELECT count(*) AS n FROM sales.promotions WHERE promo_id > 3") == [{"n": 5}]
+    assert sql("SELECT count(*) AS n FROM sales.promotions WHERE promo_id > 3") == [{"n": 15}]
     joined = sql(
         "SELECT p.promo_id FROM sales.promotions p JOIN sales.promotions q "
         "ON p.promo_id = q.promo_id WHERE p.region = 'special p@#h' ORDER BY 1"
@@ -76,7 +76,7 @@ def test_registered_table_with_deletion_vectors_reads_through_build_and_sql(
     code, out, err = run(capsys, "tables", "--workspace", ws, "--format", "json")
     assert code == 0, err
     (row,) = [t for t in json.loads(out) if t.get("table", t.get("ref")) == "sales.promotions"]
-    assert row["rows"] == 6
+    assert row["rows"] == 16
 
     # a data file named in the log disappears: both commands name the table and the file
     (gone,) = (external / "region=special%20p%40%23h").glob("*.parquet")
