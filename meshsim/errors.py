@@ -104,8 +104,8 @@ class UnsupportedFeatureError(StorageError):
         super().__init__(
             message,
             table=table,
-            hint="rewrite the table without it (for deletion vectors: OPTIMIZE/purge in the "
-            "writing engine), then run 'meshsim build' again",
+            hint="rewrite the table without the feature in the engine that wrote it, then run "
+            "'meshsim build' again",
         )
 
 
