@@ -189,7 +189,9 @@ class Mesh:
     def _state(self) -> WorkspaceState:
         """workspace.json, re-read only when it changes (it is consulted on every query)."""
         try:
-            stamp = self.workspace.state_file.stat().st_mtime_ns
+            info = self.workspace.state_file.stat()
+            # the inode too: each write replaces the file, and two writes can share an mtime tick
+            stamp: tuple[int, ...] | None = (info.st_mtime_ns, info.st_ino, info.st_size)
         except OSError:
             stamp = None
         cached = getattr(self, "_state_cache", None)
@@ -225,11 +227,27 @@ class Mesh:
         # a domain's own tables live in its account: derived, so a moved workspace still works
         return str(self.workspace.table_path(table.domain, table.name))
 
+    def published_version(self, ref: str) -> int | None:
+        """The version of ``ref`` consumers read: pinned by the last build or write to
+        publish it (None for a table the workspace does not pin, such as the audit log)."""
+        record = self._state().tables.get(ref.lower())
+        return record.version if record is not None else None
+
     def snapshot(
         self, ref: str, *, version: int | None = None, timestamp: datetime | None = None
     ) -> Snapshot:
-        return self._snapshot_cache().get(
-            self.locate(ref), table=ref.lower(), version=version, timestamp=timestamp
+        """A table's published snapshot, or the one a time travel names (never past the
+        published version)."""
+        from meshsim.pins import published_snapshot
+
+        ref = ref.lower()
+        return published_snapshot(
+            self._snapshot_cache(),
+            self.locate(ref),
+            ref,
+            self.published_version(ref),
+            version,
+            timestamp,
         )
 
     def _snapshot_cache(self) -> Any:
@@ -380,6 +398,7 @@ class Mesh:
                     policies=self.effective_policies,
                     snapshots=self._snapshot_cache(),
                     limits=self.limits,
+                    published=self.published_version,
                 )
             return self._engine
 

@@ -1,0 +1,89 @@
+"""Published versions: which Delta version of each table consumers read.
+
+A table's Delta log may hold versions nobody has published yet (a build killed midway, a
+write that failed before it finished). The one answer to "which version is published" is
+the table's :class:`~meshsim.workspace.TableRecord` in ``workspace.json``: queries, listings,
+time travel and maintenance read it, and the catalog records each publication of it
+(``product_versions``), never a second opinion. A build or a multi-table write moves its
+pins in one atomic replacement of ``workspace.json``, under :func:`publishing`, so consumers
+see all of it or none of it (``docs/consistency.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from meshsim.errors import StorageError
+from meshsim.workspace import TableRecord, Workspace, WorkspaceState
+
+if TYPE_CHECKING:
+    from meshsim.storage.snapshot import Snapshot, SnapshotCache
+
+PUBLISH_LOCK = "publish.lock"
+
+
+@contextmanager
+def publishing(workspace: Workspace) -> Iterator[None]:
+    """Hold the workspace's publishing lock: one build or write moves pins at a time, so two
+    writers never publish over each other (a lost update)."""
+    from meshsim.locks import exclusive
+
+    with exclusive(workspace.governance / PUBLISH_LOCK):
+        yield
+
+
+def move_pins(workspace: Workspace, records: dict[str, TableRecord]) -> WorkspaceState:
+    """Publish ``records`` (table ref -> its new record) in one atomic step: the state is read
+    again under the caller's :func:`publishing` lock, so pins moved meanwhile are kept."""
+    state = workspace.read_state()
+    tables = dict(state.tables)
+    tables.update(records)
+    state = state.model_copy(update={"tables": tables})
+    workspace.write_state(state)
+    return state
+
+
+def published_snapshot(
+    snapshots: SnapshotCache,
+    location: str,
+    ref: str,
+    pin: int | None,
+    version: int | None = None,
+    timestamp: datetime | None = None,
+) -> Snapshot:
+    """The snapshot a read of ``ref`` gets: the published version ``pin``, or the version a
+    time travel names, capped at ``pin``. An unpinned table (``pin`` None) reads its latest."""
+    if pin is not None:
+        if version is None and timestamp is None:
+            version = pin
+        else:
+            from meshsim.storage.log import resolve_version
+
+            resolved = resolve_version(location, table=ref, version=version, timestamp=timestamp)
+            version, timestamp = cap_to_published(location, ref, pin, version, resolved), None
+    return snapshots.get(location, table=ref, version=version, timestamp=timestamp)
+
+
+def cap_to_published(
+    location: str, ref: str, published: int, version: int | None, resolved: int
+) -> int:
+    """The version a time-travel reads: ``resolved`` (from a version or a timestamp), but
+    never past the published one. A named ``version`` beyond it is refused; a timestamp
+    after the last publication reads the published version."""
+    if resolved <= published:
+        return resolved
+    if version is None:
+        return published
+    from meshsim.storage.log import available_versions
+
+    first, _ = available_versions(location, table=ref)
+    raise StorageError(
+        f"table '{ref}' has no published version {version}; published versions are "
+        f"{first}..{published} (later versions were written but never published)",
+        table=ref,
+        hint=f"pick a version in {first}..{published}, or run 'meshsim build' to finish an "
+        f"interrupted build",
+    )
