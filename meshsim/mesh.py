@@ -26,12 +26,13 @@ if TYPE_CHECKING:
     from meshsim.catalog.views import RowCounter
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
+    from meshsim.pins import TableVersion
     from meshsim.policy.access import TableAccess
+    from meshsim.produce.writes import WriteBatch, WriteResult
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
     from meshsim.spec.lint import Problem
     from meshsim.spec.models import Policies
-    from meshsim.storage.delta import HistoryEntry
     from meshsim.storage.snapshot import Snapshot
 
 
@@ -260,12 +261,51 @@ class Mesh:
                 self._snapshots = SnapshotCache()
             return self._snapshots
 
-    def history(self, ref: str, limit: int | None = None) -> list[HistoryEntry]:
-        from meshsim.storage import delta
+    def history(self, ref: str, limit: int | None = None) -> list[TableVersion]:
+        """A table's Delta commits, newest first, each marked ``current`` (what queries read),
+        ``earlier`` (published before), ``unpublished`` or ``never``."""
+        from meshsim.pins import table_history
         from meshsim.values import optional_limit
 
-        limit = optional_limit(limit, what="history limit")
-        return delta.history(self.locate(ref), table=ref.lower(), limit=limit)
+        return table_history(self, ref, optional_limit(limit, what="history limit"))
+
+    # --- producers (meshsim.produce.writes; each publishes what it changed) ----------------
+
+    def writes(self, *, by: str | None = None) -> WriteBatch:
+        """``with mesh.writes(by=OWNER) as batch:`` several writes, published together."""
+        from meshsim.produce.writes import WriteBatch
+
+        return WriteBatch(self, by)
+
+    def write(
+        self, ref: str, data: Any, *, mode: str = "append", by: str | None = None
+    ) -> WriteResult:
+        """Append, overwrite or upsert rows (a file, a folder or an Arrow table) into ``ref``."""
+        from meshsim.produce.writes import run
+
+        return run(self, by, "write", ref, data=data, mode=mode)
+
+    def delete(self, ref: str, where: str, *, by: str | None = None) -> WriteResult:
+        """Delete the rows of ``ref`` matching the SQL condition ``where``."""
+        from meshsim.produce.writes import run
+
+        return run(self, by, "delete", ref, where=where)
+
+    def optimize(
+        self, ref: str | None = None, *, zorder: list[str] | None = None
+    ) -> list[WriteResult]:
+        """Compact one table's small files, or every table's (rows unchanged)."""
+        from meshsim.produce.writes import maintain
+
+        return maintain(self, "optimize", ref, zorder=zorder)
+
+    def vacuum(
+        self, ref: str | None = None, *, retain_hours: int = 168, dry_run: bool = False
+    ) -> list[WriteResult]:
+        """Delete files no version within ``retain_hours`` needs (never the published one's)."""
+        from meshsim.produce.writes import maintain
+
+        return maintain(self, "vacuum", ref, retain_hours=retain_hours, dry_run=dry_run)
 
     def domains(self) -> list[dict[str, Any]]:
         return [

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import StorageError
 from meshsim.workspace import TableRecord, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
+    from meshsim.mesh import Mesh
     from meshsim.storage.snapshot import Snapshot, SnapshotCache
 
 PUBLISH_LOCK = "publish.lock"
@@ -87,3 +89,38 @@ def cap_to_published(
         hint=f"pick a version in {first}..{published}, or run 'meshsim build' to finish an "
         f"interrupted build",
     )
+
+
+@dataclass(frozen=True)
+class TableVersion:
+    """One commit of a table's Delta log, and whether consumers were ever shown it."""
+
+    version: int
+    timestamp: datetime
+    operation: str
+    parameters: dict[str, Any]
+    metrics: dict[str, Any]
+    #: ``current`` (what queries read now), ``earlier`` (published before), ``unpublished``
+    #: (newer than the current one: an interrupted build or write) or ``never`` (an
+    #: intermediate commit, such as the first of a vacuum's two)
+    published: str
+
+
+def table_history(mesh: Mesh, ref: str, limit: int | None = None) -> list[TableVersion]:
+    """A table's commits, newest first, each with its publication state."""
+    from meshsim.storage import delta
+
+    current = mesh.published_version(ref)
+    earlier = mesh.catalog.published_table_versions(ref.lower())
+
+    def state(version: int) -> str:
+        if current is None or version == current:
+            return "current" if current is not None else ""
+        if version > current:
+            return "unpublished"
+        return "earlier" if version in earlier else "never"
+
+    return [
+        TableVersion(e.version, e.timestamp, e.operation, e.parameters, e.metrics, state(e.version))
+        for e in delta.history(mesh.locate(ref), table=ref.lower(), limit=limit)
+    ]

@@ -115,17 +115,6 @@ def test_policy_edits_take_effect_on_the_next_query(workspace: Path, mesh_copy: 
         mesh.sql("finance_controller", "SELECT c_acctbal FROM customer.customer LIMIT 1")
 
 
-def _publish(mesh: Mesh, ref: str, rows: pa.Table) -> int:
-    """Append ``rows`` and publish the new version (move the table's pin)."""
-    from meshsim.pins import move_pins, publishing
-
-    version = delta.write(mesh.locate(ref), rows, mode="append", table=ref)
-    with publishing(mesh.workspace):
-        record = mesh.workspace.read_state().tables[ref]
-        move_pins(mesh.workspace, {ref: record.model_copy(update={"version": version})})
-    return version
-
-
 def test_new_table_versions_are_read_on_the_next_query(workspace: Path):
     mesh = Mesh.open(workspace)
     count = "SELECT count(*) FROM customer.region"
@@ -133,7 +122,7 @@ def test_new_table_versions_are_read_on_the_next_query(workspace: Path):
     extra = pa.table(
         {"r_regionkey": pa.array([5], pa.int64()), "r_name": ["ANTARCTICA"], "r_comment": ["cold"]}
     )
-    version = _publish(mesh, "customer.region", extra)
+    version = mesh.write("customer.region", extra, mode="append").version
     assert mesh.sql("eu_marketing_analyst", count).fetchall() == [(6,)]
     pinned = f"SELECT count(*) FROM customer.region AT (VERSION => {version - 1})"
     assert mesh.sql("eu_marketing_analyst", pinned).fetchall() == [(5,)]
@@ -196,7 +185,7 @@ def test_a_commit_during_planning_does_not_leave_a_stale_plan(workspace: Path, m
 
     def verify_then_commit(engine, attempt):
         pipeline.verify_plan(engine, attempt)
-        _publish(mesh, "customer.region", extra)
+        mesh.write("customer.region", extra, mode="append")
 
     engine.plan_rules = tuple(
         Rule(r.name, verify_then_commit) if r.name == "verify-plan" else r
