@@ -173,10 +173,16 @@ def build_mesh(
             built_at=built_at or (previous.built_at if previous else None),
             catalog_created_at=previous.catalog_created_at if previous else None,
         )
-        if built_at is None:
-            pending = {r: t for r, t in records.items() if published.get(r) != t}
-            state = (previous or state).model_copy(update={"tables": published, "pending": pending})
         with publishing(workspace):
+            now = workspace.read_state().tables if workspace.exists else {}
+            # a table this build left alone but a producer wrote meanwhile keeps that write
+            kept = {r: t for r, t in now.items() if records.get(r) == published.get(r) != t}
+            if built_at is None:
+                pending = {r: t for r, t in records.items() if published.get(r) != t}
+                update = {"tables": {**published, **kept}, "pending": pending}
+                state = (previous or state).model_copy(update=update)
+            else:
+                state = state.model_copy(update={"tables": {**records, **kept}})
             workspace.write_state(state)
 
     workspace.mesh_key(create=previous is None)

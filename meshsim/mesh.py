@@ -142,9 +142,7 @@ class Mesh:
             self.catalog.store.check()
         report = build_mesh(self.spec, self.workspace, scale, self.console)
         self._invalidate()
-        versions = {t.ref: t.version for t in report.tables}
-        rows: dict[str, int | None] = {t.ref: t.rows for t in report.tables if t.rows is not None}
-        self.catalog.publish_all(versions, rows)
+        self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         state = self.workspace.read_state()
         if state.catalog_created_at is None:
             created = datetime.now(UTC)

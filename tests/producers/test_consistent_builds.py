@@ -15,7 +15,7 @@ from pathlib import Path
 from meshsim.cli import main
 from meshsim.mesh import Mesh
 from meshsim.storage import delta
-from tests.conftest import EXAMPLE_MESH
+from tests.conftest import EXAMPLE_MESH, edit
 
 #: the example's tables are written in spec order: customer, nation, region, then sales.orders
 KILL_AFTER_WRITES = 4
@@ -90,3 +90,33 @@ def test_a_killed_build_is_not_damage_to_the_doctor(capsys, workspace: Path):
     customer = checks["table customer.customer"]
     assert customer["status"] == "ok"
     assert "version 0" in customer["detail"] and "not published" in customer["detail"]
+
+
+def test_a_write_during_a_build_is_kept_on_the_tables_the_build_leaves_alone(
+    workspace: Path, mesh_copy: Path, monkeypatch
+):
+    import pyarrow as pa
+
+    import meshsim.build as build
+
+    edit(
+        mesh_copy / "sales" / "products" / "order_history.yaml",
+        "description: One row per order line.",
+        "description: One row per order line (edited).",
+    )
+    mesh = Mesh.open(workspace, mesh_dir=mesh_copy)
+    real = build._write_table
+
+    def write_meanwhile(*args, **kwargs):  # a producer writes while the build runs
+        row = pa.table({"r_regionkey": [5], "r_name": ["ANTARCTICA"], "r_comment": ["cold"]})
+        mesh.write("customer.region", row)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build, "_write_table", write_meanwhile)
+    rebuilt = Mesh.build(mesh_copy, workspace, scale=0.01)
+    actions = {t.ref: t.action for t in rebuilt.last_build.tables}
+    assert actions["sales.lineitem"] == "written" and actions["customer.region"] == "unchanged"
+    count = "SELECT count(*) FROM customer.region"
+    assert rebuilt.sql("governance_admin", count).fetchall() == [(6,)]
+    assert rebuilt.published_version("customer.region") == 1
+    rebuilt.close()
