@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from meshsim.errors import StorageError
+from meshsim.errors import StorageError, WorkspaceError
 from meshsim.workspace import TableRecord, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
@@ -33,8 +33,19 @@ def publishing(workspace: Workspace) -> Iterator[None]:
     writers never publish over each other (a lost update)."""
     from meshsim.locks import exclusive
 
-    with exclusive(workspace.governance / PUBLISH_LOCK):
+    lock = exclusive(workspace.governance / PUBLISH_LOCK)
+    try:
+        lock.__enter__()
+    except OSError as exc:
+        raise WorkspaceError(
+            f"cannot take the publishing lock '{workspace.governance / PUBLISH_LOCK}': "
+            f"{(exc.strerror or str(exc)).lower()}; nothing was written",
+            hint=f"the user running meshsim must be able to write '{workspace.governance}'",
+        ) from None
+    try:
         yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def move_pins(workspace: Workspace, records: dict[str, TableRecord]) -> WorkspaceState:

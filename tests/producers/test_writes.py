@@ -291,3 +291,13 @@ def test_the_commands(capsys, workspace, tmp_path):
     assert main(["history", REGION, *ws, "--format", "json"]) == 0
     history = json.loads(capsys.readouterr().out)
     assert [h["published"] for h in history][:1] == ["current"]
+
+
+def test_a_write_on_a_read_only_workspace_is_one_error_line(workspace):
+    from tests.workspace.conftest import run_readonly
+
+    where = ["--where", "r_regionkey = 1", "--workspace", str(workspace)]
+    result = run_readonly(workspace, "delete", REGION, *where)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr
