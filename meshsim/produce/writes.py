@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshsim.errors import MeshsimError, WriteError, unknown_name_message
+from meshsim.errors import CatalogError, MeshsimError, WriteError, unknown_name_message
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -101,7 +101,16 @@ class WriteBatch:
             done = [r for r in self.results if self._product_of(r.table) == product]
             reason = "; ".join(f"{r.operation} {r.table} -> version {r.version}" for r in done)
             principal = self._principals.get(product)
-            self.mesh.catalog.publish(product, versions, rows, principal=principal, reason=reason)
+            try:
+                self.mesh.catalog.publish(
+                    product, versions, rows, principal=principal, reason=reason
+                )
+            except CatalogError as exc:  # the pins moved: consumers already read the write
+                raise CatalogError(
+                    f"the write is published (queries read it), but the catalog could not "
+                    f"record the new version of '{product}': {exc.message}",
+                    hint=f"{exc.hint or 'fix the catalog'}, then run 'meshsim publish {product}'",
+                ) from exc
 
     def _roll_back(self) -> None:
         """Put each table this batch wrote back at its published version (best effort: a

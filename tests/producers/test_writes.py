@@ -301,3 +301,20 @@ def test_a_write_on_a_read_only_workspace_is_one_error_line(workspace):
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
     assert "internal error" not in result.stderr
+
+
+def test_a_catalog_that_cannot_record_the_write_says_the_write_is_published(
+    workspace, monkeypatch
+):
+    from meshsim.errors import CatalogError
+
+    mesh = Mesh.open(workspace)
+
+    def refuse(*args, **kwargs):
+        raise CatalogError("database is locked", hint="retry")
+
+    monkeypatch.setattr(mesh.catalog, "publish", refuse)
+    with pytest.raises(CatalogError, match="the write is published") as info:
+        mesh.delete(REGION, "r_regionkey = 1")
+    assert "meshsim publish customer.customer_profiles" in info.value.hint
+    assert mesh.sql(ANALYST, COUNT).fetchall() == [(4,)]
