@@ -5,9 +5,10 @@ Every operation runs in a :class:`WriteBatch`, which holds the workspace's publi
 Delta version, invisible to consumers, who keep reading the published (pinned) version; when
 the batch ends, every table it changed is published at once (one atomic replacement of
 ``workspace.json``), then each changed product is recorded in the catalog as a new version,
-audited with the writer. A batch that fails publishes nothing, and rolls the tables it wrote
-back to their published version. A table with newer, unpublished versions (a killed build or
-write) is first restored to its published version, so a write never publishes half a build.
+audited with the writer. A batch that fails publishes none of its writes: the tables it
+wrote are restored to their published version (the same rows, pinned anew). A table with
+newer, unpublished versions (a killed build or write) is first restored to its published
+version, so a write never publishes half a build.
 
 Nothing is written before every check passed: the writer is the table's owner, the input
 fits the declared schema, an upsert has a primary key and unique keys, ``--where`` is valid.
@@ -113,18 +114,25 @@ class WriteBatch:
                 ) from exc
 
     def _roll_back(self) -> None:
-        """Put each table this batch wrote back at its published version (best effort: a
-        table left behind is restored by its next write, and is never read meanwhile)."""
+        """Restore each table this batch wrote to its published version, and publish the
+        restored version (the same rows, so consumers see no change), so the table is left
+        with no unpublished versions. Best effort: a table a restore fails on keeps versions
+        nobody reads, and its next write restores it."""
+        from meshsim.pins import move_pins
         from meshsim.storage import delta
 
+        restored = {}
         for ref in self._records:
-            published = self.mesh.published_version(ref)
+            published = self.mesh.workspace.read_state().tables.get(ref)
             if published is None:
                 continue
             try:
-                delta.restore(self.mesh.locate(ref), published, table=ref)
+                version = delta.restore(self.mesh.locate(ref), published.version, table=ref)
             except MeshsimError:
-                pass
+                continue
+            restored[ref] = published.model_copy(update={"version": version})
+        if restored:
+            move_pins(self.mesh.workspace, restored)
 
     # -- operations -------------------------------------------------------------------------
 
