@@ -54,7 +54,9 @@ def move_pins(workspace: Workspace, records: dict[str, TableRecord]) -> Workspac
     state = workspace.read_state()
     tables = dict(state.tables)
     tables.update(records)
-    state = state.model_copy(update={"tables": tables})
+    # a killed build's pending version of a table is superseded by what is published now
+    pending = {r: t for r, t in state.pending.items() if r not in records}
+    state = state.model_copy(update={"tables": tables, "pending": pending})
     workspace.write_state(state)
     return state
 

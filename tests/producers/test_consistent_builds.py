@@ -120,3 +120,19 @@ def test_a_write_during_a_build_is_kept_on_the_tables_the_build_leaves_alone(
     assert rebuilt.sql("governance_admin", count).fetchall() == [(6,)]
     assert rebuilt.published_version("customer.region") == 1
     rebuilt.close()
+
+
+def test_a_write_after_a_killed_build_survives_the_next_build_at_the_published_scale(
+    workspace: Path,
+):
+    _killed_build(workspace, 0.02)  # customer.customer is pending at scale 0.02
+    mesh = Mesh.open(workspace)
+    mesh.delete("customer.customer", "c_custkey <= 100")
+    counts = "SELECT count(*) FROM customer.customer"
+    assert mesh.sql("governance_admin", counts).fetchall() == [(1400,)]  # 0.01, minus 100
+    mesh.close()
+    rebuilt = Mesh.build(EXAMPLE_MESH, workspace, scale=0.01)  # the published scale
+    actions = {t.ref: t.action for t in rebuilt.last_build.tables}
+    assert actions["customer.customer"] == "unchanged"  # the producer's delete is kept
+    assert rebuilt.sql("governance_admin", counts).fetchall() == [(1400,)]
+    rebuilt.close()
