@@ -136,3 +136,32 @@ def test_a_write_after_a_killed_build_survives_the_next_build_at_the_published_s
     assert actions["customer.customer"] == "unchanged"  # the producer's delete is kept
     assert rebuilt.sql("governance_admin", counts).fetchall() == [(1400,)]
     rebuilt.close()
+
+
+_DYING_BATCH = """
+import os, sys
+from meshsim.mesh import Mesh
+
+mesh = Mesh.open(sys.argv[1])
+with mesh.writes(by="customer-data") as batch:
+    batch.delete("customer.region", "r_regionkey = 4")
+    os._exit(9)  # killed between the two writes of one batch
+"""
+
+
+def test_a_killed_multi_table_write_publishes_nothing(workspace: Path):
+    result = subprocess.run(
+        [sys.executable, "-c", _DYING_BATCH, str(workspace)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 9, result.stderr
+    assert delta.latest_version(workspace / "accounts" / "customer" / "region") == 1
+    mesh = Mesh.open(workspace)
+    both = "SELECT (SELECT count(*) FROM customer.region), (SELECT count(*) FROM customer.nation)"
+    assert mesh.sql("governance_admin", both).fetchall() == [(5, 25)]
+    with mesh.writes() as batch:  # the lock died with the process; the next batch runs
+        batch.delete("customer.region", "r_regionkey = 4")
+        batch.delete("customer.nation", "n_regionkey = 4")
+    assert mesh.sql("governance_admin", both).fetchall() == [(4, 20)]
