@@ -79,7 +79,31 @@ def published_snapshot(
 
             resolved = resolve_version(location, table=ref, version=version, timestamp=timestamp)
             version, timestamp = cap_to_published(location, ref, pin, version, resolved), None
-    return snapshots.get(location, table=ref, version=version, timestamp=timestamp)
+    try:
+        return snapshots.get(location, table=ref, version=version, timestamp=timestamp)
+    except StorageError:
+        if pin is not None and version is not None and version < pin:
+            _refuse_vacuumed(location, ref, version, pin)
+        raise
+
+
+def _refuse_vacuumed(location: str, ref: str, version: int, pin: int) -> None:
+    """An older version whose files a vacuum deleted is out of the retention, not damage."""
+    from meshsim.storage import delta
+
+    vacuums = [
+        e.version
+        for e in delta.history(location, table=ref)
+        if e.operation == "VACUUM END" and e.version > version
+    ]
+    if vacuums:
+        raise StorageError(
+            f"table '{ref}' version {version} can no longer be read: the vacuum at version "
+            f"{min(vacuums)} deleted its data files (time travel reaches the versions within "
+            f"the retention it kept)",
+            table=ref,
+            hint=f"read a later version; the published one is {pin}",
+        ) from None
 
 
 def cap_to_published(

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from meshsim import identity
-from meshsim.errors import IdentityError, WriteError
+from meshsim.errors import IdentityError, StorageError, WriteError
 from meshsim.mesh import Mesh
 from meshsim.storage import delta
 from tests.conftest import edit
@@ -252,6 +252,8 @@ def test_vacuum_keeps_the_published_version_and_the_retention(workspace, tmp_pat
     [done] = mesh.vacuum(REGION, retain_hours=0)
     assert len(done.detail["files"]) == 2
     assert mesh.sql(ANALYST, COUNT).fetchall() == [(1,)]  # the published version still reads
+    with pytest.raises(StorageError, match="version 0 can no longer be read: the vacuum at"):
+        mesh.sql(ANALYST, travel)  # out of the retention, said as such (not as damage)
     assert mesh.history(REGION)[0].published == "current"
 
 
