@@ -88,9 +88,13 @@ class Catalog:
         product_ref: str,
         table_versions: dict[str, int] | None = None,
         rows: dict[str, int | None] | None = None,
+        *,
+        principal: str | None = None,
+        reason: str = "",
     ) -> PublishedVersion:
         """Publish a version of a product from the spec and its tables' current versions
-        (read from the workspace when not given). Unchanged products keep their version."""
+        (read from the workspace when not given). Unchanged products keep their version.
+        ``principal`` and ``reason`` are audited (a producer's write names its writer)."""
         product = self._product(product_ref)
         if table_versions is None:
             built = self._built()
@@ -99,8 +103,31 @@ class Catalog:
         os_user = current_os_user()
         with self.store.write() as con:
             return publish_version(
-                con, self.spec, product, table_versions, rows or {}, self._now(), os_user
+                con,
+                self.spec,
+                product,
+                table_versions,
+                rows or {},
+                self._now(),
+                os_user,
+                principal=principal,
+                reason=reason,
             )
+
+    def published_table_versions(self, table_ref: str) -> set[int]:
+        """Every Delta version of ``table_ref`` some published product version pinned."""
+        import json
+
+        table = self.spec.table(table_ref)
+        if table is None:
+            return set()
+        with self.store.read() as con:
+            rows = con.execute(
+                "SELECT tables FROM product_versions WHERE product = ?",
+                (f"{table.domain}.{table.product}",),
+            ).fetchall()
+        found = (json.loads(row["tables"]).get(table.ref) for row in rows)
+        return {int(v) for v in found if v is not None}
 
     def publish_all(
         self,

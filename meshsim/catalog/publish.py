@@ -143,9 +143,13 @@ def publish_version(
     rows: dict[str, int | None],
     now: datetime,
     os_user: str,
+    *,
+    principal: str | None = None,
+    reason: str = "",
 ) -> PublishedVersion:
     """Check the gate and record a new version (inside the caller's write transaction),
-    audited with the OS user that published it.
+    audited with the OS user that published it, as ``principal`` (the product's owner by
+    default; a producer's write names its writer) and why (``reason``, e.g. the write).
 
     A product whose schema and table versions are unchanged keeps its latest version."""
     problems = gate_problems(spec, product)
@@ -201,10 +205,10 @@ def publish_version(
         " rows) VALUES (?, 'publish', ?, ?, ?, 'published', ?, ?, ?)",
         (
             at,
-            p.owner,
+            principal or p.owner,
             os_user,
             product.ref,
-            f"version {version}",
+            f"version {version}" + (f": {reason}" if reason else ""),
             json.dumps(tables),
             sum(c for c in counts.values() if c is not None),
         ),

@@ -72,9 +72,11 @@ __all__ = [
     "open_table",
     "read_table",
     "resolve_version",
+    "restore",
     "upsert",
     "vacuum",
     "write",
+    "z_order",
 ]
 
 WRITE_MODES = ("create", "append", "overwrite")
@@ -393,13 +395,11 @@ def upsert(
 
 def delete(path: str | Path, predicate: str | None, *, table: str) -> int:
     """Delete the rows matching ``predicate`` (delta-rs SQL), or all rows if ``None``."""
-    from deltalake.exceptions import DeltaError
-
     location = location_of(path, table=table)
     dt = open_table(location, table=table)
     try:
         dt.delete(predicate)
-    except (DeltaError, OSError) as e:
+    except Exception as e:  # DataFusion's errors (a failed cast) are plain Exceptions
         raise wrap_error(e, location=location, table=table, action="delete from") from e
     return latest_version(location, table=table)
 
@@ -432,6 +432,29 @@ def compact(path: str | Path, *, table: str) -> dict[str, Any]:
         return dict(open_table(location, table=table).optimize.compact())
     except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="compact") from e
+
+
+def z_order(path: str | Path, columns: list[str], *, table: str) -> dict[str, Any]:
+    """Rewrite the files clustered by ``columns`` (Z-order); deltalake's optimize metrics."""
+    from deltalake.exceptions import DeltaError
+
+    location = location_of(path, table=table)
+    try:
+        return dict(open_table(location, table=table).optimize.z_order(columns))
+    except (DeltaError, OSError) as e:
+        raise wrap_error(e, location=location, table=table, action="z-order") from e
+
+
+def restore(path: str | Path, version: int, *, table: str) -> int:
+    """Commit a new version whose rows are those of ``version``; returns the new version."""
+    from deltalake.exceptions import DeltaError
+
+    location = location_of(path, table=table)
+    try:
+        open_table(location, table=table).restore(version)
+    except (DeltaError, OSError) as e:
+        raise wrap_error(e, location=location, table=table, action=f"restore {version} of") from e
+    return latest_version(location, table=table)
 
 
 def vacuum(
