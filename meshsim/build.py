@@ -7,12 +7,17 @@ anything is written, so a refused build leaves the workspace as it was.
 Each table is written from its source (``_plan_*``, one function per kind): generated TPC-H
 data, files loaded with DuckDB (:mod:`meshsim.sources.files`), or a derived product's query run
 through governed SQL as its domain's consumer (:mod:`meshsim.sources.derived`), derived ones
-after the tables they read. Re-running is idempotent: a table whose build stamp (its declared
-schema and, by kind, the scale, the files' digest or the versions of the tables it read) and
-Delta version are unchanged since the last build is left alone, unless its data files are
-damaged (missing, cut short, garbled): it is then rewritten ("repaired"). Each table is
-written in one Delta commit and ``workspace.json`` is replaced atomically after each table, so
-an interrupted build leaves every table at a valid version and the next build finishes the job.
+after the tables they read (the versions this build wrote, before they are published).
+Re-running is idempotent: a table whose build stamp (its declared schema and, by kind, the
+scale, the files' digest or the versions of the tables it read) and Delta version are
+unchanged since the last build is left alone, unless its data files are damaged (missing, cut
+short, garbled): it is then rewritten ("repaired").
+
+A build becomes visible all at once. Each table is written in one Delta commit, but queries
+read the version pinned in ``workspace.json`` (the published version), and the build moves
+every pin in one atomic replacement of that file at the end. A build killed midway leaves
+new Delta versions nobody reads; consumers keep the previous build, and the next build
+finishes the job (see ``docs/consistency.md``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from meshsim.checks import check_mesh
 from meshsim.console import Console, NullConsole
 from meshsim.errors import SpecError, StorageError
+from meshsim.pins import publishing
 from meshsim.spec.loader import MeshSpec, TableSpec
 from meshsim.spec.models import (
     CsvSource,
@@ -170,20 +176,32 @@ def build_mesh(
         raise SpecError([str(p) for p in errors], hint="fix them, then run 'meshsim validate'")
     report = BuildReport(workspace.root, scale)
     previous = workspace.read_state() if workspace.exists else None
-    records: dict[str, TableRecord] = dict(previous.tables) if previous else {}
+    published: dict[str, TableRecord] = dict(previous.tables) if previous else {}
+    # what this build will publish; tables an interrupted build wrote are reused, not rewritten
+    records = {**published, **(previous.pending if previous else {})}
 
     def save(built_at: datetime | None = None) -> None:
-        workspace.write_state(
-            WorkspaceState(
-                mesh_dir=str(spec.root.resolve()),
-                mesh_name=spec.name,
-                scale=scale,
-                spec_fingerprint=spec.fingerprint,
-                tables=records,
-                built_at=built_at or (previous.built_at if previous else None),
-                catalog_created_at=previous.catalog_created_at if previous else None,
-            )
+        """Record the tables written so far as pending, or (``built_at``) publish them all."""
+        state = WorkspaceState(
+            mesh_dir=str(spec.root.resolve()),
+            mesh_name=spec.name,
+            scale=scale,
+            spec_fingerprint=spec.fingerprint,
+            tables=records,
+            built_at=built_at or (previous.built_at if previous else None),
+            catalog_created_at=previous.catalog_created_at if previous else None,
         )
+        with publishing(workspace):
+            now = workspace.read_state().tables if workspace.exists else {}
+            # a table this build left alone but a producer wrote meanwhile keeps that write
+            kept = {r: t for r, t in now.items() if records.get(r) == published.get(r) != t}
+            if built_at is None:
+                pending = {r: t for r, t in records.items() if published.get(r) != t}
+                update = {"tables": {**published, **kept}, "pending": pending}
+                state = (previous or state).model_copy(update=update)
+            else:
+                state = state.model_copy(update={"tables": {**records, **kept}})
+            workspace.write_state(state)
 
     workspace.mesh_key(create=previous is None)
 
@@ -195,7 +213,7 @@ def build_mesh(
     )
     with (
         console.progress("building mesh", total=len(tables) + 1) as progress,
-        _deriver(spec, workspace, report) as deriver,
+        _deriver(spec, workspace, report, records) as deriver,
     ):
         gen_started = time.perf_counter()
         progress.advance(0, f"generating TPC-H sf {scale:g}")
@@ -249,9 +267,9 @@ def build_mesh(
                 report.tables.append(
                     TableBuild(table.ref, action, version, rows, time.perf_counter() - t0)
                 )
-            save()
+                save()
             progress.advance(1)
-    save(built_at=datetime.now(UTC))
+    save(built_at=datetime.now(UTC))  # every pin at once, never one table at a time
     report.seconds = time.perf_counter() - started
     return report
 
@@ -365,14 +383,9 @@ def _plan_files(spec: MeshSpec, table: TableSpec) -> _Planned:
 
 def _plan_derived(table: TableSpec, built: TableRecord | None, deriver: Deriver) -> _Planned:
     """A derived table, run again when its query, its columns or any table it read changed."""
-    from meshsim.storage import delta
-
     schema_hash = _schema_hash(table)
     read = built.stamp.inputs if built is not None and built.stamp is not None else {}
-    current = {}
-    for ref in read:
-        location = deriver.locate(ref)
-        current[ref] = delta.latest_version(location) if delta.exists(location) else -1
+    current = {ref: deriver.version_of(ref) for ref in read}
     stamp = BuildStamp(schema_hash=schema_hash, inputs=current)
 
     def load() -> tuple[Any, BuildStamp]:
@@ -393,8 +406,12 @@ def _plan_empty(table: TableSpec) -> _Planned:
 
 
 @contextmanager
-def _deriver(spec: MeshSpec, workspace: Workspace, report: BuildReport) -> Iterator[Deriver]:
-    """The engine derived tables are built with (opened on first use, closed at the end)."""
+def _deriver(
+    spec: MeshSpec, workspace: Workspace, report: BuildReport, records: dict[str, TableRecord]
+) -> Iterator[Deriver]:
+    """The engine derived tables are built with (opened on first use, closed at the end),
+    reading each table at the version this build records for it (``records``, filled as the
+    build goes): what it will publish, not yet visible to consumers."""
     from meshsim.sources.derived import Deriver
 
     def locate(ref: str) -> str:
@@ -415,6 +432,7 @@ def _deriver(spec: MeshSpec, workspace: Workspace, report: BuildReport) -> Itera
         locate=locate,
         mesh_key=workspace.mesh_key,
         allowed_paths=[str(workspace.accounts), *external],
+        versions=lambda ref: records[ref].version if ref in records else None,
     )
     try:
         yield deriver

@@ -85,6 +85,64 @@ def connect(
     return _harden(_open(threads, memory_limit), allowed_paths)
 
 
+#: DuckDB's reader of each input file format: table sources and producers' writes
+FILE_READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
+
+
+class SourceReadError(ValueError):
+    """DuckDB could not read a file; ``message`` is DuckDB's, shortened to what says why. Kept,
+    unlike :class:`EngineFailure`'s: the data is the caller's own (a producer's files)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+def read_files(
+    paths: Sequence[str],
+    kind: str,
+    options: dict[str, Any] | None = None,
+    *,
+    limit: int | None = None,
+) -> pa.Table:
+    """Read local ``paths`` (all of one ``kind`` of :data:`FILE_READERS`) into one Arrow table
+    with DuckDB's reader and its named ``options`` (bound as parameters), on a connection that
+    may read only the folders holding them. ``limit=0`` reads the schema only (DuckDB's type
+    detection). A file DuckDB cannot read raises :class:`SourceReadError`.
+
+    A CSV file is read with ``skip=0`` unless ``options`` say otherwise: DuckDB's sniffer
+    otherwise detects rows to skip and drops every line above the most regular block without
+    a word (a stray first line vanished; a ragged last row was loaded alone).
+
+    >>> read_files(["a.xml"], "xml")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown file kind 'xml' (kinds: csv, parquet, json)
+    """
+    from sqlglot import exp
+
+    if kind not in FILE_READERS:
+        raise ValueError(f"unknown file kind '{kind}' (kinds: {', '.join(FILE_READERS)})")
+    options = dict(options or {})
+    if kind == "csv":
+        options.setdefault("skip", 0)
+    arguments: list[exp.Expr] = [exp.Array(expressions=[exp.Literal.string(str(p)) for p in paths])]
+    for name in options:  # names from the source models' fields; values bound as $name
+        arguments.append(exp.EQ(this=exp.column(name), expression=exp.Placeholder(this=name)))
+    reader = exp.Anonymous(this=FILE_READERS[kind], expressions=arguments)
+    query = exp.select(exp.Star()).from_(exp.Table(this=reader))
+    if limit is not None:
+        query = query.limit(limit)
+    duckdb = _duckdb()
+    con = connect(sorted({os.path.dirname(os.path.realpath(p)) for p in paths}))
+    try:
+        return con.sql(query.sql(dialect="duckdb"), params=options or None).to_arrow_table()
+    except duckdb.Error as exc:
+        raise SourceReadError(_reader_message(str(exc))) from None
+    finally:
+        con.close()
+
+
 @dataclass
 class GovernedDuckDB:
     """The governed engine's DuckDB: ``con`` runs queries; ``verifier`` is a cursor whose
@@ -308,53 +366,30 @@ def bind_errors(
         con.close()
 
 
-#: DuckDB's file readers meshsim loads sources with (``meshsim.sources.files``)
-FILE_READERS = ("read_csv", "read_parquet", "read_json")
+def scalar_answers(statements: Sequence[str], *, timeout_s: float = 10.0) -> list[Any]:
+    """Run each of ``statements`` (queries over literals only) on a new locked-down connection
+    that reads no file: the first value of each one's first row, None for one that fails.
 
-
-class SourceReadError(Exception):
-    """DuckDB could not read a source file; ``message`` is DuckDB's, shortened. Kept whole,
-    unlike :class:`EngineFailure`: the producer loading its own files may see their values."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
-
-
-def read_files(
-    reader: str,
-    files: Sequence[str],
-    options: dict[str, Any],
-    *,
-    limit: int | None = None,
-    threads: int = 2,
-) -> pa.Table:
-    """The rows of ``files`` read by DuckDB's ``reader`` with ``options`` (named reader
-    options; values are bound as parameters), on a connection that may read only the
-    folders of ``files``. ``limit=0`` reads the schema only (DuckDB's type detection).
-
-    >>> read_files("read_xml", ["a.xml"], {})
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown reader 'read_xml' (readers: read_csv, read_parquet, read_json)
-    """
-    if reader not in FILE_READERS:
-        raise ValueError(f"unknown reader '{reader}' (readers: {', '.join(FILE_READERS)})")
-    if not all(name.isidentifier() for name in options):
-        raise ValueError(f"reader options must be identifiers, got {sorted(options)}")
+    For judging policy SQL on probe values (e.g. whether a mask returns its input)."""
     duckdb = _duckdb()
-    con = connect(sorted({os.path.dirname(os.path.realpath(f)) for f in files}), threads=threads)
+    con = connect([])
     try:
-        # the reader and option names come from closed sets (FILE_READERS, the source models'
-        # fields); every value is a bound parameter
-        named = "".join(f", {name} := ${name}" for name in options)
-        sql = f"SELECT * FROM {reader}($files{named})"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        try:
-            return con.sql(sql, params={"files": list(files), **options}).to_arrow_table()
-        except duckdb.Error as exc:
-            raise SourceReadError(_reader_message(str(exc))) from None
+        answers: list[Any] = []
+        for sql in statements:
+            cursor = con.cursor()
+            timer = threading.Timer(timeout_s, cursor.interrupt)
+            timer.daemon = True
+            timer.start()
+            try:
+                row = cursor.execute(sql).fetchone()
+                answers.append(row[0] if row else None)
+            except duckdb.Error:
+                answers.append(None)
+            finally:
+                timer.cancel()
+                timer.join()  # see _guarded
+                cursor.close()
+        return answers
     finally:
         con.close()
 

@@ -204,8 +204,9 @@ def conform(table: TableSpec, data: pa.Table) -> pa.Table:
 
 
 class Deriver:
-    """Runs derived tables' queries during a build: one governed engine over the workspace's
-    tables at their latest versions (the ones this build just wrote), policies of mesh.yaml."""
+    """Runs derived tables' queries during a build: one governed engine over the versions this
+    build publishes (the ones it just wrote, not yet visible to consumers), policies of
+    mesh.yaml."""
 
     def __init__(
         self,
@@ -214,9 +215,12 @@ class Deriver:
         locate: Callable[[str], str],
         mesh_key: Callable[[], bytes],
         allowed_paths: list[str],
+        versions: Callable[[str], int | None],
     ) -> None:
         self.spec = spec
         self.locate = locate
+        #: ``ref -> version`` this build publishes for each table (None: the latest)
+        self.versions = versions
         self.mesh_key = mesh_key
         self.allowed_paths = allowed_paths
         self._engine: Any = None
@@ -235,8 +239,19 @@ class Deriver:
                 allowed_paths=self.allowed_paths,
                 audit=self.audit,
                 timeout_s=None,
+                published=self.versions,
             )
         return self._engine
+
+    def version_of(self, ref: str) -> int:
+        """The version of ``ref`` a derivation reads now (-1: the table is not there)."""
+        from meshsim.storage import delta
+
+        version = self.versions(ref)
+        if version is not None:
+            return version
+        location = self.locate(ref)
+        return delta.latest_version(location) if delta.exists(location) else -1
 
     def derive(self, table: TableSpec) -> tuple[pa.Table, dict[str, int]]:
         """The conformed result of ``table``'s query and the versions of the tables it read;

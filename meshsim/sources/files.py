@@ -33,10 +33,11 @@ if TYPE_CHECKING:
 #: Characters DuckDB reads as a glob in a file name (a file so named cannot be read as itself)
 _GLOB_CHARS = frozenset("*?[")
 
+#: the file kind (:data:`meshsim.engine.FILE_READERS`) and the path field of each source
 _READERS: dict[type, tuple[str, str]] = {
-    CsvSource: ("read_csv", "csv"),
-    ParquetSource: ("read_parquet", "parquet"),
-    JsonSource: ("read_json", "json_"),
+    CsvSource: ("csv", "csv"),
+    ParquetSource: ("parquet", "parquet"),
+    JsonSource: ("json", "json_"),
 }
 
 #: DuckDB's spelling of spec types that DuckDB does not know by the spec's name
@@ -79,17 +80,11 @@ def source_pattern(source: FileSource) -> str:
 def reader_options(source: FileSource) -> dict[str, Any]:
     """The source's reader options as DuckDB names them (unset ones left to DuckDB)."""
     path_field = _READERS[type(source)][1]
-    options = {
+    return {
         name: value
         for name, value in source.model_dump(exclude_none=True).items()
         if name != path_field
     }
-    if isinstance(source, CsvSource):
-        # DuckDB detects rows to skip before the header, and then drops every row above the
-        # first one of the most regular shape without a word: a file with one ragged row
-        # loaded as that row alone. Nothing is skipped unless the source says so.
-        options.setdefault("skip", 0)
-    return options
 
 
 def resolve_files(root: Path, pattern: str) -> tuple[list[Path], str | None]:
@@ -138,9 +133,9 @@ def duckdb_type(spec_type: str) -> str | None:
 def read_source(source: FileSource, files: list[Path], extra: dict[str, Any], limit: int | None):
     from meshsim.engine import read_files
 
-    reader = _READERS[type(source)][0]
+    kind = _READERS[type(source)][0]
     options = {**reader_options(source), **extra}
-    return read_files(reader, [str(f) for f in files], options, limit=limit)
+    return read_files([str(f) for f in files], kind, options, limit=limit)
 
 
 def _typed(source: FileSource, columns: dict[str, str]) -> dict[str, Any]:
@@ -166,7 +161,7 @@ def inspect(root: Path, table: Table, ref: str) -> Inspection:
 
     source = table.source
     assert isinstance(source, CsvSource | ParquetSource | JsonSource)
-    kind = _READERS[type(source)][1].rstrip("_")
+    kind = _READERS[type(source)][0]
     files, missing = resolve_files(root, source_pattern(source))
     result = Inspection(files)
     prefix = f"table '{ref}': source.{kind}"
