@@ -277,3 +277,18 @@ def test_csv_without_a_header_names_its_columns(mesh_dir: Path, tmp_path: Path):
     assert errors(mesh_dir) == []
     Mesh.build(mesh_dir, tmp_path / "ws").close()
     assert _grant_admin_rows(tmp_path / "ws", mesh_dir, "SELECT count(*) FROM hr.people") == [(3,)]
+
+
+def test_a_producers_write_from_csv_drops_no_line(workspace: Path, tmp_path: Path):
+    """The same reader serves 'meshsim write --from': a stray first line is an error there
+    too, not a line DuckDB's sniffer drops."""
+    from meshsim.errors import WriteError
+
+    source = tmp_path / "r.csv"
+    source.write_text("exported today\nr_regionkey,r_name,r_comment\n5,ANTARCTICA,cold\n")
+    with Mesh.open(workspace) as mesh:
+        with pytest.raises(WriteError, match="is missing"):
+            mesh.write("customer.region", source, mode="append")
+        assert mesh.sql("governance_admin", "SELECT count(*) FROM customer.region").fetchall() == [
+            (5,)
+        ]
