@@ -4,9 +4,14 @@ Every check that can refuse the mesh (:func:`meshsim.checks.check_mesh`, the sam
 ``meshsim validate``: lint, publish gates, sources, policies bound on DuckDB) runs before
 anything is written, so a refused build leaves the workspace as it was.
 
-Re-running is idempotent: a table whose scale, declared schema and Delta version are unchanged
-since the last build is left alone, unless its data files are damaged (missing, cut short,
-garbled): a generated table is then rewritten ("repaired").
+Each table is written from its source (``_plan_*``, one function per kind): generated TPC-H
+data, files loaded with DuckDB (:mod:`meshsim.sources.files`), or a derived product's query run
+through governed SQL as its domain's consumer (:mod:`meshsim.sources.derived`), derived ones
+after the tables they read (the versions this build wrote, before they are published).
+Re-running is idempotent: a table whose build stamp (its declared schema and, by kind, the
+scale, the files' digest or the versions of the tables it read) and Delta version are
+unchanged since the last build is left alone, unless its data files are damaged (missing, cut
+short, garbled): it is then rewritten ("repaired").
 
 A build becomes visible all at once. Each table is written in one Delta commit, but queries
 read the version pinned in ``workspace.json`` (the published version), and the build moves
@@ -23,20 +28,31 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshsim.checks import check_mesh
 from meshsim.console import Console, NullConsole
 from meshsim.errors import SpecError, StorageError
 from meshsim.pins import publishing
 from meshsim.spec.loader import MeshSpec, TableSpec
-from meshsim.spec.models import LocationSource, TpchSource
+from meshsim.spec.models import (
+    CsvSource,
+    JsonSource,
+    LocationSource,
+    ParquetSource,
+    SqlSource,
+    TpchSource,
+)
 from meshsim.spec.sources import location_path
 from meshsim.workspace import BuildStamp, TableRecord, Workspace, WorkspaceState
+
+if TYPE_CHECKING:
+    from meshsim.sources.derived import Deriver
 
 TPCH_TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
 
@@ -57,6 +73,8 @@ class BuildReport:
     tables: list[TableBuild] = field(default_factory=list)
     generate_seconds: float = 0.0
     seconds: float = 0.0
+    #: audit records of the derived tables' queries, stored once the catalog is published
+    audit: list[Any] = field(default_factory=list)
 
 
 def _tpchgen() -> str:
@@ -187,11 +205,16 @@ def build_mesh(
 
     workspace.mesh_key(create=previous is None)
 
-    tables = spec.tables()
+    from meshsim.sources.derived import build_order
+
+    tables = build_order(spec)
     tpch_needed = sorted(
         {t.table.source.tpch for t in tables if isinstance(t.table.source, TpchSource)}
     )
-    with console.progress("building mesh", total=len(tables) + 1) as progress:
+    with (
+        console.progress("building mesh", total=len(tables) + 1) as progress,
+        _deriver(spec, workspace, report, records) as deriver,
+    ):
         gen_started = time.perf_counter()
         progress.advance(0, f"generating TPC-H sf {scale:g}")
         files = generate_tpch(scale, workspace.staging(scale), tpch_needed) if tpch_needed else {}
@@ -210,8 +233,9 @@ def build_mesh(
                 report.tables.append(TableBuild(table.ref, "registered", version, None, 0.0))
             else:
                 path = workspace.table_path(table.domain, table.name)
-                stamp = BuildStamp(scale=scale, schema_hash=_schema_hash(table))
                 built = records.get(table.ref)
+                planned = _plan(spec, table, scale, files, built, deriver)
+                stamp = planned.stamp
                 current = delta.latest_version(path) if delta.exists(path) else None
                 damaged = current is not None and _damaged(path, table.ref)
                 if damaged and not _rewritable(path, table.ref):
@@ -229,7 +253,8 @@ def build_mesh(
                     )
                     progress.advance(1)
                     continue
-                version, rows = _write_table(delta, table, path, files, exists=current is not None)
+                data, stamp = planned.load()
+                version, rows = _write_table(delta, table, path, data, exists=current is not None)
                 records[table.ref] = TableRecord(
                     location=str(path),
                     external=False,
@@ -279,18 +304,9 @@ def _move_aside(path: Path) -> None:
 
 
 def _write_table(
-    delta: Any, table: TableSpec, path: Path, files: dict[str, Path], exists: bool
+    delta: Any, table: TableSpec, path: Path, data: Any, exists: bool
 ) -> tuple[int, int | None]:
-    import pyarrow as pa
-
-    from meshsim.spec.types import to_arrow
-
-    source = table.table.source
     path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(source, TpchSource):
-        data = _conformed_reader(files[source.tpch], table)
-    else:
-        data = pa.table({c.name: pa.array([], type=to_arrow(c.type)) for c in table.columns})
     version = delta.write(
         path,
         data,
@@ -299,7 +315,127 @@ def _write_table(
         column_mapping=table.table.column_mapping,
         description=table.table.description or None,
         table=table.ref,
+        # a loaded or derived table takes the declared schema of this build
+        schema_mode="overwrite"
+        if exists and not isinstance(table.table.source, TpchSource)
+        else None,
     )
     from meshsim.storage.snapshot import load_snapshot
 
     return version, load_snapshot(path, table=table.ref).num_records
+
+
+# --- what each kind of source writes ---------------------------------------------------------
+
+
+@dataclass
+class _Planned:
+    """A table to write: the stamp that leaves it alone when the last build's matches, and
+    how to produce its rows (and the stamp to record: a derived table's names what it read)."""
+
+    stamp: BuildStamp
+    load: Callable[[], tuple[Any, BuildStamp]]
+
+
+def _plan(
+    spec: MeshSpec,
+    table: TableSpec,
+    scale: float,
+    files: dict[str, Path],
+    built: TableRecord | None,
+    deriver: Deriver,
+) -> _Planned:
+    source = table.table.source
+    if isinstance(source, TpchSource):
+        return _plan_tpch(table, scale, files[source.tpch])
+    if isinstance(source, CsvSource | ParquetSource | JsonSource):
+        return _plan_files(spec, table)
+    if isinstance(source, SqlSource):
+        return _plan_derived(table, built, deriver)
+    return _plan_empty(table)
+
+
+def _plan_tpch(table: TableSpec, scale: float, parquet: Path) -> _Planned:
+    stamp = BuildStamp(scale=scale, schema_hash=_schema_hash(table))
+    return _Planned(stamp, lambda: (_conformed_reader(parquet, table), stamp))
+
+
+def _plan_files(spec: MeshSpec, table: TableSpec) -> _Planned:
+    """CSV, Parquet or JSON files, loaded again when any of them changed."""
+    from meshsim.sources.files import files_digest, inspect, resolve_files, source_pattern
+
+    source = table.table.source
+    assert isinstance(source, CsvSource | ParquetSource | JsonSource)
+    found, _ = resolve_files(spec.root, source_pattern(source))
+    stamp = BuildStamp(schema_hash=_schema_hash(table), files=files_digest(found))
+
+    def load() -> tuple[Any, BuildStamp]:
+        inspection = inspect(spec.root, table.table, table.ref)
+        errors = [f.message for f in inspection.findings if f.severity == "error"]
+        if errors:  # the files changed since the checks ran
+            raise SpecError(errors, hint="fix the files, then run 'meshsim validate'")
+        return inspection.data, BuildStamp(
+            schema_hash=stamp.schema_hash, files=files_digest(inspection.files)
+        )
+
+    return _Planned(stamp, load)
+
+
+def _plan_derived(table: TableSpec, built: TableRecord | None, deriver: Deriver) -> _Planned:
+    """A derived table, run again when its query, its columns or any table it read changed."""
+    schema_hash = _schema_hash(table)
+    read = built.stamp.inputs if built is not None and built.stamp is not None else {}
+    current = {ref: deriver.version_of(ref) for ref in read}
+    stamp = BuildStamp(schema_hash=schema_hash, inputs=current)
+
+    def load() -> tuple[Any, BuildStamp]:
+        data, inputs = deriver.derive(table)
+        return data, BuildStamp(schema_hash=schema_hash, inputs=inputs)
+
+    return _Planned(stamp, load)
+
+
+def _plan_empty(table: TableSpec) -> _Planned:
+    import pyarrow as pa
+
+    from meshsim.spec.types import to_arrow
+
+    stamp = BuildStamp(schema_hash=_schema_hash(table))
+    data = pa.table({c.name: pa.array([], type=to_arrow(c.type)) for c in table.columns})
+    return _Planned(stamp, lambda: (data, stamp))
+
+
+@contextmanager
+def _deriver(
+    spec: MeshSpec, workspace: Workspace, report: BuildReport, records: dict[str, TableRecord]
+) -> Iterator[Deriver]:
+    """The engine derived tables are built with (opened on first use, closed at the end),
+    reading each table at the version this build records for it (``records``, filled as the
+    build goes): what it will publish, not yet visible to consumers."""
+    from meshsim.sources.derived import Deriver
+
+    def locate(ref: str) -> str:
+        table = spec.table(ref)
+        if table is None:
+            raise SpecError([f"table '{ref}' is not in the mesh"])
+        if isinstance(table.table.source, LocationSource):
+            return str(location_path(spec, table.table.source))
+        return str(workspace.table_path(table.domain, table.name))
+
+    external = [
+        str(location_path(spec, t.table.source))
+        for t in spec.tables()
+        if isinstance(t.table.source, LocationSource)
+    ]
+    deriver = Deriver(
+        spec,
+        locate=locate,
+        mesh_key=workspace.mesh_key,
+        allowed_paths=[str(workspace.accounts), *external],
+        versions=lambda ref: records[ref].version if ref in records else None,
+    )
+    try:
+        yield deriver
+    finally:
+        report.audit.extend(deriver.audit.records)
+        deriver.close()

@@ -1,5 +1,6 @@
 """The mesh topology as a graph: domains own products, products hold tables, consumers read
-tables through grants and subscriptions and ask for products through pending requests.
+tables through grants and subscriptions and ask for products through pending requests, and
+derived products' tables are derived from the tables their queries read.
 
 :func:`mesh_graph` builds a networkx ``DiGraph``; :func:`render` turns it into Mermaid text or
 a PNG/SVG drawn by matplotlib without a display or network (a ``Figure`` with no pyplot state).
@@ -29,6 +30,7 @@ EDGE_STYLE = {
     "grant": ("#1f77b4", "solid"),
     "subscription": ("#2ca02c", "solid"),
     "requested": ("#ff7f0e", "dashed"),
+    "derives": ("#9467bd", "dotted"),
 }
 NODE_COLOR = {"domain": "#d9d9d9", "product": "#c6dbef", "table": "#fdd0a2", "consumer": "#c7e9c0"}
 
@@ -59,6 +61,12 @@ def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = 
             kind="contains",
             label="",
         )
+    from meshsim.sources.derived import derived_inputs
+
+    for table in spec.tables():  # lineage: the tables a derived product's query reads
+        for read in derived_inputs(table):
+            if spec.table(read) is not None:
+                graph.add_edge(f"table:{read}", f"table:{table.ref}", kind="derives", label="")
     for consumer in spec.consumer_names():
         graph.add_node(f"consumer:{consumer}", kind="consumer", label=consumer, layer=3)
     for access in access_matrix(spec, None, policies):
@@ -117,6 +125,8 @@ def to_mermaid(graph: Any) -> str:
         a, b = _mermaid_id(source), _mermaid_id(target)
         if data["kind"] == "contains":
             lines.append(f"  {a} --> {b}")
+        elif data["kind"] == "derives":
+            lines.append(f"  {a} -. derives .-> {b}")
         elif data["kind"] == "requested":
             lines.append(f"  {a} -. {_mermaid_label(data['label'])} .-> {b}")
         else:
@@ -173,7 +183,7 @@ def draw(graph: Any, path: Path, fmt: str) -> Path:
     nx.draw_networkx_labels(graph, pos, labels=labels, font_size=8, ax=ax)
     ax.set_title(
         "mesh topology: domains, products, tables, consumers (blue: grants, green: "
-        "subscriptions, orange: pending requests)",
+        "subscriptions, orange: pending requests, purple: derived from)",
         fontsize=9,
     )
     metadata = {"Date": None} if fmt == "svg" else {}

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from meshsim.produce.writes import WriteBatch, WriteResult
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
+    from meshsim.scaffold import NewProduct
     from meshsim.spec.lint import Problem
     from meshsim.spec.models import Policies
     from meshsim.storage.snapshot import Snapshot
@@ -54,8 +55,9 @@ def validate(mesh_dir: str | Path = DEFAULT_MESH) -> list[Problem]:
     gates, sources, policies bound against the declared schemas). Raises SpecError for
     unreadable or invalid files."""
     from meshsim.checks import check_mesh
+    from meshsim.sources.registered import with_registered_columns
 
-    return check_mesh(load_mesh(mesh_dir))
+    return check_mesh(with_registered_columns(load_mesh(mesh_dir)))
 
 
 class Mesh:
@@ -120,6 +122,34 @@ class Mesh:
 
         return doctor.repair(workspace) if repair else doctor.diagnose(workspace)
 
+    # --- scaffolding (meshsim.scaffold): spec files, no workspace ---------------------------
+
+    @staticmethod
+    def init(directory: str | Path = DEFAULT_MESH, *, example: str = "minimal") -> Path:
+        """Copy an example mesh (``minimal`` or ``retail``) into a new or empty folder."""
+        from meshsim.scaffold import init_mesh
+
+        return init_mesh(directory, example)
+
+    @staticmethod
+    def new_domain(
+        name: str, *, mesh_dir: str | Path = DEFAULT_MESH, owner: str | None = None
+    ) -> Path:
+        """Add a domain to a mesh folder; returns its ``domain.yaml``."""
+        from meshsim.scaffold import new_domain
+
+        return new_domain(mesh_dir, name, owner)
+
+    @staticmethod
+    def new_product(
+        ref: str, *, from_path: str | Path, mesh_dir: str | Path = DEFAULT_MESH
+    ) -> NewProduct:
+        """Add ``DOMAIN.PRODUCT`` over a file, folder, glob or Delta table, its columns
+        inferred from the data."""
+        from meshsim.scaffold import new_product
+
+        return new_product(mesh_dir, ref, from_path)
+
     @classmethod
     def build(
         cls,
@@ -143,6 +173,8 @@ class Mesh:
         report = build_mesh(self.spec, self.workspace, scale, self.console)
         self._invalidate()
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
+        for record in report.audit:  # derived tables' queries, run before the catalog existed
+            self.catalog.append_audit(record)
         state = self.workspace.read_state()
         if state.catalog_created_at is None:
             created = datetime.now(UTC)
@@ -157,7 +189,9 @@ class Mesh:
         with self._lock:
             stamp = spec_fingerprint(self.mesh_dir)
             if self._spec is None or stamp != self._spec_stamp:
-                self._spec = load_mesh(self.mesh_dir)
+                from meshsim.sources.registered import with_registered_columns
+
+                self._spec = with_registered_columns(load_mesh(self.mesh_dir))
                 self._spec_stamp = stamp
                 self._invalidate()
             return self._spec

@@ -18,6 +18,7 @@ validation, the access matrix and the catalog list only the mesh's own products.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,7 @@ def with_system_tables(spec: MeshSpec) -> MeshSpec:
     system = DomainSpec(
         domain, (ProductSpec(SYSTEM_DOMAIN, product, spec.root / "mesh.yaml"),), spec.root
     )
-    return MeshSpec(spec.root, spec.mesh, (*spec.domains, system), spec.fingerprint, spec.lines)
+    return dataclasses.replace(spec, domains=(*spec.domains, system))
 
 
 def with_system_grants(spec: MeshSpec, policies: Policies) -> Policies:

@@ -44,10 +44,15 @@ class _Strict(BaseModel):
 
 
 class BuildStamp(_Strict):
-    """What a generated table was built from; a rebuild with the same stamp leaves it alone."""
+    """What a table meshsim writes was built from; a rebuild with the same stamp leaves it
+    alone. ``scale`` is for generated tables, ``files`` for tables loaded from files (the
+    digest of their names, sizes and times), ``inputs`` for derived tables (each table the
+    query read and the version it read)."""
 
-    scale: float
+    scale: float | None = None
     schema_hash: str = Field(alias="schema")
+    files: str | None = None
+    inputs: dict[str, int] = Field(default_factory=dict)
 
 
 class TableRecord(_Strict):

@@ -51,7 +51,10 @@ class Resolved:
 def mesh_schema(spec: MeshSpec) -> dict[str, Any]:
     schema: dict[str, Any] = {}
     for table in spec.tables():
-        schema.setdefault(table.domain, {})[table.name] = {c.name: c.type for c in table.columns}
+        if table.columns:  # one with none (an unreadable registered table) is reported apart
+            schema.setdefault(table.domain, {})[table.name] = {
+                c.name: c.type for c in table.columns
+            }
     return schema
 
 

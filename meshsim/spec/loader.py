@@ -98,6 +98,9 @@ class MeshSpec:
     domains: tuple[DomainSpec, ...]
     fingerprint: str
     lines: dict[str, dict[KeyPath, int]] = field(default_factory=dict, compare=False, repr=False)
+    #: tables whose columns come from their registered Delta table's schema, not the spec
+    #: (see meshsim.sources.registered)
+    inferred: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def name(self) -> str:
@@ -133,7 +136,9 @@ class MeshSpec:
         """The same mesh under other policies (for what-if views)."""
         mesh = self.mesh.model_copy(update={"policies": policies})
         digest = hashlib.sha256((self.fingerprint + policies.model_dump_json()).encode())
-        return MeshSpec(self.root, mesh, self.domains, digest.hexdigest()[:16], self.lines)
+        return MeshSpec(
+            self.root, mesh, self.domains, digest.hexdigest()[:16], self.lines, self.inferred
+        )
 
 
 # --- key paths and lines ----------------------------------------------------------------
@@ -307,7 +312,7 @@ def load_what_if(spec: MeshSpec, path: str | Path) -> MeshSpec:
         key_lines = {("policies", *key): line for key, line in lines.items()}
     digest = hashlib.sha256(spec.fingerprint.encode() + raw).hexdigest()[:16]
     where = {**spec.lines, str(spec.root / "mesh.yaml"): key_lines}
-    return MeshSpec(spec.root, mesh, spec.domains, digest, where)
+    return MeshSpec(spec.root, mesh, spec.domains, digest, where, spec.inferred)
 
 
 def load_mesh(root: str | Path) -> MeshSpec:

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from meshsim.spec.types import normalize_type
 
@@ -198,9 +206,108 @@ class TpchSource(Strict):
 
 
 class LocationSource(Strict):
-    """An existing Delta table that another tool wrote; read in place, never copied."""
+    """An existing Delta table that another tool wrote; read in place, never copied. Without
+    declared columns, its columns are the Delta schema's (see :mod:`meshsim.sources.registered`)."""
 
     location: str = Field(min_length=1)
+
+
+_FILES = "a file, a folder (every file in it) or a glob, absolute or relative to the mesh folder"
+
+
+class CsvSource(Strict):
+    """CSV files loaded into the domain's own Delta table at build, read by DuckDB's
+    ``read_csv`` with these of its options (the declared column types are passed as ``types``)."""
+
+    csv: str = Field(min_length=1, description=_FILES)
+    header: bool | None = None
+    delim: str | None = Field(default=None, min_length=1, max_length=4)
+    quote: str | None = Field(default=None, max_length=1)
+    escape: str | None = Field(default=None, max_length=1)
+    nullstr: str | None = None
+    skip: int | None = Field(
+        default=None, ge=0, description="rows before the header (0 unless set: never detected)"
+    )
+    comment: str | None = Field(default=None, max_length=1)
+    dateformat: str | None = Field(default=None, min_length=1)
+    timestampformat: str | None = Field(default=None, min_length=1)
+    decimal_separator: str | None = Field(default=None, min_length=1, max_length=1)
+    encoding: Literal["utf-8", "utf-16", "latin-1"] | None = None
+    compression: Literal["auto", "none", "gzip", "zstd"] | None = None
+    normalize_names: bool | None = Field(
+        default=None, description="header names as identifiers: 'Order ID' -> order_id"
+    )
+    names: list[Name] | None = Field(
+        default=None, min_length=1, description="column names, for a file without a header"
+    )
+
+
+class ParquetSource(Strict):
+    """Parquet files loaded into the domain's own Delta table at build (DuckDB's
+    ``read_parquet``); declared types must hold the file's values without loss."""
+
+    parquet: str = Field(min_length=1, description=_FILES)
+    union_by_name: bool | None = None
+    hive_partitioning: bool | None = None
+
+
+class JsonSource(Strict):
+    """JSON files (an array, or newline-delimited) loaded into the domain's own Delta table
+    at build, read by DuckDB's ``read_json`` (the declared columns are passed as ``columns``)."""
+
+    json_: str = Field(min_length=1, alias="json", description=_FILES)
+    format: Literal["auto", "newline_delimited", "array", "unstructured"] | None = None
+    dateformat: str | None = Field(default=None, min_length=1)
+    timestampformat: str | None = Field(default=None, min_length=1)
+    compression: Literal["auto", "none", "gzip", "zstd"] | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SqlSource(Strict):
+    """A derived product: a query over other mesh tables, run at build through governed SQL
+    as the consumer named after the owning domain, materialised in the domain's account."""
+
+    sql: str = Field(min_length=1, max_length=100_000)
+
+
+#: The sources that load files (see :mod:`meshsim.sources.files`)
+FileSource = CsvSource | ParquetSource | JsonSource
+
+_SOURCE_KEYS = {
+    "tpch": "TpchSource",
+    "location": "LocationSource",
+    "csv": "CsvSource",
+    "parquet": "ParquetSource",
+    "json": "JsonSource",
+    "sql": "SqlSource",
+}
+
+
+def _source_kind(value: Any) -> str | None:
+    """The source model a mapping is for, by its one kind key (so that an error names the
+    keys of that kind, not of every kind)."""
+    if isinstance(value, BaseModel):
+        return type(value).__name__
+    if not isinstance(value, dict):
+        return None
+    kinds = [_SOURCE_KEYS[key] for key in value if key in _SOURCE_KEYS]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+Source = Annotated[
+    Annotated[TpchSource, Tag("TpchSource")]
+    | Annotated[LocationSource, Tag("LocationSource")]
+    | Annotated[CsvSource, Tag("CsvSource")]
+    | Annotated[ParquetSource, Tag("ParquetSource")]
+    | Annotated[JsonSource, Tag("JsonSource")]
+    | Annotated[SqlSource, Tag("SqlSource")],
+    Discriminator(
+        _source_kind,
+        custom_error_type="source_kind",
+        custom_error_message="a source needs exactly one of " + ", ".join(_SOURCE_KEYS),
+    ),
+]
 
 
 class Table(Strict):
@@ -210,7 +317,7 @@ class Table(Strict):
     partition_by: list[Name] = Field(default_factory=list)
     primary_key: list[Name] = Field(default_factory=list)
     tags: dict[Name, Name] = Field(default_factory=dict)
-    source: TpchSource | LocationSource | None = None
+    source: Source | None = None
     column_mapping: bool = Field(
         default=False, description="write with Delta column mapping (physical names differ)"
     )

@@ -5,7 +5,13 @@
   without loss (:func:`meshsim.spec.types.can_hold`), so the build's cast cannot fail half way.
 * ``{location: <path>}``: the path must be a Delta table meshsim can read, outside any
   workspace's other accounts, and hold every declared column with the declared type. Only the
-  Delta log is read (the schema in its metadata), never the data.
+  Delta log is read (the schema in its metadata), never the data. Without declared columns
+  the table's columns are its Delta schema's (:mod:`meshsim.sources.registered`), listed as a
+  warning; with declared ones, its undeclared columns are named in a warning (not queryable).
+* ``{csv|parquet|json: <files>}``: the files exist and DuckDB reads them as declared: every
+  declared column present, every value converting to its type (:mod:`meshsim.sources.files`).
+* ``{sql: <query>}``: the query parses, names mesh tables its domain's consumer has a grant on,
+  and derived tables do not read each other in a cycle (:mod:`meshsim.sources.derived`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,14 @@ from typing import TYPE_CHECKING
 from meshsim.errors import MeshsimError, closest
 from meshsim.spec.lint import Problem
 from meshsim.spec.loader import MeshSpec, ProductSpec, line_of
-from meshsim.spec.models import LocationSource, Table, TpchSource
+from meshsim.spec.models import (
+    CsvSource,
+    JsonSource,
+    LocationSource,
+    ParquetSource,
+    Table,
+    TpchSource,
+)
 from meshsim.spec.tpch import TPCH_COLUMNS
 from meshsim.spec.types import can_hold, from_arrow, to_arrow
 
@@ -50,6 +63,34 @@ def check_sources(spec: MeshSpec, workspace: Path | None = None) -> Iterator[Pro
                 yield from _check_tpch(spec, product, index, table, table.source)
             elif isinstance(table.source, LocationSource):
                 yield from _check_location(spec, product, index, table, workspace, managed)
+            elif isinstance(table.source, CsvSource | ParquetSource | JsonSource):
+                yield from _check_files(spec, product, index, table)
+    yield from _check_derived(spec)
+
+
+def _check_files(
+    spec: MeshSpec, product: ProductSpec, index: int, table: Table
+) -> Iterator[Problem]:
+    from meshsim.sources.files import inspect
+
+    ref = f"{product.domain}.{table.name}"
+    for finding in inspect(spec.root, table, ref).findings:
+        path: tuple[str | int, ...] = (
+            ("source",) if finding.column is None else ("columns", finding.column)
+        )
+        yield Problem(finding.severity, _where(spec, product, index, *path), finding.message)
+
+
+def _check_derived(spec: MeshSpec) -> Iterator[Problem]:
+    from meshsim.sources.derived import check_derived
+
+    for finding in check_derived(spec):
+        product = spec.product(f"{finding.table.domain}.{finding.table.product}")
+        assert product is not None
+        index = next(
+            i for i, t in enumerate(product.product.tables) if t.name == finding.table.name
+        )
+        yield Problem("error", _where(spec, product, index, "source"), finding.message)
 
 
 def _where(spec: MeshSpec, product: ProductSpec, *path: str | int) -> str:
@@ -160,12 +201,32 @@ def _check_location(
         yield Problem("error", where, damaged_files_error(ref, snapshot.version, damaged).message)
     actual = {c.name: c.type for c in snapshot.columns}
     listing = ", ".join(f"{name} {_spec_type(t) or t}" for name, t in actual.items())
+    if ref in spec.inferred:
+        yield Problem(
+            "warning",
+            where,
+            f"table '{ref}' declares no columns: its columns come from the Delta schema of "
+            f"'{location}' ({listing}), classified "
+            f"'{table.columns[0].classification if table.columns else None}' and undescribed; "
+            f"declare them to classify and describe them",
+        )
+        return
     if not table.columns:
         yield Problem(
             "error",
             where,
-            f"table '{ref}' registers '{location}' but declares no columns; policies need them "
-            f"(its columns: {listing})",
+            f"table '{ref}' registers '{location}', whose columns cannot be declared from its "
+            f"schema ({listing}); declare them",
+        )
+    declared = {c.name for c in table.columns}
+    undeclared = [name for name in actual if name not in declared]
+    if table.columns and undeclared:
+        yield Problem(
+            "warning",
+            where,
+            f"table '{ref}': columns {', '.join(undeclared)} of '{location}' are not declared, "
+            f"so they are not queryable; declare them to publish them (or declare no columns "
+            f"to publish every column of the Delta schema)",
         )
     for position, column in enumerate(table.columns):
         column_where = _where(spec, product, index, "columns", position)

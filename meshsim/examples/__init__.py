@@ -1,0 +1,1 @@
+"""Example meshes ``meshsim init`` copies (package data: ``minimal/``)."""

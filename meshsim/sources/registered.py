@@ -1,0 +1,79 @@
+"""Registered tables (``source: {location: ...}``) that declare no columns take them from their
+Delta table's schema.
+
+:func:`with_registered_columns` returns the mesh with those columns filled in from each
+table's Delta log (its metadata only, never its data), so policies, the publish gate and
+governed SQL see them like declared ones: they are queryable, under the grants that cover the
+table, with the classification :data:`DEFAULT_CLASSIFICATION` (which masks by classification
+then treat as internal data) and no description. ``meshsim validate`` lists them as a
+warning, so a table whose columns nobody reviewed is never published unnoticed.
+
+A registered table that *declares* columns exposes only those: the declared schema is the
+product's contract. Its other columns are not queryable, and ``validate`` names them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from meshsim.errors import MeshsimError
+from meshsim.spec.loader import MeshSpec, ProductSpec
+from meshsim.spec.models import Column, LocationSource, Table
+
+#: The classification given to columns nobody declared (inferred or scaffolded): internal
+#: data, neither public nor PII; review it before publishing.
+DEFAULT_CLASSIFICATION = "internal"
+
+
+def default_classification(spec: MeshSpec) -> str | None:
+    return DEFAULT_CLASSIFICATION if DEFAULT_CLASSIFICATION in spec.mesh.classifications else None
+
+
+def _inferred_columns(spec: MeshSpec, table: Table) -> list[Column] | None:
+    from meshsim.spec.sources import location_path
+    from meshsim.spec.types import from_arrow
+    from meshsim.storage import delta
+    from meshsim.storage.snapshot import load_snapshot
+
+    assert isinstance(table.source, LocationSource)
+    location = location_path(spec, table.source)
+    try:
+        if not delta.exists(location):
+            return None
+        snapshot = load_snapshot(location, table=table.name)
+        columns = []
+        for column in snapshot.columns:
+            columns.append(
+                Column(
+                    name=column.name,
+                    type=from_arrow(column.type),
+                    classification=default_classification(spec),
+                    nullable=column.nullable,
+                )
+            )
+    except (MeshsimError, ValueError):  # unreadable, or a type or name the spec cannot hold:
+        return None  # left without columns, for the source check to report
+    return columns
+
+
+def with_registered_columns(spec: MeshSpec) -> MeshSpec:
+    """``spec`` with every registered table that declares no columns given its Delta schema's."""
+    inferred: set[str] = set()
+    domains = []
+    for domain in spec.domains:
+        products = []
+        for product in domain.products:
+            tables = []
+            for table in product.product.tables:
+                if isinstance(table.source, LocationSource) and not table.columns:
+                    columns = _inferred_columns(spec, table)
+                    if columns is not None:
+                        table = table.model_copy(update={"columns": columns})
+                        inferred.add(f"{product.domain}.{table.name}")
+                tables.append(table)
+            new = product.product.model_copy(update={"tables": tables})
+            products.append(ProductSpec(product.domain, new, product.path))
+        domains.append(dataclasses.replace(domain, products=tuple(products)))
+    if not inferred:
+        return spec
+    return dataclasses.replace(spec, domains=tuple(domains), inferred=frozenset(inferred))
