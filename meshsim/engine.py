@@ -257,6 +257,23 @@ def _timeout(limit_s: float | None, consumer: str | None) -> QueryTimeout:
     )
 
 
+_TYPE_NAMES: dict[str, str] = {}
+
+
+def type_name(con, sql_type: str) -> str:
+    """DuckDB's own name of ``sql_type`` (``TEXT`` is ``VARCHAR``), as DESCRIBE shows it.
+    ``sql_type`` is meshsim's generated type text, never a consumer's."""
+    if sql_type not in _TYPE_NAMES:
+        cursor = con.cursor()
+        try:
+            row = cursor.execute(f"SELECT typeof(CAST(NULL AS {sql_type}))").fetchone()
+        finally:
+            cursor.close()
+        assert row is not None
+        _TYPE_NAMES[sql_type] = str(row[0])
+    return _TYPE_NAMES[sql_type]
+
+
 def serialize_sql(con, sql: str) -> str:
     """DuckDB's own parse of ``sql`` as JSON (``json_serialize_sql``), for cross-checks."""
     cursor = con.cursor()
@@ -266,6 +283,19 @@ def serialize_sql(con, sql: str) -> str:
         cursor.close()
     assert row is not None
     return str(row[0])
+
+
+def deserialize_sql(con, serialized: str) -> str | None:
+    """DuckDB's own printing of a parse tree (``json_deserialize_sql``); None if it cannot."""
+    duckdb = _duckdb()
+    cursor = con.cursor()
+    try:
+        row = cursor.execute("SELECT json_deserialize_sql(?::JSON)", [serialized]).fetchone()
+    except duckdb.Error:
+        return None
+    finally:
+        cursor.close()
+    return None if row is None else str(row[0])
 
 
 def bind_errors(

@@ -12,8 +12,8 @@ listed is refused, so a DuckDB release that adds a dangerous function changes no
 
 from __future__ import annotations
 
-#: Non-function syntax nodes. Anything else (Command, Into, Pivot, Placeholder, Struct,
-#: Bracket, Dot, PositionalColumn, TableSample, Create, Insert, Pragma, Set...) is refused.
+#: Non-function syntax nodes. Anything else (Command, Into, Placeholder, Struct,
+#: Dot, PositionalColumn, Create, Insert, Pragma, Set...) is refused.
 NODES = frozenset(
     {
         # query structure
@@ -94,6 +94,12 @@ NODES = frozenset(
         "Escape",
         "BitwiseAnd",
         "BitwiseOr",
+        # grouping sets, sampling (applied to the governed relation), list literals
+        "Rollup",
+        "Cube",
+        "GroupingSets",
+        "TableSample",
+        "Bracket",
     }
 )
 
@@ -130,6 +136,12 @@ FUNCTIONS = frozenset(
         "PercentileCont",
         "PercentileDisc",
         "ApproxQuantile",
+        "ArrayAgg",
+        "Grouping",
+        # lists
+        "Array",
+        "Explode",
+        "Unnest",
         # window
         "RowNumber",
         "Rank",
@@ -214,6 +226,8 @@ FUNCTIONS = frozenset(
         "Date",
         "UnixToTime",
         "TimeToUnix",
+        # volatile scalars
+        "Rand",
     }
 )
 
@@ -310,6 +324,8 @@ ANONYMOUS = frozenset(
         "bitstring_agg",
         "count_star",
         "last_day",
+        "now",
+        "today",
     }
 )
 
@@ -522,5 +538,10 @@ DUCKDB_FUNCTIONS = frozenset(
         "len",
         "range",
         "generate_series",
+        "list",
+        "array_agg",
+        "unnest",
+        "random",
+        "grouping",
     }
 )

@@ -5,8 +5,12 @@ on the :class:`Attempt` and adds its own product; :func:`run_rules` runs them in
 records each one's time, and stops at the deadline. :data:`PLAN_RULES`:
 
 1. ``parse`` - text within the size bounds, sqlglot parses exactly one statement;
+   ``statement`` - an inspection statement (DESCRIBE, SUMMARIZE, SHOW TABLES, EXPLAIN) and
+   ``information_schema`` become the governed query that answers them from the consumer's
+   view (:mod:`meshsim.query.statements`);
 2. ``validate`` - a read-only query of allowlisted syntax, safe relation names, recursive CTEs
    in the shape DuckDB binds, bounded size (:mod:`meshsim.query.validate`);
+   ``name`` - unnamed output columns named as DuckDB names them (:mod:`meshsim.query.outputs`);
 3. ``resolve`` - every table and column qualified by scope, stars expanded to the columns the
    consumer may see (:mod:`meshsim.query.names`);
 4. ``authorise`` - deny by default: every table granted, every column named visible
@@ -55,6 +59,9 @@ class Attempt:
     policies: Policies | None = None
     fingerprint: str = ""
     statement: exp.Expr | None = None  # what parse made of the text
+    #: DESCRIBE / SUMMARIZE (DuckDB wraps the verified query) or EXPLAIN (not run)
+    wrapper: str = ""
+    query_text: str = ""  # the text of the query itself (inside EXPLAIN, DESCRIBE, ...)
     tree: exp.Query | None = None  # the validated query
     resolved: Resolved | None = None
     plan: Plan | None = None
@@ -98,6 +105,12 @@ def parse(engine: GovernedEngine, attempt: Attempt) -> None:
     )
 
 
+def statement(engine: GovernedEngine, attempt: Attempt) -> None:
+    from meshsim.query.statements import inspect
+
+    inspect(engine, attempt)
+
+
 def validate(engine: GovernedEngine, attempt: Attempt) -> None:
     from meshsim.query.validate import validate_query
 
@@ -105,6 +118,13 @@ def validate(engine: GovernedEngine, attempt: Attempt) -> None:
     attempt.tree = validate_query(
         attempt.statement, consumer=attempt.consumer, bounds=engine.bounds
     )
+
+
+def name(engine: GovernedEngine, attempt: Attempt) -> None:
+    from meshsim.query.outputs import name_outputs
+
+    assert attempt.tree is not None
+    name_outputs(engine.connection, attempt.query_text or attempt.text, attempt.tree)
 
 
 def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
@@ -144,6 +164,7 @@ def bind(engine: GovernedEngine, attempt: Attempt) -> None:
     planner = engine.planner
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
     attempt.plan = planner.bind(attempt.resolved, attempt.consumer, access, attempt.fingerprint)
+    attempt.plan.wrapper = attempt.wrapper
 
 
 def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
@@ -187,11 +208,16 @@ def execute(engine: GovernedEngine, attempt: Attempt) -> None:
 
     plan = attempt.plan
     assert plan is not None
+    if plan.wrapper == "EXPLAIN":
+        from meshsim.query.result import explain_table
+
+        attempt.table = explain_table(engine.explanation(attempt.consumer, attempt.text, plan))
+        return
     limits = engine.limits
     try:
         attempt.table = duck.run_arrow(
             engine.connection,
-            plan.sql,
+            f"{plan.wrapper} {plan.sql}" if plan.wrapper else plan.sql,
             timeout_s=attempt.time_left,
             consumer=attempt.consumer,
             max_rows=limits.max_result_rows,
@@ -215,7 +241,9 @@ def _require_plan_files(engine: GovernedEngine, plan: Plan) -> None:
 
 PLAN_RULES: tuple[Rule, ...] = (
     Rule("parse", parse),
+    Rule("statement", statement),
     Rule("validate", validate),
+    Rule("name", name),
     Rule("resolve", resolve),
     Rule("authorise", authorise),
     Rule("bind", bind),

@@ -125,3 +125,29 @@ class Explanation:
         lines.append("governed SQL:")
         lines.append("  " + self.governed_sql)
         return "\n".join(lines)
+
+
+def explain_table(explanation: Explanation) -> pa.Table:
+    """``EXPLAIN <query>`` as DuckDB shapes it (``explain_key``, ``explain_value``), holding
+    meshsim's explanation: each table read with its version, grants and row filters, each
+    visible column's state, and the governed SQL (storage shown by name, never by path)."""
+    import pyarrow as pa
+
+    rows: list[tuple[str, str]] = [("consumer", explanation.consumer)]
+    for table in explanation.tables:
+        filters = ", ".join(table["row_filters"]) or "none"
+        rows.append(
+            (
+                "table",
+                f"{table['table']} @ version {table['version']}; grants: "
+                f"{', '.join(table['grants']) or 'none'}; row filters: {filters}",
+            )
+        )
+        for name, column in table["columns"].items():
+            if column["state"] != "denied":
+                rows.append(("column", f"{table['table']}.{name}: {column['state']}"))
+    rows.append(("governed_sql", explanation.governed_sql))
+    return pa.table(
+        {"explain_key": [k for k, _ in rows], "explain_value": [v for _, v in rows]},
+        schema=pa.schema([("explain_key", pa.string()), ("explain_value", pa.string())]),
+    )

@@ -186,6 +186,15 @@ class GovernedEngine:
 
         return tuple((ref, latest_version(self.planner.locate(ref), table=ref)) for ref, _ in pins)
 
+    def explanation(self, consumer: str, text: str, plan: Plan) -> Explanation:
+        """What ``plan`` reads and under which policies, as ``consumer`` may see it."""
+        tables = []
+        for table in plan.tables:
+            info = table.describe()
+            info["row_filters"] = [f"{f.name}: {f.predicate}" for f in table.access.row_filters]
+            tables.append(info)
+        return Explanation(consumer, text, self.redact(plan.explain_sql()), tables)
+
     def redact(self, sql: str) -> str:
         """SQL as a consumer may see it: without the mesh key."""
         return sql.replace(self.planner.mesh_key.hex(), KEY_REDACTED)
@@ -240,11 +249,5 @@ class Session:
         or allowed like a query, with no rows). Storage is shown as each governed scan's
         table, version and file count, never its paths or partition values."""
         attempt = self.engine.run(self.engine.attempt(self.consumer, text), execute=False)
-        plan = attempt.plan
-        assert plan is not None
-        tables = []
-        for table in plan.tables:
-            info = table.describe()
-            info["row_filters"] = [f"{f.name}: {f.predicate}" for f in table.access.row_filters]
-            tables.append(info)
-        return Explanation(self.consumer, text, self.engine.redact(plan.explain_sql()), tables)
+        assert attempt.plan is not None
+        return self.engine.explanation(self.consumer, text, attempt.plan)
