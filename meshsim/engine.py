@@ -14,6 +14,7 @@ batch by batch under row and byte limits.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -35,6 +36,11 @@ CONNECT_SETTINGS: dict[str, Any] = {
     "enable_external_file_cache": False,
     "allow_persistent_secrets": False,
 }
+
+
+#: Arrow schema metadata key of a result: DuckDB's type of each column, as JSON (Arrow alone
+#: cannot tell a HUGEINT from a DECIMAL(38,0), which Python receives differently)
+DUCKDB_TYPES = b"meshsim.duckdb_types"
 
 
 def _duckdb():
@@ -143,14 +149,17 @@ def run_arrow(
     limit_s: float | None = None,
 ) -> pa.Table:
     """Run governed ``sql`` on a fresh cursor and read the Arrow result, batch by batch, up
-    to ``max_rows`` rows and ``max_bytes`` bytes (:class:`ResultTooLarge` past either).
+    to ``max_rows`` rows and ``max_bytes`` bytes (:class:`ResultTooLarge` past either). The
+    result's schema metadata holds DuckDB's column types under :data:`DUCKDB_TYPES`.
 
     Engine errors become :class:`EngineFailure` (class name only) or :class:`QueryTimeout`.
     """
     import pyarrow as pa
 
     def read(cursor) -> pa.Table:
-        reader = cursor.sql(sql).arrow()
+        relation = cursor.sql(sql)
+        types = [str(t) for t in relation.types]
+        reader = relation.arrow()
         batches, rows, size = [], 0, 0
         for batch in reader:
             rows += batch.num_rows
@@ -170,7 +179,8 @@ def run_arrow(
                     hint="select fewer columns, add a LIMIT, or raise the limit",
                 )
             batches.append(batch)
-        return pa.Table.from_batches(batches, schema=reader.schema)
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        return table.replace_schema_metadata({DUCKDB_TYPES: json.dumps(types)})
 
     return _guarded(con, read, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
 

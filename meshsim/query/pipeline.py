@@ -4,7 +4,8 @@ Each rule is a function ``rule(engine, attempt) -> None`` that reads what earlie
 on the :class:`Attempt` and adds its own product; :func:`run_rules` runs them in order,
 records each one's time, and stops at the deadline. :data:`PLAN_RULES`:
 
-1. ``parse`` - text within the size bounds, sqlglot parses exactly one statement;
+1. ``parse`` - text within the size bounds, sqlglot parses exactly one statement; bound
+   parameters become literals (:mod:`meshsim.query.parameters`);
    ``statement`` - an inspection statement (DESCRIBE, SUMMARIZE, SHOW TABLES, EXPLAIN) and
    ``information_schema`` become the governed query that answers them from the consumer's
    view (:mod:`meshsim.query.statements`);
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
     from meshsim.query.names import Resolved
+    from meshsim.query.parameters import Params
     from meshsim.query.rewrite import Plan
     from meshsim.query.session import GovernedEngine
     from meshsim.spec.models import Policies
@@ -54,6 +56,8 @@ class Attempt:
 
     consumer: str
     text: str
+    #: bound parameters (list for ? and $1, dict for $name), replaced by literals at parse
+    params: Params | None = None
     started: float = field(default_factory=time.perf_counter)
     limit_s: float | None = None
     policies: Policies | None = None
@@ -98,11 +102,13 @@ class Rule:
 
 
 def parse(engine: GovernedEngine, attempt: Attempt) -> None:
+    """Parse, then bind the parameters as literals in meshsim's own tree."""
+    from meshsim.query.parameters import bind_parameters, check_params
     from meshsim.query.validate import parse_statement
 
-    attempt.statement = parse_statement(
-        attempt.text, consumer=attempt.consumer, bounds=engine.bounds
-    )
+    params = check_params(attempt.params, attempt.consumer)
+    statement = parse_statement(attempt.text, consumer=attempt.consumer, bounds=engine.bounds)
+    attempt.statement = bind_parameters(statement, params, attempt.consumer)
 
 
 def statement(engine: GovernedEngine, attempt: Attempt) -> None:

@@ -256,8 +256,7 @@ def _substitute_information_schema(statement: exp.Expr, listing: _Listing) -> ex
         if view not in _INFORMATION_COLUMNS:
             views = ", ".join(f"information_schema.{v}" for v in _INFORMATION_COLUMNS)
             raise QueryError(
-                f"information_schema.{table.name} is not supported by meshsim "
-                f"(supported: {views})",
+                f"information_schema.{table.name} is not supported by meshsim (supported: {views})",
                 consumer=listing.attempt.consumer,
             )
         if table.args.get("when") is not None or table.args.get("sample") is not None:
