@@ -65,6 +65,7 @@ class Attempt:
     statement: exp.Expr | None = None  # what parse made of the text
     #: DESCRIBE / SUMMARIZE (DuckDB wraps the verified query) or EXPLAIN (not run)
     wrapper: str = ""
+    source_text: str = ""  # the text the statement's positions refer to (inside EXPLAIN)
     query_text: str = ""  # the text of the query itself (inside EXPLAIN, DESCRIBE, ...)
     tree: exp.Query | None = None  # the validated query
     resolved: Resolved | None = None
@@ -144,8 +145,9 @@ def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
     visible = planner.visible_schema(attempt.consumer, attempt.fingerprint, access)
     try:
+        text = attempt.source_text or attempt.text
         attempt.resolved = resolve_names(
-            attempt.tree, planner.spec, consumer=attempt.consumer, schema=visible
+            attempt.tree, planner.spec, consumer=attempt.consumer, schema=visible, text=text
         )
     except QueryError as first:
         try:

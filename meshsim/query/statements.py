@@ -39,8 +39,8 @@ CATALOG = "meshsim"
 INFORMATION_SCHEMA = "information_schema"
 
 SUPPORTED = (
-    "SELECT, WITH, VALUES, set operations, FROM-first queries, PIVOT/UNPIVOT, "
-    "DESCRIBE, SUMMARIZE, SHOW TABLES, SHOW ALL TABLES, EXPLAIN"
+    "SELECT, WITH, VALUES, set operations, FROM-first queries, DESCRIBE, SUMMARIZE, "
+    "SHOW TABLES, SHOW ALL TABLES, EXPLAIN"
 )
 
 
@@ -93,40 +93,41 @@ def inspect(engine: GovernedEngine, attempt: Attempt) -> None:
     statement = attempt.statement
     assert statement is not None
     listing = _Listing(engine, attempt)
-    wrapper = ""
+    wrapper, source = "", attempt.text  # the text the statement's positions refer to
     if isinstance(statement, exp.Command) and str(statement.this).upper() == EXPLAIN:
-        statement, wrapper = _explained(statement, attempt), EXPLAIN
+        from meshsim.query.validate import command_text
+
+        source = command_text(statement)
+        statement, wrapper = _explained(source, attempt), EXPLAIN
+    query_text = source
     if isinstance(statement, exp.Describe | exp.Summarize):
-        wrapper = "DESCRIBE" if isinstance(statement, exp.Describe) else "SUMMARIZE"
+        kind = "DESCRIBE" if isinstance(statement, exp.Describe) else "SUMMARIZE"
         if isinstance(statement, exp.Describe) and any(
             statement.args.get(k) for k in ("style", "expressions", "partition", "format")
         ):
-            raise _unsupported(f"this form of {wrapper}", attempt.consumer)
-        statement = _describable(statement.this, wrapper, attempt.consumer)
+            raise _unsupported(f"this form of {kind}", attempt.consumer)
+        statement = _describable(statement.this, kind, attempt.consumer)
+        wrapper, query_text = wrapper or kind, _after_keyword(source)
     elif isinstance(statement, exp.Show):
         statement = _show(str(statement.this).upper(), statement, listing, attempt.consumer)
     attempt.statement = _substitute_information_schema(statement, listing)
     attempt.wrapper = wrapper
-    attempt.query_text = _query_text(attempt.text) if wrapper else attempt.text
+    attempt.source_text, attempt.query_text = source, query_text
 
 
-def _query_text(text: str) -> str:
-    """The query inside ``EXPLAIN`` / ``DESCRIBE`` / ``SUMMARIZE`` (each keyword dropped)."""
+def _after_keyword(text: str) -> str:
+    """The query after a leading DESCRIBE / SUMMARIZE keyword."""
     from sqlglot.dialects.duckdb import DuckDB
 
-    while True:
-        tokens = DuckDB().tokenize(text)
-        if len(tokens) < 2 or tokens[0].text.upper() not in (EXPLAIN, *WRAPPERS):
-            return text
-        text = text[tokens[1].start :]
+    tokens = DuckDB().tokenize(text)
+    return text[tokens[1].start :] if len(tokens) > 1 else text
 
 
-def _explained(command: exp.Command, attempt: Attempt) -> exp.Expr:
+def _explained(inner: str, attempt: Attempt) -> exp.Expr:
     from meshsim.query.validate import parse_statement
 
-    inner = command.expression.name if isinstance(command.expression, exp.Literal) else ""
     if inner.lstrip().upper().startswith(("ANALYZE", "ANALYSE", "(")):
-        raise _unsupported("EXPLAIN ANALYZE and EXPLAIN options", attempt.consumer)
+        raise _unsupported("EXPLAIN ANALYZE (or an EXPLAIN option)", attempt.consumer)
     statement = parse_statement(inner, consumer=attempt.consumer)
     if isinstance(statement, exp.Command) and str(statement.this).upper() == EXPLAIN:
         raise _unsupported("EXPLAIN EXPLAIN", attempt.consumer)
