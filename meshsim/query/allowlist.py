@@ -100,6 +100,7 @@ NODES = frozenset(
         "GroupingSets",
         "TableSample",
         "Bracket",
+        "Slice",
     }
 )
 
@@ -142,6 +143,12 @@ FUNCTIONS = frozenset(
         "Array",
         "Explode",
         "Unnest",
+        "ArraySize",
+        "ArrayToString",
+        "ArrayContains",
+        "ArraySort",
+        "ArrayDistinct",
+        "Flatten",
         # window
         "RowNumber",
         "Rank",
@@ -541,6 +548,13 @@ DUCKDB_FUNCTIONS = frozenset(
         "list",
         "array_agg",
         "unnest",
+        "list_contains",
+        "array_contains",
+        "list_sort",
+        "array_sort",
+        "list_distinct",
+        "array_distinct",
+        "flatten",
         "random",
         "grouping",
     }

@@ -137,7 +137,7 @@ def _explained(inner: str, attempt: Attempt) -> exp.Expr:
 def _describable(target: exp.Expr, wrapper: str, consumer: str) -> exp.Expr:
     if isinstance(target, exp.Table):
         return exp.select(exp.Star()).from_(target)
-    if isinstance(target, exp.Query):
+    if isinstance(target, exp.Query | exp.Values):
         return target
     raise _unsupported(f"{wrapper} of {target.key.upper()}", consumer)
 
