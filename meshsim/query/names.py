@@ -124,6 +124,29 @@ def _enclosing(scope: Scope, name: str) -> exp.Expr | Scope | None:
     return None
 
 
+def _pivoted(scope: Scope, alias: str) -> exp.Expr | None:
+    """The source (table or subquery) whose PIVOT/UNPIVOT is named ``alias``."""
+    current: Scope | None = scope
+    while current is not None:
+        for source in current.sources.values():
+            node = source.expression.parent if isinstance(source, Scope) else source
+            if isinstance(node, exp.Expr):
+                for pivot in node.args.get("pivots") or ():
+                    if pivot.alias == alias:
+                        return node
+        current = current.parent
+    return None
+
+
+def _is_table_column(source: exp.Expr, column: exp.Column, spec: MeshSpec) -> bool:
+    """Whether ``column`` (read from a pivoted ``source``) is a column of the mesh table
+    itself (passed through the pivot), not one the pivot made."""
+    if not isinstance(source, exp.Table) or not source.db:
+        return False
+    table = spec.table(f"{source.db}.{source.name}")
+    return table is not None and column.name in {c.name for c in table.columns}
+
+
 def _is_output_ref(column: exp.Column) -> bool:
     """An unqualified ORDER BY name that refers to its query's output columns."""
     if column.table:
@@ -253,7 +276,11 @@ def resolve(
     diagnose which hidden column a query names). ``text`` is the text the tree was parsed
     from, to point at an unresolved column.
     """
-    tree = normalize_identifiers(tree.copy(), dialect="duckdb")
+    tree = tree.copy()
+    for pivot in tree.find_all(exp.Pivot):  # DuckDB keeps the case of the names PIVOT makes
+        for name in pivot.args.get("columns") or ():
+            name.meta["case_sensitive"] = True
+    tree = normalize_identifiers(tree, dialect="duckdb")
     _check_tables(tree, spec, consumer)
     try:
         tree = qualify(
@@ -290,7 +317,10 @@ def resolve(
             checked.add(id(column))
             if isinstance(column.this, exp.Star):
                 continue
-            if not column.table:
+            pivot = column.find_ancestor(exp.Pivot)
+            if pivot is not None:  # an input of PIVOT/UNPIVOT: a column of what it pivots
+                owner = pivot.parent
+            elif not column.table:
                 if _is_output_ref(column):
                     continue
                 raise QueryError(
@@ -298,11 +328,15 @@ def resolve(
                     f"columns are not allowed",
                     consumer=consumer,
                 )
-            owner = _enclosing(scope, column.table)
-            if owner is None:
-                raise QueryError(
-                    f"cannot resolve '{column.sql(dialect='duckdb')}'", consumer=consumer
-                )
+            else:
+                owner = _enclosing(scope, column.table) or _pivoted(scope, column.table)
+                if owner is None:
+                    raise QueryError(
+                        f"cannot resolve '{column.sql(dialect='duckdb')}'", consumer=consumer
+                    )
+                pivoted = isinstance(owner, exp.Expr) and owner.args.get("pivots")
+                if pivoted and not _is_table_column(owner, column, spec):
+                    continue  # a column PIVOT/UNPIVOT made, from what it read
             if isinstance(owner, exp.Table) and id(owner) in uses:
                 use = uses[id(owner)]
                 assert use.columns is not None

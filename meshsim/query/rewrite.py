@@ -283,6 +283,7 @@ class Planner:
                     this=exp.to_identifier(placeholder, quoted=True),
                     alias=exp.TableAlias(this=exp.to_identifier(use.alias, quoted=True)),
                     sample=use.node.args.get("sample"),  # TABLESAMPLE samples the governed rows
+                    pivots=use.node.args.get("pivots"),  # PIVOT pivots them
                 )
             )
         ctes = frozenset(cte.alias_or_name for cte in out.find_all(exp.CTE))

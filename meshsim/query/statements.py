@@ -39,8 +39,8 @@ CATALOG = "meshsim"
 INFORMATION_SCHEMA = "information_schema"
 
 SUPPORTED = (
-    "SELECT, WITH, VALUES, set operations, FROM-first queries, DESCRIBE, SUMMARIZE, "
-    "SHOW TABLES, SHOW ALL TABLES, EXPLAIN"
+    "SELECT, WITH, VALUES, set operations, FROM-first queries, PIVOT/UNPIVOT clauses, "
+    "DESCRIBE, SUMMARIZE, SHOW TABLES, SHOW ALL TABLES, EXPLAIN"
 )
 
 

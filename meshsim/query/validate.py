@@ -188,6 +188,13 @@ def validate_query(
     if not isinstance(tree, QUERY_TYPES):
         from meshsim.query.statements import SUPPORTED
 
+        if isinstance(tree, exp.Pivot):
+            raise QueryError(
+                "the PIVOT / UNPIVOT statement is not supported by meshsim; the PIVOT and "
+                "UNPIVOT clauses with explicit IN lists are",
+                consumer=consumer,
+                hint=PIVOT_HINT,
+            )
         if type(tree).__name__ in WRITES:
             raise QueryError(
                 f"meshsim answers read-only queries; {_kind(tree)} changes data or the "
@@ -207,6 +214,7 @@ def validate_query(
             hint="use IN (...) or a join instead of long chains of predicates",
         )
     check_syntax(tree, consumer=consumer, what="the query")
+    check_pivots(tree, consumer=consumer)
     check_relation_names(tree, consumer=consumer)
     check_recursive_ctes(tree, consumer=consumer)
     return balance_connectives(cast(exp.Query, tree))
@@ -234,6 +242,36 @@ def _check_nesting(text: str, limit: int, consumer: str | None) -> None:
             consumer=consumer,
             hint="flatten the expression, or move parts into WITH clauses",
         )
+
+
+PIVOT_HINT = (
+    "write FROM t PIVOT (sum(x) FOR col IN (1, 2)) or FROM t UNPIVOT (value FOR name IN "
+    "(col1, col2))"
+)
+
+
+def check_pivots(tree: exp.Expr, *, consumer: str | None = None) -> None:
+    """``PIVOT (agg FOR col IN (literal, ...))`` and ``UNPIVOT (v FOR k IN (column, ...))``
+    only: without an explicit list of literals DuckDB runs a query of its own, before the plan
+    meshsim verifies, to find the values."""
+    for pivot in tree.find_all(exp.Pivot):
+        fields = pivot.args.get("fields") or []
+        unpivot = bool(pivot.args.get("unpivot"))
+        wanted = (exp.Column,) if unpivot else (exp.Literal, exp.Neg, exp.Null, exp.Boolean)
+        if not fields or not all(
+            isinstance(f, exp.In)
+            and f.expressions
+            and not f.args.get("query")
+            and all(isinstance(v, wanted) for v in f.expressions)
+            for f in fields
+        ):
+            kind = "UNPIVOT" if unpivot else "PIVOT"
+            listed = "columns" if unpivot else "literal values"
+            raise QueryError(
+                f"{kind} needs an explicit IN list of {listed} in meshsim",
+                consumer=consumer,
+                hint=PIVOT_HINT,
+            )
 
 
 def check_relation_names(tree: exp.Expr, *, consumer: str | None = None) -> None:
@@ -348,7 +386,6 @@ def _kind(node: exp.Expr) -> str:
 
 #: How a refusal names a syntax node that is not a function (sqlglot class name -> clause).
 CLAUSES = {
-    "Pivot": "PIVOT / UNPIVOT",
     "Struct": "struct literals ({...})",
     "Dot": "field access (a.b on a value)",
     "PositionalColumn": "positional columns (#1)",

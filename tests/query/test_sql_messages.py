@@ -42,8 +42,15 @@ def test_refusal_names_the_function_as_written(run, sql, written, normalised) ->
         ("PRAGMA database_list", "the statement PRAGMA is not supported by meshsim"),
         ("CHECKPOINT", "the statement CHECKPOINT is not supported by meshsim"),
         ("SELECT {'a': 1}", "struct literals ({...}) is not supported by meshsim"),
-        ("PIVOT customer.nation ON n_name", "is not supported by meshsim"),
-        ("SELECT 1 FROM customer.nation PIVOT (count(*) FOR n_name IN ('A'))", "PIVOT"),
+        ("PIVOT customer.nation ON n_name", "the PIVOT / UNPIVOT statement is not supported"),
+        (
+            "SELECT * FROM customer.nation PIVOT (count(*) FOR n_name IN (SELECT 'A'))",
+            "PIVOT needs an explicit IN list of literal values",
+        ),
+        (
+            "SELECT * FROM customer.nation UNPIVOT (v FOR k IN (1, 2))",
+            "UNPIVOT needs an explicit IN list of columns",
+        ),
         ("INSERT INTO t VALUES (1)", "meshsim answers read-only queries"),
         ("CREATE TABLE t AS SELECT 1", "meshsim answers read-only queries"),
     ],

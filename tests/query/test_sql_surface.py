@@ -83,6 +83,16 @@ WIDENED = [
     "SELECT len(list(c_custkey)), list_sort(list(DISTINCT c_nationkey)), "
     "list_contains(list(c_mktsegment), 'BUILDING'), array_to_string([1, 2], '-'), "
     "flatten([[1], [2, 3]]), list_distinct([1, 1, 2]) FROM customer.customer",
+    "SELECT * FROM (SELECT c_mktsegment, c_nationkey FROM customer.customer) "
+    "PIVOT (count(*) FOR c_nationkey IN (3, 8, 13)) ORDER BY ALL",
+    "SELECT * FROM customer.nation PIVOT (count(*) FOR n_regionkey IN (1, 2, 3)) ORDER BY ALL",
+    "SELECT * FROM (SELECT c_mktsegment, c_nationkey, c_custkey FROM customer.customer) AS c "
+    "PIVOT (count(*) AS n, max(c_custkey) AS m FOR c_mktsegment IN ('BUILDING', 'MACHINERY')) "
+    "AS p ORDER BY ALL",
+    "SELECT o_orderstatus, k, v FROM sales.orders UNPIVOT (v FOR k IN (o_custkey, "
+    "o_shippriority)) ORDER BY ALL LIMIT 30",
+    "SELECT c_custkey, name, value FROM customer.customer UNPIVOT (value FOR name IN (c_phone, "
+    "c_comment)) ORDER BY ALL LIMIT 30",
     "SELECT count(*) FILTER (WHERE random() < 2.0), current_date = today(), "
     "now() IS NOT NULL FROM customer.customer",
 ]

@@ -204,3 +204,28 @@ def test_describe_cannot_be_turned_into_a_raw_read(run) -> None:
         "DESCRIBE information_schema.tables; SELECT 1",
     ]:
         refused(run, "eu_marketing_analyst", sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM customer.customer UNPIVOT (v FOR k IN (c_acctbal, c_phone))",
+        "SELECT * FROM customer.customer PIVOT (sum(c_acctbal) FOR c_nationkey IN (3, 8))",
+        "SELECT * FROM customer.customer PIVOT (count(*) FOR c_acctbal IN (1))",
+        "SELECT * FROM supply.supplier PIVOT (count(*) FOR s_nationkey IN (1))",
+        "SELECT * FROM customer.customer PIVOT (count(*) FOR c_nationkey IN "
+        "(SELECT c_nationkey FROM customer.customer))",
+    ],
+)
+def test_pivot_of_what_is_hidden_is_refused(run, sql: str) -> None:
+    refused(run, "eu_marketing_analyst", sql)
+
+
+def test_unpivot_moves_masked_values_only(run, mesh) -> None:
+    result = run(
+        "eu_marketing_analyst",
+        "SELECT k, v FROM customer.customer UNPIVOT (v FOR k IN (c_name, c_address, c_phone, "
+        "c_comment))",
+    )
+    no_leak(result, "eu_marketing_analyst", mesh)
+    assert CANARY not in str(result.fetchall())
