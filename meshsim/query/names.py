@@ -317,9 +317,10 @@ def resolve(
             checked.add(id(column))
             if isinstance(column.this, exp.Star):
                 continue
-            pivot = column.find_ancestor(exp.Pivot)
-            if pivot is not None:  # an input of PIVOT/UNPIVOT: a column of what it pivots
-                owner = pivot.parent
+            pivoting = column.find_ancestor(exp.Pivot)
+            owner: Any
+            if pivoting is not None:  # an input of PIVOT/UNPIVOT: a column of what it pivots
+                owner = pivoting.parent
             elif not column.table:
                 if _is_output_ref(column):
                     continue
