@@ -44,7 +44,8 @@ def test_parameters_through_the_facade(built_workspace: Path):
     mesh = Mesh.open(built_workspace)
     analyst = mesh.session("eu_marketing_analyst")
     sql = "SELECT count(*) FROM sales.orders WHERE o_orderstatus = $status"
-    assert analyst.sql(sql, {"status": "F"}).fetchall() == mesh.sql(
-        "eu_marketing_analyst", sql.replace("$status", "'F'")
-    ).fetchall()
+    assert (
+        analyst.sql(sql, {"status": "F"}).fetchall()
+        == mesh.sql("eu_marketing_analyst", sql.replace("$status", "'F'")).fetchall()
+    )
     assert "o_orderstatus" in str(analyst.explain(sql, {"status": "F"}))

@@ -151,6 +151,12 @@ NAMED = [
     "sum(c_custkey) OVER (PARTITION BY c_mktsegment) FROM customer.customer "
     "ORDER BY c_custkey LIMIT 3",
     "SELECT count(*) FROM customer.customer UNION ALL SELECT 1",
+    "WITH w AS (SELECT count(*), max(c_phone) FROM customer.customer) SELECT * FROM w",
+    "SELECT * FROM (SELECT sum(c_custkey), c_mktsegment FROM customer.customer GROUP BY ALL) "
+    "AS s ORDER BY ALL",
+    "SELECT * FROM (SELECT count(*) FROM customer.customer UNION ALL SELECT 2) ORDER BY ALL",
+    "WITH a AS (SELECT 1 + 1), b AS (SELECT * FROM a) SELECT * FROM b",
+    "FROM customer.customer SELECT count(*), min(c_custkey)",
     "SELECT date_trunc('month', o_orderdate), extract(year FROM o_orderdate), "
     "o_orderdate + INTERVAL 1 DAY, year(o_orderdate) FROM sales.orders ORDER BY o_orderkey LIMIT 2",
     "SELECT [1, 2], [c_custkey][1], round(c_custkey / 3, 2) FROM customer.customer "
