@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,16 +73,54 @@ class QueryTimeout(QueryError):
 
 class EngineFailure(QueryError):
     """DuckDB raised while running an already-governed query. ``kind`` is the exception class
-    name only; DuckDB's message is never kept because it can echo data values."""
+    name only; DuckDB's message is never kept because it can echo data values, except a
+    binder message of one of the shapes of :data:`BINDER_MESSAGES` (``detail``), which name
+    only types or a column of the consumer's own query."""
 
-    def __init__(self, kind: str, *, consumer: str | None = None) -> None:
+    def __init__(self, kind: str, *, consumer: str | None = None, detail: str = "") -> None:
         self.kind = kind
+        self.detail = detail
+        if detail:
+            message = f"the query cannot be planned ({kind}): {detail}"
+        else:
+            message = (
+                f"the query failed while running ({kind}); details are withheld because "
+                f"engine messages can contain data values"
+            )
         super().__init__(
-            f"the query failed while running ({kind}); details are withheld because engine "
-            f"messages can contain data values",
+            message,
             consumer=consumer,
             hint="check types, casts and divisions in the query, then run it again",
         )
+
+
+#: Binder messages shown to the consumer: their first line, when it has one of these shapes
+#: (names only types, or a plain column name of the consumer's query); any other message is
+#: withheld. The column shape refuses meshsim's internal names.
+BINDER_MESSAGES = (
+    re.compile(
+        r'column "(?:[\w]+\.)*(?!__meshsim)(\w+)" must appear in the GROUP BY clause or must be '
+        r"part of an aggregate function\."
+    ),
+    re.compile(
+        r"No function matches the given name and argument types '[\w+\-*/%|&~!<>=]+"
+        r"\([A-Z0-9_, ()\[\]]*\)'\."
+    ),
+    re.compile(r"aggregate function calls cannot be nested"),
+    re.compile(
+        r"(WHERE|GROUP BY|JOIN|HAVING) clause cannot contain (aggregates|window functions)!"
+    ),
+)
+
+
+def binder_detail(message: str) -> str:
+    """The part of a DuckDB binder message a consumer may see ('' if none)."""
+    first = message.split("\n", 1)[0].removeprefix("Binder Error: ")
+    for shape in BINDER_MESSAGES:
+        match = shape.match(first)
+        if match:
+            return match.group(0)
+    return ""
 
 
 def connect(
@@ -244,7 +283,8 @@ def _guarded(
     except duckdb.Error as exc:
         if fired.is_set() or isinstance(exc, duckdb.InterruptException):
             raise _timeout(limit_s or timeout_s, consumer) from None
-        raise EngineFailure(type(exc).__name__, consumer=consumer) from None
+        detail = binder_detail(str(exc)) if isinstance(exc, duckdb.BinderException) else ""
+        raise EngineFailure(type(exc).__name__, consumer=consumer, detail=detail) from None
     finally:
         if timer is not None:
             timer.cancel()

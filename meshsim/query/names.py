@@ -223,6 +223,11 @@ def _unresolved(
     table = match.group("table")
     if table:
         message = f"'{table}.{name}': '{table}' is not a table, alias or CTE the query reads"
+    elif name in choices:
+        message = (
+            f"column '{name}' is ambiguous: more than one relation the query reads has it; "
+            f"qualify it with a table alias (a.{name})"
+        )
     else:
         message = f"column '{name}' does not exist in the tables the query reads"
         guess = closest(name, choices)

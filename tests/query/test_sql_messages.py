@@ -86,6 +86,41 @@ def test_unknown_column_inside_explain_and_describe_is_pointed_at(run) -> None:
         assert "^^^^^^^^" in error.message.splitlines()[-1]
 
 
+def test_ambiguous_column_says_so(run) -> None:
+    error = refused(run, EU, "SELECT c_custkey FROM customer.customer a, customer.customer b")
+    assert "column 'c_custkey' is ambiguous" in error.message
+
+
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        (
+            "SELECT c_custkey, count(*) FROM customer.customer",
+            'column "c_custkey" must appear in the GROUP BY clause',
+        ),
+        (
+            "SELECT sum(c_phone) FROM customer.customer",
+            "No function matches the given name and argument types 'sum(VARCHAR)'",
+        ),
+        ("SELECT sum(sum(c_custkey)) FROM customer.customer", "cannot be nested"),
+        ("SELECT 1 FROM customer.customer WHERE sum(c_custkey) > 1", "WHERE clause cannot"),
+    ],
+)
+def test_binder_errors_of_known_shapes_are_shown(run, sql: str, says: str) -> None:
+    """DuckDB's binder messages of these shapes name only types or the query's own columns;
+    the rest of the message (the governed SQL around the error) is never shown."""
+    with pytest.raises(QueryError) as info:
+        run(EU, sql)
+    assert says in info.value.message
+    assert "LINE" not in info.value.message and "__meshsim" not in info.value.message
+
+
+def test_other_engine_messages_stay_withheld(run) -> None:
+    with pytest.raises(QueryError) as info:
+        run(EU, "SELECT CAST(c_phone AS INTEGER) FROM customer.customer")
+    assert "details are withheld" in info.value.message
+
+
 def test_unknown_alias_says_so(run) -> None:
     error = refused(run, EU, "SELECT x.c_custkey FROM customer.customer AS c")
     assert "'x' is not a table, alias or CTE the query reads" in error.message
