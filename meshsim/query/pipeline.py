@@ -107,9 +107,13 @@ def parse(engine: GovernedEngine, attempt: Attempt) -> None:
     from meshsim.query.parameters import bind_parameters, check_params
     from meshsim.query.validate import parse_statement
 
+    from meshsim.query.statements import is_explain
+
     params = check_params(attempt.params, attempt.consumer)
     statement = parse_statement(attempt.text, consumer=attempt.consumer, bounds=engine.bounds)
-    attempt.statement = bind_parameters(statement, params, attempt.consumer)
+    if not is_explain(statement):  # EXPLAIN's query is parsed, and bound, by rule statement
+        statement = bind_parameters(statement, params, attempt.consumer)
+    attempt.statement = statement
 
 
 def statement(engine: GovernedEngine, attempt: Attempt) -> None:

@@ -94,7 +94,7 @@ def inspect(engine: GovernedEngine, attempt: Attempt) -> None:
     assert statement is not None
     listing = _Listing(engine, attempt)
     wrapper, source = "", attempt.text  # the text the statement's positions refer to
-    if isinstance(statement, exp.Command) and str(statement.this).upper() == EXPLAIN:
+    if is_explain(statement):
         from meshsim.query.validate import command_text
 
         source = command_text(statement)
@@ -123,15 +123,20 @@ def _after_keyword(text: str) -> str:
     return text[tokens[1].start :] if len(tokens) > 1 else text
 
 
+def is_explain(statement: exp.Expr) -> bool:
+    return isinstance(statement, exp.Command) and str(statement.this).upper() == EXPLAIN
+
+
 def _explained(inner: str, attempt: Attempt) -> exp.Expr:
+    from meshsim.query.parameters import bind_parameters
     from meshsim.query.validate import parse_statement
 
     if inner.lstrip().upper().startswith(("ANALYZE", "ANALYSE", "(")):
         raise _unsupported("EXPLAIN ANALYZE (or an EXPLAIN option)", attempt.consumer)
     statement = parse_statement(inner, consumer=attempt.consumer)
-    if isinstance(statement, exp.Command) and str(statement.this).upper() == EXPLAIN:
+    if is_explain(statement):
         raise _unsupported("EXPLAIN EXPLAIN", attempt.consumer)
-    return statement
+    return bind_parameters(statement, attempt.params, attempt.consumer)
 
 
 def _describable(target: exp.Expr, wrapper: str, consumer: str) -> exp.Expr:

@@ -152,6 +152,16 @@ def test_parameter_values_round_trip_as_duckdb_binds_them(run, value) -> None:
     assert run(EU, "SELECT ? AS v", [value]).fetchall() == want
 
 
+def test_parameters_inside_inspection_statements(run) -> None:
+    sql = "SELECT count(*) FROM customer.customer WHERE c_custkey < ?"
+    described = run(EU, f"DESCRIBE {sql}", [10]).fetchall()
+    assert [r[:2] for r in described] == [("count_star()", "BIGINT")]
+    explained = dict(run(EU, f"EXPLAIN {sql}", [10]).fetchall())
+    assert "< 10" in explained["governed_sql"]
+    summary = run(EU, f"SUMMARIZE {sql}", [10])
+    assert summary.fetchall()[0][0] == "count_star()"
+
+
 def test_a_parameter_is_a_value_never_syntax(run) -> None:
     injected = "x' OR '1'='1"
     rows = run(EU, "SELECT count(*) FROM customer.customer WHERE c_comment = ?", [injected])
