@@ -105,9 +105,8 @@ class Rule:
 def parse(engine: GovernedEngine, attempt: Attempt) -> None:
     """Parse, then bind the parameters as literals in meshsim's own tree."""
     from meshsim.query.parameters import bind_parameters, check_params
-    from meshsim.query.validate import parse_statement
-
     from meshsim.query.statements import is_explain
+    from meshsim.query.validate import parse_statement
 
     params = check_params(attempt.params, attempt.consumer)
     statement = parse_statement(attempt.text, consumer=attempt.consumer, bounds=engine.bounds)

@@ -94,7 +94,7 @@ def inspect(engine: GovernedEngine, attempt: Attempt) -> None:
     assert statement is not None
     listing = _Listing(engine, attempt)
     wrapper, source = "", attempt.text  # the text the statement's positions refer to
-    if is_explain(statement):
+    if isinstance(statement, exp.Command) and is_explain(statement):
         from meshsim.query.validate import command_text
 
         source = command_text(statement)
