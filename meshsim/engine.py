@@ -335,17 +335,21 @@ def serialize_sql(con, sql: str) -> str:
     return str(row[0])
 
 
-def deserialize_sql(con, serialized: str) -> str | None:
-    """DuckDB's own printing of a parse tree (``json_deserialize_sql``); None if it cannot."""
+def deserialize_sql(con, serialized: Sequence[str]) -> list[str] | None:
+    """DuckDB's own printing of each parse tree (``json_deserialize_sql``), in one call;
+    None if it cannot print one of them."""
     duckdb = _duckdb()
+    if not serialized:
+        return []
+    calls = ", ".join("json_deserialize_sql(?::JSON)" for _ in serialized)
     cursor = con.cursor()
     try:
-        row = cursor.execute("SELECT json_deserialize_sql(?::JSON)", [serialized]).fetchone()
+        row = cursor.execute(f"SELECT {calls}", list(serialized)).fetchone()
     except duckdb.Error:
         return None
     finally:
         cursor.close()
-    return None if row is None else str(row[0])
+    return None if row is None else [str(v) for v in row]
 
 
 def bind_errors(

@@ -84,6 +84,8 @@ def name_outputs(con: Any, text: str, tree: exp.Expr) -> None:
     statements = doc.get("statements") or []
     if doc.get("error") or len(statements) != 1:
         return
+    wanted: list[tuple[exp.Select, int]] = []
+    docs: list[str] = []
     for node, select in _pairs(statements[0].get("node"), tree):
         listed = node.get("select_list")
         if not isinstance(listed, list) or len(listed) != len(select.expressions):
@@ -93,12 +95,15 @@ def name_outputs(con: Any, text: str, tree: exp.Expr) -> None:
             if not isinstance(expression, dict) or expression.get("alias"):
                 continue
             template["statements"][0]["node"]["select_list"] = [expression]
-            printed = duck.deserialize_sql(con, json.dumps(template))
-            if printed is None or not printed.startswith("SELECT "):
-                continue
-            alias = exp.to_identifier(printed[len("SELECT ") :], quoted=True)
-            alias.meta["case_sensitive"] = True  # DuckDB keeps a name's case; so must qualify
-            select.expressions[i].replace(exp.alias_(select.expressions[i].copy(), alias))
+            docs.append(json.dumps(template))
+            wanted.append((select, i))
+    printed = duck.deserialize_sql(con, docs) or []
+    for (select, i), text in zip(wanted, printed, strict=False):
+        if not text.startswith("SELECT "):
+            continue
+        alias = exp.to_identifier(text[len("SELECT ") :], quoted=True)
+        alias.meta["case_sensitive"] = True  # DuckDB keeps a name's case; so must qualify
+        select.expressions[i].replace(exp.alias_(select.expressions[i].copy(), alias))
 
 
 def _unnamed(select: exp.Select) -> list[int]:
