@@ -36,6 +36,34 @@ def check_params(params: object, consumer: str | None) -> Params | None:
     )
 
 
+def number_placeholders(text: str, consumer: str | None) -> str:
+    """``text`` with each ``?`` written ``$1``, ``$2``... in the order of the text (sqlglot's
+    tree does not keep the order of its placeholders; a string or comment holding ``?`` is
+    left alone). Mixing ``?`` with ``$1`` / ``$name`` is refused, as DuckDB refuses it.
+
+    >>> number_placeholders("SELECT ? + 1, '?', ? -- ?", None)
+    "SELECT $1 + 1, '?', $2 -- ?"
+    """
+    from sqlglot.dialects.duckdb import DuckDB
+    from sqlglot.errors import TokenError
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = DuckDB().tokenize(text)
+    except TokenError:
+        return text  # rule parse reports it
+    marks = [t for t in tokens if t.token_type == TokenType.PLACEHOLDER and t.text == "?"]
+    if not marks:
+        return text
+    if any(t.token_type == TokenType.PARAMETER for t in tokens):
+        raise QueryError(
+            "the query mixes parameter styles (?, $1, $name); use one", consumer=consumer
+        )
+    for number, token in reversed(list(enumerate(marks, start=1))):
+        text = f"{text[: token.start]}${number}{text[token.end + 1 :]}"
+    return text
+
+
 def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None) -> exp.Expr:
     """``tree`` with every placeholder replaced by its parameter as a literal (in place:
     ``tree`` is meshsim's own parse). Too few or too many values, an unknown name, or a mix

@@ -65,6 +65,7 @@ class Attempt:
     statement: exp.Expr | None = None  # what parse made of the text
     #: DESCRIBE / SUMMARIZE (DuckDB wraps the verified query) or EXPLAIN (not run)
     wrapper: str = ""
+    parsed_text: str = ""  # the text parsed (each ? numbered $1, $2... when bound)
     source_text: str = ""  # the text the statement's positions refer to (inside EXPLAIN)
     query_text: str = ""  # the text of the query itself (inside EXPLAIN, DESCRIBE, ...)
     tree: exp.Query | None = None  # the validated query
@@ -104,15 +105,18 @@ class Rule:
 
 def parse(engine: GovernedEngine, attempt: Attempt) -> None:
     """Parse, then bind the parameters as literals in meshsim's own tree."""
-    from meshsim.query.parameters import bind_parameters, check_params
+    from meshsim.query.parameters import bind_parameters, check_params, number_placeholders
     from meshsim.query.statements import is_explain
     from meshsim.query.validate import parse_statement
 
     params = check_params(attempt.params, attempt.consumer)
-    statement = parse_statement(attempt.text, consumer=attempt.consumer, bounds=engine.bounds)
+    text = attempt.text
+    if params is not None:
+        text = number_placeholders(text, attempt.consumer)
+    statement = parse_statement(text, consumer=attempt.consumer, bounds=engine.bounds)
     if not is_explain(statement):  # EXPLAIN's query is parsed, and bound, by rule statement
         statement = bind_parameters(statement, params, attempt.consumer)
-    attempt.statement = statement
+    attempt.statement, attempt.parsed_text = statement, text
 
 
 def statement(engine: GovernedEngine, attempt: Attempt) -> None:

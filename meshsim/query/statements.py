@@ -93,7 +93,7 @@ def inspect(engine: GovernedEngine, attempt: Attempt) -> None:
     statement = attempt.statement
     assert statement is not None
     listing = _Listing(engine, attempt)
-    wrapper, source = "", attempt.text  # the text the statement's positions refer to
+    wrapper, source = "", attempt.parsed_text or attempt.text  # what positions refer to
     if isinstance(statement, exp.Command) and is_explain(statement):
         from meshsim.query.validate import command_text
 

@@ -141,6 +141,20 @@ def test_positional_numbered_and_named_parameters(run) -> None:
 
 
 @pytest.mark.parametrize(
+    ("sql", "first"),
+    [
+        ("SELECT ? + 1 AS a, ? AS b, '?' AS c", (11, 20, "?")),
+        ("FROM customer.customer SELECT ? + c_custkey AS a, ? AS b ORDER BY a LIMIT 1", (13, 20)),
+        ("SELECT ? AS a, (SELECT ? + 0) AS b -- ?", (10, 20)),
+        ("SELECT * FROM (VALUES (?, ?)) AS v(a, b)", (10, 20)),
+    ],
+)
+def test_question_marks_bind_in_the_order_of_the_text(run, sql, first) -> None:
+    """sqlglot walks a tree breadth first: ``SELECT ? + 1, ?`` bound 20 to the first mark."""
+    assert run(EU, sql, [10, 20]).fetchall()[0] == first
+
+
+@pytest.mark.parametrize(
     "value",
     [None, True, 3, -7, 2**70, 1.5, float("inf"), Decimal("12.50"), "it's", date(2024, 1, 2)]
     + [datetime(2024, 1, 2, 3, 4, 5), [1, 2, 3]],
