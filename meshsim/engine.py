@@ -14,7 +14,9 @@ batch by batch under row and byte limits.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +37,11 @@ CONNECT_SETTINGS: dict[str, Any] = {
     "enable_external_file_cache": False,
     "allow_persistent_secrets": False,
 }
+
+
+#: Arrow schema metadata key of a result: DuckDB's type of each column, as JSON (Arrow alone
+#: cannot tell a HUGEINT from a DECIMAL(38,0), which Python receives differently)
+DUCKDB_TYPES = b"meshsim.duckdb_types"
 
 
 def _duckdb():
@@ -66,16 +73,54 @@ class QueryTimeout(QueryError):
 
 class EngineFailure(QueryError):
     """DuckDB raised while running an already-governed query. ``kind`` is the exception class
-    name only; DuckDB's message is never kept because it can echo data values."""
+    name only; DuckDB's message is never kept because it can echo data values, except a
+    binder message of one of the shapes of :data:`BINDER_MESSAGES` (``detail``), which name
+    only types or a column of the consumer's own query."""
 
-    def __init__(self, kind: str, *, consumer: str | None = None) -> None:
+    def __init__(self, kind: str, *, consumer: str | None = None, detail: str = "") -> None:
         self.kind = kind
+        self.detail = detail
+        if detail:
+            message = f"the query cannot be planned ({kind}): {detail}"
+        else:
+            message = (
+                f"the query failed while running ({kind}); details are withheld because "
+                f"engine messages can contain data values"
+            )
         super().__init__(
-            f"the query failed while running ({kind}); details are withheld because engine "
-            f"messages can contain data values",
+            message,
             consumer=consumer,
             hint="check types, casts and divisions in the query, then run it again",
         )
+
+
+#: Binder messages shown to the consumer: their first line, when it has one of these shapes
+#: (names only types, or a plain column name of the consumer's query); any other message is
+#: withheld. The column shape refuses meshsim's internal names.
+BINDER_MESSAGES = (
+    re.compile(
+        r'column "(?:[\w]+\.)*(?!__meshsim)(\w+)" must appear in the GROUP BY clause or must be '
+        r"part of an aggregate function\."
+    ),
+    re.compile(
+        r"No function matches the given name and argument types '[\w+\-*/%|&~!<>=]+"
+        r"\([A-Z0-9_, ()\[\]]*\)'\."
+    ),
+    re.compile(r"aggregate function calls cannot be nested"),
+    re.compile(
+        r"(WHERE|GROUP BY|JOIN|HAVING) clause cannot contain (aggregates|window functions)!"
+    ),
+)
+
+
+def binder_detail(message: str) -> str:
+    """The part of a DuckDB binder message a consumer may see ('' if none)."""
+    first = message.split("\n", 1)[0].removeprefix("Binder Error: ")
+    for shape in BINDER_MESSAGES:
+        match = shape.match(first)
+        if match:
+            return match.group(0)
+    return ""
 
 
 def connect(
@@ -201,14 +246,17 @@ def run_arrow(
     limit_s: float | None = None,
 ) -> pa.Table:
     """Run governed ``sql`` on a fresh cursor and read the Arrow result, batch by batch, up
-    to ``max_rows`` rows and ``max_bytes`` bytes (:class:`ResultTooLarge` past either).
+    to ``max_rows`` rows and ``max_bytes`` bytes (:class:`ResultTooLarge` past either). The
+    result's schema metadata holds DuckDB's column types under :data:`DUCKDB_TYPES`.
 
     Engine errors become :class:`EngineFailure` (class name only) or :class:`QueryTimeout`.
     """
     import pyarrow as pa
 
     def read(cursor) -> pa.Table:
-        reader = cursor.sql(sql).arrow()
+        relation = cursor.sql(sql)
+        types = [str(t) for t in relation.types]
+        reader = relation.arrow()
         batches, rows, size = [], 0, 0
         for batch in reader:
             rows += batch.num_rows
@@ -228,7 +276,8 @@ def run_arrow(
                     hint="select fewer columns, add a LIMIT, or raise the limit",
                 )
             batches.append(batch)
-        return pa.Table.from_batches(batches, schema=reader.schema)
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        return table.replace_schema_metadata({DUCKDB_TYPES: json.dumps(types)})
 
     return _guarded(con, read, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
 
@@ -292,7 +341,8 @@ def _guarded(
     except duckdb.Error as exc:
         if fired.is_set() or isinstance(exc, duckdb.InterruptException):
             raise _timeout(limit_s or timeout_s, consumer) from None
-        raise EngineFailure(type(exc).__name__, consumer=consumer) from None
+        detail = binder_detail(str(exc)) if isinstance(exc, duckdb.BinderException) else ""
+        raise EngineFailure(type(exc).__name__, consumer=consumer, detail=detail) from None
     finally:
         if timer is not None:
             timer.cancel()
@@ -315,6 +365,23 @@ def _timeout(limit_s: float | None, consumer: str | None) -> QueryTimeout:
     )
 
 
+_TYPE_NAMES: dict[str, str] = {}
+
+
+def type_name(con, sql_type: str) -> str:
+    """DuckDB's own name of ``sql_type`` (``TEXT`` is ``VARCHAR``), as DESCRIBE shows it.
+    ``sql_type`` is meshsim's generated type text, never a consumer's."""
+    if sql_type not in _TYPE_NAMES:
+        cursor = con.cursor()
+        try:
+            row = cursor.execute(f"SELECT typeof(CAST(NULL AS {sql_type}))").fetchone()
+        finally:
+            cursor.close()
+        assert row is not None
+        _TYPE_NAMES[sql_type] = str(row[0])
+    return _TYPE_NAMES[sql_type]
+
+
 def serialize_sql(con, sql: str) -> str:
     """DuckDB's own parse of ``sql`` as JSON (``json_serialize_sql``), for cross-checks."""
     cursor = con.cursor()
@@ -324,6 +391,23 @@ def serialize_sql(con, sql: str) -> str:
         cursor.close()
     assert row is not None
     return str(row[0])
+
+
+def deserialize_sql(con, serialized: Sequence[str]) -> list[str] | None:
+    """DuckDB's own printing of each parse tree (``json_deserialize_sql``), in one call;
+    None if it cannot print one of them."""
+    duckdb = _duckdb()
+    if not serialized:
+        return []
+    calls = ", ".join("json_deserialize_sql(?::JSON)" for _ in serialized)
+    cursor = con.cursor()
+    try:
+        row = cursor.execute(f"SELECT {calls}", list(serialized)).fetchone()
+    except duckdb.Error:
+        return None
+    finally:
+        cursor.close()
+    return None if row is None else [str(v) for v in row]
 
 
 def bind_errors(

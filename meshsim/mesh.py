@@ -503,8 +503,8 @@ class Mesh:
         for table in self.spec.tables():
             engine.planner.snapshot(table.ref)
 
-    def sql(self, consumer: str, text: str) -> Result:
-        return self.session(consumer).sql(text)
+    def sql(self, consumer: str, text: str, params: Any = None) -> Result:
+        return self.session(consumer).sql(text, params)
 
     def explain(self, consumer: str, text: str) -> Explanation:
         return self.session(consumer).explain(text)
@@ -586,18 +586,19 @@ class ConsumerSession:
     def __repr__(self) -> str:
         return f"<meshsim session as {self.consumer}>"
 
-    def sql(self, text: str) -> Result:
-        return self._enrich(self._session.sql, text)
+    def sql(self, text: str, params: Any = None) -> Result:
+        """``params`` binds ``?`` / ``$1`` (a list) or ``$name`` (a dict), as in DuckDB."""
+        return self._enrich(self._session.sql, text, params)
 
-    def explain(self, text: str) -> Explanation:
-        return self._enrich(self._session.explain, text)
+    def explain(self, text: str, params: Any = None) -> Explanation:
+        return self._enrich(self._session.explain, text, params)
 
-    def _enrich(self, call: Any, text: str) -> Any:
+    def _enrich(self, call: Any, text: str, params: Any = None) -> Any:
         from meshsim.errors import AccessDenied
         from meshsim.system import AUDIT_TABLE
 
         try:
-            return call(text)
+            return call(text, params)
         except AccessDenied as exc:
             if exc.table == AUDIT_TABLE:
                 raise AccessDenied(

@@ -12,8 +12,8 @@ listed is refused, so a DuckDB release that adds a dangerous function changes no
 
 from __future__ import annotations
 
-#: Non-function syntax nodes. Anything else (Command, Into, Pivot, Placeholder, Struct,
-#: Bracket, Dot, PositionalColumn, TableSample, Create, Insert, Pragma, Set...) is refused.
+#: Non-function syntax nodes. Anything else (Command, Into, Placeholder, Struct,
+#: Dot, PositionalColumn, Create, Insert, Pragma, Set...) is refused.
 NODES = frozenset(
     {
         # query structure
@@ -94,6 +94,16 @@ NODES = frozenset(
         "Escape",
         "BitwiseAnd",
         "BitwiseOr",
+        # grouping sets, sampling (applied to the governed relation), list literals
+        "Rollup",
+        "Cube",
+        "GroupingSets",
+        "TableSample",
+        "Bracket",
+        "Slice",
+        # FROM t PIVOT (agg FOR col IN (values)) / UNPIVOT (v FOR k IN (columns)), checked
+        # in validate: explicit IN lists only (DuckDB runs a query to find missing ones)
+        "Pivot",
     }
 )
 
@@ -130,6 +140,18 @@ FUNCTIONS = frozenset(
         "PercentileCont",
         "PercentileDisc",
         "ApproxQuantile",
+        "ArrayAgg",
+        "Grouping",
+        # lists
+        "Array",
+        "Explode",
+        "Unnest",
+        "ArraySize",
+        "ArrayToString",
+        "ArrayContains",
+        "ArraySort",
+        "ArrayDistinct",
+        "Flatten",
         # window
         "RowNumber",
         "Rank",
@@ -214,6 +236,8 @@ FUNCTIONS = frozenset(
         "Date",
         "UnixToTime",
         "TimeToUnix",
+        # volatile scalars
+        "Rand",
     }
 )
 
@@ -310,6 +334,8 @@ ANONYMOUS = frozenset(
         "bitstring_agg",
         "count_star",
         "last_day",
+        "now",
+        "today",
     }
 )
 
@@ -522,5 +548,17 @@ DUCKDB_FUNCTIONS = frozenset(
         "len",
         "range",
         "generate_series",
+        "list",
+        "array_agg",
+        "unnest",
+        "list_contains",
+        "array_contains",
+        "list_sort",
+        "array_sort",
+        "list_distinct",
+        "array_distinct",
+        "flatten",
+        "random",
+        "grouping",
     }
 )

@@ -8,7 +8,7 @@
   planner bound (options ``union_by_name``/``hive_partitioning``/``file_row_number`` only),
   or an allowlisted series function;
 * every FUNCTION is on :data:`meshsim.query.allowlist.DUCKDB_FUNCTIONS`, without schema or
-  catalog; no COLUMNS(...) star and no positional reference.
+  catalog; no COLUMNS(...) star (but ``ORDER BY ALL``) and no positional reference.
 """
 
 from __future__ import annotations
@@ -27,12 +27,30 @@ SCAN_FUNCTIONS = frozenset({"unnest", "get_bit"})
 _SERIES = frozenset({"range", "generate_series"})
 
 
+def _is_order_by_all(expression: Any) -> bool:
+    """``ORDER BY ALL``, which DuckDB parses as a bare ``COLUMNS(*)`` ordering: the query's
+    own output columns, nothing else."""
+    return (
+        isinstance(expression, dict)
+        and expression.get("class") == "STAR"
+        and expression.get("columns") is True
+        and expression.get("expr") is None
+        and not expression.get("relation_name")
+        and not any(
+            expression.get(k)
+            for k in ("exclude_list", "replace_list", "qualified_exclude_list", "rename_list")
+        )
+    )
+
+
 def _nodes(value: Any) -> Iterator[dict[str, Any]]:
     if isinstance(value, dict):
         yield value
         for key, child in value.items():
             if value.get("type") == "TABLE_FUNCTION" and key == "function":
                 continue  # checked whole by _check_table_function
+            if value.get("type") == "ORDER_MODIFIER" and key == "orders":
+                child = [o for o in child if not _is_order_by_all(o.get("expression"))]
             yield from _nodes(child)
     elif isinstance(value, list):
         for child in value:

@@ -12,6 +12,7 @@ output name. Whole-row references (``SELECT t FROM x t``), virtual columns (``ro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from meshsim.errors import QueryError, unknown_name_message
+from meshsim.errors import QueryError, closest, unknown_name_message
 from meshsim.spec.loader import MeshSpec
 
 
@@ -126,6 +127,29 @@ def _enclosing(scope: Scope, name: str) -> exp.Expr | Scope | None:
     return None
 
 
+def _pivoted(scope: Scope, alias: str) -> exp.Expr | None:
+    """The source (table or subquery) whose PIVOT/UNPIVOT is named ``alias``."""
+    current: Scope | None = scope
+    while current is not None:
+        for source in current.sources.values():
+            node = source.expression.parent if isinstance(source, Scope) else source
+            if isinstance(node, exp.Expr):
+                for pivot in node.args.get("pivots") or ():
+                    if pivot.alias == alias:
+                        return node
+        current = current.parent
+    return None
+
+
+def _is_table_column(source: exp.Expr, column: exp.Column, spec: MeshSpec) -> bool:
+    """Whether ``column`` (read from a pivoted ``source``) is a column of the mesh table
+    itself (passed through the pivot), not one the pivot made."""
+    if not isinstance(source, exp.Table) or not source.db:
+        return False
+    table = spec.table(f"{source.db}.{source.name}")
+    return table is not None and column.name in {c.name for c in table.columns}
+
+
 def _is_output_ref(column: exp.Column) -> bool:
     """An unqualified ORDER BY name that refers to its query's output columns."""
     if column.table:
@@ -177,20 +201,94 @@ def _check_stars_expanded(tree: exp.Query, consumer: str | None) -> None:
                 )
 
 
+_UNRESOLVED = re.compile(
+    r"Column '(?P<column>[^']+)' could not be resolved(?: for table: '(?P<table>[^']+)')?"
+    r"(?:\. Line: (?P<line>\d+), Col: (?P<col>\d+))?|Unknown column: (?P<unknown>\S+)"
+)
+
+
+def _unresolved(
+    error: OptimizeError,
+    tree: exp.Query,
+    spec: MeshSpec,
+    schema: Any,
+    consumer: str | None,
+    text: str | None,
+) -> QueryError:
+    """sqlglot's unresolved-column error as meshsim's: the name, the closest column the
+    consumer can see (only visible ones: ``schema`` is its visible schema, or the full one
+    when diagnosing, whose message is never shown), and where it is in the text."""
+    match = _UNRESOLVED.search(str(error))
+    if match is None:
+        return QueryError(f"cannot resolve the query: {error}", consumer=consumer)
+    name = match.group("column") or match.group("unknown") or ""
+    choices = sorted(_columns_in_query(tree, spec, schema))
+    table = match.group("table")
+    if table:
+        message = f"'{table}.{name}': '{table}' is not a table, alias or CTE the query reads"
+    elif name in choices:
+        message = (
+            f"column '{name}' is ambiguous: more than one relation the query reads has it; "
+            f"qualify it with a table alias (a.{name})"
+        )
+    else:
+        message = f"column '{name}' does not exist in the tables the query reads"
+        guess = closest(name, choices)
+        if guess:
+            message += f"; did you mean '{guess}'?"
+    line, col = match.group("line"), match.group("col")
+    if line and col and text:
+        from meshsim.query.validate import point_at
+
+        start = max(int(col) - len(name), 0)
+        message += f" (line {line}, column {start + 1})" + point_at(
+            text, int(line), start, len(name)
+        )
+    return QueryError(message, consumer=consumer, hint="DESCRIBE domain.table lists its columns")
+
+
+def _columns_in_query(tree: exp.Query, spec: MeshSpec, schema: Any) -> set[str]:
+    """Column names the query's relations offer: mesh tables' columns in ``schema`` and the
+    output names of its subqueries and CTEs."""
+    names: set[str] = set()
+    full = mesh_schema(spec) if schema is None else None
+    for table in tree.find_all(exp.Table):
+        if not table.db:
+            continue
+        if full is not None:
+            names |= set(full.get(table.db, {}).get(table.name, {}))
+            continue
+        try:
+            names |= set(schema.column_names(table))
+        except Exception:  # noqa: BLE001 - a name the schema does not know offers nothing
+            continue
+    for query in tree.find_all(exp.Subquery, exp.CTE):
+        inner = query.this
+        if isinstance(inner, exp.Query):
+            names |= {n for n in inner.named_selects if n}
+    return names
+
+
 def resolve(
     tree: exp.Query,
     spec: MeshSpec,
     *,
     consumer: str | None = None,
     schema: Any = None,
+    text: str | None = None,
 ) -> Resolved:
     """Qualify a copy of ``tree`` and list every mesh table reference with its columns.
 
     With ``schema`` (the consumer's VISIBLE columns per table) stars are expanded to visible
     columns only; without it, the full mesh schema is used and stars are left alone (used to
-    diagnose which hidden column a query names).
+    diagnose which hidden column a query names). ``text`` is the text the tree was parsed
+    from, to point at an unresolved column.
     """
-    tree = normalize_identifiers(tree.copy(), dialect="duckdb")
+    tree = tree.copy()
+    for pivot in tree.find_all(exp.Pivot):  # DuckDB keeps the case of the names PIVOT makes
+        for name in pivot.args.get("columns") or ():
+            name.meta["case_sensitive"] = True
+    tree = normalize_identifiers(tree, dialect="duckdb")
     _check_tables(tree, spec, consumer)
     try:
         tree = qualify(
@@ -202,7 +300,7 @@ def resolve(
             quote_identifiers=True,
         )
     except OptimizeError as exc:
-        raise QueryError(f"cannot resolve the query: {exc}", consumer=consumer) from None
+        raise _unresolved(exc, tree, spec, schema, consumer, text) from None
     _check_laterals(tree, consumer)
     if schema is not None:
         _check_stars_expanded(tree, consumer)
@@ -227,7 +325,11 @@ def resolve(
             checked.add(id(column))
             if isinstance(column.this, exp.Star):
                 continue
-            if not column.table:
+            pivoting = column.find_ancestor(exp.Pivot)
+            owner: Any
+            if pivoting is not None:  # an input of PIVOT/UNPIVOT: a column of what it pivots
+                owner = pivoting.parent
+            elif not column.table:
                 if _is_output_ref(column):
                     continue
                 raise QueryError(
@@ -235,11 +337,15 @@ def resolve(
                     f"columns are not allowed",
                     consumer=consumer,
                 )
-            owner = _enclosing(scope, column.table)
-            if owner is None:
-                raise QueryError(
-                    f"cannot resolve '{column.sql(dialect='duckdb')}'", consumer=consumer
-                )
+            else:
+                owner = _enclosing(scope, column.table) or _pivoted(scope, column.table)
+                if owner is None:
+                    raise QueryError(
+                        f"cannot resolve '{column.sql(dialect='duckdb')}'", consumer=consumer
+                    )
+                pivoted = isinstance(owner, exp.Expr) and owner.args.get("pivots")
+                if pivoted and not _is_table_column(owner, column, spec):
+                    continue  # a column PIVOT/UNPIVOT made, from what it read
             if isinstance(owner, exp.Table) and id(owner) in uses:
                 use = uses[id(owner)]
                 assert use.columns is not None

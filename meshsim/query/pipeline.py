@@ -4,9 +4,14 @@ Each rule is a function ``rule(engine, attempt) -> None`` that reads what earlie
 on the :class:`Attempt` and adds its own product; :func:`run_rules` runs them in order,
 records each one's time, and stops at the deadline. :data:`PLAN_RULES`:
 
-1. ``parse`` - text within the size bounds, sqlglot parses exactly one statement;
+1. ``parse`` - text within the size bounds, sqlglot parses exactly one statement; bound
+   parameters become literals (:mod:`meshsim.query.parameters`);
+   ``statement`` - an inspection statement (DESCRIBE, SUMMARIZE, SHOW TABLES, EXPLAIN) and
+   ``information_schema`` become the governed query that answers them from the consumer's
+   view (:mod:`meshsim.query.statements`);
 2. ``validate`` - a read-only query of allowlisted syntax, safe relation names, recursive CTEs
    in the shape DuckDB binds, bounded size (:mod:`meshsim.query.validate`);
+   ``name`` - unnamed output columns named as DuckDB names them (:mod:`meshsim.query.outputs`);
 3. ``resolve`` - every table and column qualified by scope, stars expanded to the columns the
    consumer may see (:mod:`meshsim.query.names`);
 4. ``authorise`` - deny by default: every table granted, every column named visible
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
     from meshsim.query.names import Resolved
+    from meshsim.query.parameters import Params
     from meshsim.query.rewrite import Plan
     from meshsim.query.session import GovernedEngine
     from meshsim.spec.models import Policies
@@ -50,11 +56,18 @@ class Attempt:
 
     consumer: str
     text: str
+    #: bound parameters (list for ? and $1, dict for $name), replaced by literals at parse
+    params: Params | None = None
     started: float = field(default_factory=time.perf_counter)
     limit_s: float | None = None
     policies: Policies | None = None
     fingerprint: str = ""
     statement: exp.Expr | None = None  # what parse made of the text
+    #: DESCRIBE / SUMMARIZE (DuckDB wraps the verified query) or EXPLAIN (not run)
+    wrapper: str = ""
+    parsed_text: str = ""  # the text parsed (each ? numbered $1, $2... when bound)
+    source_text: str = ""  # the text the statement's positions refer to (inside EXPLAIN)
+    query_text: str = ""  # the text of the query itself (inside EXPLAIN, DESCRIBE, ...)
     tree: exp.Query | None = None  # the validated query
     resolved: Resolved | None = None
     plan: Plan | None = None
@@ -91,11 +104,25 @@ class Rule:
 
 
 def parse(engine: GovernedEngine, attempt: Attempt) -> None:
+    """Parse, then bind the parameters as literals in meshsim's own tree."""
+    from meshsim.query.parameters import bind_parameters, check_params, number_placeholders
+    from meshsim.query.statements import is_explain
     from meshsim.query.validate import parse_statement
 
-    attempt.statement = parse_statement(
-        attempt.text, consumer=attempt.consumer, bounds=engine.bounds
-    )
+    params = check_params(attempt.params, attempt.consumer)
+    text = attempt.text
+    if params is not None:
+        text = number_placeholders(text, attempt.consumer)
+    statement = parse_statement(text, consumer=attempt.consumer, bounds=engine.bounds)
+    if not is_explain(statement):  # EXPLAIN's query is parsed, and bound, by rule statement
+        statement = bind_parameters(statement, params, attempt.consumer)
+    attempt.statement, attempt.parsed_text = statement, text
+
+
+def statement(engine: GovernedEngine, attempt: Attempt) -> None:
+    from meshsim.query.statements import inspect
+
+    inspect(engine, attempt)
 
 
 def validate(engine: GovernedEngine, attempt: Attempt) -> None:
@@ -105,6 +132,13 @@ def validate(engine: GovernedEngine, attempt: Attempt) -> None:
     attempt.tree = validate_query(
         attempt.statement, consumer=attempt.consumer, bounds=engine.bounds
     )
+
+
+def name(engine: GovernedEngine, attempt: Attempt) -> None:
+    from meshsim.query.outputs import name_outputs
+
+    assert attempt.tree is not None
+    name_outputs(engine.connection, attempt.query_text or attempt.text, attempt.tree)
 
 
 def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
@@ -118,8 +152,9 @@ def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
     visible = planner.visible_schema(attempt.consumer, attempt.fingerprint, access)
     try:
+        text = attempt.source_text or attempt.text
         attempt.resolved = resolve_names(
-            attempt.tree, planner.spec, consumer=attempt.consumer, schema=visible
+            attempt.tree, planner.spec, consumer=attempt.consumer, schema=visible, text=text
         )
     except QueryError as first:
         try:
@@ -144,6 +179,7 @@ def bind(engine: GovernedEngine, attempt: Attempt) -> None:
     planner = engine.planner
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
     attempt.plan = planner.bind(attempt.resolved, attempt.consumer, access, attempt.fingerprint)
+    attempt.plan.wrapper = attempt.wrapper
 
 
 def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
@@ -188,11 +224,16 @@ def execute(engine: GovernedEngine, attempt: Attempt) -> None:
 
     plan = attempt.plan
     assert plan is not None
+    if plan.wrapper == "EXPLAIN":
+        from meshsim.query.result import explain_table
+
+        attempt.table = explain_table(engine.explanation(attempt.consumer, attempt.text, plan))
+        return
     limits = engine.limits
     try:
         attempt.table = duck.run_arrow(
             engine.connection,
-            plan.sql,
+            f"{plan.wrapper} {plan.sql}" if plan.wrapper else plan.sql,
             timeout_s=attempt.time_left,
             consumer=attempt.consumer,
             max_rows=limits.max_result_rows,
@@ -216,7 +257,9 @@ def _require_plan_files(engine: GovernedEngine, plan: Plan) -> None:
 
 PLAN_RULES: tuple[Rule, ...] = (
     Rule("parse", parse),
+    Rule("statement", statement),
     Rule("validate", validate),
+    Rule("name", name),
     Rule("resolve", resolve),
     Rule("authorise", authorise),
     Rule("bind", bind),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import QueryError
@@ -44,8 +46,9 @@ class Result:
         return self.table.to_pandas()
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        """Rows as tuples of Python values; a value Python cannot hold (a date past year
-        9999, an infinite date) is a :class:`QueryError` naming the column."""
+        """Rows as tuples of the Python values DuckDB's own ``fetchall()`` returns; a value
+        Python cannot hold (a date past year 9999, an infinite date) is a :class:`QueryError`
+        naming the column."""
         columns = _python_columns(self.table)
         return list(zip(*columns, strict=True)) if columns else []
 
@@ -91,11 +94,41 @@ class Result:
         )
 
 
+def _duckdb_types(table: pa.Table) -> list[str | None]:
+    from meshsim.engine import DUCKDB_TYPES
+
+    metadata = table.schema.metadata or {}
+    try:
+        types = json.loads(metadata.get(DUCKDB_TYPES, b"[]"))
+    except ValueError:
+        types = []
+    if not isinstance(types, list) or len(types) != table.num_columns:
+        return [None] * table.num_columns
+    return [str(t) for t in types]
+
+
+def _as_duckdb_returns(values: list[Any], duckdb_type: str | None) -> list[Any]:
+    """Python values as DuckDB's own ``fetchall()`` returns them where Arrow's differ: a
+    HUGEINT (the type of a sum of integers) is an ``int``, not a ``Decimal``; an INTERVAL a
+    ``timedelta`` (a month counted as 30 days, as DuckDB counts it)."""
+    if duckdb_type in ("HUGEINT", "UHUGEINT"):
+        return [None if v is None else int(v) for v in values]
+    if duckdb_type == "INTERVAL":
+        return [
+            None
+            if v is None
+            else timedelta(days=v.months * 30 + v.days, microseconds=v.nanoseconds // 1000)
+            for v in values
+        ]
+    return values
+
+
 def _python_columns(table: pa.Table) -> list[list[Any]]:
     columns = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
+    types = _duckdb_types(table)
+    for name, column, duckdb_type in zip(table.column_names, table.columns, types, strict=True):
         try:
-            columns.append(column.to_pylist())
+            columns.append(_as_duckdb_returns(column.to_pylist(), duckdb_type))
         except (OverflowError, ValueError) as exc:
             raise QueryError(
                 f"column '{name}' holds a value Python cannot represent ({exc})",
@@ -125,3 +158,29 @@ class Explanation:
         lines.append("governed SQL:")
         lines.append("  " + self.governed_sql)
         return "\n".join(lines)
+
+
+def explain_table(explanation: Explanation) -> pa.Table:
+    """``EXPLAIN <query>`` as DuckDB shapes it (``explain_key``, ``explain_value``), holding
+    meshsim's explanation: each table read with its version, grants and row filters, each
+    visible column's state, and the governed SQL (storage shown by name, never by path)."""
+    import pyarrow as pa
+
+    rows: list[tuple[str, str]] = [("consumer", explanation.consumer)]
+    for table in explanation.tables:
+        filters = ", ".join(table["row_filters"]) or "none"
+        rows.append(
+            (
+                "table",
+                f"{table['table']} @ version {table['version']}; grants: "
+                f"{', '.join(table['grants']) or 'none'}; row filters: {filters}",
+            )
+        )
+        for name, column in table["columns"].items():
+            if column["state"] != "denied":
+                rows.append(("column", f"{table['table']}.{name}: {column['state']}"))
+    rows.append(("governed_sql", explanation.governed_sql))
+    return pa.table(
+        {"explain_key": [k for k, _ in rows], "explain_value": [v for _, v in rows]},
+        schema=pa.schema([("explain_key", pa.string()), ("explain_value", pa.string())]),
+    )

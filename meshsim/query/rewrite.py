@@ -87,6 +87,8 @@ class Plan:
     bound: dict[str, int] = field(default_factory=dict)
     #: the consumer's query uses range/generate_series (the bound plan may scan them)
     series: bool = False
+    #: DESCRIBE / SUMMARIZE (run around ``sql``) or EXPLAIN (not run), from rule statement
+    wrapper: str = ""
 
     def explain_sql(self) -> str:
         """``sql`` as a consumer may see it (no storage paths or partition values)."""
@@ -298,6 +300,8 @@ class Planner:
                 exp.Table(
                     this=exp.to_identifier(placeholder, quoted=True),
                     alias=exp.TableAlias(this=exp.to_identifier(use.alias, quoted=True)),
+                    sample=use.node.args.get("sample"),  # TABLESAMPLE samples the governed rows
+                    pivots=use.node.args.get("pivots"),  # PIVOT pivots them
                 )
             )
         ctes = frozenset(cte.alias_or_name for cte in out.find_all(exp.CTE))

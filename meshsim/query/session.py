@@ -23,6 +23,7 @@ from meshsim.errors import MeshsimError, PolicyError, QueryError
 from meshsim.query import pipeline
 from meshsim.query.audit import AuditRecord, AuditSink, Decision
 from meshsim.query.cache import QueryCaches
+from meshsim.query.parameters import Params, audit_text
 from meshsim.query.pipeline import Attempt, Rule
 from meshsim.query.result import Explanation, Result
 from meshsim.query.rewrite import Plan, Planner
@@ -136,25 +137,35 @@ class GovernedEngine:
 
     # -- planning and running ----------------------------------------------------------------
 
-    def attempt(self, consumer: str, text: str) -> Attempt:
+    def attempt(self, consumer: str, text: str, params: Params | None = None) -> Attempt:
         """A new attempt, with the policies in force read once: the plan cache key and the
         plan itself come from this one read."""
         from meshsim.identity import authenticate
 
         authenticate(self.spec, consumer)  # every attempt, however it was reached
-        attempt = Attempt(consumer, text, limit_s=self.limits.timeout_s)
+        attempt = Attempt(consumer, text, params, limit_s=self.limits.timeout_s)
         attempt.policies, attempt.fingerprint = self.planner.current_policies()
         return attempt
 
     def plan(self, attempt: Attempt) -> Plan:
         """The verified plan of ``attempt``: from the plan cache while every table it read is
         still at the version it was bound to, else by :attr:`plan_rules`."""
-        key = (attempt.consumer, attempt.fingerprint, attempt.text)
+        rules, text = self.plan_rules, attempt.text
+        if attempt.params is not None:
+            # the key is the text with the values bound: parse (which binds them) runs first
+            from meshsim.query.parameters import bound_text
+
+            parse = tuple(r for r in rules if r.name == "parse")
+            pipeline.run_rules(self, attempt, parse)
+            assert attempt.statement is not None
+            rules = tuple(r for r in rules if r.name != "parse")
+            text = bound_text(attempt.statement)
+        key = (attempt.consumer, attempt.fingerprint, text)
         cached = self.caches.plans.get(key)
         if cached is not None and self._table_versions(cached[1]) == cached[1]:
             attempt.plan, attempt.cached = cached[0], True
             return cached[0]
-        pipeline.run_rules(self, attempt, self.plan_rules)
+        pipeline.run_rules(self, attempt, rules)
         plan = attempt.plan
         assert plan is not None
         # the versions the plan was bound to, not re-read now: a commit that lands while
@@ -187,6 +198,15 @@ class GovernedEngine:
         pinned, from the log listing, no replay)."""
         return tuple((ref, self.planner.current_version(ref)) for ref, _ in pins)
 
+    def explanation(self, consumer: str, text: str, plan: Plan) -> Explanation:
+        """What ``plan`` reads and under which policies, as ``consumer`` may see it."""
+        tables = []
+        for table in plan.tables:
+            info = table.describe()
+            info["row_filters"] = [f"{f.name}: {f.predicate}" for f in table.access.row_filters]
+            tables.append(info)
+        return Explanation(consumer, text, self.redact(plan.explain_sql()), tables)
+
     def redact(self, sql: str) -> str:
         """SQL as a consumer may see it: without the mesh key."""
         return sql.replace(self.planner.mesh_key.hex(), KEY_REDACTED)
@@ -201,6 +221,7 @@ class GovernedEngine:
         policies = tuple(p for t in plan.tables for p in t.policies) if plan else ()
         rows = attempt.table.num_rows if attempt.table is not None and error is None else None
         text = attempt.text if isinstance(attempt.text, str) else repr(attempt.text)
+        text = audit_text(text, attempt.params)
         # an unpaired surrogate cannot be stored; keep the attempt, escaped
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         self.audit.append(
@@ -226,9 +247,10 @@ class Session:
         self.engine = engine
         self.consumer = consumer
 
-    def sql(self, text: str) -> Result:
-        """Run ``text`` under the consumer's policies; audited whatever happens."""
-        attempt = self.engine.run(self.engine.attempt(self.consumer, text))
+    def sql(self, text: str, params: Params | None = None) -> Result:
+        """Run ``text`` under the consumer's policies; audited whatever happens. ``params``
+        binds ``?``/``$1`` (a list or tuple) or ``$name`` (a dict) as in ``duckdb.execute``."""
+        attempt = self.engine.run(self.engine.attempt(self.consumer, text, params))
         assert attempt.table is not None and attempt.plan is not None
         return Result(
             attempt.table,
@@ -236,16 +258,10 @@ class Session:
             pipeline.stage_timings(attempt),
         )
 
-    def explain(self, text: str) -> Explanation:
+    def explain(self, text: str, params: Params | None = None) -> Explanation:
         """What ``text`` would read and under which policies (not run; audited as refused
         or allowed like a query, with no rows). Storage is shown as each governed scan's
         table, version and file count, never its paths or partition values."""
-        attempt = self.engine.run(self.engine.attempt(self.consumer, text), execute=False)
-        plan = attempt.plan
-        assert plan is not None
-        tables = []
-        for table in plan.tables:
-            info = table.describe()
-            info["row_filters"] = [f"{f.name}: {f.predicate}" for f in table.access.row_filters]
-            tables.append(info)
-        return Explanation(self.consumer, text, self.engine.redact(plan.explain_sql()), tables)
+        attempt = self.engine.run(self.engine.attempt(self.consumer, text, params), execute=False)
+        assert attempt.plan is not None
+        return self.engine.explanation(self.consumer, text, attempt.plan)

@@ -26,6 +26,10 @@ from meshsim.errors import QueryError
 from meshsim.query import allowlist
 
 QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values)
+#: statements that would write (sqlglot class names): refused as writes, not as missing
+WRITES = frozenset(
+    {"Insert", "Update", "Delete", "Create", "Drop", "Alter", "Merge", "Copy", "TruncateTable"}
+)
 
 #: A relation name (CTE, table or subquery alias) is a word: letters, digits, underscores,
 #: inner spaces and hyphens. No dot, slash, star, question mark, colon, tilde or backslash,
@@ -97,7 +101,21 @@ def parse_statement(
         statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
     except (ParseError, TokenError) as exc:
         errors = getattr(exc, "errors", None) or [{}]
-        detail = errors[0].get("description") or "cannot parse the query"
+        first = errors[0]
+        detail = str(first.get("description") or "")
+        detail = _CLASS.sub(r"\1", _TOKEN.sub(r"'\1'", detail))
+        if isinstance(exc, TokenError):
+            detail = "cannot split it into tokens (is a string, quoted name or comment not closed?)"
+        line, column = first.get("line"), first.get("col")
+        width = len(str(first.get("highlight") or "")) or 1
+        if isinstance(line, int) and isinstance(column, int):
+            start = max(column - width, 0)
+            raise QueryError(
+                f"the query is not valid SQL: {detail} (line {line}, column {start + 1})"
+                + point_at(text, line, start, width),
+                consumer=consumer,
+                position=_offset(text, line, start),
+            ) from None
         raise QueryError(f"the query is not valid SQL: {detail}", consumer=consumer) from None
     except RecursionError:
         raise QueryError(
@@ -111,7 +129,54 @@ def parse_statement(
             consumer=consumer,
             hint="split the text and run one query at a time",
         )
-    return statements[0]
+    return _with_source(statements[0], text)
+
+
+#: ``meta`` key of a function node: the name as the consumer wrote it (sqlglot normalises
+#: ``list`` to ARRAY_AGG, ``unnest`` to EXPLODE, ``random`` to RAND)
+SOURCE = "meshsim_source"
+#: ``meta`` key of a statement: its first keyword as written
+KEYWORD = "meshsim_keyword"
+
+
+_CLASS = re.compile(r"<class 'sqlglot\.[\w.]+\.(\w+)'>")
+_TOKEN = re.compile(r"<Token token_type: [\w.]+, text: (.*?), line: \d+, col: \d+.*?>")
+
+
+def point_at(text: str, line: int, start: int, width: int = 1) -> str:
+    r"""Lines to append to a message: the query's ``line`` (1-based) and a caret under
+    ``width`` characters from column ``start`` (0-based), as DuckDB shows its errors.
+
+    >>> print(point_at("SELECT a,\n  FROM WHERE x", 2, 7, 5))
+    <BLANKLINE>
+    <BLANKLINE>
+    LINE 2:   FROM WHERE x
+                   ^^^^^
+    """
+    lines = text.splitlines() or [""]
+    if not 1 <= line <= len(lines):
+        return ""
+    shown = lines[line - 1]
+    prefix = f"LINE {line}: "
+    width = max(1, min(width, len(shown) - start)) if start < len(shown) else 1
+    return f"\n\n{prefix}{shown}\n{' ' * (len(prefix) + start)}{'^' * width}"
+
+
+def _offset(text: str, line: int, start: int) -> int:
+    lines = text.splitlines(keepends=True)
+    return sum(len(x) for x in lines[: line - 1]) + start
+
+
+def _with_source(statement: exp.Expr, text: str) -> exp.Expr:
+    for node in statement.walk():
+        start, end = node.meta.get("start"), node.meta.get("end")
+        if isinstance(node, exp.Func) and isinstance(start, int) and isinstance(end, int):
+            node.meta[SOURCE] = text[start : end + 1]
+    from sqlglot.dialects.duckdb import DuckDB
+
+    first = next(iter(DuckDB().tokenize(text)), None)
+    statement.meta[KEYWORD] = first.text.upper() if first is not None else ""
+    return statement
 
 
 def validate_query(
@@ -121,9 +186,23 @@ def validate_query(
     with AND/OR chains balanced (the tree is the caller's own parse, changed in place)."""
     bounds = bounds or QueryBounds()
     if not isinstance(tree, QUERY_TYPES):
+        from meshsim.query.statements import SUPPORTED
+
+        if isinstance(tree, exp.Pivot):
+            raise QueryError(
+                "the PIVOT / UNPIVOT statement is not supported by meshsim; the PIVOT and "
+                "UNPIVOT clauses with explicit IN lists are",
+                consumer=consumer,
+                hint=PIVOT_HINT,
+            )
+        if type(tree).__name__ in WRITES:
+            raise QueryError(
+                f"meshsim answers read-only queries; {_kind(tree)} changes data or the "
+                f"catalog and is not allowed",
+                consumer=consumer,
+            )
         raise QueryError(
-            f"only read-only queries (SELECT, UNION, INTERSECT, EXCEPT, VALUES) are allowed, "
-            f"found {_kind(tree)}",
+            f"{_kind(tree)} is not supported by meshsim (supported: {SUPPORTED})",
             consumer=consumer,
         )
     nodes = sum(1 for _ in tree.walk())
@@ -135,6 +214,7 @@ def validate_query(
             hint="use IN (...) or a join instead of long chains of predicates",
         )
     check_syntax(tree, consumer=consumer, what="the query")
+    check_pivots(tree, consumer=consumer)
     check_relation_names(tree, consumer=consumer)
     check_recursive_ctes(tree, consumer=consumer)
     return balance_connectives(cast(exp.Query, tree))
@@ -162,6 +242,36 @@ def _check_nesting(text: str, limit: int, consumer: str | None) -> None:
             consumer=consumer,
             hint="flatten the expression, or move parts into WITH clauses",
         )
+
+
+PIVOT_HINT = (
+    "write FROM t PIVOT (sum(x) FOR col IN (1, 2)) or FROM t UNPIVOT (value FOR name IN "
+    "(col1, col2))"
+)
+
+
+def check_pivots(tree: exp.Expr, *, consumer: str | None = None) -> None:
+    """``PIVOT (agg FOR col IN (literal, ...))`` and ``UNPIVOT (v FOR k IN (column, ...))``
+    only: without an explicit list of literals DuckDB runs a query of its own, before the plan
+    meshsim verifies, to find the values."""
+    for pivot in tree.find_all(exp.Pivot):
+        fields = pivot.args.get("fields") or []
+        unpivot = bool(pivot.args.get("unpivot"))
+        wanted = (exp.Column,) if unpivot else (exp.Literal, exp.Neg, exp.Null, exp.Boolean)
+        if not fields or not all(
+            isinstance(f, exp.In)
+            and f.expressions
+            and not f.args.get("query")
+            and all(isinstance(v, wanted) for v in f.expressions)
+            for f in fields
+        ):
+            kind = "UNPIVOT" if unpivot else "PIVOT"
+            listed = "columns" if unpivot else "literal values"
+            raise QueryError(
+                f"{kind} needs an explicit IN list of {listed} in meshsim",
+                consumer=consumer,
+                hint=PIVOT_HINT,
+            )
 
 
 def check_relation_names(tree: exp.Expr, *, consumer: str | None = None) -> None:
@@ -260,10 +370,41 @@ def _balanced(kind: type[exp.Connector], terms: list[exp.Expr]) -> exp.Expr:
     )
 
 
+def command_text(command: exp.Command) -> str:
+    """The text after an opaque command's keyword (sqlglot keeps it a literal or a string)."""
+    rest = command.expression
+    return rest.name if isinstance(rest, exp.Expr) else str(rest or "")
+
+
 def _kind(node: exp.Expr) -> str:
     if isinstance(node, exp.Command):
-        return f"the command {str(node.this).upper()}"
-    return f"a {node.key.upper()} statement"
+        words = command_text(node).split()
+        return f"the statement {' '.join([str(node.this).upper(), *words[:1]]).upper()}"
+    keyword = node.meta.get(KEYWORD) or node.key.upper()
+    return f"the statement {keyword}"
+
+
+#: How a refusal names a syntax node that is not a function (sqlglot class name -> clause).
+CLAUSES = {
+    "Struct": "struct literals ({...})",
+    "Dot": "field access (a.b on a value)",
+    "PositionalColumn": "positional columns (#1)",
+    "Lambda": "lambda functions (x -> ...)",
+    "Placeholder": "parameter placeholders without parameters",
+    "Into": "SELECT ... INTO",
+    "Map": "map literals (MAP {...})",
+    "Columns": "COLUMNS(...)",
+}
+
+
+def _function_name(node: exp.Expr) -> str:
+    """The function's name as the consumer wrote it, else sqlglot's name for it."""
+    source = node.meta.get(SOURCE)
+    if source:
+        return str(source)
+    if isinstance(node, exp.Anonymous):
+        return str(node.name)
+    return node.sql_name() if isinstance(node, exp.Func) else type(node).__name__
 
 
 def check_syntax(tree: exp.Expr, *, consumer: str | None = None, what: str) -> None:
@@ -283,27 +424,33 @@ def check_syntax(tree: exp.Expr, *, consumer: str | None = None, what: str) -> N
             fname = str(node.name).lower()
             if fname in allowlist.ANONYMOUS:
                 continue
-            raise QueryError(
-                f"{what}: function '{node.name}' is not allowed",
-                consumer=consumer,
-                hint="meshsim allows common scalar, aggregate and window functions only",
-            )
+            raise _function_unsupported(node, what, consumer)
         if isinstance(node, exp.Func):
             if name in allowlist.FUNCTIONS or (
                 name in allowlist.TABLE_FUNCTIONS and _in_from(node)
             ):
                 continue
-            fname = node.sql_name() if hasattr(node, "sql_name") else name
-            raise QueryError(
-                f"{what}: function '{fname}' is not allowed",
-                consumer=consumer,
-                hint="meshsim allows common scalar, aggregate and window functions only",
-            )
+            raise _function_unsupported(node, what, consumer)
         if isinstance(node, exp.Command):
             raise QueryError(
-                f"{what}: the command {str(node.this).upper()} is not allowed", consumer=consumer
+                f"{what}: the statement {str(node.this).upper()} is not supported by meshsim",
+                consumer=consumer,
             )
-        raise QueryError(f"{what}: '{_describe(node)}' is not allowed", consumer=consumer)
+        clause = CLAUSES.get(name)
+        shown = clause if clause else f"'{_describe(node)}'"
+        raise QueryError(f"{what}: {shown} is not supported by meshsim", consumer=consumer)
+
+
+def _function_unsupported(node: exp.Expr, what: str, consumer: str | None) -> QueryError:
+    clause = CLAUSES.get(type(node).__name__)
+    if clause and not node.meta.get(SOURCE):
+        return QueryError(f"{what}: {clause} is not supported by meshsim", consumer=consumer)
+    return QueryError(
+        f"{what}: function '{_function_name(node)}' is not supported by meshsim",
+        consumer=consumer,
+        hint="meshsim allows common scalar, aggregate, window and list functions; "
+        "docs/THREAT_MODEL.md lists what stays refused and why",
+    )
 
 
 def _in_from(node: exp.Expr) -> bool:
@@ -322,7 +469,7 @@ def _check_table_function(func: exp.Func, *, consumer: str | None, what: str) ->
     """``range``/``generate_series`` with literal integer bounds and bounded size only."""
     name = type(func).__name__
     if name not in allowlist.TABLE_FUNCTIONS:
-        fname = func.name if isinstance(func, exp.Anonymous) else func.sql_name()
+        fname = _function_name(func)
         raise QueryError(
             f"{what}: table function '{fname}' is not allowed; read mesh tables as domain.table",
             consumer=consumer,

@@ -44,8 +44,8 @@ def engine(mesh: MeshData, audit: MemoryAuditSink):
 
 @pytest.fixture
 def run(engine: GovernedEngine):
-    def _run(consumer: str, sql: str):
-        return engine.session(consumer).sql(sql)
+    def _run(consumer: str, sql: str, params=None):
+        return engine.session(consumer).sql(sql, params)
 
     _run.engine = engine  # type: ignore[attr-defined]
     return _run

@@ -40,7 +40,9 @@ def explain(sql: str) -> str:
 def test_the_rules_are_data_in_order() -> None:
     assert [r.name for r in RULES] == [
         "parse",
+        "statement",
         "validate",
+        "name",
         "resolve",
         "authorise",
         "bind",
@@ -55,7 +57,9 @@ def test_each_rule_adds_its_product(fresh) -> None:
     attempt = engine.attempt("eu_marketing_analyst", "SELECT c_phone FROM customer.customer")
     products = {
         "parse": "statement",
+        "statement": "statement",
         "validate": "tree",
+        "name": "tree",
         "resolve": "resolved",
         "authorise": "resolved",
         "bind": "plan",

@@ -22,7 +22,7 @@ FROM (
 
 -- SELECT count(*) FROM sales.orders
 SELECT
-  COUNT(*) AS "_col_0"
+  COUNT(*) AS "count_star()"
 FROM (
   SELECT
     "__meshsim_raw"."o_orderkey" AS "o_orderkey",

@@ -1,0 +1,195 @@
+"""Bound parameters: ``session.sql(query, params)`` as ``duckdb.execute(query, params)``.
+
+``?`` (in order) and ``$1`` (by number) take a list or tuple; ``$name`` takes a dict (names
+match case-insensitively, as in DuckDB). Each placeholder is replaced in meshsim's own parse
+by a typed literal *before* any rule reads the query, so a parameter is a value, governed like
+any literal the consumer could have written, and can never become syntax. The plan cache keys
+on the bound text (:func:`bound_text`), so two values never share a plan.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from sqlglot import exp
+
+from meshsim.errors import QueryError
+
+Params = Sequence[Any] | Mapping[str, Any]
+
+SUPPORTED_TYPES = "None, bool, int, float, Decimal, str, date, datetime, time, or a list of them"
+
+
+def check_params(params: object, consumer: str | None) -> Params | None:
+    if params is None or isinstance(params, Mapping):
+        return params
+    if isinstance(params, list | tuple):
+        return params
+    raise QueryError(
+        f"query parameters must be a list or tuple (for ? and $1) or a dict (for $name), got "
+        f"{type(params).__name__}",
+        consumer=consumer,
+    )
+
+
+def number_placeholders(text: str, consumer: str | None) -> str:
+    """``text`` with each ``?`` written ``$1``, ``$2``... in the order of the text (sqlglot's
+    tree does not keep the order of its placeholders; a string or comment holding ``?`` is
+    left alone). Mixing ``?`` with ``$1`` / ``$name`` is refused, as DuckDB refuses it.
+
+    >>> number_placeholders("SELECT ? + 1, '?', ? -- ?", None)
+    "SELECT $1 + 1, '?', $2 -- ?"
+    """
+    from sqlglot.dialects.duckdb import DuckDB
+    from sqlglot.errors import TokenError
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = DuckDB().tokenize(text)
+    except TokenError:
+        return text  # rule parse reports it
+    marks = [t for t in tokens if t.token_type == TokenType.PLACEHOLDER and t.text == "?"]
+    if not marks:
+        return text
+    if any(t.token_type == TokenType.PARAMETER for t in tokens):
+        raise QueryError(
+            "the query mixes parameter styles (?, $1, $name); use one", consumer=consumer
+        )
+    for number, token in reversed(list(enumerate(marks, start=1))):
+        text = f"{text[: token.start]}${number}{text[token.end + 1 :]}"
+    return text
+
+
+def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None) -> exp.Expr:
+    """``tree`` with every placeholder replaced by its parameter as a literal (in place:
+    ``tree`` is meshsim's own parse). Too few or too many values, an unknown name, or a mix
+    of styles is a :class:`QueryError` naming what is wrong."""
+    placeholders = list(tree.find_all(exp.Placeholder))
+    if params is None:
+        if placeholders:
+            raise QueryError(
+                f"the query has {len(placeholders)} parameter placeholder(s) "
+                f"({_shown(placeholders[0])}) but no parameters were given",
+                consumer=consumer,
+                hint="pass them: session.sql(query, [value, ...]) or {name: value}",
+            )
+        return tree
+    styles = {_style(p) for p in placeholders}
+    if len(styles) > 1:
+        raise QueryError(
+            "the query mixes parameter styles (?, $1, $name); use one", consumer=consumer
+        )
+    style = styles.pop() if styles else ("named" if isinstance(params, Mapping) else "positional")
+    if style == "named":
+        if not isinstance(params, Mapping):
+            raise QueryError(
+                "the query names its parameters ($name): pass a dict, not a list",
+                consumer=consumer,
+            )
+        values = {str(k).lower(): v for k, v in params.items()}
+        used = {str(p.this).lower() for p in placeholders}
+        missing = sorted(used - set(values))
+        if missing:
+            raise QueryError(
+                f"no value for parameter ${missing[0]} (given: "
+                f"{', '.join('$' + k for k in sorted(values)) or 'none'})",
+                consumer=consumer,
+            )
+        unused = sorted(set(values) - used)
+        if unused:
+            raise QueryError(
+                f"parameter ${unused[0]} is not used by the query (placeholders: "
+                f"{', '.join('$' + k for k in sorted(used)) or 'none'})",
+                consumer=consumer,
+            )
+        for placeholder in placeholders:
+            placeholder.replace(literal(values[str(placeholder.this).lower()], consumer))
+        return tree
+    if isinstance(params, Mapping):
+        raise QueryError(
+            "the query has positional parameters (? or $1): pass a list, not a dict",
+            consumer=consumer,
+        )
+    if style == "numbered":
+        numbers = [int(str(p.this)) for p in placeholders]
+        expected = max(numbers, default=0)
+    else:
+        numbers = list(range(1, len(placeholders) + 1))
+        expected = len(placeholders)
+    if len(params) != expected:
+        raise QueryError(
+            f"the query takes {expected} parameter(s), {len(params)} given", consumer=consumer
+        )
+    for placeholder, number in zip(placeholders, numbers, strict=True):
+        if number < 1:
+            raise QueryError("parameters are numbered from $1", consumer=consumer)
+        placeholder.replace(literal(params[number - 1], consumer))
+    return tree
+
+
+def _style(placeholder: exp.Placeholder) -> str:
+    name = placeholder.this
+    if name is None or name == "":
+        return "positional"
+    return "numbered" if str(name).isdigit() else "named"
+
+
+def _shown(placeholder: exp.Placeholder) -> str:
+    return "?" if placeholder.this in (None, "") else f"${placeholder.this}"
+
+
+def literal(value: Any, consumer: str | None) -> exp.Expr:
+    """A Python value as the SQL literal DuckDB would bind it as."""
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.true() if value else exp.false()
+    if isinstance(value, int):
+        return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
+    if isinstance(value, float):
+        text = repr(value) if math.isfinite(value) else str(value)
+        return exp.cast(exp.Literal.string(text), "DOUBLE")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise QueryError(f"parameter {value!r} is not a finite decimal", consumer=consumer)
+        return exp.cast(exp.Literal.string(str(value)), _decimal_type(value))
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, datetime):
+        kind = "TIMESTAMPTZ" if value.tzinfo is not None else "TIMESTAMP"
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
+    if isinstance(value, date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if isinstance(value, time):
+        return exp.cast(exp.Literal.string(value.isoformat()), "TIME")
+    if isinstance(value, list | tuple):
+        return exp.Array(expressions=[literal(v, consumer) for v in value])
+    raise QueryError(
+        f"a query parameter of type {type(value).__name__} cannot be bound (supported: "
+        f"{SUPPORTED_TYPES})",
+        consumer=consumer,
+    )
+
+
+def _decimal_type(value: Decimal) -> exp.DataType:
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    scale = max(0, -exponent)
+    precision = max(len(digits) + max(exponent, 0), scale, 1)
+    if precision > 38:
+        return exp.DataType.build("DOUBLE")
+    return exp.DataType.build(f"DECIMAL({precision}, {scale})", dialect="duckdb")
+
+
+def bound_text(tree: exp.Expr) -> str:
+    """The query with its parameters bound, as the plan cache's key."""
+    return tree.sql(dialect="duckdb")
+
+
+def audit_text(text: str, params: Params | None) -> str:
+    """What the audit records: the consumer's text and, when given, its parameters."""
+    return text if params is None else f"{text}\n-- parameters: {params!r}"
