@@ -262,12 +262,18 @@ class Mesh:
             for d in self.spec.domains
         ]
 
-    def tables(self) -> list[TableInfo]:
+    def tables(self, *, as_consumer: str | None = None) -> list[TableInfo]:
+        """Built tables with their current version, rows and files. For ``as_consumer``: only
+        the tables it may query, with the rows it may read (counted by its governed SQL, as
+        :meth:`row_counter` decides)."""
         infos = []
         records = self._state().tables
+        count = self.row_counter(as_consumer)
         for table in self.spec.tables():
             record = records.get(table.ref)
             if record is None:
+                continue
+            if as_consumer is not None and not self.table_access(as_consumer, table.ref).granted:
                 continue
             snap = self.snapshot(table.ref)
             infos.append(
@@ -276,7 +282,7 @@ class Mesh:
                     domain=table.domain,
                     product=table.product,
                     version=snap.version,
-                    rows=snap.num_records,
+                    rows=snap.num_records if count is None else count(table.ref, snap.version),
                     files=len(snap.files),
                     size_bytes=sum(f.size for f in snap.files),
                     location=snap.location,
@@ -290,13 +296,33 @@ class Mesh:
     def access(
         self, consumer: str | None = None, *, policies_file: str | Path | None = None
     ) -> list[TableAccess]:
-        """The access matrix (optionally under an edited policies file, without applying it)."""
+        """Who may query what, column by column, and why: the spec's policies plus the active
+        subscriptions, system tables included, resolved exactly as the query engine resolves
+        them (:meth:`table_access`), so a listing never decides access a second way. With
+        ``policies_file``: the same under an edited policies file, without applying it."""
         from meshsim.policy.access import access_matrix
+        from meshsim.system import with_system_grants, with_system_tables
 
         spec = self.spec
-        policies = load_policies(Path(policies_file)) if policies_file else None
+        if policies_file is None:
+            policies = self.effective_policies()
+        else:
+            proposed = self.catalog.effective_policies(load_policies(Path(policies_file)))
+            policies = with_system_grants(spec, proposed)
         consumers = [consumer] if consumer else None
-        return access_matrix(spec, consumers, policies)
+        return access_matrix(with_system_tables(spec), consumers, policies)
+
+    def access_cells(
+        self, consumer: str | None = None, *, policies_file: str | Path | None = None
+    ) -> list[dict[str, Any]]:
+        """:meth:`access` as one row per consumer, table and column; with ``policies_file``,
+        only the cells that would change under it."""
+        from meshsim.catalog.views import access_diff, access_rows
+
+        current = access_rows(self.access(consumer))
+        if policies_file is None:
+            return current
+        return access_diff(current, access_rows(self.access(consumer, policies_file=policies_file)))
 
     def table_access(self, consumer: str, ref: str) -> TableAccess:
         """What governed SQL lets ``consumer`` see of ``ref`` now (system tables included,

@@ -28,7 +28,7 @@ from meshsim.catalog.search import search as search_index
 from meshsim.catalog.store import Store, revision
 from meshsim.errors import CatalogError, unknown_name_message
 from meshsim.identity import authenticate, current_os_user
-from meshsim.spec.loader import MeshSpec, ProductSpec, load_policies
+from meshsim.spec.loader import MeshSpec, ProductSpec
 from meshsim.spec.models import Policies
 from meshsim.values import bounded_int, optional_limit, plain_text
 from meshsim.workspace import TableRecord, Workspace
@@ -391,22 +391,6 @@ class Catalog:
             return revision(con)
 
     # --- views for architects --------------------------------------------------------------
-
-    def access(
-        self, consumer: str | None = None, policies_file: str | Path | None = None
-    ) -> list[dict[str, Any]]:
-        """The access matrix (spec policies plus subscriptions), one row per cell; with
-        ``policies_file``, only the cells that would change under it, without applying it."""
-        from meshsim.policy.access import access_matrix
-
-        spec = self.spec
-        consumers = [consumer] if consumer else None
-        current = views.access_rows(access_matrix(spec, consumers, self.effective_policies()))
-        if policies_file is None:
-            return current
-        proposed_policies = self.effective_policies(load_policies(Path(policies_file)))
-        proposed = views.access_rows(access_matrix(spec, consumers, proposed_policies))
-        return views.access_diff(current, proposed)
 
     def topology(self) -> Any:
         """The mesh as a networkx graph: domains, products, tables, consumers and grants."""

@@ -271,7 +271,7 @@ def access(
     format: Format = FormatOpt,
 ) -> None:
     """The access matrix: consumers by tables by columns, and the rule deciding each cell."""
-    rows = _catalog(workspace).access(consumer, policies_file=policies)
+    rows = open_mesh(workspace).access_cells(consumer, policies_file=policies)
     title = f"what would change under {policies}" if policies else "access matrix"
     render_rows(rows, format, title=title)
 
