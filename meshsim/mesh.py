@@ -301,6 +301,7 @@ class Mesh:
         them (:meth:`table_access`), so a listing never decides access a second way. With
         ``policies_file``: the same under an edited policies file, without applying it."""
         from meshsim.policy.access import access_matrix
+        from meshsim.reprs import AccessList
         from meshsim.system import with_system_grants, with_system_tables
 
         spec = self.spec
@@ -310,7 +311,7 @@ class Mesh:
             proposed = self.catalog.effective_policies(load_policies(Path(policies_file)))
             policies = with_system_grants(spec, proposed)
         consumers = [consumer] if consumer else None
-        return access_matrix(with_system_tables(spec), consumers, policies)
+        return AccessList(access_matrix(with_system_tables(spec), consumers, policies))
 
     def access_cells(
         self, consumer: str | None = None, *, policies_file: str | Path | None = None
@@ -349,7 +350,16 @@ class Mesh:
 
     def products(self, *, as_consumer: str | None = None) -> list[dict[str, Any]]:
         """Published products; row counts as :meth:`row_counter` decides for ``as_consumer``."""
-        return self.catalog.products(as_consumer, count=self.row_counter(as_consumer))
+        from meshsim.reprs import Listing
+
+        rows = self.catalog.products(as_consumer, count=self.row_counter(as_consumer))
+        return Listing(rows, title="published products")
+
+    def search(self, text: str, *, limit: int | None = 20) -> list[dict[str, Any]]:
+        """Full-text search over products, tables and columns, best match first."""
+        from meshsim.reprs import Listing
+
+        return Listing(self.catalog.search(text, limit=limit), title=f"search: {text}")
 
     def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
         """One product in detail, for ``as_consumer`` with its column access and row counts."""

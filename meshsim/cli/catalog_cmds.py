@@ -107,7 +107,7 @@ def search(
     format: Format = FormatOpt,
 ) -> None:
     """Full-text search over products, tables and columns, best match first."""
-    render_rows(_catalog(workspace).search(text, limit=limit), format, title=f"search: {text}")
+    render_rows(open_mesh(workspace).search(text, limit=limit), format, title=f"search: {text}")
 
 
 @app.command()
