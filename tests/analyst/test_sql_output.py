@@ -199,13 +199,12 @@ def test_f_with_out_needs_one_statement_and_f_excludes_a_query(capsys, built_wor
     assert_clean_error(code, err, "not both")
 
 
-def test_f_runs_statements_in_order_and_stops_at_the_first_refusal(
-    capsys, built_workspace, tmp_path
-):
+def test_f_runs_statements_in_order_and_stops_at_the_first_refusal(capsys, workspace, tmp_path):
+    # a copy of the workspace: the refusal is audited, and the shared one must stay clean
     script = tmp_path / "mixed.sql"
     script.write_text("SELECT 1 AS a; SELECT c_acctbal FROM customer.customer; SELECT 3 AS c;")
     started = time.perf_counter()
-    code, out, err = sql(capsys, built_workspace, "-f", str(script), "--format", "csv")
+    code, out, err = sql(capsys, workspace, "-f", str(script), "--format", "csv")
     assert_clean_error(code, err, "c_acctbal")
     assert out == "a\n1\n"
     assert time.perf_counter() - started < 30
