@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import IO, Any
 
 from meshsim.errors import MeshsimError
+from meshsim.interrupts import cancellable
 
 HELP = """\
 Statements end with ';' or a blank line; Ctrl-C cancels the line or the running query.
@@ -216,7 +215,7 @@ class Shell:
                 self._run(statement)
 
         if text.strip():
-            self._guard(run, cancellable=True)
+            self._guard(run, cancellable_=True)
 
     def _run(self, statement: str) -> None:
         from meshsim.cli.render import render_result
@@ -235,9 +234,9 @@ class Shell:
         if self.timer:
             self.console.note(f"Run Time (s): real {time.perf_counter() - started:.3f}")
 
-    def _guard(self, action: Any, *, cancellable: bool = False) -> None:
+    def _guard(self, action: Any, *, cancellable_: bool = False) -> None:
         # A shell survives a refused statement: report it like the CLI boundary would.
-        with _interrupts() if cancellable else contextlib.nullcontext(None) as interrupted:
+        with cancellable() if cancellable_ else contextlib.nullcontext(None) as interrupted:
             try:
                 action()
                 if interrupted is not None and interrupted.is_set():
@@ -318,47 +317,3 @@ def _with_system_tables(spec: Any) -> Any:
     from meshsim.system import with_system_tables
 
     return with_system_tables(spec)
-
-
-@contextlib.contextmanager
-def _interrupts() -> Any:
-    """Ctrl-C while a statement runs cancels it: the signal is remembered, not raised in the
-    middle of meshsim's work (its audit record is still written), and a watcher thread,
-    woken by the signal even while DuckDB holds the main thread, interrupts the running
-    DuckDB statement until the attempt ends."""
-    interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted
-        return
-    import os
-
-    from meshsim.engine import interrupt_queries
-
-    done = threading.Event()
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
-
-    def handler(signum: int, frame: Any) -> None:
-        interrupted.set()
-
-    def watch() -> None:
-        os.read(read_fd, 1)  # the signal's wake-up byte (or the one written when done)
-        while not done.is_set():
-            if interrupted.is_set():
-                interrupt_queries()
-            done.wait(0.05)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    watcher = threading.Thread(target=watch, name="meshsim-ctrl-c", daemon=True)
-    watcher.start()
-    try:
-        yield interrupted
-    finally:
-        done.set()
-        signal.set_wakeup_fd(previous_fd)
-        signal.signal(signal.SIGINT, previous)
-        os.write(write_fd, b"x")
-        watcher.join()
-        os.close(read_fd)
-        os.close(write_fd)

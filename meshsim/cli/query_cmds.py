@@ -84,17 +84,20 @@ def sql(
             f"--out writes one result, and '{file}' holds {len(statements)} statements",
             hint="put the query to export in a file of its own",
         )
-    session = mesh.session(consumer)
-    for statement in statements:
-        result = session.sql(statement)
-        if out is None:
-            render_result(result.arrow(), format, max_rows=max_rows)
-            continue
-        from meshsim.export import write_result
+    from meshsim.interrupts import cancellable
 
-        note = console()
-        write_result(result.arrow(), out, overwrite=overwrite, console=note)
-        note.note(f"wrote {rows_text(result.num_rows)} to {out}")
+    session = mesh.session(consumer)
+    with cancellable(reraise=True):  # Ctrl-C: 'Interrupted.', the query audited as cancelled
+        for statement in statements:
+            result = session.sql(statement)
+            if out is None:
+                render_result(result.arrow(), format, max_rows=max_rows)
+                continue
+            from meshsim.export import write_result
+
+            note = console()
+            write_result(result.arrow(), out, overwrite=overwrite, console=note)
+            note.note(f"wrote {rows_text(result.num_rows)} to {out}")
 
 
 @app.command()

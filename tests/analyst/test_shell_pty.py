@@ -119,3 +119,32 @@ def test_tab_completes_visible_tables_and_columns_only(shell: PtyShell):
     shell.send("SELECT * FROM supply.pa\t\t")  # no grant on supply.*
     shell.send("\x03")
     assert "supply.part" not in shell.expect(PROMPT)
+
+
+LONG_QUERY = "SELECT sum(a.range * b.range) AS s FROM range(1000000) AS a, range(1000000) AS b"
+
+
+def test_ctrl_c_cancels_a_one_off_query_and_audits_it(workspace: Path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from meshsim.mesh import Mesh
+
+    argv = [sys.executable, "-c", "from meshsim.cli import run; run()", "sql", "--as", ANALYST]
+    argv += ["--workspace", str(workspace), "--timeout", "120", LONG_QUERY]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)  # planned and running
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in err
+    assert time.monotonic() - started < 20
+    with Mesh.open(workspace) as mesh:
+        [record] = mesh.audit(as_consumer=ANALYST, limit=1)
+    assert record["sql"] == LONG_QUERY
+    assert (record["decision"], record["reason"]) == ("error", "the query was cancelled")
