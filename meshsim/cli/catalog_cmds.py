@@ -258,7 +258,9 @@ def subscriptions(
 
 @app.command()
 def access(
-    consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer."),
+    consumer: str | None = typer.Option(
+        None, "--consumer", "--as", help="Only this consumer: what its queries may read."
+    ),
     policies: Path | None = typer.Option(
         None,
         "--policies",

@@ -117,3 +117,14 @@ def test_show_as_consumer_agrees_with_access_after_approval(approved: Mesh):
         for cell in access.columns:
             if (access.table, cell.column) in shown:
                 assert shown[access.table, cell.column] == cell.state
+
+
+def test_access_as_consumer_is_its_own_view(approved: Mesh, capsys):
+    workspace = str(approved.workspace.root)
+    code, out, err = run(
+        capsys, "access", "--as", PARTNER, "--workspace", workspace, "--format", "csv"
+    )
+    assert code == 0, err
+    rows = [line.split(",") for line in out.splitlines()[1:]]
+    assert {r[0] for r in rows} == {PARTNER}
+    assert {r[1] for r in rows if r[3] != "denied"} == queryable(approved, PARTNER)
