@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from meshsim.policy.access import TableAccess
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
+    from meshsim.reprs import AccessList
     from meshsim.spec.lint import Problem
     from meshsim.spec.models import Policies
     from meshsim.storage.delta import HistoryEntry
@@ -295,7 +296,7 @@ class Mesh:
 
     def access(
         self, consumer: str | None = None, *, policies_file: str | Path | None = None
-    ) -> list[TableAccess]:
+    ) -> AccessList:
         """Who may query what, column by column, and why: the spec's policies plus the active
         subscriptions, system tables included, resolved exactly as the query engine resolves
         them (:meth:`table_access`), so a listing never decides access a second way. With
@@ -312,18 +313,6 @@ class Mesh:
             policies = with_system_grants(spec, proposed)
         consumers = [consumer] if consumer else None
         return AccessList(access_matrix(with_system_tables(spec), consumers, policies))
-
-    def access_cells(
-        self, consumer: str | None = None, *, policies_file: str | Path | None = None
-    ) -> list[dict[str, Any]]:
-        """:meth:`access` as one row per consumer, table and column; with ``policies_file``,
-        only the cells that would change under it."""
-        from meshsim.catalog.views import access_diff, access_rows
-
-        current = access_rows(self.access(consumer))
-        if policies_file is None:
-            return current
-        return access_diff(current, access_rows(self.access(consumer, policies_file=policies_file)))
 
     def table_access(self, consumer: str, ref: str) -> TableAccess:
         """What governed SQL lets ``consumer`` see of ``ref`` now (system tables included,

@@ -152,6 +152,12 @@ class AccessList(list):  # type: ignore[type-arg]  # of TableAccess
 
         return Listing(access_rows(list(self)), title="access, column by column")
 
+    def changes(self, proposed: AccessList) -> Listing:
+        """The cells whose state, rule or row filter differ under ``proposed`` (a what-if)."""
+        from meshsim.catalog.views import access_diff
+
+        return Listing(access_diff(self.cells(), proposed.cells()), title="what would change")
+
     def __repr__(self) -> str:
         return repr(self.summary())
 

@@ -273,7 +273,13 @@ def access(
     format: Format = FormatOpt,
 ) -> None:
     """The access matrix: consumers by tables by columns, and the rule deciding each cell."""
-    rows = open_mesh(workspace).access_cells(consumer, policies_file=policies)
+    mesh = open_mesh(workspace)
+    current = mesh.access(consumer)
+    rows = (
+        current.cells()
+        if policies is None
+        else current.changes(mesh.access(consumer, policies_file=policies))
+    )
     title = f"what would change under {policies}" if policies else "access matrix"
     render_rows(rows, format, title=title)
 
