@@ -14,14 +14,12 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 @pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
 def test_notebook_runs(notebook: Path, tmp_path: Path, monkeypatch, capsys):
     pytest.importorskip("IPython")
-    from IPython.core.interactiveshell import InteractiveShell
+    from tests.ipythonshell import interactive_shell
 
     monkeypatch.chdir(NOTEBOOKS)
     monkeypatch.setenv("MESHSIM_WORKSPACE", str(tmp_path / "ws"))
     cells = json.loads(notebook.read_text())["cells"]
-    shell = InteractiveShell.instance()
-    shell.reset(new_session=False)
-    try:
+    with interactive_shell() as shell:
         for index, cell in enumerate(cells):
             if cell["cell_type"] != "code":
                 continue
@@ -32,7 +30,3 @@ def test_notebook_runs(notebook: Path, tmp_path: Path, monkeypatch, capsys):
             printed = capsys.readouterr().err
             if error is not None or "Error: " in printed:  # pragma: no cover - the message
                 pytest.fail(f"{notebook.name} cell {index} failed: {error!r} {printed}\n{source}")
-    finally:
-        if "meshsim" in shell.extension_manager.loaded:
-            shell.run_line_magic("unload_ext", "meshsim")
-        shell.reset(new_session=False)

@@ -16,13 +16,12 @@ pytest.importorskip("IPython")
 
 @pytest.fixture
 def ip(workspace: Path) -> Iterator:
-    from IPython.core.interactiveshell import InteractiveShell
+    from tests.ipythonshell import interactive_shell
 
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "meshsim")
-    shell.run_line_magic("meshsim", f"connect --workspace {workspace}")
-    yield shell
-    shell.run_line_magic("unload_ext", "meshsim")
+    with interactive_shell() as shell:
+        shell.run_line_magic("load_ext", "meshsim")
+        shell.run_line_magic("meshsim", f"connect --workspace {workspace}")
+        yield shell
 
 
 def test_meshsql_returns_the_governed_result(ip, workspace):
@@ -82,14 +81,11 @@ def test_errors_are_one_line_without_a_traceback(ip, capsys, line, cell, needle)
 
 
 def test_meshsql_without_a_consumer_says_how_to_name_one(capsys):
-    from IPython.core.interactiveshell import InteractiveShell
+    from tests.ipythonshell import interactive_shell
 
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "meshsim")
-    try:
+    with interactive_shell() as shell:
+        shell.run_line_magic("load_ext", "meshsim")
         assert shell.run_cell_magic("meshsql", "", "SELECT 1") is None
-    finally:
-        shell.run_line_magic("unload_ext", "meshsim")
     assert "say which consumer" in capsys.readouterr().err
 
 
@@ -142,3 +138,14 @@ def test_import_meshsim_does_not_import_ipython():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("False")
+
+
+def test_the_shell_leaves_the_process_main_module_alone():
+    import sys
+
+    from tests.ipythonshell import interactive_shell
+
+    main = sys.modules["__main__"]
+    with interactive_shell() as shell:
+        shell.run_line_magic("load_ext", "meshsim")
+    assert sys.modules["__main__"] is main
