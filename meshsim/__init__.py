@@ -30,6 +30,20 @@ def open(workspace: str | None = None, *, mesh: str | None = None) -> Mesh:  # n
     return Mesh.open(workspace, mesh_dir=mesh)
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext meshsim``: the ``%meshsim`` and ``%%meshsql`` magics (:mod:`meshsim.magics`,
+    imported only now, so that ``import meshsim`` never imports IPython)."""
+    from meshsim.magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from meshsim.magics import unload
+
+    unload(ipython)
+
+
 def __getattr__(name: str) -> Any:
     if name == "Mesh":
         from meshsim.mesh import Mesh

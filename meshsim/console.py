@@ -21,7 +21,14 @@ class Console(Protocol):
 
     def warn(self, text: str) -> None: ...
 
-    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None: ...
+    def table(
+        self,
+        title: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        caption: str = "",
+    ) -> None: ...
 
     def progress(self, description: str, total: float) -> Any: ...
 
@@ -38,7 +45,14 @@ class NullConsole:
     def warn(self, text: str) -> None:
         pass
 
-    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def table(
+        self,
+        title: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        caption: str = "",
+    ) -> None:
         pass
 
     @contextmanager
@@ -58,10 +72,13 @@ class _RichProgress:
 class TerminalConsole:
     """rich output: tables on stdout, notes, warnings and progress bars on stderr."""
 
-    def __init__(self, *, quiet: bool = False, force_terminal: bool | None = None) -> None:
+    def __init__(
+        self, *, quiet: bool = False, force_terminal: bool | None = None, file: Any = None
+    ) -> None:
         from rich.console import Console as RichConsole
 
-        self.out = RichConsole(force_terminal=force_terminal)
+        #: tables go to ``file`` (a text stream) when given, else stdout
+        self.out = RichConsole(force_terminal=force_terminal, file=file)
         self.err = RichConsole(stderr=True, force_terminal=force_terminal)
         if not self.out.is_terminal:
             self.out.width = 160  # piped output: wide rows instead of folded cells
@@ -69,7 +86,7 @@ class TerminalConsole:
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            self.err.print(text, markup=False, highlight=False)
+            self.err.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def warn(self, text: str) -> None:
         from rich.markup import escape
@@ -84,19 +101,30 @@ class TerminalConsole:
     def print(self, renderable: Any) -> None:
         self.out.print(renderable)
 
-    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def table(
+        self,
+        title: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        caption: str = "",
+    ) -> None:
         from rich.table import Table
         from rich.text import Text
 
         # cells are data, never markup: a value like "[red]" must print as written
         table = Table(
-            title=Text(title) if title else None, title_justify="left", header_style="bold"
+            title=Text(title) if title else None,
+            title_justify="left",
+            header_style="bold",
         )
         for column in columns:
             table.add_column(Text(str(column)), overflow="fold")
         for row in rows:
             table.add_row(*(Text("" if v is None else str(v)) for v in row))
         self.out.print(table)
+        if caption:  # under the table, never folded to its width
+            self.out.print(Text(caption), soft_wrap=True)
 
     @contextmanager
     def progress(self, description: str, total: float) -> Iterator[Progress]:

@@ -25,27 +25,9 @@ DEMO_CONSUMERS = ("governance_admin", "eu_marketing_analyst", "finance_controlle
 
 def access_summary(mesh: Mesh) -> list[dict[str, str]]:
     """One row per consumer and table it can read: columns masked, denied, row filters."""
-    rows = []
-    for access in mesh.access():
-        if not access.granted:
-            continue
-        masked = [
-            f"{c.column} ({c.mask.function})"
-            for c in access.columns
-            if c.state == "masked" and c.mask
-        ]
-        denied = [c.column for c in access.columns if c.state == "denied"]
-        rows.append(
-            {
-                "consumer": access.consumer,
-                "table": access.table,
-                "via": ", ".join(access.grants),
-                "masked": ", ".join(masked) or "-",
-                "denied": ", ".join(denied) or "-",
-                "row filter": ", ".join(f.name for f in access.row_filters) or "-",
-            }
-        )
-    return rows
+    from meshsim.reprs import access_summary as summary
+
+    return summary(mesh.access())
 
 
 def demo_scale(workspace: str | Path, requested: float | None) -> float:

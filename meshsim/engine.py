@@ -71,6 +71,27 @@ class QueryTimeout(QueryError):
     """The query ran longer than the engine's timeout and was interrupted."""
 
 
+class QueryCancelled(QueryTimeout):
+    """The query was interrupted on request (:func:`interrupt_queries`, the shell's Ctrl-C)."""
+
+
+#: cursors running a governed statement now, and those :func:`interrupt_queries` interrupted
+_running: set[Any] = set()
+_cancelled: set[Any] = set()
+_running_lock = threading.Lock()
+
+
+def interrupt_queries() -> int:
+    """Interrupt every governed statement running in this process (they fail with
+    :class:`QueryCancelled`); returns how many. Safe to call from any thread."""
+    with _running_lock:
+        cursors = list(_running)
+        _cancelled.update(cursors)
+    for cursor in cursors:
+        cursor.interrupt()
+    return len(cursors)
+
+
 class EngineFailure(QueryError):
     """DuckDB raised while running an already-governed query. ``kind`` is the exception class
     name only; DuckDB's message is never kept because it can echo data values, except a
@@ -336,14 +357,23 @@ def _guarded(
         timer = threading.Timer(timeout_s, _interrupt)
         timer.daemon = True
         timer.start()
+    with _running_lock:
+        _running.add(cursor)
     try:
         result = call(cursor)
     except duckdb.Error as exc:
+        if cursor in _cancelled:
+            raise QueryCancelled(
+                "the query was cancelled", consumer=consumer, hint="run it again when ready"
+            ) from None
         if fired.is_set() or isinstance(exc, duckdb.InterruptException):
             raise _timeout(limit_s or timeout_s, consumer) from None
         detail = binder_detail(str(exc)) if isinstance(exc, duckdb.BinderException) else ""
         raise EngineFailure(type(exc).__name__, consumer=consumer, detail=detail) from None
     finally:
+        with _running_lock:
+            _running.discard(cursor)
+            _cancelled.discard(cursor)
         if timer is not None:
             timer.cancel()
             # a timer thread still alive at interpreter exit holds the cursor, and DuckDB's

@@ -15,7 +15,10 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from meshsim.errors import MeshsimError
 
@@ -95,6 +98,44 @@ def write_output(path: str | Path, data: str | bytes) -> Path:
     except OSError as exc:
         raise FileProblem(target, f"could not be written: {exc.strerror}") from None
     return target
+
+
+def check_new_output(path: str | Path, *, overwrite: bool) -> Path:
+    """:func:`check_output_file`, and an existing file refused unless ``overwrite``."""
+    target = check_output_file(path)
+    if not overwrite and os.path.lexists(target):
+        raise FileProblem(
+            target, "already exists", hint="pass --overwrite to replace it, or name a new file"
+        )
+    return target
+
+
+@contextmanager
+def atomic_output(path: str | Path, *, overwrite: bool = False) -> Iterator[BinaryIO]:
+    """A binary file to stream into, that becomes ``path`` only when the block ends without
+    an error (a temporary file in the same folder, then linked or renamed into place). An
+    existing ``path`` is refused unless ``overwrite``; without it, a file created meanwhile
+    is not replaced either (the final link fails rather than overwrite it)."""
+    target = check_new_output(path, overwrite=overwrite)
+    real = Path(os.path.realpath(target))  # through a symlink, not over it
+    tmp = real.with_name(f".{real.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        handle = os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
+    except OSError as exc:
+        raise FileProblem(target, f"could not be written: {exc.strerror}") from None
+    try:
+        with handle:
+            yield handle
+        if overwrite:
+            os.replace(tmp, real)
+        else:
+            os.link(tmp, real)
+    except FileExistsError:
+        raise FileProblem(target, "was created by someone else while meshsim wrote it") from None
+    except OSError as exc:
+        raise FileProblem(target, f"could not be written: {exc.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def check_input_file(path: str | Path, *, limit: int = MAX_INPUT_BYTES) -> Path:

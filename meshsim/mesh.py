@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from meshsim.produce.writes import WriteBatch, WriteResult
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
+    from meshsim.reprs import AccessList, Listing
     from meshsim.scaffold import NewProduct
     from meshsim.spec.lint import Problem
     from meshsim.spec.models import Policies
@@ -352,12 +353,18 @@ class Mesh:
             for d in self.spec.domains
         ]
 
-    def tables(self) -> list[TableInfo]:
+    def tables(self, *, as_consumer: str | None = None) -> list[TableInfo]:
+        """Built tables with their current version, rows and files. For ``as_consumer``: only
+        the tables it may query, with the rows it may read (counted by its governed SQL, as
+        :meth:`row_counter` decides)."""
         infos = []
         records = self._state().tables
+        count = self.row_counter(as_consumer)
         for table in self.spec.tables():
             record = records.get(table.ref)
             if record is None:
+                continue
+            if as_consumer is not None and not self.table_access(as_consumer, table.ref).granted:
                 continue
             snap = self.snapshot(table.ref)
             infos.append(
@@ -366,7 +373,7 @@ class Mesh:
                     domain=table.domain,
                     product=table.product,
                     version=snap.version,
-                    rows=snap.num_records,
+                    rows=snap.num_records if count is None else count(table.ref, snap.version),
                     files=len(snap.files),
                     size_bytes=sum(f.size for f in snap.files),
                     location=snap.location,
@@ -379,14 +386,40 @@ class Mesh:
 
     def access(
         self, consumer: str | None = None, *, policies_file: str | Path | None = None
-    ) -> list[TableAccess]:
-        """The access matrix (optionally under an edited mesh.yaml or policies block, without
-        applying it)."""
+    ) -> AccessList:
+        """Who may query what, column by column, and why: the spec's policies plus the active
+        subscriptions, system tables included, resolved exactly as the query engine resolves
+        them (:meth:`table_access`), so a listing never decides access a second way. With
+        ``policies_file``: the same under an edited policies file, without applying it."""
         from meshsim.policy.access import access_matrix
+        from meshsim.reprs import AccessList
+        from meshsim.system import with_system_grants, with_system_tables
 
-        spec = load_what_if(self.spec, policies_file) if policies_file else self.spec
+        spec = self.spec
+        if policies_file is None:
+            target, policies = spec, self.effective_policies()
+        else:
+            target = load_what_if(spec, policies_file)
+            proposed = self.catalog.effective_policies(target.policies)
+            policies = with_system_grants(target, proposed)
         consumers = [consumer] if consumer else None
-        return access_matrix(spec, consumers, spec.policies)
+        return AccessList(access_matrix(with_system_tables(target), consumers, policies))
+
+    def access_changes(self, policies_file: str | Path, consumer: str | None = None) -> Listing:
+        """The cells that would change under an edited mesh.yaml or policies block, without
+        applying it; a consumer the edit adds or removes shows as ``absent`` on the other
+        side."""
+        from meshsim.policy.access import require_consumer
+        from meshsim.reprs import AccessList
+
+        proposed = load_what_if(self.spec, policies_file)
+        now = consumer is None or self.spec.consumer(consumer) is not None
+        then = consumer is None or proposed.consumer(consumer) is not None
+        if not (now or then):
+            require_consumer(self.spec, consumer or "")
+        current = self.access(consumer) if now else AccessList([])
+        after = self.access(consumer, policies_file=policies_file) if then else AccessList([])
+        return current.changes(after)
 
     def what_if_problems(self, policies_file: str | Path) -> list[Problem]:
         """What ``meshsim validate`` would report under an edited mesh.yaml or policies block
@@ -429,7 +462,16 @@ class Mesh:
 
     def products(self, *, as_consumer: str | None = None) -> list[dict[str, Any]]:
         """Published products; row counts as :meth:`row_counter` decides for ``as_consumer``."""
-        return self.catalog.products(as_consumer, count=self.row_counter(as_consumer))
+        from meshsim.reprs import Listing
+
+        rows = self.catalog.products(as_consumer, count=self.row_counter(as_consumer))
+        return Listing(rows, title="published products")
+
+    def search(self, text: str, *, limit: int | None = 20) -> list[dict[str, Any]]:
+        """Full-text search over products, tables and columns, best match first."""
+        from meshsim.reprs import Listing
+
+        return Listing(self.catalog.search(text, limit=limit), title=f"search: {text}")
 
     def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
         """One product in detail, for ``as_consumer`` with its column access and row counts."""

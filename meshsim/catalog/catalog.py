@@ -28,7 +28,7 @@ from meshsim.catalog.search import search as search_index
 from meshsim.catalog.store import Store, revision
 from meshsim.errors import CatalogError, unknown_name_message
 from meshsim.identity import authenticate, current_os_user
-from meshsim.spec.loader import MeshSpec, ProductSpec, load_what_if
+from meshsim.spec.loader import MeshSpec, ProductSpec
 from meshsim.spec.models import Policies
 from meshsim.values import bounded_int, optional_limit, plain_text
 from meshsim.workspace import TableRecord, Workspace
@@ -418,37 +418,6 @@ class Catalog:
             return revision(con)
 
     # --- views for architects --------------------------------------------------------------
-
-    def access(
-        self, consumer: str | None = None, policies_file: str | Path | None = None
-    ) -> list[dict[str, Any]]:
-        """The access matrix (spec policies plus subscriptions), one row per cell; with
-        ``policies_file`` (an edited mesh.yaml or policies block), only the cells that would
-        change under it, without applying it."""
-        from meshsim.policy.access import access_matrix, require_consumer
-
-        spec = self.spec
-        if policies_file is None:
-            consumers = [consumer] if consumer else None
-            return views.access_rows(access_matrix(spec, consumers, self.effective_policies()))
-        proposed = load_what_if(spec, policies_file)
-        if consumer is not None and spec.consumer(consumer) is None:
-            require_consumer(proposed, consumer)
-        before = [consumer] if consumer and spec.consumer(consumer) else None
-        after = [consumer] if consumer and proposed.consumer(consumer) else None
-        current = (
-            views.access_rows(access_matrix(spec, before, self.effective_policies()))
-            if consumer is None or before
-            else []
-        )
-        what_if = (
-            views.access_rows(
-                access_matrix(proposed, after, self.effective_policies(proposed.policies))
-            )
-            if consumer is None or after
-            else []
-        )
-        return views.access_diff(current, what_if)
 
     def topology(self) -> Any:
         """The mesh as a networkx graph: domains, products, tables, consumers and grants."""

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     class (the traceback only under ``--debug``). Arguments that are not UTF-8 are refused
     before any command runs.
     """
-    from meshsim.cli.arguments import refuse_non_utf8
+    from meshsim.cli.arguments import refuse_non_utf8, values_after_dashes
     from meshsim.cli.options import command_resources
     from meshsim.errors import MeshsimError
 
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     _state["debug"] = "--debug" in args or bool(os.environ.get("MESHSIM_DEBUG"))
     try:
         refuse_non_utf8(args, app)
+        args = values_after_dashes(args, app)
         with command_resources():
             app(args=args, prog_name="meshsim")
     except SystemExit as exc:

@@ -92,3 +92,31 @@ def _flags(args: Sequence[str], app: Any) -> set[str]:
         if getattr(param, "is_flag", False)
         for name in (*param.opts, *param.secondary_opts)
     } | {"--help"}
+
+
+def values_after_dashes(args: Sequence[str], app: Any = None) -> list[str]:
+    """``args`` with every value that starts with ``-`` but cannot be an option (whitespace
+    before any ``=``, as in a query opening with a ``-- comment``) moved after ``--``, where
+    the parser takes it as an argument instead of refusing an unknown option. The value of
+    an option (``--reason "- a b"``) stays where it is.
+
+    >>> values_after_dashes(["sql", "--as", "x", "-- totals\\nSELECT 1"])
+    ['sql', '--as', 'x', '--', '-- totals\\nSELECT 1']
+    >>> values_after_dashes(["sql", "--reason=a b", "--", "-x y"])
+    ['sql', '--reason=a b', '--', '-x y']
+    """
+    args = list(args)
+    end = args.index("--") if "--" in args else len(args)
+    flags = _flags(args, app) if app is not None else set()
+    moved: list[int] = []
+    for index, arg in enumerate(args[:end]):
+        if not arg.startswith("-") or not any(c.isspace() for c in arg.partition("=")[0]):
+            continue
+        previous = args[index - 1] if index else ""
+        if previous.startswith("-") and "=" not in previous and previous not in flags:
+            continue  # the value of the option before it
+        moved.append(index)
+    if not moved:
+        return args
+    kept = [a for i, a in enumerate(args[:end]) if i not in moved]
+    return [*kept, "--", *(args[i] for i in moved), *args[end + 1 :]]

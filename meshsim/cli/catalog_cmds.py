@@ -107,7 +107,7 @@ def search(
     format: Format = FormatOpt,
 ) -> None:
     """Full-text search over products, tables and columns, best match first."""
-    render_rows(_catalog(workspace).search(text, limit=limit), format, title=f"search: {text}")
+    render_rows(open_mesh(workspace).search(text, limit=limit), format, title=f"search: {text}")
 
 
 @app.command()
@@ -258,7 +258,9 @@ def subscriptions(
 
 @app.command()
 def access(
-    consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer."),
+    consumer: str | None = typer.Option(
+        None, "--consumer", "--as", help="Only this consumer: what its queries may read."
+    ),
     policies: Path | None = typer.Option(
         None,
         "--policies",
@@ -272,7 +274,11 @@ def access(
 ) -> None:
     """The access matrix: consumers by tables by columns, and the rule deciding each cell."""
     mesh = open_mesh(workspace)
-    rows = mesh.catalog.access(consumer, policies_file=policies)
+    rows = (
+        mesh.access(consumer).cells()
+        if policies is None
+        else mesh.access_changes(policies, consumer)
+    )
     title = f"what would change under {policies}" if policies else "access matrix"
     render_rows(rows, format, title=title)
     if policies is not None:

@@ -98,7 +98,13 @@ def domains(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
 
 
 @app.command()
-def tables(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
+def tables(
+    as_consumer: str | None = typer.Option(
+        None, "--as", help="Only the tables this consumer may query, and the rows it may read."
+    ),
+    workspace: Path = WorkspaceDir,
+    format: Format = FormatOpt,
+) -> None:
     """List tables with their current version, row and file counts."""
     rows = [
         {
@@ -111,9 +117,9 @@ def tables(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
             "external": t.external,
             "location": t.location,
         }
-        for t in open_mesh(workspace).tables()
+        for t in open_mesh(workspace).tables(as_consumer=as_consumer)
     ]
-    render_rows(rows, format, title="tables")
+    render_rows(rows, format, title="tables" + (f" {as_consumer} may query" if as_consumer else ""))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Governed SQL commands: sql (one query, or an interactive shell) and explain."""
+"""Governed SQL commands: sql (queries, a file of them, or an interactive shell) and explain."""
 
 from __future__ import annotations
 
@@ -7,16 +7,49 @@ from pathlib import Path
 import typer
 
 from meshsim.cli import app
-from meshsim.cli.options import ConsumerOpt, FormatOpt, WorkspaceDir, console, open_mesh
-from meshsim.cli.render import Format, render_rows
+from meshsim.cli.options import (
+    ConsumerOpt,
+    FormatOpt,
+    WorkspaceDir,
+    console,
+    input_file,
+    integer,
+    open_mesh,
+    output_file,
+)
+from meshsim.cli.render import MAX_ROWS, Format, render_result, rows_text
+from meshsim.errors import MeshsimError
 
 
 @app.command()
 def sql(
-    query: str | None = typer.Argument(None, help="The query; without it, an interactive shell."),
+    query: str | None = typer.Argument(None, help="The query; without it (and -f), a shell."),
     consumer: str = ConsumerOpt,
     workspace: Path = WorkspaceDir,
+    file: Path | None = typer.Option(
+        None,
+        "-f",
+        "--file",
+        parser=input_file,
+        metavar="FILE",
+        help="Run the statements of FILE (separated by ';'), in order.",
+    ),
     format: Format = FormatOpt,
+    max_rows: int = typer.Option(
+        MAX_ROWS,
+        "--max-rows",
+        parser=integer(1),
+        metavar="N",
+        help="A table shows at most N rows: the first and last ones, and the count.",
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        parser=output_file,
+        metavar="FILE",
+        help="Write the result to FILE: .csv, .json, .ndjson or .parquet (by its extension).",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Let --out replace a file."),
     timeout: float = typer.Option(
         30.0, "--timeout", min=0.1, max=86_400, help="Seconds for planning and running."
     ),
@@ -26,24 +59,45 @@ def sql(
 ) -> None:
     """Run SQL across domains as a consumer, under its policies (data on stdout)."""
     from meshsim.engine import EngineLimits
+    from meshsim.export import export_format
+    from meshsim.files import check_new_output
+    from meshsim.statements import file_statements
 
+    if query is not None and file is not None:
+        raise MeshsimError(
+            "give the query as an argument or with -f FILE, not both",
+            hint="meshsim sql --as CONSUMER -f FILE.sql",
+        )
+    if out is not None:  # a bad target is refused before anything runs
+        export_format(out)
+        check_new_output(out, overwrite=overwrite)
     limits = EngineLimits(timeout_s=timeout, max_result_rows=max_result_rows)
     mesh = open_mesh(workspace, limits=limits)
-    if query is None:
+    if query is None and file is None:
         from meshsim.shell import Shell
 
-        Shell(mesh, consumer, console(), fmt=format).run()
+        Shell(mesh, consumer, console(), fmt=format, max_rows=max_rows).run()
         return
-    result = mesh.session(consumer).sql(query)
-    render_result(result, format)
+    statements = file_statements(file) if file is not None else [query or ""]
+    if out is not None and len(statements) > 1:
+        raise MeshsimError(
+            f"--out writes one result, and '{file}' holds {len(statements)} statements",
+            hint="put the query to export in a file of its own",
+        )
+    from meshsim.interrupts import cancellable
 
+    session = mesh.session(consumer)
+    with cancellable(reraise=True):  # Ctrl-C: 'Interrupted.', the query audited as cancelled
+        for statement in statements:
+            result = session.sql(statement)
+            if out is None:
+                render_result(result.arrow(), format, max_rows=max_rows)
+                continue
+            from meshsim.export import write_result
 
-def render_result(result, fmt: Format) -> None:
-    from meshsim.cli.render import unique_names
-
-    columns = unique_names(result.columns)  # duplicate output names: keep every column
-    rows = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
-    render_rows(rows, fmt, columns=columns, title=f"{result.num_rows} rows")
+            note = console()
+            write_result(result.arrow(), out, overwrite=overwrite, console=note)
+            note.note(f"wrote {rows_text(result.num_rows)} to {out}")
 
 
 @app.command()

@@ -1,4 +1,10 @@
-"""Render rows for the terminal: a rich table, JSON (a list of row objects) or CSV on stdout."""
+"""Render rows for the terminal: a rich table, JSON (a list of row objects), CSV or one
+``column = value`` line per value on stdout.
+
+Query results (:func:`render_result`) are read from Arrow in batches: a table shows the first
+and last rows only, as DuckDB's shell does (``150,000 rows (40 shown)``), and csv or json
+stream every row without holding them all as Python values.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,23 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from meshsim.export import plain as _plain
+from meshsim.export import python_rows, unique_names, write_rows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["Format", "printable", "render_result", "render_rows", "unique_names"]
 
 
 class Format(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    line = "line"
 
 
 #: C0 and C1 control characters but tab and newline: in a terminal they move the cursor,
@@ -32,46 +45,6 @@ def printable(text: str) -> str:
     'a\\x1b[2Kb\tc'
     """
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def unique_names(names: Sequence[str]) -> list[str]:
-    """Column names made unique by position, never colliding with another given name.
-
-    >>> unique_names(["a", "a", "a_1"])
-    ['a', 'a_2', 'a_1']
-    """
-    taken = set(names)
-    seen: set[str] = set()
-    out = []
-    for name in names:
-        candidate, n = name, 1
-        while candidate in seen:
-            candidate = f"{name}_{n}"
-            n += 1
-            while candidate in taken and candidate != name:
-                candidate = f"{name}_{n}"
-                n += 1
-        seen.add(candidate)
-        out.append(candidate)
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return str(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)  # UUIDs and anything else a result may hold
 
 
 def render_rows(
@@ -95,6 +68,8 @@ def render_rows(
         for row in rows:
             writer.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
         sys.stdout.write(buffer.getvalue())
+    elif fmt == Format.line:
+        sys.stdout.write(_lines(columns, [[row.get(c) for c in columns] for row in rows]))
     else:
         from meshsim.console import TerminalConsole
 
@@ -113,3 +88,63 @@ def _cell(value: Any) -> str:
     else:
         text = "" if value is None else str(value)
     return printable(text)
+
+
+#: rows a table shows by default, as DuckDB's shell does (.maxrows)
+MAX_ROWS = 40
+
+
+def render_result(
+    table: pa.Table,
+    fmt: Format = Format.table,
+    *,
+    max_rows: int = MAX_ROWS,
+    console: Any = None,
+    out: Any = None,
+) -> None:
+    """A query result on ``out`` (stdout): a table capped at ``max_rows`` rows (the first and
+    last halves, with a row of ``…`` between and a footer counting them), or every row as
+    csv, json or lines. Only the rows shown are converted to Python values."""
+    out = out or sys.stdout
+    if fmt in (Format.csv, Format.json):
+        write_rows(table, fmt.value, out, cell=_cell)
+        return
+    columns = unique_names(table.column_names)
+    total = table.num_rows
+    if fmt == Format.line:
+        from meshsim.export import batches
+
+        for batch in batches(table):
+            out.write(_lines(columns, python_rows(batch)))
+        return
+    from meshsim.console import TerminalConsole
+
+    console = console or TerminalConsole()
+    if total <= max_rows:
+        rows = [[_cell(v) for v in row] for row in python_rows(table)]
+        footer = rows_text(total)
+    else:
+        head = max_rows - max_rows // 2
+        tail = max_rows // 2
+        rows = [[_cell(v) for v in row] for row in python_rows(table.slice(0, head))]
+        rows.append(["…"] * len(columns))
+        rows += [[_cell(v) for v in row] for row in python_rows(table.slice(total - tail))]
+        footer = f"{rows_text(total)} ({max_rows:,} shown)"
+    console.table("", [printable(c) for c in columns], rows, caption=footer)
+
+
+def rows_text(count: int) -> str:
+    """``1 row``, ``150,000 rows``."""
+    return f"{count:,} row{'' if count == 1 else 's'}"
+
+
+def _lines(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """DuckDB's line mode: ``column = value``, names right-aligned, a blank line per row."""
+    width = max((len(printable(c)) for c in columns), default=0)
+    blocks = [
+        "\n".join(
+            f"{printable(c):>{width}} = {_cell(v)}" for c, v in zip(columns, row, strict=True)
+        )
+        for row in rows
+    ]
+    return "".join(block + "\n\n" for block in blocks)

@@ -17,7 +17,7 @@ from tests.conftest import EXAMPLE_MESH
 def test_unexpected_exception_is_one_line_naming_its_class(capsys, monkeypatch, built_workspace):
     from meshsim.mesh import Mesh
 
-    def broken(self):
+    def broken(self, **options):
         raise KeyError("tables")
 
     monkeypatch.setattr(Mesh, "tables", broken)
@@ -31,7 +31,7 @@ def test_unexpected_exception_is_one_line_naming_its_class(capsys, monkeypatch, 
 def test_unexpected_exception_shows_the_traceback_under_debug(capsys, monkeypatch, built_workspace):
     from meshsim.mesh import Mesh
 
-    def broken(self):
+    def broken(self, **options):
         raise KeyError("tables")
 
     monkeypatch.setattr(Mesh, "tables", broken)
@@ -43,7 +43,7 @@ def test_unexpected_exception_shows_the_traceback_under_debug(capsys, monkeypatc
 def test_value_error_that_escapes_gets_an_error_line(capsys, monkeypatch, built_workspace):
     from meshsim.mesh import Mesh
 
-    def broken(self):
+    def broken(self, **options):
         raise ValueError("invalid literal for int() with base 10: 'x'")
 
     monkeypatch.setattr(Mesh, "tables", broken)
@@ -56,7 +56,7 @@ def test_sqlglot_error_that_escapes_gets_an_error_line(capsys, monkeypatch, buil
 
     from meshsim.mesh import Mesh
 
-    def broken(self):
+    def broken(self, **options):
         raise TokenError("Error tokenizing 'x = \x1b[4m'y\x1b[0m'")
 
     monkeypatch.setattr(Mesh, "tables", broken)
