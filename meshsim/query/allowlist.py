@@ -13,7 +13,8 @@ listed is refused, so a DuckDB release that adds a dangerous function changes no
 from __future__ import annotations
 
 #: Non-function syntax nodes. Anything else (Command, Into, Pivot, Placeholder, Struct,
-#: Bracket, Dot, PositionalColumn, TableSample, Create, Insert, Pragma, Set...) is refused.
+#: PositionalColumn, TableSample, Create, Insert, Pragma, Set...) is refused. ``Dot`` is
+#: struct field access only (validate refuses a dot before a function call, ``x.upper()``).
 NODES = frozenset(
     {
         # query structure
@@ -94,6 +95,10 @@ NODES = frozenset(
         "Escape",
         "BitwiseAnd",
         "BitwiseOr",
+        # nested values: field access, list and map indexing, slices
+        "Dot",
+        "Bracket",
+        "Slice",
     }
 )
 
@@ -185,6 +190,13 @@ FUNCTIONS = frozenset(
         "SHA2",
         "Split",
         "SplitPart",
+        # lists, maps and structs
+        "Explode",
+        "Unnest",
+        "ArraySize",
+        "ArrayContains",
+        "MapKeys",
+        "StructExtract",
         # dates and times
         "Extract",
         "CurrentDate",
@@ -310,6 +322,8 @@ ANONYMOUS = frozenset(
         "bitstring_agg",
         "count_star",
         "last_day",
+        "cardinality",
+        "list_extract",
     }
 )
 
@@ -518,6 +532,16 @@ DUCKDB_FUNCTIONS = frozenset(
         "to_timestamp",
         "list_value",
         "list_aggregate",
+        "array_extract",
+        "list_extract",
+        "struct_extract",
+        "array_slice",
+        "list_slice",
+        "unnest",
+        "list_contains",
+        "array_contains",
+        "map_keys",
+        "cardinality",
         "array_length",
         "len",
         "range",
