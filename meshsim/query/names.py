@@ -55,6 +55,34 @@ def mesh_schema(spec: MeshSpec) -> dict[str, Any]:
     return schema
 
 
+def _spellings(spec: MeshSpec) -> dict[str, dict[str, str]]:
+    """Per table ref, each column's lower-case name to its name. sqlglot folds identifiers
+    to lower case as DuckDB compares them (a table has no two names that differ only by
+    case: the spec refuses them); meshsim's policies use the names as declared."""
+    return {t.ref: {c.name.lower(): c.name for c in t.columns} for t in spec.tables()}
+
+
+def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
+    """Give every column, and every output alias qualify derived from one, its declared
+    spelling, so results are named as the table names them (``ByteType``, not ``bytetype``).
+    DuckDB compares identifiers case-insensitively, so nothing else changes. A name spelled
+    differently in two tables keeps sqlglot's lower case."""
+    spelled: dict[str, set[str]] = {}
+    for table in spec.tables():
+        for column in table.columns:
+            spelled.setdefault(column.name.lower(), set()).add(column.name)
+    declared = {low: next(iter(names)) for low, names in spelled.items() if len(names) == 1}
+    for node in tree.walk():
+        if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier):
+            name = declared.get(node.this.name.lower())
+            if name is not None and name != node.this.name:
+                node.set("this", exp.to_identifier(name, quoted=True))
+        elif isinstance(node, exp.Alias) and isinstance(node.this, exp.Column):
+            name = declared.get(node.alias.lower())
+            if name is not None and node.alias.lower() == node.this.name.lower():
+                node.set("alias", exp.to_identifier(name, quoted=True))
+
+
 def _time_travel(node: exp.Table, consumer: str | None) -> tuple[int | None, datetime | None]:
     when = node.args.get("when")
     if when is None:
@@ -205,6 +233,7 @@ def resolve(
         _check_stars_expanded(tree, consumer)
     uses: dict[int, TableUse] = {}
     checked: set[int] = set()
+    spellings = _spellings(spec)
     for scope in traverse_scope(tree):
         for alias, source in scope.sources.items():
             if isinstance(source, exp.Table) and not isinstance(source.this, exp.Func):
@@ -240,7 +269,8 @@ def resolve(
             if isinstance(owner, exp.Table) and id(owner) in uses:
                 use = uses[id(owner)]
                 assert use.columns is not None
-                use.columns.add(column.name)
+                names = spellings.get(use.ref, {})
+                use.columns.add(names.get(column.name.lower(), column.name))
     for node in tree.walk():
         if isinstance(node, exp.TableColumn):
             raise QueryError(
@@ -256,4 +286,5 @@ def resolve(
                 f"cannot resolve '{column.sql(dialect='duckdb')}' to a column of a table in scope",
                 consumer=consumer,
             )
+    restore_case(tree, spec)
     return Resolved(tree, list(uses.values()))

@@ -156,6 +156,9 @@ def _check_location(
         return
     actual = {c.name: c.type for c in snapshot.columns}
     listing = ", ".join(f"{name} {_spec_type(t) or t}" for name, t in actual.items())
+    # Delta refuses two columns that differ only by case (deltalake will not open such a
+    # log), so a lower-case lookup finds at most one
+    by_case = {name.lower(): name for name in actual}
     if not table.columns:
         yield Problem(
             "error",
@@ -166,11 +169,13 @@ def _check_location(
     for position, column in enumerate(table.columns):
         column_where = _where(spec, product, index, "columns", position)
         if column.name not in actual:
+            same = by_case.get(column.name.lower())
             yield Problem(
                 "error",
                 column_where,
-                f"table '{ref}': column '{column.name}' is not in '{location}' "
-                f"(its columns: {listing})",
+                f"table '{ref}': column '{column.name}' is not in '{location}'"
+                + (f"; it has '{same}' (names are matched exactly)" if same else "")
+                + f" (its columns: {listing})",
             )
             continue
         found = _spec_type(actual[column.name])

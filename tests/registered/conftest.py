@@ -27,6 +27,13 @@ SCHEMA = pa.schema(
         ("m", pa.map_(pa.string(), pa.int32())),
         ("deep", pa.list_(pa.struct([("x", pa.int64()), ("tags", pa.list_(pa.string()))]))),
         ("note", pa.string()),
+        ("ByteType", pa.int8()),
+        ("3d_int_list", pa.list_(pa.list_(pa.list_(pa.int32())))),
+        ("Super Name", pa.string()),
+        ("a.b", pa.int32()),
+        ('quote"d', pa.string()),
+        ("ünï", pa.string()),
+        ("odd struct", pa.struct([("Field One", pa.int32())])),
     ]
 )
 
@@ -38,12 +45,22 @@ COLUMNS = """\
       - {name: deep, type: "array<struct<x:long,tags:array<string>>>", classification: internal,
          description: Deep.}
       - {name: note, type: string, classification: internal, description: Note.}
+      - {name: ByteType, type: byte, classification: internal, description: Odd.}
+      - {name: 3d_int_list, type: "array<array<array<int>>>", classification: internal,
+         description: Odd.}
+      - {name: Super Name, type: string, classification: internal, description: Odd.}
+      - {name: a.b, type: int, classification: internal, description: Odd.}
+      - {name: 'quote"d', type: string, classification: internal, description: Odd.}
+      - {name: ünï, type: string, classification: internal, description: Odd.}
+      - {name: odd struct, type: "struct<`Field One`: int>", classification: internal,
+         description: Odd.}
 """
 
 GRANT = """\
     - name: marketing_events
       consumers: [eu_marketing_analyst]
       product: sales.events
+      exclude_columns: [sales.events.a.b]
 """
 MASKS = """\
     - name: events_struct_hidden
@@ -54,12 +71,20 @@ MASKS = """\
       consumers: [eu_marketing_analyst]
       columns: [sales.events.m]
       function: redact
+    - name: events_names_redacted
+      consumers: [eu_marketing_analyst]
+      columns: ['sales.events."Super Name"', 'sales.events."quote""d"']
+      function: redact
 """
 ROW_FILTER = """\
     - name: even_events
       table: sales.events
       consumers: [eu_marketing_analyst]
       predicate: s.a % 2 = 0 OR len(l) > 2
+    - name: odd_names_filter
+      table: sales.events
+      consumers: [eu_marketing_analyst]
+      predicate: '"ByteType" <> 3 AND "odd struct"."Field One" IS DISTINCT FROM 7'
 """
 
 
@@ -84,6 +109,13 @@ def event_rows(seed: int = 11, count: int = 40) -> list[dict[str, Any]]:
                     ]
                 ),
                 "note": maybe(f"note {i}"),
+                "ByteType": maybe(rng.randint(0, 5)),
+                "3d_int_list": maybe([[[rng.randint(0, 9)] * rng.randint(0, 2)]]),
+                "Super Name": maybe(rng.choice(["Ada", "Grace"])),
+                "a.b": rng.randint(0, 99),
+                'quote"d': maybe("q"),
+                "ünï": maybe("ü"),
+                "odd struct": maybe({"Field One": maybe(rng.randint(5, 8))}),
             }
         )
     return rows
@@ -114,15 +146,20 @@ def register(mesh_dir: Path, location: Path, columns: str = COLUMNS) -> Path:
 
 
 def analyst_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The policy applied by hand: rows where ``s.a % 2 = 0 OR len(l) > 2`` (SQL three-valued
-    logic: NULL is not true), ``s`` nullified, ``m`` redacted to NULL."""
+    """The policy applied by hand: rows where ``s.a % 2 = 0 OR len(l) > 2`` and ``"ByteType"
+    <> 3 AND "odd struct"."Field One" IS DISTINCT FROM 7`` (SQL three-valued logic: NULL is
+    not true), ``s`` nullified, ``m`` redacted to NULL, the two odd string names redacted to
+    '****', ``a.b`` not granted."""
 
     def visible(row: dict[str, Any]) -> bool:
         even = row["s"] is not None and row["s"]["a"] % 2 == 0
         long = row["l"] is not None and len(row["l"]) > 2
-        return even or long
+        byte = row["ByteType"] is not None and row["ByteType"] != 3
+        field = (row["odd struct"] or {}).get("Field One")
+        return (even or long) and byte and field != 7
 
-    return [{**r, "s": None, "m": None} for r in rows if visible(r)]
+    masked = {"s": None, "m": None, "Super Name": "****", 'quote"d': "****"}
+    return [{k: v for k, v in {**r, **masked}.items() if k != "a.b"} for r in rows if visible(r)]
 
 
 @pytest.fixture(scope="session")
