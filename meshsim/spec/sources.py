@@ -20,7 +20,7 @@ from meshsim.spec.lint import Problem
 from meshsim.spec.loader import MeshSpec, ProductSpec, line_of
 from meshsim.spec.models import LocationSource, Table, TpchSource
 from meshsim.spec.tpch import TPCH_COLUMNS
-from meshsim.spec.types import can_hold, from_arrow, to_arrow
+from meshsim.spec.types import can_hold, from_arrow, is_nested, to_arrow
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -155,6 +155,16 @@ def _check_location(
         yield Problem("error", where, f"{prefix}: {exc.message}")
         return
     actual = {c.name: c.type for c in snapshot.columns}
+    nested = [c.name for c in snapshot.columns if is_nested(_spec_type(c.type) or "int")]
+    if snapshot.column_mapping_mode != "none" and nested:
+        yield Problem(
+            "error",
+            where,
+            f"{prefix} uses column mapping and has nested column(s) {', '.join(nested)}: "
+            f"meshsim cannot yet read nested columns of a column-mapped table (their fields "
+            f"have physical names too); register a copy without column mapping",
+        )
+        return
     listing = ", ".join(f"{name} {_spec_type(t) or t}" for name, t in actual.items())
     # Delta refuses two columns that differ only by case (deltalake will not open such a
     # log), so a lower-case lookup finds at most one
