@@ -29,6 +29,8 @@ TableRef = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
 ProductRef = TableRef
 #: Longest column name meshsim accepts (Delta sets no limit; this keeps messages readable).
 MAX_COLUMN_NAME = 255
+#: Names meshsim gives its own columns and relations in governed SQL (``__meshsim_visible``).
+RESERVED_PREFIX = "__meshsim"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -41,6 +43,11 @@ def check_column_name(name: str) -> str:
     if len(name) > MAX_COLUMN_NAME:
         raise ValueError(
             f"column name '{name[:40]}...' is longer than {MAX_COLUMN_NAME} characters"
+        )
+    if name.lower().startswith(RESERVED_PREFIX):
+        raise ValueError(
+            f"column name '{name}' starts with '{RESERVED_PREFIX}', which meshsim reserves for "
+            f"the names of its governed scans"
         )
     bad = _CONTROL.search(name)
     if bad:

@@ -113,6 +113,8 @@ def test_column_references_split_after_the_table(ref, table, column):
         ("Sales.events.x", "is not a column reference"),
         ('sales.events."a"b"', 'a quote inside a quoted column name is written ""'),
         ("sales.events.a\tb", "contains the control character"),
+        ("sales.events.__MESHSIM_visible", "starts with '__meshsim', which meshsim reserves"),
+        ("sales.events.", "a column name may not be empty"),
     ],
 )
 def test_bad_column_references_are_refused(ref, message):
