@@ -169,3 +169,32 @@ def test_column_mapping_with_a_nested_column_is_refused_by_the_spec(events_mesh,
         SpecError, match=r"column_mapping cannot be used with nested column\(s\) s, l"
     ):
         validate(mesh_dir)
+
+
+def test_the_cli_shows_nested_values_as_json(events_workspace, capsys):
+    from tests.cli.clihelpers import run
+
+    sql = "SELECT id, l, deep FROM sales.events WHERE id IN (1, 3) ORDER BY id"
+    code, out, err = run(
+        capsys,
+        "sql",
+        "--workspace",
+        str(events_workspace),
+        "--as",
+        "governance_admin",
+        "--format",
+        "csv",
+        sql,
+    )
+    assert code == 0, err
+    by_id = {r["id"]: r for r in event_rows()}
+    lines = out.splitlines()
+    assert lines[0] == "id,l,deep"
+    import csv
+    import json
+
+    for line, key in zip(csv.reader(lines[1:]), (1, 3), strict=True):
+        expected = by_id[key]
+        assert line[0] == str(key)
+        assert (json.loads(line[1]) if line[1] else None) == expected["l"]
+        assert (json.loads(line[2]) if line[2] else None) == expected["deep"]
