@@ -66,7 +66,8 @@ def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
     """Give every column, and every output alias qualify derived from one, its declared
     spelling, so results are named as the table names them (``ByteType``, not ``bytetype``).
     DuckDB compares identifiers case-insensitively, so nothing else changes. A name spelled
-    differently in two tables keeps sqlglot's lower case."""
+    differently in two tables gets its table's spelling where it names a mesh table's
+    column (set by :func:`resolve`) and keeps sqlglot's lower case elsewhere."""
     spelled: dict[str, set[str]] = {}
     for table in spec.tables():
         for column in table.columns:
@@ -77,9 +78,10 @@ def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
             name = declared.get(node.this.name.lower())
             if name is not None and name != node.this.name:
                 node.set("this", exp.to_identifier(name, quoted=True))
-        elif isinstance(node, exp.Alias) and isinstance(node.this, exp.Column):
-            name = declared.get(node.alias.lower())
-            if name is not None and node.alias.lower() == node.this.name.lower():
+    for node in tree.walk():
+        if isinstance(node, exp.Alias) and isinstance(node.this, exp.Column):
+            name = node.this.name
+            if node.alias != name and node.alias.lower() == name.lower():
                 node.set("alias", exp.to_identifier(name, quoted=True))
 
 
@@ -269,8 +271,10 @@ def resolve(
             if isinstance(owner, exp.Table) and id(owner) in uses:
                 use = uses[id(owner)]
                 assert use.columns is not None
-                names = spellings.get(use.ref, {})
-                use.columns.add(names.get(column.name.lower(), column.name))
+                declared = spellings.get(use.ref, {}).get(column.name.lower(), column.name)
+                use.columns.add(declared)
+                if declared != column.name:
+                    column.set("this", exp.to_identifier(declared, quoted=True))
     for node in tree.walk():
         if isinstance(node, exp.TableColumn):
             raise QueryError(

@@ -168,3 +168,36 @@ def test_a_request_for_odd_columns_grants_exactly_them(mesh: Mesh):
     }
     got = mesh.sql("external_partner", "SELECT * FROM sales.events").arrow()
     assert got.column_names == ["ByteType", "Super Name", "a.b"]
+
+
+def test_a_name_spelled_differently_in_two_tables_keeps_each_spelling(events_mesh, tmp_path):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    mesh_dir = tmp_path / "mesh"
+    shutil.copytree(events_mesh[0], mesh_dir)
+    other = tmp_path / "other"
+    write_deltalake(
+        other, pa.table({"ID": pa.array([1, 2, 99], pa.int64()), "Note": ["a", "b", "c"]})
+    )
+    (mesh_dir / "sales" / "products" / "other.yaml").write_text(
+        "name: other\nowner: sales-ops\ndescription: Other.\nproduction: {method: external}\n"
+        f"tables:\n  - name: other\n    description: O.\n    source: {{location: '{other}'}}\n"
+        "    columns:\n"
+        "      - {name: ID, type: bigint, classification: internal, description: I.}\n"
+        "      - {name: Note, type: string, classification: internal, description: N.}\n"
+    )
+    mesh = Mesh.build(mesh_dir, tmp_path / "ws", scale=0.01)
+    try:
+        star = mesh.sql("governance_admin", "SELECT * FROM sales.other").arrow()
+        assert star.column_names == ["ID", "Note"]
+        joined = mesh.sql(
+            "governance_admin",
+            "SELECT o.id, e.id, o.note, e.note FROM sales.other AS o "
+            "JOIN sales.events AS e ON e.id = o.id ORDER BY o.id",
+        )
+        assert joined.arrow().column_names == ["ID", "id", "Note", "note"]
+        notes = {r["id"]: r["note"] for r in event_rows()}
+        assert joined.fetchall() == [(1, 1, "a", notes[1]), (2, 2, "b", notes[2])]
+    finally:
+        mesh.close()
