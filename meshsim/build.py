@@ -6,9 +6,13 @@ anything is written, so a refused build leaves the workspace as it was.
 
 Re-running is idempotent: a table whose scale, declared schema and Delta version are unchanged
 since the last build is left alone, unless its data files are damaged (missing, cut short,
-garbled): a generated table is then rewritten ("repaired"). Each table is written in one
-Delta commit and ``workspace.json`` is replaced atomically after each table, so an
-interrupted build leaves every table at a valid version and the next build finishes the job.
+garbled): a generated table is then rewritten ("repaired").
+
+A build becomes visible all at once. Each table is written in one Delta commit, but queries
+read the version pinned in ``workspace.json`` (the published version), and the build moves
+every pin in one atomic replacement of that file at the end. A build killed midway leaves
+new Delta versions nobody reads; consumers keep the previous build, and the next build
+finishes the job (see ``docs/consistency.md``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from meshsim.checks import check_mesh
 from meshsim.console import Console, NullConsole
 from meshsim.errors import SpecError, StorageError
+from meshsim.pins import publishing
 from meshsim.spec.loader import MeshSpec, TableSpec
 from meshsim.spec.models import LocationSource, TpchSource
 from meshsim.spec.sources import location_path
@@ -153,20 +158,32 @@ def build_mesh(
         raise SpecError([str(p) for p in errors], hint="fix them, then run 'meshsim validate'")
     report = BuildReport(workspace.root, scale)
     previous = workspace.read_state() if workspace.exists else None
-    records: dict[str, TableRecord] = dict(previous.tables) if previous else {}
+    published: dict[str, TableRecord] = dict(previous.tables) if previous else {}
+    # what this build will publish; tables an interrupted build wrote are reused, not rewritten
+    records = {**published, **(previous.pending if previous else {})}
 
     def save(built_at: datetime | None = None) -> None:
-        workspace.write_state(
-            WorkspaceState(
-                mesh_dir=str(spec.root.resolve()),
-                mesh_name=spec.name,
-                scale=scale,
-                spec_fingerprint=spec.fingerprint,
-                tables=records,
-                built_at=built_at or (previous.built_at if previous else None),
-                catalog_created_at=previous.catalog_created_at if previous else None,
-            )
+        """Record the tables written so far as pending, or (``built_at``) publish them all."""
+        state = WorkspaceState(
+            mesh_dir=str(spec.root.resolve()),
+            mesh_name=spec.name,
+            scale=scale,
+            spec_fingerprint=spec.fingerprint,
+            tables=records,
+            built_at=built_at or (previous.built_at if previous else None),
+            catalog_created_at=previous.catalog_created_at if previous else None,
         )
+        with publishing(workspace):
+            now = workspace.read_state().tables if workspace.exists else {}
+            # a table this build left alone but a producer wrote meanwhile keeps that write
+            kept = {r: t for r, t in now.items() if records.get(r) == published.get(r) != t}
+            if built_at is None:
+                pending = {r: t for r, t in records.items() if published.get(r) != t}
+                update = {"tables": {**published, **kept}, "pending": pending}
+                state = (previous or state).model_copy(update=update)
+            else:
+                state = state.model_copy(update={"tables": {**records, **kept}})
+            workspace.write_state(state)
 
     workspace.mesh_key(create=previous is None)
 
@@ -225,9 +242,9 @@ def build_mesh(
                 report.tables.append(
                     TableBuild(table.ref, action, version, rows, time.perf_counter() - t0)
                 )
-            save()
+                save()
             progress.advance(1)
-    save(built_at=datetime.now(UTC))
+    save(built_at=datetime.now(UTC))  # every pin at once, never one table at a time
     report.seconds = time.perf_counter() - started
     return report
 

@@ -324,6 +324,7 @@ class _Doctor:
 
     def _tables(self) -> None:
         from meshsim.storage.files import check_files
+        from meshsim.storage.log import latest_version
         from meshsim.storage.snapshot import load_snapshot
 
         if self.state is None:
@@ -337,7 +338,9 @@ class _Doctor:
                 else "--repair rewrites it (a 'meshsim build' at the workspace's scale)"
             )
             try:
-                snapshot = load_snapshot(location, table=ref)
+                # the published version is what queries read; a newer one is unpublished
+                snapshot = load_snapshot(location, table=ref, version=record.version)
+                latest = latest_version(location, table=ref)
             except MeshsimError as exc:
                 self.add(f"table {ref}", "error", exc.message, fix)
                 continue
@@ -353,10 +356,20 @@ class _Doctor:
                     fix,
                 )
                 continue
+            unpublished = ""
+            if latest > snapshot.version:
+                newer = (
+                    f"{snapshot.version + 1}..{latest}" if latest > snapshot.version + 1 else latest
+                )
+                unpublished = (
+                    f"; newer version(s) {newer} not published (an interrupted build or write: "
+                    f"no query reads them, the next build or write replaces them)"
+                )
             self.add(
                 f"table {ref}",
                 "ok",
-                f"version {snapshot.version}, {len(snapshot.files)} data file(s) readable",
+                f"version {snapshot.version} published, {len(snapshot.files)} data file(s) "
+                f"readable{unpublished}",
             )
         if self.spec is not None:
             missing = [t.ref for t in self.spec.tables() if t.ref not in self.state.tables]

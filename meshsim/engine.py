@@ -85,6 +85,32 @@ def connect(
     return _harden(_open(threads, memory_limit), allowed_paths)
 
 
+#: DuckDB's reader of each input file format a producer may write from
+FILE_READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
+
+
+def read_files(paths: Sequence[str], kind: str) -> pa.Table:
+    """Read local ``paths`` (all of one ``kind`` of :data:`FILE_READERS`) into one Arrow table,
+    with DuckDB's readers and their type detection, on a connection that may read only the
+    folders holding them. A file DuckDB cannot read raises ``ValueError`` with its message:
+    the data is the caller's own, so the message is kept."""
+    from sqlglot import exp
+
+    duckdb = _duckdb()
+    reader = exp.Anonymous(
+        this=FILE_READERS[kind],
+        expressions=[exp.Array(expressions=[exp.Literal.string(p) for p in paths])],
+    )
+    sql = exp.select(exp.Star()).from_(exp.Table(this=reader)).sql(dialect="duckdb")
+    con = connect(sorted({os.path.dirname(os.path.realpath(p)) for p in paths}))
+    try:
+        return con.sql(sql).arrow().read_all()
+    except duckdb.Error as exc:
+        raise ValueError(str(exc).strip().splitlines()[0]) from None
+    finally:
+        con.close()
+
+
 @dataclass
 class GovernedDuckDB:
     """The governed engine's DuckDB: ``con`` runs queries; ``verifier`` is a cursor whose
@@ -304,5 +330,33 @@ def bind_errors(
                 timer.join()  # see _guarded
                 cursor.close()
         return errors
+    finally:
+        con.close()
+
+
+def scalar_answers(statements: Sequence[str], *, timeout_s: float = 10.0) -> list[Any]:
+    """Run each of ``statements`` (queries over literals only) on a new locked-down connection
+    that reads no file: the first value of each one's first row, None for one that fails.
+
+    For judging policy SQL on probe values (e.g. whether a mask returns its input)."""
+    duckdb = _duckdb()
+    con = connect([])
+    try:
+        answers: list[Any] = []
+        for sql in statements:
+            cursor = con.cursor()
+            timer = threading.Timer(timeout_s, cursor.interrupt)
+            timer.daemon = True
+            timer.start()
+            try:
+                row = cursor.execute(sql).fetchone()
+                answers.append(row[0] if row else None)
+            except duckdb.Error:
+                answers.append(None)
+            finally:
+                timer.cancel()
+                timer.join()  # see _guarded
+                cursor.close()
+        return answers
     finally:
         con.close()

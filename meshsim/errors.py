@@ -104,8 +104,8 @@ class UnsupportedFeatureError(StorageError):
         super().__init__(
             message,
             table=table,
-            hint="rewrite the table without it (for deletion vectors: OPTIMIZE/purge in the "
-            "writing engine), then run 'meshsim build' again",
+            hint="rewrite the table without the feature in the engine that wrote it, then run "
+            "'meshsim build' again",
         )
 
 
@@ -124,6 +124,27 @@ class IdentityError(MeshsimError):
         self.principal = principal
         self.os_user = os_user
         self.allowed = allowed
+        super().__init__(message, hint=hint)
+
+
+class WriteError(MeshsimError):
+    """A producer's write, delete or maintenance was refused before anything was written
+    (bad input file, schema mismatch, bad ``--where``, no primary key, not the owner).
+
+    ``problems`` holds every problem found, so a producer can fix them all at once.
+    """
+
+    def __init__(
+        self, problems: list[str], *, table: str | None = None, hint: str | None = None
+    ) -> None:
+        self.problems = problems
+        self.table = table
+        if len(problems) == 1:
+            message = problems[0]
+        else:
+            message = f"{len(problems)} problems, nothing was written:\n" + "\n".join(
+                f"  - {p}" for p in problems
+            )
         super().__init__(message, hint=hint)
 
 

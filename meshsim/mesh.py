@@ -9,14 +9,14 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.console import Console, NullConsole
 from meshsim.errors import MeshsimError, WorkspaceError, unknown_name_message
-from meshsim.spec.loader import MeshSpec, load_mesh, load_policies, spec_fingerprint
+from meshsim.spec.loader import MeshSpec, load_mesh, load_what_if, spec_fingerprint
 from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
@@ -26,12 +26,13 @@ if TYPE_CHECKING:
     from meshsim.catalog.views import RowCounter
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
+    from meshsim.pins import TableVersion
     from meshsim.policy.access import TableAccess
+    from meshsim.produce.writes import WriteBatch, WriteResult
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
     from meshsim.spec.lint import Problem
     from meshsim.spec.models import Policies
-    from meshsim.storage.delta import HistoryEntry
     from meshsim.storage.snapshot import Snapshot
 
 
@@ -141,9 +142,7 @@ class Mesh:
             self.catalog.store.check()
         report = build_mesh(self.spec, self.workspace, scale, self.console)
         self._invalidate()
-        versions = {t.ref: t.version for t in report.tables}
-        rows: dict[str, int | None] = {t.ref: t.rows for t in report.tables if t.rows is not None}
-        self.catalog.publish_all(versions, rows)
+        self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         state = self.workspace.read_state()
         if state.catalog_created_at is None:
             created = datetime.now(UTC)
@@ -189,7 +188,9 @@ class Mesh:
     def _state(self) -> WorkspaceState:
         """workspace.json, re-read only when it changes (it is consulted on every query)."""
         try:
-            stamp = self.workspace.state_file.stat().st_mtime_ns
+            info = self.workspace.state_file.stat()
+            # the inode too: each write replaces the file, and two writes can share an mtime tick
+            stamp: tuple[int, ...] | None = (info.st_mtime_ns, info.st_ino, info.st_size)
         except OSError:
             stamp = None
         cached = getattr(self, "_state_cache", None)
@@ -225,11 +226,27 @@ class Mesh:
         # a domain's own tables live in its account: derived, so a moved workspace still works
         return str(self.workspace.table_path(table.domain, table.name))
 
+    def published_version(self, ref: str) -> int | None:
+        """The version of ``ref`` consumers read: pinned by the last build or write to
+        publish it (None for a table the workspace does not pin, such as the audit log)."""
+        record = self._state().tables.get(ref.lower())
+        return record.version if record is not None else None
+
     def snapshot(
         self, ref: str, *, version: int | None = None, timestamp: datetime | None = None
     ) -> Snapshot:
-        return self._snapshot_cache().get(
-            self.locate(ref), table=ref.lower(), version=version, timestamp=timestamp
+        """A table's published snapshot, or the one a time travel names (never past the
+        published version)."""
+        from meshsim.pins import published_snapshot
+
+        ref = ref.lower()
+        return published_snapshot(
+            self._snapshot_cache(),
+            self.locate(ref),
+            ref,
+            self.published_version(ref),
+            version,
+            timestamp,
         )
 
     def _snapshot_cache(self) -> Any:
@@ -242,12 +259,51 @@ class Mesh:
                 self._snapshots = SnapshotCache()
             return self._snapshots
 
-    def history(self, ref: str, limit: int | None = None) -> list[HistoryEntry]:
-        from meshsim.storage import delta
+    def history(self, ref: str, limit: int | None = None) -> list[TableVersion]:
+        """A table's Delta commits, newest first, each marked ``current`` (what queries read),
+        ``earlier`` (published before), ``unpublished`` or ``never``."""
+        from meshsim.pins import table_history
         from meshsim.values import optional_limit
 
-        limit = optional_limit(limit, what="history limit")
-        return delta.history(self.locate(ref), table=ref.lower(), limit=limit)
+        return table_history(self, ref, optional_limit(limit, what="history limit"))
+
+    # --- producers (meshsim.produce.writes; each publishes what it changed) ----------------
+
+    def writes(self, *, by: str | None = None) -> WriteBatch:
+        """``with mesh.writes(by=OWNER) as batch:`` several writes, published together."""
+        from meshsim.produce.writes import WriteBatch
+
+        return WriteBatch(self, by)
+
+    def write(
+        self, ref: str, data: Any, *, mode: str = "append", by: str | None = None
+    ) -> WriteResult:
+        """Append, overwrite or upsert rows (a file, a folder or an Arrow table) into ``ref``."""
+        from meshsim.produce.writes import run
+
+        return run(self, by, "write", ref, data=data, mode=mode)
+
+    def delete(self, ref: str, where: str, *, by: str | None = None) -> WriteResult:
+        """Delete the rows of ``ref`` matching the SQL condition ``where``."""
+        from meshsim.produce.writes import run
+
+        return run(self, by, "delete", ref, where=where)
+
+    def optimize(
+        self, ref: str | None = None, *, zorder: list[str] | None = None
+    ) -> list[WriteResult]:
+        """Compact one table's small files, or every table's (rows unchanged)."""
+        from meshsim.produce.writes import maintain
+
+        return maintain(self, "optimize", ref, zorder=zorder)
+
+    def vacuum(
+        self, ref: str | None = None, *, retain_hours: int = 168, dry_run: bool = False
+    ) -> list[WriteResult]:
+        """Delete files no version within ``retain_hours`` needs (never the published one's)."""
+        from meshsim.produce.writes import maintain
+
+        return maintain(self, "vacuum", ref, retain_hours=retain_hours, dry_run=dry_run)
 
     def domains(self) -> list[dict[str, Any]]:
         return [
@@ -290,13 +346,29 @@ class Mesh:
     def access(
         self, consumer: str | None = None, *, policies_file: str | Path | None = None
     ) -> list[TableAccess]:
-        """The access matrix (optionally under an edited policies file, without applying it)."""
+        """The access matrix (optionally under an edited mesh.yaml or policies block, without
+        applying it)."""
         from meshsim.policy.access import access_matrix
 
-        spec = self.spec
-        policies = load_policies(Path(policies_file)) if policies_file else None
+        spec = load_what_if(self.spec, policies_file) if policies_file else self.spec
         consumers = [consumer] if consumer else None
-        return access_matrix(spec, consumers, policies)
+        return access_matrix(spec, consumers, spec.policies)
+
+    def what_if_problems(self, policies_file: str | Path) -> list[Problem]:
+        """What ``meshsim validate`` would report under an edited mesh.yaml or policies block
+        that it does not report now (an exposed PII column, a misspelt attribute...), with
+        lines in the edited file. Nothing is applied."""
+        from meshsim.checks import check_mesh
+
+        spec = self.spec
+        proposed = load_what_if(spec, policies_file)
+        now = {(p.severity, p.message) for p in check_mesh(spec)}
+        mesh_file = str(spec.root / "mesh.yaml")
+        return [
+            replace(p, where=p.where.replace(mesh_file, str(policies_file), 1))
+            for p in check_mesh(proposed)
+            if (p.severity, p.message) not in now
+        ]
 
     def table_access(self, consumer: str, ref: str) -> TableAccess:
         """What governed SQL lets ``consumer`` see of ``ref`` now (system tables included,
@@ -380,6 +452,7 @@ class Mesh:
                     policies=self.effective_policies,
                     snapshots=self._snapshot_cache(),
                     limits=self.limits,
+                    published=self.published_version,
                 )
             return self._engine
 

@@ -68,7 +68,11 @@ class WorkspaceState(_Strict):
     mesh_name: str
     scale: float = Field(gt=0)
     spec_fingerprint: str
+    #: the published version of each table: what every query reads
     tables: dict[str, TableRecord] = Field(default_factory=dict)
+    #: tables a build in progress (or killed) has written but not yet published; the next
+    #: build reuses those still current instead of writing them again
+    pending: dict[str, TableRecord] = Field(default_factory=dict)
     built_at: datetime | None = None
     #: set once the first build published the catalog: from then on a missing or empty
     #: catalog is a loss to repair, never a new catalog to create
@@ -183,7 +187,8 @@ class Workspace:
 
     def first_build_unfinished(self) -> bool:
         """Whether the first build stopped before it created the catalog: workspace.json
-        (written table by table) exists, but no catalog, no backup and no record of one."""
+        (written as tables are, with them pending) exists, but no catalog, no backup and no
+        record of one."""
         from meshsim.catalog.backup import backup_path
         from meshsim.catalog.store import DB_FILE
 

@@ -76,9 +76,11 @@ def test_interrupted_build_leaves_valid_tables_and_resumes(tmp_path: Path, monke
     with pytest.raises(KeyboardInterrupt):
         Mesh.build(EXAMPLE_MESH, ws, scale=0.01)
     state = json.loads((ws / "workspace.json").read_text())
-    assert sorted(state["tables"]) == ["customer.customer", "customer.nation", "customer.region"]
-    for ref in state["tables"]:
-        assert delta.latest_version(state["tables"][ref]["location"]) == 0
+    # written, but not published: nothing is visible until the build completes
+    assert state["tables"] == {}
+    assert sorted(state["pending"]) == ["customer.customer", "customer.nation", "customer.region"]
+    for ref in state["pending"]:
+        assert delta.latest_version(state["pending"][ref]["location"]) == 0
     monkeypatch.setattr(build_module, "_write_table", real_write)
     resumed = Mesh.build(EXAMPLE_MESH, ws, scale=0.01).last_build
     actions = {t.ref: t.action for t in resumed.tables}

@@ -122,12 +122,21 @@ def test_new_table_versions_are_read_on_the_next_query(workspace: Path):
     extra = pa.table(
         {"r_regionkey": pa.array([5], pa.int64()), "r_name": ["ANTARCTICA"], "r_comment": ["cold"]}
     )
-    version = delta.write(
-        mesh.locate("customer.region"), extra, mode="append", table="customer.region"
-    )
+    version = mesh.write("customer.region", extra, mode="append").version
     assert mesh.sql("eu_marketing_analyst", count).fetchall() == [(6,)]
     pinned = f"SELECT count(*) FROM customer.region AT (VERSION => {version - 1})"
     assert mesh.sql("eu_marketing_analyst", pinned).fetchall() == [(5,)]
+
+
+def test_a_commit_nobody_published_is_not_read(workspace: Path):
+    mesh = Mesh.open(workspace)
+    count = "SELECT count(*) FROM customer.region"
+    extra = pa.table(
+        {"r_regionkey": pa.array([5], pa.int64()), "r_name": ["ANTARCTICA"], "r_comment": ["cold"]}
+    )
+    delta.write(mesh.locate("customer.region"), extra, mode="append", table="customer.region")
+    assert mesh.sql("eu_marketing_analyst", count).fetchall() == [(5,)]
+    assert mesh.tables()[2].ref == "customer.region" and mesh.tables()[2].version == 0
 
 
 def test_explain_names_tables_versions_policies_and_hides_the_key(built_workspace: Path):
@@ -176,7 +185,7 @@ def test_a_commit_during_planning_does_not_leave_a_stale_plan(workspace: Path, m
 
     def verify_then_commit(engine, attempt):
         pipeline.verify_plan(engine, attempt)
-        delta.write(mesh.locate("customer.region"), extra, mode="append", table="customer.region")
+        mesh.write("customer.region", extra, mode="append")
 
     engine.plan_rules = tuple(
         Rule(r.name, verify_then_commit) if r.name == "verify-plan" else r

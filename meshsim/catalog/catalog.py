@@ -28,7 +28,7 @@ from meshsim.catalog.search import search as search_index
 from meshsim.catalog.store import Store, revision
 from meshsim.errors import CatalogError, unknown_name_message
 from meshsim.identity import authenticate, current_os_user
-from meshsim.spec.loader import MeshSpec, ProductSpec, load_policies
+from meshsim.spec.loader import MeshSpec, ProductSpec, load_what_if
 from meshsim.spec.models import Policies
 from meshsim.values import bounded_int, optional_limit, plain_text
 from meshsim.workspace import TableRecord, Workspace
@@ -88,9 +88,13 @@ class Catalog:
         product_ref: str,
         table_versions: dict[str, int] | None = None,
         rows: dict[str, int | None] | None = None,
+        *,
+        principal: str | None = None,
+        reason: str = "",
     ) -> PublishedVersion:
         """Publish a version of a product from the spec and its tables' current versions
-        (read from the workspace when not given). Unchanged products keep their version."""
+        (read from the workspace when not given). Unchanged products keep their version.
+        ``principal`` and ``reason`` are audited (a producer's write names its writer)."""
         product = self._product(product_ref)
         if table_versions is None:
             built = self._built()
@@ -99,8 +103,31 @@ class Catalog:
         os_user = current_os_user()
         with self.store.write() as con:
             return publish_version(
-                con, self.spec, product, table_versions, rows or {}, self._now(), os_user
+                con,
+                self.spec,
+                product,
+                table_versions,
+                rows or {},
+                self._now(),
+                os_user,
+                principal=principal,
+                reason=reason,
             )
+
+    def published_table_versions(self, table_ref: str) -> set[int]:
+        """Every Delta version of ``table_ref`` some published product version pinned."""
+        import json
+
+        table = self.spec.table(table_ref)
+        if table is None:
+            return set()
+        with self.store.read() as con:
+            rows = con.execute(
+                "SELECT tables FROM product_versions WHERE product = ?",
+                (f"{table.domain}.{table.product}",),
+            ).fetchall()
+        found = (json.loads(row["tables"]).get(table.ref) for row in rows)
+        return {int(v) for v in found if v is not None}
 
     def publish_all(
         self,
@@ -396,17 +423,32 @@ class Catalog:
         self, consumer: str | None = None, policies_file: str | Path | None = None
     ) -> list[dict[str, Any]]:
         """The access matrix (spec policies plus subscriptions), one row per cell; with
-        ``policies_file``, only the cells that would change under it, without applying it."""
-        from meshsim.policy.access import access_matrix
+        ``policies_file`` (an edited mesh.yaml or policies block), only the cells that would
+        change under it, without applying it."""
+        from meshsim.policy.access import access_matrix, require_consumer
 
         spec = self.spec
-        consumers = [consumer] if consumer else None
-        current = views.access_rows(access_matrix(spec, consumers, self.effective_policies()))
         if policies_file is None:
-            return current
-        proposed_policies = self.effective_policies(load_policies(Path(policies_file)))
-        proposed = views.access_rows(access_matrix(spec, consumers, proposed_policies))
-        return views.access_diff(current, proposed)
+            consumers = [consumer] if consumer else None
+            return views.access_rows(access_matrix(spec, consumers, self.effective_policies()))
+        proposed = load_what_if(spec, policies_file)
+        if consumer is not None and spec.consumer(consumer) is None:
+            require_consumer(proposed, consumer)
+        before = [consumer] if consumer and spec.consumer(consumer) else None
+        after = [consumer] if consumer and proposed.consumer(consumer) else None
+        current = (
+            views.access_rows(access_matrix(spec, before, self.effective_policies()))
+            if consumer is None or before
+            else []
+        )
+        what_if = (
+            views.access_rows(
+                access_matrix(proposed, after, self.effective_policies(proposed.policies))
+            )
+            if consumer is None or after
+            else []
+        )
+        return views.access_diff(current, what_if)
 
     def topology(self) -> Any:
         """The mesh as a networkx graph: domains, products, tables, consumers and grants."""

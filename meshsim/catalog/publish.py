@@ -4,7 +4,9 @@ A product may be published only when it has an owner and a description, every co
 classification, and every PII or sensitive column is protected. A column is protected when
 every consumer who is not a governance admin sees it masked or denied, or sees it in full only
 through a grant that names that consumer (an access decision someone took for that consumer,
-the spec's equivalent of an approved subscription). Catalog requests that reach a PII or
+the spec's equivalent of an approved subscription) or through the column's ``allow_unmasked``
+waiver. A custom mask that returns the raw value is no protection
+(:mod:`meshsim.policy.exposure`). Catalog requests that reach a PII or
 sensitive column always wait for the owner's approval, so that requirement holds by
 construction. The gate collects every problem and raises them together.
 """
@@ -13,15 +15,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from meshsim.catalog.models import PublishedVersion, stamp
 from meshsim.catalog.store import bump_revision
 from meshsim.errors import CatalogError
-from meshsim.spec.loader import KeyPath, MeshSpec, ProductSpec
-from meshsim.spec.models import Grant, Policies, TagGrant
+from meshsim.spec.loader import KeyPath, MeshSpec, ProductSpec, TableSpec
+from meshsim.spec.models import Column, Grant, Policies, TagGrant
 
 PROTECTED_CLASSES = ("pii", "sensitive")
 
@@ -70,8 +73,13 @@ def gate_findings(spec: MeshSpec, product: ProductSpec) -> list[GateFinding]:
     return list(_gate(spec, product))
 
 
+def _named_in(names: Container[str], table: TableSpec, column: Column) -> bool:
+    return column.name in names
+
+
 def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[GateFinding]:
     from meshsim.policy.access import resolve_access
+    from meshsim.policy.exposure import raw_cells
 
     spec_product = product.product
     if not spec_product.owner:
@@ -94,27 +102,37 @@ def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[GateFinding]:
                     ("tables", index, "columns", position),
                     f"column '{ref}.{column.name}' has no classification",
                 )
-        protected = [
-            (p, c) for p, c in enumerate(table.columns) if c.classification in PROTECTED_CLASSES
-        ]
+        protected = {
+            c.name: p for p, c in enumerate(table.columns) if c.classification in PROTECTED_CLASSES
+        }
         if not protected:
             continue
-        access = {name: resolve_access(spec, name, ref) for name in consumers}
-        for position, column in protected:
-            for name in consumers:
-                cell = access[name].column(column.name)
-                if cell is None or cell.state != "full":
-                    continue
-                grant = _named_grant(spec.policies, cell.rule)
-                if grant is not None and "*" not in grant.consumers and grant.when is None:
-                    continue
+        matrix = [resolve_access(spec, name, ref) for name in consumers]
+        for cell in raw_cells(spec, matrix, partial(_named_in, protected)):
+            position = protected[cell.column]
+            column = table.columns[position]
+            waiver = column.allow_unmasked
+            if waiver is not None and cell.consumer in waiver.consumers:
+                continue
+            subject = ("unmasked", cell.ref, cell.consumer)
+            label = f"{column.classification} column '{cell.ref}' is visible unmasked to"
+            if cell.mask is not None:
                 yield GateFinding(
                     ("tables", index, "columns", position),
-                    f"{column.classification} column '{ref}.{column.name}' is visible unmasked to "
-                    f"'{name}' through {cell.rule}, which does not name its consumers; add a "
-                    f"mask, exclude the column, or grant it to named consumers only",
-                    ("unmasked", f"{ref}.{column.name}", name),
+                    f"{label} '{cell.consumer}'{cell.why}; add a mask that hides it or exclude "
+                    f"the column",
+                    subject,
                 )
+                continue
+            grant = _named_grant(spec.policies, cell.rule)
+            if grant is not None and "*" not in grant.consumers and grant.when is None:
+                continue
+            yield GateFinding(
+                ("tables", index, "columns", position),
+                f"{label} '{cell.consumer}' through {cell.rule}, which does not name its "
+                f"consumers; add a mask, exclude the column, or grant it to named consumers only",
+                subject,
+            )
 
 
 def publish_version(
@@ -125,9 +143,13 @@ def publish_version(
     rows: dict[str, int | None],
     now: datetime,
     os_user: str,
+    *,
+    principal: str | None = None,
+    reason: str = "",
 ) -> PublishedVersion:
     """Check the gate and record a new version (inside the caller's write transaction),
-    audited with the OS user that published it.
+    audited with the OS user that published it, as ``principal`` (the product's owner by
+    default; a producer's write names its writer) and why (``reason``, e.g. the write).
 
     A product whose schema and table versions are unchanged keeps its latest version."""
     problems = gate_problems(spec, product)
@@ -183,10 +205,10 @@ def publish_version(
         " rows) VALUES (?, 'publish', ?, ?, ?, 'published', ?, ?, ?)",
         (
             at,
-            p.owner,
+            principal or p.owner,
             os_user,
             product.ref,
-            f"version {version}",
+            f"version {version}" + (f": {reason}" if reason else ""),
             json.dumps(tables),
             sum(c for c in counts.values() if c is not None),
         ),

@@ -348,27 +348,28 @@ def access_rows(matrix: list[Any]) -> list[dict[str, Any]]:
 def access_diff(
     current: list[dict[str, Any]], proposed: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Cells whose state, rule or row filter would change under proposed policies."""
+    """Cells whose state, rule or row filter would change under proposed policies (a consumer
+    or table that exists on one side only shows as ``absent`` on the other)."""
     key = ("consumer", "table", "column")
+    absent = {"state": "absent", "rule": "", "row_filter": ""}
+    before = {tuple(r[k] for k in key): r for r in current}
     after = {tuple(r[k] for k in key): r for r in proposed}
     out = []
-    for row in current:
-        new = after[tuple(row[k] for k in key)]
-        if (row["state"], row["rule"], row["row_filter"]) != (
+    for cell in [*before, *(k for k in after if k not in before)]:
+        old, new = before.get(cell, absent), after.get(cell, absent)
+        if (old["state"], old["rule"], old["row_filter"]) != (
             new["state"],
             new["rule"],
             new["row_filter"],
         ):
             out.append(
                 {
-                    "consumer": row["consumer"],
-                    "table": row["table"],
-                    "column": row["column"],
-                    "state": row["state"],
+                    **dict(zip(key, cell, strict=True)),
+                    "state": old["state"],
                     "what_if_state": new["state"],
-                    "rule": row["rule"],
+                    "rule": old["rule"],
                     "what_if_rule": new["rule"],
-                    "row_filter": row["row_filter"],
+                    "row_filter": old["row_filter"],
                     "what_if_row_filter": new["row_filter"],
                 }
             )

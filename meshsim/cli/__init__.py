@@ -34,7 +34,8 @@ def _options(
 def _register() -> None:
     from meshsim.cli import mesh_cmds  # noqa: F401
 
-    for optional in ("query_cmds", "catalog_cmds", "bench_cmds", "doctor_cmds"):
+    optional_commands = ("query_cmds", "catalog_cmds", "bench_cmds", "doctor_cmds", "produce_cmds")
+    for optional in optional_commands:
         try:
             __import__(f"meshsim.cli.{optional}")
         except ModuleNotFoundError as exc:

@@ -264,16 +264,20 @@ def access(
         "--policies",
         parser=input_file,
         metavar="FILE",
-        help="What-if: show only the cells that would change under this "
-        "policies file (not applied).",
+        help="What-if: show only the cells that would change under this edited mesh.yaml "
+        "or policies block (not applied), and what validate would newly report.",
     ),
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
 ) -> None:
     """The access matrix: consumers by tables by columns, and the rule deciding each cell."""
-    rows = _catalog(workspace).access(consumer, policies_file=policies)
+    mesh = open_mesh(workspace)
+    rows = mesh.catalog.access(consumer, policies_file=policies)
     title = f"what would change under {policies}" if policies else "access matrix"
     render_rows(rows, format, title=title)
+    if policies is not None:
+        for problem in mesh.what_if_problems(policies):
+            sys.stderr.write(f"{problem}\n")
 
 
 @app.command()

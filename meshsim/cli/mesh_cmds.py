@@ -123,13 +123,14 @@ def history(
     limit: int | None = limit_option(None, "Newest N versions only."),
     format: Format = FormatOpt,
 ) -> None:
-    """Show a table's Delta history: versions, times, operations."""
+    """Show a table's Delta history: versions, times, operations, which one queries read."""
     entries = open_mesh(workspace).history(table, limit=limit)
     rows = [
         {
             "version": e.version,
             "timestamp": e.timestamp,
             "operation": e.operation,
+            "published": e.published,
             "parameters": e.parameters,
             "metrics": e.metrics,
         }

@@ -5,8 +5,9 @@
 * every BASE_TABLE is a CTE name of the query (no schema or catalog): mesh tables were all
   replaced by scans, so any other table name means something slipped through;
 * every TABLE_FUNCTION is ``read_parquet`` over a literal list of exactly the files the
-  planner bound (options ``union_by_name``/``hive_partitioning`` only), an allowlisted
-  series function, or ``unnest`` (whose argument is checked like any expression);
+  planner bound (options ``union_by_name``/``hive_partitioning``/``file_row_number`` only),
+  an allowlisted series function, or ``unnest`` (whose argument is checked like any
+  expression);
 * every FUNCTION is on :data:`meshsim.query.allowlist.DUCKDB_FUNCTIONS`, without schema or
   catalog; no COLUMNS(...) star and no positional reference.
 """
@@ -20,7 +21,10 @@ from typing import Any
 from meshsim.errors import QueryError
 from meshsim.query import allowlist
 
-_READ_PARQUET_OPTIONS = frozenset({"union_by_name", "hive_partitioning"})
+_READ_PARQUET_OPTIONS = frozenset({"union_by_name", "hive_partitioning", "file_row_number"})
+#: Functions only meshsim's storage scans use: a deletion vector is a string literal cast to a
+#: list and unnested, or cast to a bit string and probed (see ``meshsim.storage.scan``).
+SCAN_FUNCTIONS = frozenset({"unnest", "get_bit"})
 _SERIES = frozenset({"range", "generate_series"})
 
 
@@ -55,9 +59,16 @@ def _refuse(reason: str, consumer: str | None) -> QueryError:
 
 
 def crosscheck(
-    serialized: str, *, ctes: frozenset[str], files: frozenset[str], consumer: str | None = None
+    serialized: str,
+    *,
+    ctes: frozenset[str],
+    files: frozenset[str],
+    consumer: str | None = None,
+    scan: bool = False,
 ) -> None:
-    """Raise :class:`QueryError` unless DuckDB's parse of the final SQL is what we built."""
+    """Raise :class:`QueryError` unless DuckDB's parse of the final SQL is what we built
+    (``scan``: the SQL is one of meshsim's storage scans, which may use :data:`SCAN_FUNCTIONS`)."""
+    functions = allowlist.DUCKDB_FUNCTIONS | SCAN_FUNCTIONS if scan else allowlist.DUCKDB_FUNCTIONS
     doc = json.loads(serialized)
     if doc.get("error"):
         raise _refuse("DuckDB cannot parse it", consumer)
@@ -81,7 +92,7 @@ def crosscheck(
             name = str(node.get("function_name", "")).lower()
             if node.get("schema") or node.get("catalog"):
                 raise _refuse(f"qualified function '{name}'", consumer)
-            if name not in allowlist.DUCKDB_FUNCTIONS or name in ("read_parquet",):
+            if name not in functions or name in ("read_parquet",):
                 raise _refuse(f"function '{name}'", consumer)
         elif node.get("class") == "STAR" and node.get("columns"):
             raise _refuse("COLUMNS(...)", consumer)

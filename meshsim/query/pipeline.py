@@ -170,6 +170,7 @@ def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
             ctes=frozenset(),
             files=scan.files,
             consumer=attempt.consumer,
+            scan=True,
         )
         checked.put(scan.sql, True)
     explained = duck.explain_bound(

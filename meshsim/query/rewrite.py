@@ -82,8 +82,8 @@ class Plan:
     lookups: dict[str, int] = field(default_factory=dict)
     skeleton: str = ""
     scans: dict[str, GovernedScan] = field(default_factory=dict)
-    #: latest version of every table read or looked up, as bound: the plan is stale once any
-    #: of them has a newer commit
+    #: current (published) version of every table read or looked up, as bound: the plan is
+    #: stale once any of them is published at another version
     bound: dict[str, int] = field(default_factory=dict)
     #: the consumer's query uses range/generate_series (the bound plan may scan them)
     series: bool = False
@@ -159,11 +159,14 @@ class Planner:
         policies: Callable[[], Policies] | None = None,
         snapshots: SnapshotCache | None = None,
         caches: QueryCaches | None = None,
+        published: Callable[[str], int | None] | None = None,
     ) -> None:
         from meshsim.storage.snapshot import SnapshotCache
 
         self.spec = spec
         self.locate = locate
+        #: ``ref -> published version`` (None: not pinned, read the latest; system tables)
+        self.published = published or (lambda ref: None)
         self.mesh_key = bytes(mesh_key)
         self._policies = policies or (lambda: spec.policies)
         self.snapshots = snapshots if snapshots is not None else SnapshotCache()
@@ -184,9 +187,24 @@ class Planner:
     def snapshot(
         self, ref: str, version: int | None = None, timestamp: datetime | None = None
     ) -> Snapshot:
+        """The published version of ``ref``, or the one a time travel names (never one past
+        the published version: a build or write in progress is invisible)."""
         if timestamp is not None and timestamp.tzinfo is None:
             timestamp = timestamp.replace(tzinfo=UTC)
-        return self.snapshots.get(self.locate(ref), table=ref, version=version, timestamp=timestamp)
+        from meshsim.pins import published_snapshot
+
+        return published_snapshot(
+            self.snapshots, self.locate(ref), ref, self.published(ref), version, timestamp
+        )
+
+    def current_version(self, ref: str) -> int:
+        """The version a query without time travel reads now (cheap: no log replay)."""
+        pin = self.published(ref)
+        if pin is not None:
+            return pin
+        from meshsim.storage.log import latest_version
+
+        return latest_version(self.locate(ref), table=ref)
 
     # -- rule inputs -------------------------------------------------------------------------
 

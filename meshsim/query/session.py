@@ -55,6 +55,7 @@ class GovernedEngine:
         snapshots: SnapshotCache | None = None,
         limits: EngineLimits | None = None,
         bounds: QueryBounds | None = None,
+        published: Callable[[str], int | None] | None = None,
     ) -> None:
         from dataclasses import replace
 
@@ -80,6 +81,7 @@ class GovernedEngine:
             policies=policies,
             snapshots=snapshots,
             caches=self.caches,
+            published=published,
         )
         #: the planning rules, in order (data: a test or a benchmark may run a prefix)
         self.plan_rules: tuple[Rule, ...] = pipeline.PLAN_RULES
@@ -181,10 +183,9 @@ class GovernedEngine:
         return attempt
 
     def _table_versions(self, pins: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
-        """The latest version of each table (from the log listing, no replay)."""
-        from meshsim.storage.delta import latest_version
-
-        return tuple((ref, latest_version(self.planner.locate(ref), table=ref)) for ref, _ in pins)
+        """The version each table is read at now: its published version (latest when not
+        pinned, from the log listing, no replay)."""
+        return tuple((ref, self.planner.current_version(ref)) for ref, _ in pins)
 
     def redact(self, sql: str) -> str:
         """SQL as a consumer may see it: without the mesh key."""

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from meshsim.errors import MeshsimError, PolicyError, closest
-from meshsim.spec.loader import MeshSpec, line_of
-from meshsim.spec.models import Grant, Mask, Policy, RowFilter, split_column_ref
+from meshsim.spec.loader import KeyPath, MeshSpec, TableSpec, line_of
+from meshsim.spec.models import Column, Grant, Mask, Policy, RowFilter, split_column_ref
 
 if TYPE_CHECKING:
     from meshsim.identity import Binding
@@ -293,9 +293,16 @@ def _check_predicate(
             )
 
 
+def _is_pii(table: TableSpec, column: Column) -> bool:
+    return column.classification == "pii"
+
+
 def check_pii_protected(spec: MeshSpec) -> Iterator[Problem]:
-    """A PII column visible unmasked to a consumer that is not a governance admin."""
+    """A PII column whose raw values reach a consumer that is not a governance admin, unless
+    the column's ``allow_unmasked`` waiver names the consumer; waivers that name no consumer
+    or waive nothing are reported too."""
     from meshsim.policy.access import access_matrix
+    from meshsim.policy.exposure import raw_cells
 
     try:
         matrix = access_matrix(spec)
@@ -305,21 +312,132 @@ def check_pii_protected(spec: MeshSpec) -> Iterator[Problem]:
         yield Problem("error", str(_mesh_file(spec)), exc.message)
         return
     admins = {c.name for c in spec.mesh.consumers if c.admin}
-    for access in matrix:
-        if access.consumer in admins:
+    names = spec.consumer_names()
+    waived: set[tuple[str, str]] = set()
+    for table in spec.tables():
+        for column in table.columns:
+            waiver = column.allow_unmasked
+            if waiver is None:
+                continue
+            ref = f"{table.ref}.{column.name}"
+            for name in waiver.consumers:
+                if name not in names:
+                    yield Problem(
+                        "error",
+                        table.product,
+                        f"column '{ref}': allow_unmasked names consumer '{name}', which is not "
+                        f"defined{_suggest(name, names)}",
+                    )
+                else:
+                    waived.add((ref, name))
+    used: set[tuple[str, str]] = set()
+    for cell in raw_cells(spec, matrix, _is_pii):
+        if cell.consumer in admins:
             continue
-        table = spec.table(access.table)
-        assert table is not None
-        for column in access.columns:
-            spec_column = table.column(column.column)
-            if spec_column and spec_column.classification == "pii" and column.state == "full":
+        if (cell.ref, cell.consumer) in waived:
+            used.add((cell.ref, cell.consumer))
+            continue
+        yield Problem(
+            "error",
+            str(_mesh_file(spec)),
+            f"PII column '{cell.ref}' is visible unmasked to '{cell.consumer}'{cell.why}; "
+            + (
+                "add a mask or exclude the column"
+                if cell.mask is None
+                else "add a mask that hides it or exclude the column"
+            ),
+            ("unmasked", cell.ref, cell.consumer),
+        )
+    for table in spec.tables():
+        for column in table.columns:
+            if column.allow_unmasked is None:
+                continue
+            ref = f"{table.ref}.{column.name}"
+            idle = [n for n in column.allow_unmasked.consumers if (ref, n) in waived - used]
+            if idle:
+                yield Problem(
+                    "warning",
+                    table.product,
+                    f"column '{ref}': allow_unmasked waives nothing for {', '.join(idle)} "
+                    f"(they do not see it unmasked); remove the waiver",
+                )
+
+
+def check_consumer_attributes(spec: MeshSpec) -> Iterator[Problem]:
+    """``consumer.<attribute>`` in a row filter predicate or a custom mask names an attribute
+    the consumers it applies to have: a missing one is NULL (a typo hides every row)."""
+    from meshsim.policy.access import selects
+
+    mesh_file = _mesh_file(spec)
+    sources: list[tuple[str, KeyPath, str, str, RowFilter | Mask]] = [
+        *(
+            (
+                f"row filter '{f.name}'",
+                ("policies", "row_filters", i, "predicate"),
+                "predicate",
+                f.predicate,
+                f,
+            )
+            for i, f in enumerate(spec.policies.row_filters)
+        ),
+        *(
+            (
+                f"mask '{m.name}'",
+                ("policies", "masks", i, "expression"),
+                "expression",
+                m.expression,
+                m,
+            )
+            for i, m in enumerate(spec.policies.masks)
+            if m.expression is not None
+        ),
+    ]
+    for label, key, noun, text, policy in sources:
+        try:
+            read = _consumer_attributes(text)
+            chosen = [c for c in spec.mesh.consumers if selects(policy, c)]
+        except (PolicyError, MeshsimError):  # reported by check_policy_references
+            continue
+        if not chosen:
+            continue
+        where = line_of(spec, mesh_file, key)
+        known = sorted({a for c in chosen for a in c.attributes})
+        for attribute in sorted(read):
+            lacking = [c.name for c in chosen if attribute not in c.attributes]
+            if len(lacking) == len(chosen):
+                effect = (
+                    "it would be NULL and hide every row"
+                    if noun == "predicate"
+                    else ("it would be NULL")
+                )
                 yield Problem(
                     "error",
-                    str(_mesh_file(spec)),
-                    f"PII column '{access.table}.{column.column}' is visible unmasked to "
-                    f"'{access.consumer}' ({column.rule}); add a mask or exclude the column",
-                    ("unmasked", f"{access.table}.{column.column}", access.consumer),
+                    where,
+                    f"{label}: {noun} reads 'consumer.{attribute}', which no consumer it "
+                    f"selects has ({', '.join(lacking)}); {effect}"
+                    f"{_suggest(attribute, known)}",
                 )
+            elif lacking:
+                yield Problem(
+                    "warning",
+                    where,
+                    f"{label}: {noun} reads 'consumer.{attribute}', which "
+                    f"{', '.join(lacking)} {'does' if len(lacking) == 1 else 'do'} not have; "
+                    f"for them it is NULL",
+                )
+
+
+def _consumer_attributes(text: str) -> set[str]:
+    from sqlglot import exp
+
+    from meshsim.policy.fragments import parse_fragment
+
+    tree = parse_fragment(text.replace("{column}", "_column_"), what="policy")
+    return {
+        c.name
+        for c in tree.find_all(exp.Column)
+        if c.table.lower() == "consumer" and not c.args.get("db")
+    }
 
 
 def check_identities(spec: MeshSpec) -> Iterator[Problem]:
@@ -364,6 +482,7 @@ CHECKS: tuple[Callable[[MeshSpec], Iterator[Problem]], ...] = (
     check_tags_and_classifications,
     check_policy_references,
     check_pii_protected,
+    check_consumer_attributes,
     check_identities,
 )
 

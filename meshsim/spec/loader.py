@@ -269,6 +269,47 @@ def load_policies(path: Path) -> Policies:
     return policies
 
 
+#: keys only a whole mesh.yaml has: a what-if file with one of them is a whole mesh.yaml
+_MESH_ONLY_KEYS = frozenset(MeshFile.model_fields) - {"policies"}
+
+
+def load_what_if(spec: MeshSpec, path: str | Path) -> MeshSpec:
+    """``spec`` as it would be under an edited file, for what-if views: either a whole edited
+    ``mesh.yaml`` (consumers, tags and policies all taken from it) or a bare policies block.
+    Line numbers of lint messages point into ``path``."""
+    path = Path(path)
+    problems: list[str] = []
+    try:
+        data, lines, raw = read_yaml(path)
+    except SpecError as exc:
+        raise SpecError(exc.problems) from None
+    if not isinstance(data, dict):
+        raise SpecError([f"{path}:1: expected a mapping of keys, found {type(data).__name__}"])
+    whole = bool(_MESH_ONLY_KEYS & set(data))
+    if not whole and set(data) == {"policies"}:  # the block with its header, cut from mesh.yaml
+        data = data["policies"] if data["policies"] is not None else {}
+        lines = {key[1:]: line for key, line in lines.items() if key[:1] == ("policies",)}
+    model: type[BaseModel] = MeshFile if whole else Policies
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(validation_problems(exc, path, lines, model, data))
+        raise SpecError(
+            problems,
+            hint="give a whole mesh.yaml or its policies block (grants, tag_grants, masks, "
+            "row_filters)",
+        ) from None
+    if isinstance(parsed, MeshFile):
+        mesh = parsed
+        key_lines = lines
+    else:
+        mesh = spec.mesh.model_copy(update={"policies": parsed})
+        key_lines = {("policies", *key): line for key, line in lines.items()}
+    digest = hashlib.sha256(spec.fingerprint.encode() + raw).hexdigest()[:16]
+    where = {**spec.lines, str(spec.root / "mesh.yaml"): key_lines}
+    return MeshSpec(spec.root, mesh, spec.domains, digest, where)
+
+
 def load_mesh(root: str | Path) -> MeshSpec:
     """Load and validate every spec file under ``root``; raise SpecError listing all problems."""
     root = Path(root)

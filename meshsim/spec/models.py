@@ -247,6 +247,15 @@ class MeshFile(Strict):
 # --- domain.yaml and products --------------------------------------------------------------
 
 
+class UnmaskedWaiver(Strict):
+    """An explicit, justified exception to the rule that PII is masked for non-admins: the
+    named consumers may read the column's raw values (``meshsim validate`` checks the names
+    and reports a waiver that waives nothing)."""
+
+    consumers: list[Name] = Field(min_length=1)
+    reason: str = Field(min_length=1, description="why these consumers need the raw values")
+
+
 class Column(Strict):
     name: ColumnName
     type: str
@@ -254,6 +263,9 @@ class Column(Strict):
     tags: dict[Name, Name] = Field(default_factory=dict)
     classification: Name | None = None
     nullable: bool = True
+    allow_unmasked: UnmaskedWaiver | None = Field(
+        default=None, description="consumers that may read this PII column unmasked, and why"
+    )
 
     @field_validator("type")
     @classmethod

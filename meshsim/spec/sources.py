@@ -134,6 +134,7 @@ def _check_location(
     managed: set[tuple[str, str]],
 ) -> Iterator[Problem]:
     from meshsim.storage import delta
+    from meshsim.storage.files import check_files, damaged_files_error
     from meshsim.storage.snapshot import load_snapshot
 
     assert isinstance(table.source, LocationSource)
@@ -154,6 +155,9 @@ def _check_location(
     except MeshsimError as exc:
         yield Problem("error", where, f"{prefix}: {exc.message}")
         return
+    damaged = check_files(snapshot)
+    if damaged:  # named by file name only, as a query names them
+        yield Problem("error", where, damaged_files_error(ref, snapshot.version, damaged).message)
     actual = {c.name: c.type for c in snapshot.columns}
     nested = [c.name for c in snapshot.columns if is_nested(_spec_type(c.type) or "int")]
     if snapshot.column_mapping_mode != "none" and nested:

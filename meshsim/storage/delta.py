@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from deltalake import DeltaTable
 
+    from meshsim.storage.deletion_vectors import DeletionVectorDescriptor
+
 __all__ = [
     "BUILD_HINT",
     "HistoryEntry",
@@ -70,14 +72,18 @@ __all__ = [
     "open_table",
     "read_table",
     "resolve_version",
+    "restore",
     "upsert",
     "vacuum",
     "write",
+    "z_order",
 ]
 
 WRITE_MODES = ("create", "append", "overwrite")
 _UNSUPPORTED_FEATURE = re.compile(r"[Ff]eature '([^']+)' is not supported")
 _UNSUPPORTED_READER_SET = re.compile(r"reader features: \{'([^']+)'")
+_INVALID_PROTOCOL = re.compile(r"Invalid protocol action in the delta log: (.+)")
+_CATALOG_MANAGED = "catalog-managed table"
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,19 @@ def wrap_error(error: Exception, *, location: str, table: str, action: str) -> S
             return UnsupportedFeatureError(
                 table, m.group(1), f"deltalake refused to {action} '{location}'"
             )
+    invalid = _INVALID_PROTOCOL.search(text)
+    if invalid:
+        return StorageError(
+            f"table '{table}' at '{location}' has an invalid Delta protocol "
+            f"({invalid.group(1).strip()}); refusing to read it",
+            table=table,
+            hint="the writer left a protocol action the Delta protocol forbids; repair the "
+            "table with the tool that wrote it",
+        )
+    if _CATALOG_MANAGED in text:
+        return UnsupportedFeatureError(
+            table, "catalogManaged", "its commits are owned by a catalog meshsim does not reach"
+        )
     first_line = text.splitlines()[0] if text else type(error).__name__
     return StorageError(
         f"could not {action} table '{table}' at '{location}': {first_line}",
@@ -376,13 +395,11 @@ def upsert(
 
 def delete(path: str | Path, predicate: str | None, *, table: str) -> int:
     """Delete the rows matching ``predicate`` (delta-rs SQL), or all rows if ``None``."""
-    from deltalake.exceptions import DeltaError
-
     location = location_of(path, table=table)
     dt = open_table(location, table=table)
     try:
         dt.delete(predicate)
-    except (DeltaError, OSError) as e:
+    except Exception as e:  # DataFusion's errors (a failed cast) are plain Exceptions
         raise wrap_error(e, location=location, table=table, action="delete from") from e
     return latest_version(location, table=table)
 
@@ -415,6 +432,29 @@ def compact(path: str | Path, *, table: str) -> dict[str, Any]:
         return dict(open_table(location, table=table).optimize.compact())
     except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="compact") from e
+
+
+def z_order(path: str | Path, columns: list[str], *, table: str) -> dict[str, Any]:
+    """Rewrite the files clustered by ``columns`` (Z-order); deltalake's optimize metrics."""
+    from deltalake.exceptions import DeltaError
+
+    location = location_of(path, table=table)
+    try:
+        return dict(open_table(location, table=table).optimize.z_order(columns))
+    except (DeltaError, OSError) as e:
+        raise wrap_error(e, location=location, table=table, action="z-order") from e
+
+
+def restore(path: str | Path, version: int, *, table: str) -> int:
+    """Commit a new version whose rows are those of ``version``; returns the new version."""
+    from deltalake.exceptions import DeltaError
+
+    location = location_of(path, table=table)
+    try:
+        open_table(location, table=table).restore(version)
+    except (DeltaError, OSError) as e:
+        raise wrap_error(e, location=location, table=table, action=f"restore {version} of") from e
+    return latest_version(location, table=table)
 
 
 def vacuum(
@@ -504,13 +544,48 @@ class TableState:
 
     location: str
     version: int
-    fields: tuple[tuple[str, str | None, pa.DataType, bool], ...]  # name, physical, type, null
+    # name, physical name, type, nullable, column mapping id
+    fields: tuple[tuple[str, str | None, pa.DataType, bool, int | None], ...]
     partition_columns: tuple[str, ...]
     configuration: dict[str, str]
     min_reader_version: int
     reader_features: frozenset[str]
     add_actions: pa.Table
-    deletion_vector_files: tuple[str, ...]
+    deletion_vectors: dict[str, DeletionVectorDescriptor]  # by add.path as logged
+    # file URI -> rows deltalake's own reader deletes, or the error it gave reading them
+    deleted_counts: dict[str, int] | StorageError
+
+
+def _field_id(value: Any) -> int | None:
+    """``delta.columnMapping.id`` as deltalake returns it (an int, or its JSON text)."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _deleted_counts(dt: DeltaTable) -> dict[str, int]:
+    """Rows deltalake deletes per file (by file URI), from its own selection vectors: the
+    independent check of meshsim's decoding in :mod:`meshsim.storage.deletion_vectors`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    vectors = pa.table(dt.deletion_vectors())
+    if not vectors.num_rows:
+        return {}
+    selection = vectors.column("selection_vector").combine_chunks()
+    deleted = (
+        pa.table(
+            {"file": pc.list_parent_indices(selection), "deleted": pc.invert(selection.flatten())}
+        )
+        .group_by("file")
+        .aggregate([("deleted", "sum")])
+    )
+    counts = dict(zip(deleted["file"].to_pylist(), deleted["deleted_sum"].to_pylist(), strict=True))
+    uris = vectors.column("filepath").to_pylist()
+    return {uri: int(counts.get(i) or 0) for i, uri in enumerate(uris)}
 
 
 def load_state(path: str | Path, *, table: str, version: int) -> TableState:
@@ -530,6 +605,7 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
                 f.metadata.get("delta.columnMapping.physicalName"),
                 arrow.field(f.name).type,
                 bool(f.nullable),
+                _field_id(f.metadata.get("delta.columnMapping.id")),
             )
             for f in dt.schema().fields
         )
@@ -537,14 +613,20 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
         features = frozenset(protocol.reader_features or ())
     except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="load a snapshot of") from e
-    dv_files: tuple[str, ...] = ()
+    descriptors: dict[str, DeletionVectorDescriptor] = {}
+    deleted_counts: dict[str, int] | StorageError = {}
     if "deletionVectors" in features:
+        from meshsim.storage.deletion_vectors import active_descriptors
+
+        descriptors = active_descriptors(location, dt.version(), table=table)
         try:
-            dv_files = tuple(pa.table(dt.deletion_vectors()).column("filepath").to_pylist())
+            deleted_counts = _deleted_counts(dt)
         except (DeltaError, OSError) as e:
-            raise UnsupportedFeatureError(
-                table, "deletionVectors", f"could not inspect them at '{location}': {e}"
-            ) from e
+            # raised by the snapshot only after meshsim's own decoding, whose errors name
+            # the damaged file, found nothing wrong
+            deleted_counts = wrap_error(
+                e, location=location, table=table, action="read the deletion vectors of"
+            )
     return TableState(
         location=location,
         version=dt.version(),
@@ -554,5 +636,6 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
         min_reader_version=int(protocol.min_reader_version),
         reader_features=features,
         add_actions=actions,
-        deletion_vector_files=dv_files,
+        deletion_vectors=descriptors,
+        deleted_counts=deleted_counts,
     )

@@ -25,30 +25,36 @@ from meshsim.errors import StorageError, UnsupportedFeatureError, unknown_name_m
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyroaring import FrozenBitMap64
 
+    from meshsim.storage.deletion_vectors import DeletionVectorDescriptor
     from meshsim.storage.delta import TableState
 
 #: Delta reader features meshsim reads exactly, and how.
 READER_FEATURES: dict[str, str] = {
-    "columnMapping": "name mode: physical column names mapped to logical ones",
+    "columnMapping": "name mode by physical name, id mode by each file's Parquet field ids",
     "timestampNtz": "timestamp without time zone, read as DuckDB TIMESTAMP",
-    "deletionVectors": "allowed only while no active file carries a deletion vector",
+    "deletionVectors": "inline and file vectors decoded; deleted rows removed at the scan",
     "vacuumProtocolCheck": "only constrains vacuum; reads are unaffected",
+    "v2Checkpoint": "deltalake lists the files; meshsim's deletion vector replay reads "
+    "UUID-named JSON/Parquet checkpoints and their sidecars",
 }
 #: Column mapping modes meshsim reads exactly.
-COLUMN_MAPPING_MODES = ("none", "name")
+COLUMN_MAPPING_MODES = ("none", "name", "id")
 #: Reader protocol versions meshsim understands (3 = explicit reader features).
 MAX_READER_VERSION = 3
 
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: logical name, name in the Parquet files, Delta type as Arrow."""
+    """A table column: logical name, name in the Parquet files, Delta type as Arrow, and (in
+    column mapping id mode) the Parquet field id the files store it under."""
 
     name: str
     physical_name: str
     type: pa.DataType
     nullable: bool
+    field_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,14 @@ class DataFile:
     min_values: dict[str, Any]
     max_values: dict[str, Any]
     null_counts: dict[str, int]
+    deleted_rows: FrozenBitMap64 | None = None
+
+    @property
+    def live_records(self) -> int | None:
+        """Rows the file holds for the table: stored rows minus deleted ones."""
+        if self.num_records is None:
+            return None
+        return self.num_records - (len(self.deleted_rows) if self.deleted_rows else 0)
 
 
 @dataclass(frozen=True)
@@ -82,8 +96,9 @@ class Snapshot:
 
     @property
     def num_records(self) -> int | None:
-        """Rows in the table, from file statistics (``None`` if a file has none)."""
-        counts = [f.num_records for f in self.files]
+        """Rows in the table, from file statistics less deleted rows (``None`` if a file has
+        no statistics)."""
+        counts = [f.live_records for f in self.files]
         if any(c is None for c in counts):
             return None
         return sum(c for c in counts if c is not None)
@@ -125,14 +140,6 @@ def check_readable(state: TableState, table: str) -> str:
             "columnMapping",
             f"mode '{mode}'; meshsim reads modes {', '.join(COLUMN_MAPPING_MODES)}",
         )
-    if state.deletion_vector_files:
-        first = state.deletion_vector_files[0]
-        raise UnsupportedFeatureError(
-            table,
-            "deletionVectors",
-            f"{len(state.deletion_vector_files)} active file(s) carry deletion vectors, "
-            f"e.g. {first}",
-        )
     return mode
 
 
@@ -161,12 +168,70 @@ def _by_logical(values: dict[str, Any] | None, to_logical: dict[str, str]) -> di
     return out
 
 
+def _column(
+    field: tuple[str, str | None, pa.DataType, bool, int | None], mode: str, table: str
+) -> Column:
+    name, physical, dtype, nullable, field_id = field
+    if mode == "id" and field_id is None:
+        raise UnsupportedFeatureError(
+            table,
+            "columnMapping",
+            f"mode 'id' but column '{name}' has no delta.columnMapping.id to map it by",
+        )
+    return Column(
+        name,
+        physical if mode in ("name", "id") and physical else name,
+        dtype,
+        nullable,
+        field_id if mode == "id" else None,
+    )
+
+
+def _check_vectors_match(state: TableState, paths: set[str], table: str) -> None:
+    """meshsim replays the log for deletion vectors itself; refuse if its replay names a file
+    deltalake does not hold active (a disagreement would mean rows read wrongly)."""
+    stray = sorted(set(state.deletion_vectors) - paths)
+    if stray:
+        raise StorageError(
+            f"table '{table}' version {state.version}: the log gives a deletion vector for "
+            f"'{os.path.basename(unquote(stray[0]))}', which is not an active file",
+            table=table,
+            hint="the log is inconsistent; rewrite the table with the tool that wrote it",
+        )
+
+
+def _check_deleted_counts(state: TableState, files: list[DataFile], table: str) -> None:
+    """Refuse unless every file loses exactly the rows deltalake's own reader removes."""
+    if isinstance(state.deleted_counts, StorageError):
+        raise state.deleted_counts
+    theirs = {_local_path(state.location, uri, table): n for uri, n in state.deleted_counts.items()}
+    for f in files:
+        ours = len(f.deleted_rows) if f.deleted_rows else 0
+        if ours != theirs.get(f.path, 0):
+            raise StorageError(
+                f"table '{table}' version {state.version}: meshsim decodes {ours} deleted "
+                f"row(s) for '{os.path.basename(f.path)}', deltalake {theirs.get(f.path, 0)}; "
+                f"refusing rather than returning rows one of them gets wrong",
+                table=table,
+                hint="report it with the table's _delta_log; rewriting the table in the "
+                "writing engine (OPTIMIZE, or purging deletion vectors) avoids it",
+            )
+
+
+def _deleted_rows(location: str, vector: DeletionVectorDescriptor, table: str) -> FrozenBitMap64:
+    from pyroaring import FrozenBitMap64
+
+    from meshsim.storage.deletion_vectors import deleted_rows
+
+    return FrozenBitMap64(deleted_rows(location, vector, table=table))
+
+
 def build_snapshot(state: TableState, *, table: str, timestamp: datetime) -> Snapshot:
     """A :class:`Snapshot` from a loaded :class:`TableState` (checks readability first)."""
     import pyarrow as pa
 
     mode = check_readable(state, table)
-    for name, _, dtype, _ in state.fields:
+    for name, _, dtype, _, _ in state.fields:
         if name in state.partition_columns and (
             pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype)
         ):
@@ -176,15 +241,15 @@ def build_snapshot(state: TableState, *, table: str, timestamp: datetime) -> Sna
                 table=table,
                 hint=f"rewrite the table without partitioning by '{name}'",
             )
-    columns = tuple(
-        Column(name, physical if mode == "name" and physical else name, dtype, nullable)
-        for name, physical, dtype, nullable in state.fields
-    )
+    columns = tuple(_column(field, mode, table) for field in state.fields)
     to_logical = {c.name: c.name for c in columns}
     to_logical.update({c.physical_name: c.name for c in columns})
     files = []
-    for row in state.add_actions.to_pylist():
+    rows = state.add_actions.to_pylist()
+    _check_vectors_match(state, {row["path"] for row in rows}, table)
+    for row in rows:
         partitions = row.get("partition") or {}
+        vector = state.deletion_vectors.get(row["path"])
         files.append(
             DataFile(
                 path=_local_path(state.location, row["path"], table),
@@ -195,8 +260,10 @@ def build_snapshot(state: TableState, *, table: str, timestamp: datetime) -> Sna
                 min_values=_by_logical(row.get("min"), to_logical),
                 max_values=_by_logical(row.get("max"), to_logical),
                 null_counts=_by_logical(row.get("null_count"), to_logical),
+                deleted_rows=_deleted_rows(state.location, vector, table) if vector else None,
             )
         )
+    _check_deleted_counts(state, files, table)
     for f in files:
         missing = set(state.partition_columns) - set(f.partition_values)
         if missing:

@@ -167,3 +167,39 @@ def test_publish_reads_table_versions_from_the_workspace(tmp_path: Path, spec, c
         "admin_everything",
         "partner_public_b2b",
     }
+
+
+def test_a_mask_that_returns_the_value_does_not_pass_the_gate(tmp_path: Path, mesh_copy: Path):
+    edit(
+        mesh_copy / "mesh.yaml",
+        "      columns: [customer.customer.c_address]\n      function: redact\n",
+        "      columns: [customer.customer.c_address]\n      function: custom\n"
+        '      expression: "upper({column})"\n',
+    )
+    spec = load_mesh(mesh_copy)
+    catalog = Catalog(Workspace(tmp_path / "ws"), lambda: spec)
+    with pytest.raises(PublishGateError) as info:
+        catalog.publish("customer.customer_profiles", *table_versions(spec))
+    assert info.value.problems == [
+        "pii column 'customer.customer.c_address' is visible unmasked to 'eu_marketing_analyst': "
+        "mask 'marketing_address_redacted' returns the raw value (custom expression); add a mask "
+        "that hides it or exclude the column"
+    ]
+
+
+def test_a_waiver_satisfies_the_gate(tmp_path: Path, mesh_copy: Path):
+    edit(
+        mesh_copy / "mesh.yaml",
+        "  grants:\n",
+        "  grants:\n    - name: everyone_suppliers\n      consumers: ['*']\n"
+        "      tables: [supply.supplier]\n",
+    )
+    edit(
+        mesh_copy / "supply" / "products" / "supply_catalog.yaml",
+        "{name: s_acctbal, ",
+        "{name: s_acctbal, allow_unmasked: {consumers: [eu_marketing_analyst, finance_controller, "
+        "supply_planner, external_partner], reason: balances are public in this exercise}, ",
+    )
+    spec = load_mesh(mesh_copy)
+    catalog = Catalog(Workspace(tmp_path / "ws"), lambda: spec)
+    catalog.publish("supply.supply_catalog", *table_versions(spec))

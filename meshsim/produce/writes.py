@@ -1,0 +1,392 @@
+"""Writes, deletes and maintenance of a domain's tables, published in one step.
+
+Every operation runs in a :class:`WriteBatch`, which holds the workspace's publishing lock
+(:func:`meshsim.pins.publishing`) from its first write to its end. Each write commits a new
+Delta version, invisible to consumers, who keep reading the published (pinned) version; when
+the batch ends, every table it changed is published at once (one atomic replacement of
+``workspace.json``), then each changed product is recorded in the catalog as a new version,
+audited with the writer. A batch that fails publishes none of its writes: the tables it
+wrote are restored to their published version (the same rows, pinned anew). A table with
+newer, unpublished versions (a killed build or write) is first restored to its published
+version, so a write never publishes half a build.
+
+Nothing is written before every check passed: the writer is the table's owner, the input
+fits the declared schema, an upsert has a primary key and unique keys, ``--where`` is valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshsim.errors import CatalogError, MeshsimError, WriteError, unknown_name_message
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from meshsim.identity import Actor
+    from meshsim.mesh import Mesh
+    from meshsim.produce.inputs import TargetColumn
+    from meshsim.spec.loader import TableSpec
+    from meshsim.workspace import TableRecord
+
+MODES = ("append", "overwrite", "upsert")
+DEFAULT_RETAIN_HOURS = 168  # Delta's default deletedFileRetentionDuration: one week
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one operation did to one table."""
+
+    table: str
+    operation: str  # append | overwrite | upsert | delete | optimize | vacuum
+    version: int  # the table's version after it (published when its batch ends)
+    previous: int  # the version published before it
+    rows: int | None  # rows at ``version``
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def writers(mesh: Mesh, table: TableSpec) -> list[str]:
+    """Who may write ``table``: its product's owner and its domain's owner team."""
+    product = mesh.spec.product(f"{table.domain}.{table.product}")
+    domain = next(d for d in mesh.spec.domains if d.name == table.domain)
+    names = [product.product.owner if product else None, domain.domain.owner_team]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+class WriteBatch:
+    """Writes to one or more tables as ``by``, published together when the block ends::
+
+    with mesh.writes(by="sales-ops") as batch:
+        batch.write("sales.orders", "new_orders.csv", mode="append")
+        batch.delete("sales.lineitem", "l_orderkey > 60000")
+    """
+
+    def __init__(self, mesh: Mesh, by: str | None = None) -> None:
+        self.mesh = mesh
+        self.by = by
+        self.results: list[WriteResult] = []
+        self._records: dict[str, TableRecord] = {}
+        #: product -> who published its change (None: maintenance, the product's owner)
+        self._principals: dict[str, str | None] = {}
+        self._lock: Any = None
+
+    # -- the batch ------------------------------------------------------------------------
+
+    def __enter__(self) -> WriteBatch:
+        from meshsim.pins import publishing
+
+        self._lock = publishing(self.mesh.workspace)
+        self._lock.__enter__()
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        try:
+            if error is None:
+                self._publish()
+            else:
+                self._roll_back()
+        finally:
+            self._lock.__exit__(None, None, None)
+
+    def _publish(self) -> None:
+        from meshsim.pins import move_pins
+
+        if not self._records:
+            return
+        state = move_pins(self.mesh.workspace, self._records)
+        versions = {r: t.version for r, t in state.tables.items()}
+        rows = {r: t.rows for r, t in state.tables.items()}
+        for product in dict.fromkeys(self._product_of(r) for r in self._records):
+            done = [r for r in self.results if self._product_of(r.table) == product]
+            reason = "; ".join(f"{r.operation} {r.table} -> version {r.version}" for r in done)
+            principal = self._principals.get(product)
+            try:
+                self.mesh.catalog.publish(
+                    product, versions, rows, principal=principal, reason=reason
+                )
+            except CatalogError as exc:  # the pins moved: consumers already read the write
+                raise CatalogError(
+                    f"the write is published (queries read it), but the catalog could not "
+                    f"record the new version of '{product}': {exc.message}",
+                    hint=f"{exc.hint or 'fix the catalog'}, then run 'meshsim publish {product}'",
+                ) from exc
+
+    def _roll_back(self) -> None:
+        """Restore each table this batch wrote to its published version, and publish the
+        restored version (the same rows, so consumers see no change), so the table is left
+        with no unpublished versions. Best effort: a table a restore fails on keeps versions
+        nobody reads, and its next write restores it."""
+        from meshsim.pins import move_pins
+        from meshsim.storage import delta
+
+        restored = {}
+        for ref in self._records:
+            published = self.mesh.workspace.read_state().tables.get(ref)
+            if published is None:
+                continue
+            try:
+                version = delta.restore(self.mesh.locate(ref), published.version, table=ref)
+            except MeshsimError:
+                continue
+            restored[ref] = published.model_copy(update={"version": version})
+        if restored:
+            move_pins(self.mesh.workspace, restored)
+
+    # -- operations -------------------------------------------------------------------------
+
+    def write(self, ref: str, data: str | Path | pa.Table, *, mode: str = "append") -> WriteResult:
+        """Append, overwrite or upsert (by the declared primary key) rows from a file, a
+        folder or an Arrow table, checked against the declared schema first."""
+        import pyarrow as pa
+
+        from meshsim.produce.inputs import conform, read_input
+        from meshsim.storage import delta
+
+        table = self._table(ref)
+        if mode not in MODES:
+            raise WriteError([unknown_name_message("write mode", mode, MODES)], table=table.ref)
+        if mode == "upsert" and not table.table.primary_key:
+            raise WriteError(
+                [
+                    f"table '{table.ref}' declares no primary key, so an upsert cannot tell which "
+                    f"rows to update"
+                ],
+                table=table.ref,
+                hint=f"declare 'primary_key: [COLUMN, ...]' for table '{table.name}' in "
+                f"{self._product_file(table)}, or write with --mode append or overwrite",
+            )
+        actor = self._writer(table)
+        location = self.mesh.locate(table.ref)
+        if not isinstance(data, pa.Table):
+            data = read_input(data)
+        columns = self._columns(table, location)
+        data = conform(data, columns, table=table.ref, declared_in=self._product_file(table))
+        if mode == "upsert":
+            _check_keys(data, table)
+        previous = self._prepare(table, location)
+        if mode == "upsert":
+            version = delta.upsert(location, data, list(table.table.primary_key), table=table.ref)
+        else:
+            version = delta.write(location, data, mode=mode, table=table.ref)  # type: ignore[arg-type]
+        return self._done(table, actor, mode, previous, version, {"rows_in": data.num_rows})
+
+    def delete(self, ref: str, where: str) -> WriteResult:
+        """Delete the rows matching ``where`` (one condition over the table's columns)."""
+        from meshsim.produce.where import parse_where
+        from meshsim.storage import delta
+
+        table = self._table(ref)
+        actor = self._writer(table)
+        location = self.mesh.locate(table.ref)
+        predicate = parse_where(where, self._columns(table, location), table=table.ref)
+        previous = self._prepare(table, location)
+        before = self._rows(table.ref, location, self._current(table.ref))
+        version = delta.delete(location, predicate, table=table.ref)
+        deleted = (before or 0) - (self._rows(table.ref, location, version) or 0)
+        return self._done(table, actor, "delete", previous, version, {"rows_deleted": deleted})
+
+    def optimize(self, ref: str, *, zorder: list[str] | None = None) -> WriteResult:
+        """Compact small files (Z-order by ``zorder`` columns when given); rows unchanged."""
+        from meshsim.storage import delta
+
+        table = self._table(ref)
+        location = self.mesh.locate(table.ref)
+        known = [c.name for c in self._columns(table, location)]
+        unknown = [unknown_name_message("column", c, known) for c in zorder or [] if c not in known]
+        if unknown:
+            raise WriteError(unknown, table=table.ref, hint="z-order by columns of the table")
+        previous = self._prepare(table, location)
+        if zorder:
+            metrics = delta.z_order(location, list(zorder), table=table.ref)
+        else:
+            metrics = delta.compact(location, table=table.ref)
+        version = delta.latest_version(location, table=table.ref)
+        detail: dict[str, Any] = {
+            k: metrics[k] for k in ("numFilesAdded", "numFilesRemoved") if k in metrics
+        }
+        return self._done(table, None, "optimize", previous, version, detail)
+
+    def vacuum(
+        self, ref: str, *, retain_hours: int = DEFAULT_RETAIN_HOURS, dry_run: bool = False
+    ) -> WriteResult:
+        """Delete data files no version within ``retain_hours`` needs (listed only with
+        ``dry_run``). Never a file of the published version: a table with unpublished
+        versions is refused, since deltalake keeps only the files of the latest one."""
+        from meshsim.storage import delta
+
+        table = self._table(ref)
+        if isinstance(retain_hours, bool) or not isinstance(retain_hours, int) or retain_hours < 0:
+            raise WriteError(
+                [f"retain hours must be a whole number of hours, 0 or more (got {retain_hours!r})"],
+                table=table.ref,
+            )
+        location = self.mesh.locate(table.ref)
+        published = self._current(table.ref)
+        latest = delta.latest_version(location, table=table.ref)
+        if latest != published:
+            raise WriteError(
+                [
+                    f"table '{table.ref}' has versions {published + 1}..{latest} that are not "
+                    f"published (an interrupted build or write); vacuuming now could delete "
+                    f"files of its published version {published}"
+                ],
+                table=table.ref,
+                hint="run 'meshsim build' to finish the build (or write to the table, which "
+                "discards them), then vacuum",
+            )
+        files = delta.vacuum(
+            location,
+            table=table.ref,
+            retention_hours=retain_hours,
+            dry_run=dry_run,
+            enforce_retention=False,  # the retention is the caller's, checked above
+        )
+        version = delta.latest_version(location, table=table.ref)  # VACUUM START/END commits
+        detail = {"files": files, "dry_run": dry_run, "retain_hours": retain_hours}
+        return self._done(table, None, "vacuum", published, version, detail)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _table(self, ref: str) -> TableSpec:
+        spec = self.mesh.spec
+        table = spec.table(ref.lower()) if isinstance(ref, str) else None
+        if table is None:
+            raise WriteError(
+                [unknown_name_message("table", str(ref), [t.ref for t in spec.tables()])],
+                hint="run 'meshsim tables' to list them",
+            )
+        if self.mesh.published_version(table.ref) is None:
+            raise WriteError(
+                [f"table '{table.ref}' is in the spec but not built yet"],
+                table=table.ref,
+                hint="run 'meshsim build' first",
+            )
+        return table
+
+    def _product_of(self, ref: str) -> str:
+        table = self.mesh.spec.table(ref)
+        assert table is not None
+        return f"{table.domain}.{table.product}"
+
+    def _product_file(self, table: TableSpec) -> str:
+        product = self.mesh.spec.product(self._product_of(table.ref))
+        return str(product.path) if product else f"product '{table.product}'"
+
+    def _writer(self, table: TableSpec) -> Actor:
+        """The owner writing ``table`` (``by``, or the product's owner), authenticated."""
+        from meshsim.identity import authenticate
+
+        allowed = writers(self.mesh, table)
+        principal = self.by or (allowed[0] if allowed else None)
+        if principal is None or principal not in allowed:
+            raise WriteError(
+                [
+                    f"'{principal}' may not write table '{table.ref}': only its product's owner "
+                    f"or its domain's owner team may ({', '.join(allowed) or 'none declared'})"
+                ],
+                table=table.ref,
+                hint=f"write as one of them: --by {allowed[0]}" if allowed else None,
+            )
+        actor = authenticate(self.mesh.spec, principal)
+        self._principals[self._product_of(table.ref)] = actor.principal
+        return actor
+
+    def _columns(self, table: TableSpec, location: str) -> list[TargetColumn]:
+        from meshsim.produce.inputs import target_columns
+        from meshsim.storage import delta
+
+        stored = delta.logical_schema(delta.open_table(location, table=table.ref))
+        return target_columns(table, stored)
+
+    def _current(self, ref: str) -> int:
+        """The version this batch builds on: its own last write, else the published one."""
+        if ref in self._records:
+            return self._records[ref].version
+        published = self.mesh.published_version(ref)
+        assert published is not None  # checked by _table
+        return published
+
+    def _prepare(self, table: TableSpec, location: str) -> int:
+        """Restore a table with unpublished versions to the version this batch builds on,
+        and check the product can be published; the version it builds on."""
+        from meshsim.catalog.publish import gate_problems
+        from meshsim.storage import delta
+
+        product = self.mesh.spec.product(self._product_of(table.ref))
+        assert product is not None
+        problems = gate_problems(self.mesh.spec, product)
+        if problems:
+            raise WriteError(
+                [f"product '{product.ref}' cannot be published: {p}" for p in problems],
+                table=table.ref,
+                hint="fix the product file, then run 'meshsim validate'; nothing was written",
+            )
+        base = self._current(table.ref)
+        if delta.latest_version(location, table=table.ref) != base:
+            delta.restore(location, base, table=table.ref)
+        return base
+
+    def _rows(self, ref: str, location: str, version: int) -> int | None:
+        from meshsim.storage.snapshot import load_snapshot
+
+        return load_snapshot(location, table=ref, version=version).num_records
+
+    def _done(
+        self,
+        table: TableSpec,
+        actor: Actor | None,
+        operation: str,
+        previous: int,
+        version: int,
+        detail: dict[str, Any],
+    ) -> WriteResult:
+        location = self.mesh.locate(table.ref)
+        rows = self._rows(table.ref, location, version)
+        if version != self._current(table.ref):
+            base = self._records.get(table.ref)
+            if base is None:
+                base = self.mesh.workspace.read_state().tables[table.ref]
+            self._records[table.ref] = base.model_copy(update={"version": version, "rows": rows})
+        result = WriteResult(table.ref, operation, version, previous, rows, detail)
+        self.results.append(result)
+        return result
+
+
+def _check_keys(data: pa.Table, table: TableSpec) -> None:
+    """An upsert's input must hold each primary key once and never NULL."""
+    keys = list(table.table.primary_key)
+    problems = []
+    for key in keys:
+        nulls = data.column(key).null_count
+        if nulls:
+            problems.append(f"primary key column '{key}' has {nulls} NULL value(s)")
+    if data.num_rows:
+        distinct = data.group_by(keys).aggregate([]).num_rows
+        if distinct != data.num_rows:
+            problems.append(
+                f"{data.num_rows - distinct} row(s) repeat a primary key ({', '.join(keys)}) "
+                f"already in the input; an upsert needs each key once"
+            )
+    if problems:
+        raise WriteError(
+            [f"table '{table.ref}': {p}" for p in problems],
+            table=table.ref,
+            hint="remove the repeated or NULL keys from the input; nothing was written",
+        )
+
+
+def run(mesh: Mesh, by: str | None, operation: str, ref: str, **arguments: Any) -> WriteResult:
+    """One operation in a batch of its own (what the CLI and the facade's methods call)."""
+    with WriteBatch(mesh, by) as batch:
+        result: WriteResult = getattr(batch, operation)(ref, **arguments)
+    return result
+
+
+def maintain(mesh: Mesh, operation: str, ref: str | None, **arguments: Any) -> list[WriteResult]:
+    """``optimize`` or ``vacuum`` one table, or every built table of the mesh."""
+    built = [t.ref for t in mesh.spec.tables() if mesh.published_version(t.ref) is not None]
+    refs = [ref] if ref else built
+    with WriteBatch(mesh) as batch:
+        return [getattr(batch, operation)(r, **arguments) for r in refs]
