@@ -55,7 +55,11 @@ def check_column_name(name: str) -> str:
     return name
 
 
-ColumnName = Annotated[str, AfterValidator(check_column_name)]
+ColumnName = Annotated[
+    str,
+    AfterValidator(check_column_name),
+    Field(description="any Delta column name: non-empty, no control characters"),
+]
 
 
 def split_column_ref(ref: str) -> tuple[str, str]:
@@ -104,7 +108,14 @@ def _column_ref(ref: str) -> str:
 
 
 #: ``domain.table.column``, stored unquoted (see :func:`split_column_ref`).
-ColumnRef = Annotated[str, AfterValidator(_column_ref)]
+ColumnRef = Annotated[
+    str,
+    AfterValidator(_column_ref),
+    Field(
+        description="domain.table.column: the column name exactly after the second dot, or "
+        'double-quoted ("Super Name")'
+    ),
+]
 #: An operating-system user name (or a numeric uid, for a uid with no passwd entry).
 OsUser = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*[$]?$", max_length=64)]
 OsUsers = Annotated[list[OsUser], Field(min_length=1)]
