@@ -360,7 +360,8 @@ class Planner:
         def lookup(ref: str) -> exp.Select:
             snap = latest_snapshot(ref)
             lookup_files.update(f.path for f in snap.files)
-            return raw_scan(snap)
+            table = self.spec.table(ref)
+            return raw_scan(snap, {c.name for c in table.columns} if table else None)
 
         compiled = [compile_filter(f, self.spec, attributes, lookup) for f in filters]
         select = governed_select(

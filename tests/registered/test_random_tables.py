@@ -136,3 +136,26 @@ def test_governed_reads_of_random_tables_equal_deltalake(tmp_path_factory, colum
     finally:
         mesh.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_an_undeclared_column_of_an_unreadable_type_does_not_stop_the_table(tmp_path):
+    """Spark's ``void`` (Arrow null) has no spec type; undeclared, it is never visible, so
+    the governed scan leaves it out instead of failing every query of the table."""
+    from deltalake import write_deltalake
+
+    data = pa.table({"id": pa.array([1, 2], pa.int64()), "v": pa.nulls(2), "note": ["a", "b"]})
+    write_deltalake(tmp_path / "t", data)
+    mesh = Mesh.build(
+        make_mesh(tmp_path, [("id", "bigint"), ("note", "varchar")]), tmp_path / "ws", scale=0.01
+    )
+    try:
+        assert mesh.sql("admin", "SELECT * FROM d.t ORDER BY id").fetchall() == [
+            (1, "a"),
+            (2, "b"),
+        ]
+        assert mesh.sql("analyst", "SELECT * FROM d.t ORDER BY id").fetchall() == [
+            (None,),
+            (None,),
+        ]
+    finally:
+        mesh.close()
