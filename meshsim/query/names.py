@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlglot import exp
@@ -48,10 +49,21 @@ class Resolved:
     uses: list[TableUse]
 
 
+@lru_cache(maxsize=1024)
+def sql_type(spec_type: str) -> str:
+    """A spec type as DuckDB spells it, for sqlglot's schemas (which would misread the Delta
+    notation: ``struct<`Field One`: int>``)."""
+    from meshsim.spec.types import to_arrow
+    from meshsim.storage.scan import arrow_to_sql_type
+
+    return arrow_to_sql_type(to_arrow(spec_type)).sql(dialect="duckdb")
+
+
 def mesh_schema(spec: MeshSpec) -> dict[str, Any]:
     schema: dict[str, Any] = {}
     for table in spec.tables():
-        schema.setdefault(table.domain, {})[table.name] = {c.name: c.type for c in table.columns}
+        columns = {c.name: sql_type(c.type) for c in table.columns}
+        schema.setdefault(table.domain, {})[table.name] = columns
     return schema
 
 
