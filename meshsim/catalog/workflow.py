@@ -36,7 +36,7 @@ from meshsim.catalog.store import bump_revision
 from meshsim.errors import CatalogError, closest
 from meshsim.identity import Actor
 from meshsim.spec.loader import MeshSpec, ProductSpec, TableSpec
-from meshsim.spec.models import Grant, Policies, RowFilter
+from meshsim.spec.models import Grant, Policies, RowFilter, column_ref, split_column_ref
 
 #: (state, action) -> new state. Anything else is an illegal transition.
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -111,7 +111,7 @@ def resolve_scope(
     for name in columns or []:
         qualified.append(_qualify_column(product, candidates, name))
     if not chosen:
-        chosen = sorted({c.rsplit(".", 1)[0] for c in qualified}) if qualified else list(by_ref)
+        chosen = sorted({split_column_ref(c)[0] for c in qualified}) if qualified else list(by_ref)
     order = list(by_ref)
     return (
         tuple(sorted(set(chosen), key=order.index)),
@@ -120,13 +120,15 @@ def resolve_scope(
 
 
 def _qualify_column(product: ProductSpec, tables: list[TableSpec], name: str) -> str:
-    refs = [f"{t.ref}.{c.name}" for t in tables for c in t.columns]
-    depth = len(name.split("."))
+    refs = {column_ref(t.ref, c.name): (t, c.name) for t in tables for c in t.columns}
 
-    def form(ref: str) -> str:  # the ref written the way the user wrote the name
-        return ".".join(ref.split(".")[-depth:])
+    def forms(ref: str) -> set[str]:  # every way a user may write it: d.t.c, t.c or c
+        table, column = refs[ref]
+        quoted = '"' + column.replace('"', '""') + '"'
+        short = {column, quoted}
+        return {*short, *(f"{table.name}.{c}" for c in short), ref, f"{table.ref}.{quoted}"}
 
-    matches = [r for r in refs if form(r) == name]
+    matches = [r for r in refs if name in forms(r)]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -134,7 +136,7 @@ def _qualify_column(product: ProductSpec, tables: list[TableSpec], name: str) ->
             f"column '{name}' is ambiguous in {product.ref} ({', '.join(matches)})",
             hint="name it as DOMAIN.TABLE.COLUMN",
         )
-    short = [form(r) for r in refs]
+    short = [refs[r][1] for r in refs]
     message = f"column '{name}' is not in the tables asked for of {product.ref}"
     guess = closest(name, short)
     if guess:
@@ -153,7 +155,7 @@ def scope_columns(
     for ref in tables:
         table = spec.table(ref)
         assert table is not None
-        listed = [c.rsplit(".", 1)[1] for c in columns if c.rsplit(".", 1)[0] == ref]
+        listed = [name for t, name in map(split_column_ref, columns) if t == ref]
         names = listed or [c.name for c in table.columns]
         covered.extend((table, name) for name in names)
     return covered
@@ -387,7 +389,7 @@ def _narrow(
             hint="approve a subset of the requested columns, or ask for a new request",
         )
     order = list(request.tables)
-    tables = tuple(sorted({c.rsplit(".", 1)[0] for c in chosen}, key=order.index))
+    tables = tuple(sorted({split_column_ref(c)[0] for c in chosen}, key=order.index))
     return tables, chosen
 
 
@@ -529,7 +531,7 @@ def request_policies(spec: MeshSpec, request: Request) -> Policies:
     """The grants (to the consumer itself) and row filters one approved request stands for."""
     grants: list[Grant] = []
     name = subscription_name(request.id)
-    listed_tables = {c.rsplit(".", 1)[0] for c in request.granted_columns}
+    listed_tables = {split_column_ref(c)[0] for c in request.granted_columns}
     whole = [t for t in request.granted_tables if t not in listed_tables]
     if whole:
         grants.append(Grant(name=name, consumers=[request.consumer], tables=whole))

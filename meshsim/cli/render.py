@@ -83,8 +83,8 @@ def render_rows(
 
 def _cell(value: Any) -> str:
     value = _plain(value)
-    if isinstance(value, (list, dict)):
-        text = json.dumps(value) if isinstance(value, dict) else ", ".join(map(str, value))
+    if isinstance(value, (list, dict)):  # nested values as JSON: [5] is not 5, nor "a, b"
+        text = json.dumps(value, ensure_ascii=False)
     else:
         text = "" if value is None else str(value)
     return printable(text)

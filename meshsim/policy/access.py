@@ -17,7 +17,16 @@ from typing import Literal
 from meshsim.errors import MeshsimError, unknown_name_message
 from meshsim.policy.conditions import evaluate_when, tags_match
 from meshsim.spec.loader import MeshSpec, TableSpec
-from meshsim.spec.models import Consumer, ConsumerSelector, Grant, Mask, Policies, RowFilter
+from meshsim.spec.models import (
+    Consumer,
+    ConsumerSelector,
+    Grant,
+    Mask,
+    Policies,
+    RowFilter,
+    column_ref,
+    split_column_ref,
+)
 
 ColumnState = Literal["full", "masked", "denied"]
 
@@ -78,13 +87,14 @@ def _grant_columns(grant: Grant, table: TableSpec) -> set[str]:
     if grant.all or grant.product == product or table.ref in grant.tables:
         covered = set(names)
     else:
-        covered = {
-            ref.rsplit(".", 1)[1] for ref in grant.columns if ref.rsplit(".", 1)[0] == table.ref
-        }
-    excluded = {
-        ref.rsplit(".", 1)[1] for ref in grant.exclude_columns if ref.rsplit(".", 1)[0] == table.ref
-    }
-    return covered - excluded
+        covered = _columns_of(grant.columns, table)
+    return covered - _columns_of(grant.exclude_columns, table)
+
+
+def _columns_of(refs: Iterable[str], table: TableSpec) -> set[str]:
+    """The column names of ``table`` among column references."""
+    pairs = (split_column_ref(ref) for ref in refs)
+    return {column for table_ref, column in pairs if table_ref == table.ref}
 
 
 def excluded_columns(spec: MeshSpec, consumer_name: str, table: TableSpec) -> set[str]:
@@ -94,11 +104,7 @@ def excluded_columns(spec: MeshSpec, consumer_name: str, table: TableSpec) -> se
     withheld: set[str] = set()
     for grant in spec.policies.grants:
         if selects(grant, consumer):
-            withheld |= {
-                ref.rsplit(".", 1)[1]
-                for ref in grant.exclude_columns
-                if ref.rsplit(".", 1)[0] == table.ref
-            }
+            withheld |= _columns_of(grant.exclude_columns, table)
     return withheld
 
 
@@ -106,7 +112,7 @@ def mask_selects_column(mask: Mask, table: TableSpec, column: str) -> bool:
     spec_column = table.column(column)
     if spec_column is None:
         return False
-    if f"{table.ref}.{column}" in mask.columns:
+    if column_ref(table.ref, column) in mask.columns:
         return True
     if mask.classification and spec_column.classification == mask.classification:
         return True

@@ -13,7 +13,8 @@ listed is refused, so a DuckDB release that adds a dangerous function changes no
 from __future__ import annotations
 
 #: Non-function syntax nodes. Anything else (Command, Into, Placeholder, Struct,
-#: Dot, PositionalColumn, Create, Insert, Pragma, Set...) is refused.
+#: PositionalColumn, Create, Insert, Pragma, Set...) is refused. ``Dot`` is struct field
+#: access only (validate refuses a dot before a function call, ``x.upper()``).
 NODES = frozenset(
     {
         # query structure
@@ -94,16 +95,18 @@ NODES = frozenset(
         "Escape",
         "BitwiseAnd",
         "BitwiseOr",
-        # grouping sets, sampling (applied to the governed relation), list literals
+        # grouping sets, sampling (applied to the governed relation)
         "Rollup",
         "Cube",
         "GroupingSets",
         "TableSample",
-        "Bracket",
-        "Slice",
         # FROM t PIVOT (agg FOR col IN (values)) / UNPIVOT (v FOR k IN (columns)), checked
         # in validate: explicit IN lists only (DuckDB runs a query to find missing ones)
         "Pivot",
+        # nested values and list literals: field access, list and map indexing, slices
+        "Dot",
+        "Bracket",
+        "Slice",
     }
 )
 
@@ -207,6 +210,9 @@ FUNCTIONS = frozenset(
         "SHA2",
         "Split",
         "SplitPart",
+        # lists, maps and structs
+        "MapKeys",
+        "StructExtract",
         # dates and times
         "Extract",
         "CurrentDate",
@@ -336,6 +342,8 @@ ANONYMOUS = frozenset(
         "last_day",
         "now",
         "today",
+        "cardinality",
+        "list_extract",
     }
 )
 
@@ -544,15 +552,22 @@ DUCKDB_FUNCTIONS = frozenset(
         "to_timestamp",
         "list_value",
         "list_aggregate",
+        "array_extract",
+        "list_extract",
+        "struct_extract",
+        "array_slice",
+        "list_slice",
+        "unnest",
+        "list_contains",
+        "array_contains",
+        "map_keys",
+        "cardinality",
         "array_length",
         "len",
         "range",
         "generate_series",
         "list",
         "array_agg",
-        "unnest",
-        "list_contains",
-        "array_contains",
         "list_sort",
         "array_sort",
         "list_distinct",

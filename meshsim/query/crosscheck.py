@@ -6,7 +6,8 @@
   replaced by scans, so any other table name means something slipped through;
 * every TABLE_FUNCTION is ``read_parquet`` over a literal list of exactly the files the
   planner bound (options ``union_by_name``/``hive_partitioning``/``file_row_number`` only),
-  or an allowlisted series function;
+  an allowlisted series function, or ``unnest`` (whose argument is checked like any
+  expression);
 * every FUNCTION is on :data:`meshsim.query.allowlist.DUCKDB_FUNCTIONS`, without schema or
   catalog; no COLUMNS(...) star (but ``ORDER BY ALL``) and no positional reference.
 """
@@ -47,7 +48,7 @@ def _nodes(value: Any) -> Iterator[dict[str, Any]]:
     if isinstance(value, dict):
         yield value
         for key, child in value.items():
-            if value.get("type") == "TABLE_FUNCTION" and key == "function":
+            if value.get("type") == "TABLE_FUNCTION" and key == "function" and not _unnest(child):
                 continue  # checked whole by _check_table_function
             if value.get("type") == "ORDER_MODIFIER" and key == "orders":
                 child = [o for o in child if not _is_order_by_all(o.get("expression"))]
@@ -55,6 +56,16 @@ def _nodes(value: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(value, list):
         for child in value:
             yield from _nodes(child)
+
+
+def _unnest(function: Any) -> bool:
+    """``unnest(...)`` in FROM: it reads only its argument, which is checked as any other
+    expression (walked like the rest of the tree)."""
+    return isinstance(function, dict) and (
+        str(function.get("function_name", "")).lower() == "unnest"
+        and not function.get("schema")
+        and not function.get("catalog")
+    )
 
 
 def _refuse(reason: str, consumer: str | None) -> QueryError:
@@ -113,6 +124,8 @@ def _check_table_function(
     name = str(function.get("function_name", "")).lower()
     if function.get("schema") or function.get("catalog"):
         raise _refuse("qualified table function", consumer)
+    if _unnest(function):
+        return
     arguments = function.get("arguments") or []
     if name in _SERIES:
         for arg in arguments:

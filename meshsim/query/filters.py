@@ -21,7 +21,7 @@ from sqlglot.optimizer.scope import traverse_scope
 
 from meshsim.errors import PolicyError, QueryError
 from meshsim.query.masks import bind_consumer
-from meshsim.query.names import mesh_schema
+from meshsim.query.names import mesh_schema, restore_case
 from meshsim.query.validate import check_syntax
 from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import RowFilter
@@ -66,6 +66,7 @@ def compile_filter(
         # sqlglot's position points into the wrapper built here, not into the policy text
         detail = re.sub(r"\.?\s*Line: \d+, Col: \d+\.?", "", str(exc)).strip()
         raise PolicyError(f"{name}: {detail}") from None
+    restore_case(wrapper, spec)
     refs = {t.ref for t in spec.tables()}
     own = wrapper.args["from_"].this if "from_" in wrapper.args else wrapper.args["from"].this
     for scope in traverse_scope(wrapper):

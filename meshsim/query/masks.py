@@ -4,7 +4,9 @@
 Decisions (see ``docs/THREAT_MODEL.md``):
 
 * ``redact``: strings become the constant ``'****'`` for every row, NULL included, so neither
-  length nor presence leaks. Other types become a typed NULL for every row.
+  length nor presence leaks. Other types become a typed NULL for every row; so do nested
+  columns (struct, array, map) as a whole: a NULL of the column's type, not an empty list or
+  a struct of redacted fields, which would read as real values.
 * ``nullify``: a typed NULL for every row.
 * ``keyed_hash``: ``sha256(key || '|' || column ref || '|' || value)`` with the per-mesh secret
   bound as a literal: not reversible by hashing guesses (``range()`` joins) without the key, and
@@ -16,6 +18,9 @@ Decisions (see ``docs/THREAT_MODEL.md``):
   ``*``), NULL shown as if empty: the length and presence of the value do not leak.
 * ``year_only``: dates become January 1st of their year (type DATE kept); timestamps are
   truncated to the year. NULL stays NULL (an unknown date is not the secret part).
+* ``keyed_hash``, ``show_last`` and ``year_only`` are refused on nested columns (a nested
+  column is granted and masked as a whole, and these keep no meaning for it); ``meshsim
+  validate`` reports it.
 * ``custom``: the policy's SQL with ``{column}`` and ``consumer.<attr>`` bound as literals,
   checked with the same allowlist as consumer queries; it may read only its own column.
 """
@@ -121,6 +126,9 @@ def keyed_hash(column: exp.Expr, dtype: exp.DataType, *, key: bytes, column_ref:
     )
 
 
+_NESTED_TYPES = (exp.DataType.Type.STRUCT, exp.DataType.Type.ARRAY, exp.DataType.Type.MAP)
+
+
 def mask_expression(
     mask: Mask,
     column: exp.Expr,
@@ -132,6 +140,12 @@ def mask_expression(
 ) -> exp.Expr:
     """``CAST(<mask over column> AS dtype)`` for one masked column."""
     function = mask.function
+    if dtype.this in _NESTED_TYPES and function in ("keyed_hash", "show_last", "year_only"):
+        raise PolicyError(
+            f"mask '{mask.name}': {function} cannot mask the nested column '{column_ref}' "
+            f"({dtype.sql(dialect='duckdb')}); a nested column is masked as a whole: use "
+            f"nullify, redact or custom"
+        )
     if function == "nullify":
         body: exp.Expr = exp.null()
     elif function == "redact":

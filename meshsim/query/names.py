@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlglot import exp
@@ -49,14 +50,54 @@ class Resolved:
     uses: list[TableUse]
 
 
+@lru_cache(maxsize=1024)
+def sql_type(spec_type: str) -> str:
+    """A spec type as DuckDB spells it, for sqlglot's schemas (which would misread the Delta
+    notation: ``struct<`Field One`: int>``)."""
+    from meshsim.spec.types import to_arrow
+    from meshsim.storage.scan import arrow_to_sql_type
+
+    return arrow_to_sql_type(to_arrow(spec_type)).sql(dialect="duckdb")
+
+
 def mesh_schema(spec: MeshSpec) -> dict[str, Any]:
     schema: dict[str, Any] = {}
     for table in spec.tables():
         if table.columns:  # one with none (an unreadable registered table) is reported apart
             schema.setdefault(table.domain, {})[table.name] = {
-                c.name: c.type for c in table.columns
+                c.name: sql_type(c.type) for c in table.columns
             }
     return schema
+
+
+def _spellings(spec: MeshSpec) -> dict[str, dict[str, str]]:
+    """Per table ref, each column's lower-case name to its name. sqlglot folds identifiers
+    to lower case as DuckDB compares them (a table has no two names that differ only by
+    case: the spec refuses them); meshsim's policies use the names as declared."""
+    return {t.ref: {c.name.lower(): c.name for c in t.columns} for t in spec.tables()}
+
+
+def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
+    """Give every column, and every output alias qualify derived from one, its declared
+    spelling, so results are named as the table names them (``ByteType``, not ``bytetype``).
+    DuckDB compares identifiers case-insensitively, so nothing else changes. A name spelled
+    differently in two tables gets its table's spelling where it names a mesh table's
+    column (set by :func:`resolve`) and keeps sqlglot's lower case elsewhere."""
+    spelled: dict[str, set[str]] = {}
+    for table in spec.tables():
+        for column in table.columns:
+            spelled.setdefault(column.name.lower(), set()).add(column.name)
+    declared = {low: next(iter(names)) for low, names in spelled.items() if len(names) == 1}
+    for node in tree.walk():
+        if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier):
+            name = declared.get(node.this.name.lower())
+            if name is not None and name != node.this.name:
+                node.set("this", exp.to_identifier(name, quoted=True))
+    for node in tree.walk():
+        if isinstance(node, exp.Alias) and isinstance(node.this, exp.Column):
+            name = node.this.name
+            if node.alias != name and node.alias.lower() == name.lower():
+                node.set("alias", exp.to_identifier(name, quoted=True))
 
 
 def _time_travel(node: exp.Table, consumer: str | None) -> tuple[int | None, datetime | None]:
@@ -306,6 +347,7 @@ def resolve(
         _check_stars_expanded(tree, consumer)
     uses: dict[int, TableUse] = {}
     checked: set[int] = set()
+    spellings = _spellings(spec)
     for scope in traverse_scope(tree):
         for alias, source in scope.sources.items():
             if isinstance(source, exp.Table) and not isinstance(source.this, exp.Func):
@@ -349,7 +391,10 @@ def resolve(
             if isinstance(owner, exp.Table) and id(owner) in uses:
                 use = uses[id(owner)]
                 assert use.columns is not None
-                use.columns.add(column.name)
+                declared = spellings.get(use.ref, {}).get(column.name.lower(), column.name)
+                use.columns.add(declared)
+                if declared != column.name:
+                    column.set("this", exp.to_identifier(declared, quoted=True))
     for node in tree.walk():
         if isinstance(node, exp.TableColumn):
             raise QueryError(
@@ -365,4 +410,5 @@ def resolve(
                 f"cannot resolve '{column.sql(dialect='duckdb')}' to a column of a table in scope",
                 consumer=consumer,
             )
+    restore_case(tree, spec)
     return Resolved(tree, list(uses.values()))

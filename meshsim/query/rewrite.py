@@ -26,7 +26,7 @@ from meshsim.errors import AccessDenied, QueryError
 from meshsim.policy.access import TableAccess, require_consumer, resolve_access
 from meshsim.query.cache import QueryCaches
 from meshsim.query.filters import compile_filter
-from meshsim.query.names import Resolved
+from meshsim.query.names import Resolved, sql_type
 from meshsim.query.scans import GovernedScan, governed_select, raw_scan
 from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies, RowFilter
@@ -238,7 +238,9 @@ class Planner:
                 table_access = access(table.ref)
                 visible = set(table_access.visible_columns) if table_access.granted else None
                 cached.setdefault(table.domain, {})[table.name] = {
-                    c.name: c.type for c in table.columns if visible is None or c.name in visible
+                    c.name: sql_type(c.type)
+                    for c in table.columns
+                    if visible is None or c.name in visible
                 }
             from sqlglot.schema import MappingSchema
 
@@ -364,7 +366,8 @@ class Planner:
         def lookup(ref: str) -> exp.Select:
             snap = latest_snapshot(ref)
             lookup_files.update(f.path for f in snap.files)
-            return raw_scan(snap)
+            table = self.spec.table(ref)
+            return raw_scan(snap, {c.name for c in table.columns} if table else None)
 
         compiled = [compile_filter(f, self.spec, attributes, lookup) for f in filters]
         select = governed_select(

@@ -9,7 +9,7 @@ grouping, ordering, windows and set operations. It is a plain subquery over ``re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -47,11 +47,19 @@ class GovernedScan:
         return shown.sql(dialect="duckdb")
 
 
-def raw_scan(snapshot: Snapshot) -> exp.Select:
-    """Every column of a snapshot, unfiltered and unmasked (for the policy's own lookups)."""
+def raw_scan(snapshot: Snapshot, declared: Collection[str] | None = None) -> exp.Select:
+    """The columns of a snapshot that the spec ``declared`` (all, without it), unfiltered
+    and unmasked (for the governed scan and the policy's own lookups). Columns the spec does
+    not declare are never visible, so one of a type meshsim cannot read (a Spark ``void``)
+    does not stop the table from being read."""
     from meshsim.storage.scan import scan_query
 
-    select = scan_query(snapshot)
+    names = None
+    if declared is not None:
+        names = [c.name for c in snapshot.columns if c.name in declared]
+        if len(names) == len(snapshot.columns):
+            names = None
+    select = scan_query(snapshot, names)
     count = len(snapshot.files)
     select.meta[RAW_SCAN_META] = (
         f"<{snapshot.table} v{snapshot.version}: {count} file{'s' if count != 1 else ''}>"
@@ -92,7 +100,7 @@ def governed_select(
             value = exp.Case().when(visible.copy(), value)
         projections.append(exp.alias_(value, column.column, quoted=True))
     source = exp.Subquery(
-        this=raw_scan(snapshot),
+        this=raw_scan(snapshot, {c.column for c in access.columns}),
         alias=exp.TableAlias(this=exp.to_identifier(RAW_ALIAS, quoted=True)),
     )
     if not filters:

@@ -417,6 +417,12 @@ def check_syntax(tree: exp.Expr, *, consumer: str | None = None, what: str) -> N
             _check_table_function(node.this, consumer=consumer, what=what)
             continue
         if name in allowlist.NODES:
+            if isinstance(node, exp.Dot) and not isinstance(node.expression, exp.Identifier):
+                raise QueryError(
+                    f"{what}: '{_describe(node)}' is not allowed (a dot is struct field access "
+                    f"only; call functions as f(x))",
+                    consumer=consumer,
+                )
             if isinstance(node, exp.Star) and any(node.args.get(k) for k in ("rename",)):
                 raise QueryError(f"{what}: '* RENAME' is not allowed", consumer=consumer)
             continue

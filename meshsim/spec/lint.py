@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from meshsim.errors import MeshsimError, PolicyError, closest
 from meshsim.spec.loader import KeyPath, MeshSpec, TableSpec, line_of
-from meshsim.spec.models import Column, Grant, Mask, Policy, RowFilter
+from meshsim.spec.models import Column, Grant, Mask, Policy, RowFilter, split_column_ref
 
 if TYPE_CHECKING:
     from meshsim.identity import Binding
@@ -236,7 +236,7 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
                 f"{label}: product '{product}' is not defined{_suggest(product, products)}",
             )
         for ref in [*getattr(policy, "columns", []), *getattr(policy, "exclude_columns", [])]:
-            table_ref, column = ref.rsplit(".", 1)
+            table_ref, column = split_column_ref(ref)
             table = tables.get(table_ref)
             if table is None:
                 yield Problem(

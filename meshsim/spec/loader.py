@@ -234,7 +234,7 @@ def validation_problems(
                 message = (
                     f"'{error['input']}' is not a valid name: use lower case letters, digits and "
                     f"underscores, starting with a letter "
-                    f"(and domain.table[.column] for references)"
+                    f"(and domain.table for table references)"
                 )
         problems.append(f"{where}: {format_path(loc)}: {message}")
     return problems

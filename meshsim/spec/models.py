@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -22,13 +23,101 @@ from pydantic import (
     model_validator,
 )
 
-from meshsim.spec.types import normalize_type
+from meshsim.spec.types import is_nested, normalize_type
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
 TableRef = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
-ColumnRef = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
 ProductRef = TableRef
+#: Longest column name meshsim accepts (Delta sets no limit; this keeps messages readable).
+MAX_COLUMN_NAME = 255
+#: Names meshsim gives its own columns and relations in governed SQL (``__meshsim_visible``).
+RESERVED_PREFIX = "__meshsim"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_column_name(name: str) -> str:
+    """A Delta column name: any text, non-empty, without control characters (Delta's own
+    rule for tables with column mapping; names with spaces, dots, quotes or capitals are
+    real and allowed). Raises ValueError naming the problem."""
+    if not name:
+        raise ValueError("a column name may not be empty")
+    if len(name) > MAX_COLUMN_NAME:
+        raise ValueError(
+            f"column name '{name[:40]}...' is longer than {MAX_COLUMN_NAME} characters"
+        )
+    if name.lower().startswith(RESERVED_PREFIX):
+        raise ValueError(
+            f"column name '{name}' starts with '{RESERVED_PREFIX}', which meshsim reserves for "
+            f"the names of its governed scans"
+        )
+    bad = _CONTROL.search(name)
+    if bad:
+        raise ValueError(f"column name {name!r} contains the control character {bad.group(0)!r}")
+    return name
+
+
+ColumnName = Annotated[
+    str,
+    AfterValidator(check_column_name),
+    Field(description="any Delta column name: non-empty, no control characters"),
+]
+
+
+def split_column_ref(ref: str) -> tuple[str, str]:
+    """``(domain.table, column)`` of a column reference. Domain and table names have no dots,
+    so the column is everything after the second dot, exactly as written (case, spaces and
+    dots included); one written in double quotes is a SQL quoted identifier (``""`` for a
+    quote), for names that start with a quote or have spaces at either end.
+
+    >>> split_column_ref("sales.events.Super Name")
+    ('sales.events', 'Super Name')
+    >>> split_column_ref('sales.events."a.b ""x"" "')
+    ('sales.events', 'a.b "x" ')
+    """
+    parts = ref.split(".", 2)
+    if (
+        len(parts) != 3
+        or not re.fullmatch(NAME_PATTERN, parts[0])
+        or not re.fullmatch(NAME_PATTERN, parts[1])
+    ):
+        raise ValueError(
+            f"'{ref}' is not a column reference: write domain.table.column (the column name "
+            f"exactly, or in double quotes)"
+        )
+    column = parts[2]
+    if len(column) >= 2 and column.startswith('"') and column.endswith('"'):
+        inner = column[1:-1]
+        if re.search(r'(?<!")"(?!")', inner.replace('""', "")):
+            raise ValueError(f"'{ref}': a quote inside a quoted column name is written \"\"")
+        column = inner.replace('""', '"')
+    return f"{parts[0]}.{parts[1]}", check_column_name(column)
+
+
+def column_ref(table_ref: str, column: str) -> str:
+    """The canonical reference to ``column`` of ``table_ref``: the name as it is, or quoted
+    where reading it back would otherwise change it.
+
+    >>> column_ref("sales.events", "Super Name"), column_ref("sales.events", " padded")
+    ('sales.events.Super Name', 'sales.events." padded"')
+    """
+    quoted = column != column.strip() or (column.startswith('"') and column.endswith('"'))
+    return f"{table_ref}." + ('"' + column.replace('"', '""') + '"' if quoted else column)
+
+
+def _column_ref(ref: str) -> str:
+    return column_ref(*split_column_ref(ref))
+
+
+#: ``domain.table.column``, stored unquoted (see :func:`split_column_ref`).
+ColumnRef = Annotated[
+    str,
+    AfterValidator(_column_ref),
+    Field(
+        description="domain.table.column: the column name exactly after the second dot, or "
+        'double-quoted ("Super Name")'
+    ),
+]
 #: An operating-system user name (or a numeric uid, for a uid with no passwd entry).
 OsUser = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*[$]?$", max_length=64)]
 OsUsers = Annotated[list[OsUser], Field(min_length=1)]
@@ -181,7 +270,7 @@ class UnmaskedWaiver(Strict):
 
 
 class Column(Strict):
-    name: Name
+    name: ColumnName
     type: str
     description: str = ""
     tags: dict[Name, Name] = Field(default_factory=dict)
@@ -314,13 +403,32 @@ class Table(Strict):
     name: Name
     description: str = ""
     columns: list[Column] = Field(default_factory=list)
-    partition_by: list[Name] = Field(default_factory=list)
-    primary_key: list[Name] = Field(default_factory=list)
+    partition_by: list[ColumnName] = Field(default_factory=list)
+    primary_key: list[ColumnName] = Field(default_factory=list)
     tags: dict[Name, Name] = Field(default_factory=dict)
     source: Source | None = None
     column_mapping: bool = Field(
         default=False, description="write with Delta column mapping (physical names differ)"
     )
+
+    @model_validator(mode="after")
+    def _names_differ_by_more_than_case(self) -> Table:
+        seen: dict[str, str] = {}
+        for column in self.columns:
+            other = seen.setdefault(column.name.lower(), column.name)
+            if other != column.name:
+                raise ValueError(
+                    f"columns '{other}' and '{column.name}' differ only by case; SQL names are "
+                    f"case-insensitive, so a query could not tell them apart: rename one"
+                )
+        nested = [c.name for c in self.columns if is_nested(c.type)]
+        if self.column_mapping and nested:
+            raise ValueError(
+                f"column_mapping cannot be used with nested column(s) {', '.join(nested)} yet "
+                f"(their fields would get physical names meshsim does not read): drop "
+                f"column_mapping"
+            )
+        return self
 
 
 class Production(Strict):

@@ -42,14 +42,32 @@ FILE_ROW_NUMBER = "file_row_number"
 
 
 def arrow_to_sql_type(dtype: pa.DataType) -> exp.DataType:
-    """The DuckDB type for an Arrow type of a Delta column.
+    """The DuckDB type for an Arrow type of a Delta column (structs, lists and maps of the
+    supported types included), or a StorageError naming the type and the unsupported part.
 
     >>> import pyarrow as pa
     >>> arrow_to_sql_type(pa.timestamp("us", tz="UTC")).sql(dialect="duckdb")
     'TIMESTAMPTZ'
     >>> arrow_to_sql_type(pa.string_view()).sql(dialect="duckdb")
     'TEXT'
+    >>> arrow_to_sql_type(pa.map_(pa.string(), pa.list_(pa.int32()))).sql(dialect="duckdb")
+    'MAP(TEXT, INT[])'
     """
+    sql_type = _sql_type(dtype)
+    if isinstance(sql_type, exp.DataType):
+        return sql_type
+    part = "" if sql_type == dtype else f" (its part {sql_type})"
+    raise StorageError(
+        f"Arrow type {dtype}{part} has no DuckDB equivalent in meshsim's scan (supported: "
+        f"booleans, integers, floats, decimals, dates, timestamps, strings, binary, and "
+        f"structs, lists and maps of them; not supported: unsigned integers, float16, time, "
+        f"duration, interval, null, dictionary, union, fixed-size binary and fixed-size lists)",
+        hint="store the column as one of the supported types",
+    )
+
+
+def _sql_type(dtype: pa.DataType) -> exp.DataType | pa.DataType:
+    """The DuckDB type, or the (innermost) Arrow type that has none."""
     import pyarrow as pa
 
     t = exp.DataType.Type
@@ -75,11 +93,32 @@ def arrow_to_sql_type(dtype: pa.DataType) -> exp.DataType:
         return exp.DataType.build(f"DECIMAL({dtype.precision}, {dtype.scale})", dialect="duckdb")
     if pa.types.is_timestamp(dtype):
         return exp.DataType.build(t.TIMESTAMPTZ if dtype.tz else t.TIMESTAMP)
-    raise StorageError(
-        f"Arrow type {dtype} has no DuckDB equivalent in meshsim's scan (supported: booleans, "
-        f"integers, floats, decimals, dates, timestamps, strings, binary)",
-        hint="store the column as one of the supported types",
-    )
+    if pa.types.is_struct(dtype):
+        kind, names = t.STRUCT, [dtype.field(i).name for i in range(dtype.num_fields)]
+        parts = [dtype.field(i).type for i in range(dtype.num_fields)]
+    elif pa.types.is_map(dtype):
+        kind, names, parts = t.MAP, [], [dtype.key_type, dtype.item_type]
+    elif (
+        pa.types.is_list(dtype)
+        or pa.types.is_large_list(dtype)
+        or pa.types.is_list_view(dtype)
+        or pa.types.is_large_list_view(dtype)
+    ):
+        kind, names, parts = t.ARRAY, [], [dtype.value_type]
+    else:
+        return dtype
+    members: list[exp.Expr] = []
+    for part in parts:
+        inner = _sql_type(part)
+        if not isinstance(inner, exp.DataType):
+            return inner
+        members.append(inner)
+    if names:  # struct members are named, quoted: field names may be any text
+        members = [
+            exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=member)
+            for name, member in zip(names, members, strict=True)
+        ]
+    return exp.DataType(this=kind, expressions=members, nested=True)
 
 
 def scan_files(snapshot: Snapshot) -> tuple[str, ...]:

@@ -283,8 +283,15 @@ def test_sql_is_built_from_nodes():
     assert arrow_to_sql_type(pa.timestamp("us")).sql(dialect="duckdb") == "TIMESTAMP"
     assert arrow_to_sql_type(pa.large_string()).sql(dialect="duckdb") == "TEXT"
     assert arrow_to_sql_type(pa.binary()).sql(dialect="duckdb") == "BLOB"
-    with pytest.raises(StorageError, match="list<item: int64>"):
-        arrow_to_sql_type(pa.list_(pa.int64()))
+    nested = pa.struct([("Super Name", pa.map_(pa.string(), pa.large_list(pa.int64())))])
+    assert (
+        arrow_to_sql_type(nested).sql(dialect="duckdb")
+        == 'STRUCT("Super Name" MAP(TEXT, BIGINT[]))'
+    )
+    with pytest.raises(
+        StorageError, match=r"list<item: uint32> \(its part uint32\).* not supported: unsigned"
+    ):
+        arrow_to_sql_type(pa.list_(pa.uint32()))
 
 
 def test_golden_sql_for_a_partitioned_snapshot(tmp_path):
