@@ -98,9 +98,14 @@ class EngineFailure(QueryError):
     binder message of one of the shapes of :data:`BINDER_MESSAGES` (``detail``), which name
     only types or a column of the consumer's own query."""
 
-    def __init__(self, kind: str, *, consumer: str | None = None, detail: str = "") -> None:
+    def __init__(
+        self, kind: str, *, consumer: str | None = None, detail: str = "", file: str = ""
+    ) -> None:
         self.kind = kind
         self.detail = detail
+        #: the data file DuckDB could not read, when its message names one (never shown as
+        #: such: the caller names the table and the file's name, see meshsim.query.pipeline)
+        self.file = file
         if detail:
             message = f"the query cannot be planned ({kind}): {detail}"
         else:
@@ -114,6 +119,9 @@ class EngineFailure(QueryError):
             hint="check types, casts and divisions in the query, then run it again",
         )
 
+
+#: DuckDB's message for a data file whose contents it cannot decode (size and footer intact)
+_UNREADABLE_FILE = re.compile(r'Failed to read file "([^"]+)"')
 
 #: Binder messages shown to the consumer: their first line, when it has one of these shapes
 #: (names only types, or a plain column name of the consumer's query); any other message is
@@ -242,7 +250,12 @@ def _open(threads: int | None, memory_limit: str | None):
     config = dict(CONNECT_SETTINGS)
     config["threads"] = threads or limits.threads
     config["memory_limit"] = memory_limit or limits.memory_limit
-    return duckdb.connect(":memory:", config=config)
+    con = duckdb.connect(":memory:", config=config)
+    # Delta timestamps are instants in UTC; a Parquet timestamp Spark wrote as INT96 or not
+    # marked UTC-adjusted is cast in the session's zone, which must not be the machine's (a
+    # setting of the built-in ICU extension, so it cannot go in the connect config)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
 
 
 def _harden(con, allowed_paths: Sequence[str]):
@@ -369,7 +382,13 @@ def _guarded(
         if fired.is_set() or isinstance(exc, duckdb.InterruptException):
             raise _timeout(limit_s or timeout_s, consumer) from None
         detail = binder_detail(str(exc)) if isinstance(exc, duckdb.BinderException) else ""
-        raise EngineFailure(type(exc).__name__, consumer=consumer, detail=detail) from None
+        unreadable = _UNREADABLE_FILE.search(str(exc))
+        raise EngineFailure(
+            type(exc).__name__,
+            consumer=consumer,
+            detail=detail,
+            file=unreadable.group(1) if unreadable else "",
+        ) from None
     finally:
         with _running_lock:
             _running.discard(cursor)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from sqlglot import exp
 
+    from meshsim.engine import EngineFailure
     from meshsim.query.names import Resolved
     from meshsim.query.parameters import Params
     from meshsim.query.rewrite import Plan
@@ -240,19 +241,42 @@ def execute(engine: GovernedEngine, attempt: Attempt) -> None:
             max_bytes=limits.max_result_bytes,
             limit_s=attempt.limit_s,
         )
-    except duck.EngineFailure:
+    except duck.EngineFailure as exc:
         # a data file damaged since the plan was made fails inside DuckDB, whose message is
         # withheld: say which table and file instead, if that is the cause
-        _require_plan_files(engine, plan)
+        _require_plan_files(engine, plan, exc)
         raise
 
 
-def _require_plan_files(engine: GovernedEngine, plan: Plan) -> None:
-    from meshsim.storage.files import require_files
+#: engine failures that a damaged data page can cause (DuckDB does not always name the file)
+_DECODING_FAILURES = frozenset({"InvalidInputException", "IOException", "Error"})
 
-    pins = {(t.ref, t.version) for t in plan.tables} | set(plan.lookups.items())
-    for ref, version in sorted(pins):
-        require_files(engine.planner.snapshot(ref, version))
+
+def _require_plan_files(engine: GovernedEngine, plan: Plan, failure: EngineFailure) -> None:
+    """Raise a StorageError naming the table and file if a data file of the plan is damaged:
+    missing, truncated or without its footer, or with pages that cannot be decoded (the file
+    DuckDB named, or found by decoding the plan's files when it named none)."""
+    from meshsim.storage.files import (
+        FileProblem,
+        damaged_files_error,
+        require_files,
+        undecodable_files,
+    )
+
+    pins = sorted({(t.ref, t.version) for t in plan.tables} | set(plan.lookups.items()))
+    snapshots = [(ref, version, engine.planner.snapshot(ref, version)) for ref, version in pins]
+    for _, _, snapshot in snapshots:
+        require_files(snapshot)
+    for ref, version, snapshot in snapshots:
+        if failure.file and any(f.path == failure.file for f in snapshot.files):
+            problem = FileProblem(ref, failure.file, "has data pages that cannot be decoded")
+            raise damaged_files_error(ref, version, [problem])
+    if failure.file or failure.kind not in _DECODING_FAILURES:
+        return
+    for ref, version, snapshot in snapshots:
+        problems = undecodable_files(snapshot)
+        if problems:
+            raise damaged_files_error(ref, version, problems)
 
 
 PLAN_RULES: tuple[Rule, ...] = (
@@ -310,6 +334,8 @@ def reason_of(error: BaseException) -> str:
     """The audit record's reason: meshsim's own message, or only the class of anything else."""
     if isinstance(error, MeshsimError):
         return error.message
+    if isinstance(error, KeyboardInterrupt):
+        return "the query was cancelled"
     return f"internal error ({type(error).__name__})"
 
 

@@ -189,6 +189,9 @@ class GovernedEngine:
                 f"meshsim could not plan or run the query ({type(exc).__name__})",
                 consumer=attempt.consumer,
             ) from None
+        except BaseException as exc:  # Ctrl-C in a notebook or a script: audited, re-raised
+            error = exc
+            raise
         finally:
             self._record(attempt, error, explain=not execute)
         return attempt
