@@ -159,6 +159,14 @@ class Explanation:
         lines.append("  " + self.governed_sql)
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        from meshsim.reprs import explanation_html
+
+        return explanation_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
 
 def explain_table(explanation: Explanation) -> pa.Table:
     """``EXPLAIN <query>`` as DuckDB shapes it (``explain_key``, ``explain_value``), holding
