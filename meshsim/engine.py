@@ -18,7 +18,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -459,6 +459,26 @@ def deserialize_sql(con, serialized: Sequence[str]) -> list[str] | None:
     return None if row is None else [str(v) for v in row]
 
 
+def _each(con, statements: Sequence[str], timeout_s: float) -> Iterator[tuple[Any, Any]]:
+    """Run ``statements`` one by one, each interrupted after ``timeout_s``: (first row or None,
+    None) for one that runs, (None, the duckdb.Error) for one that fails."""
+    duckdb = _duckdb()
+    for sql in statements:
+        cursor = con.cursor()
+        timer = threading.Timer(timeout_s, cursor.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            outcome: tuple[Any, Any] = (cursor.execute(sql).fetchone(), None)
+        except duckdb.Error as exc:
+            outcome = (None, exc)
+        finally:
+            timer.cancel()
+            timer.join()  # see _guarded
+            cursor.close()
+        yield outcome
+
+
 def bind_errors(
     setup: Sequence[str], statements: Sequence[str], *, timeout_s: float = 10.0
 ) -> list[str | None]:
@@ -478,22 +498,11 @@ def bind_errors(
         except duckdb.Error as exc:
             return [f"the declared tables cannot be created: {exc}"] * len(statements)
         errors: list[str | None] = []
-        for sql in statements:
-            cursor = con.cursor()
-            timer = threading.Timer(timeout_s, cursor.interrupt)
-            timer.daemon = True
-            timer.start()
-            try:
-                cursor.execute(sql).fetchall()
-                errors.append(None)
-            except duckdb.InterruptException:
+        for _, error in _each(con, statements, timeout_s):
+            if isinstance(error, duckdb.InterruptException):
                 errors.append(f"it ran longer than {timeout_s:g} s on empty tables")
-            except duckdb.Error as exc:
-                errors.append(str(exc))
-            finally:
-                timer.cancel()
-                timer.join()  # see _guarded
-                cursor.close()
+            else:
+                errors.append(None if error is None else str(error))
         return errors
     finally:
         con.close()
@@ -504,25 +513,9 @@ def scalar_answers(statements: Sequence[str], *, timeout_s: float = 10.0) -> lis
     that reads no file: the first value of each one's first row, None for one that fails.
 
     For judging policy SQL on probe values (e.g. whether a mask returns its input)."""
-    duckdb = _duckdb()
     con = connect([])
     try:
-        answers: list[Any] = []
-        for sql in statements:
-            cursor = con.cursor()
-            timer = threading.Timer(timeout_s, cursor.interrupt)
-            timer.daemon = True
-            timer.start()
-            try:
-                row = cursor.execute(sql).fetchone()
-                answers.append(row[0] if row else None)
-            except duckdb.Error:
-                answers.append(None)
-            finally:
-                timer.cancel()
-                timer.join()  # see _guarded
-                cursor.close()
-        return answers
+        return [row[0] if row else None for row, _ in _each(con, statements, timeout_s)]
     finally:
         con.close()
 
