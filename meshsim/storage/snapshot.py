@@ -48,7 +48,9 @@ MAX_READER_VERSION = 3
 @dataclass(frozen=True)
 class Column:
     """A table column: logical name, name in the Parquet files, Delta type as Arrow, and (in
-    column mapping id mode) the Parquet field id the files store it under."""
+    column mapping id mode) the Parquet field id the files store it under. With column
+    mapping, the struct fields inside ``type`` carry their own physical names and ids in their
+    Arrow field metadata (see :mod:`meshsim.storage.nested`)."""
 
     name: str
     physical_name: str
@@ -171,12 +173,16 @@ def _by_logical(values: dict[str, Any] | None, to_logical: dict[str, str]) -> di
 def _column(
     field: tuple[str, str | None, pa.DataType, bool, int | None], mode: str, table: str
 ) -> Column:
+    from meshsim.storage.nested import missing_ids
+
     name, physical, dtype, nullable, field_id = field
-    if mode == "id" and field_id is None:
+    unmapped = ([name] if field_id is None else []) + missing_ids(dtype, name)
+    if mode == "id" and unmapped:
         raise UnsupportedFeatureError(
             table,
             "columnMapping",
-            f"mode 'id' but column '{name}' has no delta.columnMapping.id to map it by",
+            f"mode 'id' but column or field '{unmapped[0]}' has no delta.columnMapping.id to "
+            f"map it by",
         )
     return Column(
         name,
