@@ -62,25 +62,6 @@ def has_struct(dtype: pa.DataType) -> bool:
     return False
 
 
-def missing_ids(dtype: pa.DataType, column: str) -> list[str]:
-    """Nested fields of ``dtype`` (paths under ``column``) without ``delta.columnMapping.id``."""
-    import pyarrow as pa
-
-    if pa.types.is_struct(dtype):
-        out = []
-        for f in dtype:
-            path = f"{column}.{f.name}"
-            if _field_id(f, MAPPING_ID) is None:
-                out.append(path)
-            out.extend(missing_ids(f.type, path))
-        return out
-    if _is_list(dtype):
-        return missing_ids(dtype.value_type, column)
-    if pa.types.is_map(dtype):
-        return missing_ids(dtype.key_type, column) + missing_ids(dtype.item_type, column)
-    return []
-
-
 def _is_list(dtype: pa.DataType) -> bool:
     import pyarrow as pa
 

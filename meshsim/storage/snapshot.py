@@ -173,16 +173,12 @@ def _by_logical(values: dict[str, Any] | None, to_logical: dict[str, str]) -> di
 def _column(
     field: tuple[str, str | None, pa.DataType, bool, int | None], mode: str, table: str
 ) -> Column:
-    from meshsim.storage.nested import missing_ids
-
     name, physical, dtype, nullable, field_id = field
-    unmapped = ([name] if field_id is None else []) + missing_ids(dtype, name)
-    if mode == "id" and unmapped:
+    if mode == "id" and field_id is None:
         raise UnsupportedFeatureError(
             table,
             "columnMapping",
-            f"mode 'id' but column or field '{unmapped[0]}' has no delta.columnMapping.id to "
-            f"map it by",
+            f"mode 'id' but column '{name}' has no delta.columnMapping.id to map it by",
         )
     return Column(
         name,

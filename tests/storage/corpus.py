@@ -31,6 +31,8 @@ from meshsim.storage.deletion_vectors import PORTABLE_MAGIC, Z85_ALPHABET
 DELTA_TYPES = {
     pa.int64(): "long",
     pa.int32(): "integer",
+    pa.int16(): "short",
+    pa.int8(): "byte",
     pa.string(): "string",
     pa.float64(): "double",
     pa.bool_(): "boolean",

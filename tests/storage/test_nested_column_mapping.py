@@ -188,3 +188,71 @@ def test_nested_fields_added_later_read_as_null_in_old_files(tmp_path, mode):
     ]
     assert sorted(scanned(table.root).fetchall(), key=repr) == expected([*old, new_row], schema)
     assert reference(table.root, schema) == expected([*old, new_row], schema)
+
+
+def serialized(sql: str) -> str:
+    (doc,) = duckdb.connect().execute("SELECT json_serialize_sql(?)", [sql]).fetchone() or ("",)
+    return str(doc)
+
+
+def test_crosscheck_allows_remap_struct_in_meshsim_scans_only(tmp_path):
+    from meshsim.errors import QueryError
+    from meshsim.query.crosscheck import crosscheck
+
+    path = tmp_path / "t"
+    write_name_mode(path, ROWS)
+    snapshot = load_snapshot(path, table="t")
+    sql = f"SELECT * FROM ({scan_query(snapshot).sql(dialect='duckdb')}) AS s"
+    files = frozenset(f.path for f in snapshot.files)
+    assert "REMAP_STRUCT" in sql
+    crosscheck(serialized(sql), ctes=frozenset(), files=files, scan=True)
+    with pytest.raises(QueryError, match="function 'remap_struct'"):
+        crosscheck(serialized(sql), ctes=frozenset(), files=files)
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        "{'a': s.b}",  # a computed source name
+        "{'a': ROW('p', {'x': lower('y')})}",  # a function inside the mapping
+        "{'a': 'p'}, NULL, NULL",  # not the four arguments
+    ],
+)
+def test_crosscheck_refuses_remap_struct_with_a_computed_mapping(mapping):
+    from meshsim.errors import QueryError
+    from meshsim.query.crosscheck import crosscheck
+
+    sql = f"SELECT remap_struct(s, NULL::STRUCT(a INT), {mapping}, NULL) FROM (SELECT 1 AS s)"
+    with pytest.raises(QueryError, match="remap_struct with a mapping that is not constant"):
+        crosscheck(serialized(sql), ctes=frozenset(), files=frozenset(), scan=True)
+
+
+def test_crosscheck_refuses_struct_pack_outside_remap_struct_even_in_scans():
+    from meshsim.errors import QueryError
+    from meshsim.query.crosscheck import crosscheck
+
+    with pytest.raises(QueryError, match="function 'struct_pack'"):
+        crosscheck(
+            serialized("SELECT {'a': 1} AS v"), ctes=frozenset(), files=frozenset(), scan=True
+        )
+
+
+def test_meshsim_writes_nested_columns_with_column_mapping_and_reads_them(tmp_path):
+    path = tmp_path / "t"
+    data = pa.Table.from_pylist(ROWS, schema=SCHEMA)
+    delta.write(path, data, mode="create", column_mapping=True, table="t")
+    assert delta.column_mapping_mode(path, table="t") == "name"
+    assert sorted(scanned(path).fetchall(), key=repr) == expected(ROWS)
+
+
+def test_id_mode_nested_field_without_an_id_is_refused_naming_it(tmp_path):
+    from meshsim.errors import StorageError
+
+    table = hand_table(tmp_path / "t", "id")
+    table.commit(add(table.data_file(pa.Table.from_pylist(ROWS, schema=SCHEMA))))
+    log = table.root / "_delta_log" / f"{0:020d}.json"
+    missing = f'\\"delta.columnMapping.id\\": {table.field_id("s.inner.c")}, '
+    assert missing in log.read_text()
+    log.write_text(log.read_text().replace(missing, ""))
+    with pytest.raises(StorageError, match=r"'s\.inner\.c' lacks the delta.columnMapping.id"):
+        load_snapshot(table.root, table="t")
