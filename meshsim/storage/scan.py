@@ -337,7 +337,7 @@ def _branch(
             value = _constant(files[0].partition_values.get(c.name), c, types[c.name])
         elif layout == nested.MISSING:
             value = exp.cast(exp.null(), types[c.name])
-        elif layout is not None:
+        elif layout is not None and stored is not None:
             value = nested.remap(exp.column(stored, quoted=True), c.type, layout)
         elif stored is not None and (by_field_id is not None or _group_holds(files, c)):
             value = exp.column(stored, quoted=True)

@@ -256,3 +256,35 @@ def test_id_mode_nested_field_without_an_id_is_refused_naming_it(tmp_path):
     log.write_text(log.read_text().replace(missing, ""))
     with pytest.raises(StorageError, match=r"'s\.inner\.c' lacks the delta.columnMapping.id"):
         load_snapshot(table.root, table="t")
+
+
+def test_a_struct_none_of_whose_fields_a_file_stores_reads_as_null(tmp_path):
+    """Every field of ``s`` dropped and a new one added: the old file stores none of them."""
+    table = hand_table(tmp_path / "t", "name")
+    table.commit(add(table.data_file(pa.Table.from_pylist(ROWS, schema=SCHEMA))))
+    fields = {f.name: f for f in SCHEMA}
+    fields["s"] = pa.field("s", pa.struct([("fresh", pa.int32())]))
+    table.evolve(pa.schema(list(fields.values())))
+    table.commit()
+    got = scanned(table.root, ["id", "s"]).fetchall()
+    assert sorted(got) == [(1, None), (2, None), (3, None)]
+
+
+def test_a_file_storing_a_nested_column_in_another_shape_is_refused_naming_it(tmp_path):
+    import pyarrow.parquet as pq
+
+    from meshsim.errors import StorageError
+
+    table = hand_table(tmp_path / "t", "name")
+    action = table.data_file(pa.Table.from_pylist(ROWS, schema=SCHEMA), name="odd.parquet")
+    stored = pq.read_table(table.root / "odd.parquet")
+    index = stored.schema.get_field_index("col-s")
+    pq.write_table(
+        stored.set_column(index, "col-s", pa.array([1, 2, 3])), table.root / "odd.parquet"
+    )
+    action["size"] = (table.root / "odd.parquet").stat().st_size
+    table.commit(add(action))
+    with pytest.raises(StorageError) as info:
+        scanned(table.root)
+    message = str(info.value)
+    assert "'odd.parquet'" in message and "stores 's' as int64, not as a struct" in message
