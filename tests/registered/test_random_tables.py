@@ -1,7 +1,7 @@
 """Property: for random Delta tables written by deltalake (random schemas of nested types
-and odd column names, with or without column mapping, several appends), meshsim's governed read of a table registered in
-place equals deltalake's own read; as a consumer with one column nullified and one not
-granted, it equals that read with the policy applied by hand."""
+and odd column names, with or without column mapping, several appends), meshsim's governed
+read of a table registered in place equals deltalake's own read; as a consumer with one
+column nullified and one not granted, it equals that read with the policy applied by hand."""
 
 from __future__ import annotations
 
