@@ -48,7 +48,9 @@ MAX_READER_VERSION = 3
 @dataclass(frozen=True)
 class Column:
     """A table column: logical name, name in the Parquet files, Delta type as Arrow, and (in
-    column mapping id mode) the Parquet field id the files store it under."""
+    column mapping id mode) the Parquet field id the files store it under. With column
+    mapping, the struct fields inside ``type`` carry their own physical names and ids in their
+    Arrow field metadata (see :mod:`meshsim.storage.nested`)."""
 
     name: str
     physical_name: str
