@@ -114,12 +114,16 @@ def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None)
             "the query has positional parameters (? or $1): pass a list, not a dict",
             consumer=consumer,
         )
-    if style == "numbered":
-        numbers = [int(str(p.this)) for p in placeholders]
-        expected = max(numbers, default=0)
-    else:
-        numbers = list(range(1, len(placeholders) + 1))
-        expected = len(placeholders)
+    if style == "positional":
+        # sqlglot's tree does not keep the order of the text: a ? that number_placeholders
+        # did not number cannot be bound to the right value
+        raise QueryError(
+            "meshsim could not number the ? placeholders in the order of the text; write "
+            "them $1, $2, ... instead",
+            consumer=consumer,
+        )
+    numbers = [int(str(p.this)) for p in placeholders]
+    expected = max(numbers, default=0)
     if len(params) != expected:
         raise QueryError(
             f"the query takes {expected} parameter(s), {len(params)} given", consumer=consumer
@@ -185,9 +189,12 @@ def _decimal_type(value: Decimal) -> exp.DataType:
     return exp.DataType.build(f"DECIMAL({precision}, {scale})", dialect="duckdb")
 
 
-def bound_text(tree: exp.Expr) -> str:
-    """The query with its parameters bound, as the plan cache's key."""
-    return tree.sql(dialect="duckdb")
+def bound_text(tree: exp.Expr, wrapper: str = "") -> str:
+    """The statement with its parameters bound, as the plan cache's key: the wrapper parse
+    unwrapped (EXPLAIN) and the query's text with every value in it, so neither two values
+    nor a query and its EXPLAIN ever share a plan."""
+    text = tree.sql(dialect="duckdb")
+    return f"{wrapper} {text}" if wrapper else text
 
 
 def audit_text(text: str, params: Params | None) -> str:

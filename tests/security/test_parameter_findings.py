@@ -1,0 +1,103 @@
+"""Findings of the outside review of bound parameters, each a regression test: parameters bind
+in the order of the text under every wrapper, are validated and keyed on their values for
+every statement kind, and are only ever values."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from meshsim.errors import QueryError
+from tests.query.meshfixtures import make_engine
+
+EU = "eu_marketing_analyst"
+
+WRAPPERS = ["", "DESCRIBE ", "SUMMARIZE ", "EXPLAIN ", "EXPLAIN DESCRIBE ", "EXPLAIN SUMMARIZE "]
+
+
+def _governed_sql(result) -> str:
+    return dict(result.fetchall())["governed_sql"]
+
+
+# -- 1. every wrapper binds its query's parameters in the order of the text --------------------
+
+
+def test_explain_binds_question_marks_in_the_order_of_the_text(run) -> None:
+    sql = (
+        "EXPLAIN SELECT o_orderkey FROM sales.orders "
+        "WHERE (o_orderkey = ? OR o_orderkey = ?) AND o_totalprice > ?"
+    )
+    governed = _governed_sql(run(EU, sql, [111, 222, 333]))
+    assert re.search(r"= 111\b.*= 222\b.*> 333\b", governed), governed
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
+def test_every_wrapper_binds_its_query_in_the_order_of_the_text(run, wrapper) -> None:
+    """Breadth first, the second mark (shallower) came before the first."""
+    sql = f"{wrapper}SELECT (? + 1) * 2 AS a, ? AS b"
+    result = run(EU, sql, [1, "x"])
+    if wrapper == "":
+        assert result.fetchall() == [(4, "x")]
+    elif wrapper.startswith("EXPLAIN"):
+        assert re.search(r"\(1 \+ 1\) \* 2 AS .*'x' AS ", _governed_sql(result))
+    elif wrapper == "DESCRIBE ":
+        assert [r[:2] for r in result.fetchall()] == [("a", "INTEGER"), ("b", "VARCHAR")]
+    else:
+        assert [r[:2] for r in result.fetchall()] == [("a", "INTEGER"), ("b", "VARCHAR")]
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
+def test_every_wrapper_refuses_mixed_parameter_styles(run, wrapper) -> None:
+    with pytest.raises(QueryError, match="mixes parameter styles"):
+        run(EU, f"{wrapper}SELECT ? AS a, $1 AS b", [1])
+
+
+# -- 2. EXPLAIN's parameters: validated, keyed on their values, refusals audited ---------------
+
+
+def test_explain_parameters_are_validated_keyed_and_audited(mesh) -> None:
+    engine, audit = make_engine(mesh)
+    try:
+        session = engine.session(EU)
+        sql = "EXPLAIN SELECT c_custkey FROM customer.customer WHERE c_custkey = ?"
+        assert "= 111" in _governed_sql(session.sql(sql, [111]))
+        assert audit.records[-1].decision == "allowed"
+        second = _governed_sql(session.sql(sql, [222]))
+        assert "= 222" in second and "111" not in second
+        for params in ([b"x"], [1, 2, 3], {"a": 1}, [object()]):
+            with pytest.raises(QueryError):
+                session.sql(sql, params)
+            assert audit.records[-1].decision == "refused", params
+        plain = sql.removeprefix("EXPLAIN ")
+        for params in ([b"x"], [1, 2, 3], {"a": 1}, [object()]):
+            with pytest.raises(QueryError):
+                session.sql(plain, params)
+            assert audit.records[-1].decision == "refused", params
+    finally:
+        engine.close()
+
+
+def test_explain_of_a_bound_query_never_shares_a_plan_with_the_query(mesh) -> None:
+    engine, _ = make_engine(mesh)
+    try:
+        session = engine.session(EU)
+        explained = session.sql("EXPLAIN SELECT count(*) FROM customer.customer WHERE 1 = ?", [1])
+        assert "governed_sql" in dict(explained.fetchall())
+        ran = session.sql("SELECT count(*) FROM customer.customer WHERE 1 = 1").fetchall()
+        assert ran == session.sql("SELECT count(*) FROM customer.customer").fetchall()
+    finally:
+        engine.close()
+
+
+def test_explain_parses_its_query_within_the_engines_bounds(mesh) -> None:
+    """EXPLAIN's query is one string token to sqlglot: the outer nesting check never saw it."""
+    from meshsim.query.validate import QueryBounds
+
+    engine, audit = make_engine(mesh, bounds=QueryBounds(max_nesting=3))
+    try:
+        with pytest.raises(QueryError, match="nests parentheses 5 levels deep"):
+            engine.session(EU).sql("EXPLAIN SELECT (((((1)))))")
+        assert audit.records[-1].decision == "refused"
+    finally:
+        engine.close()
