@@ -64,6 +64,64 @@ def number_placeholders(text: str, consumer: str | None) -> str:
     return text
 
 
+NOT_A_VALUE = "a parameter stands for a value; it cannot name a table/column/alias or a position"
+
+#: Nodes whose every part is a name, and what a placeholder there would name.
+_NAMING: tuple[tuple[type[exp.Expr], str], ...] = (
+    (exp.Table, "a table name"),
+    (exp.TableAlias, "a relation alias"),
+    (exp.CTE, "a CTE name"),
+    (exp.Column, "a column name"),
+    (exp.Dot, "a qualified name"),
+    (exp.Star, "a column of * EXCLUDE/REPLACE/RENAME"),
+    (exp.Columns, "a COLUMNS(...) pattern"),
+    (exp.Identifier, "a name"),
+)
+#: Lists whose bare integer items DuckDB reads as positions of the select list.
+_POSITIONAL: tuple[tuple[type[exp.Expr], str], ...] = (
+    (exp.Group, "a GROUP BY item"),
+    (exp.Rollup, "a GROUP BY ROLLUP item"),
+    (exp.Cube, "a GROUP BY CUBE item"),
+    (exp.GroupingSets, "a GROUP BY GROUPING SETS item"),
+)
+
+
+def check_value_positions(tree: exp.Expr, consumer: str | None) -> None:
+    """Refuse a placeholder anywhere but where a value expression may stand: bound as a
+    literal, it would otherwise name a table, CTE, alias or column (``FROM customer.?``,
+    ``SELECT 1 AS ?``) or, as a bare GROUP BY / ORDER BY / DISTINCT ON item, a position."""
+    for placeholder in tree.find_all(exp.Placeholder):
+        where = _not_a_value(placeholder)
+        if where:
+            raise QueryError(
+                f"{NOT_A_VALUE} ({_shown(placeholder)} is {where})",
+                consumer=consumer,
+                hint="write names and positions in the query text; bind only values",
+            )
+
+
+def _not_a_value(placeholder: exp.Placeholder) -> str:
+    """What ``placeholder`` would stand for if not a value ('' when it is a value)."""
+    parent = placeholder.parent
+    if isinstance(parent, exp.Alias) and placeholder.arg_key == "alias":
+        return "an alias"
+    for kind, what in _NAMING:
+        if isinstance(parent, kind):
+            return what
+    node: exp.Expr = placeholder
+    while isinstance(node.parent, exp.Paren | exp.Tuple):
+        node = node.parent  # GROUP BY (?) and DISTINCT ON (?) are still positions
+    parent, key = node.parent, node.arg_key
+    for kind, what in _POSITIONAL:
+        if isinstance(parent, kind):
+            return what
+    if isinstance(parent, exp.Ordered) and key == "this":
+        return "an ORDER BY item"
+    if isinstance(parent, exp.Distinct) and key == "on":
+        return "a DISTINCT ON item"
+    return ""
+
+
 def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None) -> exp.Expr:
     """``tree`` with every placeholder replaced by its parameter as a literal (in place:
     ``tree`` is meshsim's own parse). Too few or too many values, an unknown name, or a mix
@@ -78,6 +136,7 @@ def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None)
                 hint="pass them: session.sql(query, [value, ...]) or {name: value}",
             )
         return tree
+    check_value_positions(tree, consumer)
     styles = {_style(p) for p in placeholders}
     if len(styles) > 1:
         raise QueryError(

@@ -104,6 +104,10 @@ def parse_statement(
         first = errors[0]
         detail = str(first.get("description") or "")
         detail = _CLASS.sub(r"\1", _TOKEN.sub(r"'\1'", detail))
+        if isinstance(exc, TokenError) and _DOTTED_PARAMETER.search(str(exc)):
+            from meshsim.query.parameters import NOT_A_VALUE
+
+            raise QueryError(f"{NOT_A_VALUE} ($n.$m)", consumer=consumer) from None
         if isinstance(exc, TokenError):
             detail = "cannot split it into tokens (is a string, quoted name or comment not closed?)"
         line, column = first.get("line"), first.get("col")
@@ -139,6 +143,8 @@ SOURCE = "meshsim_source"
 KEYWORD = "meshsim_keyword"
 
 
+#: sqlglot's tokenizer stops at ``$1.$2`` (a dollar after a dot): names made of parameters
+_DOTTED_PARAMETER = re.compile(r"\$\w+\s*\.\s*\$'$")
 _CLASS = re.compile(r"<class 'sqlglot\.[\w.]+\.(\w+)'>")
 _TOKEN = re.compile(r"<Token token_type: [\w.]+, text: (.*?), line: \d+, col: \d+.*?>")
 

@@ -101,3 +101,59 @@ def test_explain_parses_its_query_within_the_engines_bounds(mesh) -> None:
         assert audit.records[-1].decision == "refused"
     finally:
         engine.close()
+
+
+# -- 3. a parameter is a value, never a name or a position ------------------------------------
+
+NOT_A_VALUE = "a parameter stands for a value; it cannot name a table/column/alias or a position"
+
+
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [
+        ("SELECT c_name FROM customer.? LIMIT 1", ["customer"]),
+        ("WITH x AS (SELECT 42 a) SELECT * FROM ?", ["x"]),
+        ("SELECT * FROM customer.customer AS ?", ["t"]),
+        ("SELECT * FROM customer.customer AS t(?)", ["a"]),
+        ("WITH ? AS (SELECT 1 AS a) SELECT 1", ["x"]),
+        ("SELECT 1 AS ?", ["a"]),
+        ("SELECT c.? FROM customer.customer c", ["c_name"]),
+        ("SELECT ?.c_name FROM customer.customer c", ["c"]),
+        ("SELECT * EXCLUDE (?) FROM customer.nation", ["n_comment"]),
+        ("SELECT c_mktsegment, count(*) FROM customer.customer GROUP BY ?", [1]),
+        ("SELECT c_name FROM customer.customer ORDER BY ? LIMIT 1", [2]),
+        ("SELECT c_name FROM customer.customer ORDER BY ? DESC LIMIT 1", [1]),
+        ("SELECT c_mktsegment FROM customer.customer GROUP BY ROLLUP (?)", [1]),
+        ("SELECT DISTINCT ON (?) c_name FROM customer.customer", [1]),
+        ("SELECT count(*) FROM $1.$2", ["customer", "customer"]),
+        ("EXPLAIN SELECT c_name FROM customer.? LIMIT 1", ["customer"]),
+        ("DESCRIBE SELECT 1 AS ?", ["a"]),
+    ],
+)
+def test_a_parameter_cannot_become_a_name_or_a_position(run, sql, params) -> None:
+    records = run.engine.audit.records
+    with pytest.raises(QueryError) as info:
+        run(EU, sql, params)
+    assert NOT_A_VALUE in info.value.message
+    assert records[-1].decision == "refused"
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "want"),
+    [
+        ("SELECT c_name FROM customer.customer ORDER BY c_custkey + ? LIMIT 1", [0], None),
+        (
+            "SELECT count(*) FROM customer.customer GROUP BY c_mktsegment HAVING count(*) > ?",
+            [0],
+            None,
+        ),
+        ("SELECT ? IN (SELECT 1) AS a", [1], [(True,)]),
+        ("SELECT count(*) FROM range(?)", [2], [(2,)]),
+        ("SELECT [?, ?][2] AS a", [1, 2], [(2,)]),
+        ("SELECT c_name FROM customer.customer LIMIT ?", [1], None),
+    ],
+)
+def test_a_parameter_still_stands_wherever_a_value_may(run, sql, params, want) -> None:
+    rows = run(EU, sql, params).fetchall()
+    if want is not None:
+        assert rows == want
