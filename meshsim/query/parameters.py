@@ -21,6 +21,8 @@ from meshsim.errors import QueryError
 
 Params = Sequence[Any] | Mapping[str, Any]
 
+#: The integers DuckDB binds (HUGEINT down, UHUGEINT up); it refuses any other Python int.
+INT_RANGE = (-(2**127), 2**128 - 1)
 SUPPORTED_TYPES = "None, bool, int, float, Decimal, str, date, datetime, time, or a list of them"
 
 
@@ -52,7 +54,13 @@ def number_placeholders(text: str, consumer: str | None) -> str:
         tokens = DuckDB().tokenize(text)
     except TokenError:
         return text  # rule parse reports it
-    marks = [t for t in tokens if t.token_type == TokenType.PLACEHOLDER and t.text == "?"]
+    # sqlglot reads ``?::`` (a placeholder, then a cast) as one token
+    marks = [
+        t
+        for t in tokens
+        if (t.token_type == TokenType.PLACEHOLDER and t.text == "?")
+        or (t.token_type == TokenType.QDCOLON and t.text == "?::")
+    ]
     if not marks:
         return text
     if any(t.token_type == TokenType.PARAMETER for t in tokens):
@@ -60,7 +68,7 @@ def number_placeholders(text: str, consumer: str | None) -> str:
             "the query mixes parameter styles (?, $1, $name); use one", consumer=consumer
         )
     for number, token in reversed(list(enumerate(marks, start=1))):
-        text = f"{text[: token.start]}${number}{text[token.end + 1 :]}"
+        text = f"{text[: token.start]}${number}{text[token.start + 1 :]}"
     return text
 
 
@@ -149,7 +157,17 @@ def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None)
                 "the query names its parameters ($name): pass a dict, not a list",
                 consumer=consumer,
             )
-        values = {str(k).lower(): v for k, v in params.items()}
+        values: dict[str, Any] = {}
+        spelled: dict[str, str] = {}
+        for key, value in params.items():
+            name = str(key).lower()
+            if name in values:
+                raise QueryError(
+                    f"parameters ${spelled[name]} and ${key} differ only by case; names match "
+                    f"case-insensitively, as in DuckDB: give one",
+                    consumer=consumer,
+                )
+            values[name], spelled[name] = value, str(key)
         used = {str(p.this).lower() for p in placeholders}
         missing = sorted(used - set(values))
         if missing:
@@ -187,9 +205,16 @@ def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None)
         raise QueryError(
             f"the query takes {expected} parameter(s), {len(params)} given", consumer=consumer
         )
+    if min(numbers, default=1) < 1:
+        raise QueryError("parameters are numbered from $1", consumer=consumer)
+    unused = sorted(set(range(1, expected + 1)) - set(numbers))
+    if unused:
+        raise QueryError(
+            f"parameter ${unused[0]} is not used by the query (placeholders: "
+            f"{', '.join(f'${n}' for n in sorted(set(numbers)))})",
+            consumer=consumer,
+        )
     for placeholder, number in zip(placeholders, numbers, strict=True):
-        if number < 1:
-            raise QueryError("parameters are numbered from $1", consumer=consumer)
         placeholder.replace(literal(params[number - 1], consumer))
     return tree
 
@@ -212,6 +237,12 @@ def literal(value: Any, consumer: str | None) -> exp.Expr:
     if isinstance(value, bool):
         return exp.true() if value else exp.false()
     if isinstance(value, int):
+        if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            raise QueryError(
+                f"integer parameter {value} is out of the range DuckDB binds (128 bits: "
+                f"{INT_RANGE[0]} to {INT_RANGE[1]}); pass it as a Decimal or a str",
+                consumer=consumer,
+            )
         return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
     if isinstance(value, float):
         text = repr(value) if math.isfinite(value) else str(value)
@@ -221,6 +252,14 @@ def literal(value: Any, consumer: str | None) -> exp.Expr:
             raise QueryError(f"parameter {value!r} is not a finite decimal", consumer=consumer)
         return exp.cast(exp.Literal.string(str(value)), _decimal_type(value))
     if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise QueryError(
+                f"a string parameter is not valid text: character {exc.start} is an unpaired "
+                f"surrogate (\\u{ord(value[exc.start]):04x})",
+                consumer=consumer,
+            ) from None
         return exp.Literal.string(value)
     if isinstance(value, datetime):
         kind = "TIMESTAMPTZ" if value.tzinfo is not None else "TIMESTAMP"
