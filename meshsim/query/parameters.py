@@ -191,7 +191,7 @@ def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None)
             "the query has positional parameters (? or $1): pass a list, not a dict",
             consumer=consumer,
         )
-    if style == "positional":
+    if style == "positional" and placeholders:
         # sqlglot's tree does not keep the order of the text: a ? that number_placeholders
         # did not number cannot be bound to the right value
         raise QueryError(
@@ -207,10 +207,10 @@ def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None)
         )
     if min(numbers, default=1) < 1:
         raise QueryError("parameters are numbered from $1", consumer=consumer)
-    unused = sorted(set(range(1, expected + 1)) - set(numbers))
-    if unused:
+    skipped = sorted(set(range(1, expected + 1)) - set(numbers))
+    if skipped:
         raise QueryError(
-            f"parameter ${unused[0]} is not used by the query (placeholders: "
+            f"parameter ${skipped[0]} is not used by the query (placeholders: "
             f"{', '.join(f'${n}' for n in sorted(set(numbers)))})",
             consumer=consumer,
         )

@@ -157,3 +157,119 @@ def test_a_parameter_still_stands_wherever_a_value_may(run, sql, params, want) -
     rows = run(EU, sql, params).fetchall()
     if want is not None:
         assert rows == want
+
+
+# -- 4. smaller findings ----------------------------------------------------------------------
+
+
+def test_a_question_mark_before_a_cast_is_a_placeholder(run) -> None:
+    """sqlglot tokenises ``?::`` as one token, which was "not valid SQL"."""
+    assert run(EU, "SELECT ?::INT AS a, ?::VARCHAR AS b", [1, 2]).fetchall() == [(1, "2")]
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "says"),
+    [
+        ("SELECT $name", {"name": "x", "NAME": "y"}, "$name and $NAME differ only by case"),
+        ("SELECT $1, $3", [1, 2, 3], "parameter $2 is not used by the query"),
+        ("SELECT ?", ["\ud800"], "unpaired surrogate"),
+        ("SELECT ?", [["ok", "\udfff"]], "unpaired surrogate"),
+        ("SELECT ? AS v", [10**40], "out of the range DuckDB binds"),
+        ("SELECT ? AS v", [-(2**127) - 1], "out of the range DuckDB binds"),
+    ],
+)
+def test_smaller_parameter_mistakes_are_refused_clearly(run, sql, params, says) -> None:
+    records = run.engine.audit.records
+    with pytest.raises(QueryError) as info:
+        run(EU, sql, params)
+    assert says in info.value.message
+    assert records[-1].decision == "refused"
+
+
+@pytest.mark.parametrize("value", [2**127 - 1, -(2**127), 2**127, 2**128 - 1])
+def test_parameters_at_the_edge_of_the_128_bit_range_still_bind(run, value) -> None:
+    import duckdb
+
+    assert run(EU, "SELECT ? AS v", [value]).fetchall() == [(value,)]
+    assert duckdb.execute("SELECT ? AS v", [value]).fetchall() == [(value,)]
+
+
+@pytest.mark.parametrize("number", [10**45, -(10**45), 12345678901234567890123456789012345678901])
+def test_a_huge_integer_literal_is_a_python_int(run, number) -> None:
+    """DuckDB types a literal past 128 bits BIGNUM, which came back as its internal bytes."""
+    import duckdb
+
+    ((value,),) = run(EU, f"SELECT {number} AS v").fetchall()
+    assert value == number and type(value) is int
+    assert int(duckdb.sql(f"SELECT {number} AS v").fetchall()[0][0]) == number
+    assert run(EU, "SELECT 1::BIGNUM AS v").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "rows", "columns"),
+    [
+        ("SELECT * FROM range(3)", [(0,), (1,), (2,)], ["range"]),
+        ("SELECT * FROM generate_series(1, 2)", [(1,), (2,)], ["generate_series"]),
+        ("SELECT r.* FROM range(2) AS r", [(0,), (1,)], ["range"]),
+        ("SELECT * FROM range(1, 3) AS r ORDER BY 1", [(1,), (2,)], ["range"]),
+        ("SELECT * FROM (SELECT 7 AS a) AS t, range(1)", [(7, 0)], ["a", "range"]),
+    ],
+)
+def test_star_over_a_table_function_expands_to_its_column(run, sql, rows, columns) -> None:
+    import duckdb
+
+    result = run(EU, sql)
+    assert result.fetchall() == rows
+    assert result.columns == columns == duckdb.sql(sql).columns
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT * FROM unnest([1, 2])", "SELECT x FROM unnest([1, 2]) AS t(x)"]
+)
+def test_unnest_as_a_table_is_refused_clearly(run, sql) -> None:
+    with pytest.raises(QueryError, match=r"unnest\(\.\.\.\) as a table .*SELECT unnest"):
+        run(EU, sql)
+    assert run.engine.audit.records[-1].decision == "refused"
+
+
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        ("DESCRIBE", "DESCRIBE needs a table or a query"),
+        ("SUMMARIZE", "SUMMARIZE needs a table or a query"),
+        ("describe  ", "DESCRIBE needs a table or a query"),
+        ("DESCRIBE read_csv('/etc/passwd')", "DESCRIBE of a table function"),
+        ("SUMMARIZE read_csv('/etc/passwd')", "table function 'read_csv' is not allowed"),
+    ],
+)
+def test_incomplete_or_odd_inspection_statements_say_what_is_wrong(run, sql, says) -> None:
+    with pytest.raises(QueryError) as info:
+        run(EU, sql)
+    assert says in info.value.message
+    assert "SENTINEL" not in info.value.message and "SCHEMA" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        'Binder Error: column "__meshsim_raw.x" must appear in the GROUP BY clause or must be '
+        "part of an aggregate function.",
+        'Binder Error: column "a.__meshsim_visible.x" must appear in the GROUP BY clause or must '
+        "be part of an aggregate function.",
+        'Binder Error: column "__meshsim_visible" must appear in the GROUP BY clause or must be '
+        "part of an aggregate function.",
+    ],
+)
+def test_binder_messages_naming_internal_relations_stay_withheld(message) -> None:
+    from meshsim.engine import binder_detail
+
+    assert binder_detail(message) == ""
+    shown = message.replace("__meshsim_raw.", "customer.").replace("__meshsim_visible", "c")
+    if "__meshsim" not in shown:
+        assert binder_detail(shown) != ""
+
+
+def test_a_query_without_placeholders_takes_an_empty_list(run) -> None:
+    assert run(EU, "SELECT 1 AS a", []).fetchall() == [(1,)]
+    with pytest.raises(QueryError, match="takes 0 parameter"):
+        run(EU, "SELECT 1 AS a", [1])
