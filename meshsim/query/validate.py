@@ -419,6 +419,12 @@ def check_syntax(tree: exp.Expr, *, consumer: str | None = None, what: str) -> N
         name = type(node).__name__
         if isinstance(node, exp.Select) and node.args.get("into") is not None:
             raise QueryError(f"{what}: SELECT ... INTO is not allowed", consumer=consumer)
+        if isinstance(node, exp.Unnest) and isinstance(node.parent, exp.From | exp.Join):
+            raise QueryError(
+                f"{what}: unnest(...) as a table (FROM unnest(...)) is not supported by "
+                f"meshsim; call it in the select list: SELECT unnest([...]) AS x",
+                consumer=consumer,
+            )
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
             _check_table_function(node.this, consumer=consumer, what=what)
             continue

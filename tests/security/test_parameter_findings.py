@@ -210,8 +210,9 @@ def test_a_huge_integer_literal_is_a_python_int(run, number) -> None:
     [
         ("SELECT * FROM range(3)", [(0,), (1,), (2,)], ["range"]),
         ("SELECT * FROM generate_series(1, 2)", [(1,), (2,)], ["generate_series"]),
-        ("SELECT r.* FROM range(2) AS r", [(0,), (1,)], ["range"]),
-        ("SELECT * FROM range(1, 3) AS r ORDER BY 1", [(1,), (2,)], ["range"]),
+        ("SELECT r.* FROM range(2) AS r", [(0,), (1,)], ["r"]),
+        ("SELECT * FROM range(1, 3) AS r ORDER BY 1", [(1,), (2,)], ["r"]),
+        ("SELECT r FROM range(1, 3) AS r", [(1,), (2,)], ["r"]),
         ("SELECT * FROM (SELECT 7 AS a) AS t, range(1)", [(7, 0)], ["a", "range"]),
     ],
 )
