@@ -208,8 +208,8 @@ def _is_output_ref(column: exp.Column) -> bool:
 
 def _name_series_columns(tree: exp.Expr) -> None:
     """``range(...)`` / ``generate_series(...)`` in FROM have one column, which DuckDB names
-    after the function, or after the alias when it has one; sqlglot's qualify does not know it, so ``*`` over one could not be
-    expanded. Write the name DuckDB gives as the source's column alias."""
+    after the function, or after the alias when it has one; sqlglot's qualify does not know
+    it, so ``*`` over one could not be expanded. Write that name as the column alias."""
     for table in tree.find_all(exp.Table):
         series = table.this
         if not isinstance(series, exp.GenerateSeries):
