@@ -130,6 +130,8 @@ def explained_query(inner: str, consumer: str | None, bounds: QueryBounds) -> ex
 
     if inner.lstrip().upper().startswith(("ANALYZE", "ANALYSE", "(")):
         raise _unsupported("EXPLAIN ANALYZE (or an EXPLAIN option)", consumer)
+    if not inner.strip():
+        raise incomplete(EXPLAIN, "a query", consumer)
     statement = parse_statement(inner, consumer=consumer, bounds=bounds)
     if is_explain(statement):
         raise _unsupported("EXPLAIN EXPLAIN", consumer)
@@ -141,6 +143,13 @@ def _describable(target: exp.Expr, wrapper: str, consumer: str) -> exp.Expr:
         return exp.select(exp.Star()).from_(target)
     if isinstance(target, exp.Query | exp.Values):
         return target
+    if isinstance(target, exp.Schema):  # sqlglot's reading of DESCRIBE f(x)
+        raise QueryError(
+            f"{wrapper} of a table function or column list ({target.this.name}(...)) is not "
+            f"supported by meshsim; {wrapper} a mesh table or a query",
+            consumer=consumer,
+            hint=f"{wrapper} domain.table, or {wrapper} SELECT ...",
+        )
     raise _unsupported(f"{wrapper} of {target.key.upper()}", consumer)
 
 
@@ -272,6 +281,14 @@ def _substitute_information_schema(statement: exp.Expr, listing: _Listing) -> ex
             exp.Subquery(this=relation, alias=exp.TableAlias(this=exp.to_identifier(alias)))
         )
     return statement
+
+
+def incomplete(keyword: str, needs: str, consumer: str | None) -> QueryError:
+    """``DESCRIBE`` / ``SUMMARIZE`` / ``EXPLAIN`` with nothing after it."""
+    example = f"{keyword} SELECT ..."
+    if needs != "a query":
+        example = f"{keyword} domain.table or {example}"
+    return QueryError(f"{keyword} needs {needs}", consumer=consumer, hint=f"write {example}")
 
 
 def _unsupported(what: str, consumer: str | None) -> QueryError:

@@ -100,10 +100,12 @@ def parse_statement(
         _check_nesting(text, bounds.max_nesting, consumer)
         statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
     except (ParseError, TokenError) as exc:
+        _refuse_incomplete_inspection(text, consumer)
         errors = getattr(exc, "errors", None) or [{}]
         first = errors[0]
         detail = str(first.get("description") or "")
         detail = _CLASS.sub(r"\1", _TOKEN.sub(r"'\1'", detail))
+        detail = detail.replace("'SENTINEL'", "the end of the query")
         if isinstance(exc, TokenError) and _DOTTED_PARAMETER.search(str(exc)):
             from meshsim.query.parameters import NOT_A_VALUE
 
@@ -134,6 +136,20 @@ def parse_statement(
             hint="split the text and run one query at a time",
         )
     return _with_source(statements[0], text)
+
+
+def _refuse_incomplete_inspection(text: str, consumer: str | None) -> None:
+    """A lone DESCRIBE or SUMMARIZE is sqlglot's "Expected table name but got 'SENTINEL'"."""
+    from sqlglot.dialects.duckdb import DuckDB
+
+    from meshsim.query.statements import WRAPPERS, incomplete
+
+    try:
+        tokens = [t for t in DuckDB().tokenize(text) if t.text != ";"]
+    except TokenError:
+        return
+    if len(tokens) == 1 and tokens[0].text.upper() in WRAPPERS:
+        raise incomplete(tokens[0].text.upper(), "a table or a query", consumer)
 
 
 #: ``meta`` key of a function node: the name as the consumer wrote it (sqlglot normalises

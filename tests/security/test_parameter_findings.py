@@ -239,6 +239,8 @@ def test_unnest_as_a_table_is_refused_clearly(run, sql) -> None:
         ("DESCRIBE", "DESCRIBE needs a table or a query"),
         ("SUMMARIZE", "SUMMARIZE needs a table or a query"),
         ("describe  ", "DESCRIBE needs a table or a query"),
+        ("EXPLAIN", "EXPLAIN needs a query"),
+        ("SELECT 1 FROM", "but got the end of the query"),
         ("DESCRIBE read_csv('/etc/passwd')", "DESCRIBE of a table function"),
         ("SUMMARIZE read_csv('/etc/passwd')", "table function 'read_csv' is not allowed"),
     ],
