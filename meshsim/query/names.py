@@ -215,12 +215,19 @@ def _name_series_columns(tree: exp.Expr) -> None:
         if not isinstance(series, exp.GenerateSeries):
             continue
         alias = table.args.get("alias")
-        if alias is not None and alias.columns:
-            continue
+        if (alias is not None and alias.columns) or not _has_star(table.parent_select):
+            continue  # DuckDB also binds a.range when aliased a: name it only for a *
         name = "range" if series.args.get("is_end_exclusive") else "generate_series"
         relation = alias.this if alias is not None and alias.this else exp.to_identifier(name)
         column = exp.to_identifier(relation.name, quoted=True)  # DuckDB: named as aliased
         table.set("alias", exp.TableAlias(this=relation.copy(), columns=[column]))
+
+
+def _has_star(select: exp.Select | None) -> bool:
+    return select is not None and any(
+        isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+        for p in select.expressions
+    )
 
 
 def _check_laterals(tree: exp.Query, consumer: str | None) -> None:

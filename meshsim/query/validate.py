@@ -435,10 +435,16 @@ def check_syntax(tree: exp.Expr, *, consumer: str | None = None, what: str) -> N
         name = type(node).__name__
         if isinstance(node, exp.Select) and node.args.get("into") is not None:
             raise QueryError(f"{what}: SELECT ... INTO is not allowed", consumer=consumer)
-        if isinstance(node, exp.Unnest) and isinstance(node.parent, exp.From | exp.Join):
+        if (
+            isinstance(node, exp.Unnest)
+            and isinstance(node.parent, exp.From | exp.Join)
+            and node.find(exp.Column) is None
+        ):
+            # DuckDB binds unnest of a constant as a table function scan; a correlated one
+            # (FROM t, unnest(t.l)) is an operator over t and is governed like any other
             raise QueryError(
-                f"{what}: unnest(...) as a table (FROM unnest(...)) is not supported by "
-                f"meshsim; call it in the select list: SELECT unnest([...]) AS x",
+                f"{what}: unnest(...) of a constant as a table (FROM unnest([...])) is not "
+                f"supported by meshsim; call it in the select list: SELECT unnest([...]) AS x",
                 consumer=consumer,
             )
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
