@@ -125,11 +125,11 @@ _UNREADABLE_FILE = re.compile(r'Failed to read file "([^"]+)"')
 
 #: Binder messages shown to the consumer: their first line, when it has one of these shapes
 #: (names only types, or a plain column name of the consumer's query); any other message is
-#: withheld. The column shape refuses meshsim's internal names.
+#: withheld. The column shape refuses meshsim's internal names, in any part of the name.
 BINDER_MESSAGES = (
     re.compile(
-        r'column "(?:[\w]+\.)*(?!__meshsim)(\w+)" must appear in the GROUP BY clause or must be '
-        r"part of an aggregate function\."
+        r'column "(?:(?!__meshsim)\w+\.)*(?!__meshsim)(\w+)" must appear in the GROUP BY clause '
+        r"or must be part of an aggregate function\."
     ),
     re.compile(
         r"No function matches the given name and argument types '[\w+\-*/%|&~!<>=]+"

@@ -206,6 +206,30 @@ def _is_output_ref(column: exp.Column) -> bool:
     return False
 
 
+def _name_series_columns(tree: exp.Expr) -> None:
+    """``range(...)`` / ``generate_series(...)`` in FROM have one column, which DuckDB names
+    after the function, or after the alias when it has one; sqlglot's qualify does not know
+    it, so ``*`` over one could not be expanded. Write that name as the column alias."""
+    for table in tree.find_all(exp.Table):
+        series = table.this
+        if not isinstance(series, exp.GenerateSeries):
+            continue
+        alias = table.args.get("alias")
+        if (alias is not None and alias.columns) or not _has_star(table.parent_select):
+            continue  # DuckDB also binds a.range when aliased a: name it only for a *
+        name = "range" if series.args.get("is_end_exclusive") else "generate_series"
+        relation = alias.this if alias is not None and alias.this else exp.to_identifier(name)
+        column = exp.to_identifier(relation.name, quoted=True)  # DuckDB: named as aliased
+        table.set("alias", exp.TableAlias(this=relation.copy(), columns=[column]))
+
+
+def _has_star(select: exp.Select | None) -> bool:
+    return select is not None and any(
+        isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+        for p in select.expressions
+    )
+
+
 def _check_laterals(tree: exp.Query, consumer: str | None) -> None:
     """A LATERAL's alias is not visible inside its own subquery, but sqlglot qualifies an
     unqualified column there with it when the subquery outputs that name (``LATERAL (SELECT
@@ -331,6 +355,7 @@ def resolve(
             name.meta["case_sensitive"] = True
     tree = normalize_identifiers(tree, dialect="duckdb")
     _check_tables(tree, spec, consumer)
+    _name_series_columns(tree)
     try:
         tree = qualify(
             tree,

@@ -105,19 +105,25 @@ class Rule:
 
 
 def parse(engine: GovernedEngine, attempt: Attempt) -> None:
-    """Parse, then bind the parameters as literals in meshsim's own tree."""
+    """Parse, then bind the parameters as literals in meshsim's own tree. EXPLAIN's query is
+    opaque text to sqlglot, so it is parsed here too, and its placeholders numbered in the
+    order of *its* text: every wrapper's query binds exactly like the query alone."""
     from meshsim.query.parameters import bind_parameters, check_params, number_placeholders
-    from meshsim.query.statements import is_explain
-    from meshsim.query.validate import parse_statement
+    from meshsim.query.statements import EXPLAIN, explained_query, is_explain
+    from meshsim.query.validate import command_text, parse_statement
 
     params = check_params(attempt.params, attempt.consumer)
-    text = attempt.text
-    if params is not None:
-        text = number_placeholders(text, attempt.consumer)
+    text = attempt.text if params is None else number_placeholders(attempt.text, attempt.consumer)
     statement = parse_statement(text, consumer=attempt.consumer, bounds=engine.bounds)
-    if not is_explain(statement):  # EXPLAIN's query is parsed, and bound, by rule statement
-        statement = bind_parameters(statement, params, attempt.consumer)
-    attempt.statement, attempt.parsed_text = statement, text
+    source = text
+    if is_explain(statement):
+        source = command_text(statement)
+        if params is not None:
+            source = number_placeholders(source, attempt.consumer)
+        statement = explained_query(source, attempt.consumer, engine.bounds)
+        attempt.wrapper = EXPLAIN
+    attempt.statement = bind_parameters(statement, params, attempt.consumer)
+    attempt.parsed_text, attempt.source_text = text, source
 
 
 def statement(engine: GovernedEngine, attempt: Attempt) -> None:

@@ -159,7 +159,7 @@ class GovernedEngine:
             pipeline.run_rules(self, attempt, parse)
             assert attempt.statement is not None
             rules = tuple(r for r in rules if r.name != "parse")
-            text = bound_text(attempt.statement)
+            text = bound_text(attempt.statement, attempt.wrapper)
         key = (attempt.consumer, attempt.fingerprint, text)
         cached = self.caches.plans.get(key)
         if cached is not None and self._table_versions(cached[1]) == cached[1]:
