@@ -154,7 +154,12 @@ def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
     try:
         text = attempt.source_text or attempt.text
         attempt.resolved = resolve_names(
-            attempt.tree, planner.spec, consumer=attempt.consumer, schema=visible, text=text
+            attempt.tree,
+            planner.spec,
+            consumer=attempt.consumer,
+            schema=visible,
+            text=text,
+            columns_at=planner.columns_at,
         )
     except QueryError as first:
         try:

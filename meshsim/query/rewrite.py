@@ -199,6 +199,30 @@ class Planner:
             self.snapshots, self.locate(ref), ref, self.published(ref), version, timestamp
         )
 
+    def travelled(
+        self,
+        ref: str,
+        version: int | None,
+        timestamp: datetime | None,
+        published: Snapshot | None = None,
+    ) -> Snapshot:
+        """The version a time travel names, read under the published version's column names
+        (policies name those; :mod:`meshsim.storage.published_names`)."""
+        from meshsim.storage.published_names import named_as
+
+        old = self.snapshot(ref, version, timestamp)
+        return named_as(old, published if published is not None else self.snapshot(ref))
+
+    def columns_at(
+        self, ref: str, version: int | None, timestamp: datetime | None
+    ) -> tuple[int, dict[str, Any]] | None:
+        """For rule resolve: the version a time travel reads and its columns (published
+        names, Arrow types), or None when it reads the published version."""
+        snapshot = self.travelled(ref, version, timestamp)
+        if snapshot.names_from is None:
+            return None
+        return snapshot.version, {c.name: c.type for c in snapshot.present_columns}
+
     def current_version(self, ref: str) -> int:
         """The version a query without time travel reads now (cheap: no log replay)."""
         pin = self.published(ref)
@@ -280,7 +304,7 @@ class Planner:
         for use in resolved.uses:
             if use.pin not in pinned:
                 pinned[use.pin] = (
-                    self.snapshot(use.ref, use.version, use.timestamp)
+                    self.travelled(use.ref, use.version, use.timestamp, latest_snapshot(use.ref))
                     if use.version is not None or use.timestamp is not None
                     else latest_snapshot(use.ref)
                 )
@@ -356,6 +380,7 @@ class Planner:
             table_access.table,
             snapshot.location,
             snapshot.version,
+            snapshot.names_from,  # an old version's columns depend on the published names
             lookup_pins,
         )
         cached = self.caches.scans.get(key)

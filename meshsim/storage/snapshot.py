@@ -93,6 +93,16 @@ class Snapshot:
     files: tuple[DataFile, ...]
     column_mapping_mode: str
     reader_features: frozenset[str]
+    #: read under the names of this published version (an older version, time travelled to:
+    #: :func:`meshsim.storage.published_names.named_as`); None: under its own names
+    names_from: int | None = None
+    #: published columns this version did not have: read as NULL, for row filters only
+    absent: frozenset[str] = frozenset()
+
+    @property
+    def present_columns(self) -> tuple[Column, ...]:
+        """The columns this version has (all but :attr:`absent`)."""
+        return tuple(c for c in self.columns if c.name not in self.absent)
 
     @property
     def num_records(self) -> int | None:
