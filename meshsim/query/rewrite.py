@@ -103,6 +103,35 @@ def product_of(spec: MeshSpec, ref: str) -> str:
     return f"{table.domain}.{table.product}" if table else ref
 
 
+def _no_grant(spec: MeshSpec, consumer: str, ref: str) -> AccessDenied:
+    product = product_of(spec, ref)
+    return AccessDenied(
+        f"consumer '{consumer}' has no grant on table '{ref}' (product '{product}')",
+        consumer=consumer,
+        table=ref,
+        hint=f"meshsim request --as {consumer} {product}",
+    )
+
+
+def require_columns(tree: exp.Query, planner: Planner) -> None:
+    """Refuse by name a mesh table the query reads that has no columns: a registered table
+    whose Delta schema could not be read (the storage error says why, when storage is the
+    reason). No grant can cover a table without columns, so every consumer gets this error,
+    not a misleading "no grant". Names cannot be resolved over it (sqlglot's schemas hold no
+    table without columns), so the visible schema leaves it out: it breaks no query of the
+    other tables."""
+    for node in tree.find_all(exp.Table):
+        if not node.db or isinstance(node.this, exp.Func):
+            continue
+        ref = f"{node.db}.{node.name}".lower()
+        table = planner.spec.table(ref)
+        if table is None or table.columns:
+            continue  # resolve refuses an unknown table by name
+        from meshsim.sources.registered import no_columns_reason
+
+        raise no_columns_reason(planner.spec, ref)
+
+
 def authorize(
     resolved: Resolved, spec: MeshSpec, consumer: str, access: Callable[[str], TableAccess]
 ) -> None:
@@ -112,12 +141,7 @@ def authorize(
         product = product_of(spec, use.ref)
         hint = f"meshsim request --as {consumer} {product}"
         if not table_access.granted:
-            raise AccessDenied(
-                f"consumer '{consumer}' has no grant on table '{use.ref}' (product '{product}')",
-                consumer=consumer,
-                table=use.ref,
-                hint=hint,
-            )
+            raise _no_grant(spec, consumer, use.ref)
         for name in sorted(use.columns or ()):
             column = table_access.column(name)
             if column is None or not column.visible:
@@ -261,11 +285,13 @@ class Planner:
             for table in self.spec.tables():
                 table_access = access(table.ref)
                 visible = set(table_access.visible_columns) if table_access.granted else None
-                cached.setdefault(table.domain, {})[table.name] = {
+                columns = {
                     c.name: sql_type(c.type)
                     for c in table.columns
                     if visible is None or c.name in visible
                 }
+                if columns:  # one without any (unreadable) is refused by require_columns
+                    cached.setdefault(table.domain, {})[table.name] = columns
             from sqlglot.schema import MappingSchema
 
             # built once per consumer and policy version: qualify() would rebuild it per query
