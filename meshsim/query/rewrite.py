@@ -32,6 +32,7 @@ from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies, RowFilter
 
 if TYPE_CHECKING:
+    from meshsim.query.travel import VersionColumns
     from meshsim.storage.snapshot import Snapshot, SnapshotCache
 
 
@@ -239,13 +240,24 @@ class Planner:
 
     def columns_at(
         self, ref: str, version: int | None, timestamp: datetime | None
-    ) -> tuple[int, dict[str, Any]] | None:
+    ) -> VersionColumns | None:
         """For rule resolve: the version a time travel reads and its columns (published
-        names, Arrow types), or None when it reads the published version."""
-        snapshot = self.travelled(ref, version, timestamp)
+        names), or None when it reads the published version."""
+        from meshsim.query.travel import VersionColumns
+        from meshsim.storage.published_names import named_as
+
+        old = self.snapshot(ref, version, timestamp)
+        snapshot = named_as(old, self.snapshot(ref))
         if snapshot.names_from is None:
             return None
-        return snapshot.version, {c.name: c.type for c in snapshot.present_columns}
+        then = {(c.physical_name, c.field_id): c.name for c in old.columns}
+        renamed = {}
+        for c in snapshot.present_columns:
+            name = then.get((c.physical_name, c.field_id))
+            if name is not None and name != c.name:
+                renamed[name] = c.name
+        types = {c.name: c.type for c in snapshot.present_columns}
+        return VersionColumns(snapshot.version, types, renamed)
 
     def current_version(self, ref: str) -> int:
         """The version a query without time travel reads now (cheap: no log replay)."""

@@ -19,9 +19,18 @@ from sqlglot import exp
 
 from meshsim.errors import QueryError
 
-#: ``(ref, version, timestamp) -> (version read, {column: Arrow type})``: the columns a time
-#: travel's version has, under the published names (None: it reads the published version)
-ColumnsAt = Callable[[str, int | None, datetime | None], tuple[int, dict[str, Any]] | None]
+
+@dataclass(frozen=True)
+class VersionColumns:
+    """The columns a time travel's version has, under the published names."""
+
+    version: int  # the version read
+    types: dict[str, Any]  # published name -> Arrow type, in the published order
+    renamed: dict[str, str]  # the name a column had then -> its published name
+
+
+#: ``(ref, version, timestamp) -> VersionColumns`` (None: it reads the published version)
+ColumnsAt = Callable[[str, int | None, datetime | None], VersionColumns | None]
 #: Marks a time-travelled table's stand-in name while sqlglot qualifies the query.
 _TRAVEL_MARK = "__meshsim_at_"
 
@@ -36,6 +45,7 @@ class Travel:
     version: int
     columns: tuple[str, ...]  # the visible columns the version has
     missing: frozenset[str]  # the visible columns it did not have (lower case)
+    renamed: dict[str, str]  # lower-case name then -> published name, of visible columns
 
 
 def time_travel(node: exp.Table, consumer: str | None) -> tuple[int | None, datetime | None]:
@@ -85,7 +95,7 @@ def travelled_schema(
         at = columns_at(ref, version, timestamp)
         if at is None:
             continue
-        read, types = at
+        read, types = at.version, at.types
         visible = {n.lower() for n in schema.column_names(exp.table_(node.name, db=node.db))}
         columns = {n: t for n, t in types.items() if n.lower() in visible}
         if not columns:
@@ -103,6 +113,7 @@ def travelled_schema(
             read,
             tuple(columns),
             frozenset(visible - {n.lower() for n in columns}),
+            {old.lower(): new for old, new in at.renamed.items() if new in columns},
         )
         if not node.alias:
             node.set("alias", exp.TableAlias(this=exp.to_identifier(node.name)))
@@ -126,7 +137,17 @@ def restore_travelled(tree: exp.Query, travels: dict[str, Travel]) -> None:
 def not_at_version(
     name: str, travels: dict[str, Travel], consumer: str | None
 ) -> QueryError | None:
-    """The error for a column a time-travelled version did not have, or None."""
+    """The error for a column a time-travelled version did not have, or for the name a
+    column had then; None if neither."""
+    for travel in travels.values():
+        now = travel.renamed.get(name.lower())
+        if now is not None and name.lower() not in {c.lower() for c in travel.columns}:
+            return QueryError(
+                f"column '{name}' of '{travel.ref}' is called '{now}' now: time travel reads "
+                f"version {travel.version} under the published column names (docs/COLUMNS.md)",
+                consumer=consumer,
+                hint=f"write '{now}'",
+            )
     for travel in travels.values():
         if name.lower() in travel.missing:
             return QueryError(
