@@ -152,16 +152,22 @@ def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
     """Qualify with the consumer's VISIBLE schema; a query that does not resolve because it
     names a hidden column is refused as such (authorise on the full schema says which)."""
     from meshsim.query.names import resolve as resolve_names
-    from meshsim.query.rewrite import authorize
+    from meshsim.query.rewrite import authorize, require_columns
 
     assert attempt.tree is not None and attempt.policies is not None
     planner = engine.planner
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
+    require_columns(attempt.tree, planner)
     visible = planner.visible_schema(attempt.consumer, attempt.fingerprint, access)
     try:
         text = attempt.source_text or attempt.text
         attempt.resolved = resolve_names(
-            attempt.tree, planner.spec, consumer=attempt.consumer, schema=visible, text=text
+            attempt.tree,
+            planner.spec,
+            consumer=attempt.consumer,
+            schema=visible,
+            text=text,
+            columns_at=planner.columns_at,
         )
     except QueryError as first:
         try:

@@ -146,6 +146,8 @@ class HandTable:
     partition_columns: list[str] = field(default_factory=list)
     column_mapping: str = "none"  # "name"/"id": physical names and ids on every field
     reader_features: list[str] = field(default_factory=lambda: ["deletionVectors"])
+    #: 3 lists ``reader_features``; 1 or 2 declares none (as tables before features do)
+    min_reader_version: int = 3
     version: int = -1
     schema_changed: bool = False
 
@@ -265,16 +267,16 @@ class HandTable:
             features = list(self.reader_features)
             if self.column_mapping != "none":
                 features.append("columnMapping")
-            lines.append(
-                {
-                    "protocol": {
-                        "minReaderVersion": 3,
-                        "minWriterVersion": 7,
-                        "readerFeatures": features,
-                        "writerFeatures": features,
-                    }
+            protocol: dict[str, Any] = {"minReaderVersion": self.min_reader_version}
+            if self.min_reader_version >= 3:
+                protocol |= {
+                    "minWriterVersion": 7,
+                    "readerFeatures": features,
+                    "writerFeatures": features,
                 }
-            )
+            else:
+                protocol["minWriterVersion"] = 5 if self.min_reader_version == 2 else 2
+            lines.append({"protocol": protocol})
             lines.append(
                 {
                     "metaData": {
