@@ -290,6 +290,11 @@ def build_snapshot(state: TableState, *, table: str, timestamp: datetime) -> Sna
                 hint=f"rewrite the table without partitioning by '{name}'",
             )
     columns = tuple(_column(field, mode, table) for field in state.fields)
+    # deltalake's add actions key partition values by logical name and statistics by
+    # physical name; with column mapping one column's physical name can be another's
+    # logical name (after a swap), so each is mapped by its own kind of key, never both
+    partition_names = {c.physical_name: c.name for c in columns}
+    partition_names.update({c.name: c.name for c in columns})
     to_logical = {c.name: c.name for c in columns}
     to_logical.update({c.physical_name: c.name for c in columns})
     files = []
@@ -304,7 +309,7 @@ def build_snapshot(state: TableState, *, table: str, timestamp: datetime) -> Sna
                 size=int(row["size_bytes"]),
                 num_records=row.get("num_records"),
                 # Every partition column is present; None is a null partition value.
-                partition_values={to_logical.get(k, k): v for k, v in partitions.items()},
+                partition_values={partition_names.get(k, k): v for k, v in partitions.items()},
                 min_values=_by_logical(row.get("min"), to_logical),
                 max_values=_by_logical(row.get("max"), to_logical),
                 null_counts=_by_logical(row.get("null_count"), to_logical),

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from meshsim.errors import QueryError
+from meshsim.errors import QueryError, StorageError
 from meshsim.mesh import Mesh
 from tests.conftest import EXAMPLE_MESH, edit
 
@@ -320,6 +320,6 @@ def test_a_version_with_no_column_of_the_published_one_is_refused(mesh: Mesh):
         "SELECT count(*) FROM supply.unmapped AT (VERSION => 0)",
     ):
         with pytest.raises(
-            QueryError, match="'supply.unmapped' at version 0 has none of the columns"
+            StorageError, match="column mapping 'name' at version 0 and 'none' at the published"
         ):
             mesh.sql("governance_admin", sql)
