@@ -267,6 +267,10 @@ class Mesh:
         record = self._state().tables.get(ref.lower())
         return record.version if record is not None else None
 
+    def publications(self, ref: str) -> list[int]:
+        """Every version of ``ref`` ever published, oldest first: what time travel reaches."""
+        return list(self._state().publications.get(ref.lower(), ()))
+
     def snapshot(
         self, ref: str, *, version: int | None = None, timestamp: datetime | None = None
     ) -> Snapshot:
@@ -282,6 +286,7 @@ class Mesh:
             self.published_version(ref),
             version,
             timestamp,
+            self.publications(ref),
         )
 
     def _snapshot_cache(self) -> Any:
@@ -529,6 +534,7 @@ class Mesh:
                     snapshots=self._snapshot_cache(),
                     limits=self.limits,
                     published=self.published_version,
+                    publications=self.publications,
                 )
             return self._engine
 

@@ -86,7 +86,10 @@ class WriteBatch:
             if error is None:
                 self._publish()
             else:
+                written = list(self._records)
                 self._roll_back()
+                if isinstance(error, WriteError) and written:
+                    raise error.rolled_back(written) from None
         finally:
             self._lock.__exit__(None, None, None)
 
