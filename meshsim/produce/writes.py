@@ -266,6 +266,17 @@ class WriteBatch:
                 table=table.ref,
                 hint="run 'meshsim build' first",
             )
+        if _registered(self.mesh, table.ref):
+            raise WriteError(
+                [
+                    f"table '{table.ref}' is registered in place at "
+                    f"'{self.mesh.locate(table.ref)}': meshsim is not its writer, and writing or "
+                    f"maintaining it could discard a commit its owning engine made"
+                ],
+                table=table.ref,
+                hint="write (or optimize, vacuum) it with the engine that owns it, then run "
+                "'meshsim build' to publish its latest version",
+            )
         return table
 
     def _product_of(self, ref: str) -> str:
@@ -380,6 +391,12 @@ def _check_keys(data: pa.Table, table: TableSpec) -> None:
         )
 
 
+def _registered(mesh: Mesh, ref: str) -> bool:
+    """Whether ``ref`` is registered in place: another engine writes it, meshsim only reads."""
+    record = mesh.workspace.read_state().tables.get(ref)
+    return record is not None and record.external
+
+
 def run(mesh: Mesh, by: str | None, operation: str, ref: str, **arguments: Any) -> WriteResult:
     """One operation in a batch of its own (what the CLI and the facade's methods call)."""
     with WriteBatch(mesh, by) as batch:
@@ -389,7 +406,11 @@ def run(mesh: Mesh, by: str | None, operation: str, ref: str, **arguments: Any) 
 
 def maintain(mesh: Mesh, operation: str, ref: str | None, **arguments: Any) -> list[WriteResult]:
     """``optimize`` or ``vacuum`` one table, or every built table of the mesh."""
-    built = [t.ref for t in mesh.spec.tables() if mesh.published_version(t.ref) is not None]
+    built = [
+        t.ref
+        for t in mesh.spec.tables()
+        if mesh.published_version(t.ref) is not None and not _registered(mesh, t.ref)
+    ]
     refs = [ref] if ref else built
     with WriteBatch(mesh) as batch:
         return [getattr(batch, operation)(r, **arguments) for r in refs]
