@@ -316,12 +316,19 @@ class Mesh:
         return WriteBatch(self, by)
 
     def write(
-        self, ref: str, data: Any, *, mode: str = "append", by: str | None = None
+        self,
+        ref: str,
+        data: Any,
+        *,
+        mode: str = "append",
+        by: str | None = None,
+        dateformat: str | None = None,
     ) -> WriteResult:
-        """Append, overwrite or upsert rows (a file, a folder or an Arrow table) into ``ref``."""
+        """Append, overwrite or upsert rows (a file, a folder or an Arrow table) into ``ref``;
+        CSV and JSON dates are ISO unless ``dateformat`` (e.g. ``%d/%m/%Y``) is given."""
         from meshsim.produce.writes import run
 
-        return run(self, by, "write", ref, data=data, mode=mode)
+        return run(self, by, "write", ref, data=data, mode=mode, dateformat=dateformat)
 
     def delete(self, ref: str, where: str, *, by: str | None = None) -> WriteResult:
         """Delete the rows of ``ref`` matching the SQL condition ``where``."""

@@ -50,12 +50,20 @@ def write(
         ..., "--from", metavar="PATH", help="A csv, parquet, json or ndjson file, or a folder."
     ),
     mode: Mode = typer.Option(Mode.append, "--mode", help="upsert matches the primary key."),
+    dateformat: str | None = typer.Option(
+        None,
+        "--dateformat",
+        metavar="FORMAT",
+        help="How csv/json dates are written, e.g. '%d/%m/%Y' (default: ISO, 2026-01-31).",
+    ),
     by: str | None = WriterOpt,
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
 ) -> None:
     """Write rows into a table as a new version, checked against its declared schema."""
-    result = open_mesh(workspace).write(table, source, mode=mode.value, by=by)
+    result = open_mesh(workspace).write(
+        table, source, mode=mode.value, by=by, dateformat=dateformat
+    )
     _render([result], format, f"{mode.value} into {table}")
 
 

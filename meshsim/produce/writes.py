@@ -139,9 +139,17 @@ class WriteBatch:
 
     # -- operations -------------------------------------------------------------------------
 
-    def write(self, ref: str, data: str | Path | pa.Table, *, mode: str = "append") -> WriteResult:
+    def write(
+        self,
+        ref: str,
+        data: str | Path | pa.Table,
+        *,
+        mode: str = "append",
+        dateformat: str | None = None,
+    ) -> WriteResult:
         """Append, overwrite or upsert (by the declared primary key) rows from a file, a
-        folder or an Arrow table, checked against the declared schema first."""
+        folder or an Arrow table, checked against the declared schema first. CSV and JSON
+        dates are ISO (``2026-01-31``) unless ``dateformat`` (DuckDB's ``%d/%m/%Y``) says."""
         import pyarrow as pa
 
         from meshsim.produce.inputs import conform, read_input
@@ -162,9 +170,9 @@ class WriteBatch:
             )
         actor = self._writer(table)
         location = self.mesh.locate(table.ref)
-        if not isinstance(data, pa.Table):
-            data = read_input(data)
         columns = self._columns(table, location)
+        if not isinstance(data, pa.Table):
+            data = read_input(data, columns, table=table.ref, dateformat=dateformat)
         data = conform(data, columns, table=table.ref, declared_in=self._product_file(table))
         if mode == "upsert":
             _check_keys(data, table)

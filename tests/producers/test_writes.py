@@ -111,7 +111,7 @@ def test_a_schema_mismatch_reports_every_problem_and_writes_nothing(workspace, t
         mesh.write(REGION, source, mode="append")
     problems = info.value.problems
     assert len(problems) == 4, problems
-    assert "column 'r_regionkey': string values cannot be stored as bigint" in problems[0]
+    assert "column 'r_regionkey' (bigint): line 2: could not convert string \"x\"" in problems[0]
     assert "column 'r_name' (varchar) is missing (the input has 'r_nam')" in problems[1]
     assert "column 'r_comment' (varchar) is missing" in problems[2]
     assert "'r_nam', 'extra' are not declared" in problems[3]
