@@ -157,14 +157,29 @@ class Mesh:
         mesh_dir: str | Path = DEFAULT_MESH,
         workspace: str | Path | None = None,
         *,
-        scale: float = 1.0,
+        scale: float | None = None,
         console: Console | None = None,
     ) -> Mesh:
+        """Build the mesh into ``workspace`` at ``scale``: by default the workspace's current
+        scale (1.0 for a new workspace), so a rebuild keeps the producers' writes."""
         ws = Workspace.at(workspace)
         ws.check_path()
         mesh = cls(ws, Path(mesh_dir).resolve(), console)
+        current = ws.read_state().scale if ws.exists else None
+        if scale is None:
+            scale = current if current is not None else 1.0
+        elif current is not None and scale != current and mesh._generates_tpch():
+            mesh.console.warn(
+                f"building at scale {scale:g}, not the workspace's {current:g}: this "
+                f"regenerates the TPC-H tables and discards producer writes to them"
+            )
         mesh.last_build = mesh._build(scale)
         return mesh
+
+    def _generates_tpch(self) -> bool:
+        from meshsim.spec.models import TpchSource
+
+        return any(isinstance(t.table.source, TpchSource) for t in self.spec.tables())
 
     def _build(self, scale: float) -> BuildReport:
         from meshsim.build import build_mesh

@@ -67,3 +67,27 @@ def test_optimize_after_a_killed_write_keeps_its_commit_unreachable(workspace):
     moment = (unpublished.timestamp + timedelta(milliseconds=1)).isoformat()
     assert _travel(mesh, f"TIMESTAMP => '{moment}'") == 5
     assert {h.version: h.published for h in mesh.history(REGION)}[1] == "never"
+
+
+def test_build_keeps_the_workspace_scale_and_producer_writes(workspace, capsys):
+    from meshsim.cli import main
+
+    mesh = Mesh.open(workspace)
+    mesh.write(REGION, _region_rows([5]), mode="append")
+    code = main(["build", "--workspace", str(workspace)])  # no --scale: the workspace's 0.01
+    err = capsys.readouterr().err
+    assert code == 0, err
+    rebuilt = Mesh.open(workspace)
+    assert rebuilt.workspace.read_state().scale == 0.01
+    assert _travel(rebuilt, "VERSION => 1") == 6  # the producer's write is still published
+    assert "regenerates" not in err
+
+
+def test_a_build_at_another_scale_says_it_discards_producer_writes(workspace, capsys):
+    from meshsim.cli import main
+
+    code = main(["build", "--workspace", str(workspace), "--scale", "0.02"])
+    err = " ".join(capsys.readouterr().err.split())  # the terminal may wrap the warning
+    assert code == 0, err
+    assert "scale 0.02, not the workspace's 0.01" in err
+    assert "regenerates the TPC-H tables" in err and "discards producer writes" in err
