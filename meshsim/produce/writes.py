@@ -174,8 +174,10 @@ class WriteBatch:
         if not isinstance(data, pa.Table):
             data = read_input(data, columns, table=table.ref, dateformat=dateformat)
         data = conform(data, columns, table=table.ref, declared_in=self._product_file(table))
-        if mode == "upsert":
-            _check_keys(data, table)
+        if table.table.primary_key:
+            _check_keys(data, table, mode)
+        if mode == "append" and table.table.primary_key:
+            self._check_new_keys(data, table, location)
         previous = self._prepare(table, location)
         if mode == "upsert":
             version = delta.upsert(location, data, list(table.table.primary_key), table=table.ref)
@@ -350,6 +352,29 @@ class WriteBatch:
             delta.restore(location, base, table=table.ref)
         return base
 
+    def _check_new_keys(self, data: pa.Table, table: TableSpec, location: str) -> None:
+        """An append may not store a primary key the table already holds."""
+        from meshsim.storage import delta
+
+        keys = list(table.table.primary_key)
+        if not data.num_rows:
+            return
+        version = self._current(table.ref)
+        stored = delta.read_table(location, table=table.ref, version=version, columns=keys)
+        clashes = data.select(keys).join(
+            stored.group_by(keys).aggregate([]), keys, join_type="left semi"
+        )
+        if clashes.num_rows:
+            raise WriteError(
+                [
+                    f"table '{table.ref}': {clashes.num_rows} row(s) have a primary key "
+                    f"({', '.join(keys)}) already in the table: {_some_keys(clashes, keys)}"
+                ],
+                table=table.ref,
+                hint="append only new keys, or write with --mode upsert to update those rows; "
+                "nothing was written",
+            )
+
     def _rows(self, ref: str, location: str, version: int) -> int | None:
         from meshsim.storage.snapshot import load_snapshot
 
@@ -376,8 +401,10 @@ class WriteBatch:
         return result
 
 
-def _check_keys(data: pa.Table, table: TableSpec) -> None:
-    """An upsert's input must hold each primary key once and never NULL."""
+def _check_keys(data: pa.Table, table: TableSpec, mode: str) -> None:
+    """A write's input must hold each declared primary key once and never NULL."""
+    import pyarrow.compute as pc
+
     keys = list(table.table.primary_key)
     problems = []
     for key in keys:
@@ -385,11 +412,13 @@ def _check_keys(data: pa.Table, table: TableSpec) -> None:
         if nulls:
             problems.append(f"primary key column '{key}' has {nulls} NULL value(s)")
     if data.num_rows:
-        distinct = data.group_by(keys).aggregate([]).num_rows
-        if distinct != data.num_rows:
+        counts = data.group_by(keys).aggregate([([], "count_all")])
+        if counts.num_rows != data.num_rows:
+            repeated = counts.filter(pc.greater(counts["count_all"], 1))
             problems.append(
-                f"{data.num_rows - distinct} row(s) repeat a primary key ({', '.join(keys)}) "
-                f"already in the input; an upsert needs each key once"
+                f"{data.num_rows - counts.num_rows} row(s) repeat a primary key "
+                f"({', '.join(keys)}) already in the input: {_some_keys(repeated, keys)}; "
+                f"{'an' if mode[0] in 'aeiou' else 'a'} {mode} needs each key once"
             )
     if problems:
         raise WriteError(
@@ -403,6 +432,15 @@ def _registered(mesh: Mesh, ref: str) -> bool:
     """Whether ``ref`` is registered in place: another engine writes it, meshsim only reads."""
     record = mesh.workspace.read_state().tables.get(ref)
     return record is not None and record.external
+
+
+def _some_keys(rows: pa.Table, keys: list[str], shown: int = 5) -> str:
+    """The first ``shown`` keys of ``rows``, as ``k=v`` (the count of the rest after)."""
+    listed = [
+        ", ".join(f"{k}={row[k]!r}" for k in keys) for row in rows.slice(0, shown).to_pylist()
+    ]
+    more = f" and {rows.num_rows - shown} more" if rows.num_rows > shown else ""
+    return "; ".join(f"({key})" if len(keys) > 1 else key for key in listed) + more
 
 
 def run(mesh: Mesh, by: str | None, operation: str, ref: str, **arguments: Any) -> WriteResult:
