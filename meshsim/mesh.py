@@ -338,18 +338,23 @@ class Mesh:
         mode: str = "append",
         by: str | None = None,
         dateformat: str | None = None,
+        all_rows: bool = False,
     ) -> WriteResult:
         """Append, overwrite or upsert rows (a file, a folder or an Arrow table) into ``ref``;
         CSV and JSON dates are ISO unless ``dateformat`` (e.g. ``%d/%m/%Y``) is given."""
         from meshsim.produce.writes import run
 
-        return run(self, by, "write", ref, data=data, mode=mode, dateformat=dateformat)
+        arguments = {"mode": mode, "dateformat": dateformat, "all_rows": all_rows}
+        return run(self, by, "write", ref, data=data, **arguments)
 
-    def delete(self, ref: str, where: str, *, by: str | None = None) -> WriteResult:
-        """Delete the rows of ``ref`` matching the SQL condition ``where``."""
+    def delete(
+        self, ref: str, where: str | None, *, by: str | None = None, all_rows: bool = False
+    ) -> WriteResult:
+        """Delete the rows of ``ref`` matching the SQL condition ``where`` (every row needs
+        ``all_rows``; ``where`` None with it deletes them all)."""
         from meshsim.produce.writes import run
 
-        return run(self, by, "delete", ref, where=where)
+        return run(self, by, "delete", ref, where=where, all_rows=all_rows)
 
     def optimize(
         self, ref: str | None = None, *, zorder: list[str] | None = None

@@ -104,6 +104,11 @@ def parse_where(text: str, columns: list[TargetColumn], *, table: str) -> str:
     core = tree.unnest() if isinstance(tree, exp.Paren) else tree
     if not isinstance(core, exp.Connector | exp.Not | exp.Predicate | exp.Boolean):
         problems.append(f"{what} is not a condition (true or false for each row): '{text}'")
+    elif not problems and tree.find(exp.Column) is None:
+        problems.append(
+            f"{what} names no column of '{table}' ('{text}'): it holds for every row or none; "
+            f"to delete every row, pass --all-rows without --where"
+        )
     if problems:
         raise WriteError(list(dict.fromkeys(problems)), table=table, hint=hint)
     for identifier in tree.find_all(exp.Identifier):

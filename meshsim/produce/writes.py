@@ -146,10 +146,12 @@ class WriteBatch:
         *,
         mode: str = "append",
         dateformat: str | None = None,
+        all_rows: bool = False,
     ) -> WriteResult:
         """Append, overwrite or upsert (by the declared primary key) rows from a file, a
         folder or an Arrow table, checked against the declared schema first. CSV and JSON
-        dates are ISO (``2026-01-31``) unless ``dateformat`` (DuckDB's ``%d/%m/%Y``) says."""
+        dates are ISO (``2026-01-31``) unless ``dateformat`` (DuckDB's ``%d/%m/%Y``) says.
+        An overwrite with no rows empties the table, so it needs ``all_rows``."""
         import pyarrow as pa
 
         from meshsim.produce.inputs import conform, read_input
@@ -174,6 +176,12 @@ class WriteBatch:
         if not isinstance(data, pa.Table):
             data = read_input(data, columns, table=table.ref, dateformat=dateformat)
         data = conform(data, columns, table=table.ref, declared_in=self._product_file(table))
+        if mode == "overwrite" and not data.num_rows and not all_rows:
+            raise WriteError(
+                [f"the overwrite of '{table.ref}' has no rows: it would remove every row"],
+                table=table.ref,
+                hint="check the input; to empty the table, pass --all-rows; nothing was written",
+            )
         if table.table.primary_key:
             _check_keys(data, table, mode)
         if mode == "append" and table.table.primary_key:
@@ -185,17 +193,41 @@ class WriteBatch:
             version = delta.write(location, data, mode=mode, table=table.ref)  # type: ignore[arg-type]
         return self._done(table, actor, mode, previous, version, {"rows_in": data.num_rows})
 
-    def delete(self, ref: str, where: str) -> WriteResult:
-        """Delete the rows matching ``where`` (one condition over the table's columns)."""
+    def delete(self, ref: str, where: str | None, *, all_rows: bool = False) -> WriteResult:
+        """Delete the rows matching ``where`` (one condition over the table's columns). A
+        delete of every row needs ``all_rows`` (then ``where`` may be None: every row)."""
         from meshsim.produce.where import parse_where
         from meshsim.storage import delta
 
         table = self._table(ref)
         actor = self._writer(table)
         location = self.mesh.locate(table.ref)
-        predicate = parse_where(where, self._columns(table, location), table=table.ref)
+        if where is None and not all_rows:
+            raise WriteError(
+                [f"a delete from '{table.ref}' needs a --where condition"],
+                table=table.ref,
+                hint="name the rows with --where, or pass --all-rows to delete every row",
+            )
+        predicate = (
+            None
+            if where is None
+            else parse_where(where, self._columns(table, location), table=table.ref)
+        )
+        current = self._current(table.ref)
+        before = self._rows(table.ref, location, current)
+        if predicate is not None and before and not all_rows:
+            matching = delta.count_matching(location, predicate, table=table.ref, version=current)
+            if matching == before:
+                raise WriteError(
+                    [
+                        f"the delete from '{table.ref}' would delete every row ({before}): "
+                        f"--where '{where}' holds for all of them"
+                    ],
+                    table=table.ref,
+                    hint="narrow --where, or pass --all-rows to delete every row; "
+                    "nothing was written",
+                )
         previous = self._prepare(table, location)
-        before = self._rows(table.ref, location, self._current(table.ref))
         version = delta.delete(location, predicate, table=table.ref)
         deleted = (before or 0) - (self._rows(table.ref, location, version) or 0)
         return self._done(table, actor, "delete", previous, version, {"rows_deleted": deleted})
