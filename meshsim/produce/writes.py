@@ -16,6 +16,7 @@ fits the declared schema, an upsert has a primary key and unique keys, ``--where
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,9 +138,85 @@ class WriteBatch:
         if restored:
             move_pins(self.mesh.workspace, restored)
 
-    # -- operations -------------------------------------------------------------------------
+    # -- operations (each attempt audited, allowed or refused) -------------------------------
 
     def write(
+        self,
+        ref: str,
+        data: str | Path | pa.Table,
+        *,
+        mode: str = "append",
+        dateformat: str | None = None,
+        all_rows: bool = False,
+    ) -> WriteResult:
+        """Append, overwrite or upsert (by the declared primary key) rows from a file, a
+        folder or an Arrow table, checked against the declared schema first. CSV and JSON
+        dates are ISO (``2026-01-31``) unless ``dateformat`` (DuckDB's ``%d/%m/%Y``) says.
+        An overwrite with no rows empties the table, so it needs ``all_rows``."""
+        return self._audited(
+            mode,
+            ref,
+            True,
+            lambda: self._write(ref, data, mode=mode, dateformat=dateformat, all_rows=all_rows),
+        )
+
+    def delete(self, ref: str, where: str | None, *, all_rows: bool = False) -> WriteResult:
+        """Delete the rows matching ``where`` (one condition over the table's columns). A
+        delete of every row needs ``all_rows`` (then ``where`` may be None: every row)."""
+        return self._audited(
+            "delete", ref, True, lambda: self._delete(ref, where, all_rows=all_rows)
+        )
+
+    def optimize(self, ref: str, *, zorder: list[str] | None = None) -> WriteResult:
+        """Compact small files (Z-order by ``zorder`` columns when given); rows unchanged."""
+        return self._audited("optimize", ref, False, lambda: self._optimize(ref, zorder=zorder))
+
+    def vacuum(
+        self, ref: str, *, retain_hours: int = DEFAULT_RETAIN_HOURS, dry_run: bool = False
+    ) -> WriteResult:
+        """Delete data files no version within ``retain_hours`` needs (listed only with
+        ``dry_run``); never a file of the published version."""
+        return self._audited(
+            "vacuum",
+            ref,
+            False,
+            lambda: self._vacuum(ref, retain_hours=retain_hours, dry_run=dry_run),
+        )
+
+    def _audited(
+        self, operation: str, ref: str, changes_rows: bool, run: Callable[[], WriteResult]
+    ) -> WriteResult:
+        """Run one operation and audit the attempt with its writer (the product's owner by
+        default; maintenance changes no rows and names none unless given)."""
+        principal = self.by
+        table = self.mesh.spec.table(ref.lower()) if isinstance(ref, str) else None
+        if principal is None and changes_rows and table is not None:
+            principal = next(iter(writers(self.mesh, table)), None)
+        name = table.ref if table is not None else str(ref)
+        try:
+            result = run()
+        except MeshsimError as exc:
+            try:
+                reason = f"{operation} {name} refused: {exc.message}"
+                self.mesh.catalog.record_write(
+                    principal=principal, table=name, decision="refused", reason=reason
+                )
+            except MeshsimError:
+                pass  # the refusal itself is what the writer must see
+            raise
+        self.mesh.catalog.record_write(
+            principal=principal,
+            table=result.table,
+            decision="allowed",
+            reason=f"{result.operation} {result.table} -> version {result.version} (published "
+            f"when its batch ends)",
+            rows=result.rows,
+        )
+        return result
+
+    # -- what each operation does -------------------------------------------------------------
+
+    def _write(
         self,
         ref: str,
         data: str | Path | pa.Table,
@@ -193,7 +270,7 @@ class WriteBatch:
             version = delta.write(location, data, mode=mode, table=table.ref)  # type: ignore[arg-type]
         return self._done(table, actor, mode, previous, version, {"rows_in": data.num_rows})
 
-    def delete(self, ref: str, where: str | None, *, all_rows: bool = False) -> WriteResult:
+    def _delete(self, ref: str, where: str | None, *, all_rows: bool = False) -> WriteResult:
         """Delete the rows matching ``where`` (one condition over the table's columns). A
         delete of every row needs ``all_rows`` (then ``where`` may be None: every row)."""
         from meshsim.produce.where import parse_where
@@ -232,7 +309,7 @@ class WriteBatch:
         deleted = (before or 0) - (self._rows(table.ref, location, version) or 0)
         return self._done(table, actor, "delete", previous, version, {"rows_deleted": deleted})
 
-    def optimize(self, ref: str, *, zorder: list[str] | None = None) -> WriteResult:
+    def _optimize(self, ref: str, *, zorder: list[str] | None = None) -> WriteResult:
         """Compact small files (Z-order by ``zorder`` columns when given); rows unchanged."""
         from meshsim.storage import delta
 
@@ -253,7 +330,7 @@ class WriteBatch:
         }
         return self._done(table, None, "optimize", previous, version, detail)
 
-    def vacuum(
+    def _vacuum(
         self, ref: str, *, retain_hours: int = DEFAULT_RETAIN_HOURS, dry_run: bool = False
     ) -> WriteResult:
         """Delete data files no version within ``retain_hours`` needs (listed only with

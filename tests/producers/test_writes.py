@@ -52,7 +52,9 @@ def test_append_from_csv_is_published_and_old_versions_stay_reachable(workspace,
     versions = mesh.catalog.show("customer.customer_profiles").versions
     assert [v["tables"][REGION] for v in versions] == [1, 0]
     [record] = [
-        r for r in mesh.catalog.audit(limit=5) if "append customer.region" in (r["reason"] or "")
+        r
+        for r in mesh.catalog.audit(limit=5)
+        if r["kind"] == "publish" and "append customer.region" in (r["reason"] or "")
     ]
     assert record["principal"] == "customer-data" and "version 1" in record["reason"]
 
