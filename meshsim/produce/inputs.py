@@ -48,6 +48,8 @@ def _kind(path: Path) -> str | None:
 
 def input_files(path: str | Path) -> tuple[list[str], str]:
     """The files ``path`` names and their one format (a key of :data:`SUFFIXES`' values)."""
+    if not str(path).strip():
+        raise WriteError(["no input named (--from is empty)"], hint="name a file or a folder")
     source = Path(path)
     formats = ", ".join(sorted(SUFFIXES))
     if _GLOB & set(str(source)):
@@ -62,14 +64,29 @@ def input_files(path: str | Path) -> tuple[list[str], str]:
             raise WriteError(
                 [f"input '{source}' is not a file meshsim can read (suffixes: {formats})"]
             )
+        if source.stat().st_size == 0:
+            raise WriteError([f"input '{source}' is empty (0 bytes)"], hint="nothing was written")
         return [str(source.resolve())], kind
-    files = sorted(f for f in source.iterdir() if f.is_file() and not f.name.startswith((".", "_")))
+    if not source.is_dir():
+        raise WriteError(
+            [f"input '{source}' is not a regular file or a folder (a device, a pipe?)"],
+            hint="name a file, or a folder of files of one format",
+        )
+    visible = sorted(f for f in source.iterdir() if not f.name.startswith((".", "_")))
+    files = [f for f in visible if f.is_file()]
     kinds = {f: _kind(f) for f in files}
     problems = [
         f"'{f}' is not a file meshsim can read (suffixes: {formats})"
         for f, k in kinds.items()
         if k is None
     ]
+    problems += [f"'{f}' is empty (0 bytes)" for f in files if f.stat().st_size == 0]
+    folders = [f.name for f in visible if f.is_dir()]
+    if folders:
+        problems.append(
+            f"input folder '{source}' holds subfolder(s) {', '.join(repr(f) for f in folders)}, "
+            f"which are not read; move their files up, or write each folder on its own"
+        )
     found = sorted({k for k in kinds.values() if k is not None})
     if not files:
         problems.append(f"input folder '{source}' holds no files")
@@ -94,6 +111,8 @@ def read_input(
         raise WriteError([f"a date format applies to csv and json input, not {kind} ('{path}')"])
     if kind not in ("csv", "json"):
         return _read(path, files, kind, {})
+    if kind == "csv" and len(files) > 1:  # DuckDB's error would name no file
+        _check_headers(path, files)
     detected = _read(path, files, kind, None)
     declared = {c.name: c.spelling for c in columns}
     try:
@@ -131,6 +150,29 @@ def _read(path: str | Path, files: list[str], kind: str, options: dict[str, Any]
         return engine.read_files(files, kind, options)
     except ValueError as exc:
         raise WriteError([f"cannot read '{path}' as {kind}: {exc}"]) from None
+
+
+def _check_headers(path: str | Path, files: list[str]) -> None:
+    """Name the files of a folder whose columns differ from the first one's."""
+    from meshsim import engine
+
+    headers = {}
+    for file in files:
+        try:
+            headers[file] = [name for name, _ in engine.file_columns([file], "csv")]
+        except ValueError as exc:
+            raise WriteError([f"cannot read '{file}' as csv: {exc}"]) from None
+    first = files[0]
+    differ = [f for f in files if headers[f] != headers[first]]
+    if differ:
+        listed = "; ".join(f"'{Path(f).name}' has {', '.join(headers[f])}" for f in differ[:5])
+        raise WriteError(
+            [
+                f"the files of '{path}' have different columns: '{Path(first).name}' has "
+                f"{', '.join(headers[first])}, but {listed} (the columns differ)"
+            ],
+            hint="give every file of the folder the same header; nothing was written",
+        )
 
 
 def shape_problems(names: list[str], columns: list[TargetColumn], *, table: str) -> list[str]:
