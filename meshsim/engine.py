@@ -18,7 +18,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,9 +98,14 @@ class EngineFailure(QueryError):
     binder message of one of the shapes of :data:`BINDER_MESSAGES` (``detail``), which name
     only types or a column of the consumer's own query."""
 
-    def __init__(self, kind: str, *, consumer: str | None = None, detail: str = "") -> None:
+    def __init__(
+        self, kind: str, *, consumer: str | None = None, detail: str = "", file: str = ""
+    ) -> None:
         self.kind = kind
         self.detail = detail
+        #: the data file DuckDB could not read, when its message names one (never shown as
+        #: such: the caller names the table and the file's name, see meshsim.query.pipeline)
+        self.file = file
         if detail:
             message = f"the query cannot be planned ({kind}): {detail}"
         else:
@@ -115,13 +120,16 @@ class EngineFailure(QueryError):
         )
 
 
+#: DuckDB's message for a data file whose contents it cannot decode (size and footer intact)
+_UNREADABLE_FILE = re.compile(r'Failed to read file "([^"]+)"')
+
 #: Binder messages shown to the consumer: their first line, when it has one of these shapes
 #: (names only types, or a plain column name of the consumer's query); any other message is
-#: withheld. The column shape refuses meshsim's internal names.
+#: withheld. The column shape refuses meshsim's internal names, in any part of the name.
 BINDER_MESSAGES = (
     re.compile(
-        r'column "(?:[\w]+\.)*(?!__meshsim)(\w+)" must appear in the GROUP BY clause or must be '
-        r"part of an aggregate function\."
+        r'column "(?:(?!__meshsim)\w+\.)*(?!__meshsim)(\w+)" must appear in the GROUP BY clause '
+        r"or must be part of an aggregate function\."
     ),
     re.compile(
         r"No function matches the given name and argument types '[\w+\-*/%|&~!<>=]+"
@@ -264,7 +272,12 @@ def _open(threads: int | None, memory_limit: str | None):
     config = dict(CONNECT_SETTINGS)
     config["threads"] = threads or limits.threads
     config["memory_limit"] = memory_limit or limits.memory_limit
-    return duckdb.connect(":memory:", config=config)
+    con = duckdb.connect(":memory:", config=config)
+    # Delta timestamps are instants in UTC; a Parquet timestamp Spark wrote as INT96 or not
+    # marked UTC-adjusted is cast in the session's zone, which must not be the machine's (a
+    # setting of the built-in ICU extension, so it cannot go in the connect config)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
 
 
 def _harden(con, allowed_paths: Sequence[str]):
@@ -391,7 +404,13 @@ def _guarded(
         if fired.is_set() or isinstance(exc, duckdb.InterruptException):
             raise _timeout(limit_s or timeout_s, consumer) from None
         detail = binder_detail(str(exc)) if isinstance(exc, duckdb.BinderException) else ""
-        raise EngineFailure(type(exc).__name__, consumer=consumer, detail=detail) from None
+        unreadable = _UNREADABLE_FILE.search(str(exc))
+        raise EngineFailure(
+            type(exc).__name__,
+            consumer=consumer,
+            detail=detail,
+            file=unreadable.group(1) if unreadable else "",
+        ) from None
     finally:
         with _running_lock:
             _running.discard(cursor)
@@ -462,6 +481,26 @@ def deserialize_sql(con, serialized: Sequence[str]) -> list[str] | None:
     return None if row is None else [str(v) for v in row]
 
 
+def _each(con, statements: Sequence[str], timeout_s: float) -> Iterator[tuple[Any, Any]]:
+    """Run ``statements`` one by one, each interrupted after ``timeout_s``: (first row or None,
+    None) for one that runs, (None, the duckdb.Error) for one that fails."""
+    duckdb = _duckdb()
+    for sql in statements:
+        cursor = con.cursor()
+        timer = threading.Timer(timeout_s, cursor.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            outcome: tuple[Any, Any] = (cursor.execute(sql).fetchone(), None)
+        except duckdb.Error as exc:
+            outcome = (None, exc)
+        finally:
+            timer.cancel()
+            timer.join()  # see _guarded
+            cursor.close()
+        yield outcome
+
+
 def bind_errors(
     setup: Sequence[str], statements: Sequence[str], *, timeout_s: float = 10.0
 ) -> list[str | None]:
@@ -481,22 +520,11 @@ def bind_errors(
         except duckdb.Error as exc:
             return [f"the declared tables cannot be created: {exc}"] * len(statements)
         errors: list[str | None] = []
-        for sql in statements:
-            cursor = con.cursor()
-            timer = threading.Timer(timeout_s, cursor.interrupt)
-            timer.daemon = True
-            timer.start()
-            try:
-                cursor.execute(sql).fetchall()
-                errors.append(None)
-            except duckdb.InterruptException:
+        for _, error in _each(con, statements, timeout_s):
+            if isinstance(error, duckdb.InterruptException):
                 errors.append(f"it ran longer than {timeout_s:g} s on empty tables")
-            except duckdb.Error as exc:
-                errors.append(str(exc))
-            finally:
-                timer.cancel()
-                timer.join()  # see _guarded
-                cursor.close()
+            else:
+                errors.append(None if error is None else str(error))
         return errors
     finally:
         con.close()
@@ -507,25 +535,9 @@ def scalar_answers(statements: Sequence[str], *, timeout_s: float = 10.0) -> lis
     that reads no file: the first value of each one's first row, None for one that fails.
 
     For judging policy SQL on probe values (e.g. whether a mask returns its input)."""
-    duckdb = _duckdb()
     con = connect([])
     try:
-        answers: list[Any] = []
-        for sql in statements:
-            cursor = con.cursor()
-            timer = threading.Timer(timeout_s, cursor.interrupt)
-            timer.daemon = True
-            timer.start()
-            try:
-                row = cursor.execute(sql).fetchone()
-                answers.append(row[0] if row else None)
-            except duckdb.Error:
-                answers.append(None)
-            finally:
-                timer.cancel()
-                timer.join()  # see _guarded
-                cursor.close()
-        return answers
+        return [row[0] if row else None for row, _ in _each(con, statements, timeout_s)]
     finally:
         con.close()
 

@@ -9,10 +9,6 @@ the consumer, under its policies, and returns the last result (a
 :class:`meshsim.query.result.Result`, shown as an HTML table of its first rows and the
 count); with ``VAR <<`` the result is stored in ``VAR`` instead of shown. Errors are one
 ``Error:`` line (and the ``next:`` hint), never a traceback.
-
-Loading the extension also registers HTML and plain-text formatters for answers whose
-classes have no reprs of their own (explanations, product details), see
-:mod:`meshsim.reprs`.
 """
 
 from __future__ import annotations
@@ -101,20 +97,6 @@ def report(exc: BaseException) -> None:
         sys.stderr.write(f"  next: {hint}\n")
 
 
-def _register_formatters(ipython: Any) -> None:
-    from meshsim import reprs
-    from meshsim.catalog.models import ProductDetails
-    from meshsim.query.result import Explanation
-
-    formatters = ipython.display_formatter.formatters
-    formatters["text/html"].for_type(ProductDetails, reprs.details_html)
-    formatters["text/html"].for_type(Explanation, reprs.explanation_html)
-    formatters["text/plain"].for_type(
-        ProductDetails, lambda d, p, cycle: p.text(reprs.details_text(d))
-    )
-    formatters["text/plain"].for_type(Explanation, lambda e, p, cycle: p.text(str(e)))
-
-
 def make_magics(ipython: Any) -> Any:
     """The magics class, built here so that IPython is imported only when it is loaded."""
     from IPython.core import magic as ipython_magic
@@ -195,7 +177,6 @@ def make_magics(ipython: Any) -> Any:
 
 def load(ipython: Any) -> None:
     ipython.register_magics(make_magics(ipython))
-    _register_formatters(ipython)
 
 
 def unload(ipython: Any) -> None:

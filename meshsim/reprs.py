@@ -168,7 +168,7 @@ class AccessList(list):  # type: ignore[type-arg]  # of TableAccess
         return self.summary().__rich__()
 
 
-# --- answers whose classes live elsewhere (registered as IPython formatters) -----------------
+# --- answers whose classes live elsewhere (their _repr_html_ and __str__ call these) --------
 
 
 def details_sections(details: Any) -> list[Listing]:

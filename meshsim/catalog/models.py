@@ -139,6 +139,19 @@ class ProductDetails:
     as_consumer: str | None = None
     pending_requests: int = 0
 
+    def __str__(self) -> str:
+        from meshsim.reprs import details_text
+
+        return details_text(self)
+
+    def _repr_html_(self) -> str:
+        from meshsim.reprs import details_html
+
+        return details_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "product": self.product,

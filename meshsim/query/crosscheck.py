@@ -10,6 +10,10 @@
   expression);
 * every FUNCTION is on :data:`meshsim.query.allowlist.DUCKDB_FUNCTIONS`, without schema or
   catalog; no COLUMNS(...) star (but ``ORDER BY ALL``) and no positional reference.
+
+meshsim's own storage scans (checked alone, ``scan=True``) may also use
+:data:`SCAN_FUNCTIONS`; of ``remap_struct`` only the first argument is an expression, and its
+others must be constants (:func:`_constant_mapping`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from meshsim.query import allowlist
 _READ_PARQUET_OPTIONS = frozenset({"union_by_name", "hive_partitioning", "file_row_number"})
 #: Functions only meshsim's storage scans use: a deletion vector is a string literal cast to a
 #: list and unnested, or cast to a bit string and probed (see ``meshsim.storage.scan``).
-SCAN_FUNCTIONS = frozenset({"unnest", "get_bit"})
+#: ``remap_struct`` maps the fields of a nested column of a column-mapped table from their
+#: physical names to the logical ones (see ``meshsim.storage.nested``).
+SCAN_FUNCTIONS = frozenset({"unnest", "get_bit", "remap_struct"})
+_REMAP = "remap_struct"
+#: What the constant arguments of ``remap_struct`` are built of, besides constants and casts
+#: of them (a struct literal is ``struct_pack``; a field mapped with its own fields ``row``).
+_MAPPING_FUNCTIONS = frozenset({"struct_pack", "row"})
 _SERIES = frozenset({"range", "generate_series"})
 
 
@@ -44,9 +54,50 @@ def _is_order_by_all(expression: Any) -> bool:
     )
 
 
+def _is_function(node: Any, names: frozenset[str]) -> bool:
+    return (
+        isinstance(node, dict)
+        and node.get("class") == "FUNCTION"
+        and str(node.get("function_name", "")).lower() in names
+        and not node.get("schema")
+        and not node.get("catalog")
+    )
+
+
+def _constant_mapping(node: Any) -> bool:
+    """A constant, a plain cast of one (a typed NULL), or struct_pack/row of those."""
+    if not isinstance(node, dict):
+        return False
+    if node.get("class") == "CONSTANT":
+        return True
+    if node.get("class") == "CAST":
+        return not node.get("try_cast") and _constant_mapping(node.get("child"))
+    return (
+        _is_function(node, _MAPPING_FUNCTIONS)
+        and not node.get("filter")
+        and not node.get("distinct")
+        and not (node.get("order_bys") or {}).get("orders")
+        and all(_constant_mapping(a.get("expression")) for a in node.get("arguments") or [])
+    )
+
+
+def _remap_is_constant(node: dict[str, Any]) -> bool:
+    arguments = node.get("arguments") or []
+    return (
+        len(arguments) == 4
+        and not node.get("filter")
+        and not node.get("distinct")
+        and all(_constant_mapping(a.get("expression")) for a in arguments[1:])
+    )
+
+
 def _nodes(value: Any) -> Iterator[dict[str, Any]]:
     if isinstance(value, dict):
         yield value
+        if _is_function(value, frozenset({_REMAP})):
+            # its other arguments are constants, checked whole by _remap_is_constant
+            yield from _nodes((value.get("arguments") or [{}])[0])
+            return
         for key, child in value.items():
             if value.get("type") == "TABLE_FUNCTION" and key == "function" and not _unnest(child):
                 continue  # checked whole by _check_table_function
@@ -112,6 +163,8 @@ def crosscheck(
                 raise _refuse(f"qualified function '{name}'", consumer)
             if name not in functions or name in ("read_parquet",):
                 raise _refuse(f"function '{name}'", consumer)
+            if name == _REMAP and not _remap_is_constant(node):
+                raise _refuse(f"{_REMAP} with a mapping that is not constant", consumer)
         elif node.get("class") == "STAR" and node.get("columns"):
             raise _refuse("COLUMNS(...)", consumer)
         elif node.get("class") == "POSITIONAL_REFERENCE":

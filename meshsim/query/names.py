@@ -25,6 +25,14 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from meshsim.errors import QueryError, closest, unknown_name_message
+from meshsim.query.travel import (
+    ColumnsAt,
+    Travel,
+    not_at_version,
+    restore_travelled,
+    time_travel,
+    travelled_schema,
+)
 from meshsim.spec.loader import MeshSpec
 
 
@@ -98,38 +106,6 @@ def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
             name = node.this.name
             if node.alias != name and node.alias.lower() == name.lower():
                 node.set("alias", exp.to_identifier(name, quoted=True))
-
-
-def _time_travel(node: exp.Table, consumer: str | None) -> tuple[int | None, datetime | None]:
-    when = node.args.get("when")
-    if when is None:
-        return None, None
-    if not isinstance(when, exp.HistoricalData) or str(when.this).upper() != "AT":
-        raise QueryError(
-            "time travel is written AT (VERSION => n) or AT (TIMESTAMP => ...)", consumer=consumer
-        )
-    kind = str(when.args.get("kind")).upper()
-    value = when.expression
-    if kind == "VERSION" and isinstance(value, exp.Literal) and value.is_int:
-        return int(value.this), None
-    if kind == "VERSION" and isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal):
-        raise QueryError(
-            f"time travel to version {value.sql(dialect='duckdb')}: versions are 0 or more "
-            f"(AT (VERSION => 3)); 'meshsim history TABLE' lists them",
-            consumer=consumer,
-        )
-    if kind == "TIMESTAMP":
-        text = value.this if isinstance(value, exp.Cast) else value
-        if isinstance(text, exp.Literal) and text.is_string:
-            try:
-                return None, datetime.fromisoformat(text.this)
-            except ValueError:
-                pass
-    raise QueryError(
-        f"time travel needs a literal: AT (VERSION => 3) or AT (TIMESTAMP => TIMESTAMP "
-        f"'2024-01-01 00:00:00'), got {when.sql(dialect='duckdb')}",
-        consumer=consumer,
-    )
 
 
 def _check_tables(tree: exp.Query, spec: MeshSpec, consumer: str | None) -> None:
@@ -212,6 +188,30 @@ def _is_output_ref(column: exp.Column) -> bool:
     return False
 
 
+def _name_series_columns(tree: exp.Expr) -> None:
+    """``range(...)`` / ``generate_series(...)`` in FROM have one column, which DuckDB names
+    after the function, or after the alias when it has one; sqlglot's qualify does not know
+    it, so ``*`` over one could not be expanded. Write that name as the column alias."""
+    for table in tree.find_all(exp.Table):
+        series = table.this
+        if not isinstance(series, exp.GenerateSeries):
+            continue
+        alias = table.args.get("alias")
+        if (alias is not None and alias.columns) or not _has_star(table.parent_select):
+            continue  # DuckDB also binds a.range when aliased a: name it only for a *
+        name = "range" if series.args.get("is_end_exclusive") else "generate_series"
+        relation = alias.this if alias is not None and alias.this else exp.to_identifier(name)
+        column = exp.to_identifier(relation.name, quoted=True)  # DuckDB: named as aliased
+        table.set("alias", exp.TableAlias(this=relation.copy(), columns=[column]))
+
+
+def _has_star(select: exp.Select | None) -> bool:
+    return select is not None and any(
+        isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+        for p in select.expressions
+    )
+
+
 def _check_laterals(tree: exp.Query, consumer: str | None) -> None:
     """A LATERAL's alias is not visible inside its own subquery, but sqlglot qualifies an
     unqualified column there with it when the subquery outputs that name (``LATERAL (SELECT
@@ -261,6 +261,7 @@ def _unresolved(
     schema: Any,
     consumer: str | None,
     text: str | None,
+    travels: dict[str, Travel],
 ) -> QueryError:
     """sqlglot's unresolved-column error as meshsim's: the name, the closest column the
     consumer can see (only visible ones: ``schema`` is its visible schema, or the full one
@@ -269,6 +270,10 @@ def _unresolved(
     if match is None:
         return QueryError(f"cannot resolve the query: {error}", consumer=consumer)
     name = match.group("column") or match.group("unknown") or ""
+    if not match.group("table"):
+        then = not_at_version(name, travels, consumer)
+        if then is not None:
+            return then
     choices = sorted(_columns_in_query(tree, spec, schema))
     table = match.group("table")
     if table:
@@ -323,13 +328,15 @@ def resolve(
     consumer: str | None = None,
     schema: Any = None,
     text: str | None = None,
+    columns_at: ColumnsAt | None = None,
 ) -> Resolved:
     """Qualify a copy of ``tree`` and list every mesh table reference with its columns.
 
     With ``schema`` (the consumer's VISIBLE columns per table) stars are expanded to visible
     columns only; without it, the full mesh schema is used and stars are left alone (used to
     diagnose which hidden column a query names). ``text`` is the text the tree was parsed
-    from, to point at an unresolved column.
+    from, to point at an unresolved column. With ``columns_at`` and ``schema``, a
+    time-travelled table offers the columns its version had.
     """
     tree = tree.copy()
     for pivot in tree.find_all(exp.Pivot):  # DuckDB keeps the case of the names PIVOT makes
@@ -337,6 +344,10 @@ def resolve(
             name.meta["case_sensitive"] = True
     tree = normalize_identifiers(tree, dialect="duckdb")
     _check_tables(tree, spec, consumer)
+    _name_series_columns(tree)
+    travels: dict[str, Travel] = {}
+    if schema is not None and columns_at is not None:
+        schema, travels = travelled_schema(tree, schema, columns_at, consumer)
     try:
         tree = qualify(
             tree,
@@ -347,7 +358,8 @@ def resolve(
             quote_identifiers=True,
         )
     except OptimizeError as exc:
-        raise _unresolved(exc, tree, spec, schema, consumer, text) from None
+        raise _unresolved(exc, tree, spec, schema, consumer, text, travels) from None
+    restore_travelled(tree, travels)
     _check_laterals(tree, consumer)
     if schema is not None:
         _check_stars_expanded(tree, consumer)
@@ -358,7 +370,7 @@ def resolve(
         for alias, source in scope.sources.items():
             if isinstance(source, exp.Table) and not isinstance(source.this, exp.Func):
                 if id(source) not in uses:
-                    version, timestamp = _time_travel(source, consumer)
+                    version, timestamp = time_travel(source, consumer)
                     table_alias = source.args.get("alias")
                     if table_alias is not None and table_alias.columns:
                         raise QueryError(

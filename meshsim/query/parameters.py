@@ -21,6 +21,8 @@ from meshsim.errors import QueryError
 
 Params = Sequence[Any] | Mapping[str, Any]
 
+#: The integers DuckDB binds (HUGEINT down, UHUGEINT up); it refuses any other Python int.
+INT_RANGE = (-(2**127), 2**128 - 1)
 SUPPORTED_TYPES = "None, bool, int, float, Decimal, str, date, datetime, time, or a list of them"
 
 
@@ -52,7 +54,13 @@ def number_placeholders(text: str, consumer: str | None) -> str:
         tokens = DuckDB().tokenize(text)
     except TokenError:
         return text  # rule parse reports it
-    marks = [t for t in tokens if t.token_type == TokenType.PLACEHOLDER and t.text == "?"]
+    # sqlglot reads ``?::`` (a placeholder, then a cast) as one token
+    marks = [
+        t
+        for t in tokens
+        if (t.token_type == TokenType.PLACEHOLDER and t.text == "?")
+        or (t.token_type == TokenType.QDCOLON and t.text == "?::")
+    ]
     if not marks:
         return text
     if any(t.token_type == TokenType.PARAMETER for t in tokens):
@@ -60,8 +68,66 @@ def number_placeholders(text: str, consumer: str | None) -> str:
             "the query mixes parameter styles (?, $1, $name); use one", consumer=consumer
         )
     for number, token in reversed(list(enumerate(marks, start=1))):
-        text = f"{text[: token.start]}${number}{text[token.end + 1 :]}"
+        text = f"{text[: token.start]}${number}{text[token.start + 1 :]}"
     return text
+
+
+NOT_A_VALUE = "a parameter stands for a value; it cannot name a table/column/alias or a position"
+
+#: Nodes whose every part is a name, and what a placeholder there would name.
+_NAMING: tuple[tuple[type[exp.Expr], str], ...] = (
+    (exp.Table, "a table name"),
+    (exp.TableAlias, "a relation alias"),
+    (exp.CTE, "a CTE name"),
+    (exp.Column, "a column name"),
+    (exp.Dot, "a qualified name"),
+    (exp.Star, "a column of * EXCLUDE/REPLACE/RENAME"),
+    (exp.Columns, "a COLUMNS(...) pattern"),
+    (exp.Identifier, "a name"),
+)
+#: Lists whose bare integer items DuckDB reads as positions of the select list.
+_POSITIONAL: tuple[tuple[type[exp.Expr], str], ...] = (
+    (exp.Group, "a GROUP BY item"),
+    (exp.Rollup, "a GROUP BY ROLLUP item"),
+    (exp.Cube, "a GROUP BY CUBE item"),
+    (exp.GroupingSets, "a GROUP BY GROUPING SETS item"),
+)
+
+
+def check_value_positions(tree: exp.Expr, consumer: str | None) -> None:
+    """Refuse a placeholder anywhere but where a value expression may stand: bound as a
+    literal, it would otherwise name a table, CTE, alias or column (``FROM customer.?``,
+    ``SELECT 1 AS ?``) or, as a bare GROUP BY / ORDER BY / DISTINCT ON item, a position."""
+    for placeholder in tree.find_all(exp.Placeholder):
+        where = _not_a_value(placeholder)
+        if where:
+            raise QueryError(
+                f"{NOT_A_VALUE} ({_shown(placeholder)} is {where})",
+                consumer=consumer,
+                hint="write names and positions in the query text; bind only values",
+            )
+
+
+def _not_a_value(placeholder: exp.Placeholder) -> str:
+    """What ``placeholder`` would stand for if not a value ('' when it is a value)."""
+    parent = placeholder.parent
+    if isinstance(parent, exp.Alias) and placeholder.arg_key == "alias":
+        return "an alias"
+    for kind, what in _NAMING:
+        if isinstance(parent, kind):
+            return what
+    node: exp.Expr = placeholder
+    while isinstance(node.parent, exp.Paren | exp.Tuple):
+        node = node.parent  # GROUP BY (?) and DISTINCT ON (?) are still positions
+    parent, key = node.parent, node.arg_key
+    for kind, what in _POSITIONAL:
+        if isinstance(parent, kind):
+            return what
+    if isinstance(parent, exp.Ordered) and key == "this":
+        return "an ORDER BY item"
+    if isinstance(parent, exp.Distinct) and key == "on":
+        return "a DISTINCT ON item"
+    return ""
 
 
 def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None) -> exp.Expr:
@@ -78,6 +144,7 @@ def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None)
                 hint="pass them: session.sql(query, [value, ...]) or {name: value}",
             )
         return tree
+    check_value_positions(tree, consumer)
     styles = {_style(p) for p in placeholders}
     if len(styles) > 1:
         raise QueryError(
@@ -90,7 +157,17 @@ def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None)
                 "the query names its parameters ($name): pass a dict, not a list",
                 consumer=consumer,
             )
-        values = {str(k).lower(): v for k, v in params.items()}
+        values: dict[str, Any] = {}
+        spelled: dict[str, str] = {}
+        for key, value in params.items():
+            name = str(key).lower()
+            if name in values:
+                raise QueryError(
+                    f"parameters ${spelled[name]} and ${key} differ only by case; names match "
+                    f"case-insensitively, as in DuckDB: give one",
+                    consumer=consumer,
+                )
+            values[name], spelled[name] = value, str(key)
         used = {str(p.this).lower() for p in placeholders}
         missing = sorted(used - set(values))
         if missing:
@@ -114,19 +191,30 @@ def bind_parameters(tree: exp.Expr, params: Params | None, consumer: str | None)
             "the query has positional parameters (? or $1): pass a list, not a dict",
             consumer=consumer,
         )
-    if style == "numbered":
-        numbers = [int(str(p.this)) for p in placeholders]
-        expected = max(numbers, default=0)
-    else:
-        numbers = list(range(1, len(placeholders) + 1))
-        expected = len(placeholders)
+    if style == "positional" and placeholders:
+        # sqlglot's tree does not keep the order of the text: a ? that number_placeholders
+        # did not number cannot be bound to the right value
+        raise QueryError(
+            "meshsim could not number the ? placeholders in the order of the text; write "
+            "them $1, $2, ... instead",
+            consumer=consumer,
+        )
+    numbers = [int(str(p.this)) for p in placeholders]
+    expected = max(numbers, default=0)
     if len(params) != expected:
         raise QueryError(
             f"the query takes {expected} parameter(s), {len(params)} given", consumer=consumer
         )
+    if min(numbers, default=1) < 1:
+        raise QueryError("parameters are numbered from $1", consumer=consumer)
+    skipped = sorted(set(range(1, expected + 1)) - set(numbers))
+    if skipped:
+        raise QueryError(
+            f"parameter ${skipped[0]} is not used by the query (placeholders: "
+            f"{', '.join(f'${n}' for n in sorted(set(numbers)))})",
+            consumer=consumer,
+        )
     for placeholder, number in zip(placeholders, numbers, strict=True):
-        if number < 1:
-            raise QueryError("parameters are numbered from $1", consumer=consumer)
         placeholder.replace(literal(params[number - 1], consumer))
     return tree
 
@@ -149,6 +237,12 @@ def literal(value: Any, consumer: str | None) -> exp.Expr:
     if isinstance(value, bool):
         return exp.true() if value else exp.false()
     if isinstance(value, int):
+        if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            raise QueryError(
+                f"integer parameter {value} is out of the range DuckDB binds (128 bits: "
+                f"{INT_RANGE[0]} to {INT_RANGE[1]}); pass it as a Decimal or a str",
+                consumer=consumer,
+            )
         return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
     if isinstance(value, float):
         text = repr(value) if math.isfinite(value) else str(value)
@@ -158,6 +252,14 @@ def literal(value: Any, consumer: str | None) -> exp.Expr:
             raise QueryError(f"parameter {value!r} is not a finite decimal", consumer=consumer)
         return exp.cast(exp.Literal.string(str(value)), _decimal_type(value))
     if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise QueryError(
+                f"a string parameter is not valid text: character {exc.start} is an unpaired "
+                f"surrogate (\\u{ord(value[exc.start]):04x})",
+                consumer=consumer,
+            ) from None
         return exp.Literal.string(value)
     if isinstance(value, datetime):
         kind = "TIMESTAMPTZ" if value.tzinfo is not None else "TIMESTAMP"
@@ -185,9 +287,12 @@ def _decimal_type(value: Decimal) -> exp.DataType:
     return exp.DataType.build(f"DECIMAL({precision}, {scale})", dialect="duckdb")
 
 
-def bound_text(tree: exp.Expr) -> str:
-    """The query with its parameters bound, as the plan cache's key."""
-    return tree.sql(dialect="duckdb")
+def bound_text(tree: exp.Expr, wrapper: str = "") -> str:
+    """The statement with its parameters bound, as the plan cache's key: the wrapper parse
+    unwrapped (EXPLAIN) and the query's text with every value in it, so neither two values
+    nor a query and its EXPLAIN ever share a plan."""
+    text = tree.sql(dialect="duckdb")
+    return f"{wrapper} {text}" if wrapper else text
 
 
 def audit_text(text: str, params: Params | None) -> str:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from sqlglot import exp
 
+    from meshsim.engine import EngineFailure
     from meshsim.query.names import Resolved
     from meshsim.query.parameters import Params
     from meshsim.query.rewrite import Plan
@@ -104,19 +105,25 @@ class Rule:
 
 
 def parse(engine: GovernedEngine, attempt: Attempt) -> None:
-    """Parse, then bind the parameters as literals in meshsim's own tree."""
+    """Parse, then bind the parameters as literals in meshsim's own tree. EXPLAIN's query is
+    opaque text to sqlglot, so it is parsed here too, and its placeholders numbered in the
+    order of *its* text: every wrapper's query binds exactly like the query alone."""
     from meshsim.query.parameters import bind_parameters, check_params, number_placeholders
-    from meshsim.query.statements import is_explain
-    from meshsim.query.validate import parse_statement
+    from meshsim.query.statements import EXPLAIN, explained_query, is_explain
+    from meshsim.query.validate import command_text, parse_statement
 
     params = check_params(attempt.params, attempt.consumer)
-    text = attempt.text
-    if params is not None:
-        text = number_placeholders(text, attempt.consumer)
+    text = attempt.text if params is None else number_placeholders(attempt.text, attempt.consumer)
     statement = parse_statement(text, consumer=attempt.consumer, bounds=engine.bounds)
-    if not is_explain(statement):  # EXPLAIN's query is parsed, and bound, by rule statement
-        statement = bind_parameters(statement, params, attempt.consumer)
-    attempt.statement, attempt.parsed_text = statement, text
+    source = text
+    if is_explain(statement):
+        source = command_text(statement)
+        if params is not None:
+            source = number_placeholders(source, attempt.consumer)
+        statement = explained_query(source, attempt.consumer, engine.bounds)
+        attempt.wrapper = EXPLAIN
+    attempt.statement = bind_parameters(statement, params, attempt.consumer)
+    attempt.parsed_text, attempt.source_text = text, source
 
 
 def statement(engine: GovernedEngine, attempt: Attempt) -> None:
@@ -145,16 +152,22 @@ def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
     """Qualify with the consumer's VISIBLE schema; a query that does not resolve because it
     names a hidden column is refused as such (authorise on the full schema says which)."""
     from meshsim.query.names import resolve as resolve_names
-    from meshsim.query.rewrite import authorize
+    from meshsim.query.rewrite import authorize, require_columns
 
     assert attempt.tree is not None and attempt.policies is not None
     planner = engine.planner
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
+    require_columns(attempt.tree, planner)
     visible = planner.visible_schema(attempt.consumer, attempt.fingerprint, access)
     try:
         text = attempt.source_text or attempt.text
         attempt.resolved = resolve_names(
-            attempt.tree, planner.spec, consumer=attempt.consumer, schema=visible, text=text
+            attempt.tree,
+            planner.spec,
+            consumer=attempt.consumer,
+            schema=visible,
+            text=text,
+            columns_at=planner.columns_at,
         )
     except QueryError as first:
         try:
@@ -240,19 +253,42 @@ def execute(engine: GovernedEngine, attempt: Attempt) -> None:
             max_bytes=limits.max_result_bytes,
             limit_s=attempt.limit_s,
         )
-    except duck.EngineFailure:
+    except duck.EngineFailure as exc:
         # a data file damaged since the plan was made fails inside DuckDB, whose message is
         # withheld: say which table and file instead, if that is the cause
-        _require_plan_files(engine, plan)
+        _require_plan_files(engine, plan, exc)
         raise
 
 
-def _require_plan_files(engine: GovernedEngine, plan: Plan) -> None:
-    from meshsim.storage.files import require_files
+#: engine failures that a damaged data page can cause (DuckDB does not always name the file)
+_DECODING_FAILURES = frozenset({"InvalidInputException", "IOException", "Error"})
 
-    pins = {(t.ref, t.version) for t in plan.tables} | set(plan.lookups.items())
-    for ref, version in sorted(pins):
-        require_files(engine.planner.snapshot(ref, version))
+
+def _require_plan_files(engine: GovernedEngine, plan: Plan, failure: EngineFailure) -> None:
+    """Raise a StorageError naming the table and file if a data file of the plan is damaged:
+    missing, truncated or without its footer, or with pages that cannot be decoded (the file
+    DuckDB named, or found by decoding the plan's files when it named none)."""
+    from meshsim.storage.files import (
+        FileProblem,
+        damaged_files_error,
+        require_files,
+        undecodable_files,
+    )
+
+    pins = sorted({(t.ref, t.version) for t in plan.tables} | set(plan.lookups.items()))
+    snapshots = [(ref, version, engine.planner.snapshot(ref, version)) for ref, version in pins]
+    for _, _, snapshot in snapshots:
+        require_files(snapshot)
+    for ref, version, snapshot in snapshots:
+        if failure.file and any(f.path == failure.file for f in snapshot.files):
+            problem = FileProblem(ref, failure.file, "has data pages that cannot be decoded")
+            raise damaged_files_error(ref, version, [problem])
+    if failure.file or failure.kind not in _DECODING_FAILURES:
+        return
+    for ref, version, snapshot in snapshots:
+        problems = undecodable_files(snapshot)
+        if problems:
+            raise damaged_files_error(ref, version, problems)
 
 
 PLAN_RULES: tuple[Rule, ...] = (
@@ -310,6 +346,8 @@ def reason_of(error: BaseException) -> str:
     """The audit record's reason: meshsim's own message, or only the class of anything else."""
     if isinstance(error, MeshsimError):
         return error.message
+    if isinstance(error, KeyboardInterrupt):
+        return "the query was cancelled"
     return f"internal error ({type(error).__name__})"
 
 

@@ -110,9 +110,15 @@ def _duckdb_types(table: pa.Table) -> list[str | None]:
 def _as_duckdb_returns(values: list[Any], duckdb_type: str | None) -> list[Any]:
     """Python values as DuckDB's own ``fetchall()`` returns them where Arrow's differ: a
     HUGEINT (the type of a sum of integers) is an ``int``, not a ``Decimal``; an INTERVAL a
-    ``timedelta`` (a month counted as 30 days, as DuckDB counts it)."""
-    if duckdb_type in ("HUGEINT", "UHUGEINT"):
+    ``timedelta`` (a month counted as 30 days, as DuckDB counts it); a BIGNUM (which DuckDB
+    gives as its digits, a ``str``) an ``int``, never its internal bytes."""
+    if duckdb_type == "HUGEINT":
         return [None if v is None else int(v) for v in values]
+    if duckdb_type == "UHUGEINT":
+        # exported as a 128-bit decimal: a value past 2**127 arrives as its two's complement
+        return [None if v is None else int(v) % 2**128 for v in values]
+    if duckdb_type == "BIGNUM":
+        return [None if v is None else _bignum(v) for v in values]
     if duckdb_type == "INTERVAL":
         return [
             None
@@ -121,6 +127,16 @@ def _as_duckdb_returns(values: list[Any], duckdb_type: str | None) -> list[Any]:
             for v in values
         ]
     return values
+
+
+def _bignum(data: bytes) -> int:
+    """DuckDB's BIGNUM (an integer literal past 128 bits) from its Arrow bytes: a 3-byte
+    header whose top bit is set for a positive number, then the magnitude big-endian; a
+    negative number has every byte inverted."""
+    negative = not data[0] & 0x80
+    body = bytes(b ^ 0xFF for b in data[3:]) if negative else data[3:]
+    magnitude = int.from_bytes(body, "big")
+    return -magnitude if negative else magnitude
 
 
 def _python_columns(table: pa.Table) -> list[list[Any]]:
@@ -158,6 +174,14 @@ class Explanation:
         lines.append("governed SQL:")
         lines.append("  " + self.governed_sql)
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from meshsim.reprs import explanation_html
+
+        return explanation_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
 
 
 def explain_table(explanation: Explanation) -> pa.Table:

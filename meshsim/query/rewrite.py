@@ -32,6 +32,7 @@ from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies, RowFilter
 
 if TYPE_CHECKING:
+    from meshsim.query.travel import VersionColumns
     from meshsim.storage.snapshot import Snapshot, SnapshotCache
 
 
@@ -103,6 +104,35 @@ def product_of(spec: MeshSpec, ref: str) -> str:
     return f"{table.domain}.{table.product}" if table else ref
 
 
+def _no_grant(spec: MeshSpec, consumer: str, ref: str) -> AccessDenied:
+    product = product_of(spec, ref)
+    return AccessDenied(
+        f"consumer '{consumer}' has no grant on table '{ref}' (product '{product}')",
+        consumer=consumer,
+        table=ref,
+        hint=f"meshsim request --as {consumer} {product}",
+    )
+
+
+def require_columns(tree: exp.Query, planner: Planner) -> None:
+    """Refuse by name a mesh table the query reads that has no columns: a registered table
+    whose Delta schema could not be read (the storage error says why, when storage is the
+    reason). No grant can cover a table without columns, so every consumer gets this error,
+    not a misleading "no grant". Names cannot be resolved over it (sqlglot's schemas hold no
+    table without columns), so the visible schema leaves it out: it breaks no query of the
+    other tables."""
+    for node in tree.find_all(exp.Table):
+        if not node.db or isinstance(node.this, exp.Func):
+            continue
+        ref = f"{node.db}.{node.name}".lower()
+        table = planner.spec.table(ref)
+        if table is None or table.columns:
+            continue  # resolve refuses an unknown table by name
+        from meshsim.sources.registered import no_columns_reason
+
+        raise no_columns_reason(planner.spec, ref)
+
+
 def authorize(
     resolved: Resolved, spec: MeshSpec, consumer: str, access: Callable[[str], TableAccess]
 ) -> None:
@@ -112,12 +142,7 @@ def authorize(
         product = product_of(spec, use.ref)
         hint = f"meshsim request --as {consumer} {product}"
         if not table_access.granted:
-            raise AccessDenied(
-                f"consumer '{consumer}' has no grant on table '{use.ref}' (product '{product}')",
-                consumer=consumer,
-                table=use.ref,
-                hint=hint,
-            )
+            raise _no_grant(spec, consumer, use.ref)
         for name in sorted(use.columns or ()):
             column = table_access.column(name)
             if column is None or not column.visible:
@@ -208,6 +233,41 @@ class Planner:
             self.publications(ref),
         )
 
+    def travelled(
+        self,
+        ref: str,
+        version: int | None,
+        timestamp: datetime | None,
+        published: Snapshot | None = None,
+    ) -> Snapshot:
+        """The version a time travel names, read under the published version's column names
+        (policies name those; :mod:`meshsim.storage.published_names`)."""
+        from meshsim.storage.published_names import named_as
+
+        old = self.snapshot(ref, version, timestamp)
+        return named_as(old, published if published is not None else self.snapshot(ref))
+
+    def columns_at(
+        self, ref: str, version: int | None, timestamp: datetime | None
+    ) -> VersionColumns | None:
+        """For rule resolve: the version a time travel reads and its columns (published
+        names), or None when it reads the published version."""
+        from meshsim.query.travel import VersionColumns
+        from meshsim.storage.published_names import named_as
+
+        old = self.snapshot(ref, version, timestamp)
+        snapshot = named_as(old, self.snapshot(ref))
+        if snapshot.names_from is None:
+            return None
+        then = {(c.physical_name, c.field_id): c.name for c in old.columns}
+        renamed = {}
+        for c in snapshot.present_columns:
+            name = then.get((c.physical_name, c.field_id))
+            if name is not None and name != c.name:
+                renamed[name] = c.name
+        types = {c.name: c.type for c in snapshot.present_columns}
+        return VersionColumns(snapshot.version, types, renamed)
+
     def current_version(self, ref: str) -> int:
         """The version a query without time travel reads now (cheap: no log replay)."""
         pin = self.published(ref)
@@ -246,11 +306,13 @@ class Planner:
             for table in self.spec.tables():
                 table_access = access(table.ref)
                 visible = set(table_access.visible_columns) if table_access.granted else None
-                cached.setdefault(table.domain, {})[table.name] = {
+                columns = {
                     c.name: sql_type(c.type)
                     for c in table.columns
                     if visible is None or c.name in visible
                 }
+                if columns:  # one without any (unreadable) is refused by require_columns
+                    cached.setdefault(table.domain, {})[table.name] = columns
             from sqlglot.schema import MappingSchema
 
             # built once per consumer and policy version: qualify() would rebuild it per query
@@ -289,7 +351,7 @@ class Planner:
         for use in resolved.uses:
             if use.pin not in pinned:
                 pinned[use.pin] = (
-                    self.snapshot(use.ref, use.version, use.timestamp)
+                    self.travelled(use.ref, use.version, use.timestamp, latest_snapshot(use.ref))
                     if use.version is not None or use.timestamp is not None
                     else latest_snapshot(use.ref)
                 )
@@ -365,6 +427,7 @@ class Planner:
             table_access.table,
             snapshot.location,
             snapshot.version,
+            snapshot.names_from,  # an old version's columns depend on the published names
             lookup_pins,
         )
         cached = self.caches.scans.get(key)

@@ -81,7 +81,8 @@ def governed_select(
     visible = exp.column(VISIBLE_FLAG, table=RAW_ALIAS, quoted=True)
     projections = []
     for column in access.columns:
-        if not column.visible or column.column not in present:
+        # a column an old version did not have is read (as NULL) for the row filters only
+        if not column.visible or column.column not in present or column.column in snapshot.absent:
             continue
         raw = exp.column(column.column, table=RAW_ALIAS, quoted=True)
         if column.state == "masked" and column.mask is not None:

@@ -161,7 +161,7 @@ class GovernedEngine:
             pipeline.run_rules(self, attempt, parse)
             assert attempt.statement is not None
             rules = tuple(r for r in rules if r.name != "parse")
-            text = bound_text(attempt.statement)
+            text = bound_text(attempt.statement, attempt.wrapper)
         key = (attempt.consumer, attempt.fingerprint, text)
         cached = self.caches.plans.get(key)
         if cached is not None and self._table_versions(cached[1]) == cached[1]:
@@ -191,6 +191,9 @@ class GovernedEngine:
                 f"meshsim could not plan or run the query ({type(exc).__name__})",
                 consumer=attempt.consumer,
             ) from None
+        except BaseException as exc:  # Ctrl-C in a notebook or a script: audited, re-raised
+            error = exc
+            raise
         finally:
             self._record(attempt, error, explain=not execute)
         return attempt

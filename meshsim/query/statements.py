@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from sqlglot import exp
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from meshsim.policy.access import TableAccess
     from meshsim.query.pipeline import Attempt
     from meshsim.query.session import GovernedEngine
+    from meshsim.query.validate import QueryBounds
     from meshsim.spec.loader import MeshSpec
 
 #: Statements that wrap a governed query; DuckDB computes them over the verified SQL.
@@ -93,12 +94,8 @@ def inspect(engine: GovernedEngine, attempt: Attempt) -> None:
     statement = attempt.statement
     assert statement is not None
     listing = _Listing(engine, attempt)
-    wrapper, source = "", attempt.parsed_text or attempt.text  # what positions refer to
-    if isinstance(statement, exp.Command) and is_explain(statement):
-        from meshsim.query.validate import command_text
-
-        source = command_text(statement)
-        statement, wrapper = _explained(source, attempt), EXPLAIN
+    # parse unwrapped EXPLAIN (its wrapper is set); positions refer to the text parsed last
+    wrapper, source = attempt.wrapper, attempt.source_text or attempt.parsed_text or attempt.text
     query_text = source
     if isinstance(statement, exp.Describe | exp.Summarize):
         kind = "DESCRIBE" if isinstance(statement, exp.Describe) else "SUMMARIZE"
@@ -123,20 +120,22 @@ def _after_keyword(text: str) -> str:
     return text[tokens[1].start :] if len(tokens) > 1 else text
 
 
-def is_explain(statement: exp.Expr) -> bool:
+def is_explain(statement: exp.Expr) -> TypeGuard[exp.Command]:
     return isinstance(statement, exp.Command) and str(statement.this).upper() == EXPLAIN
 
 
-def _explained(inner: str, attempt: Attempt) -> exp.Expr:
-    from meshsim.query.parameters import bind_parameters
+def explained_query(inner: str, consumer: str | None, bounds: QueryBounds) -> exp.Expr:
+    """The statement EXPLAIN explains, parsed within the same bounds as any query."""
     from meshsim.query.validate import parse_statement
 
     if inner.lstrip().upper().startswith(("ANALYZE", "ANALYSE", "(")):
-        raise _unsupported("EXPLAIN ANALYZE (or an EXPLAIN option)", attempt.consumer)
-    statement = parse_statement(inner, consumer=attempt.consumer)
+        raise _unsupported("EXPLAIN ANALYZE (or an EXPLAIN option)", consumer)
+    if not inner.strip():
+        raise incomplete(EXPLAIN, "a query", consumer)
+    statement = parse_statement(inner, consumer=consumer, bounds=bounds)
     if is_explain(statement):
-        raise _unsupported("EXPLAIN EXPLAIN", attempt.consumer)
-    return bind_parameters(statement, attempt.params, attempt.consumer)
+        raise _unsupported("EXPLAIN EXPLAIN", consumer)
+    return statement
 
 
 def _describable(target: exp.Expr, wrapper: str, consumer: str) -> exp.Expr:
@@ -144,6 +143,13 @@ def _describable(target: exp.Expr, wrapper: str, consumer: str) -> exp.Expr:
         return exp.select(exp.Star()).from_(target)
     if isinstance(target, exp.Query | exp.Values):
         return target
+    if isinstance(target, exp.Schema):  # sqlglot's reading of DESCRIBE f(x)
+        raise QueryError(
+            f"{wrapper} of a table function or column list ({target.this.name}(...)) is not "
+            f"supported by meshsim; {wrapper} a mesh table or a query",
+            consumer=consumer,
+            hint=f"{wrapper} domain.table, or {wrapper} SELECT ...",
+        )
     raise _unsupported(f"{wrapper} of {target.key.upper()}", consumer)
 
 
@@ -275,6 +281,14 @@ def _substitute_information_schema(statement: exp.Expr, listing: _Listing) -> ex
             exp.Subquery(this=relation, alias=exp.TableAlias(this=exp.to_identifier(alias)))
         )
     return statement
+
+
+def incomplete(keyword: str, needs: str, consumer: str | None) -> QueryError:
+    """``DESCRIBE`` / ``SUMMARIZE`` / ``EXPLAIN`` with nothing after it."""
+    example = f"{keyword} SELECT ..."
+    if needs != "a query":
+        example = f"{keyword} domain.table or {example}"
+    return QueryError(f"{keyword} needs {needs}", consumer=consumer, hint=f"write {example}")
 
 
 def _unsupported(what: str, consumer: str | None) -> QueryError:

@@ -100,10 +100,16 @@ def parse_statement(
         _check_nesting(text, bounds.max_nesting, consumer)
         statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
     except (ParseError, TokenError) as exc:
+        _refuse_incomplete_inspection(text, consumer)
         errors = getattr(exc, "errors", None) or [{}]
         first = errors[0]
         detail = str(first.get("description") or "")
         detail = _CLASS.sub(r"\1", _TOKEN.sub(r"'\1'", detail))
+        detail = detail.replace("'SENTINEL'", "the end of the query")
+        if isinstance(exc, TokenError) and _DOTTED_PARAMETER.search(str(exc)):
+            from meshsim.query.parameters import NOT_A_VALUE
+
+            raise QueryError(f"{NOT_A_VALUE} ($n.$m)", consumer=consumer) from None
         if isinstance(exc, TokenError):
             detail = "cannot split it into tokens (is a string, quoted name or comment not closed?)"
         line, column = first.get("line"), first.get("col")
@@ -132,6 +138,20 @@ def parse_statement(
     return _with_source(statements[0], text)
 
 
+def _refuse_incomplete_inspection(text: str, consumer: str | None) -> None:
+    """A lone DESCRIBE or SUMMARIZE is sqlglot's "Expected table name but got 'SENTINEL'"."""
+    from sqlglot.dialects.duckdb import DuckDB
+
+    from meshsim.query.statements import WRAPPERS, incomplete
+
+    try:
+        tokens = [t for t in DuckDB().tokenize(text) if t.text != ";"]
+    except TokenError:
+        return
+    if len(tokens) == 1 and tokens[0].text.upper() in WRAPPERS:
+        raise incomplete(tokens[0].text.upper(), "a table or a query", consumer)
+
+
 #: ``meta`` key of a function node: the name as the consumer wrote it (sqlglot normalises
 #: ``list`` to ARRAY_AGG, ``unnest`` to EXPLODE, ``random`` to RAND)
 SOURCE = "meshsim_source"
@@ -139,6 +159,8 @@ SOURCE = "meshsim_source"
 KEYWORD = "meshsim_keyword"
 
 
+#: sqlglot's tokenizer stops at ``$1.$2`` (a dollar after a dot): names made of parameters
+_DOTTED_PARAMETER = re.compile(r"\$\w+\s*\.\s*\$'$")
 _CLASS = re.compile(r"<class 'sqlglot\.[\w.]+\.(\w+)'>")
 _TOKEN = re.compile(r"<Token token_type: [\w.]+, text: (.*?), line: \d+, col: \d+.*?>")
 
@@ -413,6 +435,18 @@ def check_syntax(tree: exp.Expr, *, consumer: str | None = None, what: str) -> N
         name = type(node).__name__
         if isinstance(node, exp.Select) and node.args.get("into") is not None:
             raise QueryError(f"{what}: SELECT ... INTO is not allowed", consumer=consumer)
+        if (
+            isinstance(node, exp.Unnest)
+            and isinstance(node.parent, exp.From | exp.Join)
+            and node.find(exp.Column) is None
+        ):
+            # DuckDB binds unnest of a constant as a table function scan; a correlated one
+            # (FROM t, unnest(t.l)) is an operator over t and is governed like any other
+            raise QueryError(
+                f"{what}: unnest(...) of a constant as a table (FROM unnest([...])) is not "
+                f"supported by meshsim; call it in the select list: SELECT unnest([...]) AS x",
+                consumer=consumer,
+            )
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
             _check_table_function(node.this, consumer=consumer, what=what)
             continue

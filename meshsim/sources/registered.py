@@ -29,31 +29,57 @@ def default_classification(spec: MeshSpec) -> str | None:
     return DEFAULT_CLASSIFICATION if DEFAULT_CLASSIFICATION in spec.mesh.classifications else None
 
 
-def _inferred_columns(spec: MeshSpec, table: Table) -> list[Column] | None:
+def _delta_columns(spec: MeshSpec, table: Table, ref: str) -> list[Column]:
+    """The columns of a registered table's Delta schema; MeshsimError or ValueError when it
+    cannot be read or holds a type or name the spec cannot."""
     from meshsim.spec.sources import location_path
     from meshsim.spec.types import from_arrow
-    from meshsim.storage import delta
     from meshsim.storage.snapshot import load_snapshot
 
     assert isinstance(table.source, LocationSource)
-    location = location_path(spec, table.source)
+    snapshot = load_snapshot(location_path(spec, table.source), table=ref)
+    return [
+        Column(
+            name=column.name,
+            type=from_arrow(column.type),
+            classification=default_classification(spec),
+            nullable=column.nullable,
+        )
+        for column in snapshot.columns
+    ]
+
+
+def _inferred_columns(spec: MeshSpec, table: Table) -> list[Column] | None:
+    from meshsim.spec.sources import location_path
+    from meshsim.storage import delta
+
+    assert isinstance(table.source, LocationSource)
     try:
-        if not delta.exists(location):
+        if not delta.exists(location_path(spec, table.source)):
             return None
-        snapshot = load_snapshot(location, table=table.name)
-        columns = []
-        for column in snapshot.columns:
-            columns.append(
-                Column(
-                    name=column.name,
-                    type=from_arrow(column.type),
-                    classification=default_classification(spec),
-                    nullable=column.nullable,
-                )
-            )
+        return _delta_columns(spec, table, table.name)
     except (MeshsimError, ValueError):  # unreadable, or a type or name the spec cannot hold:
         return None  # left without columns, for the source check to report
-    return columns
+
+
+def no_columns_reason(spec: MeshSpec, ref: str) -> MeshsimError:
+    """Why the mesh table ``ref`` has no columns: the error reading its Delta schema gives
+    (a registered table that declares none), or that it declares none."""
+    found = spec.table(ref)
+    assert found is not None
+    table = found.table
+    reason = "it declares none"
+    if isinstance(table.source, LocationSource):
+        try:
+            _delta_columns(spec, table, ref)
+        except MeshsimError as exc:
+            return exc
+        except ValueError as exc:
+            reason = f"its Delta schema has what the spec cannot hold ({exc})"
+    return MeshsimError(
+        f"table '{ref}' has no columns meshsim can read: {reason}",
+        hint="run 'meshsim validate', which says why, and declare the columns",
+    )
 
 
 def with_registered_columns(spec: MeshSpec) -> MeshSpec:

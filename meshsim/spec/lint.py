@@ -245,7 +245,9 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
                     f"{label}: table '{table_ref}' of column '{ref}' is not defined"
                     f"{_suggest(table_ref, list(tables))}",
                 )
-            elif table.column(column) is None:
+            elif table.columns and table.column(column) is None:
+                # a table without columns (a registered one whose Delta schema could not be
+                # read) has its own error; its columns are unknown, not missing
                 names = [c.name for c in table.columns]
                 yield Problem(
                     "error",
@@ -277,13 +279,15 @@ def _check_predicate(
             yield Problem(
                 "error", where, f"{label}: predicate reads '{ref}', which is not a mesh table"
             )
-    if table is None:
+    if table is None or not table.columns:  # unknown columns: the table has its own error
         return
     outer_columns = {c.name for c in table.columns}
+    named: set[str] = set()
     for column in tree.find_all(exp.Column):
         if column.table or column.find_ancestor(exp.Subquery, exp.Select):
             continue
-        if column.name not in outer_columns:
+        if column.name not in outer_columns and column.name not in named:
+            named.add(column.name)
             yield Problem(
                 "error",
                 where,

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from meshsim.spec.types import is_nested, normalize_type
+from meshsim.spec.types import normalize_type
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
@@ -421,13 +421,6 @@ class Table(Strict):
                     f"columns '{other}' and '{column.name}' differ only by case; SQL names are "
                     f"case-insensitive, so a query could not tell them apart: rename one"
                 )
-        nested = [c.name for c in self.columns if is_nested(c.type)]
-        if self.column_mapping and nested:
-            raise ValueError(
-                f"column_mapping cannot be used with nested column(s) {', '.join(nested)} yet "
-                f"(their fields would get physical names meshsim does not read): drop "
-                f"column_mapping"
-            )
         return self
 
 

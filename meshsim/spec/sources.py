@@ -33,7 +33,7 @@ from meshsim.spec.models import (
     TpchSource,
 )
 from meshsim.spec.tpch import TPCH_COLUMNS
-from meshsim.spec.types import can_hold, from_arrow, is_nested, to_arrow
+from meshsim.spec.types import can_hold, from_arrow, to_arrow
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -200,16 +200,6 @@ def _check_location(
     if damaged:  # named by file name only, as a query names them
         yield Problem("error", where, damaged_files_error(ref, snapshot.version, damaged).message)
     actual = {c.name: c.type for c in snapshot.columns}
-    nested = [c.name for c in snapshot.columns if is_nested(_spec_type(c.type) or "int")]
-    if snapshot.column_mapping_mode != "none" and nested:
-        yield Problem(
-            "error",
-            where,
-            f"{prefix} uses column mapping and has nested column(s) {', '.join(nested)}: "
-            f"meshsim cannot yet read nested columns of a column-mapped table (their fields "
-            f"have physical names too); register a copy without column mapping",
-        )
-        return
     listing = ", ".join(f"{name} {_spec_type(t) or t}" for name, t in actual.items())
     if ref in spec.inferred:
         yield Problem(

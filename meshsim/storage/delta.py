@@ -41,6 +41,7 @@ from meshsim.storage.log import (
     available_versions,
     commit_timestamp,
     exists,
+    invalid_protocol,
     latest_version,
     location_of,
     not_found,
@@ -115,13 +116,7 @@ def wrap_error(error: Exception, *, location: str, table: str, action: str) -> S
             )
     invalid = _INVALID_PROTOCOL.search(text)
     if invalid:
-        return StorageError(
-            f"table '{table}' at '{location}' has an invalid Delta protocol "
-            f"({invalid.group(1).strip()}); refusing to read it",
-            table=table,
-            hint="the writer left a protocol action the Delta protocol forbids; repair the "
-            "table with the tool that wrote it",
-        )
+        return invalid_protocol(table, location, invalid.group(1).strip())
     if _CATALOG_MANAGED in text:
         return UnsupportedFeatureError(
             table, "catalogManaged", "its commits are owned by a catalog meshsim does not reach"
@@ -631,20 +626,20 @@ def load_state(path: str | Path, *, table: str, version: int) -> TableState:
         features = frozenset(protocol.reader_features or ())
     except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="load a snapshot of") from e
-    descriptors: dict[str, DeletionVectorDescriptor] = {}
-    deleted_counts: dict[str, int] | StorageError = {}
-    if "deletionVectors" in features:
-        from meshsim.storage.deletion_vectors import active_descriptors
+    from meshsim.storage.deletion_vectors import active_descriptors
 
-        descriptors = active_descriptors(location, dt.version(), table=table)
-        try:
-            deleted_counts = _deleted_counts(dt)
-        except (DeltaError, OSError) as e:
-            # raised by the snapshot only after meshsim's own decoding, whose errors name
-            # the damaged file, found nothing wrong
-            deleted_counts = wrap_error(
-                e, location=location, table=table, action="read the deletion vectors of"
-            )
+    # replayed whatever the protocol declares: a vector in a table that does not declare the
+    # feature still deletes rows (deltalake applies it), and the snapshot refuses it by name
+    descriptors = active_descriptors(location, dt.version(), table=table)
+    deleted_counts: dict[str, int] | StorageError = {}
+    try:
+        deleted_counts = _deleted_counts(dt)
+    except (DeltaError, OSError) as e:
+        # raised by the snapshot only after meshsim's own decoding, whose errors name
+        # the damaged file, found nothing wrong
+        deleted_counts = wrap_error(
+            e, location=location, table=table, action="read the deletion vectors of"
+        )
     return TableState(
         location=location,
         version=dt.version(),

@@ -86,3 +86,31 @@ def require_files(snapshot: Snapshot, *, footers: bool = True) -> None:
     problems = check_files(snapshot, footers=footers)
     if problems:
         raise damaged_files_error(snapshot.table, snapshot.version, problems)
+
+
+#: how much data :func:`undecodable_files` decodes at most, looking for a damaged page
+DECODE_BUDGET_BYTES = 256 << 20
+
+
+def undecodable_files(
+    snapshot: Snapshot, *, budget_bytes: int = DECODE_BUDGET_BYTES
+) -> list[FileProblem]:
+    """The data files of ``snapshot`` whose pages cannot be decoded (size and footer intact):
+    decoded in full, batch by batch, up to ``budget_bytes`` of files. Only for explaining a
+    failure the engine did not attribute to a file; it reads data, so it is slow."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    problems, spent = [], 0
+    for data_file in snapshot.files:
+        spent += data_file.size
+        if spent > budget_bytes:
+            break
+        try:
+            for _ in pq.ParquetFile(data_file.path).iter_batches(batch_size=65536):
+                pass
+        except (pa.ArrowException, OSError, ValueError):
+            problems.append(
+                FileProblem(snapshot.table, data_file.path, "has data pages that cannot be decoded")
+            )
+    return problems

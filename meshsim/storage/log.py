@@ -81,6 +81,17 @@ def not_found(location: str, table: str, why: str = "is not a Delta table") -> S
     )
 
 
+def invalid_protocol(table: str, location: str, detail: str) -> StorageError:
+    """The error for a log whose actions break the Delta protocol (``detail`` says how)."""
+    return StorageError(
+        f"table '{table}' at '{location}' has an invalid Delta protocol ({detail}); refusing "
+        f"to read it",
+        table=table,
+        hint="the writer left actions the Delta protocol forbids; repair the table with the "
+        "tool that wrote it",
+    )
+
+
 def unreadable(path: str, table: str, exc: OSError) -> StorageError:
     """The error for a file or folder of a table's Delta log that cannot be read."""
     return StorageError(

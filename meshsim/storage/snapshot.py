@@ -48,7 +48,9 @@ MAX_READER_VERSION = 3
 @dataclass(frozen=True)
 class Column:
     """A table column: logical name, name in the Parquet files, Delta type as Arrow, and (in
-    column mapping id mode) the Parquet field id the files store it under."""
+    column mapping id mode) the Parquet field id the files store it under. With column
+    mapping, the struct fields inside ``type`` carry their own physical names and ids in their
+    Arrow field metadata (see :mod:`meshsim.storage.nested`)."""
 
     name: str
     physical_name: str
@@ -93,6 +95,16 @@ class Snapshot:
     files: tuple[DataFile, ...]
     column_mapping_mode: str
     reader_features: frozenset[str]
+    #: read under the names of this published version (an older version, time travelled to:
+    #: :func:`meshsim.storage.published_names.named_as`); None: under its own names
+    names_from: int | None = None
+    #: published columns this version did not have: read as NULL, for row filters only
+    absent: frozenset[str] = frozenset()
+
+    @property
+    def present_columns(self) -> tuple[Column, ...]:
+        """The columns this version has (all but :attr:`absent`)."""
+        return tuple(c for c in self.columns if c.name not in self.absent)
 
     @property
     def num_records(self) -> int | None:
@@ -140,7 +152,43 @@ def check_readable(state: TableState, table: str) -> str:
             "columnMapping",
             f"mode '{mode}'; meshsim reads modes {', '.join(COLUMN_MAPPING_MODES)}",
         )
+    _check_declared(state, table, mode)
     return mode
+
+
+def _declares(state: TableState, feature: str, since_version: int | None) -> bool:
+    """Whether the protocol enables ``feature``: listed as a reader feature (reader version
+    3), or implied by a reader version (``since_version``: 2 for column mapping)."""
+    if state.min_reader_version >= 3:
+        return feature in state.reader_features
+    return since_version is not None and state.min_reader_version >= since_version
+
+
+def _check_declared(state: TableState, table: str, mode: str) -> None:
+    """Refuse a log that relies on a reader feature its protocol does not declare. Readers
+    that follow the protocol disagree on such a table (deltalake applies an undeclared
+    deletion vector; it reads an undeclared column mapping by logical names, as NULLs), so
+    reading it either way could return deleted rows or another column's values."""
+    from meshsim.storage.log import invalid_protocol
+
+    declared = f"minReaderVersion {state.min_reader_version}"
+    if state.min_reader_version >= 3:
+        declared += f", readerFeatures [{', '.join(sorted(state.reader_features))}]"
+    if state.deletion_vectors and not _declares(state, "deletionVectors", None):
+        path = sorted(state.deletion_vectors)[0]
+        raise invalid_protocol(
+            table,
+            state.location,
+            f"the add action of '{os.path.basename(unquote(path))}' has a deletionVector, but "
+            f"the protocol ({declared}) does not declare the reader feature 'deletionVectors'",
+        )
+    if mode != "none" and not _declares(state, "columnMapping", 2):
+        raise invalid_protocol(
+            table,
+            state.location,
+            f"the metadata sets delta.columnMapping.mode '{mode}', but the protocol "
+            f"({declared}) does not declare the reader feature 'columnMapping'",
+        )
 
 
 def _local_path(location: str, path: str, table: str) -> str:

@@ -206,6 +206,27 @@ def test_an_internal_error_is_audited_as_error(fresh, monkeypatch) -> None:
     assert audit.records[-1].reason == "internal error (KeyError)"
 
 
+@pytest.mark.parametrize("stage", ["plan", "execute"])
+def test_an_interrupted_query_is_audited_as_cancelled(fresh, stage, monkeypatch) -> None:
+    """Ctrl-C in a notebook or the Python API raised KeyboardInterrupt through the audit's
+    ``finally`` with no error recorded: the attempt was audited as allowed."""
+    engine, audit = fresh
+
+    def interrupted(engine, attempt):
+        raise KeyboardInterrupt
+
+    if stage == "plan":
+        engine.plan_rules = (*PLAN_RULES[:2], Rule("resolve", interrupted))
+    else:
+        monkeypatch.setattr(pipeline, "EXECUTE", Rule("execute", interrupted))
+    with pytest.raises(KeyboardInterrupt):
+        engine.session("governance_admin").sql("SELECT 1 AS x")
+    assert (audit.records[-1].decision, audit.records[-1].reason) == (
+        "error",
+        "the query was cancelled",
+    )
+
+
 # -- resource bounds ---------------------------------------------------------------------
 
 

@@ -133,44 +133,6 @@ def test_a_nested_column_is_granted_as_a_whole(events_mesh, tmp_path):
     assert any("sales.events.s.a" in e for e in errors), errors
 
 
-def test_a_column_mapped_table_with_nested_columns_is_refused_by_name(events_mesh, tmp_path):
-    """Nested fields of a column-mapped table have physical names too, and DuckDB casts
-    structs by name: refused clearly until the scan maps them (not a failing query)."""
-    import shutil
-
-    import pyarrow as pa
-
-    from meshsim.storage import delta
-
-    mesh_dir = tmp_path / "mesh"
-    shutil.copytree(events_mesh[0], mesh_dir)
-    mapped = tmp_path / "mapped"
-    data = pa.table({"id": [1], "s": pa.array([{"a": 1}], pa.struct([("a", pa.int32())]))})
-    delta.write(mapped, data, mode="create", column_mapping=True, table="sales.mapped")
-    product = mesh_dir / "sales" / "products" / "events.yaml"
-    edit(product, f"location: '{events_mesh[1]}'", f"location: '{mapped}'")
-    errors = [str(p) for p in validate(mesh_dir) if p.severity == "error"]
-    assert len(errors) == 1 and (
-        "uses column mapping and has nested column(s) s: meshsim cannot yet read nested "
-        "columns of a column-mapped table" in errors[0]
-    ), errors
-
-
-def test_column_mapping_with_a_nested_column_is_refused_by_the_spec(events_mesh, tmp_path):
-    import shutil
-
-    from meshsim.errors import SpecError
-
-    mesh_dir = tmp_path / "mesh"
-    shutil.copytree(events_mesh[0], mesh_dir)
-    product = mesh_dir / "sales" / "products" / "events.yaml"
-    edit(product, "    source:", "    column_mapping: true\n    source:")
-    with pytest.raises(
-        SpecError, match=r"column_mapping cannot be used with nested column\(s\) s, l"
-    ):
-        validate(mesh_dir)
-
-
 def test_the_cli_shows_nested_values_as_json(events_workspace, capsys):
     from tests.cli.clihelpers import run
 

@@ -31,6 +31,8 @@ from meshsim.storage.deletion_vectors import PORTABLE_MAGIC, Z85_ALPHABET
 DELTA_TYPES = {
     pa.int64(): "long",
     pa.int32(): "integer",
+    pa.int16(): "short",
+    pa.int8(): "byte",
     pa.string(): "string",
     pa.float64(): "double",
     pa.bool_(): "boolean",
@@ -38,6 +40,39 @@ DELTA_TYPES = {
     pa.timestamp("us", tz="UTC"): "timestamp",
     pa.timestamp("us"): "timestamp_ntz",
 }
+
+
+def delta_type(dtype: pa.DataType, metadata: Any = None) -> Any:
+    """The Delta schema type of ``dtype`` (nested types as JSON objects); ``metadata(path)``
+    gives each nested struct field's metadata (its path is the field names joined by dots)."""
+    return _delta_type(dtype, "", metadata or (lambda path: {}))
+
+
+def _delta_type(dtype: pa.DataType, path: str, metadata: Any) -> Any:
+    if pa.types.is_struct(dtype):
+        fields = []
+        for f in dtype:
+            child = f"{path}.{f.name}"
+            fields.append(
+                {
+                    "name": f.name,
+                    "type": _delta_type(f.type, child, metadata),
+                    "nullable": True,
+                    "metadata": metadata(child),
+                }
+            )
+        return {"type": "struct", "fields": fields}
+    if pa.types.is_list(dtype):
+        element = _delta_type(dtype.value_type, path, metadata)
+        return {"type": "array", "elementType": element, "containsNull": True}
+    if pa.types.is_map(dtype):
+        return {
+            "type": "map",
+            "keyType": _delta_type(dtype.key_type, path, metadata),
+            "valueType": _delta_type(dtype.item_type, path, metadata),
+            "valueContainsNull": True,
+        }
+    return DELTA_TYPES[dtype]
 
 
 def z85_encode(data: bytes) -> str:
@@ -109,34 +144,62 @@ class HandTable:
     root: Path
     schema: pa.Schema
     partition_columns: list[str] = field(default_factory=list)
-    column_mapping: str = "none"  # "id": physical names and ids on every field
+    column_mapping: str = "none"  # "name"/"id": physical names and ids on every field
     reader_features: list[str] = field(default_factory=lambda: ["deletionVectors"])
+    #: 3 lists ``reader_features``; 1 or 2 declares none (as tables before features do)
+    min_reader_version: int = 3
     version: int = -1
+    schema_changed: bool = False
 
     def physical(self, name: str) -> str:
-        return f"col-{name}" if self.column_mapping != "none" else name
+        """The physical name of a top-level column or (by its dotted path) nested field."""
+        return f"col-{name}" if self.column_mapping != "none" else name.rsplit(".", 1)[-1]
 
     def field_id(self, name: str) -> int:
-        return self.schema.names.index(name) + 1
+        """Top-level columns count from 1; a nested field's id, from its path, stays the same
+        when the schema evolves."""
+        if "." not in name:
+            return self.schema.names.index(name) + 1
+        return 1000 + zlib.crc32(name.encode()) % 1_000_000
+
+    def evolve(self, schema: pa.Schema) -> None:
+        """Change the schema (the next commit logs the new metadata)."""
+        self.schema = schema
+        self.schema_changed = True
+
+    def _metadata(self, path: str) -> dict[str, Any]:
+        if self.column_mapping == "none":
+            return {}
+        name = path.lstrip(".")
+        return {
+            "delta.columnMapping.id": self.field_id(name),
+            "delta.columnMapping.physicalName": self.physical(name),
+        }
 
     def schema_string(self) -> str:
-        fields = []
-        for f in self.schema:
-            metadata: dict[str, Any] = {}
-            if self.column_mapping != "none":
-                metadata = {
-                    "delta.columnMapping.id": self.field_id(f.name),
-                    "delta.columnMapping.physicalName": self.physical(f.name),
-                }
-            fields.append(
-                {
-                    "name": f.name,
-                    "type": DELTA_TYPES[f.type],
-                    "nullable": True,
-                    "metadata": metadata,
-                }
-            )
-        return json.dumps({"type": "struct", "fields": fields})
+        return json.dumps(delta_type(pa.struct(list(self.schema)), self._metadata))
+
+    def stored_type(self, dtype: pa.DataType, path: str, *, rename: bool) -> pa.DataType:
+        """``dtype`` as the Parquet files store it: struct fields under physical names (or,
+        ``rename``, other names only their ids match) with their field ids in id mode."""
+        if pa.types.is_struct(dtype):
+            fields = []
+            for f in dtype:
+                child = f"{path}.{f.name}"
+                name = f.name if self.column_mapping == "none" else self.physical(child)
+                name += "-renamed" if rename else ""
+                metadata = None
+                if self.column_mapping == "id":
+                    metadata = {b"PARQUET:field_id": str(self.field_id(child)).encode()}
+                inner = self.stored_type(f.type, child, rename=rename)
+                fields.append(pa.field(name, inner, metadata=metadata))
+            return pa.struct(fields)
+        if pa.types.is_list(dtype):
+            return pa.list_(self.stored_type(dtype.value_type, path, rename=rename))
+        if pa.types.is_map(dtype):
+            key = self.stored_type(dtype.key_type, path, rename=rename)
+            return pa.map_(key, self.stored_type(dtype.item_type, path, rename=rename))
+        return dtype
 
     def data_file(
         self,
@@ -147,12 +210,13 @@ class HandTable:
         file_columns: dict[str, str] | None = None,
         field_ids: bool = True,
         escape_folder: bool = True,
+        rename_nested: bool = False,
     ) -> dict[str, Any]:
         """Write ``data`` (its non-partition columns) as Parquet; return its add action.
 
         In id mode the file's columns carry ``PARQUET:field_id``; ``file_columns`` renames
         columns inside the file (as a table converted from Iceberg may have them), so only
-        the ids can map them. Partition folders are Hive-escaped as delta-rs writes them, or
+        the ids can map them (``rename_nested`` does so for nested fields). Partition folders are Hive-escaped as delta-rs writes them, or
         (``escape_folder=False``) left as the value, as Spark does for spaces and ``@``.
         """
         partition = partition or {}
@@ -163,8 +227,13 @@ class HandTable:
             metadata = None
             if self.column_mapping == "id" and field_ids:
                 metadata = {b"PARQUET:field_id": str(self.field_id(f.name)).encode()}
-            fields.append(pa.field(physical, f.type, metadata=metadata))
-        stored = pa.Table.from_arrays(stored.columns, schema=pa.schema(fields))
+            dtype = self.stored_type(f.type, f.name, rename=rename_nested)
+            fields.append(pa.field(physical, dtype, metadata=metadata))
+        columns = [
+            pa.array([_stored_value(v, c.type, f.type) for v in c.to_pylist()], f.type)
+            for c, f in zip(stored.columns, fields, strict=True)
+        ]
+        stored = pa.Table.from_arrays(columns, schema=pa.schema(fields))
         folder = "/".join(
             f"{k}={quote(str(v), safe='') if escape_folder else v}" for k, v in partition.items()
         )
@@ -189,24 +258,25 @@ class HandTable:
         lines: list[dict[str, Any]] = [
             {"commitInfo": {"timestamp": 1_700_000_000_000 + self.version, "operation": "WRITE"}}
         ]
-        if self.version == 0:
+        if self.version == 0 or self.schema_changed:
+            self.schema_changed = False
             configuration = {}
             if self.column_mapping != "none":
                 configuration["delta.columnMapping.mode"] = self.column_mapping
-                configuration["delta.columnMapping.maxColumnId"] = str(len(self.schema))
+                configuration["delta.columnMapping.maxColumnId"] = str(2_000_000)
             features = list(self.reader_features)
             if self.column_mapping != "none":
                 features.append("columnMapping")
-            lines.append(
-                {
-                    "protocol": {
-                        "minReaderVersion": 3,
-                        "minWriterVersion": 7,
-                        "readerFeatures": features,
-                        "writerFeatures": features,
-                    }
+            protocol: dict[str, Any] = {"minReaderVersion": self.min_reader_version}
+            if self.min_reader_version >= 3:
+                protocol |= {
+                    "minWriterVersion": 7,
+                    "readerFeatures": features,
+                    "writerFeatures": features,
                 }
-            )
+            else:
+                protocol["minWriterVersion"] = 5 if self.min_reader_version == 2 else 2
+            lines.append({"protocol": protocol})
             lines.append(
                 {
                     "metaData": {
@@ -225,6 +295,28 @@ class HandTable:
         text = "\n".join(json.dumps(line) for line in lines) + "\n"
         (log / f"{self.version:020d}.json").write_text(text)
         return self.version
+
+
+def _stored_value(value: Any, logical: pa.DataType, stored: pa.DataType) -> Any:
+    """A Python value of ``logical`` type with its struct keys renamed as ``stored`` has them."""
+    if value is None:
+        return None
+    if pa.types.is_struct(logical):
+        return {
+            s.name: _stored_value(value.get(f.name), f.type, s.type)
+            for f, s in zip(logical, stored, strict=True)
+        }
+    if pa.types.is_list(logical):
+        return [_stored_value(v, logical.value_type, stored.value_type) for v in value]
+    if pa.types.is_map(logical):
+        return [
+            (
+                _stored_value(k, logical.key_type, stored.key_type),
+                _stored_value(v, logical.item_type, stored.item_type),
+            )
+            for k, v in value
+        ]
+    return value
 
 
 _VECTOR = pa.struct(

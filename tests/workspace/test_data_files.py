@@ -46,6 +46,31 @@ def test_damaged_file_is_named_in_the_query_error(capsys, workspace: Path, how: 
     assert "meshsim doctor" in err
 
 
+def test_damaged_data_pages_are_named_too(capsys, workspace: Path):
+    """Same size, footer intact, data pages zeroed: DuckDB fails decoding them (review
+    finding: a catch-all 'the query failed while running (InvalidInputException)')."""
+    path = data_file(workspace)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 3
+    data[middle : middle + 2000] = bytes(2000)
+    path.write_bytes(bytes(data))
+    code, out, err = run(
+        capsys,
+        "sql",
+        "--workspace",
+        str(workspace),
+        "--as",
+        "governance_admin",
+        "SELECT * FROM sales.orders ORDER BY ALL LIMIT 1",
+    )
+    assert code == 1, out
+    assert err.startswith(
+        f"Error: table 'sales.orders' version 0 has 1 damaged data file(s): '{path.name}' has "
+        "data pages that cannot be decoded"
+    ), err
+    assert str(path.parent) not in err
+
+
 @pytest.mark.parametrize("how", ["deleted", "truncated"])
 def test_file_damaged_after_it_was_read_is_named_too(workspace: Path, how: str):
     with Mesh.open(workspace) as mesh:
