@@ -283,8 +283,14 @@ class Mesh:
         return record.version if record is not None else None
 
     def publications(self, ref: str) -> list[int]:
-        """Every version of ``ref`` ever published, oldest first: what time travel reaches."""
-        return list(self._state().publications.get(ref.lower(), ()))
+        """Every version of ``ref`` ever published, oldest first: what time travel reaches. A
+        registered table's versions up to its pin are all its owning engine's (meshsim never
+        writes one, so none was rolled back), and time travel reaches each of them."""
+        state = self._state()
+        record = state.tables.get(ref.lower())
+        if record is not None and record.external:
+            return list(range(record.version + 1))
+        return list(state.publications.get(ref.lower(), ()))
 
     def snapshot(
         self, ref: str, *, version: int | None = None, timestamp: datetime | None = None
