@@ -362,8 +362,11 @@ class _Doctor:
                     f"{snapshot.version + 1}..{latest}" if latest > snapshot.version + 1 else latest
                 )
                 unpublished = (
-                    f"; newer version(s) {newer} not published (an interrupted build or write: "
-                    f"no query reads them, the next build or write replaces them)"
+                    f"; newer version(s) {newer} committed by another engine, not published "
+                    f"yet (no query reads them; the next 'meshsim build' publishes the latest)"
+                    if record.external
+                    else f"; newer version(s) {newer} not published (an interrupted build or "
+                    f"write: no query reads them, the next build or write replaces them)"
                 )
             self.add(
                 f"table {ref}",

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -193,6 +193,22 @@ def read_files(
     ...
     ValueError: unknown file kind 'xml' (kinds: csv, parquet, json)
     """
+    sql, options = _file_query(paths, kind, options, limit)
+    return _run_reader(paths, sql, options, lambda result: result.to_arrow_table())
+
+
+def file_columns(
+    paths: Sequence[str], kind: str, options: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """The columns DuckDB's reader detects in ``paths``: (name, DuckDB type) in file order."""
+    sql, options = _file_query(paths, kind, options, 0)
+    rows = _run_reader(paths, f"DESCRIBE {sql}", options, lambda result: result.fetchall())
+    return [(str(row[0]), str(row[1])) for row in rows]
+
+
+def _file_query(
+    paths: Sequence[str], kind: str, options: dict[str, Any] | None, limit: int | None
+) -> tuple[str, dict[str, Any]]:
     from sqlglot import exp
 
     if kind not in FILE_READERS:
@@ -207,10 +223,16 @@ def read_files(
     query = exp.select(exp.Star()).from_(exp.Table(this=reader))
     if limit is not None:
         query = query.limit(limit)
+    return query.sql(dialect="duckdb"), options
+
+
+def _run_reader(
+    paths: Sequence[str], sql: str, options: dict[str, Any], fetch: Callable[[Any], Any]
+) -> Any:
     duckdb = _duckdb()
     con = connect(sorted({os.path.dirname(os.path.realpath(p)) for p in paths}))
     try:
-        return con.sql(query.sql(dialect="duckdb"), params=options or None).to_arrow_table()
+        return fetch(con.sql(sql, params=options or None))
     except duckdb.Error as exc:
         raise SourceReadError(_reader_message(str(exc))) from None
     finally:

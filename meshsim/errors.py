@@ -135,17 +135,35 @@ class WriteError(MeshsimError):
     """
 
     def __init__(
-        self, problems: list[str], *, table: str | None = None, hint: str | None = None
+        self,
+        problems: list[str],
+        *,
+        table: str | None = None,
+        hint: str | None = None,
+        outcome: str = "nothing was written",
     ) -> None:
         self.problems = problems
         self.table = table
         if len(problems) == 1:
             message = problems[0]
         else:
-            message = f"{len(problems)} problems, nothing was written:\n" + "\n".join(
+            message = f"{len(problems)} problems, {outcome}:\n" + "\n".join(
                 f"  - {p}" for p in problems
             )
         super().__init__(message, hint=hint)
+
+    def rolled_back(self, tables: list[str]) -> WriteError:
+        """This refusal, said truly after a batch's earlier writes to ``tables`` committed
+        Delta versions that were then rolled back: nothing was published."""
+        outcome = "nothing was published"
+        note = f"{outcome} (the batch's writes to {', '.join(tables)} were rolled back)"
+        hint = (self.hint or "").replace("nothing was written", note)
+        return WriteError(
+            self.problems,
+            table=self.table,
+            hint=hint if note in hint else f"{hint}; {note}" if hint else note,
+            outcome=outcome,
+        )
 
 
 class CatalogError(MeshsimError):

@@ -157,14 +157,29 @@ class Mesh:
         mesh_dir: str | Path = DEFAULT_MESH,
         workspace: str | Path | None = None,
         *,
-        scale: float = 1.0,
+        scale: float | None = None,
         console: Console | None = None,
     ) -> Mesh:
+        """Build the mesh into ``workspace`` at ``scale``: by default the workspace's current
+        scale (1.0 for a new workspace), so a rebuild keeps the producers' writes."""
         ws = Workspace.at(workspace)
         ws.check_path()
         mesh = cls(ws, Path(mesh_dir).resolve(), console)
+        current = ws.read_state().scale if ws.exists else None
+        if scale is None:
+            scale = current if current is not None else 1.0
+        elif current is not None and scale != current and mesh._generates_tpch():
+            mesh.console.warn(
+                f"building at scale {scale:g}, not the workspace's {current:g}: this "
+                f"regenerates the TPC-H tables and discards producer writes to them"
+            )
         mesh.last_build = mesh._build(scale)
         return mesh
+
+    def _generates_tpch(self) -> bool:
+        from meshsim.spec.models import TpchSource
+
+        return any(isinstance(t.table.source, TpchSource) for t in self.spec.tables())
 
     def _build(self, scale: float) -> BuildReport:
         from meshsim.build import build_mesh
@@ -267,6 +282,16 @@ class Mesh:
         record = self._state().tables.get(ref.lower())
         return record.version if record is not None else None
 
+    def publications(self, ref: str) -> list[int]:
+        """Every version of ``ref`` ever published, oldest first: what time travel reaches. A
+        registered table's versions up to its pin are all its owning engine's (meshsim never
+        writes one, so none was rolled back), and time travel reaches each of them."""
+        state = self._state()
+        record = state.tables.get(ref.lower())
+        if record is not None and record.external:
+            return list(range(record.version + 1))
+        return list(state.publications.get(ref.lower(), ()))
+
     def snapshot(
         self, ref: str, *, version: int | None = None, timestamp: datetime | None = None
     ) -> Snapshot:
@@ -282,6 +307,7 @@ class Mesh:
             self.published_version(ref),
             version,
             timestamp,
+            self.publications(ref),
         )
 
     def _snapshot_cache(self) -> Any:
@@ -311,18 +337,30 @@ class Mesh:
         return WriteBatch(self, by)
 
     def write(
-        self, ref: str, data: Any, *, mode: str = "append", by: str | None = None
+        self,
+        ref: str,
+        data: Any,
+        *,
+        mode: str = "append",
+        by: str | None = None,
+        dateformat: str | None = None,
+        all_rows: bool = False,
     ) -> WriteResult:
-        """Append, overwrite or upsert rows (a file, a folder or an Arrow table) into ``ref``."""
+        """Append, overwrite or upsert rows (a file, a folder or an Arrow table) into ``ref``;
+        CSV and JSON dates are ISO unless ``dateformat`` (e.g. ``%d/%m/%Y``) is given."""
         from meshsim.produce.writes import run
 
-        return run(self, by, "write", ref, data=data, mode=mode)
+        arguments = {"mode": mode, "dateformat": dateformat, "all_rows": all_rows}
+        return run(self, by, "write", ref, data=data, **arguments)
 
-    def delete(self, ref: str, where: str, *, by: str | None = None) -> WriteResult:
-        """Delete the rows of ``ref`` matching the SQL condition ``where``."""
+    def delete(
+        self, ref: str, where: str | None, *, by: str | None = None, all_rows: bool = False
+    ) -> WriteResult:
+        """Delete the rows of ``ref`` matching the SQL condition ``where`` (every row needs
+        ``all_rows``; ``where`` None with it deletes them all)."""
         from meshsim.produce.writes import run
 
-        return run(self, by, "delete", ref, where=where)
+        return run(self, by, "delete", ref, where=where, all_rows=all_rows)
 
     def optimize(
         self, ref: str | None = None, *, zorder: list[str] | None = None
@@ -529,6 +567,7 @@ class Mesh:
                     snapshots=self._snapshot_cache(),
                     limits=self.limits,
                     published=self.published_version,
+                    publications=self.publications,
                 )
             return self._engine
 

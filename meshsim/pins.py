@@ -11,7 +11,7 @@ see all of it or none of it (``docs/consistency.md``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,9 +68,11 @@ def published_snapshot(
     pin: int | None,
     version: int | None = None,
     timestamp: datetime | None = None,
+    publications: Collection[int] = (),
 ) -> Snapshot:
-    """The snapshot a read of ``ref`` gets: the published version ``pin``, or the version a
-    time travel names, capped at ``pin``. An unpinned table (``pin`` None) reads its latest."""
+    """The snapshot a read of ``ref`` gets: the published version ``pin``, or the published
+    version a time travel names (``publications``: every version ever pinned). An unpinned
+    table (``pin`` None, such as a system table) reads its latest."""
     if pin is not None:
         if version is None and timestamp is None:
             version = pin
@@ -78,7 +80,9 @@ def published_snapshot(
             from meshsim.storage.log import resolve_version
 
             resolved = resolve_version(location, table=ref, version=version, timestamp=timestamp)
-            version, timestamp = cap_to_published(location, ref, pin, version, resolved), None
+            published = sorted({p for p in publications if p <= pin} | {pin})
+            version = only_published(ref, published, version, resolved, timestamp)
+            timestamp = None
     try:
         return snapshots.get(location, table=ref, version=version, timestamp=timestamp)
     except StorageError:
@@ -106,26 +110,43 @@ def _refuse_vacuumed(location: str, ref: str, version: int, pin: int) -> None:
         ) from None
 
 
-def cap_to_published(
-    location: str, ref: str, published: int, version: int | None, resolved: int
+def only_published(
+    ref: str,
+    published: list[int],
+    version: int | None,
+    resolved: int,
+    timestamp: datetime | None = None,
 ) -> int:
-    """The version a time-travel reads: ``resolved`` (from a version or a timestamp), but
-    never past the published one. A named ``version`` beyond it is refused; a timestamp
-    after the last publication reads the published version."""
-    if resolved <= published:
-        return resolved
-    if version is None:
-        return published
-    from meshsim.storage.log import available_versions
+    """The version a time travel reads: a named ``version`` only if it was published (a
+    commit consumers never saw, rolled back or not yet published, is refused); a timestamp
+    reads the published version in force then (the newest published at or before the
+    commit it resolves to)."""
+    listed = _listing(published)
+    if version is not None:
+        if version in published:
+            return version
+        why = "is not published yet" if version > published[-1] else "was never published"
+        raise StorageError(
+            f"version {version} of {ref} {why}; time travel reaches its published versions "
+            f"({listed})",
+            table=ref,
+            hint=f"pick one of {listed}; 'meshsim history {ref}' marks each version",
+        )
+    earlier = [p for p in published if p <= resolved]
+    if not earlier:
+        when = timestamp.isoformat() if timestamp else f"version {resolved}"
+        raise StorageError(
+            f"no version of {ref} was published yet at {when}; its first published version "
+            f"is {published[0]}",
+            table=ref,
+            hint=f"pick a later time, or a version ({listed})",
+        )
+    return earlier[-1]
 
-    first, _ = available_versions(location, table=ref)
-    raise StorageError(
-        f"table '{ref}' has no published version {version}; published versions are "
-        f"{first}..{published} (later versions were written but never published)",
-        table=ref,
-        hint=f"pick a version in {first}..{published}, or run 'meshsim build' to finish an "
-        f"interrupted build",
-    )
+
+def _listing(versions: list[int]) -> str:
+    shown = ", ".join(str(v) for v in versions[-20:])
+    return shown if len(versions) <= 20 else f"..., {shown}"
 
 
 @dataclass(frozen=True)
@@ -137,9 +158,10 @@ class TableVersion:
     operation: str
     parameters: dict[str, Any]
     metrics: dict[str, Any]
-    #: ``current`` (what queries read now), ``earlier`` (published before), ``unpublished``
-    #: (newer than the current one: an interrupted build or write) or ``never`` (an
-    #: intermediate commit, such as the first of a vacuum's two)
+    #: ``current`` (what queries read now), ``earlier`` (published before: time travel reads
+    #: it), ``unpublished`` (newer than the current one) or ``never`` (a commit consumers
+    #: never saw and time travel refuses: rolled back, or an intermediate one such as the
+    #: first of a vacuum's two)
     published: str
 
 
@@ -148,7 +170,7 @@ def table_history(mesh: Mesh, ref: str, limit: int | None = None) -> list[TableV
     from meshsim.storage import delta
 
     current = mesh.published_version(ref)
-    earlier = mesh.catalog.published_table_versions(ref.lower())
+    earlier = set(mesh.publications(ref))
 
     def state(version: int) -> str:
         if current is None or version == current:

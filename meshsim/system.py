@@ -35,7 +35,7 @@ AUDIT_TABLE = f"{SYSTEM_DOMAIN}.audit"
 _AUDIT_TYPES = {
     "id": ("bigint", "Audit record id, increasing."),
     "time": ("timestamptz", "When it happened (UTC)."),
-    "kind": ("varchar", "query, decision or publish."),
+    "kind": ("varchar", "query, decision, publish or write."),
     "consumer": ("varchar", "The consumer that queried or requested."),
     "principal": ("varchar", "Who decided (decisions)."),
     "os_user": ("varchar", "The operating-system user that ran meshsim."),

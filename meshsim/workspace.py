@@ -78,6 +78,9 @@ class WorkspaceState(_Strict):
     #: tables a build in progress (or killed) has written but not yet published; the next
     #: build reuses those still current instead of writing them again
     pending: dict[str, TableRecord] = Field(default_factory=dict)
+    #: every Delta version of each table that was ever published (pinned in ``tables``), in
+    #: order: the only versions time travel reaches (kept by :meth:`Workspace.write_state`)
+    publications: dict[str, list[int]] = Field(default_factory=dict)
     built_at: datetime | None = None
     #: set once the first build published the catalog: from then on a missing or empty
     #: catalog is a loss to repair, never a new catalog to create
@@ -176,7 +179,21 @@ class Workspace:
         )
 
     def write_state(self, state: WorkspaceState) -> None:
+        """Replace ``workspace.json`` atomically; every pin it holds is recorded as published
+        (with the publications already on disk, so no writer can forget one)."""
         self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            known = self.read_state().publications if self.state_file.is_file() else {}
+        except WorkspaceError:  # a damaged state being replaced: its record is already lost
+            known = {}
+        publications = {r: set(v) for r, v in known.items()}
+        for ref, versions in state.publications.items():
+            publications.setdefault(ref, set()).update(versions)
+        for ref, record in state.tables.items():
+            publications.setdefault(ref, set()).add(record.version)
+        state = state.model_copy(
+            update={"publications": {r: sorted(v) for r, v in sorted(publications.items())}}
+        )
         tmp = self.state_file.with_suffix(".json.tmp")
         tmp.write_text(state.model_dump_json(indent=2, by_alias=True) + "\n")
         os.replace(tmp, self.state_file)

@@ -101,6 +101,33 @@ def append(con: sqlite3.Connection, record: Any, *, os_user: str | None) -> int:
     return int(cursor.lastrowid or 0)
 
 
+WRITE_DECISIONS = ("allowed", "refused")
+
+
+def append_write(
+    con: sqlite3.Connection,
+    *,
+    principal: str | None,
+    os_user: str | None,
+    table: str,
+    product: str | None,
+    decision: str,
+    reason: str,
+    rows: int | None = None,
+) -> int:
+    """One producer's write attempt (write, delete, optimize, vacuum), allowed or refused."""
+    if decision not in WRITE_DECISIONS:
+        raise CatalogError(
+            f"write decision '{decision}' is not one of {', '.join(WRITE_DECISIONS)}"
+        )
+    cursor = con.execute(
+        "INSERT INTO audit (time, kind, principal, os_user, product, decision, reason, tables,"
+        " rows) VALUES (?, 'write', ?, ?, ?, ?, ?, ?, ?)",
+        (_time(None), principal, os_user, product, decision, reason, _json([table]), rows),
+    )
+    return int(cursor.lastrowid or 0)
+
+
 def read(
     con: sqlite3.Connection,
     limit: int | None = None,

@@ -444,6 +444,34 @@ class Catalog:
             journal_audit(con, self.workspace.governance, record_id)
             return record_id
 
+    def record_write(
+        self,
+        *,
+        principal: str | None,
+        table: str,
+        decision: str,
+        reason: str,
+        rows: int | None = None,
+    ) -> int:
+        """Audit one producer's write attempt (see :func:`meshsim.catalog.audit.append_write`)."""
+        spec_table = self.spec.table(table)
+        product = f"{spec_table.domain}.{spec_table.product}" if spec_table else None
+        os_user = current_os_user()
+        with self.store.write(backup=False) as con:
+            reserve_audit_ids(con, self.workspace.governance)
+            record_id = audit_log.append_write(
+                con,
+                principal=principal,
+                os_user=os_user,
+                table=table,
+                product=product,
+                decision=decision,
+                reason=reason,
+                rows=rows,
+            )
+            journal_audit(con, self.workspace.governance, record_id)
+            return record_id
+
     def audit(
         self, limit: int | None = None, consumer: str | None = None, request_id: int | None = None
     ) -> list[dict[str, Any]]:

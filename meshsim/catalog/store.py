@@ -125,6 +125,36 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE audit ADD COLUMN os_user TEXT;
     """,
+    # 3: producers' write attempts (kind 'write'), allowed or refused; SQLite cannot change
+    # a CHECK constraint in place, so the table is rebuilt with the same rows and ids
+    """
+    CREATE TABLE audit_v3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('query', 'decision', 'publish', 'write')),
+        consumer TEXT,
+        principal TEXT,
+        request_id INTEGER,
+        product TEXT,
+        transition TEXT,
+        sql TEXT,
+        decision TEXT NOT NULL,
+        reason TEXT,
+        tables TEXT,
+        columns TEXT,
+        policies TEXT,
+        rows INTEGER,
+        duration_ms REAL,
+        os_user TEXT
+    );
+    INSERT INTO audit_v3 SELECT id, time, kind, consumer, principal, request_id, product,
+        transition, sql, decision, reason, tables, columns, policies, rows, duration_ms, os_user
+        FROM audit;
+    DROP TABLE audit;
+    ALTER TABLE audit_v3 RENAME TO audit;
+    CREATE INDEX audit_consumer ON audit (consumer);
+    CREATE INDEX audit_request ON audit (request_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

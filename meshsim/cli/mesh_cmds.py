@@ -51,7 +51,9 @@ def schema(
 def build(
     mesh: Path = MeshDir,
     workspace: Path = WorkspaceDir,
-    scale: float = scale_option(1.0, "TPC-H scale factor of generated tables."),
+    scale: float | None = scale_option(
+        None, "TPC-H scale factor of generated tables (default: the workspace's, 1 if new)."
+    ),
 ) -> None:
     """Validate the mesh, generate its data and write every domain's Delta tables."""
     from meshsim.mesh import Mesh
@@ -60,6 +62,7 @@ def build(
     built = closed_at_exit(Mesh.build(mesh, workspace, scale=scale, console=out))
     report = built.last_build
     assert report is not None  # Mesh.build sets it
+    scale = report.scale
     render_rows(
         [
             {

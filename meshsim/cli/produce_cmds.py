@@ -14,6 +14,11 @@ from meshsim.cli.render import Format, render_rows
 
 COLUMNS = ("table", "operation", "version", "previous", "rows", "detail")
 
+AllRowsOpt = typer.Option(
+    False,
+    "--all-rows",
+    help="Confirm a write that removes every row (a delete of all rows, an empty overwrite).",
+)
 WriterOpt = typer.Option(
     None,
     "--by",
@@ -50,25 +55,37 @@ def write(
         ..., "--from", metavar="PATH", help="A csv, parquet, json or ndjson file, or a folder."
     ),
     mode: Mode = typer.Option(Mode.append, "--mode", help="upsert matches the primary key."),
+    dateformat: str | None = typer.Option(
+        None,
+        "--dateformat",
+        metavar="FORMAT",
+        help="How csv/json dates are written, e.g. '%d/%m/%Y' (default: ISO, 2026-01-31).",
+    ),
+    all_rows: bool = AllRowsOpt,
     by: str | None = WriterOpt,
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
 ) -> None:
     """Write rows into a table as a new version, checked against its declared schema."""
-    result = open_mesh(workspace).write(table, source, mode=mode.value, by=by)
+    result = open_mesh(workspace).write(
+        table, source, mode=mode.value, by=by, dateformat=dateformat, all_rows=all_rows
+    )
     _render([result], format, f"{mode.value} into {table}")
 
 
 @app.command()
 def delete(
     table: str = typer.Argument(..., help="DOMAIN.TABLE"),
-    where: str = typer.Option(..., "--where", metavar="SQL", help="Which rows, e.g. 'x < 10'."),
+    where: str | None = typer.Option(
+        None, "--where", metavar="SQL", help="Which rows, e.g. 'x < 10'."
+    ),
+    all_rows: bool = AllRowsOpt,
     by: str | None = WriterOpt,
     workspace: Path = WorkspaceDir,
     format: Format = FormatOpt,
 ) -> None:
     """Delete the rows matching a condition over the table's columns, as a new version."""
-    result = open_mesh(workspace).delete(table, where, by=by)
+    result = open_mesh(workspace).delete(table, where, by=by, all_rows=all_rows)
     _render([result], format, f"delete from {table}")
 
 

@@ -1,17 +1,19 @@
 """A producer's input: files read into Arrow by DuckDB, conformed to a table's schema.
 
 A file's format comes from its suffix; a folder is every visible file in it (names starting
-with ``.`` or ``_``, such as ``_SUCCESS``, are skipped), all of one format. Conforming casts
-each column to the declared type only where no value changes (pyarrow's safe casts, and a
-round trip for floats stored as decimals), and reports every problem at once: missing and
-undeclared columns, values that do not fit, NULLs in columns declared not nullable.
+with ``.`` or ``_``, such as ``_SUCCESS``, are skipped), all of one format. A CSV or JSON
+file is read with the declared column types, as a build reads a file source (text stays
+text as written, decimals are exact, dates are ISO unless a format is given). Conforming
+casts each column to the declared type only where no value changes (pyarrow's safe casts,
+and a round trip for floats stored as decimals), and reports every problem at once: missing
+and undeclared columns, values that do not fit, NULLs in columns declared not nullable.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import WriteError, closest
 
@@ -46,6 +48,8 @@ def _kind(path: Path) -> str | None:
 
 def input_files(path: str | Path) -> tuple[list[str], str]:
     """The files ``path`` names and their one format (a key of :data:`SUFFIXES`' values)."""
+    if not str(path).strip():
+        raise WriteError(["no input named (--from is empty)"], hint="name a file or a folder")
     source = Path(path)
     formats = ", ".join(sorted(SUFFIXES))
     if _GLOB & set(str(source)):
@@ -60,14 +64,29 @@ def input_files(path: str | Path) -> tuple[list[str], str]:
             raise WriteError(
                 [f"input '{source}' is not a file meshsim can read (suffixes: {formats})"]
             )
+        if source.stat().st_size == 0:
+            raise WriteError([f"input '{source}' is empty (0 bytes)"], hint="nothing was written")
         return [str(source.resolve())], kind
-    files = sorted(f for f in source.iterdir() if f.is_file() and not f.name.startswith((".", "_")))
+    if not source.is_dir():
+        raise WriteError(
+            [f"input '{source}' is not a regular file or a folder (a device, a pipe?)"],
+            hint="name a file, or a folder of files of one format",
+        )
+    visible = sorted(f for f in source.iterdir() if not f.name.startswith((".", "_")))
+    files = [f for f in visible if f.is_file()]
     kinds = {f: _kind(f) for f in files}
     problems = [
         f"'{f}' is not a file meshsim can read (suffixes: {formats})"
         for f, k in kinds.items()
         if k is None
     ]
+    problems += [f"'{f}' is empty (0 bytes)" for f in files if f.stat().st_size == 0]
+    folders = [f.name for f in visible if f.is_dir()]
+    if folders:
+        problems.append(
+            f"input folder '{source}' holds subfolder(s) {', '.join(repr(f) for f in folders)}, "
+            f"which are not read; move their files up, or write each folder on its own"
+        )
     found = sorted({k for k in kinds.values() if k is not None})
     if not files:
         problems.append(f"input folder '{source}' holds no files")
@@ -78,15 +97,100 @@ def input_files(path: str | Path) -> tuple[list[str], str]:
     return [str(f.resolve()) for f in files], found[0]
 
 
-def read_input(path: str | Path) -> pa.Table:
-    """Every row of the files ``path`` names, with the types DuckDB's readers detect."""
+def read_input(
+    path: str | Path, columns: list[TargetColumn], *, table: str, dateformat: str | None = None
+) -> pa.Table:
+    """Every row of the files ``path`` names; a CSV or JSON file's declared ``columns`` parsed
+    as declared (:func:`meshsim.sources.files.declared_reading`, as a build reads a file
+    source), so no value is inferred as another type and then changed by a cast."""
     from meshsim import engine
+    from meshsim.sources.files import declared_reading
 
     files, kind = input_files(path)
+    if dateformat is not None and kind not in ("csv", "json"):
+        raise WriteError([f"a date format applies to csv and json input, not {kind} ('{path}')"])
+    if kind not in ("csv", "json"):
+        return _read(path, files, kind, {})
+    if kind == "csv" and len(files) > 1:  # DuckDB's error would name no file
+        _check_headers(path, files)
+    detected = _read(path, files, kind, None)
+    declared = {c.name: c.spelling for c in columns}
     try:
-        return engine.read_files(files, kind)
+        return engine.read_files(
+            files, kind, declared_reading(kind, declared, detected, dateformat)
+        )
+    except engine.SourceReadError:
+        pass
+    # which declared columns do not parse: each alone, so every one is reported at once
+    problems = []
+    for column in columns:
+        one = {column.name: column.spelling}
+        try:
+            engine.read_files(files, kind, declared_reading(kind, one, detected, dateformat))
+        except engine.SourceReadError as exc:
+            problems.append(f"column '{column.name}' ({column.spelling}): {exc.message}")
+    if not problems:  # each parses alone but not together: say what DuckDB says
+        _read(path, files, kind, declared_reading(kind, declared, detected, dateformat))
+    names = [name for name, _ in detected]
+    raise WriteError(
+        [f"'{path}': {p}" for p in problems + shape_problems(names, columns, table=table)],
+        table=table,
+        hint="fix the input (dates are ISO, 2026-01-31, unless --dateformat says); "
+        "nothing was written",
+    )
+
+
+def _read(path: str | Path, files: list[str], kind: str, options: dict[str, Any] | None) -> Any:
+    """The rows of ``files`` (their detected columns when ``options`` is None)."""
+    from meshsim import engine
+
+    try:
+        if options is None:
+            return engine.file_columns(files, kind)
+        return engine.read_files(files, kind, options)
     except ValueError as exc:
         raise WriteError([f"cannot read '{path}' as {kind}: {exc}"]) from None
+
+
+def _check_headers(path: str | Path, files: list[str]) -> None:
+    """Name the files of a folder whose columns differ from the first one's."""
+    from meshsim import engine
+
+    headers = {}
+    for file in files:
+        try:
+            headers[file] = [name for name, _ in engine.file_columns([file], "csv")]
+        except ValueError as exc:
+            raise WriteError([f"cannot read '{file}' as csv: {exc}"]) from None
+    first = files[0]
+    differ = [f for f in files if headers[f] != headers[first]]
+    if differ:
+        listed = "; ".join(f"'{Path(f).name}' has {', '.join(headers[f])}" for f in differ[:5])
+        raise WriteError(
+            [
+                f"the files of '{path}' have different columns: '{Path(first).name}' has "
+                f"{', '.join(headers[first])}, but {listed} (the columns differ)"
+            ],
+            hint="give every file of the folder the same header; nothing was written",
+        )
+
+
+def shape_problems(names: list[str], columns: list[TargetColumn], *, table: str) -> list[str]:
+    """Declared columns missing from an input with columns ``names``, and undeclared ones."""
+    wanted = {c.name for c in columns}
+    problems = []
+    for column in columns:
+        if column.name not in names:
+            guess = closest(column.name, [n for n in names if n not in wanted])
+            near = f" (the input has '{guess}')" if guess else ""
+            problems.append(f"column '{column.name}' ({column.spelling}) is missing{near}")
+    extra = [n for n in names if n not in wanted]
+    if extra:
+        problems.append(
+            f"column(s) {', '.join(repr(n) for n in extra)} are not declared for '{table}' "
+            f"(declared: {', '.join(c.name for c in columns)})"
+        )
+    return problems
 
 
 def target_columns(table: TableSpec, stored: pa.Schema) -> list[TargetColumn]:
@@ -126,14 +230,10 @@ def conform(
     import pyarrow as pa
 
     names = list(data.column_names)
-    wanted = {c.name for c in columns}
     problems: list[str] = []
     arrays = []
     for column in columns:
         if column.name not in names:
-            guess = closest(column.name, [n for n in names if n not in wanted])
-            near = f" (the input has '{guess}')" if guess else ""
-            problems.append(f"column '{column.name}' ({column.spelling}) is missing{near}")
             continue
         values = data.column(column.name)
         try:
@@ -150,12 +250,7 @@ def conform(
                 f"NULL value(s)"
             )
         arrays.append(cast)
-    extra = [n for n in names if n not in wanted]
-    if extra:
-        problems.append(
-            f"column(s) {', '.join(repr(n) for n in extra)} are not declared for '{table}' "
-            f"(declared: {', '.join(c.name for c in columns)})"
-        )
+    problems += shape_problems(names, columns, table=table)
     if problems:
         raise WriteError(
             [f"table '{table}': {p}" for p in problems],

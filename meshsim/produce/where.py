@@ -87,12 +87,11 @@ def parse_where(text: str, columns: list[TargetColumn], *, table: str) -> str:
     problems: list[str] = []
     for node in _walk(tree, allowed):
         if not isinstance(node, allowed):
-            kind = (
-                f"the function {node.sql_name()}"
-                if isinstance(node, exp.Func)
-                else type(node).__name__
+            problems.append(
+                f"{what} may not contain {_construct(node)} ('{node.sql(dialect='duckdb')[:60]}')"
             )
-            problems.append(f"{what} may not contain {kind} ('{node.sql(dialect='duckdb')[:60]}')")
+        elif isinstance(node, exp.Literal) and not node.is_string and not _finite(node.this):
+            problems.append(f"{what}: the number {node.this} is out of range")
         elif isinstance(node, exp.Column):
             if node.table:
                 problems.append(
@@ -104,12 +103,39 @@ def parse_where(text: str, columns: list[TargetColumn], *, table: str) -> str:
     core = tree.unnest() if isinstance(tree, exp.Paren) else tree
     if not isinstance(core, exp.Connector | exp.Not | exp.Predicate | exp.Boolean):
         problems.append(f"{what} is not a condition (true or false for each row): '{text}'")
+    elif not problems and tree.find(exp.Column) is None:
+        problems.append(
+            f"{what} names no column of '{table}' ('{text}'): it holds for every row or none; "
+            f"to delete every row, pass --all-rows without --where"
+        )
     if problems:
         raise WriteError(list(dict.fromkeys(problems)), table=table, hint=hint)
     for identifier in tree.find_all(exp.Identifier):
         identifier.set("quoted", True)
     _check_binds(tree, columns, table=table, what=what, hint=hint)
     return tree.sql(dialect="postgres")
+
+
+def _construct(node: exp.Expr) -> str:
+    """A refused node as the user wrote it: ``the function now()``, ``a subquery``."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Exists | exp.Subquery | exp.Query):
+        return "a subquery"
+    if isinstance(node, exp.Anonymous):
+        return f"the function {node.name.lower()}()"
+    if isinstance(node, exp.Func):  # sqlglot's own name may differ (REGEXP_LIKE): DuckDB's
+        return f"the function {node.sql(dialect='duckdb').split('(', 1)[0].lower()}()"
+    return f"{type(node).__name__} syntax"
+
+
+def _finite(number: str) -> bool:
+    import math
+
+    try:
+        return math.isfinite(float(number))
+    except ValueError:
+        return True  # not a float spelling: DuckDB's binding judges it
 
 
 def _walk(tree: exp.Expr, allowed: tuple[type, ...]) -> Iterator[exp.Expr]:

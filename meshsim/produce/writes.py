@@ -16,6 +16,7 @@ fits the declared schema, an upsert has a primary key and unique keys, ``--where
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,10 @@ class WriteBatch:
             if error is None:
                 self._publish()
             else:
+                written = list(self._records)
                 self._roll_back()
+                if isinstance(error, WriteError) and written:
+                    raise error.rolled_back(written) from None
         finally:
             self._lock.__exit__(None, None, None)
 
@@ -134,11 +138,97 @@ class WriteBatch:
         if restored:
             move_pins(self.mesh.workspace, restored)
 
-    # -- operations -------------------------------------------------------------------------
+    # -- operations (each attempt audited, allowed or refused) -------------------------------
 
-    def write(self, ref: str, data: str | Path | pa.Table, *, mode: str = "append") -> WriteResult:
+    def write(
+        self,
+        ref: str,
+        data: str | Path | pa.Table,
+        *,
+        mode: str = "append",
+        dateformat: str | None = None,
+        all_rows: bool = False,
+    ) -> WriteResult:
         """Append, overwrite or upsert (by the declared primary key) rows from a file, a
-        folder or an Arrow table, checked against the declared schema first."""
+        folder or an Arrow table, checked against the declared schema first. CSV and JSON
+        dates are ISO (``2026-01-31``) unless ``dateformat`` (DuckDB's ``%d/%m/%Y``) says.
+        An overwrite with no rows empties the table, so it needs ``all_rows``."""
+        return self._audited(
+            mode,
+            ref,
+            True,
+            lambda: self._write(ref, data, mode=mode, dateformat=dateformat, all_rows=all_rows),
+        )
+
+    def delete(self, ref: str, where: str | None, *, all_rows: bool = False) -> WriteResult:
+        """Delete the rows matching ``where`` (one condition over the table's columns). A
+        delete of every row needs ``all_rows`` (then ``where`` may be None: every row)."""
+        return self._audited(
+            "delete", ref, True, lambda: self._delete(ref, where, all_rows=all_rows)
+        )
+
+    def optimize(self, ref: str, *, zorder: list[str] | None = None) -> WriteResult:
+        """Compact small files (Z-order by ``zorder`` columns when given); rows unchanged."""
+        return self._audited("optimize", ref, False, lambda: self._optimize(ref, zorder=zorder))
+
+    def vacuum(
+        self, ref: str, *, retain_hours: int = DEFAULT_RETAIN_HOURS, dry_run: bool = False
+    ) -> WriteResult:
+        """Delete data files no version within ``retain_hours`` needs (listed only with
+        ``dry_run``); never a file of the published version."""
+        return self._audited(
+            "vacuum",
+            ref,
+            False,
+            lambda: self._vacuum(ref, retain_hours=retain_hours, dry_run=dry_run),
+        )
+
+    def _audited(
+        self, operation: str, ref: str, changes_rows: bool, run: Callable[[], WriteResult]
+    ) -> WriteResult:
+        """Run one operation and audit the attempt with its writer (the product's owner by
+        default; maintenance changes no rows and names none unless given)."""
+        principal = self.by
+        table = self.mesh.spec.table(ref.lower()) if isinstance(ref, str) else None
+        if principal is None and changes_rows and table is not None:
+            principal = next(iter(writers(self.mesh, table)), None)
+        name = table.ref if table is not None else str(ref)
+        try:
+            result = run()
+        except MeshsimError as exc:
+            try:
+                reason = f"{operation} {name} refused: {exc.message}"
+                self.mesh.catalog.record_write(
+                    principal=principal, table=name, decision="refused", reason=reason
+                )
+            except MeshsimError:
+                pass  # the refusal itself is what the writer must see
+            raise
+        self.mesh.catalog.record_write(
+            principal=principal,
+            table=result.table,
+            decision="allowed",
+            reason=f"{result.operation} {result.table} -> version {result.version} (published "
+            f"when its batch ends)",
+            rows=result.rows,
+        )
+        return result
+
+    # -- what each operation does -------------------------------------------------------------
+
+    def _write(
+        self,
+        ref: str,
+        data: str | Path | pa.Table,
+        *,
+        mode: str = "append",
+        dateformat: str | None = None,
+        all_rows: bool = False,
+    ) -> WriteResult:
+        """Append, overwrite or upsert (by the declared primary key) rows from a file, a
+        folder or an Arrow table, checked against the declared schema first. CSV and JSON
+        dates are ISO (``2026-01-31``) unless ``dateformat`` (DuckDB's ``%d/%m/%Y``) says.
+        An overwrite with no rows empties the table, so it needs ``all_rows``."""
         import pyarrow as pa
 
         from meshsim.produce.inputs import conform, read_input
@@ -159,12 +249,20 @@ class WriteBatch:
             )
         actor = self._writer(table)
         location = self.mesh.locate(table.ref)
-        if not isinstance(data, pa.Table):
-            data = read_input(data)
         columns = self._columns(table, location)
+        if not isinstance(data, pa.Table):
+            data = read_input(data, columns, table=table.ref, dateformat=dateformat)
         data = conform(data, columns, table=table.ref, declared_in=self._product_file(table))
-        if mode == "upsert":
-            _check_keys(data, table)
+        if mode == "overwrite" and not data.num_rows and not all_rows:
+            raise WriteError(
+                [f"the overwrite of '{table.ref}' has no rows: it would remove every row"],
+                table=table.ref,
+                hint="check the input; to empty the table, pass --all-rows; nothing was written",
+            )
+        if table.table.primary_key:
+            _check_keys(data, table, mode)
+        if mode == "append" and table.table.primary_key:
+            self._check_new_keys(data, table, location)
         previous = self._prepare(table, location)
         if mode == "upsert":
             version = delta.upsert(location, data, list(table.table.primary_key), table=table.ref)
@@ -172,22 +270,46 @@ class WriteBatch:
             version = delta.write(location, data, mode=mode, table=table.ref)  # type: ignore[arg-type]
         return self._done(table, actor, mode, previous, version, {"rows_in": data.num_rows})
 
-    def delete(self, ref: str, where: str) -> WriteResult:
-        """Delete the rows matching ``where`` (one condition over the table's columns)."""
+    def _delete(self, ref: str, where: str | None, *, all_rows: bool = False) -> WriteResult:
+        """Delete the rows matching ``where`` (one condition over the table's columns). A
+        delete of every row needs ``all_rows`` (then ``where`` may be None: every row)."""
         from meshsim.produce.where import parse_where
         from meshsim.storage import delta
 
         table = self._table(ref)
         actor = self._writer(table)
         location = self.mesh.locate(table.ref)
-        predicate = parse_where(where, self._columns(table, location), table=table.ref)
+        if where is None and not all_rows:
+            raise WriteError(
+                [f"a delete from '{table.ref}' needs a --where condition"],
+                table=table.ref,
+                hint="name the rows with --where, or pass --all-rows to delete every row",
+            )
+        predicate = (
+            None
+            if where is None
+            else parse_where(where, self._columns(table, location), table=table.ref)
+        )
+        current = self._current(table.ref)
+        before = self._rows(table.ref, location, current)
+        if predicate is not None and before and not all_rows:
+            matching = delta.count_matching(location, predicate, table=table.ref, version=current)
+            if matching == before:
+                raise WriteError(
+                    [
+                        f"the delete from '{table.ref}' would delete every row ({before}): "
+                        f"--where '{where}' holds for all of them"
+                    ],
+                    table=table.ref,
+                    hint="narrow --where, or pass --all-rows to delete every row; "
+                    "nothing was written",
+                )
         previous = self._prepare(table, location)
-        before = self._rows(table.ref, location, self._current(table.ref))
         version = delta.delete(location, predicate, table=table.ref)
         deleted = (before or 0) - (self._rows(table.ref, location, version) or 0)
         return self._done(table, actor, "delete", previous, version, {"rows_deleted": deleted})
 
-    def optimize(self, ref: str, *, zorder: list[str] | None = None) -> WriteResult:
+    def _optimize(self, ref: str, *, zorder: list[str] | None = None) -> WriteResult:
         """Compact small files (Z-order by ``zorder`` columns when given); rows unchanged."""
         from meshsim.storage import delta
 
@@ -208,7 +330,7 @@ class WriteBatch:
         }
         return self._done(table, None, "optimize", previous, version, detail)
 
-    def vacuum(
+    def _vacuum(
         self, ref: str, *, retain_hours: int = DEFAULT_RETAIN_HOURS, dry_run: bool = False
     ) -> WriteResult:
         """Delete data files no version within ``retain_hours`` needs (listed only with
@@ -262,6 +384,17 @@ class WriteBatch:
                 [f"table '{table.ref}' is in the spec but not built yet"],
                 table=table.ref,
                 hint="run 'meshsim build' first",
+            )
+        if _registered(self.mesh, table.ref):
+            raise WriteError(
+                [
+                    f"table '{table.ref}' is registered in place at "
+                    f"'{self.mesh.locate(table.ref)}': meshsim is not its writer, and writing or "
+                    f"maintaining it could discard a commit its owning engine made"
+                ],
+                table=table.ref,
+                hint="write (or optimize, vacuum) it with the engine that owns it, then run "
+                "'meshsim build' to publish its latest version",
             )
         return table
 
@@ -328,6 +461,29 @@ class WriteBatch:
             delta.restore(location, base, table=table.ref)
         return base
 
+    def _check_new_keys(self, data: pa.Table, table: TableSpec, location: str) -> None:
+        """An append may not store a primary key the table already holds."""
+        from meshsim.storage import delta
+
+        keys = list(table.table.primary_key)
+        if not data.num_rows:
+            return
+        version = self._current(table.ref)
+        stored = delta.read_table(location, table=table.ref, version=version, columns=keys)
+        clashes = data.select(keys).join(
+            stored.group_by(keys).aggregate([]), keys, join_type="left semi"
+        )
+        if clashes.num_rows:
+            raise WriteError(
+                [
+                    f"table '{table.ref}': {clashes.num_rows} row(s) have a primary key "
+                    f"({', '.join(keys)}) already in the table: {_some_keys(clashes, keys)}"
+                ],
+                table=table.ref,
+                hint="append only new keys, or write with --mode upsert to update those rows; "
+                "nothing was written",
+            )
+
     def _rows(self, ref: str, location: str, version: int) -> int | None:
         from meshsim.storage.snapshot import load_snapshot
 
@@ -354,8 +510,10 @@ class WriteBatch:
         return result
 
 
-def _check_keys(data: pa.Table, table: TableSpec) -> None:
-    """An upsert's input must hold each primary key once and never NULL."""
+def _check_keys(data: pa.Table, table: TableSpec, mode: str) -> None:
+    """A write's input must hold each declared primary key once and never NULL."""
+    import pyarrow.compute as pc
+
     keys = list(table.table.primary_key)
     problems = []
     for key in keys:
@@ -363,11 +521,13 @@ def _check_keys(data: pa.Table, table: TableSpec) -> None:
         if nulls:
             problems.append(f"primary key column '{key}' has {nulls} NULL value(s)")
     if data.num_rows:
-        distinct = data.group_by(keys).aggregate([]).num_rows
-        if distinct != data.num_rows:
+        counts = data.group_by(keys).aggregate([([], "count_all")])
+        if counts.num_rows != data.num_rows:
+            repeated = counts.filter(pc.greater(counts["count_all"], 1))
             problems.append(
-                f"{data.num_rows - distinct} row(s) repeat a primary key ({', '.join(keys)}) "
-                f"already in the input; an upsert needs each key once"
+                f"{data.num_rows - counts.num_rows} row(s) repeat a primary key "
+                f"({', '.join(keys)}) already in the input: {_some_keys(repeated, keys)}; "
+                f"{'an' if mode[0] in 'aeiou' else 'a'} {mode} needs each key once"
             )
     if problems:
         raise WriteError(
@@ -375,6 +535,21 @@ def _check_keys(data: pa.Table, table: TableSpec) -> None:
             table=table.ref,
             hint="remove the repeated or NULL keys from the input; nothing was written",
         )
+
+
+def _registered(mesh: Mesh, ref: str) -> bool:
+    """Whether ``ref`` is registered in place: another engine writes it, meshsim only reads."""
+    record = mesh.workspace.read_state().tables.get(ref)
+    return record is not None and record.external
+
+
+def _some_keys(rows: pa.Table, keys: list[str], shown: int = 5) -> str:
+    """The first ``shown`` keys of ``rows``, as ``k=v`` (the count of the rest after)."""
+    listed = [
+        ", ".join(f"{k}={row[k]!r}" for k in keys) for row in rows.slice(0, shown).to_pylist()
+    ]
+    more = f" and {rows.num_rows - shown} more" if rows.num_rows > shown else ""
+    return "; ".join(f"({key})" if len(keys) > 1 else key for key in listed) + more
 
 
 def run(mesh: Mesh, by: str | None, operation: str, ref: str, **arguments: Any) -> WriteResult:
@@ -386,7 +561,11 @@ def run(mesh: Mesh, by: str | None, operation: str, ref: str, **arguments: Any) 
 
 def maintain(mesh: Mesh, operation: str, ref: str | None, **arguments: Any) -> list[WriteResult]:
     """``optimize`` or ``vacuum`` one table, or every built table of the mesh."""
-    built = [t.ref for t in mesh.spec.tables() if mesh.published_version(t.ref) is not None]
+    built = [
+        t.ref
+        for t in mesh.spec.tables()
+        if mesh.published_version(t.ref) is not None and not _registered(mesh, t.ref)
+    ]
     refs = [ref] if ref else built
     with WriteBatch(mesh) as batch:
         return [getattr(batch, operation)(r, **arguments) for r in refs]

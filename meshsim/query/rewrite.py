@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -187,6 +187,7 @@ class Planner:
         snapshots: SnapshotCache | None = None,
         caches: QueryCaches | None = None,
         published: Callable[[str], int | None] | None = None,
+        publications: Callable[[str], Sequence[int]] | None = None,
     ) -> None:
         from meshsim.storage.snapshot import SnapshotCache
 
@@ -194,6 +195,8 @@ class Planner:
         self.locate = locate
         #: ``ref -> published version`` (None: not pinned, read the latest; system tables)
         self.published = published or (lambda ref: None)
+        #: ``ref -> every version ever published``: the only versions time travel reaches
+        self.publications = publications or (lambda ref: ())
         self.mesh_key = bytes(mesh_key)
         self._policies = policies or (lambda: spec.policies)
         self.snapshots = snapshots if snapshots is not None else SnapshotCache()
@@ -221,7 +224,13 @@ class Planner:
         from meshsim.pins import published_snapshot
 
         return published_snapshot(
-            self.snapshots, self.locate(ref), ref, self.published(ref), version, timestamp
+            self.snapshots,
+            self.locate(ref),
+            ref,
+            self.published(ref),
+            version,
+            timestamp,
+            self.publications(ref),
         )
 
     def travelled(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,7 @@ class GovernedEngine:
         limits: EngineLimits | None = None,
         bounds: QueryBounds | None = None,
         published: Callable[[str], int | None] | None = None,
+        publications: Callable[[str], Sequence[int]] | None = None,
     ) -> None:
         from dataclasses import replace
 
@@ -83,6 +84,7 @@ class GovernedEngine:
             snapshots=snapshots,
             caches=self.caches,
             published=published,
+            publications=publications,
         )
         #: the planning rules, in order (data: a test or a benchmark may run a prefix)
         self.plan_rules: tuple[Rule, ...] = pipeline.PLAN_RULES

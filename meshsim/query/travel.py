@@ -62,6 +62,12 @@ def time_travel(node: exp.Table, consumer: str | None) -> tuple[int | None, date
     value = when.expression
     if kind == "VERSION" and isinstance(value, exp.Literal) and value.is_int:
         return int(value.this), None
+    if kind == "VERSION" and isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal):
+        raise QueryError(
+            f"time travel to version {value.sql(dialect='duckdb')}: versions are 0 or more "
+            f"(AT (VERSION => 3)); 'meshsim history TABLE' lists them",
+            consumer=consumer,
+        )
     if kind == "TIMESTAMP":
         text = value.this if isinstance(value, exp.Cast) else value
         if isinstance(text, exp.Literal) and text.is_string:

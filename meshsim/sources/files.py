@@ -120,14 +120,57 @@ def files_digest(files: list[Path]) -> str:
 
 
 def duckdb_type(spec_type: str) -> str | None:
-    """The DuckDB type a reader is told to parse a column as; None leaves it to DuckDB."""
+    """The DuckDB type a reader is told to parse a column as; None leaves it to DuckDB.
+
+    A decimal is read with every place DuckDB can hold past the declared integer digits:
+    DuckDB would round ``1.155`` to ``1.16`` for ``DECIMAL(15,2)``, while the Arrow cast to
+    the declared type afterwards refuses any value it would change."""
     try:
         t = normalize_type(spec_type)
     except ValueError:
         return None
-    if not re.fullmatch(r"[a-z_]+|decimal\(\d+,\d+\)", t):  # a nested type: DuckDB infers it,
+    decimal = re.fullmatch(r"decimal\((\d+),(\d+)\)", t)
+    if decimal:
+        precision, scale = int(decimal.group(1)), int(decimal.group(2))
+        return f"DECIMAL(38,{38 - (precision - scale)})"
+    if not re.fullmatch(r"[a-z_]+", t):  # a nested type: DuckDB infers it,
         return None  # and the cast to the declared Arrow type checks it
     return _DUCKDB_NAMES.get(t, t.upper())
+
+
+#: the one date spelling a reader takes unless a format is given (DuckDB's sniffer would
+#: otherwise read ``01/02/2026`` as 1 February or 2 January, whichever the sample suggests)
+ISO_DATE = "%Y-%m-%d"
+
+
+def declared_reading(
+    kind: str,
+    declared: dict[str, str],
+    detected: list[tuple[str, str]] | None = None,
+    dateformat: str | None = None,
+) -> dict[str, Any]:
+    """Reader options that make DuckDB parse the ``declared`` columns (name: spec type) of a
+    csv or json file as declared, never as it infers them (so text stays text as written).
+    ``detected`` (name, DuckDB type) are the file's columns: only those are typed for a CSV,
+    and a JSON file keeps its undeclared keys, as detected."""
+    typed = {n: t for n, s in declared.items() if (t := duckdb_type(s)) is not None}
+    if kind == "json":  # a JSON number is a double to DuckDB; its text converts exactly
+        typed = {n: "VARCHAR" if t.startswith("DECIMAL") else t for n, t in typed.items()}
+    options: dict[str, Any] = {}
+    if kind == "csv":
+        names = {n for n, _ in detected} if detected is not None else set(typed)
+        columns = {n: t for n, t in typed.items() if n in names}
+        if columns:
+            options["types"] = columns
+    elif kind == "json":
+        columns = dict(typed) if detected is None else {n: typed.get(n, t) for n, t in detected}
+        if columns:
+            options["columns"] = columns
+    else:
+        return options
+    if dateformat is not None or "DATE" in columns.values():
+        options["dateformat"] = dateformat or ISO_DATE
+    return options
 
 
 def read_source(source: FileSource, files: list[Path], extra: dict[str, Any], limit: int | None):
@@ -139,14 +182,11 @@ def read_source(source: FileSource, files: list[Path], extra: dict[str, Any], li
 
 
 def _typed(source: FileSource, columns: dict[str, str]) -> dict[str, Any]:
-    """Reader options that make DuckDB parse ``columns`` (name: DuckDB type) as declared."""
-    if not columns:
+    """Reader options that make DuckDB parse ``columns`` (name: spec type) as declared."""
+    if not columns or not isinstance(source, CsvSource | JsonSource):
         return {}
-    if isinstance(source, CsvSource):
-        return {"types": columns}
-    if isinstance(source, JsonSource):
-        return {"columns": columns}
-    return {}
+    kind = _READERS[type(source)][0]
+    return declared_reading(kind, columns, dateformat=source.dateformat)
 
 
 def detect_schema(source: FileSource, files: list[Path]) -> pa.Schema:
@@ -246,8 +286,7 @@ def _load(
 
     from meshsim.engine import SourceReadError
 
-    declared = {c.name: duckdb_type(c.type) for c in table.columns}
-    typed = {name: t for name, t in declared.items() if t is not None}
+    typed = {c.name: c.type for c in table.columns}
     if isinstance(source, ParquetSource):
         for position, column in enumerate(table.columns):
             actual = _spec_name(detected.field(column.name).type)
@@ -276,7 +315,7 @@ def _load(
             result.findings.append(Finding("error", f"{prefix} '{_shown(files)}': {exc.message}"))
             return
         for position, column in enumerate(table.columns):
-            one = {column.name: typed[column.name]} if column.name in typed else {}
+            one = {column.name: column.type}
             try:
                 read_source(source, files, _typed(source, one), limit=None)
             except SourceReadError as exc:

@@ -399,6 +399,24 @@ def delete(path: str | Path, predicate: str | None, *, table: str) -> int:
     return latest_version(location, table=table)
 
 
+def count_matching(path: str | Path, predicate: str, *, table: str, version: int) -> int:
+    """How many rows of ``version`` match ``predicate`` (delta-rs SQL, as :func:`delete`)."""
+    import pyarrow as pa
+    import sqlglot
+    from deltalake import QueryBuilder
+    from sqlglot import exp
+
+    location = location_of(path, table=table)
+    dt = open_table(location, table=table, version=version)
+    condition = sqlglot.parse_one(predicate, dialect="postgres")
+    query = exp.select(exp.Count(this=exp.Star())).from_("t").where(condition)
+    try:
+        result = QueryBuilder().register("t", dt).execute(query.sql(dialect="postgres"))
+        return int(pa.table(result).column(0)[0].as_py())
+    except Exception as e:  # DataFusion's errors (a failed cast) are plain Exceptions
+        raise wrap_error(e, location=location, table=table, action="read") from e
+
+
 # -- history and maintenance ----------------------------------------------------------------
 
 

@@ -52,7 +52,9 @@ def test_append_from_csv_is_published_and_old_versions_stay_reachable(workspace,
     versions = mesh.catalog.show("customer.customer_profiles").versions
     assert [v["tables"][REGION] for v in versions] == [1, 0]
     [record] = [
-        r for r in mesh.catalog.audit(limit=5) if "append customer.region" in (r["reason"] or "")
+        r
+        for r in mesh.catalog.audit(limit=5)
+        if r["kind"] == "publish" and "append customer.region" in (r["reason"] or "")
     ]
     assert record["principal"] == "customer-data" and "version 1" in record["reason"]
 
@@ -111,7 +113,7 @@ def test_a_schema_mismatch_reports_every_problem_and_writes_nothing(workspace, t
         mesh.write(REGION, source, mode="append")
     problems = info.value.problems
     assert len(problems) == 4, problems
-    assert "column 'r_regionkey': string values cannot be stored as bigint" in problems[0]
+    assert "column 'r_regionkey' (bigint): line 2: could not convert string \"x\"" in problems[0]
     assert "column 'r_name' (varchar) is missing (the input has 'r_nam')" in problems[1]
     assert "column 'r_comment' (varchar) is missing" in problems[2]
     assert "'r_nam', 'extra' are not declared" in problems[3]
@@ -166,8 +168,8 @@ def test_delete_where_makes_a_new_version(workspace):
 @pytest.mark.parametrize(
     ("where", "message"),
     [
-        ("r_regionkey = (SELECT 1)", "may not contain Subquery"),
-        ("read_csv('/etc/passwd') = 1", "may not contain the function READ_CSV"),
+        ("r_regionkey = (SELECT 1)", "may not contain a subquery"),
+        ("read_csv('/etc/passwd') = 1", "may not contain the function read_csv()"),
         ("r_regionkey IN (SELECT r_regionkey FROM customer.region)", "may not contain"),
         ("r_regon = 1", "column 'r_regon' is not defined; did you mean 'r_regionkey'?"),
         ("region.r_regionkey = 1", "without a table"),
