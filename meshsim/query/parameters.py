@@ -38,6 +38,22 @@ def check_params(params: object, consumer: str | None) -> Params | None:
     )
 
 
+def check_params_size(params: Params | None, max_chars: int, consumer: str | None) -> None:
+    """Parameters count against the query's size limit: they are bound into the text that
+    runs and is audited, so a 20 MB string must not pass where a 20 MB query would not."""
+    if not params:
+        return
+    values = params.values() if isinstance(params, Mapping) else params
+    size = sum(len(str(v)) for v in values)
+    if size > max_chars:
+        raise QueryError(
+            f"the query's parameters hold {size:,} characters, more than {max_chars:,} "
+            f"(limit max_query_chars)",
+            consumer=consumer,
+            hint="pass large values as data: write them to a table first",
+        )
+
+
 def number_placeholders(text: str, consumer: str | None) -> str:
     """``text`` with each ``?`` written ``$1``, ``$2``... in the order of the text (sqlglot's
     tree does not keep the order of its placeholders; a string or comment holding ``?`` is
@@ -296,5 +312,16 @@ def bound_text(tree: exp.Expr, wrapper: str = "") -> str:
 
 
 def audit_text(text: str, params: Params | None) -> str:
-    """What the audit records: the consumer's text and, when given, its parameters."""
-    return text if params is None else f"{text}\n-- parameters: {params!r}"
+    """What the audit records: the consumer's text and, when given, its parameters (their
+    repr cut at :data:`AUDITED_PARAMS_CHARS`, saying so and how long it was: parameters past
+    the size limit are refused, yet their attempt is audited)."""
+    if params is None:
+        return text
+    shown = repr(params)
+    if len(shown) > AUDITED_PARAMS_CHARS:
+        shown = f"{shown[:AUDITED_PARAMS_CHARS]}... (cut; {len(shown):,} characters in all)"
+    return f"{text}\n-- parameters: {shown}"
+
+
+#: how much of the parameters' repr an audit record keeps
+AUDITED_PARAMS_CHARS = 10_000

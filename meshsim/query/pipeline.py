@@ -108,11 +108,17 @@ def parse(engine: GovernedEngine, attempt: Attempt) -> None:
     """Parse, then bind the parameters as literals in meshsim's own tree. EXPLAIN's query is
     opaque text to sqlglot, so it is parsed here too, and its placeholders numbered in the
     order of *its* text: every wrapper's query binds exactly like the query alone."""
-    from meshsim.query.parameters import bind_parameters, check_params, number_placeholders
+    from meshsim.query.parameters import (
+        bind_parameters,
+        check_params,
+        check_params_size,
+        number_placeholders,
+    )
     from meshsim.query.statements import EXPLAIN, explained_query, is_explain
     from meshsim.query.validate import command_text, parse_statement
 
     params = check_params(attempt.params, attempt.consumer)
+    check_params_size(params, engine.bounds.max_chars, attempt.consumer)
     text = attempt.text if params is None else number_placeholders(attempt.text, attempt.consumer)
     statement = parse_statement(text, consumer=attempt.consumer, bounds=engine.bounds)
     source = text

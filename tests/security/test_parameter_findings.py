@@ -279,3 +279,22 @@ def test_a_query_without_placeholders_takes_an_empty_list(run) -> None:
     assert run(EU, "SELECT 1 AS a", []).fetchall() == [(1,)]
     with pytest.raises(QueryError, match="takes 0 parameter"):
         run(EU, "SELECT 1 AS a", [1])
+
+
+def test_parameters_count_against_the_query_size_limit(mesh) -> None:
+    """A 20 MB string parameter ran and wrote 21 MB into the audit (second outside review)."""
+    from meshsim.query.validate import QueryBounds
+
+    engine, audit = make_engine(mesh, bounds=QueryBounds(max_chars=1000))
+    try:
+        session = engine.session(EU)
+        assert session.sql("SELECT length(?) AS n", ["x" * 900]).fetchall() == [(900,)]
+        with pytest.raises(QueryError, match=r"parameters hold 2,000 characters, more than 1,000"):
+            session.sql("SELECT length(?) AS n", ["x" * 2000])
+        assert audit.records[-1].decision == "refused"
+        with pytest.raises(QueryError, match="parameters hold"):
+            session.sql("SELECT length(?) AS n", ["x" * 50_000])
+        recorded = audit.records[-1].sql
+        assert len(recorded) < 11_000 and recorded.endswith("(cut; 50,004 characters in all)")
+    finally:
+        engine.close()
