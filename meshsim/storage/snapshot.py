@@ -191,6 +191,23 @@ def _check_declared(state: TableState, table: str, mode: str) -> None:
         )
 
 
+def _check_single_adds(state: TableState, paths: list[str], table: str) -> None:
+    """A file live twice (added again without a remove) is read twice by deltalake, without
+    its deletion vector, and once by Spark: readers disagree, so any answer may be wrong."""
+    from collections import Counter
+
+    from meshsim.storage.log import invalid_protocol
+
+    twice = sorted(path for path, n in Counter(paths).items() if n > 1)
+    if twice:
+        raise invalid_protocol(
+            table,
+            state.location,
+            f"data file '{os.path.basename(unquote(twice[0]))}' is added twice without a "
+            f"remove in between" + (f" (and {len(twice) - 1} more)" if len(twice) > 1 else ""),
+        )
+
+
 def _local_path(location: str, path: str, table: str) -> str:
     """The decoded absolute path of an add action's ``path`` (relative URL-encoded, or URL)."""
     if "://" in path or path.startswith("file:"):
@@ -299,6 +316,7 @@ def build_snapshot(state: TableState, *, table: str, timestamp: datetime) -> Sna
     to_logical.update({c.physical_name: c.name for c in columns})
     files = []
     rows = state.add_actions.to_pylist()
+    _check_single_adds(state, [row["path"] for row in rows], table)
     _check_vectors_match(state, {row["path"] for row in rows}, table)
     for row in rows:
         partitions = row.get("partition") or {}

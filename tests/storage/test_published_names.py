@@ -176,3 +176,23 @@ def test_time_travel_across_a_nested_field_rename_is_refused(tmp_path):
     old = load_snapshot(root, table="t", version=0)
     with pytest.raises(StorageError, match=r"column 's'.*nested fields"):
         named_as(old, published)
+
+
+def test_a_file_added_twice_without_a_remove_is_refused(tmp_path):
+    """v1 deletes a row of p0 with a deletion vector (remove + add with the vector); v2 adds
+    p0 again without one and without a remove. deltalake then reads the file twice and drops
+    the vector: readers disagree, so any answer could be wrong rows (second outside review)."""
+    from meshsim.errors import StorageError
+    from tests.storage.corpus import HandTable, add, inline_vector, remove
+
+    schema = pa.schema([("id", pa.int64())])
+    table = HandTable(tmp_path / "t", schema)
+    table.root.mkdir()
+    plain = table.data_file(pa.table({"id": [1, 2, 3, 4]}, schema=schema))
+    table.commit(add(plain))
+    with_vector = add(plain, inline_vector([1]))
+    table.commit(remove(plain), with_vector)
+    table.commit(add(plain))
+    assert len(load_snapshot(table.root, table="t", version=1).files) == 1
+    with pytest.raises(StorageError, match=r"is added twice without a remove"):
+        load_snapshot(table.root, table="t", version=2)
