@@ -223,7 +223,26 @@ def _file_query(
     query = exp.select(exp.Star()).from_(exp.Table(this=reader))
     if limit is not None:
         query = query.limit(limit)
-    return query.sql(dialect="duckdb"), options
+    sql = query.sql(dialect="duckdb")
+    columns = options.get("columns") if kind == "json" else None
+    texts = [n for n, t in columns.items() if t == "JSON"] if isinstance(columns, dict) else []
+    if texts:
+        sql = f"SELECT * REPLACE ({', '.join(_json_text(n) for n in texts)}) FROM ({sql})"
+    return sql, options
+
+
+def _json_text(name: str) -> str:
+    """A text column read as JSON: its strings unquoted, NULL for null, anything else (a
+    number, a bool, an object) an error naming the column: never printed anew as text."""
+    from sqlglot import exp
+
+    column = exp.column(name, quoted=True).sql(dialect="duckdb")
+    label = exp.Literal.string(f"column '{name}' holds a JSON ").sql(dialect="duckdb")
+    return (
+        f"CASE WHEN {column} IS NULL OR json_type({column}) IN ('VARCHAR', 'NULL') "
+        f"THEN {column} ->> '$' ELSE error({label} || lower(json_type({column})) || "
+        f"', not a string: quote the value') END AS {column}"
+    )
 
 
 def _run_reader(

@@ -154,8 +154,13 @@ def declared_reading(
     ``detected`` (name, DuckDB type) are the file's columns: only those are typed for a CSV,
     and a JSON file keeps its undeclared keys, as detected."""
     typed = {n: t for n, s in declared.items() if (t := duckdb_type(s)) is not None}
-    if kind == "json":  # a JSON number is a double to DuckDB; its text converts exactly
-        typed = {n: "VARCHAR" if t.startswith("DECIMAL") else t for n, t in typed.items()}
+    if kind == "json":
+        # a JSON number is a double to DuckDB: a decimal is read from its text, exactly; a
+        # text column as JSON, so that a number there is refused, not printed anew (engine)
+        typed = {
+            n: "VARCHAR" if t.startswith("DECIMAL") else "JSON" if t == "VARCHAR" else t
+            for n, t in typed.items()
+        }
     options: dict[str, Any] = {}
     if kind == "csv":
         names = {n for n, _ in detected} if detected is not None else set(typed)

@@ -74,3 +74,18 @@ def test_a_date_format_reads_other_dates(workspace, tmp_path):
     mesh.write(ORDERS, source, mode="append", by="sales-ops", dateformat="%m/%d/%Y")
     query = "SELECT o_orderdate FROM sales.orders WHERE o_orderkey = 9000006"
     assert str(mesh.sql("governance_admin", query).fetchall()[0][0]) == "2026-01-02"
+
+
+def test_a_json_number_for_a_text_column_is_refused(workspace, tmp_path: Path):
+    """A JSON number in a varchar column was stored as DuckDB printed it (1.50 as '1.5', 1e3
+    as '1000.0') without a word (second review of issue 10): nothing is changed silently."""
+    source = tmp_path / "o.ndjson"
+    source.write_text(
+        '{"o_orderkey": 9000006, "o_custkey": 1, "o_orderstatus": "O", "o_totalprice": 1.15,'
+        ' "o_orderdate": "2026-01-02", "o_orderpriority": "1", "o_clerk": 1.50,'
+        ' "o_shippriority": 0, "o_comment": "x"}\n'
+    )
+    mesh = Mesh.open(workspace)
+    with pytest.raises(WriteError, match=r"o_clerk.*JSON .*not a string"):
+        mesh.write(ORDERS, source, mode="append", by="sales-ops")
+    assert _orders(mesh) == []
