@@ -225,10 +225,7 @@ class WriteBatch:
         dateformat: str | None = None,
         all_rows: bool = False,
     ) -> WriteResult:
-        """Append, overwrite or upsert (by the declared primary key) rows from a file, a
-        folder or an Arrow table, checked against the declared schema first. CSV and JSON
-        dates are ISO (``2026-01-31``) unless ``dateformat`` (DuckDB's ``%d/%m/%Y``) says.
-        An overwrite with no rows empties the table, so it needs ``all_rows``."""
+        """:meth:`write`'s work, which it audits."""
         import pyarrow as pa
 
         from meshsim.produce.inputs import conform, read_input
