@@ -15,9 +15,10 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from meshsim.errors import StorageError, WorkspaceError
+from meshsim.storage.delta import HistoryEntry
 from meshsim.workspace import TableRecord, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
@@ -150,14 +151,9 @@ def _listing(versions: list[int]) -> str:
 
 
 @dataclass(frozen=True)
-class TableVersion:
+class TableVersion(HistoryEntry):
     """One commit of a table's Delta log, and whether consumers were ever shown it."""
 
-    version: int
-    timestamp: datetime
-    operation: str
-    parameters: dict[str, Any]
-    metrics: dict[str, Any]
     #: ``current`` (what queries read now), ``earlier`` (published before: time travel reads
     #: it), ``unpublished`` (newer than the current one) or ``never`` (a commit consumers
     #: never saw and time travel refuses: rolled back, or an intermediate one such as the
@@ -180,6 +176,6 @@ def table_history(mesh: Mesh, ref: str, limit: int | None = None) -> list[TableV
         return "earlier" if version in earlier else "never"
 
     return [
-        TableVersion(e.version, e.timestamp, e.operation, e.parameters, e.metrics, state(e.version))
+        TableVersion(**vars(e), published=state(e.version))
         for e in delta.history(mesh.locate(ref), table=ref.lower(), limit=limit)
     ]
