@@ -6,10 +6,11 @@ can write and publish, and a layout build refuses leaves the workspace as it was
 2. the publish gates (:mod:`meshsim.catalog.publish`): owner, description, classifications,
    protected columns, for every product;
 3. the sources (:mod:`meshsim.spec.sources`): TPC-H columns and types, registered locations
-   (read from their Delta log, never their data);
-4. the policies bound on DuckDB (:mod:`meshsim.policy.binding`) against the declared schemas,
+   (read from their Delta log, never their data), data files of file sources;
+4. derived products: their queries, inputs, the grants their domain needs, cycles;
+5. the policies bound on DuckDB (:mod:`meshsim.policy.binding`) against the declared schemas,
    for the policies the lint found nothing wrong with;
-5. descriptions still to be written (``TODO: describe``, as ``meshsim new`` leaves them), as
+6. descriptions still to be written (``TODO: describe``, as ``meshsim new`` leaves them), as
    warnings (:func:`meshsim.scaffold.placeholder_problems`).
 
 A problem two checks find (a missing owner, unmasked PII) is reported once, by the first.
@@ -82,22 +83,35 @@ def _bindings(spec: MeshSpec, workspace: Path | None, found: list[Problem]) -> l
     return check_policy_binding(spec, skip=reported)
 
 
+def _derived(spec: MeshSpec, workspace: Path | None, found: list[Problem]) -> list[Problem]:
+    from meshsim.spec.sources import check_derived
+
+    return list(check_derived(spec))
+
+
 def _placeholders(spec: MeshSpec, workspace: Path | None, found: list[Problem]) -> list[Problem]:
     from meshsim.scaffold import placeholder_problems
 
     return list(placeholder_problems(spec))
 
 
-CHECKS: tuple[Check, ...] = (_lint, _gates, _sources, _bindings, _placeholders)
+CHECKS: tuple[Check, ...] = (_lint, _gates, _sources, _derived, _bindings, _placeholders)
+#: the checks an edit of mesh.yaml can change the answer of (a what-if): not the file and
+#: table sources, which read data and depend only on the product files (derived products
+#: do depend on the grants their domain has)
+POLICY_CHECKS: tuple[Check, ...] = (_lint, _gates, _derived, _bindings)
 
 
-def check_mesh(spec: MeshSpec, workspace: str | Path | None = None) -> list[Problem]:
-    """Every problem of ``spec``, errors and warnings. ``workspace`` is the workspace a build
-    will write (registered locations may not lie in its other accounts)."""
+def check_mesh(
+    spec: MeshSpec, workspace: str | Path | None = None, checks: tuple[Check, ...] = CHECKS
+) -> list[Problem]:
+    """Every problem of ``spec`` that ``checks`` find, errors and warnings. ``workspace`` is
+    the workspace a build will write (registered locations may not lie in its other
+    accounts)."""
     root = Path(workspace) if workspace is not None else None
     found: list[Problem] = []
     subjects: set[tuple[str, ...]] = set()
-    for check in CHECKS:
+    for check in checks:
         for problem in check(spec, root, found):
             if problem.subject and problem.subject in subjects:
                 continue

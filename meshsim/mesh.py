@@ -463,15 +463,15 @@ class Mesh:
         """What ``meshsim validate`` would report under an edited mesh.yaml or policies block
         that it does not report now (an exposed PII column, a misspelt attribute...), with
         lines in the edited file. Nothing is applied."""
-        from meshsim.checks import check_mesh
+        from meshsim.checks import POLICY_CHECKS, check_mesh
 
         spec = self.spec
         proposed = load_what_if(spec, policies_file)
-        now = {(p.severity, p.message) for p in check_mesh(spec)}
+        now = {(p.severity, p.message) for p in check_mesh(spec, checks=POLICY_CHECKS)}
         mesh_file = str(spec.root / "mesh.yaml")
         return [
             replace(p, where=p.where.replace(mesh_file, str(policies_file), 1))
-            for p in check_mesh(proposed)
+            for p in check_mesh(proposed, checks=POLICY_CHECKS)
             if (p.severity, p.message) not in now
         ]
 

@@ -65,7 +65,6 @@ def check_sources(spec: MeshSpec, workspace: Path | None = None) -> Iterator[Pro
                 yield from _check_location(spec, product, index, table, workspace, managed)
             elif isinstance(table.source, CsvSource | ParquetSource | JsonSource):
                 yield from _check_files(spec, product, index, table)
-    yield from _check_derived(spec)
 
 
 def _check_files(
@@ -81,7 +80,7 @@ def _check_files(
         yield Problem(finding.severity, _where(spec, product, index, *path), finding.message)
 
 
-def _check_derived(spec: MeshSpec) -> Iterator[Problem]:
+def check_derived(spec: MeshSpec) -> Iterator[Problem]:
     from meshsim.sources.derived import check_derived
 
     for finding in check_derived(spec):
