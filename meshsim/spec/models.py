@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from meshsim.spec.quality import QualityRule
 from meshsim.spec.types import normalize_type
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -276,6 +277,9 @@ class Column(Strict):
     tags: dict[Name, Name] = Field(default_factory=dict)
     classification: Name | None = None
     nullable: bool = True
+    quality: list[QualityRule] = Field(
+        default_factory=list, description="quality rules of this column (meshsim.spec.quality)"
+    )
     allow_unmasked: UnmaskedWaiver | None = Field(
         default=None, description="consumers that may read this PII column unmasked, and why"
     )
@@ -410,6 +414,9 @@ class Table(Strict):
     column_mapping: bool = Field(
         default=False, description="write with Delta column mapping (physical names differ)"
     )
+    quality: list[QualityRule] = Field(
+        default_factory=list, description="quality rules of this table (meshsim.spec.quality)"
+    )
 
     @model_validator(mode="after")
     def _names_differ_by_more_than_case(self) -> Table:
@@ -439,6 +446,12 @@ class Product(Strict):
         description="The operating-system users who may decide requests as 'owner' (--by).",
     )
     tags: dict[Name, Name] = Field(default_factory=dict)
+    version: str = Field(
+        default="1.0.0",
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="the product's contract version (major.minor.patch); a breaking change "
+        "needs a new major version",
+    )
     freshness_sla: str | None = Field(default=None, description="e.g. 24h, 30m, 7d")
     production: Production = Field(default_factory=Production)
     tables: list[Table] = Field(min_length=1)
