@@ -6,6 +6,7 @@ python3 tools/dev.py demo       set up, then run 'meshsim demo'
 python3 tools/dev.py test       set up, then run the test suite
 python3 tools/dev.py check      set up, then check the house rules (ruff, mypy)
 python3 tools/dev.py bench      set up, then run the benchmarks (meshsim bench ...)
+python3 tools/dev.py notebook   set up with JupyterLab, then open the workshop (meshsim workshop)
 python3 tools/dev.py meshsim …  set up, then run any meshsim command
 """
 
@@ -29,6 +30,7 @@ TASKS = {
     "test": "run the test suite (pytest); extra arguments go to pytest",
     "check": "house rules: ruff lint, ruff format --check, mypy ([tool.mypy] in pyproject.toml)",
     "bench": "run the benchmarks (meshsim bench); extra arguments go to it",
+    "notebook": "the offline workshop: install JupyterLab (pinned), open the notebooks",
     "meshsim": "run any meshsim command inside the environment",
 }
 
@@ -51,21 +53,24 @@ def _inputs_digest() -> str:
     return digest.hexdigest()
 
 
-def setup() -> None:
+def setup(extras: tuple[str, ...] = ("dev",)) -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - any python3 may run this file
         sys.exit(f"meshsim needs Python 3.11 or newer, this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         print("creating .venv ...", file=sys.stderr)
         venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
     digest = _inputs_digest()
-    if STAMP.is_file() and STAMP.read_text() == digest:
+    # the stamp records the inputs' digest and the extras installed with them
+    stamp = STAMP.read_text().split() if STAMP.is_file() else []
+    if stamp[:1] == [digest] and set(extras) <= set(stamp[1:]):
         return
+    extras = tuple(sorted(set(extras) | (set(stamp[1:]) if stamp[:1] == [digest] else set())))
     print("installing pinned dependencies into .venv ...", file=sys.stderr)
     pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     lock = ROOT / "requirements.lock"
     constraints = ["-c", str(lock)] if lock.is_file() else []
-    subprocess.run([*pip, *constraints, "-e", f"{ROOT}[dev]"], check=True)
-    STAMP.write_text(digest)
+    subprocess.run([*pip, *constraints, "-e", f"{ROOT}[{','.join(extras)}]"], check=True)
+    STAMP.write_text(" ".join((digest, *extras)))
 
 
 def _run(command: list[str]) -> int:
@@ -98,7 +103,9 @@ def main(argv: list[str]) -> int:
     if task not in TASKS:
         print(f"unknown task '{task}' (tasks: {', '.join(TASKS)})", file=sys.stderr)
         return 2
-    setup()
+    setup(("dev", "notebook") if task == "notebook" else ("dev",))
+    if task == "notebook":
+        return _run([str(BIN / "meshsim"), "workshop", *rest])
     if task == "setup":
         return 0
     if task == "test":
