@@ -96,3 +96,75 @@ def _gate_column(answer: Any, mesh: Mesh) -> str | None:
     if answer.strip() == "marketing.campaigns.budget_eur":
         return None
     return "look at the error line of the broken build: it names the column without a classification"
+
+
+# --- module 2: central governance ---------------------------------------------------------
+
+
+def _readable_tables(mesh: Mesh, consumer: str) -> list[str]:
+    return [a.table for a in mesh.access(consumer) if a.granted and not a.table.startswith("meshsim.")]
+
+
+@exercise("2.1", "what external_partner reads after the retagging")
+def _partner_tables(answer: Any, mesh: Mesh) -> str | None:
+    hint = compare_names(answer, _readable_tables(mesh, "external_partner"), "tables")
+    return hint and hint + " (did the retagging cell run? look at mesh.access('external_partner'))"
+
+
+@exercise("2.2", "the columns tagged confidentiality=sensitive")
+def _sensitive_columns(answer: Any, mesh: Mesh) -> str | None:
+    expected = [
+        f"{table.ref}.{column.name}"
+        for table in mesh.spec.tables()
+        for column in table.table.columns
+        if table.column_tags(column).get("confidentiality") == "sensitive"
+    ]
+    return compare_names(answer, expected, "columns")
+
+
+@exercise("2.3", "what the what-if would give supply_planner")
+def _what_if_tables(answer: Any, mesh: Mesh) -> str | None:
+    proposed = mesh.mesh_dir.parent / "what-if.yaml"
+    if not proposed.is_file():
+        return "run the what-if cell first: it writes what-if.yaml next to the mesh"
+    changes = mesh.access_changes(proposed, "supply_planner")
+    return compare_names(answer, {row["table"] for row in changes}, "tables")
+
+
+# --- module 3: consumer -------------------------------------------------------------------
+
+
+@exercise("3.1", "the state of the first request")
+def _first_request(answer: Any, mesh: Mesh) -> str | None:
+    requests = sorted(mesh.catalog.requests(consumer="external_partner"), key=lambda r: r.id)
+    if not requests:
+        return "no request yet: run the request cell"
+    if not isinstance(answer, str):
+        return "give the state as a string"
+    if answer.strip().lower() == requests[0].state:
+        return None
+    return "not that state: look at mesh.catalog.get_request(request.id)"
+
+
+@exercise("3.2", "an auto-approved request for customer.region")
+def _auto_approved(answer: Any, mesh: Mesh) -> str | None:
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        return "give the request's id, a number (request.id)"
+    from meshsim.errors import MeshsimError
+
+    try:
+        request = mesh.catalog.get_request(answer)
+    except MeshsimError:
+        return f"there is no request {answer}"
+    if request.consumer != "external_partner":
+        return "make the request as external_partner"
+    if "customer.region" not in (request.tables or []):
+        return "request the table customer.region (tables=['customer.region'])"
+    if not request.auto_approved:
+        return "that request was not auto-approved: did it ask for personal columns?"
+    return None
+
+
+@exercise("3.3", "what external_partner reads at the end")
+def _partner_final(answer: Any, mesh: Mesh) -> str | None:
+    return compare_names(answer, _readable_tables(mesh, "external_partner"), "tables")
