@@ -168,3 +168,57 @@ def _auto_approved(answer: Any, mesh: Mesh) -> str | None:
 @exercise("3.3", "what external_partner reads at the end")
 def _partner_final(answer: Any, mesh: Mesh) -> str | None:
     return compare_names(answer, _readable_tables(mesh, "external_partner"), "tables")
+
+
+# --- module 4: fine-grained access --------------------------------------------------------
+
+
+def _number(answer: Any) -> int | None:
+    return None if isinstance(answer, bool) or not isinstance(answer, int) else answer
+
+
+def _count(mesh: Mesh, consumer: str, sql: str) -> int:
+    return int(mesh.sql(consumer, sql).fetchall()[0][0])
+
+
+@exercise("4.1", "the customers eu_marketing_analyst sees")
+def _filtered_count(answer: Any, mesh: Mesh) -> str | None:
+    if _number(answer) is None:
+        return "give the count as a number"
+    expected = _count(mesh, "eu_marketing_analyst", "SELECT count(*) FROM customer.customer")
+    if answer == expected:
+        return None
+    everyone = _count(mesh, "governance_admin", "SELECT count(*) FROM customer.customer")
+    if answer == everyone:
+        return "that is every customer: run the count as the analyst, under its row filter"
+    return "not that many: run the count as eu_marketing_analyst"
+
+
+@exercise("4.2", "the mask on c_address")
+def _address_mask(answer: Any, mesh: Mesh) -> str | None:
+    column = mesh.table_access("eu_marketing_analyst", "customer.customer").column("c_address")
+    expected = column.mask.function if column and column.mask else None
+    if not isinstance(answer, str):
+        return "give the function's name as a string"
+    return None if answer.strip() == expected else "look at the 'masked' column of mesh.access"
+
+
+@exercise("4.3", "what external_partner cannot see in sales.orders")
+def _denied_columns(answer: Any, mesh: Mesh) -> str | None:
+    access = mesh.table_access("external_partner", "sales.orders")
+    denied = [c.column for c in access.columns if c.state == "denied"]
+    return compare_names(answer, denied, "columns")
+
+
+@exercise("4.4", "the analyst's refused queries")
+def _refused(answer: Any, mesh: Mesh) -> str | None:
+    if _number(answer) is None:
+        return "give the count as a number"
+    # the checker's own query is audited too, but as the admin, so it does not count here
+    expected = _count(
+        mesh,
+        "governance_admin",
+        "SELECT count(*) FROM meshsim.audit WHERE kind = 'query' "
+        "AND consumer = 'eu_marketing_analyst' AND decision = 'refused'",
+    )
+    return None if answer == expected else "count the analyst's refused queries in meshsim.audit"
