@@ -4,7 +4,8 @@
 
 A source is a Python file in the "percent" format: ``# %%`` starts a code cell, ``# %% [markdown]``
 a markdown cell (its lines start with ``# ``). In a code cell, a line ending in ``# answer`` is
-the solution: the handed-out notebook has ``NAME = ...  # your turn`` in its place. One source
+the solution: the handed-out notebook has ``NAME = ...  # your turn`` in its place (a line
+that is a step, not an assignment, becomes a ``# your turn`` comment). One source
 per module keeps the exercise and its solution from drifting apart.
 
     python3 tools/notebooks.py            write the notebooks
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = NOTEBOOKS / "src"
 ANSWER = re.compile(r"^(?P<indent>\s*)(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=.*#\s*answer\s*$")
+ANSWER_STEP = re.compile(r"^(?P<indent>\s*)\S.*#\s*answer\s*$")
 KERNEL = {
     "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
     "language_info": {"name": "python"},
@@ -48,11 +50,14 @@ def _trim(lines: list[str]) -> list[str]:
 
 def _handed_out(line: str) -> str:
     m = ANSWER.match(line)
-    return f"{m['indent']}{m['name']} = ...  # your turn" if m else line
+    if m:
+        return f"{m['indent']}{m['name']} = ...  # your turn"
+    step = ANSWER_STEP.match(line)
+    return f"{step['indent']}# your turn: a step of the answer goes here" if step else line
 
 
 def _strip_answer_mark(line: str) -> str:
-    return re.sub(r"\s*#\s*answer\s*$", "", line) if ANSWER.match(line) else line
+    return re.sub(r"\s*#\s*answer\s*$", "", line) if ANSWER_STEP.match(line) else line
 
 
 def notebook(source: Path, solutions: bool) -> str:
@@ -82,7 +87,9 @@ def targets() -> dict[Path, str]:
 
 
 def main(argv: list[str]) -> int:
-    stale = [path for path, text in targets().items() if not path.is_file() or path.read_text() != text]
+    stale = [
+        path for path, text in targets().items() if not path.is_file() or path.read_text() != text
+    ]
     if argv == ["--check"]:
         for path in stale:
             print(f"{path.relative_to(ROOT)} differs from its source: python3 tools/notebooks.py")

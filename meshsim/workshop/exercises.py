@@ -95,14 +95,18 @@ def _gate_column(answer: Any, mesh: Mesh) -> str | None:
         return "give the column as a string, domain.table.column"
     if answer.strip() == "marketing.campaigns.budget_eur":
         return None
-    return "look at the error line of the broken build: it names the column without a classification"
+    return (
+        "look at the error line of the broken build: it names the column without a classification"
+    )
 
 
 # --- module 2: central governance ---------------------------------------------------------
 
 
 def _readable_tables(mesh: Mesh, consumer: str) -> list[str]:
-    return [a.table for a in mesh.access(consumer) if a.granted and not a.table.startswith("meshsim.")]
+    return [
+        a.table for a in mesh.access(consumer) if a.granted and not a.table.startswith("meshsim.")
+    ]
 
 
 @exercise("2.1", "what external_partner reads after the retagging")
@@ -222,3 +226,39 @@ def _refused(answer: Any, mesh: Mesh) -> str | None:
         "AND consumer = 'eu_marketing_analyst' AND decision = 'refused'",
     )
     return None if answer == expected else "count the analyst's refused queries in meshsim.audit"
+
+
+# --- module 5: producer updates -----------------------------------------------------------
+
+
+@exercise("5.1", "the published version of sales.orders")
+def _published(answer: Any, mesh: Mesh) -> str | None:
+    if _number(answer) is None:
+        return "give the version as a number"
+    expected = mesh.published_version("sales.orders")
+    return None if answer == expected else "look at mesh.history('sales.orders')"
+
+
+@exercise("5.2", "the orders after your append")
+def _after_append(answer: Any, mesh: Mesh) -> str | None:
+    if _number(answer) is None:
+        return "give the count as a number"
+    found = _count(
+        mesh, "governance_admin", "SELECT count(*) FROM sales.orders WHERE o_orderkey = 9000010"
+    )
+    if not found:
+        return "append the order 9000010 first (mesh.write(..., by='sales-ops'))"
+    expected = _count(mesh, "finance_controller", "SELECT count(*) FROM sales.orders")
+    return None if answer == expected else "count the rows as finance_controller, after the write"
+
+
+@exercise("5.3", "the orders at version 1")
+def _at_version(answer: Any, mesh: Mesh) -> str | None:
+    if _number(answer) is None:
+        return "give the count as a number"
+    expected = _count(
+        mesh, "finance_controller", "SELECT count(*) FROM sales.orders AT (VERSION => 1)"
+    )
+    if answer == expected:
+        return None
+    return "read version 1 with time travel: FROM sales.orders AT (VERSION => 1)"

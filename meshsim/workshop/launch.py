@@ -59,6 +59,8 @@ def launch(*, no_browser: bool = False, port: int | None = None) -> int:
     notebooks, _ = prepare()
     env = {**os.environ, "MESHSIM_WORKSHOP_DIR": str(runs_dir())}
     try:
-        return subprocess.run(lab_command(notebooks, no_browser=no_browser, port=port), env=env).returncode
+        return subprocess.run(
+            lab_command(notebooks, no_browser=no_browser, port=port), env=env
+        ).returncode
     except KeyboardInterrupt:
         return 130

@@ -109,7 +109,7 @@ workshop.check("3.1", answer)
 # Give the request id as your answer.
 
 # %%
-regions = mesh.catalog.request(ME, "customer.customer_profiles", "our regions", tables=["customer.region"])
+regions = mesh.catalog.request(ME, "customer.customer_profiles", "our regions", tables=["customer.region"])  # answer
 answer = regions.id  # answer
 workshop.check("3.2", answer)
 

@@ -93,3 +93,15 @@ def test_handed_out_notebook_runs(path: Path, tmp_path: Path, monkeypatch):
     assert all(": right: " not in v for v in _verdicts(notebook)), (
         f"{path.name}: an exercise is already answered in the handed-out notebook"
     )
+
+
+def test_notebooks_are_written_from_their_sources():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "notebooks.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
