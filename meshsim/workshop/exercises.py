@@ -262,3 +262,43 @@ def _at_version(answer: Any, mesh: Mesh) -> str | None:
     if answer == expected:
         return None
     return "read version 1 with time travel: FROM sales.orders AT (VERSION => 1)"
+
+
+# --- module 7: performance ----------------------------------------------------------------
+
+
+def _with_result(answer: Any) -> tuple[Any, Any] | None:
+    """Module 7's answers come with the benchmark's result: ``(answer, result)``."""
+    if isinstance(answer, tuple) and len(answer) == 2 and hasattr(answer[1], "runs"):
+        return answer
+    return None
+
+
+@exercise("7.1", "whether every answer was right")
+def _all_right(answer: Any, mesh: Mesh) -> str | None:
+    pair = _with_result(answer)
+    if pair is None:
+        return "pass (answer, result), as the cell does"
+    given, result = pair
+    if not isinstance(given, bool):
+        return "give True or False"
+    return None if given == (not result.problems) else "look at result.problems"
+
+
+@exercise("7.2", "the slowest query through meshsim")
+def _slowest(answer: Any, mesh: Mesh) -> str | None:
+    pair = _with_result(answer)
+    if pair is None:
+        return "pass (answer, result), as the cell does"
+    given, result = pair
+    ours = [r for r in result.runs if r.engine == "meshsim" and r.ok and r.warm]
+    if not ours:
+        return "the benchmark ran no meshsim query: run the benchmark cell"
+
+    def median(run: Any) -> float:
+        return sorted(run.warm)[len(run.warm) // 2]
+
+    expected = max(ours, key=median).query
+    if not isinstance(given, str):
+        return "give the query's name as a string, like 'q03'"
+    return None if given.strip() == expected else "compare the medians of the meshsim runs"
