@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
     from meshsim.pins import TableVersion
+    from meshsim.platforms.governance import ExportReport
     from meshsim.policy.access import TableAccess
     from meshsim.produce.writes import WriteBatch, WriteResult
     from meshsim.query.result import Explanation, Result
@@ -484,6 +485,26 @@ class Mesh:
 
         return resolve_access(
             with_system_tables(self.spec), consumer, ref, self.effective_policies()
+        )
+
+    def export_governance(
+        self,
+        target: str,
+        out: str | Path,
+        *,
+        storage_root: str | None = None,
+        locations: dict[str, str] | None = None,
+        catalog: str | None = None,
+    ) -> ExportReport:
+        """Write the mesh's governance for ``target`` (``lakeformation``, ``unity-catalog`` or
+        ``trino``) into the folder ``out``, from the access matrix :meth:`access` acts on.
+        Tables live at ``storage_root/<domain>/<table>`` unless ``locations`` gives a domain its
+        own root; ``catalog`` names Trino's catalog (the mesh's name by default). What the
+        target cannot express is in the report and the files, never dropped."""
+        from meshsim.platforms.run import export_governance
+
+        return export_governance(
+            self, target, out, storage_root=storage_root, locations=locations, catalog=catalog
         )
 
     # --- catalog -------------------------------------------------------------------------------
