@@ -1,0 +1,466 @@
+"""AWS Lake Formation: a CloudFormation template, the equivalent API calls (JSON) and a plan.
+
+A Glue database per domain and a Glue table per mesh table at its domain's storage; LF-Tags
+from the tag taxonomy, associated with every column with the tags meshsim resolves for it
+(table tags inherited, column tags overriding), so LF's inheritance never widens a match;
+grants to one IAM role per consumer (``meshsim-<consumer>``).
+
+Lake Formation shows a column raw or not at all, and its row filters are plain expressions
+over the table's own columns. So, cell by cell of the access matrix:
+
+* a tag grant becomes an LF-Tag policy grant for a consumer only when every cell it covers
+  for that consumer is unmasked and unfiltered; otherwise its columns go through the named
+  grants below;
+* a masked column is excluded (listed in the plan);
+* a filtered cell becomes a data cells filter (its full columns, the predicate with the
+  consumer's attributes bound) when the predicate is plain; a predicate that looks up other
+  tables cannot be a filter, so the table is withheld from that consumer (listed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from meshsim.platforms.governance import (
+    Governance,
+    Limitation,
+    admin_limitations,
+    cell_filter,
+    condition_limitations,
+    limitations_markdown,
+    policy_label,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlglot import exp
+
+    from meshsim.policy.access import TableAccess
+
+TARGET = "Lake Formation"
+ROLE_PREFIX = "meshsim-"
+#: sqlglot nodes a Lake Formation row filter expression may hold
+_PLAIN = (
+    "Column", "Identifier", "Literal", "Boolean", "Null", "Paren", "EQ", "NEQ", "GT", "GTE",
+    "LT", "LTE", "And", "Or", "Not", "In", "Between", "Like", "Is", "Neg", "Cast", "DataType",
+)  # fmt: skip
+
+
+@dataclass
+class LakeFormationPlan:
+    """Everything the template and the API calls create, in creation order."""
+
+    databases: list[dict[str, Any]] = field(default_factory=list)
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[dict[str, Any]] = field(default_factory=list)
+    associations: list[dict[str, Any]] = field(default_factory=list)
+    filters: list[dict[str, Any]] = field(default_factory=list)
+    grants: list[dict[str, Any]] = field(default_factory=list)  # {consumer, resource, permissions}
+    limitations: list[Limitation] = field(default_factory=list)
+
+
+def hive_type(dtype: pa.DataType) -> str:
+    """The Glue (Hive) type of an Arrow type."""
+    import pyarrow as pa
+
+    simple = [
+        (pa.types.is_boolean, "boolean"), (pa.types.is_int8, "tinyint"),
+        (pa.types.is_int16, "smallint"), (pa.types.is_int32, "int"), (pa.types.is_int64, "bigint"),
+        (pa.types.is_float32, "float"), (pa.types.is_float64, "double"),
+        (pa.types.is_date, "date"), (pa.types.is_timestamp, "timestamp"),
+        (pa.types.is_binary, "binary"), (pa.types.is_large_binary, "binary"),
+        (pa.types.is_string, "string"), (pa.types.is_large_string, "string"),
+    ]  # fmt: skip
+    for test, name in simple:
+        if test(dtype):
+            return name
+    if pa.types.is_decimal(dtype):
+        return f"decimal({dtype.precision},{dtype.scale})"
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return f"array<{hive_type(dtype.value_type)}>"
+    if pa.types.is_map(dtype):
+        return f"map<{hive_type(dtype.key_type)},{hive_type(dtype.item_type)}>"
+    if pa.types.is_struct(dtype):
+        fields = ",".join(f"{f.name}:{hive_type(f.type)}" for f in dtype)
+        return f"struct<{fields}>"
+    return "string" if pa.types.is_unsigned_integer(dtype) is False else "bigint"
+
+
+def _plain(predicate: exp.Expr) -> bool:
+    return all(type(node).__name__ in _PLAIN for node in predicate.walk())
+
+
+def _own_table(gov: Governance) -> Any:
+    from sqlglot import exp
+
+    return lambda ref: exp.table_(ref.split(".")[1], db=ref.split(".")[0])
+
+
+def _columns_resource(ref: str, columns: list[str]) -> dict[str, Any]:
+    domain, name = ref.split(".")
+    return {"TableWithColumns": {"DatabaseName": domain, "Name": name, "ColumnNames": columns}}
+
+
+def _safe_tag_grants(gov: Governance) -> dict[str, list[tuple[str, str]]]:
+    """consumer -> [(tag grant name, expression)] that LF can express as they are: every
+    cell they cover for the consumer is unmasked and unfiltered."""
+    from meshsim.policy.access import rule_name, selects
+    from meshsim.policy.conditions import tags_match
+
+    out: dict[str, list[tuple[str, str]]] = {}
+    for index, tag_grant in enumerate(gov.spec.policies.tag_grants):
+        for consumer in gov.spec.mesh.consumers:
+            if not selects(tag_grant, consumer):
+                continue
+            safe = True
+            for table in gov.spec.tables():
+                covered = [
+                    c.name for c in table.columns
+                    if tags_match(tag_grant.expression, table.column_tags(c))
+                ]  # fmt: skip
+                cell = gov.cell(consumer.name, table.ref)
+                if covered and (
+                    cell is None
+                    or cell.filtered
+                    or any((a := cell.column(c)) is None or a.state != "full" for c in covered)
+                ):
+                    safe = False
+            if safe:
+                name = rule_name(tag_grant, "tag_grant", index)
+                out.setdefault(consumer.name, []).append((name, tag_grant.expression))
+    return out
+
+
+def _tag_covered(gov: Governance, expressions: list[tuple[str, str]], ref: str) -> set[str]:
+    from meshsim.policy.conditions import tags_match
+
+    table = gov.table(ref)
+    return {
+        c.name
+        for c in table.columns
+        for _, expression in expressions
+        if tags_match(expression, table.column_tags(c))
+    }
+
+
+def _lf_expression(expression: str) -> list[dict[str, Any]]:
+    from meshsim.policy.conditions import parse_tag_expression
+
+    return [
+        {"TagKey": key, "TagValues": sorted(values)}
+        for key, values in parse_tag_expression(expression)
+    ]
+
+
+def _cell_grants(
+    gov: Governance, cell: TableAccess, tag_covered: set[str], plan: LakeFormationPlan
+) -> None:
+    for column in cell.columns:
+        if column.state == "masked" and column.mask is not None:
+            plan.limitations.append(
+                Limitation(
+                    policy_label(column.mask),
+                    f"Lake Formation cannot mask a column ({column.mask.function})",
+                    "the column is excluded from the consumer's grant",
+                    cell.consumer,
+                    cell.table,
+                    column.column,
+                )
+            )
+    full = [c.column for c in cell.columns if c.state == "full"]
+    if not full:
+        return
+    predicate = cell_filter(gov, cell, _own_table(gov))
+    if predicate is None:
+        named = [c for c in full if c not in tag_covered]
+        if named:
+            plan.grants.append(
+                {
+                    "consumer": cell.consumer,
+                    "resource": _columns_resource(cell.table, named),
+                    "permissions": ["SELECT"],
+                }
+            )
+        return
+    if not _plain(predicate):
+        for row_filter in cell.row_filters:
+            plan.limitations.append(
+                Limitation(
+                    policy_label(row_filter),
+                    "a Lake Formation row filter cannot look up other tables or call functions",
+                    "the table is withheld from the consumer (no grant at all)",
+                    cell.consumer,
+                    cell.table,
+                )
+            )
+        return
+    domain, name = cell.table.split(".")
+    filter_name = f"meshsim_{cell.consumer}_{name}"
+    plan.filters.append(
+        {
+            "TableName": name,
+            "DatabaseName": domain,
+            "Name": filter_name,
+            "RowFilter": {"FilterExpression": predicate.sql()},
+            "ColumnNames": full,
+        }
+    )
+    resource = {"DataCellsFilter": {"DatabaseName": domain, "TableName": name, "Name": filter_name}}
+    plan.grants.append({"consumer": cell.consumer, "resource": resource, "permissions": ["SELECT"]})
+
+
+def lakeformation_plan(gov: Governance) -> LakeFormationPlan:
+    """What to create, from the access matrix; see the module docstring."""
+    from meshsim.spec.types import to_arrow
+
+    plan = LakeFormationPlan()
+    for domain in sorted({t.domain for t in gov.spec.tables()}):
+        plan.databases.append({"Name": domain, "LocationUri": gov.locations[domain]})
+    for table in gov.spec.tables():
+        plan.tables.append(
+            {
+                "DatabaseName": table.domain,
+                "TableInput": {
+                    "Name": table.name,
+                    "TableType": "EXTERNAL_TABLE",
+                    "Parameters": {"classification": "delta", "table_type": "DELTA"},
+                    "StorageDescriptor": {
+                        "Location": gov.location(table.ref),
+                        "Columns": [
+                            {"Name": c.name, "Type": hive_type(to_arrow(c.type))}
+                            for c in table.columns
+                        ],
+                    },
+                },
+            }
+        )
+        groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for column in table.columns:
+            tags = tuple(sorted(table.column_tags(column).items()))
+            if tags:
+                groups.setdefault(tags, []).append(column.name)
+        for tags, columns in groups.items():
+            plan.associations.append(
+                {
+                    "Resource": _columns_resource(table.ref, columns),
+                    "LFTags": [{"TagKey": k, "TagValues": [v]} for k, v in tags],
+                }
+            )
+    for key, tag in gov.spec.mesh.tags.items():
+        plan.tags.append({"TagKey": key, "TagValues": list(tag.values)})
+    safe = _safe_tag_grants(gov)
+    for consumer, grants in safe.items():
+        for _, expression in grants:
+            resource = {"LFTagPolicy": {"ResourceType": "TABLE", "Expression": _lf_expression(expression)}}
+            plan.grants.append(
+                {"consumer": consumer, "resource": resource, "permissions": ["SELECT", "DESCRIBE"]}
+            )
+    for cell in gov.granted():
+        covered = _tag_covered(gov, safe.get(cell.consumer, []), cell.table)
+        _cell_grants(gov, cell, covered, plan)
+    for consumer in sorted({g["consumer"] for g in plan.grants}):
+        databases = sorted(
+            {
+                next(iter(g["resource"].values()))["DatabaseName"]
+                for g in plan.grants
+                if g["consumer"] == consumer and "LFTagPolicy" not in g["resource"]
+            }
+            | {
+                c.table.split(".")[0]
+                for c in gov.granted()
+                if c.consumer == consumer and _tag_covered(gov, safe.get(consumer, []), c.table)
+            }
+        )
+        for database in databases:
+            plan.grants.append(
+                {
+                    "consumer": consumer,
+                    "resource": {"Database": {"Name": database}},
+                    "permissions": ["DESCRIBE"],
+                }
+            )
+    plan.limitations += condition_limitations(gov, TARGET) + admin_limitations(gov, TARGET)
+    return plan
+
+
+# --- renderings --------------------------------------------------------------------------
+
+
+def role_arn(consumer: str, account_id: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account_id}:role/{ROLE_PREFIX}{consumer}"
+
+
+def api_calls(plan: LakeFormationPlan, account_id: str) -> list[dict[str, Any]]:
+    """The boto3 calls that build the plan: ``{service, operation, params}`` in order."""
+    calls: list[dict[str, Any]] = []
+    for db in plan.databases:
+        calls.append({"service": "glue", "operation": "create_database", "params": {"DatabaseInput": db}})
+    for table in plan.tables:
+        calls.append({"service": "glue", "operation": "create_table", "params": table})
+    for tag in plan.tags:
+        calls.append({"service": "lakeformation", "operation": "create_lf_tag", "params": tag})
+    for association in plan.associations:
+        calls.append(
+            {"service": "lakeformation", "operation": "add_lf_tags_to_resource", "params": association}
+        )
+    for data_filter in plan.filters:
+        params = {"TableData": {"TableCatalogId": account_id, **data_filter}}
+        calls.append({"service": "lakeformation", "operation": "create_data_cells_filter", "params": params})
+    for grant in plan.grants:
+        params = {
+            "Principal": {"DataLakePrincipalIdentifier": role_arn(grant["consumer"], account_id)},
+            "Resource": grant["resource"],
+            "Permissions": grant["permissions"],
+        }
+        calls.append({"service": "lakeformation", "operation": "grant_permissions", "params": params})
+    return calls
+
+
+def _logical_id(kind: str, *names: str, used: set[str]) -> str:
+    base = kind + "".join(re.sub(r"[^A-Za-z0-9]", "", n.title()) for n in names)
+    base = base[:200]
+    candidate, n = base, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{base}{n}"
+    used.add(candidate)
+    return candidate
+
+
+def _with_catalog(resource: dict[str, Any]) -> dict[str, Any]:
+    kind, body = next(iter(resource.items()))
+    key = "TableCatalogId" if kind == "DataCellsFilter" else "CatalogId"
+    return {kind: {key: {"Ref": "AWS::AccountId"}, **body}}
+
+
+def cloudformation(plan: LakeFormationPlan, mesh: str) -> dict[str, Any]:
+    """The CloudFormation template (as data; YAML-dumped by :func:`lakeformation_files`)."""
+    used: set[str] = set()
+    resources: dict[str, Any] = {}
+    parameters: dict[str, Any] = {}
+    db_ids: dict[str, str] = {}
+    for db in plan.databases:
+        param = _logical_id("StorageRoot", db["Name"], used=used)
+        parameters[param] = {
+            "Type": "String",
+            "Default": db["LocationUri"],
+            "Description": f"S3 root of the domain '{db['Name']}' (its tables are under it)",
+        }
+        db_ids[db["Name"]] = logical = _logical_id("Database", db["Name"], used=used)
+        resources[logical] = {
+            "Type": "AWS::Glue::Database",
+            "Properties": {
+                "CatalogId": {"Ref": "AWS::AccountId"},
+                "DatabaseInput": {"Name": db["Name"], "LocationUri": {"Ref": param}},
+            },
+        }
+    table_ids = []
+    for table in plan.tables:
+        name = table["TableInput"]["Name"]
+        database = table["DatabaseName"]
+        root_param = next(p for p, v in parameters.items() if v["Default"] == next(
+            d["LocationUri"] for d in plan.databases if d["Name"] == database))  # fmt: skip
+        table_input = json.loads(json.dumps(table["TableInput"]))
+        table_input["StorageDescriptor"]["Location"] = {"Fn::Sub": f"${{{root_param}}}/{name}"}
+        logical = _logical_id("Table", database, name, used=used)
+        table_ids.append(logical)
+        resources[logical] = {
+            "Type": "AWS::Glue::Table",
+            "DependsOn": db_ids[database],
+            "Properties": {
+                "CatalogId": {"Ref": "AWS::AccountId"},
+                "DatabaseName": database,
+                "TableInput": table_input,
+            },
+        }
+    tag_ids = []
+    for tag in plan.tags:
+        logical = _logical_id("Tag", tag["TagKey"], used=used)
+        tag_ids.append(logical)
+        resources[logical] = {
+            "Type": "AWS::LakeFormation::Tag",
+            "Properties": {"CatalogId": {"Ref": "AWS::AccountId"}, **tag},
+        }
+    for association in plan.associations:
+        body = association["Resource"]["TableWithColumns"]
+        logical = _logical_id("Tags", body["DatabaseName"], body["Name"], used=used)
+        resources[logical] = {
+            "Type": "AWS::LakeFormation::TagAssociation",
+            "DependsOn": [*tag_ids, *table_ids],
+            "Properties": {
+                "Resource": _with_catalog(association["Resource"]),
+                "LFTags": [{"CatalogId": {"Ref": "AWS::AccountId"}, **t} for t in association["LFTags"]],
+            },
+        }
+    filter_ids = []
+    for data_filter in plan.filters:
+        logical = _logical_id("Filter", data_filter["Name"], used=used)
+        filter_ids.append(logical)
+        resources[logical] = {
+            "Type": "AWS::LakeFormation::DataCellsFilter",
+            "DependsOn": table_ids,
+            "Properties": {"TableCatalogId": {"Ref": "AWS::AccountId"}, **data_filter},
+        }
+    for grant in plan.grants:
+        logical = _logical_id("Grant", grant["consumer"], next(iter(grant["resource"])), used=used)
+        role = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{ROLE_PREFIX}{grant['consumer']}"
+        resources[logical] = {
+            "Type": "AWS::LakeFormation::PrincipalPermissions",
+            "DependsOn": [*table_ids, *tag_ids, *filter_ids],
+            "Properties": {
+                "Principal": {"DataLakePrincipalIdentifier": {"Fn::Sub": role}},
+                "Resource": _with_catalog(grant["resource"]),
+                "Permissions": grant["permissions"],
+                "PermissionsWithGrantOption": [],
+            },
+        }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"Lake Formation governance of the meshsim mesh '{mesh}'",
+        "Parameters": parameters,
+        "Resources": resources,
+    }
+
+
+def plan_markdown(gov: Governance, plan: LakeFormationPlan) -> str:
+    lines = [
+        f"# Lake Formation plan for the mesh '{gov.spec.mesh.name}'",
+        "",
+        "Deploy `template.yaml` with CloudFormation (or run `api-calls.json` with boto3, the "
+        "account id in place of `ACCOUNT_ID`). Each consumer is the IAM role "
+        f"`{ROLE_PREFIX}<consumer>`, created outside this template; register the domains' S3 "
+        "roots with Lake Formation first. Storage roots are the template's parameters.",
+        "",
+        "## Glue databases and tables",
+        "",
+    ]
+    for db in plan.databases:
+        tables = [t["TableInput"]["Name"] for t in plan.tables if t["DatabaseName"] == db["Name"]]
+        lines.append(f"- `{db['Name']}` at `{db['LocationUri']}`: {', '.join(tables)}")
+    lines += ["", "## LF-Tags", ""]
+    lines += [f"- `{t['TagKey']}`: {', '.join(t['TagValues'])}" for t in plan.tags]
+    lines += ["", "## Grants", "", "| consumer | resource | permissions |", "|---|---|---|"]
+    for grant in plan.grants:
+        kind, body = next(iter(grant["resource"].items()))
+        lines.append(f"| {grant['consumer']} | {kind} {json.dumps(body)} | {', '.join(grant['permissions'])} |")
+    lines += ["", "## Data cells filters", ""]
+    lines += [
+        f"- `{f['Name']}` on `{f['DatabaseName']}.{f['TableName']}`: "
+        f"`{f['RowFilter']['FilterExpression']}`, columns {', '.join(f['ColumnNames'])}"
+        for f in plan.filters
+    ] or ["None."]
+    lines += ["", "## What Lake Formation cannot express", "", limitations_markdown(plan.limitations)]
+    return "\n".join(lines)
+
+
+def lakeformation_files(gov: Governance) -> tuple[dict[str, str], list[Limitation]]:
+    import yaml
+
+    plan = lakeformation_plan(gov)
+    template = yaml.safe_dump(cloudformation(plan, gov.spec.mesh.name), sort_keys=False)
+    calls = json.dumps(api_calls(plan, "ACCOUNT_ID"), indent=2) + "\n"
+    files = {"template.yaml": template, "api-calls.json": calls, "plan.md": plan_markdown(gov, plan)}
+    return files, plan.limitations
