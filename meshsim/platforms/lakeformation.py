@@ -237,6 +237,15 @@ def lakeformation_plan(gov: Governance) -> LakeFormationPlan:
                 },
             }
         )
+        if table.table_tags():
+            plan.associations.append(
+                {
+                    "Resource": {"Table": {"DatabaseName": table.domain, "Name": table.name}},
+                    "LFTags": [
+                        {"TagKey": k, "TagValues": [v]} for k, v in sorted(table.table_tags().items())
+                    ],
+                }
+            )
         groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
         for column in table.columns:
             tags = tuple(sorted(table.column_tags(column).items()))
@@ -385,7 +394,7 @@ def cloudformation(plan: LakeFormationPlan, mesh: str) -> dict[str, Any]:
             "Properties": {"CatalogId": {"Ref": "AWS::AccountId"}, **tag},
         }
     for association in plan.associations:
-        body = association["Resource"]["TableWithColumns"]
+        body = next(iter(association["Resource"].values()))
         logical = _logical_id("Tags", body["DatabaseName"], body["Name"], used=used)
         resources[logical] = {
             "Type": "AWS::LakeFormation::TagAssociation",
