@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import MeshsimError
 
@@ -66,6 +66,8 @@ class Governance:
     spec: MeshSpec
     cells: tuple[TableAccess, ...]
     locations: dict[str, str] = field(default_factory=dict)  # domain -> storage root URI
+    #: active subscriptions from approved requests (catalog rows), already in ``cells``
+    subscriptions: tuple[dict[str, Any], ...] = ()
 
     def granted(self) -> Iterator[TableAccess]:
         return (cell for cell in self.cells if cell.granted)
@@ -108,7 +110,8 @@ def governance_of(mesh: Mesh, locations: dict[str, str]) -> Governance:
             hint="give a root for all of them (--storage-root URI) or each (--location D=URI)",
         )
     cells = tuple(c for c in mesh.access() if c.table.split(".")[0] != SYSTEM_DOMAIN)
-    return Governance(spec, cells, dict(locations))
+    subscriptions = tuple(r for r in mesh.catalog.subscriptions() if r["source"] == "request")
+    return Governance(spec, cells, dict(locations), subscriptions)
 
 
 def domain_locations(
@@ -173,8 +176,10 @@ def cell_filter(
     predicates = [compiled_filter(gov, f, cell.consumer, target_table) for f in cell.row_filters]
     if not predicates:
         return None
-    return exp.and_(*(exp.paren(p, copy=False) for p in predicates)) if len(predicates) > 1 else (
-        predicates[0]
+    return (
+        exp.and_(*(exp.paren(p, copy=False) for p in predicates))
+        if len(predicates) > 1
+        else (predicates[0])
     )
 
 
@@ -232,6 +237,69 @@ def condition_limitations(gov: Governance, target: str) -> list[Limitation]:
     return out
 
 
+def common_limitations(gov: Governance, target: str) -> list[Limitation]:
+    """What no target expresses: attribute conditions, meshsim's admins, subscription
+    expiry and tables registered in place."""
+    return [
+        *condition_limitations(gov, target),
+        *admin_limitations(gov, target),
+        *subscription_limitations(gov, target),
+        *registered_limitations(gov),
+    ]
+
+
+def subscription_limitations(gov: Governance, target: str) -> list[Limitation]:
+    return [
+        Limitation(
+            f"subscription {row['id']}",
+            f"{target} grants do not expire",
+            f"granted as of the export; it expires in meshsim at {row['expires_at']}: revoke "
+            "it on the platform then, or export again",
+            consumer=row["consumer"],
+        )
+        for row in gov.subscriptions
+        if row.get("expires_at")
+    ]
+
+
+def registered_limitations(gov: Governance) -> list[Limitation]:
+    from meshsim.spec.models import LocationSource
+
+    return [
+        Limitation(
+            "registered table",
+            f"the table is registered in place at {table.table.source.location}, not in its "
+            "domain's storage",
+            f"exported at {gov.location(table.ref)}: copy the Delta table there first",
+            table=table.ref,
+        )
+        for table in gov.spec.tables()
+        if isinstance(table.table.source, LocationSource)
+    ]
+
+
+def custom_mask_limitations(gov: Governance, target: str) -> list[Limitation]:
+    """Custom masks are DuckDB SQL: transpiled, but a function the target lacks is only
+    found when a query runs (and then the query fails: the value is never shown)."""
+    masks = sorted(
+        {
+            c.mask.name
+            for cell in gov.granted()
+            for c in cell.columns
+            if c.mask is not None and c.mask.function == "custom"
+        }
+    )
+    return [
+        Limitation(
+            f"mask '{name}'",
+            f"a custom mask is DuckDB SQL; {target} may lack one of its functions",
+            "transpiled with sqlglot; a function the target lacks fails the query, never shows "
+            "the value: try it once on the platform",
+        )
+        for name in masks
+    ]
+
+
 def admin_limitations(gov: Governance, target: str) -> list[Limitation]:
     return [
         Limitation(
@@ -262,7 +330,10 @@ def limitations_markdown(limitations: list[Limitation] | tuple[Limitation, ...])
     """The limitations as a markdown table (for plans and READMEs)."""
     if not limitations:
         return "Nothing: every policy of the mesh is expressed as it is.\n"
-    rows = ["| policy | where | cannot express | what the export does instead |", "|---|---|---|---|"]
+    rows = [
+        "| policy | where | cannot express | what the export does instead |",
+        "|---|---|---|---|",
+    ]
     for lim in limitations:
         cells = [lim.policy, lim.where(), lim.cannot, lim.instead]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

@@ -24,12 +24,12 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from meshsim.errors import MeshsimError
 from meshsim.platforms.governance import (
     Governance,
     Limitation,
-    admin_limitations,
     cell_filter,
-    condition_limitations,
+    common_limitations,
     limitations_markdown,
     policy_label,
 )
@@ -45,7 +45,7 @@ ROLE_PREFIX = "meshsim-"
 #: sqlglot nodes a Lake Formation row filter expression may hold
 _PLAIN = (
     "Column", "Identifier", "Literal", "Boolean", "Null", "Paren", "EQ", "NEQ", "GT", "GTE",
-    "LT", "LTE", "And", "Or", "Not", "In", "Between", "Like", "Is", "Neg", "Cast", "DataType",
+    "LT", "LTE", "And", "Or", "Not", "In", "Between", "Like", "Is", "Neg",
 )  # fmt: skip
 
 
@@ -86,7 +86,7 @@ def hive_type(dtype: pa.DataType) -> str:
     if pa.types.is_struct(dtype):
         fields = ",".join(f"{f.name}:{hive_type(f.type)}" for f in dtype)
         return f"struct<{fields}>"
-    return "string" if pa.types.is_unsigned_integer(dtype) is False else "bigint"
+    raise MeshsimError(f"no Glue type for the Arrow type {dtype}")
 
 
 def _plain(predicate: exp.Expr) -> bool:
@@ -242,7 +242,8 @@ def lakeformation_plan(gov: Governance) -> LakeFormationPlan:
                 {
                     "Resource": {"Table": {"DatabaseName": table.domain, "Name": table.name}},
                     "LFTags": [
-                        {"TagKey": k, "TagValues": [v]} for k, v in sorted(table.table_tags().items())
+                        {"TagKey": k, "TagValues": [v]}
+                        for k, v in sorted(table.table_tags().items())
                     ],
                 }
             )
@@ -263,7 +264,9 @@ def lakeformation_plan(gov: Governance) -> LakeFormationPlan:
     safe = _safe_tag_grants(gov)
     for consumer, grants in safe.items():
         for _, expression in grants:
-            resource = {"LFTagPolicy": {"ResourceType": "TABLE", "Expression": _lf_expression(expression)}}
+            resource = {
+                "LFTagPolicy": {"ResourceType": "TABLE", "Expression": _lf_expression(expression)}
+            }
             plan.grants.append(
                 {"consumer": consumer, "resource": resource, "permissions": ["SELECT", "DESCRIBE"]}
             )
@@ -291,7 +294,7 @@ def lakeformation_plan(gov: Governance) -> LakeFormationPlan:
                     "permissions": ["DESCRIBE"],
                 }
             )
-    plan.limitations += condition_limitations(gov, TARGET) + admin_limitations(gov, TARGET)
+    plan.limitations += common_limitations(gov, TARGET)
     return plan
 
 
@@ -306,25 +309,35 @@ def api_calls(plan: LakeFormationPlan, account_id: str) -> list[dict[str, Any]]:
     """The boto3 calls that build the plan: ``{service, operation, params}`` in order."""
     calls: list[dict[str, Any]] = []
     for db in plan.databases:
-        calls.append({"service": "glue", "operation": "create_database", "params": {"DatabaseInput": db}})
+        calls.append(
+            {"service": "glue", "operation": "create_database", "params": {"DatabaseInput": db}}
+        )
     for table in plan.tables:
         calls.append({"service": "glue", "operation": "create_table", "params": table})
     for tag in plan.tags:
         calls.append({"service": "lakeformation", "operation": "create_lf_tag", "params": tag})
     for association in plan.associations:
         calls.append(
-            {"service": "lakeformation", "operation": "add_lf_tags_to_resource", "params": association}
+            {
+                "service": "lakeformation",
+                "operation": "add_lf_tags_to_resource",
+                "params": association,
+            }
         )
     for data_filter in plan.filters:
         params = {"TableData": {"TableCatalogId": account_id, **data_filter}}
-        calls.append({"service": "lakeformation", "operation": "create_data_cells_filter", "params": params})
+        calls.append(
+            {"service": "lakeformation", "operation": "create_data_cells_filter", "params": params}
+        )
     for grant in plan.grants:
         params = {
             "Principal": {"DataLakePrincipalIdentifier": role_arn(grant["consumer"], account_id)},
             "Resource": grant["resource"],
             "Permissions": grant["permissions"],
         }
-        calls.append({"service": "lakeformation", "operation": "grant_permissions", "params": params})
+        calls.append(
+            {"service": "lakeformation", "operation": "grant_permissions", "params": params}
+        )
     return calls
 
 
@@ -401,7 +414,9 @@ def cloudformation(plan: LakeFormationPlan, mesh: str) -> dict[str, Any]:
             "DependsOn": [*tag_ids, *table_ids],
             "Properties": {
                 "Resource": _with_catalog(association["Resource"]),
-                "LFTags": [{"CatalogId": {"Ref": "AWS::AccountId"}, **t} for t in association["LFTags"]],
+                "LFTags": [
+                    {"CatalogId": {"Ref": "AWS::AccountId"}, **t} for t in association["LFTags"]
+                ],
             },
         }
     filter_ids = []
@@ -415,7 +430,9 @@ def cloudformation(plan: LakeFormationPlan, mesh: str) -> dict[str, Any]:
         }
     for grant in plan.grants:
         logical = _logical_id("Grant", grant["consumer"], next(iter(grant["resource"])), used=used)
-        role = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{ROLE_PREFIX}{grant['consumer']}"
+        role = (
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + ROLE_PREFIX + grant["consumer"]
+        )
         resources[logical] = {
             "Type": "AWS::LakeFormation::PrincipalPermissions",
             "DependsOn": [*table_ids, *tag_ids, *filter_ids],
@@ -454,14 +471,20 @@ def plan_markdown(gov: Governance, plan: LakeFormationPlan) -> str:
     lines += ["", "## Grants", "", "| consumer | resource | permissions |", "|---|---|---|"]
     for grant in plan.grants:
         kind, body = next(iter(grant["resource"].items()))
-        lines.append(f"| {grant['consumer']} | {kind} {json.dumps(body)} | {', '.join(grant['permissions'])} |")
+        permissions = ", ".join(grant["permissions"])
+        lines.append(f"| {grant['consumer']} | {kind} {json.dumps(body)} | {permissions} |")
     lines += ["", "## Data cells filters", ""]
     lines += [
         f"- `{f['Name']}` on `{f['DatabaseName']}.{f['TableName']}`: "
         f"`{f['RowFilter']['FilterExpression']}`, columns {', '.join(f['ColumnNames'])}"
         for f in plan.filters
     ] or ["None."]
-    lines += ["", "## What Lake Formation cannot express", "", limitations_markdown(plan.limitations)]
+    lines += [
+        "",
+        "## What Lake Formation cannot express",
+        "",
+        limitations_markdown(plan.limitations),
+    ]
     return "\n".join(lines)
 
 
@@ -471,5 +494,9 @@ def lakeformation_files(gov: Governance) -> tuple[dict[str, str], list[Limitatio
     plan = lakeformation_plan(gov)
     template = yaml.safe_dump(cloudformation(plan, gov.spec.mesh.name), sort_keys=False)
     calls = json.dumps(api_calls(plan, "ACCOUNT_ID"), indent=2) + "\n"
-    files = {"template.yaml": template, "api-calls.json": calls, "plan.md": plan_markdown(gov, plan)}
+    files = {
+        "template.yaml": template,
+        "api-calls.json": calls,
+        "plan.md": plan_markdown(gov, plan),
+    }
     return files, plan.limitations

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from meshsim.platforms.governance import (
     Governance,
     Limitation,
-    admin_limitations,
     cell_filter,
+    common_limitations,
     compiled_mask,
-    condition_limitations,
+    custom_mask_limitations,
     limitations_markdown,
     lookups,
     policy_label,
@@ -53,7 +53,9 @@ def _target_table(catalog: str) -> Any:
     return table
 
 
-def _mask_sql(gov: Governance, cell: TableAccess, column: ColumnAccess) -> tuple[str, Limitation | None]:
+def _mask_sql(
+    gov: Governance, cell: TableAccess, column: ColumnAccess
+) -> tuple[str, Limitation | None]:
     from sqlglot import exp
 
     mask = column.mask
@@ -161,7 +163,7 @@ def trino_rules(gov: Governance, catalog: str) -> tuple[dict[str, Any], list[Lim
         "schemas": schemas,
         "tables": [*table_rules, *_lookup_rules(looked_up), {"privileges": []}],
     }
-    limitations += condition_limitations(gov, TARGET) + admin_limitations(gov, TARGET)
+    limitations += common_limitations(gov, TARGET) + custom_mask_limitations(gov, TARGET)
     return rules, limitations
 
 

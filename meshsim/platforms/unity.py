@@ -21,10 +21,10 @@ from meshsim.platforms.governance import (
     KEY_STAND_IN,
     Governance,
     Limitation,
-    admin_limitations,
+    common_limitations,
     compiled_filter,
     compiled_mask,
-    condition_limitations,
+    custom_mask_limitations,
     limitations_markdown,
     lookups,
     policy_label,
@@ -149,7 +149,9 @@ def _tables_sql(gov: Governance) -> list[str]:
 def _tag_list(tags: dict[str, str]) -> str:
     from sqlglot import exp
 
-    pairs = (f"{_sql(exp.Literal.string(k))} = {_sql(exp.Literal.string(v))}" for k, v in tags.items())
+    pairs = (
+        f"{_sql(exp.Literal.string(k))} = {_sql(exp.Literal.string(v))}" for k, v in tags.items()
+    )
     return "(" + ", ".join(pairs) + ")"
 
 
@@ -292,7 +294,11 @@ def unity_statements(gov: Governance) -> tuple[list[str], list[Limitation]]:
     for table in gov.spec.tables():
         statements += _row_filter_sql(gov, table, limitations)
         statements += _mask_sql(gov, table, limitations)
-    if any(c.mask is not None and c.mask.function == "keyed_hash" for cell in gov.granted() for c in cell.columns):
+    if any(
+        c.mask is not None and c.mask.function == "keyed_hash"
+        for cell in gov.granted()
+        for c in cell.columns
+    ):
         secret = f"secret('{KEY_SECRET[0]}', '{KEY_SECRET[1]}')"
         limitations.append(
             Limitation(
@@ -305,12 +311,11 @@ def unity_statements(gov: Governance) -> tuple[list[str], list[Limitation]]:
     limitations.append(
         Limitation(
             "consumers",
-            "Unity Catalog functions see every group of a user, and the first matching branch "
-            "wins",
+            "Unity Catalog functions see every group of a user, and the first matching branch wins",
             "each consumer is an account group of the same name: put each user in one of them",
         )
     )
-    limitations += condition_limitations(gov, TARGET) + admin_limitations(gov, TARGET)
+    limitations += common_limitations(gov, TARGET) + custom_mask_limitations(gov, TARGET)
     return statements, limitations
 
 

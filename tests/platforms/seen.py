@@ -45,7 +45,9 @@ def check_against_matrix(
         compared += 1
         assert got.raw <= full, f"{key}: {got.raw - full} shown raw, meshsim does not"
         assert got.masked <= masked, f"{key}: {got.masked - masked} masked, meshsim does not"
-        assert got.filtered == cell.filtered, f"{key}: filtered {got.filtered}, meshsim {cell.filtered}"
+        assert got.filtered == cell.filtered, (
+            f"{key}: filtered {got.filtered}, meshsim {cell.filtered}"
+        )
         assert full <= got.raw, f"{key}: {full - got.raw} missing"
         if masks_expressible:
             assert got.masked == masked, f"{key}: masks {got.masked} instead of {masked}"

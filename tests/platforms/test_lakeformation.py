@@ -145,9 +145,7 @@ def test_api_calls_apply_against_moto_and_the_grants_read_back(any_mesh, tmp_pat
         granted = lf.list_permissions()["PrincipalResourcePermissions"]
         tables = clients["glue"].get_tables(DatabaseName=any_mesh.spec.tables()[0].domain)
     expected = [c["params"] for c in calls if c["operation"] == "grant_permissions"]
-    read_back = [
-        (g["Principal"], g["Resource"], sorted(g["Permissions"])) for g in granted
-    ]
+    read_back = [(g["Principal"], g["Resource"], sorted(g["Permissions"])) for g in granted]
     assert len(read_back) == len(expected)
     for grant in expected:
         assert (grant["Principal"], grant["Resource"], sorted(grant["Permissions"])) in read_back

@@ -29,7 +29,11 @@ def seen_by_trino(rules: dict, mesh, catalog: str) -> dict[tuple[str, str], Seen
             continue
         for table in mesh.spec.tables():
             rule = _first(
-                rules["tables"], user=consumer, catalog=catalog, schema=table.domain, table=table.name
+                rules["tables"],
+                user=consumer,
+                catalog=catalog,
+                schema=table.domain,
+                table=table.name,
             )
             if rule is None or "SELECT" not in rule["privileges"]:
                 continue
@@ -72,7 +76,8 @@ def test_keyed_hash_is_withheld_as_null_and_reported(example_mesh, tmp_path) -> 
     report = example_mesh.export_governance("trino", tmp_path, storage_root="s3://b/m")
     rules = json.loads((tmp_path / "rules.json").read_text())
     [rule] = [
-        r for r in rules["tables"]
+        r
+        for r in rules["tables"]
         if r.get("user") == "^finance_controller$" and r.get("table") == "^customer$"
     ]
     masks = {c["name"]: c.get("mask") for c in rule["columns"]}
@@ -90,14 +95,17 @@ def test_lookup_filters_run_as_the_policy_user_reading_only_the_lookups(
     example_mesh.export_governance("trino", tmp_path, storage_root="s3://b/m")
     rules = json.loads((tmp_path / "rules.json").read_text())
     [orders] = [
-        r for r in rules["tables"]
+        r
+        for r in rules["tables"]
         if r.get("user") == "^eu_marketing_analyst$" and r.get("table") == "^orders$"
     ]
     assert "'EUROPE'" in orders["filter"] and "consumer" not in orders["filter"]
     assert orders["filter_environment"] == {"user": "meshsim_policy"}
     policy = [r for r in rules["tables"] if r.get("user") == "^meshsim_policy$"]
     assert {(r["schema"], r["table"]) for r in policy} == {
-        ("^customer$", "^customer$"), ("^customer$", "^nation$"), ("^customer$", "^region$"),
+        ("^customer$", "^customer$"),
+        ("^customer$", "^nation$"),
+        ("^customer$", "^region$"),
         ("^sales$", "^orders$"),
     }
     assert rules["tables"][-1] == {"privileges": []}
