@@ -138,9 +138,12 @@ def compiled_filter(
     row_filter: RowFilter,
     consumer: str,
     target_table: Callable[[str], exp.Table],
+    inner_qualifier: str | None = None,
 ) -> exp.Expr:
-    """The row filter's predicate for ``consumer``, its attributes bound as literals, own
-    columns unqualified and every lookup a ``SELECT *`` of ``target_table(ref)``."""
+    """The row filter's predicate for ``consumer``, its attributes bound as literals and every
+    lookup a ``SELECT *`` of ``target_table(ref)``. The table's own columns are unqualified,
+    except inside a lookup's subquery, where a looked-up table's column of the same name
+    would capture them: there they are qualified with ``inner_qualifier`` when given."""
     from sqlglot import exp
 
     from meshsim.query.filters import RAW_ALIAS, compile_filter
@@ -150,11 +153,12 @@ def compiled_filter(
         gov.spec,
         gov.consumer(consumer).attributes,
         lambda ref: exp.select(exp.Star()).from_(target_table(ref)),
-    )
+    ).copy()  # detached from the wrapper it was compiled in
 
     def own(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and node.table == RAW_ALIAS:
-            return exp.column(node.name, quoted=True)
+            inner = inner_qualifier is not None and node.find_ancestor(exp.Select) is not None
+            return exp.column(node.name, table=inner_qualifier if inner else None, quoted=True)
         return node
 
     return predicate.transform(own, copy=False)
@@ -168,12 +172,18 @@ def lookups(predicate: exp.Expr) -> list[str]:
 
 
 def cell_filter(
-    gov: Governance, cell: TableAccess, target_table: Callable[[str], exp.Table]
+    gov: Governance,
+    cell: TableAccess,
+    target_table: Callable[[str], exp.Table],
+    inner_qualifier: str | None = None,
 ) -> exp.Expr | None:
     """The one predicate of a cell (its row filters ANDed), or None without row filters."""
     from sqlglot import exp
 
-    predicates = [compiled_filter(gov, f, cell.consumer, target_table) for f in cell.row_filters]
+    predicates = [
+        compiled_filter(gov, f, cell.consumer, target_table, inner_qualifier)
+        for f in cell.row_filters
+    ]
     if not predicates:
         return None
     return (

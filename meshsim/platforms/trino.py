@@ -101,7 +101,7 @@ def _table_rule(
                 limitations.append(limitation)
     if columns:
         rule["columns"] = columns
-    predicate = cell_filter(gov, cell, _target_table(catalog))
+    predicate = cell_filter(gov, cell, _target_table(catalog), inner_qualifier=name)
     looked_up: list[str] = []
     if predicate is not None:
         rule["filter"] = predicate.sql(dialect="trino")

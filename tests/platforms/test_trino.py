@@ -109,3 +109,41 @@ def test_lookup_filters_run_as_the_policy_user_reading_only_the_lookups(
         ("^sales$", "^orders$"),
     }
     assert rules["tables"][-1] == {"privileges": []}
+
+
+def test_own_columns_inside_a_lookup_are_qualified_so_no_lookup_column_captures_them(
+    mesh_copy,
+) -> None:
+    from meshsim.platforms.governance import Governance
+    from meshsim.platforms.trino import trino_rules
+    from meshsim.platforms.unity import unity_statements
+    from meshsim.policy.access import access_matrix
+    from meshsim.spec.loader import load_mesh
+    from tests.conftest import edit
+
+    edit(
+        mesh_copy / "mesh.yaml",
+        "  row_filters:\n",
+        "  row_filters:\n"
+        "    - name: building_orders\n"
+        "      consumers: [finance_controller]\n"
+        "      table: sales.orders\n"
+        "      predicate: >-\n"
+        "        EXISTS (SELECT 1 FROM customer.customer AS c\n"
+        "                WHERE c.c_custkey = o_custkey AND c.c_mktsegment = 'BUILDING')\n",
+    )
+    spec = load_mesh(mesh_copy)
+    gov = Governance(
+        spec,
+        tuple(access_matrix(spec)),
+        {d: f"s3://b/{d}" for d in ("customer", "sales", "supply")},
+    )
+    rules, _ = trino_rules(gov, "retail")
+    [rule] = [
+        r for r in rules["tables"]
+        if r.get("user") == "^finance_controller$" and r.get("table") == "^orders$"
+    ]  # fmt: skip
+    assert '"c"."c_custkey" = "orders"."o_custkey"' in rule["filter"]
+    statements, _ = unity_statements(gov)
+    [function] = [s for s in statements if "`meshsim_row_filter_orders`(" in s]
+    assert "`c`.`c_custkey` = `meshsim_row_filter_orders`.`o_custkey`" in function
