@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from meshsim.platforms.lakeformation import role_arn
+from meshsim.platforms.lakeformation_render import role_arn
 from tests.platforms.seen import Seen, check_against_matrix
 
 ACCOUNT = "123456789012"
