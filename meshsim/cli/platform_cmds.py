@@ -14,9 +14,20 @@ from meshsim.cli.options import WorkspaceDir, open_mesh
 export_app = typer.Typer(
     help="Export the mesh's governance to Lake Formation, Unity Catalog or Trino.",
     rich_markup_mode=None,
-    no_args_is_help=True,
 )
 app.add_typer(export_app, name="export")
+
+
+@export_app.callback(invoke_without_command=True)
+def _export(ctx: typer.Context) -> None:
+    from meshsim.errors import MeshsimError
+
+    if ctx.invoked_subcommand is None:
+        raise MeshsimError(
+            "say which platform to export to: lakeformation, unity-catalog or trino",
+            hint="meshsim export trino --out DIR (docs/PLATFORMS.md)",
+        )
+
 
 _OUT_HELP = "Folder to write into (default: meshsim-export/TARGET); files there are replaced."
 _ROOT_HELP = "Storage root of the tables: ROOT/<domain>/<table> (e.g. s3://bucket/mesh)."

@@ -49,6 +49,11 @@ def test_bad_locations_are_one_clear_error(capsys, built_workspace, tmp_path, ar
     assert not list(tmp_path.iterdir())
 
 
+def test_export_alone_names_the_platforms(capsys) -> None:
+    code, _, err = run(capsys, "export")
+    assert_clean_error(code, err, "lakeformation, unity-catalog or trino")
+
+
 def test_without_a_workspace_it_says_to_build(capsys, tmp_path) -> None:
     code, _, err = run(capsys, "export", "unity-catalog", "--workspace", str(tmp_path / "none"))
     assert_clean_error(code, err)
