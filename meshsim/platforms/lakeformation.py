@@ -293,8 +293,27 @@ def lakeformation_plan(gov: Governance) -> LakeFormationPlan:
                     "permissions": ["DESCRIBE"],
                 }
             )
-    plan.limitations += common_limitations(gov, TARGET)
+    plan.limitations += common_limitations(gov, TARGET) + _name_limitations(gov)
     return plan
+
+
+def _name_limitations(gov: Governance) -> list[Limitation]:
+    """Glue keeps lower-case names of letters, digits and _; grants name columns exactly."""
+    import re
+
+    return [
+        Limitation(
+            "column name",
+            f"Glue stores column names in lower case; '{column.name}' may not keep its name",
+            "exported as written: a grant that no longer names the column shows nothing of "
+            "it; rename the column or check the table after deploying",
+            table=table.ref,
+            column=column.name,
+        )
+        for table in gov.spec.tables()
+        for column in table.columns
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", column.name)
+    ]
 
 
 def lakeformation_files(gov: Governance) -> tuple[dict[str, str], list[Limitation]]:

@@ -150,3 +150,22 @@ def test_api_calls_apply_against_moto_and_the_grants_read_back(any_mesh, tmp_pat
     for grant in expected:
         assert (grant["Principal"], grant["Resource"], sorted(grant["Permissions"])) in read_back
     assert tables["TableList"][0]["StorageDescriptor"]["Location"].startswith("s3://b/m/")
+
+
+def test_a_column_name_glue_would_change_is_reported(mesh_copy) -> None:
+    from meshsim.platforms.governance import Governance
+    from meshsim.platforms.lakeformation import lakeformation_plan
+    from meshsim.policy.access import access_matrix
+    from meshsim.spec.loader import load_mesh
+    from tests.conftest import edit
+
+    edit(
+        mesh_copy / "customer" / "products" / "customer_profiles.yaml",
+        "{name: c_comment,",
+        "{name: Customer Comment,",
+    )
+    spec = load_mesh(mesh_copy)
+    roots = {d: f"s3://b/{d}" for d in ("customer", "sales", "supply")}
+    plan = lakeformation_plan(Governance(spec, tuple(access_matrix(spec)), roots))
+    [name] = [lim for lim in plan.limitations if lim.policy == "column name"]
+    assert (name.table, name.column) == ("customer.customer", "Customer Comment")
