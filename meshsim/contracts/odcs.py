@@ -81,9 +81,7 @@ def logical_type(spec_type: str) -> str:
 
 
 def _custom(values: dict[str, Any]) -> list[CustomProperty] | None:
-    props = [
-        CustomProperty(property=k, value=v, vendor=VENDOR) for k, v in values.items() if v
-    ]
+    props = [CustomProperty(property=k, value=v, vendor=VENDOR) for k, v in values.items() if v]
     return props or None
 
 
@@ -129,9 +127,7 @@ def _schema_object(domain: str, table: Table) -> SchemaObject:
         "source": _dump(table.source) if table.source is not None else None,
         "columnMapping": table.column_mapping,
         "primaryKey": None if _keys_in_columns(table.primary_key, table) else table.primary_key,
-        "partitionBy": None
-        if _keys_in_columns(table.partition_by, table)
-        else table.partition_by,
+        "partitionBy": None if _keys_in_columns(table.partition_by, table) else table.partition_by,
     }
     return SchemaObject(
         name=table.name,
@@ -241,8 +237,9 @@ class _Reader:
                 self.refuse(field, "meshsim has no place for this key; remove it to import")
 
 
-def _custom_values(items: list[CustomProperty] | None, where: str, known: tuple[str, ...],
-                   problems: list[str]) -> dict[str, Any]:
+def _custom_values(
+    items: list[CustomProperty] | None, where: str, known: tuple[str, ...], problems: list[str]
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for index, item in enumerate(items or []):
         at = f"{where}customProperties[{index}]"
@@ -267,18 +264,23 @@ def _tag_dict(tags: list[str] | None, where: str, problems: list[str]) -> dict[s
     return out
 
 
-def _quality(checks: list[DataQuality] | None, where: str, on_column: bool,
-             problems: list[str]) -> list[Any]:
+def _quality(
+    checks: list[DataQuality] | None, where: str, on_column: bool, problems: list[str]
+) -> list[Any]:
     rules = []
     for index, check in enumerate(checks or []):
         try:
-            rules.append(check_to_rule(check, on_column=on_column, where=f"{where}quality[{index}]"))
+            rules.append(
+                check_to_rule(check, on_column=on_column, where=f"{where}quality[{index}]")
+            )
         except CheckProblems as exc:
             problems.extend(exc.problems)
     return rules
 
 
-def _column(prop: SchemaProperty, where: str, problems: list[str]) -> tuple[dict[str, Any], Any, Any]:
+def _column(
+    prop: SchemaProperty, where: str, problems: list[str]
+) -> tuple[dict[str, Any], Any, Any]:
     """A column's fields, and its primary and partition key positions (None if not a key)."""
     read = _Reader(prop, where, problems)
     physical, logical = read("physicalType"), read("logicalType")
@@ -378,8 +380,7 @@ def _owner(read: _Reader, owner_team: str | None, problems: list[str]) -> dict[s
         member_read = _Reader(member, where, problems)
         if member_read("role") != "owner" or len(owners) > 1:
             problems.append(
-                f"{where}role: a meshsim product has one owner (role: owner) and no other "
-                f"members"
+                f"{where}role: a meshsim product has one owner (role: owner) and no other members"
             )
         out["owner"] = member_read("username")
         extra = _custom_values(member_read("customProperties"), where, ("osUsers",), problems)
@@ -399,9 +400,7 @@ def _freshness(items: list[ServiceLevelAgreementProperty] | None, problems: list
             read.refuse("property", f"'{item.property}': meshsim keeps a freshness SLA only")
         value, unit = read("value"), _UNITS_BACK.get(str(read("unit")))
         if not isinstance(value, int) or isinstance(value, bool) or value < 0 or unit is None:
-            read.refuse(
-                "value", "a freshness is a whole number of minutes, hours or days (unit)"
-            )
+            read.refuse("value", "a freshness is a whole number of minutes, hours or days (unit)")
         else:
             found = f"{value}{unit}"
         read.refuse_unread()
@@ -425,9 +424,7 @@ def _check_header(read: _Reader, domain: str, problems: list[str]) -> str | None
     if name is not None and read("id") not in (None, f"{domain}.{name}"):
         read.refuse("id", f"'{read('id')}': a meshsim contract's id is '{domain}.{name}'")
     if read("status") not in (None, *STATUSES):
-        read.refuse(
-            "status", f"'{read('status')}': meshsim derives it ({', '.join(STATUSES)})"
-        )
+        read.refuse("status", f"'{read('status')}': meshsim derives it ({', '.join(STATUSES)})")
     for index, server in enumerate(read("servers") or []):
         if (server.type, server.format) != ("local", "delta"):
             problems.append(

@@ -64,6 +64,7 @@ def _library(rule: BaseModel, on_column: bool) -> dict[str, Any] | None:
         low, high = rule.row_count.min, rule.row_count.max
         if not all(_number(b) for b in (low, high) if b is not None):
             return None
+        bound: dict[str, Any]
         if low is not None and high is not None:
             bound = {"mustBe": low} if low == high else {"mustBeBetween": [low, high]}
         elif low is not None:

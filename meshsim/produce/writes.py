@@ -393,6 +393,8 @@ class WriteBatch:
                 hint="write (or optimize, vacuum) it with the engine that owns it, then run "
                 "'meshsim build' to publish its latest version",
             )
+        # the write publishes the product from the spec: a breaking edit stops it up front
+        self.mesh.catalog.refuse_breaking([self._product_of(table.ref)])
         return table
 
     def _product_of(self, ref: str) -> str:
