@@ -12,7 +12,7 @@ from datetime import datetime
 from meshsim.contracts.diff import Change, breaking, diff_products, major
 from meshsim.errors import CatalogError
 from meshsim.spec.loader import MeshSpec, ProductSpec
-from meshsim.spec.models import Grant, Product
+from meshsim.spec.models import Grant, Product, split_column_ref
 
 
 def dependents(spec: MeshSpec, table_ref: str, columns: Collection[str] = ()) -> list[str]:
@@ -59,7 +59,7 @@ def subscribers(
         if "expression" in data:
             continue  # a tag grant reaches tables by their tags, not by name
         grant = Grant.model_validate(data)
-        refs = [*grant.tables, *(c.rsplit(".", 1)[0] for c in grant.columns)]
+        refs = [*grant.tables, *(split_column_ref(c)[0] for c in grant.columns)]
         named = grant.all or grant.product == ref or any(r in tables for r in refs)
         if named:
             found.update("every consumer" if c == "*" else c for c in grant.consumers)

@@ -279,3 +279,22 @@ def test_the_example_mesh_exports_every_product(built_workspace: Path, capsys):
         )
         assert code == 0, err
         assert yaml.safe_load(out)["id"] == product.ref
+
+
+def test_subscribers_include_approved_requests_and_named_grants_only(shop):
+    mesh_dir, workspace = shop
+    edit(
+        mesh_dir / "mesh.yaml",
+        "  - name: analyst\n",
+        "  - name: auditor\n    description: Reads what it asks for.\n  - name: analyst\n",
+    )
+    _narrow_amount(mesh_dir)
+    with Mesh.open(workspace) as mesh:
+        request = mesh.catalog.request(
+            "auditor", "shop.orders", "monthly audit", columns=["shop.orders.amount"]
+        )
+        assert request.state == "approved"
+        with pytest.raises(BreakingChangeError) as caught:
+            mesh.catalog.publish("shop.orders")
+    assert caught.value.subscribers == ["analyst", "auditor", "governance_admin", "shop"]
+    assert caught.value.derived == ["shop.region_totals"]
