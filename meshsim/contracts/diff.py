@@ -192,52 +192,69 @@ def _label(rule: BaseModel) -> str:
 
 
 def _rules(ref: str, old: list[Any], new: list[Any]) -> list[Change]:
+    """Rules about the same thing (:func:`_rule_key`) are compared in file order; the ones
+    left over were removed or added."""
     changes: list[Change] = []
-    before = {_rule_key(r): r for r in old}
-    after = {_rule_key(r): r for r in new}
-    for key, rule in before.items():
-        if key not in after:
+    before: dict[tuple[Any, ...], list[BaseModel]] = {}
+    after: dict[tuple[Any, ...], list[BaseModel]] = {}
+    for rules, grouped in ((old, before), (new, after)):
+        for rule in rules:
+            grouped.setdefault(_rule_key(rule), []).append(rule)
+    for key in [*before, *(k for k in after if k not in before)]:
+        olds, news = before.get(key, []), after.get(key, [])
+        for old_rule, new_rule in zip(olds, news, strict=False):
+            if old_rule != new_rule:
+                changes.append(_rule_change(ref, old_rule, new_rule))
+        for rule in olds[len(news) :]:
             changes.append(Change("quality rule removed", ref, _label(rule), True))
-        elif after[key] != rule:
-            changes.append(_rule_change(ref, rule, after[key]))
-    for key, rule in after.items():
-        if key not in before:
+        for rule in news[len(olds) :]:
             changes.append(Change("quality rule added", ref, _label(rule), False))
     return changes
 
 
+_SEVERITY_MOVE = {("error", "warn"): "loosened", ("warn", "error"): "tightened"}
+
+
 def _rule_change(ref: str, old: BaseModel, new: BaseModel) -> Change:
+    """One rule's change: loosened (breaking), tightened, reworded only, or changed in a way
+    that cannot be ordered (breaking)."""
     label = _label(new)
-    documentation = {"name", "description"}
-    core_old = old.model_dump(exclude=documentation | {"severity"})
-    core_new = new.model_dump(exclude=documentation | {"severity"})
+    documentation = {"name", "description", "severity"}
+    core_old, core_new = (
+        old.model_dump(exclude=documentation),
+        new.model_dump(exclude=documentation),
+    )
     severity = (getattr(old, "severity", "error"), getattr(new, "severity", "error"))
-    if core_old == core_new:
-        if severity == ("error", "warn"):
-            return Change("quality rule loosened", ref, f"{label}: error -> warn", True)
-        if severity == ("warn", "error"):
-            return Change("quality rule tightened", ref, f"{label}: warn -> error", False)
-        return Change("quality rule described", ref, label, False)
-    order = _order(old, new)
-    if severity == ("error", "warn") and order != "loosened":
-        order = "loosened" if order == "tightened" else order
-    if order == "tightened":
-        return Change("quality rule tightened", ref, label, False)
-    if order == "loosened":
-        return Change("quality rule loosened", ref, label, True)
-    return Change("quality rule changed", ref, f"{label}: {core_old} -> {core_new}", True)
+    moves = {
+        _SEVERITY_MOVE.get(severity, "same"),
+        "same" if core_old == core_new else _order(old, new),
+    } - {"same"}
+    move = moves.pop() if len(moves) == 1 else ("changed" if moves else "reworded")
+    if move == "reworded":  # its name, description or spelling, not what it checks
+        return Change("quality rule reworded", ref, label, False)
+    if move == "changed":
+        detail = f"{label}: {core_old} -> {core_new}" if core_old != core_new else label
+        return Change("quality rule changed", ref, detail, True)
+    if severity[0] != severity[1]:
+        label += f": {severity[0]} -> {severity[1]}"
+    return Change(f"quality rule {move}", ref, label, move == "loosened")
 
 
 def _order(old: BaseModel, new: BaseModel) -> str:
-    """``tightened`` (promises more), ``loosened`` (less) or ``changed`` (cannot be ordered)."""
+    """``tightened`` (promises more), ``loosened`` (less), ``same`` (the same promise written
+    another way) or ``changed`` (cannot be ordered)."""
     if isinstance(old, AcceptedValues) and isinstance(new, AcceptedValues):
         before, after = set(old.accepted_values), set(new.accepted_values)
+        if after == before:
+            return "same"
         if after < before:
             return "tightened"
         return "loosened" if after > before else "changed"
     if isinstance(old, Freshness) and isinstance(new, Freshness) and old.column == new.column:
-        longer = _duration_minutes(new.freshness) > _duration_minutes(old.freshness)
-        return "loosened" if longer else "tightened"
+        old_age, new_age = _duration_minutes(old.freshness), _duration_minutes(new.freshness)
+        if new_age == old_age:
+            return "same"
+        return "loosened" if new_age > old_age else "tightened"
     if isinstance(old, Range | RowCount) and type(new) is type(old):
         bounds_old = old.range if isinstance(old, Range) else old.row_count
         bounds_new = new.range if isinstance(new, Range) else new.row_count  # type: ignore[attr-defined]

@@ -87,8 +87,8 @@ def export_contract(mesh: Mesh, ref: str) -> str:
 
 
 def read_product(file: Path, domain: str, owner_team: str | None) -> Product:
-    """The product a contract file describes, for ``domain`` (see :mod:`.odcs`)."""
-    from meshsim.contracts.odcs import product_from_contract, read_contract
+    """The product a contract file describes, for ``domain`` (see :mod:`.reader`)."""
+    from meshsim.contracts.reader import product_from_contract, read_contract
 
     try:
         return product_from_contract(read_contract(file), domain, owner_team)

@@ -154,7 +154,50 @@ def test_no_change_no_changes():
                     "quality": [{"accepted_values": ["F", "O"], "description": "codes"}, "not_null"]
                 }
             },
-            ("quality rule described", "shop.orders.status", False),
+            ("quality rule reworded", "shop.orders.status", False),
+        ),
+        (
+            {"column_status": {"quality": [{"accepted_values": ["O", "F"]}, "not_null"]}},
+            ("quality rule reworded", "shop.orders.status", False),
+        ),
+        (
+            {
+                "column_status": {
+                    "quality": [{"accepted_values": ["F"], "severity": "warn"}, "not_null"]
+                }
+            },
+            ("quality rule changed", "shop.orders.status", True),
+        ),
+        (
+            {
+                "column_status": {
+                    "quality": [
+                        {"accepted_values": ["F", "O", "P"], "severity": "warn"},
+                        "not_null",
+                    ]
+                }
+            },
+            ("quality rule loosened", "shop.orders.status", True),
+        ),
+        (
+            {"table": {"quality": [{"row_count": {"min": 1}}, {"freshness": "1d"}]}},
+            ("quality rule reworded", "shop.orders", False),
+        ),
+        (
+            {
+                "table": {
+                    "quality": [
+                        {"row_count": {"min": 1}},
+                        {"row_count": {"max": 9}},
+                        {"freshness": "24h"},
+                    ]
+                }
+            },
+            ("quality rule added", "shop.orders", False),
+        ),
+        (
+            {"table": {"quality": [{"freshness": "24h"}]}},
+            ("quality rule removed", "shop.orders", True),
         ),
         (
             {"column_amount": {"quality": [{"range": {"min": 0, "max": 1000}}]}},

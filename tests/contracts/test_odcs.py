@@ -10,13 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshsim.contracts.odcs import (
-    contract_yaml,
-    export_contract,
-    logical_type,
-    product_from_contract,
-    read_contract,
-)
+from meshsim.contracts.odcs import contract_yaml, export_contract, logical_type
+from meshsim.contracts.reader import product_from_contract, read_contract
 from meshsim.errors import ContractError
 from meshsim.spec.loader import load_mesh
 from meshsim.spec.models import Product
@@ -390,3 +385,12 @@ def test_a_contract_that_is_not_odcs_names_the_file_and_line(tmp_path: Path):
     text = MINIMAL.replace("version: 1.0.0\n", "version: 1.0.0\nvendorThing: 3\n")
     message = _refused(tmp_path, text, "contract.yaml:5", "vendorThing")
     assert "unknown key" in message
+
+
+def test_keys_at_their_odcs_default_are_not_refused(tmp_path: Path):
+    text = MINIMAL.replace(
+        "        required: true\n",
+        "        required: true\n        unique: false\n        deprecated: false\n"
+        "        criticalDataElement: false\n        tags: []\n",
+    )
+    assert _import(tmp_path, text).tables[0].columns[0].name == "id"
