@@ -88,10 +88,11 @@ class BreakingChangeError(CatalogError):
         reading = ", ".join(derived) or "none"
         next_major = f"{major(old) + 1}.0.0"
         super().__init__(
-            f"product '{product}' version {new} makes {len(changes)} breaking change(s) to "
-            f"version {old} without a new major version:\n{listed}\n"
+            f"product '{product}' would break its consumers: {len(changes)} breaking "
+            f"change(s) since its published version {old}, and version {new} keeps major "
+            f"version {major(new)}:\n{listed}\n"
             f"  subscribers it would break: {who}\n"
-            f"  derived products reading the changed tables: {reading}",
+            f"  derived products reading the changed columns: {reading}",
             hint=f"set 'version: {next_major}' in the product file to publish the break (tell "
             f"the subscribers), or undo the changes; 'meshsim contract diff {product}' lists "
             f"them",

@@ -102,7 +102,7 @@ def read_product(file: Path, domain: str, owner_team: str | None) -> Product:
 def import_contract(mesh_dir: Path, file: Path, domain: str) -> ImportedContract:
     """Create or replace ``<domain>/products/<name>.yaml`` from a contract file."""
     from meshsim.scaffold import product_yaml, write_product_file
-    from meshsim.spec.yamlfile import read_yaml
+    from meshsim.spec.yamlfile import parse_yaml
 
     if not (mesh_dir / "mesh.yaml").is_file():
         raise MeshsimError(
@@ -120,19 +120,13 @@ def import_contract(mesh_dir: Path, file: Path, domain: str) -> ImportedContract
     created = not os.path.lexists(target)
     header = f"Imported by 'meshsim contract import' from {file}."
     text = product_yaml(product, header)
-    check = target.with_suffix(".yaml.check")
-    check.parent.mkdir(parents=True, exist_ok=True)
-    check.write_text(text)
-    try:
-        data, _, _ = read_yaml(check)
-        if Product.model_validate(data) != product:  # the file must say what the contract says
-            raise MeshsimError(
-                f"the product file written for '{file}' does not read back as the contract; "
-                f"nothing was imported",
-                hint="report this with the contract file; run with --debug for details",
-            )
-    finally:
-        check.unlink()
+    data, _ = parse_yaml(target, text)
+    if Product.model_validate(data) != product:  # the file must say what the contract says
+        raise MeshsimError(
+            f"the product file written for '{file}' would not read back as the contract; "
+            f"nothing was imported",
+            hint="report this with the contract file; run with --debug for details",
+        )
     write_product_file(target, text)
     return ImportedContract(target, f"{domain}.{product.name}", created)
 

@@ -68,10 +68,10 @@ def test_publish_refuses_a_breaking_change_naming_subscribers_and_derived(shop, 
     assert_clean_error(
         code,
         err,
-        "product 'shop.orders' version 1.0.0 makes 1 breaking change(s)",
+        "product 'shop.orders' would break its consumers: 1 breaking change(s) since its published version 1.0.0, and version 1.0.0 keeps major version 1:",
         "type narrowed shop.orders.amount: decimal(10,2) -> decimal(6,2)",
         "subscribers it would break: analyst, governance_admin, shop",
-        "derived products reading the changed tables: shop.region_totals",
+        "derived products reading the changed columns: shop.region_totals",
         "next: set 'version: 2.0.0'",
     )
     assert err.count("Error:") == 1
