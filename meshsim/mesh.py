@@ -187,8 +187,8 @@ class Mesh:
 
         if not self.catalog.store.create:  # built before: a lost catalog stops it up front
             self.catalog.store.check()
-            self.catalog.refuse_breaking()  # before any table consumers read changes
-        report = build_mesh(self.spec, self.workspace, scale, self.console)
+        checks = self.catalog.refuse_breaking if not self.catalog.store.create else None
+        report = build_mesh(self.spec, self.workspace, scale, self.console, before_writing=checks)
         self._invalidate()
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         for record in report.audit:  # derived tables' queries, run before the catalog existed

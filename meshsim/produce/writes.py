@@ -393,8 +393,6 @@ class WriteBatch:
                 hint="write (or optimize, vacuum) it with the engine that owns it, then run "
                 "'meshsim build' to publish its latest version",
             )
-        # the write publishes the product from the spec: a breaking edit stops it up front
-        self.mesh.catalog.refuse_breaking([self._product_of(table.ref)])
         return table
 
     def _product_of(self, ref: str) -> str:
@@ -455,6 +453,7 @@ class WriteBatch:
                 table=table.ref,
                 hint="fix the product file, then run 'meshsim validate'; nothing was written",
             )
+        self.mesh.catalog.refuse_breaking([product.ref])  # a breaking edit of the spec
         base = self._current(table.ref)
         if delta.latest_version(location, table=table.ref) != base:
             delta.restore(location, base, table=table.ref)

@@ -110,7 +110,7 @@ def test_a_write_refuses_to_publish_a_breaking_spec(shop, tmp_path: Path):
     edit(_orders(mesh_dir), "nullable: false, ", "")
     rows = tmp_path / "rows.csv"
     rows.write_text(
-        "order_id,customer_email,region,amount,ordered_on\n99,a@b.c,EU,1.00,2026-01-02\n"
+        "order_id,customer_email,region,amount,ordered_on\n987654,a@b.c,EU,1.00,2026-01-02\n"
     )
     with Mesh.open(workspace) as mesh:
         version = mesh.published_version("shop.orders")
