@@ -8,8 +8,10 @@ misled by the new one:
 * a column type narrowed or changed (widening, which holds every old value, is not:
   :func:`meshsim.spec.types.can_hold`);
 * the primary key changed;
-* nullability loosened: a column declared ``nullable: false`` that may now hold NULLs (the
-  consumers relied on it having none); a column becoming required promises more, not breaking;
+* nullability changed either way: tightened (``nullable: false`` on a column that allowed
+  NULLs: the rows published before may hold them, and producers writing them fail), or
+  loosened (a column declared ``nullable: false`` that may now hold NULLs: consumers relied
+  on it having none);
 * a classification loosened (``pii`` or ``sensitive`` to ``internal``, anything to ``public``):
   consumers and policies relied on the stronger protection;
 * a quality rule removed, loosened (``error`` to ``warn``, more accepted values, wider bounds,
@@ -156,7 +158,8 @@ def _column(ref: str, old: Column, new: Column) -> list[Change]:
             detail = "nullable: false -> true; consumers relied on it never being NULL"
             changes.append(Change("nullability loosened", ref, detail, True))
         else:
-            changes.append(Change("nullability tightened", ref, "now never NULL", False))
+            detail = "nullable: true -> false; rows published before may hold NULLs"
+            changes.append(Change("nullability tightened", ref, detail, True))
     if old.classification != new.classification:
         looser = _protection(new.classification) < _protection(old.classification)
         what = "classification loosened" if looser else "classification changed"

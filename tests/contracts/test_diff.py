@@ -89,7 +89,7 @@ def test_no_change_no_changes():
         ({"column_id": {"nullable": True}}, ("nullability loosened", "shop.orders.id", True)),
         (
             {"column_email": {"nullable": False}},
-            ("nullability tightened", "shop.orders.email", False),
+            ("nullability tightened", "shop.orders.email", True),
         ),
         (
             {"column_email": {"classification": "internal"}},
