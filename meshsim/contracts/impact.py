@@ -33,7 +33,9 @@ def dependents(spec: MeshSpec, table_ref: str, columns: Collection[str] = ()) ->
             sql = table.table.source.sql  # type: ignore[union-attr]
             tree = sqlglot.parse_one(sql, dialect="duckdb")
             named = {c.name.lower() for c in tree.find_all(exp.Column)}
-            if not (wanted & named or any(True for _ in tree.find_all(exp.Star))):
+            # SELECT * (or t.*) reads every column; COUNT(*) reads none
+            star = any(not isinstance(s.parent, exp.Count) for s in tree.find_all(exp.Star))
+            if not (wanted & named or star):
                 continue
         found.append(table.ref)
     return sorted(found)

@@ -31,6 +31,19 @@ tables:
 """
 
 
+COUNTED = """\
+name: order_count
+description: How many orders there are.
+owner: shop-team
+tables:
+  - name: order_count
+    description: One row.
+    source: {sql: "SELECT count(*) AS orders FROM shop.orders"}
+    columns:
+      - {name: orders, type: bigint, classification: internal, description: Orders.}
+"""
+
+
 @pytest.fixture
 def shop(tmp_path: Path) -> tuple[Path, Path]:
     """The minimal mesh, with a derived product of the shop domain, built and published."""
@@ -47,6 +60,7 @@ def shop(tmp_path: Path) -> tuple[Path, Path]:
         "    - name: analyst_orders",
     )
     (mesh_dir / "shop" / "products" / "region_totals.yaml").write_text(DERIVED)
+    (mesh_dir / "shop" / "products" / "order_count.yaml").write_text(COUNTED)
     workspace = tmp_path / "ws"
     Mesh.build(mesh_dir, workspace).close()
     return mesh_dir, workspace
@@ -129,8 +143,8 @@ def test_changes_that_do_not_break_publish_as_before(shop):
 def test_dependents_reads_tables_and_columns(shop):
     mesh_dir, _ = shop
     spec = load_mesh(mesh_dir)
-    assert dependents(spec, "shop.orders") == ["shop.region_totals"]
-    assert dependents(spec, "shop.orders", ["amount"]) == ["shop.region_totals"]
+    assert dependents(spec, "shop.orders") == ["shop.order_count", "shop.region_totals"]
+    assert dependents(spec, "shop.orders", ["amount"]) == ["shop.region_totals"]  # no count(*)
     assert dependents(spec, "shop.orders", ["customer_email"]) == []
     assert dependents(spec, "shop.region_totals") == []
 
