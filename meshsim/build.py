@@ -163,8 +163,16 @@ def _conformed_reader(parquet: Path, table: TableSpec) -> Any:
 
 
 def build_mesh(
-    spec: MeshSpec, workspace: Workspace, scale: float, console: Console | None = None
+    spec: MeshSpec,
+    workspace: Workspace,
+    scale: float,
+    console: Console | None = None,
+    *,
+    before_writing: Callable[[], None] | None = None,
 ) -> BuildReport:
+    """Build every table of ``spec`` into ``workspace`` and publish them in one step, after
+    every check (``before_writing``: the caller's own, such as the catalog's refusal of a
+    breaking change) passed."""
     from meshsim.storage import delta
 
     console = console or NullConsole()
@@ -174,6 +182,8 @@ def build_mesh(
     errors = [p for p in check_mesh(spec, workspace.root) if p.severity == "error"]
     if errors:
         raise SpecError([str(p) for p in errors], hint="fix them, then run 'meshsim validate'")
+    if before_writing is not None:
+        before_writing()
     report = BuildReport(workspace.root, scale)
     previous = workspace.read_state() if workspace.exists else None
     published: dict[str, TableRecord] = dict(previous.tables) if previous else {}

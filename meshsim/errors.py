@@ -67,6 +67,11 @@ class SpecError(MeshsimError):
         super().__init__(message, hint=hint)
 
 
+class ContractError(SpecError):
+    """A data contract cannot be read as a product: every key meshsim cannot represent and
+    every value its spec refuses, named by its path in the contract."""
+
+
 class WorkspaceError(MeshsimError):
     """The workspace is missing, not built, or was built from another mesh."""
 

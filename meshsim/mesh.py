@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from meshsim.catalog import Catalog
     from meshsim.catalog.models import ProductDetails
     from meshsim.catalog.views import RowCounter
+    from meshsim.contracts.service import ContractDiff, ImportedContract
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
     from meshsim.pins import TableVersion
@@ -187,7 +188,8 @@ class Mesh:
 
         if not self.catalog.store.create:  # built before: a lost catalog stops it up front
             self.catalog.store.check()
-        report = build_mesh(self.spec, self.workspace, scale, self.console)
+        checks = self.catalog.refuse_breaking if not self.catalog.store.create else None
+        report = build_mesh(self.spec, self.workspace, scale, self.console, before_writing=checks)
         self._invalidate()
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         for record in report.audit:  # derived tables' queries, run before the catalog existed
@@ -535,6 +537,34 @@ class Mesh:
     def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
         """One product in detail, for ``as_consumer`` with its column access and row counts."""
         return self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
+
+    # --- data contracts (meshsim.contracts) -------------------------------------------------
+
+    def export_contract(self, product: str) -> str:
+        """The product as an ODCS v3 YAML data contract (``meshsim contract export``)."""
+        from meshsim.contracts.service import export_contract
+
+        return export_contract(self, product)
+
+    @staticmethod
+    def import_contract(
+        file: str | Path, *, domain: str, mesh_dir: str | Path = DEFAULT_MESH
+    ) -> ImportedContract:
+        """Create or update a product file of ``domain`` from an ODCS v3 contract; every key
+        meshsim cannot represent is refused, nothing is dropped."""
+        from meshsim.contracts.service import import_contract
+
+        return import_contract(Path(mesh_dir), Path(file), domain)
+
+    def contract_diff(
+        self, product: str, *, base: str | None = None, target: str | None = None
+    ) -> ContractDiff:
+        """The changes between two versions of a product, each breaking or not: ``base`` by
+        default the latest published version, ``target`` the spec; either may be a
+        published version (``3``), a contract version (``1.2.0``), ``spec`` or a file."""
+        from meshsim.contracts.service import diff_contract
+
+        return diff_contract(self, product, base, target)
 
     def row_counter(self, consumer: str | None) -> RowCounter | None:
         """The row counts a listing may show ``consumer``: what it could count itself with

@@ -114,6 +114,27 @@ class Catalog:
                 reason=reason,
             )
 
+    def refuse_breaking(self, product_refs: list[str] | None = None) -> None:
+        """Refuse (:class:`~meshsim.contracts.impact.BreakingChangeError`) a spec whose product
+        breaks its latest published version without a new major version: what publishing
+        would refuse, checked before a build or a write changes a table consumers read."""
+        from meshsim.contracts.impact import refuse_breaking
+
+        spec = self.spec
+        wanted = [p for p in spec.products() if product_refs is None or p.ref in product_refs]
+        with self.store.read() as con:
+            for product in wanted:
+                published = views.published_products(con, product.ref)
+                if published:
+                    refuse_breaking(con, spec, product, published[-1][1], self._now())
+
+    def published_products(self, product_ref: str) -> list[tuple[int, Any]]:
+        """Every published version of a product, oldest first: (catalog version, its spec as
+        published, a :class:`~meshsim.spec.models.Product`)."""
+        ref = self._product(product_ref).ref
+        with self.store.read() as con:
+            return views.published_products(con, ref)
+
     def published_table_versions(self, table_ref: str) -> set[int]:
         """Every Delta version of ``table_ref`` some published product version pinned."""
         import json

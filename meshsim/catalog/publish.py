@@ -148,6 +148,7 @@ def publish_version(
     reason: str = "",
 ) -> PublishedVersion:
     """Check the gate and record a new version (inside the caller's write transaction),
+    refused if it breaks the latest published version without a new major version,
     audited with the OS user that published it, as ``principal`` (the product's owner by
     default; a producer's write names its writer) and why (``reason``, e.g. the write).
 
@@ -178,6 +179,11 @@ def publish_version(
             json.loads(latest["rows"]),
             latest["spec_fingerprint"],
         )
+    if latest is not None:
+        from meshsim.contracts.impact import refuse_breaking
+        from meshsim.spec.models import Product
+
+        refuse_breaking(con, spec, product, Product.model_validate_json(latest["schema"]), now)
     version = (latest["version"] if latest is not None else 0) + 1
     at = stamp(now)
     con.execute(

@@ -374,3 +374,11 @@ def access_diff(
                 }
             )
     return out
+
+
+def published_products(con: sqlite3.Connection, ref: str) -> list[tuple[int, Product]]:
+    """Each published version of product ``ref``, oldest first, with its spec as published."""
+    rows = con.execute(
+        "SELECT version, schema FROM product_versions WHERE product = ? ORDER BY version", (ref,)
+    )
+    return [(int(row["version"]), Product.model_validate_json(row["schema"])) for row in rows]

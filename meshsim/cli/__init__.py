@@ -42,6 +42,7 @@ def _register() -> None:
         "produce_cmds",
         "scaffold_cmds",
         "platform_cmds",
+        "contract_cmds",
     )
     for optional in optional_commands:
         try:

@@ -453,6 +453,7 @@ class WriteBatch:
                 table=table.ref,
                 hint="fix the product file, then run 'meshsim validate'; nothing was written",
             )
+        self.mesh.catalog.refuse_breaking([product.ref])  # a breaking edit of the spec
         base = self._current(table.ref)
         if delta.latest_version(location, table=table.ref) != base:
             delta.restore(location, base, table=table.ref)
