@@ -40,7 +40,7 @@ def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = 
     consumers -> products (pending requests). Node ids are ``kind:name``."""
     import networkx as nx
 
-    from meshsim.policy.access import access_matrix
+    from meshsim.policy.access import readable_access
 
     graph = nx.DiGraph()
     for domain in spec.domains:
@@ -69,9 +69,7 @@ def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = 
                 graph.add_edge(f"table:{read}", f"table:{table.ref}", kind="derives", label="")
     for consumer in spec.consumer_names():
         graph.add_node(f"consumer:{consumer}", kind="consumer", label=consumer, layer=3)
-    for access in access_matrix(spec, None, policies):
-        if not access.granted:
-            continue
+    for access in readable_access(spec, policies):
         subscription = any(g.startswith("subscription_") for g in access.grants)
         graph.add_edge(
             f"consumer:{access.consumer}",

@@ -78,7 +78,7 @@ def _named_in(names: Container[str], table: TableSpec, column: Column) -> bool:
 
 
 def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[GateFinding]:
-    from meshsim.policy.access import resolve_access
+    from meshsim.policy.access import readable_access
     from meshsim.policy.exposure import raw_cells
 
     spec_product = product.product
@@ -107,7 +107,7 @@ def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[GateFinding]:
         }
         if not protected:
             continue
-        matrix = [resolve_access(spec, name, ref) for name in consumers]
+        matrix = readable_access(spec, consumers=consumers, tables=[ref])
         for cell in raw_cells(spec, matrix, partial(_named_in, protected)):
             position = protected[cell.column]
             column = table.columns[position]

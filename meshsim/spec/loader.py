@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,11 @@ class TableSpec:
         return self.table.columns
 
     def column(self, name: str) -> Column | None:
-        return next((c for c in self.table.columns if c.name == name), None)
+        return self._columns_by_name.get(name)
+
+    @cached_property
+    def _columns_by_name(self) -> dict[str, Column]:
+        return {c.name: c for c in self.table.columns}
 
     def table_tags(self) -> dict[str, str]:
         """Product tags, overridden by the table's own."""
@@ -106,31 +111,69 @@ class MeshSpec:
     def name(self) -> str:
         return self.mesh.name
 
+    @cached_property
+    def memo(self) -> dict[str, Any]:
+        """What other modules derive from this spec once (it is immutable), such as compiled
+        policy indexes; a spec made from this one starts with none."""
+        return {}
+
     @property
     def policies(self) -> Policies:
         return self.mesh.policies
 
+    # The lookups by name are dictionaries built once per spec (a spec is immutable): checks
+    # and queries look tables, products and consumers up inside loops over the whole mesh.
+
     def products(self) -> list[ProductSpec]:
-        return [p for d in self.domains for p in d.products]
+        return list(self._products)
 
     def tables(self) -> list[TableSpec]:
-        return [
-            TableSpec(p.domain, p.product.name, t, dict(p.product.tags))
-            for p in self.products()
-            for t in p.product.tables
-        ]
+        return list(self._tables)
 
     def table(self, ref: str) -> TableSpec | None:
-        return next((t for t in self.tables() if t.ref == ref), None)
+        return self._tables_by_ref.get(ref)
 
     def product(self, ref: str) -> ProductSpec | None:
-        return next((p for p in self.products() if p.ref == ref), None)
+        return self._products_by_ref.get(ref)
 
     def consumer(self, name: str):  # -> Consumer | None
-        return next((c for c in self.mesh.consumers if c.name == name), None)
+        return self._consumers_by_name.get(name)
 
     def consumer_names(self) -> list[str]:
         return [c.name for c in self.mesh.consumers]
+
+    @cached_property
+    def _products(self) -> tuple[ProductSpec, ...]:
+        return tuple(p for d in self.domains for p in d.products)
+
+    @cached_property
+    def _tables(self) -> tuple[TableSpec, ...]:
+        return tuple(
+            TableSpec(p.domain, p.product.name, t, dict(p.product.tags))
+            for p in self._products
+            for t in p.product.tables
+        )
+
+    @cached_property
+    def _tables_by_ref(self) -> dict[str, TableSpec]:
+        found: dict[str, TableSpec] = {}
+        for table in self._tables:
+            found.setdefault(table.ref, table)  # the first, as a scan would (lint reports twins)
+        return found
+
+    @cached_property
+    def _products_by_ref(self) -> dict[str, ProductSpec]:
+        found: dict[str, ProductSpec] = {}
+        for product in self._products:
+            found.setdefault(product.ref, product)
+        return found
+
+    @cached_property
+    def _consumers_by_name(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for consumer in self.mesh.consumers:
+            found.setdefault(consumer.name, consumer)
+        return found
 
     def with_policies(self, policies: Policies) -> MeshSpec:
         """The same mesh under other policies (for what-if views)."""
