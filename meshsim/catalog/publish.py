@@ -93,7 +93,6 @@ def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[GateFinding]:
             ("name",), "no description: add 'description:' so consumers can find and judge it"
         )
     admins = {c.name for c in spec.mesh.consumers if c.admin}
-    consumers = [c for c in spec.consumer_names() if c not in admins]
     for index, table in enumerate(spec_product.tables):
         ref = f"{product.domain}.{table.name}"
         for position, column in enumerate(table.columns):
@@ -107,7 +106,7 @@ def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[GateFinding]:
         }
         if not protected:
             continue
-        matrix = readable_access(spec, consumers=consumers, tables=[ref])
+        matrix = [a for a in readable_access(spec, tables=[ref]) if a.consumer not in admins]
         for cell in raw_cells(spec, matrix, partial(_named_in, protected)):
             position = protected[cell.column]
             column = table.columns[position]

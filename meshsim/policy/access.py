@@ -226,14 +226,16 @@ def readable_access(
     wanted = set(consumers) if consumers is not None else None
     for name in wanted or ():
         require_consumer(spec, name)
-    order = {name: position for position, name in enumerate(spec.consumer_names())}
+    order = index.consumer_order
     found: list[tuple[int, int, TableAccess]] = []
     refs = list(tables) if tables is not None else [t.ref for t in spec.tables()]
     for position, ref in enumerate(refs):
         table = spec.table(ref)
         if table is None:
-            resolve_access(spec, next(iter(order), ""), ref, policies)  # raises: unknown table
-            continue
+            raise MeshsimError(
+                unknown_name_message("table", ref, [t.ref for t in spec.tables()]),
+                hint="run 'meshsim tables' to list them",
+            )
         for name in index.readers(table):
             if wanted is not None and name not in wanted:
                 continue

@@ -61,6 +61,8 @@ class PolicyIndex:
         self._selects: dict[tuple[str, str, int], bool] = {}
         self._selected: dict[tuple[str, str], list[int]] = {}
         self._table_grants: dict[str, list[int]] = {}
+        #: each consumer's position in the spec, for answers in spec order
+        self.consumer_order = {c.name: i for i, c in reversed(list(enumerate(spec.mesh.consumers)))}
 
     def _kinds(self) -> dict[str, Sequence[ConsumerSelector]]:
         policies = self.policies
@@ -119,7 +121,8 @@ class PolicyIndex:
             if "*" in selector.consumers:
                 return self.spec.consumer_names()
             names.update(selector.consumers)
-        return [name for name in self.spec.consumer_names() if name in names]
+        known = [name for name in names if name in self.consumer_order]
+        return sorted(known, key=self.consumer_order.__getitem__)
 
 
 def policy_index(spec: MeshSpec, policies: Policies) -> PolicyIndex:
