@@ -86,28 +86,23 @@ def mesh_schema(spec: MeshSpec, refs: Iterable[str] | None = None) -> dict[str, 
     return schema
 
 
-def _spellings(spec: MeshSpec) -> dict[str, dict[str, str]]:
-    """Per table ref, each column's lower-case name to its name. sqlglot folds identifiers
+def _spellings(spec: MeshSpec, ref: str) -> dict[str, str]:
+    """Each column's lower-case name to its name, in table ``ref``. sqlglot folds identifiers
     to lower case as DuckDB compares them (a table has no two names that differ only by
     case: the spec refuses them); meshsim's policies use the names as declared."""
-    if "spellings" not in spec.memo:
-        spec.memo["spellings"] = {
-            t.ref: {c.name.lower(): c.name for c in t.columns} for t in spec.tables()
-        }
-    return spec.memo["spellings"]
+    table = spec.table(ref)
+    return {c.name.lower(): c.name for c in table.columns} if table is not None else {}
 
 
-def _declared_spellings(spec: MeshSpec) -> dict[str, str]:
-    """Each lower-case column name spelled one way across the whole mesh, to that spelling."""
-    if "declared_spellings" not in spec.memo:
-        spelled: dict[str, set[str]] = {}
-        for table in spec.tables():
-            for column in table.columns:
-                spelled.setdefault(column.name.lower(), set()).add(column.name)
-        spec.memo["declared_spellings"] = {
-            low: next(iter(names)) for low, names in spelled.items() if len(names) == 1
-        }
-    return spec.memo["declared_spellings"]
+def _declared_spellings(spec: MeshSpec, tree: exp.Expr) -> dict[str, str]:
+    """Each lower-case column name spelled one way in the mesh tables ``tree`` reads, to
+    that spelling."""
+    refs = sorted({f"{t.db}.{t.name}".lower() for t in tree.find_all(exp.Table) if t.db})
+    spelled: dict[str, set[str]] = {}
+    for table in map(spec.table, refs):
+        for column in table.columns if table is not None else ():
+            spelled.setdefault(column.name.lower(), set()).add(column.name)
+    return {low: next(iter(names)) for low, names in spelled.items() if len(names) == 1}
 
 
 def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
@@ -116,7 +111,7 @@ def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
     DuckDB compares identifiers case-insensitively, so nothing else changes. A name spelled
     differently in two tables gets its table's spelling where it names a mesh table's
     column (set by :func:`resolve`) and keeps sqlglot's lower case elsewhere."""
-    declared = _declared_spellings(spec)
+    declared = _declared_spellings(spec, tree)
     for node in tree.walk():
         if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier):
             name = declared.get(node.this.name.lower())
@@ -387,7 +382,7 @@ def resolve(
         _check_stars_expanded(tree, consumer)
     uses: dict[int, TableUse] = {}
     checked: set[int] = set()
-    spellings = _spellings(spec)
+    spellings: dict[str, dict[str, str]] = {}
     for scope in traverse_scope(tree):
         for alias, source in scope.sources.items():
             if isinstance(source, exp.Table) and not isinstance(source.this, exp.Func):
@@ -431,7 +426,9 @@ def resolve(
             if isinstance(owner, exp.Table) and id(owner) in uses:
                 use = uses[id(owner)]
                 assert use.columns is not None
-                declared = spellings.get(use.ref, {}).get(column.name.lower(), column.name)
+                if use.ref not in spellings:
+                    spellings[use.ref] = _spellings(spec, use.ref)
+                declared = spellings[use.ref].get(column.name.lower(), column.name)
                 use.columns.add(declared)
                 if declared != column.name:
                     column.set("this", exp.to_identifier(declared, quoted=True))
