@@ -186,7 +186,11 @@ class Mesh:
 
         if not self.catalog.store.create:  # built before: a lost catalog stops it up front
             self.catalog.store.check()
-        report = build_mesh(self.spec, self.workspace, scale, self.console)
+        from meshsim.sources.registered import with_registered_columns
+
+        # a build checks and writes everything: the spec loaded eagerly, every file at once
+        spec = with_registered_columns(load_mesh(self.mesh_dir))
+        report = build_mesh(spec, self.workspace, scale, self.console)
         self._invalidate()
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         for record in report.audit:  # derived tables' queries, run before the catalog existed
@@ -207,7 +211,8 @@ class Mesh:
             if self._spec is None or stamp != self._spec_stamp:
                 from meshsim.sources.registered import with_registered_columns
 
-                self._spec = with_registered_columns(load_mesh(self.mesh_dir))
+                # lazily: a query over one table parses only its domain's files
+                self._spec = with_registered_columns(load_mesh(self.mesh_dir, lazy=True))
                 self._spec_stamp = stamp
                 self._invalidate()
             return self._spec
@@ -535,7 +540,7 @@ class Mesh:
         """The spec's policies plus active subscriptions; one object per catalog revision, so
         the query engine's compiled-policy cache stays warm until something changes."""
         spec = self.spec
-        key = (spec.fingerprint, self.catalog.revision())
+        key = (self._spec_stamp or "", self.catalog.revision())
         with self._lock:
             if self._policies is None or self._policies[0] != key:
                 from meshsim.system import with_system_grants
