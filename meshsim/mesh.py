@@ -188,10 +188,14 @@ class Mesh:
             self.catalog.store.check()
         from meshsim.sources.registered import with_registered_columns
 
-        # a build checks and writes everything: the spec loaded eagerly, every file at once
+        # a build checks and writes everything: the spec loaded eagerly, every file at once,
+        # and the catalog publishes from the same spec (not a second, lazy load)
+        stamp = spec_fingerprint(self.mesh_dir)
         spec = with_registered_columns(load_mesh(self.mesh_dir))
         report = build_mesh(spec, self.workspace, scale, self.console)
         self._invalidate()
+        with self._lock:
+            self._spec, self._spec_stamp = spec, stamp
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         for record in report.audit:  # derived tables' queries, run before the catalog existed
             self.catalog.append_audit(record)
