@@ -427,11 +427,22 @@ class Catalog:
             pending = self._requests(con, state="pending")
         return mesh_graph(self.spec, self.effective_policies(), pending)
 
-    def graph(self, fmt: str = "mermaid", out: str | Path | None = None) -> str:
-        """Mermaid text, or a PNG/SVG written to ``out`` (returns its path)."""
-        from meshsim.graph import render
+    def graph(
+        self,
+        fmt: str = "mermaid",
+        out: str | Path | None = None,
+        *,
+        domain: str | None = None,
+        consumer: str | None = None,
+        group: bool | None = None,
+    ) -> str:
+        """Mermaid text, or a PNG/SVG written to ``out`` (returns its path): the part about
+        ``domain`` and/or ``consumer`` if given, grouped by domain when ``group`` (by default
+        when it has more than :data:`meshsim.graph.GROUP_OVER` tables)."""
+        from meshsim.graph import focus, readable, render
 
-        return render(self.topology(), fmt, out)
+        picture = focus(self.topology(), domain=domain, consumer=consumer)
+        return render(readable(picture, group=group), fmt, out)
 
     # --- audit -------------------------------------------------------------------------------
 

@@ -309,10 +309,23 @@ def graph(
         metavar="FILE",
         help="File to write (needed for png/svg).",
     ),
+    domain: str | None = typer.Option(
+        None, "--domain", help="Only this domain: its products, tables, readers and lineage."
+    ),
+    consumer: str | None = typer.Option(
+        None, "--consumer", help="Only this consumer: what it reads or asks for, and where."
+    ),
+    group: bool | None = typer.Option(
+        None,
+        "--group/--no-group",
+        help="One node per domain (default: over 100 tables), or every product and table.",
+    ),
     workspace: Path = WorkspaceDir,
 ) -> None:
     """The mesh topology: domains, products, tables, consumers, grants and subscriptions."""
-    result = _catalog(workspace).graph(format.value, out)
+    result = _catalog(workspace).graph(
+        format.value, out, domain=domain, consumer=consumer, group=group
+    )
     sys.stdout.write(result if format == GraphFormat.mermaid else f"wrote {result}\n")
 
 
