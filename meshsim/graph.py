@@ -168,8 +168,8 @@ def by_domain(graph: Any) -> Any:
     if draw_consumers:
         for consumer, data in consumers:
             grouped.add_node(consumer, kind="consumer", label=data["label"], layer=3)
-        for (consumer, domain), tables in reads.items():
-            grouped.add_edge(consumer, domain, kind="grant", label=f"{len(tables)} tables")
+        for (consumer, domain), read in reads.items():
+            grouped.add_edge(consumer, domain, kind="grant", label=f"{len(read)} tables")
     for source, target in sorted(derives):
         grouped.add_edge(source, target, kind="derives", label="")
     return grouped

@@ -114,7 +114,7 @@ def measure_size(
     mesh.close()
 
     def open_session() -> Any:
-        opened = meshsim.open(workspace)
+        opened = meshsim.open(str(workspace))
         return opened, opened.session(generated.sample_consumer)
 
     row["open_session_s"], (opened, session) = _seconds(open_session)

@@ -109,12 +109,11 @@ class LazyDomains(Sequence[DomainSpec]):
         problems: list[str] = []
         domains = []
         for folder in domain_folders(self.root):
-            if folder.name in self._named and self._named[folder.name] is not None:
-                domain = self._named[folder.name]
-            else:
-                domain = load_domain(folder, problems, self.lines)
-            if domain is not None:
-                domains.append(domain)
+            loaded = self._named.get(folder.name)
+            if loaded is None:
+                loaded = load_domain(folder, problems, self.lines)
+            if loaded is not None:
+                domains.append(loaded)
         if problems:
             raise SpecError(problems, hint=_HINT)
         return tuple(domains)

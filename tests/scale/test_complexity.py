@@ -102,7 +102,7 @@ def test_a_query_parses_only_its_domain(
         return domain
 
     monkeypatch.setattr(lazy, "load_domain", counted)
-    with meshsim.open(workspace) as mesh:
+    with meshsim.open(str(workspace)) as mesh:
         session = mesh.session(generated.sample_consumer)
         assert session.sql(f"SELECT count(*) FROM {generated.sample_table}").fetchall() == [(3,)]
         assert parsed == ["d0000"]  # of three domains
