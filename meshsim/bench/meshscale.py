@@ -43,7 +43,15 @@ COLUMNS = [
     "access_one_consumer_s",
     "access_ms_per_table",
     "search_ms",
+    "subscriptions",
+    "products_ms",
+    "show_ms",
+    "request_ms",
+    "approve_ms",
+    "pending_ms",
 ]
+#: approved subscriptions seeded into the catalog of the largest mesh
+SUBSCRIPTIONS = 100_000
 
 
 def _seconds(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -83,8 +91,51 @@ def _publications(workspace: Path) -> int:
         return int(con.execute("SELECT count(*) FROM product_versions").fetchone()[0])
 
 
+def _seed_subscriptions(workspace: Path, generated: Any, count: int) -> None:
+    """``count`` approved requests, spread over consumers and products, written straight
+    into the catalog (the workflow would take hours to approve them one by one)."""
+    import json
+    import sqlite3
+
+    from meshsim.bench.meshgen import product_names
+    from meshsim.workspace import Workspace
+
+    products = product_names(generated.tables)
+    now = "2026-01-01T00:00:00+00:00"
+    rows = []
+    for index in range(count):
+        product = products[index % len(products)]
+        tables = json.dumps([f"{product}_t0"])
+        consumer = f"c{(index * 7) % generated.consumers:04d}"
+        rows.append((consumer, product, "seeded", tables, now, "owner", now, tables))
+    path = Workspace.at(workspace).governance / "catalog.db"
+    with sqlite3.connect(path) as con:
+        con.executemany(
+            "INSERT INTO requests (consumer, product, reason, tables, columns, state, created_at,"
+            " decided_by, decided_at, granted_tables, granted_columns)"
+            " VALUES (?, ?, ?, ?, '[]', 'approved', ?, ?, ?, ?, '[]')",
+            rows,
+        )
+        con.execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+
+
+def _catalog_at_scale(opened: Any, generated: Any, row: dict[str, Any]) -> None:
+    consumer = f"c{generated.consumers - 1:04d}"
+    product = generated.sample_product
+    for key, call in (
+        ("products_ms", lambda: opened.products()),
+        ("show_ms", lambda: opened.show(product)),
+        ("request_ms", lambda: opened.catalog.request(consumer, product, "why")),
+    ):
+        seconds, value = _seconds(call)
+        row[key] = seconds * 1000
+    owner = f"{product.split('.')[0]}-team"
+    row["approve_ms"] = _seconds(lambda: opened.catalog.approve(value.id, by=owner))[0] * 1000
+    row["pending_ms"] = _seconds(lambda: opened.catalog.requests(pending=True))[0] * 1000
+
+
 def measure_size(
-    folder: Path, tables: int, consumers: int = CONSUMERS, repeat: int = 3
+    folder: Path, tables: int, consumers: int = CONSUMERS, repeat: int = 3, subscriptions: int = 0
 ) -> dict[str, Any]:
     """Generate a mesh of ``tables`` tables under ``folder`` (emptied first) and time every
     command of the benchmark on it."""
@@ -123,6 +174,10 @@ def measure_size(
     row["access_one_consumer_s"], _ = _seconds(lambda: opened.access(generated.sample_consumer))
     search, _ = _seconds(lambda: opened.search(generated.sample_product.split(".")[1]))
     row["search_ms"] = search * 1000
+    if subscriptions:
+        _seed_subscriptions(workspace, generated, subscriptions)
+        row["subscriptions"] = subscriptions
+        _catalog_at_scale(opened, generated, row)
     opened.close()
     row["one_shot_sql_s"] = _one_shot(
         workspace, generated.sample_consumer, generated.sample_table, repeat
@@ -166,16 +221,19 @@ def mesh_scale(
     *,
     sizes: tuple[int, ...] = SIZES,
     consumers: int = CONSUMERS,
+    subscriptions: int = SUBSCRIPTIONS,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """Every size in turn (each mesh removed before the next is generated)."""
+    """Every size in turn (each mesh removed before the next is generated); the catalog of
+    the largest gets ``subscriptions`` approved requests for the catalog timings."""
     console = console or NullConsole()
     rows = []
     started = time.perf_counter()
     with console.progress("mesh scale", total=len(sizes)) as progress:
         for size in sizes:
             progress.advance(0, f"mesh scale: {size:,} tables")
-            rows.append(measure_size(root / f"t{size}", size, consumers))
+            seeded = subscriptions if size == sizes[-1] else 0
+            rows.append(measure_size(root / f"t{size}", size, consumers, subscriptions=seeded))
             shutil.rmtree(root / f"t{size}", ignore_errors=True)
             progress.advance(1)
     found = targets(rows)

@@ -177,9 +177,9 @@ class Catalog:
             require_consumer(self.spec, as_consumer)
         now = self._now()
         with self.store.read() as con:
-            active = [r for r in self._requests(con, state="approved") if r.active(now)]
+            subscribers = views.subscriber_counts(con, now)
             latest = views.latest_versions(con)
-        return views.products(latest, active, views.counter_for(as_consumer, count))
+        return views.products(latest, subscribers, views.counter_for(as_consumer, count))
 
     def search(self, text: str, limit: int | None = 20) -> list[dict[str, Any]]:
         limit = optional_limit(limit)

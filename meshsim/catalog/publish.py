@@ -223,7 +223,8 @@ def _tag_text(tags: dict[str, str]) -> str:
 def _index(con: sqlite3.Connection, spec: MeshSpec, product: ProductSpec) -> None:
     """Replace the product's rows in the full-text index: product, tables, columns."""
     p = product.product
-    domain = next(d for d in spec.domains if d.name == product.domain)
+    domain = spec.domain(product.domain)
+    assert domain is not None
     owners = " ".join(x for x in (p.owner, domain.domain.owner_team, product.domain) if x)
     con.execute("DELETE FROM search_index WHERE product = ?", (product.ref,))
     entries = [(product.ref, "product", p.name, p.description, _tag_text(p.tags))]

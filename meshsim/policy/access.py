@@ -150,9 +150,7 @@ def resolve_access(
     index = policy_index(spec, policies)
     granted: dict[str, str] = {}
     grant_rules: list[str] = []
-    for position in index.grants_on(table):
-        if not index.selects("grant", position, consumer):
-            continue
+    for position in index.grants_for(consumer, table):
         grant = policies.grants[position]
         covered = _grant_columns(grant, table)
         if covered:

@@ -61,6 +61,7 @@ class PolicyIndex:
         self._selects: dict[tuple[str, str, int], bool] = {}
         self._selected: dict[tuple[str, str], list[int]] = {}
         self._table_grants: dict[str, list[int]] = {}
+        self._table_grant_sets: dict[str, set[int]] = {}
         #: each consumer's position in the spec, for answers in spec order
         self.consumer_order = {c.name: i for i, c in reversed(list(enumerate(spec.mesh.consumers)))}
 
@@ -107,6 +108,19 @@ class PolicyIndex:
             )
             self._table_grants[table.ref] = found
         return found
+
+    def grants_for(self, consumer: Any, table: Any) -> list[int]:
+        """The grants that select ``consumer`` and can cover ``table``, in file order: by
+        whichever side is shorter (a product with 400 subscribers, or a consumer with many
+        grants)."""
+        on_table = self.grants_on(table)
+        mine = self.selected("grant", consumer)
+        if len(mine) < len(on_table):
+            covering = self._table_grant_sets.get(table.ref)
+            if covering is None:
+                covering = self._table_grant_sets[table.ref] = set(on_table)
+            return [i for i in mine if i in covering]
+        return [i for i in on_table if self.selects("grant", i, consumer)]
 
     def row_filters_on(self, table_ref: str) -> list[int]:
         return self._filters_by_table.get(table_ref, [])

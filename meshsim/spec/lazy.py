@@ -52,6 +52,7 @@ class LazyDomains(Sequence[DomainSpec]):
         self._extra = {d.name: d for d in extra}
         self._named: dict[str, DomainSpec | None] = {}
         self._all: tuple[DomainSpec, ...] | None = None
+        self._mentioning: dict[str, list[DomainSpec]] = {}
         self._lock = threading.RLock()
 
     def derive(
@@ -137,6 +138,8 @@ class LazyDomains(Sequence[DomainSpec]):
         The identity check needs only the domains that bind owners to OS users."""
         if self.loaded:
             return list(self)
+        if key in self._mentioning:  # the files do not change under a spec (Mesh reloads)
+            return self._mentioning[key]
         marker = key.encode()
         found = list(self._extra.values())
         for folder in domain_folders(self.root):
@@ -151,6 +154,7 @@ class LazyDomains(Sequence[DomainSpec]):
                     if domain is not None:
                         found.append(domain)
                     break
+        self._mentioning[key] = found
         return found
 
     # --- Sequence: everything ------------------------------------------------------------
