@@ -50,8 +50,9 @@ COLUMNS = [
     "approve_ms",
     "pending_ms",
 ]
-#: approved subscriptions seeded into the catalog of the largest mesh
-SUBSCRIPTIONS = 100_000
+#: approved subscriptions per table seeded into the catalog of the largest mesh (100,000 at
+#: 10,000 tables)
+SUBSCRIPTIONS_PER_TABLE = 10
 
 
 def _seconds(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -221,18 +222,19 @@ def mesh_scale(
     *,
     sizes: tuple[int, ...] = SIZES,
     consumers: int = CONSUMERS,
-    subscriptions: int = SUBSCRIPTIONS,
+    subscriptions_per_table: int = SUBSCRIPTIONS_PER_TABLE,
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Every size in turn (each mesh removed before the next is generated); the catalog of
-    the largest gets ``subscriptions`` approved requests for the catalog timings."""
+    the largest gets ``subscriptions_per_table`` approved requests per table for the catalog
+    timings."""
     console = console or NullConsole()
     rows = []
     started = time.perf_counter()
     with console.progress("mesh scale", total=len(sizes)) as progress:
         for size in sizes:
             progress.advance(0, f"mesh scale: {size:,} tables")
-            seeded = subscriptions if size == sizes[-1] else 0
+            seeded = subscriptions_per_table * size if size == sizes[-1] else 0
             rows.append(measure_size(root / f"t{size}", size, consumers, subscriptions=seeded))
             shutil.rmtree(root / f"t{size}", ignore_errors=True)
             progress.advance(1)
