@@ -185,12 +185,19 @@ class Mesh:
 
     def _build(self, scale: float) -> BuildReport:
         from meshsim.build import build_mesh
+        from meshsim.sources.registered import with_registered_columns
 
         if not self.catalog.store.create:  # built before: a lost catalog stops it up front
             self.catalog.store.check()
+        # a build checks and writes everything: the spec loaded eagerly, every file at once,
+        # and the catalog publishes from the same spec (not a second, lazy load)
+        stamp = spec_fingerprint(self.mesh_dir)
+        spec = with_registered_columns(load_mesh(self.mesh_dir))
         checks = self.catalog.refuse_breaking if not self.catalog.store.create else None
-        report = build_mesh(self.spec, self.workspace, scale, self.console, before_writing=checks)
+        report = build_mesh(spec, self.workspace, scale, self.console, before_writing=checks)
         self._invalidate()
+        with self._lock:
+            self._spec, self._spec_stamp = spec, stamp
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         for record in report.audit:  # derived tables' queries, run before the catalog existed
             self.catalog.append_audit(record)
@@ -210,7 +217,8 @@ class Mesh:
             if self._spec is None or stamp != self._spec_stamp:
                 from meshsim.sources.registered import with_registered_columns
 
-                self._spec = with_registered_columns(load_mesh(self.mesh_dir))
+                # lazily: a query over one table parses only its domain's files
+                self._spec = with_registered_columns(load_mesh(self.mesh_dir, lazy=True))
                 self._spec_stamp = stamp
                 self._invalidate()
             return self._spec
@@ -586,7 +594,7 @@ class Mesh:
         """The spec's policies plus active subscriptions; one object per catalog revision, so
         the query engine's compiled-policy cache stays warm until something changes."""
         spec = self.spec
-        key = (spec.fingerprint, self.catalog.revision())
+        key = (self._spec_stamp or "", self.catalog.revision())
         with self._lock:
             if self._policies is None or self._policies[0] != key:
                 from meshsim.system import with_system_grants

@@ -489,6 +489,7 @@ def run_all(
     mesh: Mesh,
     *,
     scales: tuple[float, ...] = (),
+    mesh_sizes: tuple[int, ...] = (),
     workspace_root: Path | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
@@ -507,6 +508,11 @@ def run_all(
                 lambda: scaling(workspace_root, scales, mesh_dir=mesh.mesh_dir, console=console),
             )
         )
+    if mesh_sizes and workspace_root is not None:
+        from meshsim.bench.meshscale import mesh_scale
+
+        root = workspace_root / "mesh-scale"
+        steps.append(("mesh_scale", lambda: mesh_scale(root, sizes=mesh_sizes, console=console)))
     with console.progress("micro-benchmarks", total=len(steps)) as progress:
         for name, step in steps:
             progress.advance(0, f"micro: {name}")

@@ -56,6 +56,8 @@ def markdown(result: BenchResult, plots: list[str]) -> str:
     c = result.config
     m = result.machine
     lines = [f"# meshsim benchmark: TPC-H at scale {c.scale:g}", ""]
+    if not c.queries:
+        lines = ["# meshsim benchmark: mesh scale only (no TPC-H)", ""]
     if c.smoke:
         head = "Smoke run: correctness only, one warm run per query; timings are not meaningful."
     else:
@@ -267,7 +269,7 @@ def plots(result: BenchResult, out: Path) -> list[str]:
         return []
     matplotlib.use("Agg")
     written = []
-    for mode in _modes(result):
+    for mode in _modes(result) if result.runs else ():  # a mesh-scale run alone has none
         _plot_queries(result, out / f"queries_{mode}.png", mode)
         written.append(f"queries_{mode}.png")
     if any(r.geomean for r in result.ratios):

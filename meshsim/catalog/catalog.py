@@ -198,9 +198,9 @@ class Catalog:
             require_consumer(self.spec, as_consumer)
         now = self._now()
         with self.store.read() as con:
-            active = [r for r in self._requests(con, state="approved") if r.active(now)]
+            subscribers = views.subscriber_counts(con, now)
             latest = views.latest_versions(con)
-        return views.products(latest, active, views.counter_for(as_consumer, count))
+        return views.products(latest, subscribers, views.counter_for(as_consumer, count))
 
     def search(self, text: str, limit: int | None = 20) -> list[dict[str, Any]]:
         limit = optional_limit(limit)
@@ -448,11 +448,22 @@ class Catalog:
             pending = self._requests(con, state="pending")
         return mesh_graph(self.spec, self.effective_policies(), pending)
 
-    def graph(self, fmt: str = "mermaid", out: str | Path | None = None) -> str:
-        """Mermaid text, or a PNG/SVG written to ``out`` (returns its path)."""
-        from meshsim.graph import render
+    def graph(
+        self,
+        fmt: str = "mermaid",
+        out: str | Path | None = None,
+        *,
+        domain: str | None = None,
+        consumer: str | None = None,
+        group: bool | None = None,
+    ) -> str:
+        """Mermaid text, or a PNG/SVG written to ``out`` (returns its path): the part about
+        ``domain`` and/or ``consumer`` if given, grouped by domain when ``group`` (by default
+        when it has more than :data:`meshsim.graph.GROUP_OVER` tables)."""
+        from meshsim.graph import focus, readable, render
 
-        return render(self.topology(), fmt, out)
+        picture = focus(self.topology(), domain=domain, consumer=consumer)
+        return render(readable(picture, group=group), fmt, out)
 
     # --- audit -------------------------------------------------------------------------------
 

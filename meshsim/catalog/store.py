@@ -155,6 +155,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_consumer ON audit (consumer);
     CREATE INDEX audit_request ON audit (request_id);
     """,
+    # 5 (issue 17, meshes at enterprise size): the lookups of show, the request workflow
+    # and the listings by product, consumer and state use an index at 100,000 requests
+    # (numbered 5 after the quality rules' 4; the lead renumbers if this one lands first)
+    """
+    CREATE INDEX IF NOT EXISTS requests_product_state ON requests (product, state);
+    CREATE INDEX IF NOT EXISTS requests_consumer_state ON requests (consumer, state, id);
+    CREATE INDEX IF NOT EXISTS audit_product ON audit (product, id);
+    CREATE INDEX IF NOT EXISTS audit_kind ON audit (kind, id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

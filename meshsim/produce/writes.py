@@ -51,7 +51,8 @@ class WriteResult:
 def writers(mesh: Mesh, table: TableSpec) -> list[str]:
     """Who may write ``table``: its product's owner and its domain's owner team."""
     product = mesh.spec.product(f"{table.domain}.{table.product}")
-    domain = next(d for d in mesh.spec.domains if d.name == table.domain)
+    domain = mesh.spec.domain(table.domain)
+    assert domain is not None
     names = [product.product.owner if product else None, domain.domain.owner_team]
     return list(dict.fromkeys(n for n in names if n))
 

@@ -157,6 +157,8 @@ def name(engine: GovernedEngine, attempt: Attempt) -> None:
 def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
     """Qualify with the consumer's VISIBLE schema; a query that does not resolve because it
     names a hidden column is refused as such (authorise on the full schema says which)."""
+    from sqlglot import exp
+
     from meshsim.query.names import resolve as resolve_names
     from meshsim.query.rewrite import authorize, require_columns
 
@@ -164,7 +166,8 @@ def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
     planner = engine.planner
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
     require_columns(attempt.tree, planner)
-    visible = planner.visible_schema(attempt.consumer, attempt.fingerprint, access)
+    named = frozenset(f"{t.db}.{t.name}".lower() for t in attempt.tree.find_all(exp.Table) if t.db)
+    visible = planner.visible_schema(attempt.consumer, attempt.fingerprint, access, named)
     try:
         text = attempt.source_text or attempt.text
         attempt.resolved = resolve_names(

@@ -295,15 +295,25 @@ class Planner:
         )
 
     def visible_schema(
-        self, consumer: str, fingerprint: str, access: Callable[[str], TableAccess]
+        self,
+        consumer: str,
+        fingerprint: str,
+        access: Callable[[str], TableAccess],
+        refs: frozenset[str] | None = None,
     ) -> Any:
-        """Per table, the consumer's visible columns (all columns of an ungranted table, so
-        that it resolves and is then refused by name)."""
-        key = (consumer, fingerprint)
+        """Per table (of ``refs``, the tables a query names; all by default), the consumer's
+        visible columns (all columns of an ungranted table, so that it resolves and is then
+        refused by name). A query pays for the tables it names, not for the mesh."""
+        key = (consumer, fingerprint, refs)
         cached = self.caches.schemas.get(key)
         if cached is None:
             cached = {}
-            for table in self.spec.tables():
+            tables = (
+                self.spec.tables()
+                if refs is None
+                else [t for t in map(self.spec.table, sorted(refs)) if t is not None]
+            )
+            for table in tables:
                 table_access = access(table.ref)
                 visible = set(table_access.visible_columns) if table_access.granted else None
                 columns = {
