@@ -14,6 +14,8 @@ could not run).
   compaction, with the time to scan it on DuckDB.
 - **cli**: ``meshsim sql`` on a tiny query, from process start to the first row on stdout.
 - **catalog**: search latency with 1,000 published products, when the catalog offers search.
+- **layout**: each choice of Parquet layout and DuckDB setting, as ratios of raw DuckDB time
+  (:mod:`meshsim.bench.layout`).
 - **scaling**: total TPC-H time (one run per query on a fresh engine) and peak memory of
   every engine at several scale factors, one process per engine.
 """
@@ -482,6 +484,12 @@ def scaling(
     }
 
 
+def layout(mesh: Mesh, *, console: Console | None = None) -> dict[str, Any]:
+    from meshsim.bench.layout import layout as measure
+
+    return measure(mesh, console=console)
+
+
 def run_all(
     mesh: Mesh,
     *,
@@ -496,6 +504,7 @@ def run_all(
         ("snapshot", lambda: snapshots(console=console)),
         ("cli", lambda: cli(mesh)),
         ("catalog", lambda: catalog(mesh)),
+        ("layout", lambda: layout(mesh, console=console)),
     ]
     if scales and workspace_root is not None:
         steps.append(

@@ -36,7 +36,7 @@ The cheap log reads (:func:`latest_version`, :func:`resolve_version`...) live in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -291,11 +291,18 @@ def coerce_data(
 ROW_GROUP_ROWS = 122_880
 
 
-def writer_properties() -> Any:
-    """The Parquet layout meshsim writes (module docstring)."""
-    from deltalake import WriterProperties
+def writer_properties(layout: Mapping[str, Any] | None = None) -> Any:
+    """The Parquet layout meshsim writes (module docstring); ``layout`` overrides its
+    ``WriterProperties`` arguments (the benchmark's layout section), ``dictionary`` turns
+    dictionary encoding on or off for every column."""
+    from deltalake import ColumnProperties, WriterProperties
 
-    return WriterProperties(max_row_group_size=ROW_GROUP_ROWS)
+    options: dict[str, Any] = {"max_row_group_size": ROW_GROUP_ROWS, "compression": "SNAPPY"}
+    options.update(layout or {})
+    dictionary = options.pop("dictionary", None)
+    if dictionary is not None:
+        options["default_column_properties"] = ColumnProperties(dictionary_enabled=dictionary)
+    return WriterProperties(**options)
 
 
 def write(
@@ -308,8 +315,9 @@ def write(
     column_mapping: bool = False,
     description: str | None = None,
     schema_mode: Literal["merge", "overwrite"] | None = None,
+    layout: Mapping[str, Any] | None = None,
 ) -> int:
-    """Write ``data`` and return the new version.
+    """Write ``data`` and return the new version (``layout``: see :func:`writer_properties`).
 
     ``create`` fails if the table exists, ``append`` if it does not; ``overwrite`` replaces
     the rows (and creates the table if needed). ``column_mapping`` (name mode) and
@@ -354,7 +362,7 @@ def write(
             description=description if not present else None,
             configuration=configuration if not present else None,
             schema_mode=schema_mode,
-            writer_properties=writer_properties(),
+            writer_properties=writer_properties(layout),
         )
     except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action=f"{mode} (write)") from e
