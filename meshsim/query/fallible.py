@@ -234,7 +234,10 @@ class _Checker:
             self.value(node.this)
         elif isinstance(node, exp.Exists):
             return  # its subquery is a scope of its own
-        elif isinstance(node, (exp.Column, exp.Boolean, exp.Null)):
+        elif isinstance(node, exp.Column):
+            if self.value(node).family != BOOLEAN:
+                raise _Fallible  # any other type is cast to BOOLEAN, which can fail
+        elif isinstance(node, (exp.Boolean, exp.Null)):
             return
         else:
             raise _Fallible

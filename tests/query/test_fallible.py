@@ -56,6 +56,8 @@ def test_queries_that_cannot_fail_before_a_filter(sql: str):
         "SELECT * FROM (SELECT k % 2 AS g FROM s.t GROUP BY k % 2) x",
         "SELECT * FROM (SELECT 1 AS k UNION ALL SELECT k // 0 FROM s.t) x",
         "SELECT * FROM s.t, unnest(string_split(name, ' '))",
+        "SELECT * FROM s.t WHERE name",  # cast to BOOLEAN
+        "SELECT * FROM s.t WHERE NOT name AND k = 1",
     ],
 )
 def test_queries_that_could_fail_before_a_filter(sql: str):
