@@ -18,7 +18,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -153,10 +153,21 @@ def binder_detail(message: str) -> str:
 
 
 def connect(
-    allowed_paths: Sequence[str], *, threads: int | None = None, memory_limit: str | None = None
+    allowed_paths: Sequence[str],
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    settings: Mapping[str, bool | int | str] | None = None,
 ):
-    """An in-memory DuckDB connection that can read only under ``allowed_paths``, locked."""
-    return _harden(_open(threads, memory_limit), allowed_paths)
+    """An in-memory DuckDB connection that can read only under ``allowed_paths``, locked;
+    ``settings`` (``parquet_metadata_cache``...) are set before the lock (the benchmark's
+    layout section compares them)."""
+    con = _open(threads, memory_limit)
+    for name, value in (settings or {}).items():
+        if not re.fullmatch(r"[a-z_]+", name):
+            raise QueryError(f"not a DuckDB setting name: {name!r}")
+        con.execute(f"SET {name} = ?", [value])
+    return _harden(con, allowed_paths)
 
 
 #: DuckDB's reader of each input file format: table sources and producers' writes
