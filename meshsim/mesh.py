@@ -22,13 +22,14 @@ from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
     from meshsim.catalog import Catalog
-    from meshsim.catalog.models import ProductDetails
+    from meshsim.catalog.models import ProductDetails, PublishedVersion
     from meshsim.catalog.views import RowCounter
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
     from meshsim.pins import TableVersion
     from meshsim.policy.access import TableAccess
     from meshsim.produce.writes import WriteBatch, WriteResult
+    from meshsim.quality.results import CheckRun
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
     from meshsim.reprs import AccessList, Listing
@@ -514,6 +515,27 @@ class Mesh:
     def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
         """One product in detail, for ``as_consumer`` with its column access and row counts."""
         return self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
+
+    def publish(self, product: str) -> PublishedVersion:
+        """Publish ``product`` from its tables' published versions, gated by the catalog's
+        rules and by the product's quality rules (:mod:`meshsim.quality.gate`)."""
+        from meshsim.quality import gate
+
+        return gate.publish(self, product)
+
+    def check(
+        self,
+        product: str | None = None,
+        *,
+        as_consumer: str | None = None,
+        versions: dict[str, int] | None = None,
+    ) -> CheckRun:
+        """Run the quality rules of ``product`` (all products when None) on its published
+        table versions, or on ``versions`` (table -> Delta version); results are stored in
+        the catalog, and sample keys hide what ``as_consumer`` may not see."""
+        from meshsim.quality import gate
+
+        return gate.check(self, product, as_consumer=as_consumer, versions=versions)
 
     def row_counter(self, consumer: str | None) -> RowCounter | None:
         """The row counts a listing may show ``consumer``: what it could count itself with
