@@ -87,15 +87,15 @@ def bound_rules(table: TableSpec, table_index: int = 0) -> list[BoundRule]:
     for index, rule in enumerate(table.table.quality):
         columns = rule_columns(rule, None)
         name = rule.name or _default_name(rule, columns, index)
-        path = ("tables", table_index, "quality", index)
-        rules.append(BoundRule(table.ref, name, rule_kind(rule), rule, columns, path))
+        at: KeyPath = ("tables", table_index, "quality", index)
+        rules.append(BoundRule(table.ref, name, rule_kind(rule), rule, columns, at))
     for position, column in enumerate(table.table.columns):
         for index, rule in enumerate(column.quality):
             columns = rule_columns(rule, column.name)
             name = rule.name or _default_name(rule, columns, index)
-            path = ("tables", table_index, "columns", position, "quality", index)
+            at = ("tables", table_index, "columns", position, "quality", index)
             rules.append(
-                BoundRule(table.ref, name, rule_kind(rule), rule, columns, path, column.name)
+                BoundRule(table.ref, name, rule_kind(rule), rule, columns, at, column.name)
             )
     return rules
 
