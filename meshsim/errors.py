@@ -177,6 +177,8 @@ class QualityGateError(QualityError):
 
     def __init__(self, message: str, *, run: Any, hint: str | None = None) -> None:
         self.run = run
+        #: audit records of the governed reads the rules made, for the catalog to keep
+        self.audit: list[Any] = []
         super().__init__(message, hint=hint)
 
 

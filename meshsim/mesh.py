@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.console import Console, NullConsole
-from meshsim.errors import MeshsimError, WorkspaceError, unknown_name_message
+from meshsim.errors import MeshsimError, QualityGateError, WorkspaceError, unknown_name_message
 from meshsim.spec.loader import MeshSpec, load_mesh, load_what_if, spec_fingerprint
 from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 
@@ -187,11 +187,20 @@ class Mesh:
 
         if not self.catalog.store.create:  # built before: a lost catalog stops it up front
             self.catalog.store.check()
-        report = build_mesh(self.spec, self.workspace, scale, self.console)
+        try:
+            report = build_mesh(self.spec, self.workspace, scale, self.console)
+        except QualityGateError as exc:
+            if not self.catalog.store.create:  # a first build has no catalog to keep them
+                self.catalog.record_checks(exc.run)
+                for record in exc.audit:
+                    self.catalog.append_audit(record)
+            raise
         self._invalidate()
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         for record in report.audit:  # derived tables' queries, run before the catalog existed
             self.catalog.append_audit(record)
+        if report.quality is not None:
+            self.catalog.record_checks(report.quality)
         state = self.workspace.read_state()
         if state.catalog_created_at is None:
             created = datetime.now(UTC)

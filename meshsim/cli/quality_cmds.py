@@ -53,7 +53,6 @@ def report_rows(run: CheckRun) -> list[dict[str, object]]:
                 "table": r.table,
                 "version": r.version,
                 "rule": r.rule,
-                "kind": r.kind,
                 "severity": r.severity,
                 "status": r.status,
                 "failing": r.failing_rows,
