@@ -144,7 +144,9 @@ class WriteBatch:
         self.mesh.catalog.record_checks(run)
         if not run.blocking:
             return
-        kept = ", ".join(f"{r} stays at version {self._published(r)}" for r in self._records)
+        kept = ", ".join(
+            f"{r} keeps the rows of its version {self._published(r)}" for r in self._records
+        )
         try:
             refuse(run, f"nothing was published ({kept})")
         except QualityGateError as exc:
