@@ -426,7 +426,11 @@ def _quality_gate(
     from meshsim.quality.gate import product_of, reader, refuse, run_gate
     from meshsim.query.audit import MemoryAuditSink
 
-    changed = [ref for ref, record in records.items() if published.get(ref) != record]
+    changed = [
+        ref
+        for ref, record in records.items()
+        if published.get(ref) != record and spec.table(ref) is not None
+    ]
     products = list({p.ref: p for p in (product_of(spec, r) for r in changed)}.values())
     if not products:
         return
