@@ -251,14 +251,16 @@ class _RuleRun:
         failing_rows = int(count.as_py())
         if not failing_rows:
             return self._result(version, "passed", failing_rows=0)
+        first = (
+            exp.select("*")
+            .from_(failing.subquery("failing"))
+            .order_by(exp.var("ALL"))
+            .limit(SAMPLE_LIMIT)
+        )
+        samples = self._governed(first)
         key = list(self.table.table.primary_key)
-        shown = failing.selects
-        names = [s.alias_or_name for s in shown]
-        if key and all(k in names for k in key):
-            sample_query: exp.Query = rules_sql.samples_of(failing, key, SAMPLE_LIMIT)
-        else:
-            sample_query = exp.select("*").from_(failing.subquery("failing")).limit(SAMPLE_LIMIT)
-        samples = self._governed(sample_query)
+        if key and all(k in samples.column_names for k in key):  # the rows' keys, then
+            samples = self._governed(rules_sql.samples_of(failing, key, SAMPLE_LIMIT))
         return self._result(
             version,
             "failed",

@@ -34,6 +34,7 @@ VARIANTS = """\
       - {references: crm.customers, columns: [customer_id], name: references_fails, severity: warn}
       - {sql: "SELECT * FROM shop.orders WHERE amount < 0", name: sql_passes, severity: warn}
       - {sql: "SELECT order_id, status FROM shop.orders WHERE status = 'open'", name: sql_fails, severity: warn}
+      - {sql: "SELECT status, amount FROM shop.orders WHERE amount > 90", name: sql_no_key, severity: warn}
       - {freshness: 1d, column: ordered_at, name: freshness_column, severity: warn}
 """
 
@@ -102,6 +103,11 @@ def test_failing_rows_show_their_primary_key_or_the_repeated_combination(kinds: 
     assert results["unique_fails"].samples == [["2"]]
     assert results["references_fails"].samples == [["14"]]  # customer 9 is not a customer
     assert results["sql_fails"].samples == [["10"], ["13"]]  # the query returns the key
+    no_key = results["sql_no_key"]  # else its own columns, in order
+    assert (no_key.sample_columns, no_key.samples) == (
+        ["status", "amount"],
+        [["open", "100.00"], ["shipped", "999.99"]],
+    )
 
 
 def test_row_count_measures_the_rows(kinds: Mesh):
