@@ -368,6 +368,25 @@ def run_arrow(
     return _guarded(con, read, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
 
 
+def load_arrow(con, name: str, data: pa.Table) -> None:
+    """Store ``data`` as the table ``name`` of ``con``'s database, visible to every cursor
+    (an Arrow object registered on a connection is seen by that connection only)."""
+    from sqlglot import exp
+
+    staged = f"{name}_arrow"
+    con.register(staged, data)
+    try:
+        create = exp.Create(
+            kind="TABLE",
+            this=exp.to_table(name, quoted=True),
+            expression=exp.select("*").from_(exp.to_table(staged, quoted=True)),
+            replace=True,
+        )
+        con.execute(create.sql(dialect="duckdb"))
+    finally:
+        con.unregister(staged)
+
+
 def explain_bound(
     db: GovernedDuckDB,
     sql: str,

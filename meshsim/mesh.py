@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.console import Console, NullConsole
-from meshsim.errors import MeshsimError, WorkspaceError, unknown_name_message
+from meshsim.errors import MeshsimError, QualityGateError, WorkspaceError, unknown_name_message
 from meshsim.spec.loader import MeshSpec, load_mesh, load_what_if, spec_fingerprint
 from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
     from meshsim.catalog import Catalog
-    from meshsim.catalog.models import ProductDetails
+    from meshsim.catalog.models import ProductDetails, PublishedVersion
     from meshsim.catalog.views import RowCounter
     from meshsim.contracts.service import ContractDiff, ImportedContract
     from meshsim.doctor import DoctorReport
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from meshsim.platforms.governance import ExportReport
     from meshsim.policy.access import TableAccess
     from meshsim.produce.writes import WriteBatch, WriteResult
+    from meshsim.quality.results import CheckRun
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
     from meshsim.reprs import AccessList, Listing
@@ -194,13 +195,22 @@ class Mesh:
         stamp = spec_fingerprint(self.mesh_dir)
         spec = with_registered_columns(load_mesh(self.mesh_dir))
         checks = self.catalog.refuse_breaking if not self.catalog.store.create else None
-        report = build_mesh(spec, self.workspace, scale, self.console, before_writing=checks)
+        try:
+            report = build_mesh(spec, self.workspace, scale, self.console, before_writing=checks)
+        except QualityGateError as exc:
+            if not self.catalog.store.create:  # a first build has no catalog to keep them
+                self.catalog.record_checks(exc.run)
+                for record in exc.audit:
+                    self.catalog.append_audit(record)
+            raise
         self._invalidate()
         with self._lock:
             self._spec, self._spec_stamp = spec, stamp
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         for record in report.audit:  # derived tables' queries, run before the catalog existed
             self.catalog.append_audit(record)
+        if report.quality is not None:
+            self.catalog.record_checks(report.quality)
         state = self.workspace.read_state()
         if state.catalog_created_at is None:
             created = datetime.now(UTC)
@@ -573,6 +583,27 @@ class Mesh:
         from meshsim.contracts.service import diff_contract
 
         return diff_contract(self, product, base, target)
+
+    def publish(self, product: str) -> PublishedVersion:
+        """Publish ``product`` from its tables' published versions, gated by the catalog's
+        rules and by the product's quality rules (:mod:`meshsim.quality.gate`)."""
+        from meshsim.quality import gate
+
+        return gate.publish(self, product)
+
+    def check(
+        self,
+        product: str | None = None,
+        *,
+        as_consumer: str | None = None,
+        versions: dict[str, int] | None = None,
+    ) -> CheckRun:
+        """Run the quality rules of ``product`` (all products when None) on its published
+        table versions, or on ``versions`` (table -> Delta version); results are stored in
+        the catalog, and sample keys hide what ``as_consumer`` may not see."""
+        from meshsim.quality import gate
+
+        return gate.check(self, product, as_consumer=as_consumer, versions=versions)
 
     def row_counter(self, consumer: str | None) -> RowCounter | None:
         """The row counts a listing may show ``consumer``: what it could count itself with

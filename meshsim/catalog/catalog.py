@@ -9,6 +9,7 @@ tests build it directly over a workspace and a spec.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,12 @@ from meshsim.catalog.models import (
     utcnow,
 )
 from meshsim.catalog.publish import PublishGateError, publish_version, record_spec_grants
+from meshsim.catalog.quality import latest_results, record_run
 from meshsim.catalog.search import search as search_index
 from meshsim.catalog.store import Store, revision
 from meshsim.errors import CatalogError, unknown_name_message
 from meshsim.identity import authenticate, current_os_user
+from meshsim.quality.results import CheckRun
 from meshsim.spec.loader import MeshSpec, ProductSpec
 from meshsim.spec.models import Policies
 from meshsim.values import bounded_int, optional_limit, plain_text
@@ -229,12 +232,13 @@ class Catalog:
             assert schema is not None
             history = views.versions(con, ref)
             requests = self._requests(con, product=ref)
+            quality = latest_results(con, ref)
         history = views.recount(history, views.counter_for(as_consumer, count))
         active = [r for r in requests if r.active(now)]
         pending = sum(1 for r in requests if r.state == "pending")
         policies = self._merge(spec.policies, active)
         updated = self._updated_at(ref, history, spec)
-        return views.show(
+        details = views.show(
             spec,
             ref.split(".")[0],
             schema,
@@ -246,6 +250,13 @@ class Catalog:
             updated,
             now,
         )
+        return replace(details, quality=quality)
+
+    def record_checks(self, run: CheckRun) -> None:
+        """Store a check run's results, each with the table version it checked."""
+        if run.results:
+            with self.store.write() as con:
+                record_run(con, run)
 
     def _updated_at(self, ref: str, history: list[dict[str, Any]], spec: MeshSpec) -> datetime:
         """When the product's data last changed: its tables' build times, else publication."""

@@ -43,6 +43,7 @@ def _register() -> None:
         "scaffold_cmds",
         "platform_cmds",
         "contract_cmds",
+        "quality_cmds",
     )
     for optional in optional_commands:
         try:

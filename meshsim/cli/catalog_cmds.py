@@ -81,8 +81,9 @@ def publish(
     product: str = typer.Argument(..., help="DOMAIN.PRODUCT"),
     workspace: Path = WorkspaceDir,
 ) -> None:
-    """Publish a product version from the spec and its tables' current versions (gated)."""
-    version = _catalog(workspace).publish(product)
+    """Publish a product version from the spec and its tables' current versions (gated by
+    the catalog's rules and the product's quality rules)."""
+    version = open_mesh(workspace).publish(product)
     tables = ", ".join(f"{t}@v{v}" for t, v in version.tables.items())
     sys.stdout.write(f"published {version.product} version {version.version} ({tables})\n")
 
@@ -154,6 +155,7 @@ def show(
     render_rows(details.versions, format, title="versions", console=out)
     title = "columns" + (f" as seen by {details.as_consumer}" if details.as_consumer else "")
     render_rows(details.columns, format, title=title, console=out)
+    render_rows(details.quality, format, title="quality rules (latest result)", console=out)
     render_rows(details.subscribers, format, title="who can read it", console=out)
 
 

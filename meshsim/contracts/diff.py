@@ -195,8 +195,10 @@ def _label(rule: BaseModel) -> str:
 
 
 def _rules(ref: str, old: list[Any], new: list[Any]) -> list[Change]:
-    """Rules about the same thing (:func:`_rule_key`) are compared in file order; the ones
-    left over were removed or added."""
+    """Rules about the same thing (:func:`_rule_key`): a rule that is in both versions
+    unchanged is paired with itself first (so a rule added in front of an equal-keyed one is an
+    addition, not a change of the old one); the others are compared in file order, and the
+    ones left over were removed or added."""
     changes: list[Change] = []
     before: dict[tuple[Any, ...], list[BaseModel]] = {}
     after: dict[tuple[Any, ...], list[BaseModel]] = {}
@@ -204,7 +206,10 @@ def _rules(ref: str, old: list[Any], new: list[Any]) -> list[Change]:
         for rule in rules:
             grouped.setdefault(_rule_key(rule), []).append(rule)
     for key in [*before, *(k for k in after if k not in before)]:
-        olds, news = before.get(key, []), after.get(key, [])
+        olds, news = list(before.get(key, [])), list(after.get(key, []))
+        for rule in [r for r in olds if r in news]:
+            olds.remove(rule)
+            news.remove(rule)
         for old_rule, new_rule in zip(olds, news, strict=False):
             if old_rule != new_rule:
                 changes.append(_rule_change(ref, old_rule, new_rule))

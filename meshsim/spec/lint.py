@@ -482,6 +482,13 @@ def check_identities(spec: MeshSpec) -> Iterator[Problem]:
         )
 
 
+def check_quality_rules(spec: MeshSpec) -> Iterator[Problem]:
+    """Quality rules against their tables (:mod:`meshsim.spec.quality_lint`)."""
+    from meshsim.spec.quality_lint import check_quality
+
+    yield from check_quality(spec)
+
+
 CHECKS: tuple[Callable[[MeshSpec], Iterator[Problem]], ...] = (
     check_duplicates,
     check_products,
@@ -490,6 +497,7 @@ CHECKS: tuple[Callable[[MeshSpec], Iterator[Problem]], ...] = (
     check_pii_protected,
     check_consumer_attributes,
     check_identities,
+    check_quality_rules,
 )
 
 

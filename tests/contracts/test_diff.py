@@ -257,3 +257,12 @@ def test_a_new_major_version_allows_the_break():
     assert [c.what for c in breaking_changes("shop", _product(), minor)] == ["column removed"]
     major = _product(column_email=None, version="2.0.0")
     assert breaking_changes("shop", _product(), major) == []
+
+
+def test_a_rule_added_before_an_equal_keyed_one_is_an_addition():
+    # found merging the quality gates: a second row_count rule written in front of the first
+    # was compared with the old rule, which then looked loosened (a breaking change)
+    rules = [{"row_count": {"max": 9}}, *BASE["tables"][0]["quality"]]
+    assert _changes(_product(table={"quality": rules})) == [
+        ("quality rule added", "shop.orders", False)
+    ]
