@@ -139,16 +139,36 @@ def _dataframe(spark: Any, read: ParquetRead, files: Mapping[str, tuple[Snapshot
         return frame
     deleted = first.deleted_rows
     assert deleted is not None and len(read.paths) == 1
-    index = "__meshsim_row_index"
-    rows = spark.createDataFrame(
-        [(int(i),) for i in deleted], StructType([StructField(index, LongType(), False)])
-    )
-    indexed = frame.select("*", F.col("_metadata.row_index").alias(index))
-    kept = indexed.join(rows, on=index, how="left_anti")
+    index = F.col("_metadata.row_index")
+    kept = frame.where(~_deleted_rows(index, sorted(int(i) for i in deleted)))
     return kept.select(*(F.col(f"`{stored}`") for stored, _ in read.columns))
 
 
-def _leaves(tree: str) -> list[str]:
+def _deleted_rows(index: Any, rows: list[int]) -> Any:
+    """``index`` is one of ``rows`` (sorted): runs of consecutive rows as ranges, the rest as
+    one IN set. Built from expressions, not a DataFrame of rows: Spark binds a local
+    DataFrame as an RDD, which the plan check (rightly) does not accept."""
+    from pyspark.sql import functions as F
+
+    singles: list[int] = []
+    ranges = []
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i < len(rows) and rows[i] == rows[i - 1] + 1:
+            continue
+        run = rows[start:i]
+        if len(run) >= 3:
+            ranges.append(index.between(run[0], run[-1]))
+        else:
+            singles.extend(run)
+        start = i
+    condition = index.isin(singles) if singles else F.lit(False)
+    for between in ranges:
+        condition = condition | between
+    return condition
+
+
+def plan_leaves(tree: str) -> list[str]:
     """The leaf operators of a Spark plan's tree string (subquery plans included)."""
     lines = [line for line in tree.splitlines() if line.strip()]
     depths, names = [], []
@@ -187,7 +207,7 @@ def verify_spark_plan(
             hint="name mesh tables as domain.table; relation names may not look like file paths",
         )
 
-    for leaf in _leaves(_analysed(frame)):
+    for leaf in plan_leaves(_analysed(frame)):
         kind = leaf.split(" ", 1)[0]
         if kind == "Relation" and leaf.rstrip().endswith(" parquet"):
             continue
@@ -208,6 +228,26 @@ def _failure(exc: BaseException, consumer: str | None) -> QueryError:
     return EngineFailure(f"Spark {condition}", consumer=consumer)
 
 
+def bind_views(spark: Any, tree: Any, snapshots: list[Snapshot]) -> tuple[str, list[ParquetRead]]:
+    """Spark SQL of ``tree`` (a private copy, rewritten in place), its storage reads bound to
+    temporary views over the snapshots' files; the caller drops the views."""
+    from meshsim.engines.spark_sql import bind_reads, spark_sql
+
+    files = {f.path: (s, f) for s in snapshots for f in s.files}
+    reads = bind_reads(tree, f"__meshsim_spark_{next(_views)}_")
+    text = spark_sql(tree)
+    bound = []
+    try:
+        for read in reads:
+            _dataframe(spark, read, files).createOrReplaceTempView(read.view)
+            bound.append(read)
+    except BaseException:
+        for read in bound:
+            spark.catalog.dropTempView(read.view)
+        raise
+    return text, reads
+
+
 def run_plan(
     plan: Plan,
     snapshots: list[Snapshot],
@@ -219,39 +259,39 @@ def run_plan(
 ) -> pa.Table:
     """Run ``plan`` on Spark under the engine's limits; see the module docstring."""
     from meshsim.engine import QueryTimeout, ResultTooLarge
-    from meshsim.engines.spark_sql import assemble, bind_reads, spark_sql
+    from meshsim.engines.spark_sql import assemble
 
-    files = {f.path: (s, f) for s in snapshots for f in s.files}
-    tree = assemble(plan)
-    reads = bind_reads(tree, f"__meshsim_spark_{next(_views)}_")
-    text = spark_sql(tree)
     spark = spark_session()
+    text, reads = _catching(lambda: bind_views(spark, assemble(plan), snapshots), consumer)
     tag = f"meshsim-{reads[0].view if reads else next(_views)}"
-    timer = None
+    expired = threading.Event()
+
+    def interrupt() -> None:
+        expired.set()
+        spark.interruptTag(tag)
+
+    timer = threading.Timer(timeout_s or 0.0, interrupt)
+    timer.daemon = True
     try:
-        for read in reads:
-            _dataframe(spark, read, files).createOrReplaceTempView(read.view)
         frame = _catching(lambda: spark.sql(text), consumer)
         verify_spark_plan(frame, plan.files, series=plan.series, consumer=consumer)
         if timeout_s is not None:
-            if timeout_s <= 0:
-                raise QueryTimeout("the query ran out of time before Spark started it")
-            timer = threading.Timer(timeout_s, lambda: spark.interruptTag(tag))
-            timer.daemon = True
             timer.start()
         spark.addTag(tag)
         try:
             table = _catching(lambda: frame.limit(max_rows + 1).toArrow(), consumer)
+        except QueryError:
+            if expired.is_set():
+                raise QueryTimeout(
+                    "the query ran longer than its time limit on Spark and was interrupted",
+                    consumer=consumer,
+                    hint="add filters or a LIMIT, or ask for a longer timeout",
+                ) from None
+            raise
         finally:
             spark.removeTag(tag)
-        if timer is not None and not timer.is_alive() and timeout_s is not None:
-            raise QueryTimeout(
-                f"the query ran longer than {timeout_s:g} s on Spark and was interrupted",
-                consumer=consumer,
-            )
     finally:
-        if timer is not None:
-            timer.cancel()
+        timer.cancel()
         for read in reads:
             spark.catalog.dropTempView(read.view)
     if table.num_rows > max_rows or table.nbytes > max_bytes:

@@ -179,6 +179,12 @@ def rewrite_functions(tree: exp.Expr) -> exp.Expr:
     """The masks' DuckDB functions as Spark's, in place; refuse unmodelled functions."""
 
     def replace(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Avg) and not node.meta.get("meshsim_double"):
+            # DuckDB's avg is a DOUBLE for integers and decimals alike; Spark's keeps a
+            # decimal's type, rounded to its scale + 4 digits
+            double = exp.cast(node.this, exp.DataType.build("double"))
+            node.set("this", double)
+            node.meta["meshsim_double"] = True
         if isinstance(node, exp.Cast):
             _check_keyed_hash(node)
             if _is_hex_cast(node):
@@ -195,7 +201,14 @@ def rewrite_functions(tree: exp.Expr) -> exp.Expr:
                 )
         return node
 
-    return tree.transform(replace, copy=False)
+    # children first: a rewrite (the hex cast) keeps the nodes below it, rewritten already
+    for node in reversed(list(tree.dfs())):
+        new = replace(node)
+        if new is not node:
+            if node is tree:
+                return new
+            node.replace(new)
+    return tree
 
 
 def spark_sql(tree: exp.Expr) -> str:
