@@ -125,6 +125,10 @@ class GovernedEngine:
         require_engine(engine)
         require_consumer(self.spec, consumer)
         authenticate(self.spec, consumer)
+        if engine == "spark":  # started here, not on a query's clock (it takes seconds)
+            from meshsim.engines.spark import spark_session
+
+            spark_session()
         return Session(self, consumer, engine)
 
     def close(self) -> None:
