@@ -119,7 +119,7 @@ def _dataframe(spark: Any, read: ParquetRead, files: Mapping[str, tuple[Snapshot
     (Spark's reader matches by name, nested fields included, and fills a column a file lacks
     with NULL, as DuckDB's ``union_by_name`` does), deleted rows removed by row index."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import LongType, StructField, StructType
+    from pyspark.sql.types import StructField, StructType
 
     snapshot, first = files[read.paths[0]]
     for path in read.paths:
