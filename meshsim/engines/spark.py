@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 LOCAL_SETTINGS: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.shuffle.partitions": "2",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.caseSensitive": "true",  # names are matched exactly, as meshsim resolved them
     "spark.sql.ansi.enabled": "true",
