@@ -234,7 +234,11 @@ def bind_views(spark: Any, tree: Any, snapshots: list[Snapshot]) -> tuple[str, l
     from meshsim.engines.spark_sql import bind_reads, spark_sql
 
     files = {f.path: (s, f) for s in snapshots for f in s.files}
-    reads = bind_reads(tree, f"__meshsim_spark_{next(_views)}_")
+    from meshsim.query.rewrite import SCAN_MARK
+
+    # the reserved marker: consumer text may not contain it, so no CTE of the consumer's can
+    # take a view's name (Spark resolves a CTE before a view, in subqueries too)
+    reads = bind_reads(tree, f"{SCAN_MARK}spark_{next(_views)}_")
     text = spark_sql(tree)
     bound = []
     try:

@@ -179,6 +179,10 @@ def rewrite_functions(tree: exp.Expr) -> exp.Expr:
     """The masks' DuckDB functions as Spark's, in place; refuse unmodelled functions."""
 
     def replace(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.TIMESTAMP:
+            # DuckDB's TIMESTAMP has no time zone: Spark's TIMESTAMP_NTZ (Spark's TIMESTAMP is
+            # DuckDB's TIMESTAMPTZ, and meshsim's Spark session runs in UTC like its DuckDB)
+            return exp.DataType.build("TIMESTAMPNTZ")
         if isinstance(node, exp.Avg) and not node.meta.get("meshsim_double"):
             # DuckDB's avg is a DOUBLE for integers and decimals alike; Spark's keeps a
             # decimal's type, rounded to its scale + 4 digits
