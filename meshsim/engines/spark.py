@@ -232,10 +232,9 @@ def bind_views(spark: Any, tree: Any, snapshots: list[Snapshot]) -> tuple[str, l
     """Spark SQL of ``tree`` (a private copy, rewritten in place), its storage reads bound to
     temporary views over the snapshots' files; the caller drops the views."""
     from meshsim.engines.spark_sql import bind_reads, spark_sql
-
-    files = {f.path: (s, f) for s in snapshots for f in s.files}
     from meshsim.query.rewrite import SCAN_MARK
 
+    files = {f.path: (s, f) for s in snapshots for f in s.files}
     # the reserved marker: consumer text may not contain it, so no CTE of the consumer's can
     # take a view's name (Spark resolves a CTE before a view, in subqueries too)
     reads = bind_reads(tree, f"{SCAN_MARK}spark_{next(_views)}_")

@@ -485,3 +485,29 @@ def test_a_table_with_an_unsupported_reader_feature_is_not_read_by_spark_either(
     table.commit(add(table.data_file(_people([1, 2]))))
     with pytest.raises(UnsupportedFeatureError, match="someFutureFeature"):
         _scan_rows_both(spark, table.root)
+
+
+def test_the_benchmark_runs_tpch_through_spark_with_answers_checked(
+    built_workspace, spark, tmp_path
+):
+    import shutil
+
+    from meshsim.bench import harness
+    from tests.conftest import EXAMPLE_MESH
+
+    root = tmp_path / "bench"
+    shutil.copytree(built_workspace, root / "sf0.01")  # reused by the harness, not rebuilt
+    result, _ = harness.run_benchmark(
+        scale=0.01,
+        runs=1,
+        out=tmp_path / "report",
+        workspace=root,
+        engines=["duckdb", "spark"],
+        query_names=["1", "13", "18"],
+        smoke=True,
+        mesh_dir=EXAMPLE_MESH,
+    )
+    assert not list(harness.iter_problems(result))
+    spark_runs = [(r.query, r.status, r.answer) for r in result.runs if r.engine == "spark"]
+    assert [q for q, _, _ in spark_runs] == ["q01", "q13", "q18"]
+    assert all(s == "ok" and a in ("match", "tolerance") for _, s, a in spark_runs), spark_runs
