@@ -511,3 +511,11 @@ def test_the_benchmark_runs_tpch_through_spark_with_answers_checked(
     spark_runs = [(r.query, r.status, r.answer) for r in result.runs if r.engine == "spark"]
     assert [q for q, _, _ in spark_runs] == ["q01", "q13", "q18"]
     assert all(s == "ok" and a in ("match", "tolerance") for _, s, a in spark_runs), spark_runs
+
+
+def test_without_java_spark_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)
+    with pytest.raises(spark_engine.SparkUnavailable, match="Spark needs Java 17 or newer"):
+        spark_engine.spark_session.__wrapped__()  # the cached session is not asked
