@@ -131,11 +131,14 @@ def test_cli_runs_on_spark_and_refuses_an_unknown_engine(built_workspace, capsys
 
     args = ["sql", "--workspace", str(built_workspace), "--as", EU]
     query = "SELECT count(*) AS n FROM customer.nation"
-    code, out, err = cli(capsys, *args, "--engine", "spark", "--format", "csv", query)
+    spark = ["--engine", "spark", "--timeout", "300"]  # Spark's first query compiles for long
+    code, out, err = cli(capsys, *args, *spark, "--format", "csv", query)
     assert code == 0, err
     assert out.strip().splitlines() == ["n", "25"]
     code, out, err = cli(capsys, *args, "--engine", "presto", query)
     assert_clean_error(code, err, "engine 'presto' is not defined", "duckdb, spark")
+    code, out, err = cli(capsys, *args, "--engine", "spark")  # no query: the shell
+    assert_clean_error(code, err, "the interactive shell runs on duckdb")
 
 
 def test_inspection_wrappers_say_they_run_on_duckdb(example):
