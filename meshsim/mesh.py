@@ -661,10 +661,12 @@ class Mesh:
                 )
             return self._engine
 
-    def session(self, consumer: str) -> ConsumerSession:
-        """Run SQL as ``consumer``, under its policies and subscriptions; refused when the
-        mesh binds ``consumer`` to other OS users than the one running this process."""
-        return ConsumerSession(self, self.engine.session(consumer))
+    def session(self, consumer: str, engine: str = "duckdb") -> ConsumerSession:
+        """Run SQL as ``consumer``, under its policies and subscriptions, on ``engine``
+        ("duckdb", or "spark" with the ``meshsim[spark]`` extra: the same verified plan);
+        refused when the mesh binds ``consumer`` to other OS users than the one running this
+        process."""
+        return ConsumerSession(self, self.engine.session(consumer, engine))
 
     def warm_up(self) -> None:
         """Open the query engine and load every table's current snapshot now rather than on
@@ -747,12 +749,13 @@ class ConsumerSession:
     def __init__(self, mesh: Mesh, session: Session) -> None:
         self.mesh = mesh
         self.consumer = session.consumer
+        self.runs_on = session.runs_on
 
     @property
     def _session(self) -> Session:
         # the engine of now: a spec edit replaces it (classifications, attributes), and a
         # session held from before must not keep querying through the old one
-        return self.mesh.engine.session(self.consumer)
+        return self.mesh.engine.session(self.consumer, self.runs_on)
 
     def __repr__(self) -> str:
         return f"<meshsim session as {self.consumer}>"

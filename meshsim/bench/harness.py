@@ -34,7 +34,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.bench import answers, queries
-from meshsim.bench.engines import ENGINES, FULL_ACCESS, RESTRICTED, Engine, engine_info
+from meshsim.bench.engines import (
+    DEFAULT_ENGINES,
+    ENGINES,
+    FULL_ACCESS,
+    RESTRICTED,
+    Engine,
+    engine_info,
+)
 from meshsim.console import Console, NullConsole
 
 if TYPE_CHECKING:
@@ -94,7 +101,7 @@ class Target:
 class BenchConfig:
     scale: float = 1.0
     runs: int = 3
-    engines: tuple[str, ...] = tuple(ENGINES)
+    engines: tuple[str, ...] = DEFAULT_ENGINES
     queries: tuple[str, ...] = queries.ALL
     cold: bool = True
     micro: bool = True
@@ -456,7 +463,7 @@ def run_benchmark(
     config = BenchConfig(
         scale=scale,
         runs=max(1, runs),
-        engines=tuple(check_engines(engines) if engines else ENGINES),
+        engines=tuple(check_engines(engines) if engines else DEFAULT_ENGINES),
         queries=tuple(q.name for q in queries.tpch(query_names)),
         cold=cold,
         micro=micro and not smoke,

@@ -53,8 +53,8 @@ def bench(
     engines: str | None = typer.Option(
         None,
         "--engines",
-        help="Comma-separated engines (default all): duckdb, meshsim, "
-        "duckdb_twin, meshsim_restricted, polars, deltars, duckdb_dataset.",
+        help="Comma-separated engines (default all but spark): duckdb, meshsim, "
+        "duckdb_twin, meshsim_restricted, polars, deltars, duckdb_dataset, spark.",
     ),
     queries: str | None = typer.Option(
         None, "--queries", help="Comma-separated TPC-H queries, e.g. 1,6,18 (default all 22)."

@@ -59,6 +59,8 @@ class Attempt:
     text: str
     #: bound parameters (list for ? and $1, dict for $name), replaced by literals at parse
     params: Params | None = None
+    #: where the verified plan runs (:data:`meshsim.engines.ENGINES`)
+    engine: str = "duckdb"
     started: float = field(default_factory=time.perf_counter)
     limit_s: float | None = None
     policies: Policies | None = None
@@ -252,6 +254,9 @@ def execute(engine: GovernedEngine, attempt: Attempt) -> None:
         attempt.table = explain_table(engine.explanation(attempt.consumer, attempt.text, plan))
         return
     limits = engine.limits
+    if attempt.engine == "spark":
+        attempt.table = _execute_on_spark(engine, attempt, plan)
+        return
     try:
         attempt.table = duck.run_arrow(
             engine.connection,
@@ -267,6 +272,28 @@ def execute(engine: GovernedEngine, attempt: Attempt) -> None:
         # withheld: say which table and file instead, if that is the cause
         _require_plan_files(engine, plan, exc)
         raise
+
+
+def _execute_on_spark(engine: GovernedEngine, attempt: Attempt, plan: Plan) -> pa.Table:
+    """The verified plan on Spark (:mod:`meshsim.engines.spark`), over the same snapshots."""
+    from meshsim.engines.spark import run_plan
+
+    if plan.wrapper:
+        raise QueryError(
+            f"{plan.wrapper} runs on DuckDB only (it inspects DuckDB's own plan or result)",
+            consumer=attempt.consumer,
+            hint="run it with --engine duckdb",
+        )
+    pins = sorted({(t.ref, t.version) for t in plan.tables} | set(plan.lookups.items()))
+    limits = engine.limits
+    return run_plan(
+        plan,
+        [engine.planner.snapshot(ref, version) for ref, version in pins],
+        consumer=attempt.consumer,
+        timeout_s=attempt.time_left,
+        max_rows=limits.max_result_rows,
+        max_bytes=limits.max_result_bytes,
+    )
 
 
 #: engine failures that a damaged data page can cause (DuckDB does not always name the file)
