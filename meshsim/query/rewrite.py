@@ -407,6 +407,24 @@ class Planner:
             series,
         )
 
+    def current_scan(
+        self, consumer: str, fingerprint: str, table_access: TableAccess
+    ) -> GovernedScan:
+        """The governed scan of ``table_access``'s table at its published version, as a query
+        would bind it (compiled once per version: what an engine's warm-up prepares)."""
+        latest: dict[str, Snapshot] = {}
+
+        def latest_snapshot(ref: str) -> Snapshot:
+            if ref not in latest:
+                latest[ref] = self.snapshot(ref)
+            return latest[ref]
+
+        attributes = dict(require_consumer(self.spec, consumer).attributes)
+        snapshot = latest_snapshot(table_access.table)
+        return self._governed_scan(
+            consumer, fingerprint, table_access, snapshot, attributes, latest_snapshot
+        )
+
     def _governed_scan(
         self,
         consumer: str,
