@@ -25,7 +25,6 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from meshsim.errors import QueryError, closest, unknown_name_message
-from meshsim.query.cache import BoundedCache
 from meshsim.query.travel import (
     ColumnsAt,
     Travel,
@@ -79,32 +78,11 @@ def mesh_schema(spec: MeshSpec) -> dict[str, Any]:
     return schema
 
 
-#: per mesh spec (by identity, the spec kept to check it): its column spellings, made once
-#: rather than from every table and column of the mesh for every query
-_SPELLED: BoundedCache[tuple[MeshSpec, dict[str, dict[str, str]], dict[str, str]]] = BoundedCache(
-    16
-)
-
-
-def _spelled(spec: MeshSpec) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    cached = _SPELLED.get(id(spec))
-    if cached is None or cached[0] is not spec:
-        by_table = {t.ref: {c.name.lower(): c.name for c in t.columns} for t in spec.tables()}
-        spelled: dict[str, set[str]] = {}
-        for columns in by_table.values():
-            for low, name in columns.items():
-                spelled.setdefault(low, set()).add(name)
-        declared = {low: next(iter(names)) for low, names in spelled.items() if len(names) == 1}
-        cached = (spec, by_table, declared)
-        _SPELLED.put(id(spec), cached)
-    return cached[1], cached[2]
-
-
 def _spellings(spec: MeshSpec) -> dict[str, dict[str, str]]:
     """Per table ref, each column's lower-case name to its name. sqlglot folds identifiers
     to lower case as DuckDB compares them (a table has no two names that differ only by
     case: the spec refuses them); meshsim's policies use the names as declared."""
-    return _spelled(spec)[0]
+    return {t.ref: {c.name.lower(): c.name for c in t.columns} for t in spec.tables()}
 
 
 def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
@@ -113,7 +91,11 @@ def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
     DuckDB compares identifiers case-insensitively, so nothing else changes. A name spelled
     differently in two tables gets its table's spelling where it names a mesh table's
     column (set by :func:`resolve`) and keeps sqlglot's lower case elsewhere."""
-    declared = _spelled(spec)[1]
+    spelled: dict[str, set[str]] = {}
+    for table in spec.tables():
+        for column in table.columns:
+            spelled.setdefault(column.name.lower(), set()).add(column.name)
+    declared = {low: next(iter(names)) for low, names in spelled.items() if len(names) == 1}
     for node in tree.walk():
         if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier):
             name = declared.get(node.this.name.lower())
