@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from meshsim.query.names import Resolved
     from meshsim.query.parameters import Params
     from meshsim.query.rewrite import Plan
+    from meshsim.query.scans import GovernedScan
     from meshsim.query.session import GovernedEngine
     from meshsim.spec.models import Policies
 
@@ -207,7 +208,9 @@ def bind(engine: GovernedEngine, attempt: Attempt) -> None:
 
 
 def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
-    """DuckDB's parse of each part of the final SQL, then DuckDB's bound plan of all of it."""
+    """DuckDB's parse of each part of the final SQL, then DuckDB's bound plan of each governed
+    scan alone (once per scan) and of the skeleton over the scans' stand-ins
+    (:mod:`meshsim.query.verify` says why the parts bind as the whole does)."""
     from meshsim import engine as duck
     from meshsim.query.crosscheck import crosscheck
     from meshsim.query.verify import verify_bound_plan
@@ -221,26 +224,63 @@ def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
         files=frozenset(),
         consumer=attempt.consumer,
     )
+    stand_ins: dict[str, str] = {}
+    skeleton = plan.skeleton
+    for placeholder, scan in plan.scans.items():
+        name, select = verify_scan(engine, scan, attempt)
+        stand_ins[name] = select
+        # bind made each placeholder appear exactly once, quoted
+        skeleton = skeleton.replace(f'"{placeholder}"', f'"{name}"')
+    explained = duck.explain_with_stand_ins(
+        engine.duck,
+        skeleton,
+        stand_ins,
+        timeout_s=attempt.time_left,
+        consumer=attempt.consumer,
+        limit_s=attempt.limit_s,
+    )
+    verify_bound_plan(
+        explained, series=plan.series, stand_ins=frozenset(stand_ins), consumer=attempt.consumer
+    )
+
+
+def verify_scan(engine: GovernedEngine, scan: GovernedScan, attempt: Attempt) -> tuple[str, str]:
+    """DuckDB's parse and bound plan of one governed scan alone (once per scan SQL); its
+    stand-in's name and the SELECT it stands in for."""
+    from meshsim import engine as duck
+    from meshsim.query.crosscheck import crosscheck
+    from meshsim.query.verify import verify_bound_plan
+
+    select = f"SELECT * FROM ({scan.sql}) AS s"
     checked = engine.caches.checked_scans
-    for scan in plan.scans.values():
-        if checked.get(scan.sql):
-            continue
+    if not checked.get(scan.sql):
         crosscheck(
-            duck.serialize_sql(con, f"SELECT * FROM ({scan.sql}) AS s"),
+            duck.serialize_sql(engine.connection, select),
             ctes=frozenset(),
             files=scan.files,
             consumer=attempt.consumer,
             scan=True,
         )
+        alone = duck.explain_bound(
+            engine.duck,
+            select,
+            timeout_s=attempt.time_left,
+            consumer=attempt.consumer,
+            limit_s=attempt.limit_s,
+        )
+        verify_bound_plan(alone, consumer=attempt.consumer)
         checked.put(scan.sql, True)
-    explained = duck.explain_bound(
-        engine.duck,
-        plan.sql,
-        timeout_s=attempt.time_left,
-        consumer=attempt.consumer,
-        limit_s=attempt.limit_s,
-    )
-    verify_bound_plan(explained, series=plan.series, consumer=attempt.consumer)
+    return stand_in_name(engine.planner.nonce, scan.sql), select
+
+
+def stand_in_name(nonce: str, scan_sql: str) -> str:
+    """The verifier's stand-in table of one governed scan: reserved prefix (consumer text may
+    not contain it), the engine's nonce, a hash of the scan's SQL."""
+    import hashlib
+
+    from meshsim.query.rewrite import SCAN_MARK
+
+    return f"{SCAN_MARK}{nonce}_t{hashlib.sha256(scan_sql.encode()).hexdigest()[:32]}"
 
 
 def execute(engine: GovernedEngine, attempt: Attempt) -> None:

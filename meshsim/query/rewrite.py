@@ -433,6 +433,25 @@ class Planner:
                 types[id(use.node)] = {c.name: sql_type(c.type) for c in table.columns}
         return can_fail_before_filter(resolved.tree, types)
 
+    def current_scan(
+        self, consumer: str, fingerprint: str, table_access: TableAccess, *, gated: bool = False
+    ) -> GovernedScan:
+        """The governed scan of ``table_access``'s table at its published version, as a query
+        would bind it (compiled once per version: what an engine's warm-up prepares); plain by
+        default, as a query whose expressions cannot fail before its row filters reads it."""
+        latest: dict[str, Snapshot] = {}
+
+        def latest_snapshot(ref: str) -> Snapshot:
+            if ref not in latest:
+                latest[ref] = self.snapshot(ref)
+            return latest[ref]
+
+        attributes = dict(require_consumer(self.spec, consumer).attributes)
+        snapshot = latest_snapshot(table_access.table)
+        return self._governed_scan(
+            consumer, fingerprint, table_access, snapshot, attributes, latest_snapshot, gated
+        )
+
     def _governed_scan(
         self,
         consumer: str,

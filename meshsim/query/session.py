@@ -158,6 +158,29 @@ class GovernedEngine:
         attempt.policies, attempt.fingerprint = self.planner.current_policies()
         return attempt
 
+    def warm(self, consumer: str) -> None:
+        """Do now what ``consumer``'s first query would: compile the governed scan of every
+        mesh table it may read at the published version, check it alone with DuckDB (which
+        reads its Parquet metadata) and make its stand-in. Not audited: nothing is queried."""
+        from meshsim import engine as duck
+        from meshsim.system import SYSTEM_DOMAIN
+
+        attempt = self.attempt(consumer, "")
+        assert attempt.policies is not None
+        planner = self.planner
+        access = planner.access_for(consumer, attempt.fingerprint, attempt.policies)
+        stand_ins: dict[str, str] = {}
+        for table in self.spec.tables():
+            if table.domain == SYSTEM_DOMAIN or not table.columns:
+                continue  # the audit table changes with every query
+            table_access = access(table.ref)
+            if not table_access.granted:
+                continue
+            scan = planner.current_scan(consumer, attempt.fingerprint, table_access)
+            name, select = pipeline.verify_scan(self, scan, attempt)
+            stand_ins[name] = select
+        duck.explain_with_stand_ins(self.duck, "", stand_ins, timeout_s=self.limits.timeout_s)
+
     def plan(self, attempt: Attempt) -> Plan:
         """The verified plan of ``attempt``: from the plan cache while every table it read is
         still at the version it was bound to, else by :attr:`plan_rules`."""
