@@ -14,7 +14,9 @@ over the table's own columns. So, cell by cell of the access matrix:
 * a masked column is excluded (listed in the plan);
 * a filtered cell becomes a data cells filter (its full columns, the predicate with the
   consumer's attributes bound) when the predicate is plain; a predicate that looks up other
-  tables cannot be a filter, so the table is withheld from that consumer (listed).
+  tables cannot be a filter, so the table is withheld from that consumer (listed); so is
+  one that would match other rows on the engines that read Lake Formation's filters (Athena,
+  which is Trino, and Spark on EMR and Glue): see :func:`meshsim.platforms.portable.portable`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from meshsim.platforms.governance import (
     common_limitations,
     policy_label,
 )
+from meshsim.platforms.portable import NotPortable, portable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -184,12 +187,20 @@ def _cell_grants(
                 }
             )
         return
+    cannot = None
     if not _plain(predicate):
+        cannot = "a Lake Formation row filter cannot look up other tables or call functions"
+    else:
+        try:
+            predicate = portable(predicate, "lakeformation")
+        except NotPortable as reason:
+            cannot = f"the row filter would not mean what it means in meshsim: {reason}"
+    if cannot is not None:
         for row_filter in cell.row_filters:
             plan.limitations.append(
                 Limitation(
                     policy_label(row_filter),
-                    "a Lake Formation row filter cannot look up other tables or call functions",
+                    cannot,
                     "the table is withheld from the consumer (no grant at all)",
                     cell.consumer,
                     cell.table,
