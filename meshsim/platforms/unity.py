@@ -364,7 +364,9 @@ def unity_statements(gov: Governance) -> tuple[list[str], list[Limitation]]:
         Limitation(
             "consumers",
             "Unity Catalog functions see every group of a user, and the first matching branch wins",
-            "each consumer is an account group of the same name: put each user in one of them",
+            "each consumer is an account group of the same name; within a table every function "
+            "picks the same group (the first in mesh.yaml's order), across tables the groups "
+            "may differ: put each user in one of them",
         )
     )
     limitations += common_limitations(gov, TARGET) + custom_mask_limitations(gov, TARGET)
