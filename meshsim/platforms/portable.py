@@ -118,6 +118,13 @@ def portable(tree: exp.Expr, target: str) -> exp.Expr:
             )
         if isinstance(node, exp.IntDiv) and target == "trino":
             raise NotPortable("integer division (//) goes through DOUBLE on Trino")
+        if isinstance(node, exp.Substring) and target == "trino":
+            start = node.args.get("start")
+            if not (isinstance(start, exp.Literal) and start.is_int and int(start.this) >= 1):
+                raise NotPortable(
+                    "SUBSTRING from a start before the string's first character (Trino returns "
+                    "nothing where DuckDB starts at the first)"
+                )
         if isinstance(node, (exp.Like, exp.ILike)) and not isinstance(node.parent, exp.Escape):
             pattern = node.expression
             if target == "lakeformation" and not (

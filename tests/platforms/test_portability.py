@@ -226,3 +226,28 @@ def test_regular_expressions_are_withheld_from_every_target(mesh_copy, predicate
             for lim in limitations
         ), limitations  # fmt: skip
     assert json.dumps(rules)  # still a document
+
+
+def test_a_trino_mask_that_would_differ_reads_as_null_and_is_listed(mesh_copy) -> None:
+    """DuckDB's substring('ab', -3) is 'ab'; Trino's is '': withheld, not half-shown."""
+    from meshsim.platforms.trino import trino_rules
+
+    edit(
+        mesh_copy / "mesh.yaml",
+        "  masks:\n",
+        "  masks:\n"
+        "    - name: comment_tail\n"
+        "      consumers: [eu_marketing_analyst]\n"
+        "      columns: [customer.customer.c_comment]\n"
+        "      function: custom\n"
+        "      expression: substring({column}, -3)\n",
+    )
+    rules, limitations = trino_rules(spec_governance(mesh_copy), "retail")
+    [rule] = [
+        r for r in rules["tables"]
+        if r.get("user") == "^eu_marketing_analyst$" and r.get("table") == "^customer$"
+    ]  # fmt: skip
+    assert {"name": "c_comment", "mask": "CAST(NULL AS VARCHAR)"} in rule["columns"]
+    assert any(
+        lim.policy == "mask 'comment_tail'" and "SUBSTRING" in lim.cannot for lim in limitations
+    )
