@@ -33,16 +33,18 @@ class NotPortable(Exception):
     """An expression whose meaning on the target differs from DuckDB's (the reason)."""
 
 
-def check_storage_uri(value: str, what: str, *, scheme: str | None = None) -> str:
-    """``value`` if it is a storage URI (of ``scheme`` when given), else one clear error."""
-    valid = _STORAGE_URI.fullmatch(value) is not None
-    if valid and scheme is not None:
-        valid = value.startswith(f"{scheme}://")
-    if not valid:
-        wanted = f"{scheme}://bucket/prefix" if scheme else "scheme://bucket/prefix"
+def check_storage_uri(value: str, subject: str, *, scheme: str | None = None) -> str:
+    """``value`` if it is a storage URI (of ``scheme`` when given), else one clear error about
+    ``subject`` (the option as the user gave it)."""
+    if _STORAGE_URI.fullmatch(value) is None:
         raise MeshsimError(
-            f"{what} {value!r} is not a storage URI: write {wanted} (no spaces, quotes or "
-            "backslashes)",
+            f"{subject} is not a storage URI: write scheme://bucket/prefix (no spaces, quotes "
+            "or backslashes)",
+            hint="--storage-root s3://my-bucket/mesh or --location DOMAIN=s3://bucket/prefix",
+        )
+    if scheme is not None and not value.startswith(f"{scheme}://"):
+        raise MeshsimError(
+            f"{subject} is not an {scheme}:// URI: Lake Formation registers S3 locations only",
             hint="--storage-root s3://my-bucket/mesh or --location DOMAIN=s3://bucket/prefix",
         )
     return value

@@ -48,9 +48,9 @@ def export_governance(
     # Lake Formation registers S3 locations only; the others take any object store's URI
     scheme = "s3" if target == "lakeformation" else None
     if storage_root is not None:
-        check_storage_uri(storage_root, "--storage-root", scheme=scheme)
+        check_storage_uri(storage_root, f"--storage-root {storage_root!r}", scheme=scheme)
     for domain, uri in (locations or {}).items():
-        check_storage_uri(uri, f"the location of '{domain}' (--location)", scheme=scheme)
+        check_storage_uri(uri, f"--location {domain}={uri!r}", scheme=scheme)
     domains = sorted({t.domain for t in mesh.spec.tables()})
     if storage_root is None:
         storage_root = f"{DEFAULT_STORAGE_ROOT}-{mesh.spec.mesh.name.replace('_', '-')}"
