@@ -516,16 +516,24 @@ class Mesh:
         storage_root: str | None = None,
         locations: dict[str, str] | None = None,
         catalog: str | None = None,
+        policy_user: str | None = None,
     ) -> ExportReport:
         """Write the mesh's governance for ``target`` (``lakeformation``, ``unity-catalog`` or
         ``trino``) into the folder ``out``, from the access matrix :meth:`access` acts on.
         Tables live at ``storage_root/<domain>/<table>`` unless ``locations`` gives a domain its
-        own root; ``catalog`` names Trino's catalog (the mesh's name by default). What the
-        target cannot express is in the report and the files, never dropped."""
+        own root; ``catalog`` names Trino's catalog (the mesh's name by default) and
+        ``policy_user`` the Trino user lookups run as (``meshsim_policy``; never a consumer).
+        What the target cannot express is in the report and the files, never dropped."""
         from meshsim.platforms.run import export_governance
 
         return export_governance(
-            self, target, out, storage_root=storage_root, locations=locations, catalog=catalog
+            self,
+            target,
+            out,
+            storage_root=storage_root,
+            locations=locations,
+            catalog=catalog,
+            policy_user=policy_user,
         )
 
     # --- catalog -------------------------------------------------------------------------------

@@ -38,9 +38,9 @@ def _locations(values: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for value in values or []:
         domain, sep, uri = value.partition("=")
-        if not sep or not domain.strip() or not uri.strip():
+        if not sep or not domain.strip() or not uri:
             raise typer.BadParameter(f"'{value}' is not DOMAIN=URI", param_hint="--location")
-        out[domain.strip()] = uri.strip()
+        out[domain.strip()] = uri  # as given: a URI with spaces is refused, not trimmed
     return out
 
 
@@ -56,6 +56,7 @@ def _run(
     storage_root: str | None,
     location: list[str] | None,
     catalog: str | None = None,
+    policy_user: str | None = None,
 ) -> None:
     report = open_mesh(workspace).export_governance(
         target,
@@ -63,6 +64,7 @@ def _run(
         storage_root=storage_root,
         locations=_locations(location),
         catalog=catalog,
+        policy_user=policy_user,
     )
     for path in report.files:
         sys.stdout.write(f"wrote {path}\n")
@@ -105,6 +107,12 @@ def trino(
     catalog: str | None = typer.Option(
         None, "--catalog", help="The Trino catalog of the mesh's tables (default: mesh name)."
     ),
+    policy_user: str | None = typer.Option(
+        None,
+        "--policy-user",
+        help="The Trino user row filters look up tables as (default: meshsim_policy); no "
+        "consumer's name, and no person's.",
+    ),
 ) -> None:
     """Trino file-based access control rules (rules.json) with masks and row filters."""
-    _run("trino", workspace, out, storage_root, location, catalog)
+    _run("trino", workspace, out, storage_root, location, catalog, policy_user)

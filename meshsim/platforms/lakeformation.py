@@ -14,7 +14,9 @@ over the table's own columns. So, cell by cell of the access matrix:
 * a masked column is excluded (listed in the plan);
 * a filtered cell becomes a data cells filter (its full columns, the predicate with the
   consumer's attributes bound) when the predicate is plain; a predicate that looks up other
-  tables cannot be a filter, so the table is withheld from that consumer (listed).
+  tables cannot be a filter, so the table is withheld from that consumer (listed); so is
+  one that would match other rows on the engines that read Lake Formation's filters (Athena,
+  which is Trino, and Spark on EMR and Glue): see :func:`meshsim.platforms.portable.portable`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from meshsim.platforms.governance import (
     common_limitations,
     policy_label,
 )
+from meshsim.platforms.portable import NotPortable, portable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -98,9 +101,27 @@ def _own_table(ref: str) -> exp.Table:
     return exp.table_(name, db=domain)
 
 
+def _glue_name(column: str) -> str:
+    """A column's name as Glue stores it, in lower case (the spec refuses two columns of a
+    table that differ only by case, so no two become one)."""
+    return column.lower()
+
+
+def _glue_columns(predicate: exp.Expr) -> exp.Expr:
+    from sqlglot import exp
+
+    def lower(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column):
+            return exp.column(_glue_name(node.name), table=node.table or None, quoted=True)
+        return node
+
+    return predicate.transform(lower)
+
+
 def _columns_resource(ref: str, columns: list[str]) -> dict[str, Any]:
     domain, name = ref.split(".")
-    return {"TableWithColumns": {"DatabaseName": domain, "Name": name, "ColumnNames": columns}}
+    names = [_glue_name(c) for c in columns]
+    return {"TableWithColumns": {"DatabaseName": domain, "Name": name, "ColumnNames": names}}
 
 
 def _safe_tag_grants(gov: Governance) -> dict[str, list[tuple[str, str]]]:
@@ -184,12 +205,20 @@ def _cell_grants(
                 }
             )
         return
+    cannot = None
     if not _plain(predicate):
+        cannot = "a Lake Formation row filter cannot look up other tables or call functions"
+    else:
+        try:
+            predicate = _glue_columns(portable(predicate, "lakeformation"))
+        except NotPortable as reason:
+            cannot = f"the row filter would not mean what it means in meshsim: {reason}"
+    if cannot is not None:
         for row_filter in cell.row_filters:
             plan.limitations.append(
                 Limitation(
                     policy_label(row_filter),
-                    "a Lake Formation row filter cannot look up other tables or call functions",
+                    cannot,
                     "the table is withheld from the consumer (no grant at all)",
                     cell.consumer,
                     cell.table,
@@ -204,7 +233,7 @@ def _cell_grants(
             "DatabaseName": domain,
             "Name": filter_name,
             "RowFilter": {"FilterExpression": predicate.sql()},
-            "ColumnNames": full,
+            "ColumnNames": [_glue_name(c) for c in full],
         }
     )
     resource = {"DataCellsFilter": {"DatabaseName": domain, "TableName": name, "Name": filter_name}}
@@ -229,7 +258,7 @@ def lakeformation_plan(gov: Governance) -> LakeFormationPlan:
                     "StorageDescriptor": {
                         "Location": gov.location(table.ref),
                         "Columns": [
-                            {"Name": c.name, "Type": hive_type(to_arrow(c.type))}
+                            {"Name": _glue_name(c.name), "Type": hive_type(to_arrow(c.type))}
                             for c in table.columns
                         ],
                     },
@@ -298,21 +327,23 @@ def lakeformation_plan(gov: Governance) -> LakeFormationPlan:
 
 
 def _name_limitations(gov: Governance) -> list[Limitation]:
-    """Glue keeps lower-case names of letters, digits and _; grants name columns exactly."""
+    """Glue keeps names of lower-case letters, digits and _ as they are (the export writes
+    every name in lower case); one with other characters may not keep its name."""
     import re
 
     return [
         Limitation(
             "column name",
-            f"Glue stores column names in lower case; '{column.name}' may not keep its name",
-            "exported as written: a grant that no longer names the column shows nothing of "
-            "it; rename the column or check the table after deploying",
+            f"Glue and the engines reading it may not keep the column name '{column.name}' "
+            "(other characters than letters, digits and _)",
+            f"exported as '{_glue_name(column.name)}': a grant that no longer names the column "
+            "shows nothing of it; rename the column or check the table after deploying",
             table=table.ref,
             column=column.name,
         )
         for table in gov.spec.tables()
         for column in table.columns
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", column.name)
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", _glue_name(column.name))
     ]
 
 

@@ -6,10 +6,15 @@ Unity Catalog grants whole tables, so what meshsim decides per column is a colum
 function over the value whose ``CASE`` gives each group what meshsim gives its consumer (the
 value, the compiled mask, or NULL for a denied column; NULL for any other group). A table's
 row filter is one function whose ``CASE`` gives each granted group its predicate (``TRUE``
-without row filters) and every other group ``FALSE``. Functions are built as sqlglot trees
-and written in the Databricks dialect; statements sqlglot has no node for (``CREATE
-CATALOG``, ``SET ROW FILTER``, ``SET MASK``, ``GRANT USE CATALOG``, column tags) are commands
-whose names and literals sqlglot still quotes.
+without row filters) and every other group ``FALSE``. Every function of a table has a branch
+for every group granted the table, in the same order (:func:`_granted_cells`), so a user in
+several groups gets the rows and the columns of the same group, the first.
+
+Functions are built as sqlglot trees and written in the Databricks dialect; statements
+sqlglot has no node for (``CREATE CATALOG``, ``SET ROW FILTER``, ``SET MASK``, ``GRANT USE
+CATALOG``, column tags) are commands whose names and literals sqlglot still quotes. Filters
+and masks go through :func:`meshsim.platforms.portable.portable` first (LIKE patterns keep
+DuckDB's meaning under Spark's backslash escapes; regular expressions are withheld).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from meshsim.platforms.governance import (
     policy_label,
     sql_type,
 )
+from meshsim.platforms.portable import NotPortable, portable
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -185,10 +191,41 @@ def _grants_sql(gov: Governance) -> list[str]:
     return out
 
 
+def _granted_cells(gov: Governance, table: TableSpec) -> list[TableAccess]:
+    """The cells granting the table, in the order of every function's branches."""
+    return [c for c in gov.granted() if c.table == table.ref]
+
+
+def _portable_filters(
+    gov: Governance, cell: TableAccess, limitations: list[Limitation]
+) -> list[exp.Expr] | None:
+    """The cell's predicates for Databricks, or None when one would not mean there what it
+    means in meshsim (the group then gets no rows; listed)."""
+    try:
+        return [
+            portable(
+                compiled_filter(gov, f, cell.consumer, lambda r: target_table(gov, r)), DIALECT
+            )
+            for f in cell.row_filters
+        ]
+    except NotPortable as reason:
+        limitations += [
+            Limitation(
+                policy_label(f),
+                f"the row filter would not mean on Databricks what it means in meshsim: {reason}",
+                "the table is withheld from the group (its row filter branch is FALSE)",
+                cell.consumer,
+                cell.table,
+            )
+            for f in cell.row_filters
+        ]
+        return None
+
+
 def _row_filter_sql(gov: Governance, table: TableSpec, limitations: list[Limitation]) -> list[str]:
     from sqlglot import exp
 
-    cells = [c for c in gov.granted() if c.table == table.ref]
+    cells = _granted_cells(gov, table)
     if not any(c.filtered for c in cells):
         return []
     fname = f"meshsim_row_filter_{table.name}"
@@ -196,10 +233,10 @@ def _row_filter_sql(gov: Governance, table: TableSpec, limitations: list[Limitat
     used: list[str] = []
     branches = []
     for cell in cells:
-        predicates = [
-            compiled_filter(gov, f, cell.consumer, lambda ref: target_table(gov, ref))
-            for f in cell.row_filters
-        ]
+        predicates = _portable_filters(gov, cell, limitations)
+        if predicates is None:
+            branches.append(exp.If(this=_member(cell.consumer), true=exp.false()))
+            continue
         for predicate in predicates:
             for column in predicate.find_all(exp.Column):
                 if not column.table and column.name not in used:
@@ -233,7 +270,7 @@ def _lookup_limitation(cell: TableAccess, predicate: exp.Expr) -> Limitation:
 def _mask_sql(gov: Governance, table: TableSpec, limitations: list[Limitation]) -> list[str]:
     from sqlglot import exp
 
-    cells = [c for c in gov.granted() if c.table == table.ref]
+    cells = _granted_cells(gov, table)
     out = []
     for index, spec_column in enumerate(table.columns):
         column = spec_column.name
@@ -246,10 +283,10 @@ def _mask_sql(gov: Governance, table: TableSpec, limitations: list[Limitation]) 
         value = exp.column("value", table=fname, quoted=True)
         branches = []
         for cell, access in states:
-            if access is None or access.state == "denied":
-                continue  # NULL, as for every other group
             result: exp.Expr = value
-            if access.state == "masked" and access.mask is not None:
+            if access is None or access.state == "denied":
+                result = exp.null()  # a branch all the same: see the module docstring
+            elif access.state == "masked" and access.mask is not None:
                 result = _masked(gov, cell, column, value, limitations)
             branches.append(exp.If(this=_member(cell.consumer), true=result))
         nulled = exp.cast(exp.null(), dtype)
@@ -283,8 +320,23 @@ def _masked(
                 )
             )
             return exp.cast(exp.null(), dtype)
-        return _rekeyed(compiled_mask(gov, mask, cell, column, value))
-    return compiled_mask(gov, mask, cell, column, value)
+        compiled = _rekeyed(compiled_mask(gov, mask, cell, column, value))
+    else:
+        compiled = compiled_mask(gov, mask, cell, column, value)
+    try:
+        return portable(compiled, DIALECT)
+    except NotPortable as reason:
+        limitations.append(
+            Limitation(
+                policy_label(mask),
+                f"the mask would not mean on Databricks what it means in meshsim: {reason}",
+                "the column reads as NULL for this group",
+                cell.consumer,
+                cell.table,
+                column,
+            )
+        )
+        return exp.cast(exp.null(), dtype)
 
 
 def unity_statements(gov: Governance) -> tuple[list[str], list[Limitation]]:
@@ -312,7 +364,9 @@ def unity_statements(gov: Governance) -> tuple[list[str], list[Limitation]]:
         Limitation(
             "consumers",
             "Unity Catalog functions see every group of a user, and the first matching branch wins",
-            "each consumer is an account group of the same name: put each user in one of them",
+            "each consumer is an account group of the same name; within a table every function "
+            "picks the same group (the first in mesh.yaml's order), across tables the groups "
+            "may differ: put each user in one of them",
         )
     )
     limitations += common_limitations(gov, TARGET) + custom_mask_limitations(gov, TARGET)

@@ -54,3 +54,15 @@ def check_against_matrix(
         else:
             assert not got.masked
     return compared
+
+
+def spec_governance(mesh_dir):
+    """The governance of a mesh spec folder (its policies only, no workspace), each domain at
+    ``s3://b/<domain>``: for tests that edit a copy of the example mesh."""
+    from meshsim.platforms.governance import Governance
+    from meshsim.policy.access import access_matrix
+    from meshsim.spec.loader import load_mesh
+
+    spec = load_mesh(mesh_dir)
+    domains = {t.domain for t in spec.tables()}
+    return Governance(spec, tuple(access_matrix(spec)), {d: f"s3://b/{d}" for d in domains})

@@ -121,3 +121,53 @@ def test_subscriptions_are_exported_with_their_row_filter_and_expiry(subscribed,
     for report in (trino, lf, unity):
         [expiry] = [lim for lim in report.limitations if lim.policy == f"subscription {request_id}"]
         assert expiry.consumer == "external_partner" and "2099-02-01" in expiry.instead
+
+
+@pytest.mark.parametrize(
+    ("target", "args", "needles"),
+    [
+        ("trino", ["--storage-root", ""], ["--storage-root ''", "scheme://bucket/prefix"]),
+        ("unity-catalog", ["--storage-root", "not a uri"], ["'not a uri' is not a storage URI"]),
+        (
+            "unity-catalog",
+            ["--location", "sales=s3://a b"],
+            ["--location sales='s3://a b'", "no spaces"],
+        ),
+        ("unity-catalog", ["--location", "sales=s3://a/x'y"], ["s3://a/x'y", "quotes"]),
+        (
+            "lakeformation",
+            ["--storage-root", "gs://bucket/m"],
+            ["'gs://bucket/m' is not an s3:// URI"],
+        ),
+        (
+            "lakeformation",
+            ["--storage-root", "s3://"],
+            ["'s3://' is not a storage URI", "scheme://bucket/prefix"],
+        ),
+        ("trino", ["--catalog", ""], ["--catalog ''", "lower-case letters"]),
+        ("trino", ["--catalog", "a b"], ["--catalog 'a b'", "lower-case letters"]),
+        ("trino", ["--catalog", "Mesh.*"], ["--catalog 'Mesh.*'"]),
+        ("trino", ["--catalog", "Retail"], ["--catalog 'Retail'"]),
+        ("trino", ["--policy-user", ""], ["--policy-user ''"]),
+        ("trino", ["--policy-user", "a b"], ["--policy-user 'a b'"]),
+    ],
+)
+def test_bad_storage_roots_catalogs_and_users_are_one_clear_error(
+    capsys, built_workspace, tmp_path, target, args, needles
+) -> None:
+    code, _, err = run(
+        capsys, "export", target, "--workspace", str(built_workspace), "--out", str(tmp_path),
+        *args,
+    )  # fmt: skip
+    assert_clean_error(code, err, *needles)
+    assert not list(tmp_path.iterdir())
+
+
+def test_options_of_another_target_are_refused_not_ignored(example_mesh, tmp_path) -> None:
+    from meshsim.errors import MeshsimError
+
+    with pytest.raises(MeshsimError, match="catalog"):
+        example_mesh.export_governance("unity-catalog", tmp_path, catalog="retail")
+    with pytest.raises(MeshsimError, match="policy_user"):
+        example_mesh.export_governance("lakeformation", tmp_path, policy_user="svc")
+    assert not list(tmp_path.iterdir())

@@ -169,3 +169,31 @@ def test_a_column_name_glue_would_change_is_reported(mesh_copy) -> None:
     plan = lakeformation_plan(Governance(spec, tuple(access_matrix(spec)), roots))
     [name] = [lim for lim in plan.limitations if lim.policy == "column name"]
     assert (name.table, name.column) == ("customer.customer", "Customer Comment")
+
+
+def test_columns_are_named_in_lower_case_as_glue_stores_them(mesh_copy) -> None:
+    """Glue lower-cases column names; a grant or filter naming 'C_Phone' names no column."""
+    from meshsim.platforms.lakeformation import lakeformation_plan
+    from tests.conftest import edit
+    from tests.platforms.seen import spec_governance
+
+    product = mesh_copy / "customer" / "products" / "customer_profiles.yaml"
+    edit(product, "name: c_mktsegment,", "name: C_MktSegment,")
+    edit(
+        mesh_copy / "mesh.yaml",
+        "  row_filters:\n",
+        "  row_filters:\n    - name: building\n      consumers: [finance_controller]\n"
+        "      table: customer.customer\n      predicate: C_MktSegment = 'BUILDING'\n",
+    )
+    plan = lakeformation_plan(spec_governance(mesh_copy))
+    [table] = [t for t in plan.tables if t["TableInput"]["Name"] == "customer"]
+    names = [c["Name"] for c in table["TableInput"]["StorageDescriptor"]["Columns"]]
+    assert "c_mktsegment" in names and names == [n.lower() for n in names]
+    [data] = [f for f in plan.filters if f["Name"] == "meshsim_finance_controller_customer"]
+    assert data["RowFilter"]["FilterExpression"] == "\"c_mktsegment\" = 'BUILDING'"
+    assert "c_mktsegment" in data["ColumnNames"]
+    for item in [*plan.grants, *plan.associations]:
+        body = item.get("resource", item.get("Resource"))
+        for column in body.get("TableWithColumns", {}).get("ColumnNames", []):
+            assert column == column.lower(), item
+    assert not [lim for lim in plan.limitations if lim.policy == "column name"]

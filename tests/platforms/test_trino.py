@@ -147,3 +147,81 @@ def test_own_columns_inside_a_lookup_are_qualified_so_no_lookup_column_captures_
     statements, _ = unity_statements(gov)
     [function] = [s for s in statements if "`meshsim_row_filter_orders`(" in s]
     assert "`c`.`c_custkey` = `meshsim_row_filter_orders`.`o_custkey`" in function
+
+
+def _with_consumer(mesh_dir, name: str) -> None:
+    from tests.conftest import edit
+
+    edit(
+        mesh_dir / "mesh.yaml",
+        "consumers:\n",
+        f"consumers:\n  - name: {name}\n    description: a person who reads nations.\n",
+    )
+    edit(
+        mesh_dir / "mesh.yaml",
+        "  grants:\n",
+        f"  grants:\n    - name: {name}_nations\n      consumers: [{name}]\n"
+        "      tables: [customer.nation]\n",
+    )
+
+
+def test_a_consumer_with_the_policy_users_name_is_refused_not_given_the_lookups(
+    mesh_copy,
+) -> None:
+    from meshsim.errors import MeshsimError
+    from meshsim.platforms.trino import trino_rules
+    from tests.platforms.seen import spec_governance
+
+    _with_consumer(mesh_copy, "meshsim_policy")
+    gov = spec_governance(mesh_copy)
+    with pytest.raises(MeshsimError, match="'meshsim_policy' is a consumer") as raised:
+        trino_rules(gov, "retail")
+    assert "--policy-user" in (raised.value.hint or "")
+    rules, _ = trino_rules(gov, "retail", policy_user="lookup_service")
+    person = [r for r in rules["tables"] if r.get("user") == "^meshsim_policy$"]
+    assert [(r["schema"], r["table"]) for r in person] == [("^customer$", "^nation$")]
+    service = {r["table"] for r in rules["tables"] if r.get("user") == "^lookup_service$"}
+    assert service == {"^customer$", "^nation$", "^region$", "^orders$"}
+    filters = {json.dumps(r.get("filter_environment")) for r in rules["tables"] if "filter" in r}
+    assert '{"user": "lookup_service"}' in filters
+
+
+def test_the_policy_user_is_chosen_on_the_command_line_and_a_clash_is_one_error(
+    capsys, built_workspace, tmp_path
+) -> None:
+    from tests.cli.clihelpers import assert_clean_error, run
+
+    code, _, err = run(
+        capsys, "export", "trino", "--workspace", str(built_workspace), "--out", str(tmp_path),
+        "--policy-user", "finance_controller",
+    )  # fmt: skip
+    assert_clean_error(code, err, "'finance_controller' is a consumer", "--policy-user")
+    assert not list(tmp_path.iterdir())
+    code, _, err = run(
+        capsys, "export", "trino", "--workspace", str(built_workspace), "--out", str(tmp_path),
+        "--policy-user", "svc_lookups",
+    )  # fmt: skip
+    assert code == 0, err
+    assert '"user": "svc_lookups"' in (tmp_path / "rules.json").read_text()
+    assert "svc_lookups" in (tmp_path / "README.md").read_text()
+
+
+def test_columns_are_named_in_lower_case_as_trino_matches_them(mesh_copy) -> None:
+    from meshsim.platforms.trino import trino_rules
+    from tests.conftest import edit
+    from tests.platforms.seen import spec_governance
+
+    product = mesh_copy / "customer" / "products" / "customer_profiles.yaml"
+    edit(product, "name: c_phone,", "name: Customer_Phone,")
+    edit(product, "name: c_acctbal,", "name: C_AcctBal,")
+    edit(mesh_copy / "mesh.yaml", "customer.customer.c_phone]", "customer.customer.Customer_Phone]")
+    edit(mesh_copy / "mesh.yaml", "customer.customer.c_acctbal]", "customer.customer.C_AcctBal]")
+    rules, _ = trino_rules(spec_governance(mesh_copy), "retail")
+    [rule] = [
+        r for r in rules["tables"]
+        if r.get("user") == "^eu_marketing_analyst$" and r.get("table") == "^customer$"
+    ]  # fmt: skip
+    columns = {c["name"]: c for c in rule["columns"]}
+    assert columns["c_acctbal"] == {"name": "c_acctbal", "allow": False}
+    assert '"customer_phone"' in columns["customer_phone"]["mask"]
+    assert not any(c != c.lower() for c in columns)

@@ -77,6 +77,8 @@ def seen_by_unity(sql: str, mesh) -> dict[tuple[str, str], Seen]:
                 result = branches.get(consumer, default)
                 if isinstance(result, exp.Column) and result.name == "value":
                     seen.raw.add(column.name)
+                elif isinstance(result, exp.Null):
+                    continue  # denied to the group (a mask's NULL is typed: CAST(NULL AS t))
                 elif not (isinstance(result, exp.Cast) and isinstance(result.this, exp.Null)) or (
                     consumer in branches
                 ):
@@ -131,5 +133,31 @@ def test_denied_columns_are_null_for_granted_groups(example_sql) -> None:
     sql, _ = example_sql
     [acctbal] = [s for s in statements(sql) if "`meshsim_mask_customer_5`(" in s]
     branches, default = _case(sqlglot.parse_one(acctbal, read="databricks"))
-    assert set(branches) == {"governance_admin", "finance_controller"}  # not the analyst
+    assert set(branches) == {"governance_admin", "finance_controller", "eu_marketing_analyst"}
+    assert isinstance(branches["eu_marketing_analyst"], exp.Null)  # denied: its own branch
     assert isinstance(default, exp.Cast) and isinstance(default.this, exp.Null)
+
+
+def _groups(function: exp.Create) -> list[str]:
+    return [branch.this.expressions[0].name for branch in function.expression.this.args["ifs"]]
+
+
+def test_mask_and_row_filter_functions_of_a_table_pick_the_same_group(any_mesh, tmp_path):
+    """A user in two groups gets one group's rows and the same group's columns: every
+    function of a table has a branch for every granted group, in the same order."""
+    any_mesh.export_governance("unity-catalog", tmp_path, storage_root="s3://b/m")
+    functions: dict[str, exp.Create] = {}
+    used: dict[str, list[str]] = {}  # table -> functions set on it
+    for text in statements((tmp_path / "governance.sql").read_text()):
+        tree = sqlglot.parse_one(text, read="databricks")
+        if isinstance(tree, exp.Create) and tree.kind == "FUNCTION":
+            functions[_name(tree.this.this)] = tree
+        elif m := re.fullmatch(r"ALTER TABLE (\S+) .*SET (?:MASK|ROW FILTER) (\S+).*", text):
+            used.setdefault(m.group(1), []).append(m.group(2).replace("`", ""))
+    compared = 0
+    for table, names in used.items():
+        orders = {name: _groups(functions[name]) for name in names}
+        first = next(iter(orders.values()))
+        assert all(order == first for order in orders.values()), (table, orders)
+        compared += len(names) > 1
+    assert compared or not used
