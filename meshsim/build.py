@@ -52,6 +52,7 @@ from meshsim.spec.sources import location_path
 from meshsim.workspace import BuildStamp, TableRecord, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
+    from meshsim.quality.results import CheckRun
     from meshsim.sources.derived import Deriver
 
 TPCH_TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
@@ -75,6 +76,8 @@ class BuildReport:
     seconds: float = 0.0
     #: audit records of the derived tables' queries, stored once the catalog is published
     audit: list[Any] = field(default_factory=list)
+    #: the quality rules of the products this build changed, run before publishing them
+    quality: CheckRun | None = None
 
 
 def _tpchgen() -> str:
@@ -132,7 +135,11 @@ def generate_tpch(scale: float, out_dir: Path, tables: Sequence[str]) -> dict[st
 
 
 def _schema_hash(table: TableSpec) -> str:
-    return hashlib.sha256(table.table.model_dump_json().encode()).hexdigest()[:16]
+    """What the table's data depends on in its spec: not its quality rules, which decide
+    whether a version is published, never what it holds."""
+    rules = {"quality": True, "columns": {"__all__": {"quality"}}}
+    declared = table.table.model_dump_json(exclude=rules)  # type: ignore[arg-type]
+    return hashlib.sha256(declared.encode()).hexdigest()[:16]
 
 
 def _conformed_reader(parquet: Path, table: TableSpec) -> Any:
@@ -163,8 +170,16 @@ def _conformed_reader(parquet: Path, table: TableSpec) -> Any:
 
 
 def build_mesh(
-    spec: MeshSpec, workspace: Workspace, scale: float, console: Console | None = None
+    spec: MeshSpec,
+    workspace: Workspace,
+    scale: float,
+    console: Console | None = None,
+    *,
+    before_writing: Callable[[], None] | None = None,
 ) -> BuildReport:
+    """Build every table of ``spec`` into ``workspace`` and publish them in one step, after
+    every check (``before_writing``: the caller's own, such as the catalog's refusal of a
+    breaking change) passed."""
     from meshsim.storage import delta
 
     console = console or NullConsole()
@@ -174,6 +189,8 @@ def build_mesh(
     errors = [p for p in check_mesh(spec, workspace.root) if p.severity == "error"]
     if errors:
         raise SpecError([str(p) for p in errors], hint="fix them, then run 'meshsim validate'")
+    if before_writing is not None:
+        before_writing()
     report = BuildReport(workspace.root, scale)
     previous = workspace.read_state() if workspace.exists else None
     published: dict[str, TableRecord] = dict(previous.tables) if previous else {}
@@ -269,6 +286,7 @@ def build_mesh(
                 )
                 save()
             progress.advance(1)
+    _quality_gate(spec, workspace, report, records, published)
     save(built_at=datetime.now(UTC))  # every pin at once, never one table at a time
     report.seconds = time.perf_counter() - started
     return report
@@ -405,14 +423,60 @@ def _plan_empty(table: TableSpec) -> _Planned:
     return _Planned(stamp, lambda: (data, stamp))
 
 
-@contextmanager
-def _deriver(
-    spec: MeshSpec, workspace: Workspace, report: BuildReport, records: dict[str, TableRecord]
-) -> Iterator[Deriver]:
-    """The engine derived tables are built with (opened on first use, closed at the end),
-    reading each table at the version this build records for it (``records``, filled as the
-    build goes): what it will publish, not yet visible to consumers."""
-    from meshsim.sources.derived import Deriver
+def _quality_gate(
+    spec: MeshSpec,
+    workspace: Workspace,
+    report: BuildReport,
+    records: dict[str, TableRecord],
+    published: dict[str, TableRecord],
+) -> None:
+    """Run the rules of every product this build changes on the versions it is about to
+    publish; a blocking result publishes nothing (every pin stays where it was)."""
+    from meshsim.errors import QualityGateError
+    from meshsim.quality.gate import product_of, reader, refuse, run_gate
+    from meshsim.query.audit import MemoryAuditSink
+
+    changed = [
+        ref
+        for ref, record in records.items()
+        if published.get(ref) != record and spec.table(ref) is not None
+    ]
+    products = list({p.ref: p for p in (product_of(spec, r) for r in changed)}.values())
+    if not products:
+        return
+    audit = MemoryAuditSink()
+    made = reader(
+        spec,
+        locate=_locator(spec, workspace),
+        version=lambda ref: records[ref].version if ref in records else None,
+        mesh_key=workspace.mesh_key,
+        allowed_paths=_allowed_paths(spec, workspace),
+        audit=audit,
+    )
+    report.quality = run_gate(made, products, "build")
+    report.audit.extend(audit.records)
+    if not published:
+        first = report.quality.blocking[0] if report.quality.blocking else None
+        where = spec.product(first.product) if first is not None else None
+        hint = (
+            f"fix the data or the rule in {where.path if where else 'the product file'}, then "
+            f"run 'meshsim build' again"
+        )
+        outcome = "nothing was published: this is the first build, so no table is visible yet"
+    else:
+        hint, outcome = (
+            None,
+            "nothing this build wrote was published (the previous version stays current)",
+        )
+    try:
+        refuse(report.quality, outcome, hint)
+    except QualityGateError as exc:
+        exc.audit = list(report.audit)
+        raise
+
+
+def _locator(spec: MeshSpec, workspace: Workspace) -> Callable[[str], str]:
+    """Where a build reads a table: its domain's account, or its registered location."""
 
     def locate(ref: str) -> str:
         table = spec.table(ref)
@@ -422,16 +486,33 @@ def _deriver(
             return str(location_path(spec, table.table.source))
         return str(workspace.table_path(table.domain, table.name))
 
+    return locate
+
+
+def _allowed_paths(spec: MeshSpec, workspace: Workspace) -> list[str]:
+    """The folders a build's DuckDB may read: the accounts and registered tables."""
     external = [
         str(location_path(spec, t.table.source))
         for t in spec.tables()
         if isinstance(t.table.source, LocationSource)
     ]
+    return [str(workspace.accounts), *external]
+
+
+@contextmanager
+def _deriver(
+    spec: MeshSpec, workspace: Workspace, report: BuildReport, records: dict[str, TableRecord]
+) -> Iterator[Deriver]:
+    """The engine derived tables are built with (opened on first use, closed at the end),
+    reading each table at the version this build records for it (``records``, filled as the
+    build goes): what it will publish, not yet visible to consumers."""
+    from meshsim.sources.derived import Deriver
+
     deriver = Deriver(
         spec,
-        locate=locate,
+        locate=_locator(spec, workspace),
         mesh_key=workspace.mesh_key,
-        allowed_paths=[str(workspace.accounts), *external],
+        allowed_paths=_allowed_paths(spec, workspace),
         versions=lambda ref: records[ref].version if ref in records else None,
     )
     try:

@@ -66,6 +66,7 @@ def run_demo(
         [list(r.values()) for r in summary],
     )
     _governed_queries(mesh, console)
+    _quality_report(mesh, console)
     _subscription_walkthrough(mesh, console)
     return mesh
 
@@ -77,6 +78,33 @@ def _governed_queries(mesh: Mesh, console: Console) -> None:
         result = mesh.session(consumer).sql(DEMO_QUERY)
         rows = result.fetchall()
         console.table(f"as {consumer}", result.columns, rows)
+
+
+def _quality_report(mesh: Mesh, console: Console) -> None:
+    """The rules sales promises on its orders, checked on the published versions."""
+    product = "sales.order_history"
+    console.note(
+        f"\nQuality rules: what {product} promises (build and write refuse a version that "
+        f"breaks an error rule).\n$ meshsim check {product}"
+    )
+    run = mesh.check(product)
+    counts = run.counts()
+    console.table(
+        f"quality: {counts['passed']} passed, {counts['failed']} failed",
+        ["table", "version", "rule", "severity", "status", "failing", "found"],
+        [
+            [
+                r.table,
+                r.version,
+                r.rule,
+                r.severity,
+                r.status,
+                r.failing_rows,
+                r.message or r.observed or "",
+            ]
+            for r in run.results
+        ],
+    )
 
 
 WALKTHROUGH_QUERY = (

@@ -18,8 +18,9 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import QueryError
@@ -153,10 +154,21 @@ def binder_detail(message: str) -> str:
 
 
 def connect(
-    allowed_paths: Sequence[str], *, threads: int | None = None, memory_limit: str | None = None
+    allowed_paths: Sequence[str],
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    settings: Mapping[str, bool | int | str] | None = None,
 ):
-    """An in-memory DuckDB connection that can read only under ``allowed_paths``, locked."""
-    return _harden(_open(threads, memory_limit), allowed_paths)
+    """An in-memory DuckDB connection that can read only under ``allowed_paths``, locked;
+    ``settings`` (``parquet_metadata_cache``...) are set before the lock (the benchmark's
+    layout section compares them)."""
+    con = _open(threads, memory_limit)
+    for name, value in (settings or {}).items():
+        if not re.fullmatch(r"[a-z_]+", name):
+            raise QueryError(f"not a DuckDB setting name: {name!r}")
+        con.execute(f"SET {name} = ?", [value])
+    return _harden(con, allowed_paths)
 
 
 #: DuckDB's reader of each input file format: table sources and producers' writes
@@ -269,11 +281,19 @@ class GovernedDuckDB:
     con: Any
     verifier: Any
     lock: threading.Lock
+    #: scan SQL -> name of its empty stand-in table on the verifier, least recently used first
+    stand_ins: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
     def close(self) -> None:
         with self.lock:
             self.verifier.close()
+            self.stand_ins.clear()
         self.con.close()
+
+
+#: stand-in tables one verifier keeps (each an empty table: a few KB of catalog)
+MAX_STAND_INS = 512
+_STAND_IN_NAME = re.compile(r"^[a-z0-9_]+$")
 
 
 def open_governed(
@@ -357,6 +377,25 @@ def run_arrow(
     return _guarded(con, read, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
 
 
+def load_arrow(con, name: str, data: pa.Table) -> None:
+    """Store ``data`` as the table ``name`` of ``con``'s database, visible to every cursor
+    (an Arrow object registered on a connection is seen by that connection only)."""
+    from sqlglot import exp
+
+    staged = f"{name}_arrow"
+    con.register(staged, data)
+    try:
+        create = exp.Create(
+            kind="TABLE",
+            this=exp.to_table(name, quoted=True),
+            expression=exp.select("*").from_(exp.to_table(staged, quoted=True)),
+            replace=True,
+        )
+        con.execute(create.sql(dialect="duckdb"))
+    finally:
+        con.unregister(staged)
+
+
 def explain_bound(
     db: GovernedDuckDB,
     sql: str,
@@ -381,6 +420,54 @@ def explain_bound(
             limit_s=limit_s,
             cursor=db.verifier,
         )
+
+
+def explain_with_stand_ins(
+    db: GovernedDuckDB,
+    sql: str,
+    stand_ins: dict[str, str],
+    *,
+    timeout_s: float | None,
+    consumer: str | None = None,
+    limit_s: float | None = None,
+) -> str:
+    """:func:`explain_bound` of ``sql``, which names each ``stand_ins`` key (a table name) in
+    place of the value (a SELECT): an empty table of the SELECT's columns and types, created
+    on the verifier the first time (binding the SELECT, nothing run) and kept, so that the
+    plan of a short statement is checked without binding the SELECTs again. With ``sql``
+    empty, only the stand-ins are made (an engine's warm-up)."""
+
+    def explain(cursor) -> str:
+        _make_stand_ins(db, cursor, stand_ins)
+        if not sql:
+            return "[]"
+        rows = cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchall()
+        return str(rows[0][1]) if rows else "[]"
+
+    with db.lock:
+        return _guarded(
+            db.con,
+            explain,
+            timeout_s=timeout_s,
+            consumer=consumer,
+            limit_s=limit_s,
+            cursor=db.verifier,
+        )
+
+
+def _make_stand_ins(db: GovernedDuckDB, cursor: Any, stand_ins: dict[str, str]) -> None:
+    bad = [name for name in stand_ins if not _STAND_IN_NAME.match(name)]
+    if bad:
+        raise ValueError(f"stand-in table names are lower-case words, not {bad[0]!r}")
+    for name, select in stand_ins.items():
+        if db.stand_ins.get(select) == name:
+            db.stand_ins.move_to_end(select)
+            continue
+        cursor.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {select} WITH NO DATA')
+        db.stand_ins[select] = name
+    while len(db.stand_ins) > max(MAX_STAND_INS, len(stand_ins)):
+        _, old = db.stand_ins.popitem(last=False)
+        cursor.execute(f'DROP TABLE IF EXISTS temp."{old}"')
 
 
 def _guarded(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 def closest(value: str, choices: Iterable[str]) -> str | None:
@@ -65,6 +66,11 @@ class SpecError(MeshsimError):
                 f"  - {p}" for p in problems
             )
         super().__init__(message, hint=hint)
+
+
+class ContractError(SpecError):
+    """A data contract cannot be read as a product: every key meshsim cannot represent and
+    every value its spec refuses, named by its path in the contract."""
 
 
 class WorkspaceError(MeshsimError):
@@ -164,6 +170,21 @@ class WriteError(MeshsimError):
             hint=hint if note in hint else f"{hint}; {note}" if hint else note,
             outcome=outcome,
         )
+
+
+class QualityError(MeshsimError):
+    """A quality check cannot be asked as given (unknown product, table or version)."""
+
+
+class QualityGateError(QualityError):
+    """A quality gate kept a new version from becoming visible: an ``error`` rule failed or
+    could not run. ``run`` holds every result (a :class:`meshsim.quality.results.CheckRun`)."""
+
+    def __init__(self, message: str, *, run: Any, hint: str | None = None) -> None:
+        self.run = run
+        #: audit records of the governed reads the rules made, for the catalog to keep
+        self.audit: list[Any] = []
+        super().__init__(message, hint=hint)
 
 
 class CatalogError(MeshsimError):

@@ -40,7 +40,7 @@ def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = 
     consumers -> products (pending requests). Node ids are ``kind:name``."""
     import networkx as nx
 
-    from meshsim.policy.access import access_matrix
+    from meshsim.policy.access import readable_access
 
     graph = nx.DiGraph()
     for domain in spec.domains:
@@ -69,9 +69,7 @@ def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = 
                 graph.add_edge(f"table:{read}", f"table:{table.ref}", kind="derives", label="")
     for consumer in spec.consumer_names():
         graph.add_node(f"consumer:{consumer}", kind="consumer", label=consumer, layer=3)
-    for access in access_matrix(spec, None, policies):
-        if not access.granted:
-            continue
+    for access in readable_access(spec, policies):
         subscription = any(g.startswith("subscription_") for g in access.grants)
         graph.add_edge(
             f"consumer:{access.consumer}",
@@ -89,6 +87,101 @@ def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = 
     return graph
 
 
+#: above this many tables the picture groups products and tables into their domains
+GROUP_OVER = 100
+#: above this many consumers a grouped picture counts them on the domains they read
+CONSUMER_NODES_UP_TO = 50
+
+
+def focus(graph: Any, *, domain: str | None = None, consumer: str | None = None) -> Any:
+    """The part of ``graph`` about one domain (its products and tables, who reads them, the
+    tables they derive from or feed) and/or one consumer (what it reads or asks for, and
+    where that lives). CatalogError naming the valid ones for an unknown name."""
+    keep: set[str] | None = None
+    for kind, name in (("domain", domain), ("consumer", consumer)):
+        if name is None:
+            continue
+        node = f"{kind}:{name}"
+        if node not in graph:
+            names = sorted(d["label"].split(" ")[0] for _, d in _nodes(graph, kind))
+            raise CatalogError(
+                f"{kind} '{name}' is not in the mesh ({kind}s: {', '.join(names[:20])}"
+                f"{', ...' if len(names) > 20 else ''})",
+                hint=f"'meshsim {'domains' if kind == 'domain' else 'access'}' lists them",
+            )
+        found = _around_domain(graph, node) if kind == "domain" else _around_consumer(graph, node)
+        keep = found if keep is None else keep & found
+    return graph if keep is None else graph.subgraph(keep).copy()
+
+
+def _nodes(graph: Any, kind: str) -> list[tuple[str, Any]]:
+    return [(n, d) for n, d in graph.nodes(data=True) if d["kind"] == kind]
+
+
+def _around_domain(graph: Any, node: str) -> set[str]:
+    products = set(graph.successors(node))
+    tables = {t for p in products for t in graph.successors(p)}
+    lineage = {n for t in tables for n in [*graph.predecessors(t), *graph.successors(t)]}
+    readers = {n for n in lineage | products if graph.nodes[n]["kind"] == "consumer"}
+    linked = {n for n in lineage if graph.nodes[n]["kind"] == "table"}
+    return {node} | products | tables | readers | linked
+
+
+def _around_consumer(graph: Any, node: str) -> set[str]:
+    reached = set(graph.successors(node))
+    owners = {p for n in reached for p in graph.predecessors(n) if n.startswith("table:")}
+    owners = {n for n in owners if graph.nodes[n]["kind"] == "product"}
+    products = owners | {n for n in reached if graph.nodes[n]["kind"] == "product"}
+    domains = {d for p in products for d in graph.predecessors(p)}
+    domains = {d for d in domains if graph.nodes[d]["kind"] == "domain"}
+    return {node} | reached | products | domains
+
+
+def by_domain(graph: Any) -> Any:
+    """One node per domain (its products, tables and readers counted in its label), the
+    consumers' reads as edges to the domains (or, past :data:`CONSUMER_NODES_UP_TO`
+    consumers, counted on each domain) and lineage between domains."""
+    import networkx as nx
+
+    owner = {}
+    for domain, _ in _nodes(graph, "domain"):
+        for product in graph.successors(domain):
+            owner[product] = domain
+            for table in graph.successors(product):
+                owner[table] = domain
+    consumers = _nodes(graph, "consumer")
+    draw_consumers = len(consumers) <= CONSUMER_NODES_UP_TO
+    reads: dict[tuple[str, str], set[str]] = {}
+    derives: set[tuple[str, str]] = set()
+    for source, target, data in graph.edges(data=True):
+        if data["kind"] in ("grant", "subscription", "requested") and target in owner:
+            reads.setdefault((source, owner[target]), set()).add(target)
+        elif data["kind"] == "derives" and owner.get(source) != owner.get(target):
+            derives.add((owner[source], owner[target]))
+    grouped = nx.DiGraph()
+    for domain, data in _nodes(graph, "domain"):
+        products = list(graph.successors(domain))
+        tables = sum(1 for p in products for _ in graph.successors(p))
+        readers = len({c for c, d in reads if d == domain})
+        label = f"{data['label']}: {len(products)} products, {tables} tables, {readers} readers"
+        grouped.add_node(domain, kind="domain", label=label, layer=0)
+    if draw_consumers:
+        for consumer, data in consumers:
+            grouped.add_node(consumer, kind="consumer", label=data["label"], layer=3)
+        for (consumer, domain), read in reads.items():
+            grouped.add_edge(consumer, domain, kind="grant", label=f"{len(read)} tables")
+    for source, target in sorted(derives):
+        grouped.add_edge(source, target, kind="derives", label="")
+    return grouped
+
+
+def readable(graph: Any, *, group: bool | None = None) -> Any:
+    """``graph`` as it is, or grouped by domain (:func:`by_domain`): by default when it has
+    more than :data:`GROUP_OVER` tables."""
+    tables = len(_nodes(graph, "table"))
+    return by_domain(graph) if (tables > GROUP_OVER if group is None else group) else graph
+
+
 def _mermaid_id(node: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", node)
 
@@ -104,8 +197,11 @@ def to_mermaid(graph: Any) -> str:
     for node, data in graph.nodes(data=True):
         if data["kind"] != "domain":
             continue
+        products = [p for p in graph.successors(node) if graph.nodes[p]["kind"] == "product"]
+        if not products:  # a domain drawn as one node (grouped), or one with no products
+            lines.append(f"  {_mermaid_id(node)}[{_mermaid_label(data['label'])}]")
+            continue
         lines.append(f"  subgraph {_mermaid_id(node)}[{_mermaid_label(data['label'])}]")
-        products = [p for p in graph.successors(node)]
         members = products + [t for p in products for t in graph.successors(p)]
         for member in members:
             kind = graph.nodes[member]["kind"]

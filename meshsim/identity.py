@@ -16,12 +16,12 @@ someone who can write the spec, the workspace or the catalog files themselves.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from meshsim.errors import IdentityError
-from meshsim.spec.loader import MeshSpec
+from meshsim.spec.loader import DomainSpec, MeshSpec
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def declarations(spec: MeshSpec) -> list[Binding]:
         for c in spec.mesh.consumers
         if c.os_users
     ]
-    for domain in spec.domains:
+    for domain in _binding_domains(spec):
         team, owners = domain.domain.owner_team, domain.domain.owner_os_users
         if team and owners:
             found.append(
@@ -88,6 +88,16 @@ def declarations(spec: MeshSpec) -> list[Binding]:
             if owner and owners:
                 found.append(Binding(owner, tuple(owners), "owner_os_users", product.path))
     return found
+
+
+def _binding_domains(spec: MeshSpec) -> Sequence[DomainSpec]:
+    """The domains that may bind owners: all, or of a lazily loaded spec only those whose
+    files may set ``owner_os_users`` (so that a query's identity check parses no others)."""
+    from meshsim.spec.lazy import LazyDomains
+
+    if isinstance(spec.domains, LazyDomains):
+        return spec.domains.mentioning("owner_os_users")
+    return spec.domains
 
 
 def principals(spec: MeshSpec) -> list[str]:

@@ -9,26 +9,30 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.console import Console, NullConsole
-from meshsim.errors import MeshsimError, WorkspaceError, unknown_name_message
+from meshsim.errors import MeshsimError, QualityGateError, WorkspaceError, unknown_name_message
 from meshsim.spec.loader import MeshSpec, load_mesh, load_what_if, spec_fingerprint
 from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
     from meshsim.catalog import Catalog
-    from meshsim.catalog.models import ProductDetails
+    from meshsim.catalog.models import ProductDetails, PublishedVersion
     from meshsim.catalog.views import RowCounter
+    from meshsim.contracts.service import ContractDiff, ImportedContract
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
     from meshsim.pins import TableVersion
+    from meshsim.platforms.governance import ExportReport
     from meshsim.policy.access import TableAccess
     from meshsim.produce.writes import WriteBatch, WriteResult
+    from meshsim.quality.results import CheckRun
     from meshsim.query.result import Explanation, Result
     from meshsim.query.session import GovernedEngine, Session
     from meshsim.reprs import AccessList, Listing
@@ -183,14 +187,31 @@ class Mesh:
 
     def _build(self, scale: float) -> BuildReport:
         from meshsim.build import build_mesh
+        from meshsim.sources.registered import with_registered_columns
 
         if not self.catalog.store.create:  # built before: a lost catalog stops it up front
             self.catalog.store.check()
-        report = build_mesh(self.spec, self.workspace, scale, self.console)
+        # a build checks and writes everything: the spec loaded eagerly, every file at once,
+        # and the catalog publishes from the same spec (not a second, lazy load)
+        stamp = spec_fingerprint(self.mesh_dir)
+        spec = with_registered_columns(load_mesh(self.mesh_dir))
+        checks = self.catalog.refuse_breaking if not self.catalog.store.create else None
+        try:
+            report = build_mesh(spec, self.workspace, scale, self.console, before_writing=checks)
+        except QualityGateError as exc:
+            if not self.catalog.store.create:  # a first build has no catalog to keep them
+                self.catalog.record_checks(exc.run)
+                for record in exc.audit:
+                    self.catalog.append_audit(record)
+            raise
         self._invalidate()
+        with self._lock:
+            self._spec, self._spec_stamp = spec, stamp
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         for record in report.audit:  # derived tables' queries, run before the catalog existed
             self.catalog.append_audit(record)
+        if report.quality is not None:
+            self.catalog.record_checks(report.quality)
         state = self.workspace.read_state()
         if state.catalog_created_at is None:
             created = datetime.now(UTC)
@@ -207,7 +228,8 @@ class Mesh:
             if self._spec is None or stamp != self._spec_stamp:
                 from meshsim.sources.registered import with_registered_columns
 
-                self._spec = with_registered_columns(load_mesh(self.mesh_dir))
+                # lazily: a query over one table parses only its domain's files
+                self._spec = with_registered_columns(load_mesh(self.mesh_dir, lazy=True))
                 self._spec_stamp = stamp
                 self._invalidate()
             return self._spec
@@ -486,6 +508,34 @@ class Mesh:
             with_system_tables(self.spec), consumer, ref, self.effective_policies()
         )
 
+    def export_governance(
+        self,
+        target: str,
+        out: str | Path,
+        *,
+        storage_root: str | None = None,
+        locations: dict[str, str] | None = None,
+        catalog: str | None = None,
+        policy_user: str | None = None,
+    ) -> ExportReport:
+        """Write the mesh's governance for ``target`` (``lakeformation``, ``unity-catalog`` or
+        ``trino``) into the folder ``out``, from the access matrix :meth:`access` acts on.
+        Tables live at ``storage_root/<domain>/<table>`` unless ``locations`` gives a domain its
+        own root; ``catalog`` names Trino's catalog (the mesh's name by default) and
+        ``policy_user`` the Trino user lookups run as (``meshsim_policy``; never a consumer).
+        What the target cannot express is in the report and the files, never dropped."""
+        from meshsim.platforms.run import export_governance
+
+        return export_governance(
+            self,
+            target,
+            out,
+            storage_root=storage_root,
+            locations=locations,
+            catalog=catalog,
+            policy_user=policy_user,
+        )
+
     # --- catalog -------------------------------------------------------------------------------
 
     @property
@@ -515,6 +565,55 @@ class Mesh:
         """One product in detail, for ``as_consumer`` with its column access and row counts."""
         return self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
 
+    # --- data contracts (meshsim.contracts) -------------------------------------------------
+
+    def export_contract(self, product: str) -> str:
+        """The product as an ODCS v3 YAML data contract (``meshsim contract export``)."""
+        from meshsim.contracts.service import export_contract
+
+        return export_contract(self, product)
+
+    @staticmethod
+    def import_contract(
+        file: str | Path, *, domain: str, mesh_dir: str | Path = DEFAULT_MESH
+    ) -> ImportedContract:
+        """Create or update a product file of ``domain`` from an ODCS v3 contract; every key
+        meshsim cannot represent is refused, nothing is dropped."""
+        from meshsim.contracts.service import import_contract
+
+        return import_contract(Path(mesh_dir), Path(file), domain)
+
+    def contract_diff(
+        self, product: str, *, base: str | None = None, target: str | None = None
+    ) -> ContractDiff:
+        """The changes between two versions of a product, each breaking or not: ``base`` by
+        default the latest published version, ``target`` the spec; either may be a
+        published version (``3``), a contract version (``1.2.0``), ``spec`` or a file."""
+        from meshsim.contracts.service import diff_contract
+
+        return diff_contract(self, product, base, target)
+
+    def publish(self, product: str) -> PublishedVersion:
+        """Publish ``product`` from its tables' published versions, gated by the catalog's
+        rules and by the product's quality rules (:mod:`meshsim.quality.gate`)."""
+        from meshsim.quality import gate
+
+        return gate.publish(self, product)
+
+    def check(
+        self,
+        product: str | None = None,
+        *,
+        as_consumer: str | None = None,
+        versions: dict[str, int] | None = None,
+    ) -> CheckRun:
+        """Run the quality rules of ``product`` (all products when None) on its published
+        table versions, or on ``versions`` (table -> Delta version); results are stored in
+        the catalog, and sample keys hide what ``as_consumer`` may not see."""
+        from meshsim.quality import gate
+
+        return gate.check(self, product, as_consumer=as_consumer, versions=versions)
+
     def row_counter(self, consumer: str | None) -> RowCounter | None:
         """The row counts a listing may show ``consumer``: what it could count itself with
         governed SQL (its row filters applied, at the published version; audited as its own
@@ -535,7 +634,7 @@ class Mesh:
         """The spec's policies plus active subscriptions; one object per catalog revision, so
         the query engine's compiled-policy cache stays warm until something changes."""
         spec = self.spec
-        key = (spec.fingerprint, self.catalog.revision())
+        key = (self._spec_stamp or "", self.catalog.revision())
         with self._lock:
             if self._policies is None or self._policies[0] != key:
                 from meshsim.system import with_system_grants
@@ -571,18 +670,25 @@ class Mesh:
                 )
             return self._engine
 
-    def session(self, consumer: str) -> ConsumerSession:
-        """Run SQL as ``consumer``, under its policies and subscriptions; refused when the
-        mesh binds ``consumer`` to other OS users than the one running this process."""
-        return ConsumerSession(self, self.engine.session(consumer))
+    def session(self, consumer: str, engine: str = "duckdb") -> ConsumerSession:
+        """Run SQL as ``consumer``, under its policies and subscriptions, on ``engine``
+        ("duckdb", or "spark" with the ``meshsim[spark]`` extra: the same verified plan);
+        refused when the mesh binds ``consumer`` to other OS users than the one running this
+        process."""
+        return ConsumerSession(self, self.engine.session(consumer, engine))
 
-    def warm_up(self) -> None:
+    def warm_up(self, consumers: Sequence[str] = ()) -> None:
         """Open the query engine and load every table's current snapshot now rather than on
-        the first query (a notebook's "connect" step; the benchmark's untimed preparation)."""
+        the first query (a notebook's "connect" step; the benchmark's untimed preparation);
+        for each of ``consumers``, also compile and check the governed scans of the tables it
+        may read (:meth:`GovernedEngine.warm`)."""
         engine = self.engine
         engine.connection  # noqa: B018 - opening it is the point
         for table in self.spec.tables():
             engine.planner.snapshot(table.ref)
+        for consumer in consumers:
+            self.session(consumer)  # refused as for a query: unknown, or another OS user
+            engine.warm(consumer)
 
     def sql(self, consumer: str, text: str, params: Any = None) -> Result:
         return self.session(consumer).sql(text, params)
@@ -657,12 +763,13 @@ class ConsumerSession:
     def __init__(self, mesh: Mesh, session: Session) -> None:
         self.mesh = mesh
         self.consumer = session.consumer
+        self.runs_on = session.runs_on
 
     @property
     def _session(self) -> Session:
         # the engine of now: a spec edit replaces it (classifications, attributes), and a
         # session held from before must not keep querying through the old one
-        return self.mesh.engine.session(self.consumer)
+        return self.mesh.engine.session(self.consumer, self.runs_on)
 
     def __repr__(self) -> str:
         return f"<meshsim session as {self.consumer}>"

@@ -186,6 +186,7 @@ def details_sections(details: Any) -> list[Listing]:
         Listing([summary], title=details.product),
         Listing(details.versions, title="versions"),
         Listing(details.columns, title="columns" + seen),
+        Listing(details.quality, title="quality rules (latest result)"),
         Listing(details.subscribers, title="who can read it"),
     ]
 

@@ -23,7 +23,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import MeshsimError, SpecError, closest, unknown_name_message
 from meshsim.spec.models import NAME_PATTERN
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from meshsim.spec.lint import Problem
     from meshsim.spec.loader import MeshSpec
+    from meshsim.spec.models import Product
 
 EXAMPLES = ("minimal", "retail")
 #: The description scaffolded files carry until someone writes one.
@@ -298,11 +299,45 @@ def new_product(mesh_dir: str | Path, ref: str, from_path: str | Path) -> NewPro
     classified = [
         (n, t, nullable, _classify(n, DEFAULT_CLASSIFICATION)) for n, t, nullable in columns
     ]
+    write_product_file(file, _product_yaml(name, owner, kind, source, classified, str(from_path)))
+    return NewProduct(file, ref, kind, classified)
+
+
+def write_product_file(file: Path, text: str) -> None:
+    """Write a product file whole or not at all (a reader never sees half of it)."""
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(".yaml.tmp")
-    tmp.write_text(_product_yaml(name, owner, kind, source, classified, str(from_path)))
+    tmp.write_text(text)
     os.replace(tmp, file)
-    return NewProduct(file, ref, kind, classified)
+
+
+class _Flow(dict):
+    """A mapping written on one line, as product files write their columns."""
+
+
+def _flow_mapping(dumper: Any, data: _Flow) -> Any:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True)
+
+
+def product_yaml(product: Product, header: str) -> str:
+    """A whole product spec as a product file: ``header`` as its first comment lines, then
+    every field that differs from its default, columns one per line where they fit."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(_Flow, _flow_mapping)
+    data = product.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    for table in data["tables"]:
+        if "columns" in table:
+            table["columns"] = [
+                c if {"quality", "allow_unmasked"} & c.keys() else _Flow(c)
+                for c in table["columns"]
+            ]
+    body = yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
+    comments = "".join(f"# {line}\n" for line in header.splitlines())
+    return comments + body
 
 
 def _owner_team(domain_file: Path) -> str | None:

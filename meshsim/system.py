@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,9 @@ def _audit_columns() -> tuple[tuple[str, str, str], ...]:
 
 def with_system_tables(spec: MeshSpec) -> MeshSpec:
     """``spec`` plus the ``meshsim`` system domain (skipped if the mesh defines its own)."""
-    if any(d.name == SYSTEM_DOMAIN for d in spec.domains):
+    if "with_system_tables" in spec.memo:  # one per spec, so what it derives is kept too
+        return spec.memo["with_system_tables"]
+    if spec.domain(SYSTEM_DOMAIN) is not None:
         return spec
     table = Table(
         name="audit",
@@ -80,7 +83,14 @@ def with_system_tables(spec: MeshSpec) -> MeshSpec:
     system = DomainSpec(
         domain, (ProductSpec(SYSTEM_DOMAIN, product, spec.root / "mesh.yaml"),), spec.root
     )
-    return dataclasses.replace(spec, domains=(*spec.domains, system))
+    from meshsim.spec.lazy import LazyDomains
+
+    if isinstance(spec.domains, LazyDomains) and not spec.domains.loaded:
+        domains: Sequence[DomainSpec] = spec.domains.derive(extra=(system,))
+    else:
+        domains = (*spec.domains, system)
+    spec.memo["with_system_tables"] = dataclasses.replace(spec, domains=domains)
+    return spec.memo["with_system_tables"]
 
 
 def with_system_grants(spec: MeshSpec, policies: Policies) -> Policies:

@@ -34,7 +34,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.bench import answers, queries
-from meshsim.bench.engines import ENGINES, FULL_ACCESS, RESTRICTED, Engine, engine_info
+from meshsim.bench.engines import (
+    DEFAULT_ENGINES,
+    ENGINES,
+    FULL_ACCESS,
+    RESTRICTED,
+    Engine,
+    engine_info,
+)
 from meshsim.console import Console, NullConsole
 
 if TYPE_CHECKING:
@@ -94,12 +101,13 @@ class Target:
 class BenchConfig:
     scale: float = 1.0
     runs: int = 3
-    engines: tuple[str, ...] = tuple(ENGINES)
+    engines: tuple[str, ...] = DEFAULT_ENGINES
     queries: tuple[str, ...] = queries.ALL
     cold: bool = True
     micro: bool = True
     smoke: bool = False  # correctness only: one run, no cold runs, no micro-benchmarks
     scaling: tuple[float, ...] = ()  # scale factors of the scaling micro-benchmark
+    mesh_sizes: tuple[int, ...] = ()  # table counts of the mesh-scale micro-benchmark
 
 
 @dataclass
@@ -352,6 +360,7 @@ def compute_targets(result: BenchResult) -> None:
             cli.get("command", ""),
         )
     )
+    targets += [Target(*t) for t in result.micro.get("mesh_scale", {}).get("targets", [])]
     result.targets = targets
 
 
@@ -408,7 +417,11 @@ def run_tpch(
         from meshsim.bench import micro
 
         result.micro = micro.run_all(
-            mesh, scales=config.scaling, workspace_root=workspace_root, console=console
+            mesh,
+            scales=config.scaling,
+            mesh_sizes=config.mesh_sizes,
+            workspace_root=workspace_root,
+            console=console,
         )
     compute_ratios(result)
     compute_targets(result)
@@ -437,24 +450,26 @@ def run_benchmark(
     cold: bool = True,
     smoke: bool = False,
     scaling: tuple[float, ...] | None = None,
+    mesh_sizes: tuple[int, ...] | None = None,
     mesh_dir: str | Path | None = None,
     console: Console | None = None,
 ) -> tuple[BenchResult, dict[str, Path]]:
     """Build (or reuse) the example mesh at ``scale`` under ``workspace/sf<scale>``, run the
     benchmark and write the report to ``out``; returns the result and the written files."""
-    from meshsim.bench import report
+    from meshsim.bench import meshscale, report
     from meshsim.bench.engines import check_engines
 
     console = console or NullConsole()
     config = BenchConfig(
         scale=scale,
         runs=max(1, runs),
-        engines=tuple(check_engines(engines) if engines else ENGINES),
+        engines=tuple(check_engines(engines) if engines else DEFAULT_ENGINES),
         queries=tuple(q.name for q in queries.tpch(query_names)),
         cold=cold,
         micro=micro and not smoke,
         smoke=smoke,
         scaling=default_scaling(scale) if scaling is None else tuple(scaling),
+        mesh_sizes=meshscale.SIZES if mesh_sizes is None else tuple(mesh_sizes),
     )
     started = time.perf_counter()
     mesh = prepare_mesh(Path(workspace) / f"sf{scale:g}", scale, console, mesh_dir)
@@ -471,3 +486,34 @@ def iter_problems(result: BenchResult) -> Iterator[str]:
     for run in result.problems:
         what = "WRONG ANSWER" if run.status == "wrong" else "FAILED"
         yield f"{what}: {run.engine} {run.query}: {run.answer or run.error}"
+
+
+def run_mesh_scale(
+    *,
+    out: str | Path = "benchmarks/results/latest",
+    workspace: str | Path = "meshsim-bench",
+    sizes: tuple[int, ...] | None = None,
+    consumers: int | None = None,
+    console: Console | None = None,
+) -> tuple[BenchResult, dict[str, Path]]:
+    """The mesh-scale micro-benchmark alone (no TPC-H), its meshes generated under
+    ``workspace/mesh-scale``; the report is written to ``out`` like the whole benchmark's."""
+    from meshsim.bench import meshscale, report
+
+    console = console or NullConsole()
+    config = BenchConfig(
+        engines=(), queries=(), cold=False, mesh_sizes=tuple(sizes or meshscale.SIZES)
+    )
+    result = BenchResult(config, machine_description(), datetime.now(UTC).isoformat())
+    started = time.perf_counter()
+    result.micro = {
+        "mesh_scale": meshscale.mesh_scale(
+            Path(workspace) / "mesh-scale",
+            sizes=config.mesh_sizes,
+            consumers=consumers or meshscale.CONSUMERS,
+            console=console,
+        )
+    }
+    result.targets = [Target(*t) for t in result.micro["mesh_scale"]["targets"]]
+    result.seconds = time.perf_counter() - started
+    return result, report.write(result, Path(out))

@@ -14,7 +14,10 @@ could not run).
   compaction, with the time to scan it on DuckDB.
 - **cli**: ``meshsim sql`` on a tiny query, from process start to the first row on stdout.
 - **catalog**: search latency with 1,000 published products, when the catalog offers search.
-- **scaling**: total TPC-H time (sum of one cold run per query) at several scale factors.
+- **layout**: each choice of Parquet layout and DuckDB setting, as ratios of raw DuckDB time
+  (:mod:`meshsim.bench.layout`).
+- **scaling**: total TPC-H time (one run per query on a fresh engine) and peak memory of
+  every engine at several scale factors, one process per engine.
 """
 
 from __future__ import annotations
@@ -443,52 +446,55 @@ def scaling(
     scales: tuple[float, ...],
     *,
     mesh_dir: Path,
-    engines: tuple[str, ...] = ("duckdb", "meshsim"),
+    engines: tuple[str, ...] | None = None,
     console: Console | None = None,
+    timeout_s: float | None = None,
 ) -> dict[str, Any]:
+    """Every engine at every scale, each in a process of its own (:mod:`meshsim.bench.scaling`):
+    total time of one run per query and the process's peak resident memory."""
     from meshsim.bench.engines import ENGINES
     from meshsim.bench.harness import prepare_mesh
+    from meshsim.bench.scaling import DEFAULT_TIMEOUT_S, run_engine
 
     console = console or NullConsole()
     rows = []
     for scale in scales:
-        mesh = prepare_mesh(workspace_root / f"sf{scale:g}", scale, NullConsole(), mesh_dir)
-        for name in engines:
-            engine = ENGINES[name](mesh)
-            engine.prepare()
-            total, failed = 0.0, []
-            try:
-                for q in queries.tpch():
-                    console.note(f"scaling: sf {scale:g} {name} {q.name}")
-                    started = time.perf_counter()
-                    try:
-                        engine.run(q.sql)
-                    except Exception:  # noqa: BLE001 - reported as a failed query
-                        failed.append(q.name)
-                        continue
-                    total += time.perf_counter() - started
-            finally:
-                engine.close()
+        workspace = workspace_root / f"sf{scale:g}"
+        prepare_mesh(workspace, scale, NullConsole(), mesh_dir).close()
+        for name in engines or tuple(ENGINES):
+            console.note(f"scaling: sf {scale:g} {name}")
+            run = run_engine(workspace, name, timeout_s=timeout_s or DEFAULT_TIMEOUT_S)
             rows.append(
                 {
                     "scale": scale,
                     "engine": name,
-                    "total_s": round(total, 3),
-                    "failed": ", ".join(failed),
+                    "total_s": run.total_s,
+                    "peak_rss_mb": run.peak_rss_mb,
+                    "failed": run.failed,
                 }
             )
     return {
-        "title": "Scaling: total TPC-H time (22 queries, one run each, first run on a fresh "
-        "engine)",
-        "columns": ["scale", "engine", "total_s", "failed"],
+        "title": "Scaling: total TPC-H time and peak memory (one run per query on a fresh "
+        "engine, one process per engine)",
+        "note": "peak_rss_mb is the engine process's peak resident memory (ru_maxrss), Python "
+        "and the libraries included (about 200 MB with no data read); the restricted engines "
+        "run the 8 restricted queries, the others all 22",
+        "columns": ["scale", "engine", "total_s", "peak_rss_mb", "failed"],
         "rows": rows,
     }
+
+
+def layout(mesh: Mesh, *, console: Console | None = None) -> dict[str, Any]:
+    from meshsim.bench.layout import layout as measure
+
+    return measure(mesh, console=console)
 
 
 def run_all(
     mesh: Mesh,
     *,
     scales: tuple[float, ...] = (),
+    mesh_sizes: tuple[int, ...] = (),
     workspace_root: Path | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
@@ -499,6 +505,7 @@ def run_all(
         ("snapshot", lambda: snapshots(console=console)),
         ("cli", lambda: cli(mesh)),
         ("catalog", lambda: catalog(mesh)),
+        ("layout", lambda: layout(mesh, console=console)),
     ]
     if scales and workspace_root is not None:
         steps.append(
@@ -507,6 +514,11 @@ def run_all(
                 lambda: scaling(workspace_root, scales, mesh_dir=mesh.mesh_dir, console=console),
             )
         )
+    if mesh_sizes and workspace_root is not None:
+        from meshsim.bench.meshscale import mesh_scale
+
+        root = workspace_root / "mesh-scale"
+        steps.append(("mesh_scale", lambda: mesh_scale(root, sizes=mesh_sizes, console=console)))
     with console.progress("micro-benchmarks", total=len(steps)) as progress:
         for name, step in steps:
             progress.advance(0, f"micro: {name}")

@@ -9,6 +9,7 @@ tests build it directly over a workspace and a spec.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,12 @@ from meshsim.catalog.models import (
     utcnow,
 )
 from meshsim.catalog.publish import PublishGateError, publish_version, record_spec_grants
+from meshsim.catalog.quality import latest_results, record_run
 from meshsim.catalog.search import search as search_index
 from meshsim.catalog.store import Store, revision
 from meshsim.errors import CatalogError, unknown_name_message
 from meshsim.identity import authenticate, current_os_user
+from meshsim.quality.results import CheckRun
 from meshsim.spec.loader import MeshSpec, ProductSpec
 from meshsim.spec.models import Policies
 from meshsim.values import bounded_int, optional_limit, plain_text
@@ -114,6 +117,27 @@ class Catalog:
                 reason=reason,
             )
 
+    def refuse_breaking(self, product_refs: list[str] | None = None) -> None:
+        """Refuse (:class:`~meshsim.contracts.impact.BreakingChangeError`) a spec whose product
+        breaks its latest published version without a new major version: what publishing
+        would refuse, checked before a build or a write changes a table consumers read."""
+        from meshsim.contracts.impact import refuse_breaking
+
+        spec = self.spec
+        wanted = [p for p in spec.products() if product_refs is None or p.ref in product_refs]
+        with self.store.read() as con:
+            for product in wanted:
+                published = views.published_products(con, product.ref)
+                if published:
+                    refuse_breaking(con, spec, product, published[-1][1], self._now())
+
+    def published_products(self, product_ref: str) -> list[tuple[int, Any]]:
+        """Every published version of a product, oldest first: (catalog version, its spec as
+        published, a :class:`~meshsim.spec.models.Product`)."""
+        ref = self._product(product_ref).ref
+        with self.store.read() as con:
+            return views.published_products(con, ref)
+
     def published_table_versions(self, table_ref: str) -> set[int]:
         """Every Delta version of ``table_ref`` some published product version pinned."""
         import json
@@ -177,9 +201,9 @@ class Catalog:
             require_consumer(self.spec, as_consumer)
         now = self._now()
         with self.store.read() as con:
-            active = [r for r in self._requests(con, state="approved") if r.active(now)]
+            subscribers = views.subscriber_counts(con, now)
             latest = views.latest_versions(con)
-        return views.products(latest, active, views.counter_for(as_consumer, count))
+        return views.products(latest, subscribers, views.counter_for(as_consumer, count))
 
     def search(self, text: str, limit: int | None = 20) -> list[dict[str, Any]]:
         limit = optional_limit(limit)
@@ -208,12 +232,13 @@ class Catalog:
             assert schema is not None
             history = views.versions(con, ref)
             requests = self._requests(con, product=ref)
+            quality = latest_results(con, ref)
         history = views.recount(history, views.counter_for(as_consumer, count))
         active = [r for r in requests if r.active(now)]
         pending = sum(1 for r in requests if r.state == "pending")
         policies = self._merge(spec.policies, active)
         updated = self._updated_at(ref, history, spec)
-        return views.show(
+        details = views.show(
             spec,
             ref.split(".")[0],
             schema,
@@ -225,6 +250,13 @@ class Catalog:
             updated,
             now,
         )
+        return replace(details, quality=quality)
+
+    def record_checks(self, run: CheckRun) -> None:
+        """Store a check run's results, each with the table version it checked."""
+        if run.results:
+            with self.store.write() as con:
+                record_run(con, run)
 
     def _updated_at(self, ref: str, history: list[dict[str, Any]], spec: MeshSpec) -> datetime:
         """When the product's data last changed: its tables' build times, else publication."""
@@ -427,11 +459,22 @@ class Catalog:
             pending = self._requests(con, state="pending")
         return mesh_graph(self.spec, self.effective_policies(), pending)
 
-    def graph(self, fmt: str = "mermaid", out: str | Path | None = None) -> str:
-        """Mermaid text, or a PNG/SVG written to ``out`` (returns its path)."""
-        from meshsim.graph import render
+    def graph(
+        self,
+        fmt: str = "mermaid",
+        out: str | Path | None = None,
+        *,
+        domain: str | None = None,
+        consumer: str | None = None,
+        group: bool | None = None,
+    ) -> str:
+        """Mermaid text, or a PNG/SVG written to ``out`` (returns its path): the part about
+        ``domain`` and/or ``consumer`` if given, grouped by domain when ``group`` (by default
+        when it has more than :data:`meshsim.graph.GROUP_OVER` tables)."""
+        from meshsim.graph import focus, readable, render
 
-        return render(self.topology(), fmt, out)
+        picture = focus(self.topology(), domain=domain, consumer=consumer)
+        return render(readable(picture, group=group), fmt, out)
 
     # --- audit -------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -138,6 +138,8 @@ class ProductDetails:
     subscribers: list[dict[str, Any]]
     as_consumer: str | None = None
     pending_requests: int = 0
+    #: the latest result of each quality rule (meshsim.catalog.quality.latest_results)
+    quality: list[dict[str, Any]] = field(default_factory=list)
 
     def __str__(self) -> str:
         from meshsim.reprs import details_text
@@ -167,4 +169,5 @@ class ProductDetails:
             "subscribers": self.subscribers,
             "as_consumer": self.as_consumer,
             "pending_requests": self.pending_requests,
+            "quality": self.quality,
         }

@@ -78,7 +78,7 @@ def _named_in(names: Container[str], table: TableSpec, column: Column) -> bool:
 
 
 def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[GateFinding]:
-    from meshsim.policy.access import resolve_access
+    from meshsim.policy.access import readable_access
     from meshsim.policy.exposure import raw_cells
 
     spec_product = product.product
@@ -93,7 +93,6 @@ def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[GateFinding]:
             ("name",), "no description: add 'description:' so consumers can find and judge it"
         )
     admins = {c.name for c in spec.mesh.consumers if c.admin}
-    consumers = [c for c in spec.consumer_names() if c not in admins]
     for index, table in enumerate(spec_product.tables):
         ref = f"{product.domain}.{table.name}"
         for position, column in enumerate(table.columns):
@@ -107,7 +106,7 @@ def _gate(spec: MeshSpec, product: ProductSpec) -> Iterator[GateFinding]:
         }
         if not protected:
             continue
-        matrix = [resolve_access(spec, name, ref) for name in consumers]
+        matrix = [a for a in readable_access(spec, tables=[ref]) if a.consumer not in admins]
         for cell in raw_cells(spec, matrix, partial(_named_in, protected)):
             position = protected[cell.column]
             column = table.columns[position]
@@ -148,6 +147,7 @@ def publish_version(
     reason: str = "",
 ) -> PublishedVersion:
     """Check the gate and record a new version (inside the caller's write transaction),
+    refused if it breaks the latest published version without a new major version,
     audited with the OS user that published it, as ``principal`` (the product's owner by
     default; a producer's write names its writer) and why (``reason``, e.g. the write).
 
@@ -178,6 +178,11 @@ def publish_version(
             json.loads(latest["rows"]),
             latest["spec_fingerprint"],
         )
+    if latest is not None:
+        from meshsim.contracts.impact import refuse_breaking
+        from meshsim.spec.models import Product
+
+        refuse_breaking(con, spec, product, Product.model_validate_json(latest["schema"]), now)
     version = (latest["version"] if latest is not None else 0) + 1
     at = stamp(now)
     con.execute(
@@ -224,7 +229,8 @@ def _tag_text(tags: dict[str, str]) -> str:
 def _index(con: sqlite3.Connection, spec: MeshSpec, product: ProductSpec) -> None:
     """Replace the product's rows in the full-text index: product, tables, columns."""
     p = product.product
-    domain = next(d for d in spec.domains if d.name == product.domain)
+    domain = spec.domain(product.domain)
+    assert domain is not None
     owners = " ".join(x for x in (p.owner, domain.domain.owner_team, product.domain) if x)
     con.execute("DELETE FROM search_index WHERE product = ?", (product.ref,))
     entries = [(product.ref, "product", p.name, p.description, _tag_text(p.tags))]

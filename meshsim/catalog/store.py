@@ -155,6 +155,34 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_consumer ON audit (consumer);
     CREATE INDEX audit_request ON audit (request_id);
     """,
+    # 4: quality rule results, each with the table version it checked (meshsim.quality);
+    # sample keys are data values, recomputed for each viewer by 'meshsim check', never stored
+    """
+    CREATE TABLE quality_results (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        checked_at TEXT NOT NULL,
+        trigger TEXT NOT NULL CHECK (trigger IN ('check', 'build', 'write', 'publish')),
+        product TEXT NOT NULL,
+        table_ref TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        rule TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('error', 'warn')),
+        status TEXT NOT NULL CHECK (status IN ('passed', 'failed', 'error')),
+        failing_rows INTEGER,
+        observed TEXT,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX quality_results_rule ON quality_results (product, table_ref, rule, id);
+    """,
+    # 5 (issue 17, meshes at enterprise size): the lookups of show, the request workflow
+    # and the listings by product, consumer and state use an index at 100,000 requests
+    """
+    CREATE INDEX IF NOT EXISTS requests_product_state ON requests (product, state);
+    CREATE INDEX IF NOT EXISTS requests_consumer_state ON requests (consumer, state, id);
+    CREATE INDEX IF NOT EXISTS audit_product ON audit (product, id);
+    CREATE INDEX IF NOT EXISTS audit_kind ON audit (kind, id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -112,8 +112,22 @@ def latest_versions(con: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+def subscriber_counts(con: sqlite3.Connection, now: datetime) -> dict[str, int]:
+    """Per product, the consumers with an active subscription (approved, not expired at
+    ``now``: stamps sort as text in time order), counted by SQLite, not request by request."""
+    from meshsim.catalog.models import stamp
+
+    return dict(
+        con.execute(
+            "SELECT product, count(DISTINCT consumer) FROM requests WHERE state = 'approved'"
+            " AND (expires_at IS NULL OR expires_at > ?) GROUP BY product",
+            (stamp(now),),
+        ).fetchall()
+    )
+
+
 def products(
-    rows: list[sqlite3.Row], active: list[Request], count: RowCounter | None = None
+    rows: list[sqlite3.Row], subscribers: dict[str, int], count: RowCounter | None = None
 ) -> list[dict[str, Any]]:
     out = []
     for row in rows:
@@ -133,7 +147,7 @@ def products(
                 "tables": list(tables),
                 "rows": total(counts),
                 "protected_columns": protected,
-                "subscribers": len({r.consumer for r in active if r.product == row["ref"]}),
+                "subscribers": subscribers.get(row["ref"], 0),
                 "description": row["description"],
             }
         )
@@ -188,7 +202,7 @@ def show(
     from meshsim.policy.access import resolve_access
 
     ref = f"{domain}.{schema.name}"
-    domain_spec = next((d for d in spec.domains if d.name == domain), None)
+    domain_spec = spec.domain(domain)
     columns = []
     for table in schema.tables:
         table_ref = f"{domain}.{table.name}"
@@ -234,10 +248,18 @@ def subscribers(
 ) -> list[dict[str, Any]]:
     """Who can read some of the product now, and through which grants."""
     from meshsim.policy.access import resolve_access
+    from meshsim.policy.index import policy_index
 
-    tables = [t.ref for t in spec.tables() if f"{t.domain}.{t.product}" == ref]
+    product = spec.product(ref)
+    domain = ref.split(".")[0]
+    tables = [f"{domain}.{t.name}" for t in product.product.tables] if product else []
+    index = policy_index(spec, policies)
+    candidates: set[str] = set()
+    for table in tables:  # only who some grant on them names: everyone else reads none
+        found = spec.table(table)
+        candidates.update(index.readers(found) if found is not None else ())
     out = []
-    for consumer in spec.consumer_names():
+    for consumer in [c for c in spec.consumer_names() if c in candidates]:
         via: list[str] = []
         readable = []
         for table in tables:
@@ -374,3 +396,11 @@ def access_diff(
                 }
             )
     return out
+
+
+def published_products(con: sqlite3.Connection, ref: str) -> list[tuple[int, Product]]:
+    """Each published version of product ``ref``, oldest first, with its spec as published."""
+    rows = con.execute(
+        "SELECT version, schema FROM product_versions WHERE product = ? ORDER BY version", (ref,)
+    )
+    return [(int(row["version"]), Product.model_validate_json(row["schema"])) for row in rows]

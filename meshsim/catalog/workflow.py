@@ -77,9 +77,8 @@ def check_transition(request: Request, action: str) -> str:
 
 
 def _product_tables(spec: MeshSpec, product: ProductSpec) -> list[TableSpec]:
-    return [
-        t for t in spec.tables() if t.domain == product.domain and t.product == product.product.name
-    ]
+    found = (spec.table(f"{product.domain}.{t.name}") for t in product.product.tables)
+    return [t for t in found if t is not None]
 
 
 def resolve_scope(
@@ -191,7 +190,8 @@ def withheld_columns(
 
 def deciders(spec: MeshSpec, product: ProductSpec) -> list[str]:
     """Principals who may decide requests for ``product``, in a stable order."""
-    domain = next(d for d in spec.domains if d.name == product.domain)
+    domain = spec.domain(product.domain)
+    assert domain is not None
     names = [product.product.owner, domain.domain.owner_team]
     names += [c.name for c in spec.mesh.consumers if c.admin]
     return list(dict.fromkeys(n for n in names if n))

@@ -41,6 +41,9 @@ def _register() -> None:
         "doctor_cmds",
         "produce_cmds",
         "scaffold_cmds",
+        "platform_cmds",
+        "contract_cmds",
+        "quality_cmds",
         "workshop_cmds",
     )
     for optional in optional_commands:

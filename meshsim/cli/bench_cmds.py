@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from meshsim.bench.meshscale import CONSUMERS as MESH_CONSUMERS
+from meshsim.bench.meshscale import SIZES as MESH_SIZES
 from meshsim.cli import app
 from meshsim.cli.options import (
     MAX_RUNS,
@@ -50,8 +53,8 @@ def bench(
     engines: str | None = typer.Option(
         None,
         "--engines",
-        help="Comma-separated engines (default all): duckdb, meshsim, "
-        "duckdb_twin, meshsim_restricted, polars, deltars, duckdb_dataset.",
+        help="Comma-separated engines (default all but spark): duckdb, meshsim, "
+        "duckdb_twin, meshsim_restricted, polars, deltars, duckdb_dataset, spark.",
     ),
     queries: str | None = typer.Option(
         None, "--queries", help="Comma-separated TPC-H queries, e.g. 1,6,18 (default all 22)."
@@ -69,12 +72,39 @@ def bench(
     smoke: bool = typer.Option(
         False, "--smoke", help="Correctness only: one warm run, no cold runs, no micro-benchmarks."
     ),
+    mesh_scale: bool = typer.Option(
+        False,
+        "--mesh-scale",
+        help="Only the mesh-scale micro-benchmark (generated meshes of 10 to 10,000 tables).",
+    ),
+    max_tables: int = typer.Option(
+        MESH_SIZES[-1],
+        "--max-tables",
+        parser=integer(1, MESH_SIZES[-1]),
+        metavar="N",
+        help="Largest mesh of the mesh-scale micro-benchmark (sizes 10, 100, 1000, 10000 up "
+        "to N, and N).",
+    ),
+    consumers: int = typer.Option(
+        MESH_CONSUMERS,
+        "--consumers",
+        parser=integer(1, 100_000),
+        metavar="N",
+        help="Consumers of the mesh-scale meshes.",
+    ),
     mesh: Path = MeshDir,
 ) -> None:
     """Run TPC-H on meshsim, raw DuckDB and peer engines; check answers; write a report."""
-    from meshsim.bench.harness import iter_problems, run_benchmark
+    from meshsim.bench.harness import iter_problems, run_benchmark, run_mesh_scale
 
     out_console = console()
+    sizes = tuple(sorted({s for s in MESH_SIZES if s <= max_tables} | {max_tables}))
+    if mesh_scale:
+        result, files = run_mesh_scale(
+            out=out, workspace=workspace, sizes=sizes, consumers=consumers, console=out_console
+        )
+        _report(out_console, result, files)
+        return
     result, files = run_benchmark(
         scale=scale,
         runs=runs,
@@ -86,9 +116,16 @@ def bench(
         cold=not no_cold,
         smoke=smoke,
         scaling=scaling,
+        mesh_sizes=sizes,
         mesh_dir=mesh,
         console=out_console,
     )
+    _report(out_console, result, files)
+    if any(True for _ in iter_problems(result)):
+        raise typer.Exit(1)
+
+
+def _report(out_console: Any, result: Any, files: dict[str, Path]) -> None:
     out_console.table(
         "targets",
         ["target", "goal", "measured", "result"],
@@ -103,5 +140,3 @@ def bench(
         ],
     )
     out_console.note(f"report: {files['markdown']}  (data: {files['json']})")
-    if any(True for _ in iter_problems(result)):
-        raise typer.Exit(1)

@@ -24,8 +24,10 @@ from meshsim.cli.options import (
     expiry,
     input_file,
     limit_option,
+    offset_option,
     open_mesh,
     output_file,
+    page_limit_option,
 )
 from meshsim.cli.render import Format, render_rows
 
@@ -79,8 +81,9 @@ def publish(
     product: str = typer.Argument(..., help="DOMAIN.PRODUCT"),
     workspace: Path = WorkspaceDir,
 ) -> None:
-    """Publish a product version from the spec and its tables' current versions (gated)."""
-    version = _catalog(workspace).publish(product)
+    """Publish a product version from the spec and its tables' current versions (gated by
+    the catalog's rules and the product's quality rules)."""
+    version = open_mesh(workspace).publish(product)
     tables = ", ".join(f"{t}@v{v}" for t, v in version.tables.items())
     sys.stdout.write(f"published {version.product} version {version.version} ({tables})\n")
 
@@ -91,23 +94,27 @@ def products(
         None, "--as", help="Count only the rows this consumer may read (default: all rows)."
     ),
     workspace: Path = WorkspaceDir,
+    limit: int | None = page_limit_option(),
+    offset: int = offset_option(),
     format: Format = FormatOpt,
 ) -> None:
     """List published products: owner, version, tables, rows, subscribers."""
     rows = open_mesh(workspace).products(as_consumer=as_consumer)
     title = "published products" + (f" as seen by {as_consumer}" if as_consumer else "")
-    render_rows(rows, format, title=title)
+    render_rows(rows, format, title=title, limit=limit, offset=offset)
 
 
 @app.command()
 def search(
     text: str = typer.Argument(..., help="Words to find in names, descriptions, tags, owners."),
     workspace: Path = WorkspaceDir,
-    limit: int = limit_option(20, "At most N hits."),
+    limit: int = limit_option(20, "At most N hits; the total is shown."),
+    offset: int = offset_option(),
     format: Format = FormatOpt,
 ) -> None:
     """Full-text search over products, tables and columns, best match first."""
-    render_rows(open_mesh(workspace).search(text, limit=limit), format, title=f"search: {text}")
+    hits = open_mesh(workspace).search(text, limit=None)
+    render_rows(hits, format, title=f"search: {text}", limit=limit, offset=offset)
 
 
 @app.command()
@@ -148,6 +155,7 @@ def show(
     render_rows(details.versions, format, title="versions", console=out)
     title = "columns" + (f" as seen by {details.as_consumer}" if details.as_consumer else "")
     render_rows(details.columns, format, title=title, console=out)
+    render_rows(details.quality, format, title="quality rules (latest result)", console=out)
     render_rows(details.subscribers, format, title="who can read it", console=out)
 
 
@@ -191,12 +199,14 @@ def requests(
     pending: bool = typer.Option(False, "--pending", help="Only requests awaiting a decision."),
     consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer's."),
     workspace: Path = WorkspaceDir,
+    limit: int | None = page_limit_option(),
+    offset: int = offset_option(),
     format: Format = FormatOpt,
 ) -> None:
     """List access requests and their states."""
     rows = [r.as_row() for r in _catalog(workspace).requests(pending=pending, consumer=consumer)]
     columns = REQUEST_COLUMNS if format == Format.table else None
-    render_rows(rows, format, title="requests", columns=columns)
+    render_rows(rows, format, title="requests", columns=columns, limit=limit, offset=offset)
 
 
 def _decided(verb: str, made) -> None:
@@ -250,10 +260,13 @@ def revoke(
 def subscriptions(
     consumer: str | None = typer.Option(None, "--consumer", help="Only this consumer's."),
     workspace: Path = WorkspaceDir,
+    limit: int | None = page_limit_option(),
+    offset: int = offset_option(),
     format: Format = FormatOpt,
 ) -> None:
     """Active subscriptions (approved requests) and the grants mesh.yaml declares."""
-    render_rows(_catalog(workspace).subscriptions(consumer), format, title="subscriptions")
+    rows = _catalog(workspace).subscriptions(consumer)
+    render_rows(rows, format, title="subscriptions", limit=limit, offset=offset)
 
 
 @app.command()
@@ -270,6 +283,8 @@ def access(
         "or policies block (not applied), and what validate would newly report.",
     ),
     workspace: Path = WorkspaceDir,
+    limit: int | None = page_limit_option(),
+    offset: int = offset_option(),
     format: Format = FormatOpt,
 ) -> None:
     """The access matrix: consumers by tables by columns, and the rule deciding each cell."""
@@ -280,7 +295,7 @@ def access(
         else mesh.access_changes(policies, consumer)
     )
     title = f"what would change under {policies}" if policies else "access matrix"
-    render_rows(rows, format, title=title)
+    render_rows(rows, format, title=title, limit=limit, offset=offset)
     if policies is not None:
         for problem in mesh.what_if_problems(policies):
             sys.stderr.write(f"{problem}\n")
@@ -296,10 +311,23 @@ def graph(
         metavar="FILE",
         help="File to write (needed for png/svg).",
     ),
+    domain: str | None = typer.Option(
+        None, "--domain", help="Only this domain: its products, tables, readers and lineage."
+    ),
+    consumer: str | None = typer.Option(
+        None, "--consumer", help="Only this consumer: what it reads or asks for, and where."
+    ),
+    group: bool | None = typer.Option(
+        None,
+        "--group/--no-group",
+        help="One node per domain (default: over 100 tables), or every product and table.",
+    ),
     workspace: Path = WorkspaceDir,
 ) -> None:
     """The mesh topology: domains, products, tables, consumers, grants and subscriptions."""
-    result = _catalog(workspace).graph(format.value, out)
+    result = _catalog(workspace).graph(
+        format.value, out, domain=domain, consumer=consumer, group=group
+    )
     sys.stdout.write(result if format == GraphFormat.mermaid else f"wrote {result}\n")
 
 
@@ -309,6 +337,7 @@ def audit(
         None, "--as", help="Who asks: a consumer sees its own records, an admin all of them."
     ),
     limit: int | None = limit_option(50, "Newest N records."),
+    offset: int = offset_option(),
     consumer: str | None = typer.Option(
         None, "--consumer", help="Only this consumer's (another's needs an admin)."
     ),
@@ -316,6 +345,11 @@ def audit(
     format: Format = FormatOpt,
 ) -> None:
     """Queries, access decisions and publications, newest first, as --as may see them."""
-    rows = open_mesh(workspace).audit(as_consumer=as_consumer, limit=limit, consumer=consumer)
+    fetch = None if limit is None else limit + offset  # newest first: the log is not counted
+    rows = open_mesh(workspace).audit(as_consumer=as_consumer, limit=fetch, consumer=consumer)
     columns = AUDIT_COLUMNS if format == Format.table else None
-    render_rows(rows, format, title="audit", columns=columns)
+    page = rows[offset:]
+    total = None if limit is not None and len(rows) == fetch else len(rows)
+    render_rows(
+        page, format, title="audit", columns=columns, limit=limit, offset=offset, total=total
+    )

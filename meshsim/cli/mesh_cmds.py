@@ -16,7 +16,9 @@ from meshsim.cli.options import (
     closed_at_exit,
     console,
     limit_option,
+    offset_option,
     open_mesh,
+    page_limit_option,
     scale_option,
 )
 from meshsim.cli.render import Format, render_rows
@@ -95,9 +97,15 @@ def demo(
 
 
 @app.command()
-def domains(workspace: Path = WorkspaceDir, format: Format = FormatOpt) -> None:
+def domains(
+    workspace: Path = WorkspaceDir,
+    limit: int | None = page_limit_option(),
+    offset: int = offset_option(),
+    format: Format = FormatOpt,
+) -> None:
     """List domains, their owners and products."""
-    render_rows(open_mesh(workspace).domains(), format, title="domains")
+    rows = open_mesh(workspace).domains()
+    render_rows(rows, format, title="domains", limit=limit, offset=offset)
 
 
 @app.command()
@@ -106,6 +114,8 @@ def tables(
         None, "--as", help="Only the tables this consumer may query, and the rows it may read."
     ),
     workspace: Path = WorkspaceDir,
+    limit: int | None = page_limit_option(),
+    offset: int = offset_option(),
     format: Format = FormatOpt,
 ) -> None:
     """List tables with their current version, row and file counts."""
@@ -122,7 +132,8 @@ def tables(
         }
         for t in open_mesh(workspace).tables(as_consumer=as_consumer)
     ]
-    render_rows(rows, format, title="tables" + (f" {as_consumer} may query" if as_consumer else ""))
+    title = "tables" + (f" {as_consumer} may query" if as_consumer else "")
+    render_rows(rows, format, title=title, limit=limit, offset=offset)
 
 
 @app.command()

@@ -169,6 +169,16 @@ def limit_option(default: int | None, help: str) -> Any:
     return typer.Option(default, "--limit", parser=integer(1), metavar="N", help=help)
 
 
+def offset_option() -> Any:
+    return typer.Option(
+        0, "--offset", parser=integer(0), metavar="N", help="Skip the first N rows (with --limit)."
+    )
+
+
+def page_limit_option() -> Any:
+    return limit_option(None, "At most N rows (all by default); the total is shown.")
+
+
 def scale_option(default: float | None, help: str) -> Any:
     return typer.Option(default, "--scale", parser=scale_factor, metavar="SF", help=help)
 

@@ -56,9 +56,16 @@ def sql(
     max_result_rows: int = typer.Option(
         10_000_000, "--max-result-rows", min=1, max=2**62, help="Refuse larger results."
     ),
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        metavar="ENGINE",
+        help="Run the governed plan on duckdb (default) or spark (needs meshsim[spark], Java).",
+    ),
 ) -> None:
     """Run SQL across domains as a consumer, under its policies (data on stdout)."""
     from meshsim.engine import EngineLimits
+    from meshsim.engines import require_engine
     from meshsim.export import export_format
     from meshsim.files import check_new_output
     from meshsim.statements import file_statements
@@ -68,6 +75,7 @@ def sql(
             "give the query as an argument or with -f FILE, not both",
             hint="meshsim sql --as CONSUMER -f FILE.sql",
         )
+    require_engine(engine)
     if out is not None:  # a bad target is refused before anything runs
         export_format(out)
         check_new_output(out, overwrite=overwrite)
@@ -76,6 +84,11 @@ def sql(
     if query is None and file is None:
         from meshsim.shell import Shell
 
+        if engine != "duckdb":
+            raise MeshsimError(
+                "the interactive shell runs on duckdb; give a query or -f FILE for spark",
+                hint='meshsim sql --as CONSUMER --engine spark "SELECT ..."',
+            )
         Shell(mesh, consumer, console(), fmt=format, max_rows=max_rows).run()
         return
     statements = file_statements(file) if file is not None else [query or ""]
@@ -86,7 +99,7 @@ def sql(
         )
     from meshsim.interrupts import cancellable
 
-    session = mesh.session(consumer)
+    session = mesh.session(consumer, engine)
     with cancellable(reraise=True):  # Ctrl-C: 'Interrupted.', the query audited as cancelled
         for statement in statements:
             result = session.sql(statement)

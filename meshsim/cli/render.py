@@ -47,6 +47,16 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def page_note(shown: int, offset: int, total: int | None) -> str:
+    """``rows 21-40 of 10,000 (--offset 40 for more)``; empty when every row is shown."""
+    if offset == 0 and total is not None and shown == total:
+        return ""
+    first, last = (offset + 1, offset + shown) if shown else (offset, offset)
+    of = f" of {total:,}" if total is not None else ""
+    more = total is None or last < total
+    return f"rows {first:,}-{last:,}{of}" + (f" (--offset {last} for more)" if more else "")
+
+
 def render_rows(
     rows: Sequence[dict[str, Any]],
     fmt: Format = Format.table,
@@ -54,6 +64,33 @@ def render_rows(
     title: str = "",
     columns: Sequence[str] | None = None,
     console: Any = None,
+    limit: int | None = None,
+    offset: int = 0,
+    total: int | None = -1,
+) -> None:
+    """Print ``rows``: with ``limit``/``offset`` that page of them, and how many there are
+    (``total``: all of ``rows`` by default, None when the listing cannot know it) under a
+    table, or on stderr for json, csv and line output, which stay parseable."""
+    if limit is not None or offset:
+        count = len(rows) if total == -1 else total
+        rows = rows[offset : None if limit is None else offset + limit] if total == -1 else rows
+        note = page_note(len(rows), offset, count)
+        if note and fmt != Format.table:
+            sys.stderr.write(note + "\n")
+        elif note:
+            _render(rows, fmt, title=title, columns=columns, console=console, caption=note)
+            return
+    _render(rows, fmt, title=title, columns=columns, console=console)
+
+
+def _render(
+    rows: Sequence[dict[str, Any]],
+    fmt: Format,
+    *,
+    title: str,
+    columns: Sequence[str] | None,
+    console: Any,
+    caption: str = "",
 ) -> None:
     columns = list(columns) if columns is not None else (list(rows[0]) if rows else [])
     if fmt == Format.json:
@@ -78,6 +115,7 @@ def render_rows(
             printable(title),
             [printable(c) for c in columns],
             [[_cell(row.get(c)) for c in columns] for row in rows],
+            caption=caption,
         )
 
 

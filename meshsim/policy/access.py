@@ -135,7 +135,10 @@ def require_consumer(spec: MeshSpec, name: str) -> Consumer:
 def resolve_access(
     spec: MeshSpec, consumer_name: str, table_ref: str, policies: Policies | None = None
 ) -> TableAccess:
-    """Who sees what of ``table_ref``: per column full, masked or denied, plus row filters."""
+    """Who sees what of ``table_ref``: per column full, masked or denied, plus row filters.
+    Only the policies that can apply to the pair are looked at (:mod:`meshsim.policy.index`)."""
+    from meshsim.policy.index import policy_index
+
     policies = policies if policies is not None else spec.policies
     consumer = require_consumer(spec, consumer_name)
     table = spec.table(table_ref)
@@ -144,21 +147,20 @@ def resolve_access(
             unknown_name_message("table", table_ref, [t.ref for t in spec.tables()]),
             hint="run 'meshsim tables' to list them",
         )
+    index = policy_index(spec, policies)
     granted: dict[str, str] = {}
     grant_rules: list[str] = []
-    for index, grant in enumerate(policies.grants):
-        if not selects(grant, consumer):
-            continue
+    for position in index.grants_for(consumer, table):
+        grant = policies.grants[position]
         covered = _grant_columns(grant, table)
         if covered:
-            name = rule_name(grant, "grant", index)
+            name = rule_name(grant, "grant", position)
             grant_rules.append(name)
             for column in covered:
                 granted.setdefault(column, f"grant {name}")
-    for index, tag_grant in enumerate(policies.tag_grants):
-        if not selects(tag_grant, consumer):
-            continue
-        name = rule_name(tag_grant, "tag_grant", index)
+    for position in index.selected("tag grant", consumer):
+        tag_grant = policies.tag_grants[position]
+        name = rule_name(tag_grant, "tag_grant", position)
         covered = {
             c.name for c in table.columns if tags_match(tag_grant.expression, table.column_tags(c))
         }
@@ -167,7 +169,10 @@ def resolve_access(
             for column in covered:
                 granted.setdefault(column, f"tag grant {name} ({tag_grant.expression})")
 
-    matching_masks = [m for m in policies.masks if selects(m, consumer)]
+    if not granted:  # deny by default: nothing to mask or filter
+        denied = tuple(ColumnAccess(c.name, "denied", "no grant covers it") for c in table.columns)
+        return TableAccess(consumer.name, table_ref, denied, tuple(grant_rules))
+    matching_masks = [policies.masks[i] for i in index.selected("mask", consumer)]
     columns = []
     for spec_column in table.columns:
         name = spec_column.name
@@ -182,7 +187,9 @@ def resolve_access(
         else:
             columns.append(ColumnAccess(name, "full", granted[name]))
     row_filters = tuple(
-        f for f in policies.row_filters if f.table == table_ref and selects(f, consumer)
+        policies.row_filters[i]
+        for i in index.row_filters_on(table_ref)
+        if index.selects("row filter", i, consumer)
     )
     if not any(c.visible for c in columns):
         row_filters = ()
@@ -199,3 +206,39 @@ def access_matrix(
     return [
         resolve_access(spec, name, table.ref, policies) for name in names for table in spec.tables()
     ]
+
+
+def readable_access(
+    spec: MeshSpec,
+    policies: Policies | None = None,
+    consumers: Iterable[str] | None = None,
+    tables: Iterable[str] | None = None,
+) -> list[TableAccess]:
+    """The pairs of :func:`access_matrix` (of ``consumers`` and ``tables``, all by default)
+    in which the consumer may read something, in the same order; only each table's possible
+    readers are resolved, so the cost follows the grants, not consumers x tables."""
+    from meshsim.policy.index import policy_index
+
+    policies = policies if policies is not None else spec.policies
+    index = policy_index(spec, policies)
+    wanted = set(consumers) if consumers is not None else None
+    for name in wanted or ():
+        require_consumer(spec, name)
+    order = index.consumer_order
+    found: list[tuple[int, int, TableAccess]] = []
+    refs = list(tables) if tables is not None else [t.ref for t in spec.tables()]
+    for position, ref in enumerate(refs):
+        table = spec.table(ref)
+        if table is None:
+            raise MeshsimError(
+                unknown_name_message("table", ref, [t.ref for t in spec.tables()]),
+                hint="run 'meshsim tables' to list them",
+            )
+        for name in index.readers(table):
+            if wanted is not None and name not in wanted:
+                continue
+            access = resolve_access(spec, name, ref, policies)
+            if access.granted:
+                found.append((order[name], position, access))
+    found.sort(key=lambda item: item[:2])
+    return [access for _, _, access in found]

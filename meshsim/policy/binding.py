@@ -44,18 +44,20 @@ def _table(ref: str) -> exp.Table:
     return exp.table_(name, db=domain, quoted=True)
 
 
-def _empty_tables(spec: MeshSpec) -> list[str]:
-    """DDL for one empty table per mesh table with its declared columns and types."""
+def _empty_tables(spec: MeshSpec, refs: Container[str] | None = None) -> list[str]:
+    """DDL for one empty table per mesh table (of those in ``refs``, all by default) with its
+    declared columns and types."""
     from sqlglot import exp
 
     from meshsim.spec.types import to_arrow
     from meshsim.storage.scan import arrow_to_sql_type
 
+    tables = [t for t in spec.tables() if refs is None or t.ref in refs]
     statements = []
-    for domain in sorted({t.domain for t in spec.tables()}):
+    for domain in sorted({t.domain for t in tables}):
         schema = exp.Table(this=exp.to_identifier(domain, quoted=True))
         statements.append(exp.Create(kind="SCHEMA", this=schema, exists=True))
-    for table in spec.tables():
+    for table in tables:
         if not table.columns:
             continue
         columns = [
@@ -112,10 +114,8 @@ def _as(consumer: Consumer | None) -> str:
     return f"as {consumer.name}" if consumer else "with no consumer attributes"
 
 
-def _reads_unknown_columns(spec: MeshSpec, row_filter: RowFilter) -> bool:
-    """Whether the filter's table, or a table its predicate reads, has no columns (a
-    registered table whose Delta schema could not be read, reported as such): it cannot be
-    bound, and saying so would only repeat that error as a spurious one."""
+def _reads(row_filter: RowFilter) -> set[str]:
+    """The filter's table and the mesh tables its predicate looks up."""
     from sqlglot import exp
 
     from meshsim.errors import PolicyError
@@ -127,7 +127,14 @@ def _reads_unknown_columns(spec: MeshSpec, row_filter: RowFilter) -> bool:
         refs |= {f"{t.db}.{t.name}".lower() for t in tree.find_all(exp.Table) if t.db}
     except PolicyError:  # reported by the lint
         pass
-    tables = [spec.table(ref) for ref in refs]
+    return refs
+
+
+def _reads_unknown_columns(spec: MeshSpec, row_filter: RowFilter) -> bool:
+    """Whether the filter's table, or a table its predicate reads, has no columns (a
+    registered table whose Delta schema could not be read, reported as such): it cannot be
+    bound, and saying so would only repeat that error as a spurious one."""
+    tables = [spec.table(ref) for ref in _reads(row_filter)]
     return any(t is not None and not t.columns for t in tables)
 
 
@@ -163,7 +170,7 @@ def _mask_checks(spec: MeshSpec, skip: Container[str], problems: list[Problem]) 
     """One check per (mask, column, consumer) the access rules actually mask, as queries do."""
     from sqlglot import exp
 
-    from meshsim.policy.access import resolve_access
+    from meshsim.policy.access import readable_access
     from meshsim.query.filters import RAW_ALIAS
     from meshsim.query.masks import mask_expression
     from meshsim.spec.types import to_arrow
@@ -172,44 +179,50 @@ def _mask_checks(spec: MeshSpec, skip: Container[str], problems: list[Problem]) 
     mesh_file = spec.root / "mesh.yaml"
     index = {m.name: i for i, m in reversed(list(enumerate(spec.policies.masks)))}
     failed: set[tuple[str, str]] = set()
-    for consumer in spec.mesh.consumers:
-        for table in spec.tables():
+    bound: set[tuple[str, str]] = set()
+    try:
+        matrix = readable_access(spec)
+    except MeshsimError:  # a broken 'when', reported by the lint
+        return
+    for access in matrix:
+        consumer = spec.consumer(access.consumer)
+        table = spec.table(access.table)
+        assert consumer is not None and table is not None
+        for cell in access.columns:
+            mask = cell.mask
+            column = table.column(cell.column)
+            if cell.state != "masked" or mask is None or column is None:
+                continue
+            label = f"mask '{mask.name}'"
+            ref = f"{table.ref}.{column.name}"
+            if label in skip or (mask.name, ref) in failed:
+                continue
+            # only a custom mask reads consumer attributes: the others bind alike for all
+            if mask.function != "custom":
+                if (mask.name, ref) in bound:
+                    continue
+                bound.add((mask.name, ref))
+            key = "expression" if mask.function == "custom" else "function"
+            where = line_of(spec, mesh_file, ("policies", "masks", index[mask.name], key))
+            raw = exp.column(column.name, table=RAW_ALIAS, quoted=True)
             try:
-                access = resolve_access(spec, consumer.name, table.ref)
-            except MeshsimError:  # a broken 'when', reported by the lint
-                return
-            for cell in access.columns:
-                mask = cell.mask
-                column = table.column(cell.column)
-                if cell.state != "masked" or mask is None or column is None:
-                    continue
-                label = f"mask '{mask.name}'"
-                ref = f"{table.ref}.{column.name}"
-                if label in skip or (mask.name, ref) in failed:
-                    continue
-                key = "expression" if mask.function == "custom" else "function"
-                where = line_of(spec, mesh_file, ("policies", "masks", index[mask.name], key))
-                raw = exp.column(column.name, table=RAW_ALIAS, quoted=True)
-                try:
-                    value = mask_expression(
-                        mask,
-                        raw,
-                        arrow_to_sql_type(to_arrow(column.type)),
-                        key=_ANY_KEY,
-                        column_ref=ref,
-                        attributes=consumer.attributes,
-                    )
-                except MeshsimError as exc:
-                    failed.add((mask.name, ref))
-                    message = exc.message if label in exc.message else f"{label}: {exc.message}"
-                    problems.append(Problem("error", where, message))
-                    continue
-                query = exp.select(exp.alias_(value, column.name, quoted=True)).from_(
-                    _raw(table.ref)
+                value = mask_expression(
+                    mask,
+                    raw,
+                    arrow_to_sql_type(to_arrow(column.type)),
+                    key=_ANY_KEY,
+                    column_ref=ref,
+                    attributes=consumer.attributes,
                 )
-                noun = "expression" if mask.function == "custom" else mask.function
-                what = f"{noun} does not run on column '{ref}' {column.type} (as {consumer.name})"
-                yield _Check(label, where, what, query.sql(dialect="duckdb"))
+            except MeshsimError as exc:
+                failed.add((mask.name, ref))
+                message = exc.message if label in exc.message else f"{label}: {exc.message}"
+                problems.append(Problem("error", where, message))
+                continue
+            query = exp.select(exp.alias_(value, column.name, quoted=True)).from_(_raw(table.ref))
+            noun = "expression" if mask.function == "custom" else mask.function
+            what = f"{noun} does not run on column '{ref}' {column.type} (as {consumer.name})"
+            yield _Check(label, where, what, query.sql(dialect="duckdb"))
 
 
 def check_policy_binding(spec: MeshSpec, skip: Container[str] = ()) -> list[Problem]:
@@ -219,7 +232,12 @@ def check_policy_binding(spec: MeshSpec, skip: Container[str] = ()) -> list[Prob
     from meshsim.engine import bind_errors
 
     problems: list[Problem] = []
-    checks = [*_row_filter_checks(spec, skip, problems), *_mask_checks(spec, skip, problems)]
+    checks: list[_Check] = []
+    seen: set[tuple[str, str]] = set()  # the same SQL of one policy binds the same way
+    for check in [*_row_filter_checks(spec, skip, problems), *_mask_checks(spec, skip, problems)]:
+        if (check.label, check.sql) not in seen:
+            seen.add((check.label, check.sql))
+            checks.append(check)
     if not checks:
         return problems
     reported: set[tuple[str, str]] = set()
@@ -241,7 +259,8 @@ def check_row_filter(spec: MeshSpec, row_filter: RowFilter, attributes: Mapping[
     table (for row filters set outside the spec, e.g. when a request is approved)."""
     from meshsim.engine import bind_errors
 
-    [error] = bind_errors(_empty_tables(spec), [_filter_sql(spec, row_filter, attributes)])
+    sql = _filter_sql(spec, row_filter, attributes)
+    [error] = bind_errors(_empty_tables(spec, _reads(row_filter)), [sql])
     if error is not None:
         raise PolicyError(
             f"row filter '{row_filter.predicate}' does not run on the columns of "

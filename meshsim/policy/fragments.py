@@ -116,7 +116,9 @@ def _parse(text: str) -> exp.Expr | _Failure:
 
 
 def _token_failure(text: str, exc: Exception) -> _Failure:
-    cause = exc.__cause__
+    # sqlglot raises it "from" the tokenizer's own error; compiled (sqlglotc), the chain is
+    # kept as the context only
+    cause = exc.__cause__ or exc.__context__
     match = _UNCLOSED.match(str(cause)) if cause is not None else None
     if match is not None:
         offset = int(match.group("offset"))

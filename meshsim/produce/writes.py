@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshsim.errors import CatalogError, MeshsimError, WriteError, unknown_name_message
+from meshsim.errors import (
+    CatalogError,
+    MeshsimError,
+    QualityGateError,
+    WriteError,
+    unknown_name_message,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,7 +57,8 @@ class WriteResult:
 def writers(mesh: Mesh, table: TableSpec) -> list[str]:
     """Who may write ``table``: its product's owner and its domain's owner team."""
     product = mesh.spec.product(f"{table.domain}.{table.product}")
-    domain = next(d for d in mesh.spec.domains if d.name == table.domain)
+    domain = mesh.spec.domain(table.domain)
+    assert domain is not None
     names = [product.product.owner if product else None, domain.domain.owner_team]
     return list(dict.fromkeys(n for n in names if n))
 
@@ -85,6 +92,11 @@ class WriteBatch:
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         try:
             if error is None:
+                try:
+                    self._check_quality()
+                except QualityGateError:
+                    self._roll_back()
+                    raise
                 self._publish()
             else:
                 written = list(self._records)
@@ -116,6 +128,40 @@ class WriteBatch:
                     f"record the new version of '{product}': {exc.message}",
                     hint=f"{exc.hint or 'fix the catalog'}, then run 'meshsim publish {product}'",
                 ) from exc
+
+    def _check_quality(self) -> None:
+        """The quality gate: the rules of every product whose rows this batch changed, on
+        the versions it wrote; a blocking result publishes none of the batch."""
+        from meshsim.quality.gate import mesh_reader, product_of, refuse, run_gate
+
+        changed = {r.table for r in self.results if r.operation not in ("optimize", "vacuum")}
+        refs = [ref for ref in self._records if ref in changed]
+        if not refs:
+            return
+        spec = self.mesh.spec
+        products = list({p.ref: p for p in (product_of(spec, r) for r in refs)}.values())
+        candidates = {ref: record.version for ref, record in self._records.items()}
+        run = run_gate(mesh_reader(self.mesh, candidates), products, "write")
+        self.mesh.catalog.record_checks(run)
+        if not run.blocking:
+            return
+        kept = ", ".join(
+            f"{r} keeps the rows of its version {self._published(r)}" for r in self._records
+        )
+        try:
+            refuse(run, f"nothing was published ({kept})")
+        except QualityGateError as exc:
+            for ref in refs:
+                self.mesh.catalog.record_write(
+                    principal=self._principals.get(self._product_of(ref)),
+                    table=ref,
+                    decision="refused",
+                    reason=f"write of {ref} refused at publication: {exc.message}",
+                )
+            raise
+
+    def _published(self, ref: str) -> int | None:
+        return self.mesh.published_version(ref)
 
     def _roll_back(self) -> None:
         """Restore each table this batch wrote to its published version, and publish the
@@ -453,6 +499,7 @@ class WriteBatch:
                 table=table.ref,
                 hint="fix the product file, then run 'meshsim validate'; nothing was written",
             )
+        self.mesh.catalog.refuse_breaking([product.ref])  # a breaking edit of the spec
         base = self._current(table.ref)
         if delta.latest_version(location, table=table.ref) != base:
             delta.restore(location, base, table=table.ref)

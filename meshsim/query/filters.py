@@ -32,6 +32,12 @@ RAW_ALIAS = "__meshsim_raw"
 RawScan = Callable[[str], exp.Select]
 
 
+def _reads(table_ref: str, predicate: exp.Expr) -> list[str]:
+    """The filter's table and every ``domain.table`` its predicate names."""
+    named = {f"{t.db}.{t.name}".lower() for t in predicate.find_all(exp.Table) if t.db}
+    return [table_ref, *sorted(named - {table_ref})]
+
+
 def compile_filter(
     row_filter: RowFilter,
     spec: MeshSpec,
@@ -58,7 +64,7 @@ def compile_filter(
         wrapper = qualify(
             wrapper,
             dialect="duckdb",
-            schema=mesh_schema(spec),
+            schema=mesh_schema(spec, _reads(row_filter.table, predicate)),
             validate_qualify_columns=True,
             quote_identifiers=True,
         )
@@ -67,7 +73,6 @@ def compile_filter(
         detail = re.sub(r"\.?\s*Line: \d+, Col: \d+\.?", "", str(exc)).strip()
         raise PolicyError(f"{name}: {detail}") from None
     restore_case(wrapper, spec)
-    refs = {t.ref for t in spec.tables()}
     own = wrapper.args["from_"].this if "from_" in wrapper.args else wrapper.args["from"].this
     for scope in traverse_scope(wrapper):
         for source in list(scope.sources.values()):
@@ -76,7 +81,7 @@ def compile_filter(
             if isinstance(source.this, exp.Func) or source.catalog or not source.db:
                 raise PolicyError(f"{name}: may only look up mesh tables as domain.table")
             ref = f"{source.db}.{source.name}"
-            if ref not in refs:
+            if spec.table(ref) is None:
                 raise PolicyError(f"{name}: unknown table '{ref}'")
             alias = source.alias_or_name
             source.replace(

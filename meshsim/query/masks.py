@@ -37,6 +37,9 @@ from meshsim.query.validate import check_syntax
 from meshsim.spec.models import Mask
 
 REDACTED = "****"
+#: ``meta`` key of a mask's outer CAST: the mask's function (an engine that writes a value's
+#: text differently, Spark, refuses the keyed hash of such a type by it)
+MASK_META = "meshsim_mask"
 SHOW_LAST_PREFIX = "****"
 # as long as "{column}", so that positions in parse errors are positions in the policy text
 _COLUMN_PLACEHOLDER = "_column_"
@@ -179,7 +182,9 @@ def mask_expression(
         body = custom_mask(mask, column, attributes)
     else:  # pragma: no cover - the spec model only allows the functions above
         raise PolicyError(f"mask '{mask.name}': unknown function '{function}'")
-    return exp.cast(body, dtype.copy())
+    masked = exp.cast(body, dtype.copy())
+    masked.meta[MASK_META] = function
+    return masked
 
 
 def parse_mask_expression(mask: Mask, *, file: str | None = None, line: int | None = None):

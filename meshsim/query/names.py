@@ -13,6 +13,7 @@ output name. Whole-row references (``SELECT t FROM x t``), virtual columns (``ro
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -68,21 +69,40 @@ def sql_type(spec_type: str) -> str:
     return arrow_to_sql_type(to_arrow(spec_type)).sql(dialect="duckdb")
 
 
-def mesh_schema(spec: MeshSpec) -> dict[str, Any]:
+def mesh_schema(spec: MeshSpec, refs: Iterable[str] | None = None) -> dict[str, Any]:
+    """The declared columns of every mesh table, or of the tables ``refs`` names (so that
+    qualifying a predicate over one table costs the same in a mesh of 10 or 10,000)."""
+    if refs is None and "mesh_schema" in spec.memo:
+        return spec.memo["mesh_schema"]
+    tables = spec.tables() if refs is None else [spec.table(ref) for ref in refs]
     schema: dict[str, Any] = {}
-    for table in spec.tables():
-        if table.columns:  # one with none (an unreadable registered table) is reported apart
-            schema.setdefault(table.domain, {})[table.name] = {
+    for table in tables:
+        if table is not None and table.columns:  # one with none (an unreadable registered
+            schema.setdefault(table.domain, {})[table.name] = {  # table) is reported apart
                 c.name: sql_type(c.type) for c in table.columns
             }
+    if refs is None:
+        spec.memo["mesh_schema"] = schema
     return schema
 
 
-def _spellings(spec: MeshSpec) -> dict[str, dict[str, str]]:
-    """Per table ref, each column's lower-case name to its name. sqlglot folds identifiers
+def _spellings(spec: MeshSpec, ref: str) -> dict[str, str]:
+    """Each column's lower-case name to its name, in table ``ref``. sqlglot folds identifiers
     to lower case as DuckDB compares them (a table has no two names that differ only by
     case: the spec refuses them); meshsim's policies use the names as declared."""
-    return {t.ref: {c.name.lower(): c.name for c in t.columns} for t in spec.tables()}
+    table = spec.table(ref)
+    return {c.name.lower(): c.name for c in table.columns} if table is not None else {}
+
+
+def _declared_spellings(spec: MeshSpec, tree: exp.Expr) -> dict[str, str]:
+    """Each lower-case column name spelled one way in the mesh tables ``tree`` reads, to
+    that spelling."""
+    refs = sorted({f"{t.db}.{t.name}".lower() for t in tree.find_all(exp.Table) if t.db})
+    spelled: dict[str, set[str]] = {}
+    for table in map(spec.table, refs):
+        for column in table.columns if table is not None else ():
+            spelled.setdefault(column.name.lower(), set()).add(column.name)
+    return {low: next(iter(names)) for low, names in spelled.items() if len(names) == 1}
 
 
 def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
@@ -91,11 +111,7 @@ def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
     DuckDB compares identifiers case-insensitively, so nothing else changes. A name spelled
     differently in two tables gets its table's spelling where it names a mesh table's
     column (set by :func:`resolve`) and keeps sqlglot's lower case elsewhere."""
-    spelled: dict[str, set[str]] = {}
-    for table in spec.tables():
-        for column in table.columns:
-            spelled.setdefault(column.name.lower(), set()).add(column.name)
-    declared = {low: next(iter(names)) for low, names in spelled.items() if len(names) == 1}
+    declared = _declared_spellings(spec, tree)
     for node in tree.walk():
         if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier):
             name = declared.get(node.this.name.lower())
@@ -110,7 +126,10 @@ def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
 
 def _check_tables(tree: exp.Query, spec: MeshSpec, consumer: str | None) -> None:
     """Refuse table names that are neither a CTE in scope nor a mesh table."""
-    refs = {t.ref for t in spec.tables()}
+
+    def refs() -> list[str]:  # for the message only: a lookup by name needs no list
+        return sorted(t.ref for t in spec.tables())
+
     for scope in traverse_scope(tree):
         for _name, source in scope.sources.items():
             if not isinstance(source, exp.Table) or isinstance(source.this, exp.Func):
@@ -126,17 +145,15 @@ def _check_tables(tree: exp.Query, spec: MeshSpec, consumer: str | None) -> None
                     unknown_name_message(
                         "table",
                         source.name,
-                        sorted(refs),
+                        refs(),
                         hint="name mesh tables as domain.table; 'meshsim tables' lists them",
                     ),
                     consumer=consumer,
                 )
             ref = f"{source.db}.{source.name}"
-            if ref not in refs:
+            if spec.table(ref) is None:
                 raise QueryError(
-                    unknown_name_message(
-                        "table", ref, sorted(refs), hint="'meshsim tables' lists them"
-                    ),
+                    unknown_name_message("table", ref, refs(), hint="'meshsim tables' lists them"),
                     consumer=consumer,
                 )
 
@@ -365,7 +382,7 @@ def resolve(
         _check_stars_expanded(tree, consumer)
     uses: dict[int, TableUse] = {}
     checked: set[int] = set()
-    spellings = _spellings(spec)
+    spellings: dict[str, dict[str, str]] = {}
     for scope in traverse_scope(tree):
         for alias, source in scope.sources.items():
             if isinstance(source, exp.Table) and not isinstance(source.this, exp.Func):
@@ -409,7 +426,9 @@ def resolve(
             if isinstance(owner, exp.Table) and id(owner) in uses:
                 use = uses[id(owner)]
                 assert use.columns is not None
-                declared = spellings.get(use.ref, {}).get(column.name.lower(), column.name)
+                if use.ref not in spellings:
+                    spellings[use.ref] = _spellings(spec, use.ref)
+                declared = spellings[use.ref].get(column.name.lower(), column.name)
                 use.columns.add(declared)
                 if declared != column.name:
                     column.set("this", exp.to_identifier(declared, quoted=True))

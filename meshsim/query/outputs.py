@@ -98,12 +98,20 @@ def name_outputs(con: Any, text: str, tree: exp.Expr) -> None:
             docs.append(json.dumps(template))
             wanted.append((select, i))
     printed = duck.deserialize_sql(con, docs) or []
+    names: dict[int, tuple[exp.Select, dict[int, exp.Identifier]]] = {}
     for (select, i), text in zip(wanted, printed, strict=False):
         if not text.startswith("SELECT "):
             continue
         alias = exp.to_identifier(text[len("SELECT ") :], quoted=True)
         alias.meta["case_sensitive"] = True  # DuckDB keeps a name's case; so must qualify
-        select.expressions[i].replace(exp.alias_(select.expressions[i].copy(), alias))
+        names.setdefault(id(select), (select, {}))[1][i] = alias
+    # one new select list per SELECT: replacing projections one by one walks the list each
+    # time, quadratic in the number of projections
+    for select, aliases in names.values():
+        projections = list(select.expressions)
+        for i, alias in aliases.items():
+            projections[i] = exp.alias_(projections[i], alias, copy=False)
+        select.set("expressions", projections)
 
 
 def _unnamed(select: exp.Select) -> list[int]:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from meshsim.query.names import Resolved
     from meshsim.query.parameters import Params
     from meshsim.query.rewrite import Plan
+    from meshsim.query.scans import GovernedScan
     from meshsim.query.session import GovernedEngine
     from meshsim.spec.models import Policies
 
@@ -59,6 +60,8 @@ class Attempt:
     text: str
     #: bound parameters (list for ? and $1, dict for $name), replaced by literals at parse
     params: Params | None = None
+    #: where the verified plan runs (:data:`meshsim.engines.ENGINES`)
+    engine: str = "duckdb"
     started: float = field(default_factory=time.perf_counter)
     limit_s: float | None = None
     policies: Policies | None = None
@@ -157,6 +160,8 @@ def name(engine: GovernedEngine, attempt: Attempt) -> None:
 def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
     """Qualify with the consumer's VISIBLE schema; a query that does not resolve because it
     names a hidden column is refused as such (authorise on the full schema says which)."""
+    from sqlglot import exp
+
     from meshsim.query.names import resolve as resolve_names
     from meshsim.query.rewrite import authorize, require_columns
 
@@ -164,7 +169,8 @@ def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
     planner = engine.planner
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
     require_columns(attempt.tree, planner)
-    visible = planner.visible_schema(attempt.consumer, attempt.fingerprint, access)
+    named = frozenset(f"{t.db}.{t.name}".lower() for t in attempt.tree.find_all(exp.Table) if t.db)
+    visible = planner.visible_schema(attempt.consumer, attempt.fingerprint, access, named)
     try:
         text = attempt.source_text or attempt.text
         attempt.resolved = resolve_names(
@@ -202,7 +208,9 @@ def bind(engine: GovernedEngine, attempt: Attempt) -> None:
 
 
 def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
-    """DuckDB's parse of each part of the final SQL, then DuckDB's bound plan of all of it."""
+    """DuckDB's parse of each part of the final SQL, then DuckDB's bound plan of each governed
+    scan alone (once per scan) and of the skeleton over the scans' stand-ins
+    (:mod:`meshsim.query.verify` says why the parts bind as the whole does)."""
     from meshsim import engine as duck
     from meshsim.query.crosscheck import crosscheck
     from meshsim.query.verify import verify_bound_plan
@@ -216,26 +224,63 @@ def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
         files=frozenset(),
         consumer=attempt.consumer,
     )
+    stand_ins: dict[str, str] = {}
+    skeleton = plan.skeleton
+    for placeholder, scan in plan.scans.items():
+        name, select = verify_scan(engine, scan, attempt)
+        stand_ins[name] = select
+        # bind made each placeholder appear exactly once, quoted
+        skeleton = skeleton.replace(f'"{placeholder}"', f'"{name}"')
+    explained = duck.explain_with_stand_ins(
+        engine.duck,
+        skeleton,
+        stand_ins,
+        timeout_s=attempt.time_left,
+        consumer=attempt.consumer,
+        limit_s=attempt.limit_s,
+    )
+    verify_bound_plan(
+        explained, series=plan.series, stand_ins=frozenset(stand_ins), consumer=attempt.consumer
+    )
+
+
+def verify_scan(engine: GovernedEngine, scan: GovernedScan, attempt: Attempt) -> tuple[str, str]:
+    """DuckDB's parse and bound plan of one governed scan alone (once per scan SQL); its
+    stand-in's name and the SELECT it stands in for."""
+    from meshsim import engine as duck
+    from meshsim.query.crosscheck import crosscheck
+    from meshsim.query.verify import verify_bound_plan
+
+    select = f"SELECT * FROM ({scan.sql}) AS s"
     checked = engine.caches.checked_scans
-    for scan in plan.scans.values():
-        if checked.get(scan.sql):
-            continue
+    if not checked.get(scan.sql):
         crosscheck(
-            duck.serialize_sql(con, f"SELECT * FROM ({scan.sql}) AS s"),
+            duck.serialize_sql(engine.connection, select),
             ctes=frozenset(),
             files=scan.files,
             consumer=attempt.consumer,
             scan=True,
         )
+        alone = duck.explain_bound(
+            engine.duck,
+            select,
+            timeout_s=attempt.time_left,
+            consumer=attempt.consumer,
+            limit_s=attempt.limit_s,
+        )
+        verify_bound_plan(alone, consumer=attempt.consumer)
         checked.put(scan.sql, True)
-    explained = duck.explain_bound(
-        engine.duck,
-        plan.sql,
-        timeout_s=attempt.time_left,
-        consumer=attempt.consumer,
-        limit_s=attempt.limit_s,
-    )
-    verify_bound_plan(explained, series=plan.series, consumer=attempt.consumer)
+    return stand_in_name(engine.planner.nonce, scan.sql), select
+
+
+def stand_in_name(nonce: str, scan_sql: str) -> str:
+    """The verifier's stand-in table of one governed scan: reserved prefix (consumer text may
+    not contain it), the engine's nonce, a hash of the scan's SQL."""
+    import hashlib
+
+    from meshsim.query.rewrite import SCAN_MARK
+
+    return f"{SCAN_MARK}{nonce}_t{hashlib.sha256(scan_sql.encode()).hexdigest()[:32]}"
 
 
 def execute(engine: GovernedEngine, attempt: Attempt) -> None:
@@ -249,6 +294,9 @@ def execute(engine: GovernedEngine, attempt: Attempt) -> None:
         attempt.table = explain_table(engine.explanation(attempt.consumer, attempt.text, plan))
         return
     limits = engine.limits
+    if attempt.engine == "spark":
+        attempt.table = _execute_on_spark(engine, attempt, plan)
+        return
     try:
         attempt.table = duck.run_arrow(
             engine.connection,
@@ -264,6 +312,28 @@ def execute(engine: GovernedEngine, attempt: Attempt) -> None:
         # withheld: say which table and file instead, if that is the cause
         _require_plan_files(engine, plan, exc)
         raise
+
+
+def _execute_on_spark(engine: GovernedEngine, attempt: Attempt, plan: Plan) -> pa.Table:
+    """The verified plan on Spark (:mod:`meshsim.engines.spark`), over the same snapshots."""
+    from meshsim.engines.spark import run_plan
+
+    if plan.wrapper:
+        raise QueryError(
+            f"{plan.wrapper} runs on DuckDB only (it inspects DuckDB's own plan or result)",
+            consumer=attempt.consumer,
+            hint="run it with --engine duckdb",
+        )
+    pins = sorted({(t.ref, t.version) for t in plan.tables} | set(plan.lookups.items()))
+    limits = engine.limits
+    return run_plan(
+        plan,
+        [engine.planner.snapshot(ref, version) for ref, version in pins],
+        consumer=attempt.consumer,
+        timeout_s=attempt.time_left,
+        max_rows=limits.max_result_rows,
+        max_bytes=limits.max_result_bytes,
+    )
 
 
 #: engine failures that a damaged data page can cause (DuckDB does not always name the file)

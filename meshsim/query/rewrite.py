@@ -295,15 +295,25 @@ class Planner:
         )
 
     def visible_schema(
-        self, consumer: str, fingerprint: str, access: Callable[[str], TableAccess]
+        self,
+        consumer: str,
+        fingerprint: str,
+        access: Callable[[str], TableAccess],
+        refs: frozenset[str] | None = None,
     ) -> Any:
-        """Per table, the consumer's visible columns (all columns of an ungranted table, so
-        that it resolves and is then refused by name)."""
-        key = (consumer, fingerprint)
+        """Per table (of ``refs``, the tables a query names; all by default), the consumer's
+        visible columns (all columns of an ungranted table, so that it resolves and is then
+        refused by name). A query pays for the tables it names, not for the mesh."""
+        key = (consumer, fingerprint, refs)
         cached = self.caches.schemas.get(key)
         if cached is None:
             cached = {}
-            for table in self.spec.tables():
+            tables = (
+                self.spec.tables()
+                if refs is None
+                else [t for t in map(self.spec.table, sorted(refs)) if t is not None]
+            )
+            for table in tables:
                 table_access = access(table.ref)
                 visible = set(table_access.visible_columns) if table_access.granted else None
                 columns = {
@@ -342,6 +352,7 @@ class Planner:
         lookups: dict[str, int] = {}
         tables: dict[tuple[str, int], TablePlan] = {}
         attributes = dict(require_consumer(self.spec, consumer).attributes)
+        gated = self._needs_gate(resolved, access)
 
         def latest_snapshot(ref: str) -> Snapshot:
             if ref not in latest:
@@ -358,7 +369,7 @@ class Planner:
             snapshot = pinned[use.pin]
             table_access = access(use.ref)
             scan = self._governed_scan(
-                consumer, fingerprint, table_access, snapshot, attributes, latest_snapshot
+                consumer, fingerprint, table_access, snapshot, attributes, latest_snapshot, gated
             )
             files |= scan.files
             lookups.update(dict(scan.lookups))
@@ -407,6 +418,40 @@ class Planner:
             series,
         )
 
+    def _needs_gate(self, resolved: Resolved, access: Callable[[str], TableAccess]) -> bool:
+        """Whether the query's row-filtered tables must hand out gated values: only when an
+        expression DuckDB could run before a filter could fail (:mod:`meshsim.query.fallible`).
+        A time-travelled read's columns count as untyped (its types may differ)."""
+        if not any(access(use.ref).row_filters for use in resolved.uses):
+            return False
+        from meshsim.query.fallible import can_fail_before_filter
+
+        types: dict[int, dict[str, str]] = {}
+        for use in resolved.uses:
+            table = self.spec.table(use.ref)
+            if table is not None and use.version is None and use.timestamp is None:
+                types[id(use.node)] = {c.name: sql_type(c.type) for c in table.columns}
+        return can_fail_before_filter(resolved.tree, types)
+
+    def current_scan(
+        self, consumer: str, fingerprint: str, table_access: TableAccess, *, gated: bool = False
+    ) -> GovernedScan:
+        """The governed scan of ``table_access``'s table at its published version, as a query
+        would bind it (compiled once per version: what an engine's warm-up prepares); plain by
+        default, as a query whose expressions cannot fail before its row filters reads it."""
+        latest: dict[str, Snapshot] = {}
+
+        def latest_snapshot(ref: str) -> Snapshot:
+            if ref not in latest:
+                latest[ref] = self.snapshot(ref)
+            return latest[ref]
+
+        attributes = dict(require_consumer(self.spec, consumer).attributes)
+        snapshot = latest_snapshot(table_access.table)
+        return self._governed_scan(
+            consumer, fingerprint, table_access, snapshot, attributes, latest_snapshot, gated
+        )
+
     def _governed_scan(
         self,
         consumer: str,
@@ -415,8 +460,10 @@ class Planner:
         snapshot: Snapshot,
         attributes: dict[str, str],
         latest_snapshot: Callable[[str], Snapshot],
+        gated: bool,
     ) -> GovernedScan:
         filters: tuple[RowFilter, ...] = table_access.row_filters
+        gated = gated and bool(filters)
         lookup_refs = sorted({r for f in filters for r in _lookup_refs(f.predicate)})
         lookup_pins = tuple(
             (r, latest_snapshot(r).version) for r in lookup_refs if self.spec.table(r) is not None
@@ -429,6 +476,7 @@ class Planner:
             snapshot.version,
             snapshot.names_from,  # an old version's columns depend on the published names
             lookup_pins,
+            gated,
         )
         cached = self.caches.scans.get(key)
         if cached is not None:
@@ -443,7 +491,7 @@ class Planner:
 
         compiled = [compile_filter(f, self.spec, attributes, lookup) for f in filters]
         select = governed_select(
-            table_access, snapshot, compiled, key=self.mesh_key, attributes=attributes
+            table_access, snapshot, compiled, key=self.mesh_key, attributes=attributes, gated=gated
         )
         scan = GovernedScan(
             select,

@@ -74,12 +74,19 @@ def governed_select(
     *,
     key: bytes,
     attributes: Mapping[str, str],
+    gated: bool = True,
 ) -> exp.Select:
+    """The governed scan; with ``filters`` and ``gated`` each value is handed out gated (see
+    below), without ``gated`` the filters are a plain WHERE, which DuckDB pushes predicates
+    into. The planner asks for it only for a query whose expressions DuckDB could run before
+    the filter cannot fail (:mod:`meshsim.query.fallible`); a mask that could fail still gates
+    the scan, since a predicate over a masked column is pushed down with the mask in it."""
+    from meshsim.query.fallible import mask_can_fail
     from meshsim.storage.scan import arrow_to_sql_type
 
     present = {c.name: c for c in snapshot.columns}
     visible = exp.column(VISIBLE_FLAG, table=RAW_ALIAS, quoted=True)
-    projections = []
+    projections: list[tuple[exp.Expr, str]] = []
     for column in access.columns:
         # a column an old version did not have is read (as NULL) for the row filters only
         if not column.visible or column.column not in present or column.column in snapshot.absent:
@@ -95,17 +102,18 @@ def governed_select(
                 column_ref=f"{access.table}.{column.column}",
                 attributes=attributes,
             )
+            gated = gated or mask_can_fail(value, dtype.sql(dialect="duckdb"))
         else:
             value = raw
-        if filters:
-            value = exp.Case().when(visible.copy(), value)
-        projections.append(exp.alias_(value, column.column, quoted=True))
+        projections.append((value, column.column))
     source = exp.Subquery(
         this=raw_scan(snapshot, {c.column for c in access.columns}),
         alias=exp.TableAlias(this=exp.to_identifier(RAW_ALIAS, quoted=True)),
     )
-    if not filters:
-        return exp.select(*projections).from_(source)
+    if not filters or not gated:
+        plain = exp.select(*(exp.alias_(v, name, quoted=True) for v, name in projections))
+        plain = plain.from_(source)
+        return plain.where(exp.and_(*(exp.paren(f.copy()) for f in filters))) if filters else plain
     # DuckDB may evaluate the consumer's predicates before the row filter (it pushes them
     # below the semi join an IN-subquery filter becomes), so a predicate that can fail
     # (a cast, strptime) would tell hidden rows apart by failing. Every value leaves the scan
@@ -114,7 +122,10 @@ def governed_select(
         exp.Column(this=exp.Star(), table=exp.to_identifier(RAW_ALIAS, quoted=True)),
         exp.alias_(exp.and_(*(exp.paren(f.copy()) for f in filters)), VISIBLE_FLAG, quoted=True),
     ).from_(source)
-    gated = exp.Subquery(
+    gate_source = exp.Subquery(
         this=gate, alias=exp.TableAlias(this=exp.to_identifier(RAW_ALIAS, quoted=True))
     )
-    return exp.select(*projections).from_(gated).where(visible)
+    outputs = [
+        exp.alias_(exp.Case().when(visible.copy(), v), name, quoted=True) for v, name in projections
+    ]
+    return exp.select(*outputs).from_(gate_source).where(visible)

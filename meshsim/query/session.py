@@ -114,15 +114,22 @@ class GovernedEngine:
     def connection(self):
         return self.duck.con
 
-    def session(self, consumer: str) -> Session:
-        """A session as ``consumer``; refused when the mesh binds ``consumer`` to other OS
-        users than the one running this process (checked again on every attempt)."""
+    def session(self, consumer: str, engine: str = "duckdb") -> Session:
+        """A session as ``consumer`` whose queries run on ``engine`` (:data:`ENGINES`);
+        refused when the mesh binds ``consumer`` to other OS users than the one running this
+        process (checked again on every attempt)."""
+        from meshsim.engines import require_engine
         from meshsim.identity import authenticate
         from meshsim.policy.access import require_consumer
 
+        require_engine(engine)
         require_consumer(self.spec, consumer)
         authenticate(self.spec, consumer)
-        return Session(self, consumer)
+        if engine == "spark":  # started here, not on a query's clock (it takes seconds)
+            from meshsim.engines.spark import spark_session
+
+            spark_session()
+        return Session(self, consumer, engine)
 
     def close(self) -> None:
         with self._lock:
@@ -139,15 +146,40 @@ class GovernedEngine:
 
     # -- planning and running ----------------------------------------------------------------
 
-    def attempt(self, consumer: str, text: str, params: Params | None = None) -> Attempt:
+    def attempt(
+        self, consumer: str, text: str, params: Params | None = None, engine: str = "duckdb"
+    ) -> Attempt:
         """A new attempt, with the policies in force read once: the plan cache key and the
         plan itself come from this one read."""
         from meshsim.identity import authenticate
 
         authenticate(self.spec, consumer)  # every attempt, however it was reached
-        attempt = Attempt(consumer, text, params, limit_s=self.limits.timeout_s)
+        attempt = Attempt(consumer, text, params, engine, limit_s=self.limits.timeout_s)
         attempt.policies, attempt.fingerprint = self.planner.current_policies()
         return attempt
+
+    def warm(self, consumer: str) -> None:
+        """Do now what ``consumer``'s first query would: compile the governed scan of every
+        mesh table it may read at the published version, check it alone with DuckDB (which
+        reads its Parquet metadata) and make its stand-in. Not audited: nothing is queried."""
+        from meshsim import engine as duck
+        from meshsim.system import SYSTEM_DOMAIN
+
+        attempt = self.attempt(consumer, "")
+        assert attempt.policies is not None
+        planner = self.planner
+        access = planner.access_for(consumer, attempt.fingerprint, attempt.policies)
+        stand_ins: dict[str, str] = {}
+        for table in self.spec.tables():
+            if table.domain == SYSTEM_DOMAIN or not table.columns:
+                continue  # the audit table changes with every query
+            table_access = access(table.ref)
+            if not table_access.granted:
+                continue
+            scan = planner.current_scan(consumer, attempt.fingerprint, table_access)
+            name, select = pipeline.verify_scan(self, scan, attempt)
+            stand_ins[name] = select
+        duck.explain_with_stand_ins(self.duck, "", stand_ins, timeout_s=self.limits.timeout_s)
 
     def plan(self, attempt: Attempt) -> Plan:
         """The verified plan of ``attempt``: from the plan cache while every table it read is
@@ -248,14 +280,16 @@ class GovernedEngine:
 class Session:
     """One consumer's queries. Cheap; create as many as needed."""
 
-    def __init__(self, engine: GovernedEngine, consumer: str) -> None:
+    def __init__(self, engine: GovernedEngine, consumer: str, runs_on: str = "duckdb") -> None:
         self.engine = engine
         self.consumer = consumer
+        #: where the verified plans run: "duckdb" or "spark"
+        self.runs_on = runs_on
 
     def sql(self, text: str, params: Params | None = None) -> Result:
         """Run ``text`` under the consumer's policies; audited whatever happens. ``params``
         binds ``?``/``$1`` (a list or tuple) or ``$name`` (a dict) as in ``duckdb.execute``."""
-        attempt = self.engine.run(self.engine.attempt(self.consumer, text, params))
+        attempt = self.engine.run(self.engine.attempt(self.consumer, text, params, self.runs_on))
         assert attempt.table is not None and attempt.plan is not None
         return Result(
             attempt.table,

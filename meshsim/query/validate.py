@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Token
 
 from meshsim.errors import QueryError
 from meshsim.query import allowlist
@@ -73,8 +75,6 @@ def parse_statement(
     text: str, *, consumer: str | None = None, bounds: QueryBounds | None = None
 ) -> exp.Expr:
     """Rule parse: ``text`` within the bounds, parsed by sqlglot into exactly one statement."""
-    import sqlglot
-
     bounds = bounds or QueryBounds()
     if not isinstance(text, str):
         raise QueryError(
@@ -96,9 +96,11 @@ def parse_statement(
             f"(\\u{ord(text[exc.start]):04x})",
             consumer=consumer,
         ) from None
+    dialect = Dialect.get_or_raise("duckdb")
     try:
-        _check_nesting(text, bounds.max_nesting, consumer)
-        statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
+        tokens = dialect.tokenize(text)  # once: the nesting check, the parser and the keyword
+        _check_nesting(tokens, bounds.max_nesting, consumer)
+        statements = [s for s in dialect.parser().parse(tokens, text) if s is not None]
     except (ParseError, TokenError) as exc:
         _refuse_incomplete_inspection(text, consumer)
         errors = getattr(exc, "errors", None) or [{}]
@@ -135,7 +137,7 @@ def parse_statement(
             consumer=consumer,
             hint="split the text and run one query at a time",
         )
-    return _with_source(statements[0], text)
+    return _with_source(statements[0], text, tokens[0].text.upper() if tokens else "")
 
 
 def _refuse_incomplete_inspection(text: str, consumer: str | None) -> None:
@@ -189,15 +191,12 @@ def _offset(text: str, line: int, start: int) -> int:
     return sum(len(x) for x in lines[: line - 1]) + start
 
 
-def _with_source(statement: exp.Expr, text: str) -> exp.Expr:
+def _with_source(statement: exp.Expr, text: str, keyword: str) -> exp.Expr:
     for node in statement.walk():
         start, end = node.meta.get("start"), node.meta.get("end")
         if isinstance(node, exp.Func) and isinstance(start, int) and isinstance(end, int):
             node.meta[SOURCE] = text[start : end + 1]
-    from sqlglot.dialects.duckdb import DuckDB
-
-    first = next(iter(DuckDB().tokenize(text)), None)
-    statement.meta[KEYWORD] = first.text.upper() if first is not None else ""
+    statement.meta[KEYWORD] = keyword
     return statement
 
 
@@ -242,16 +241,15 @@ def validate_query(
     return balance_connectives(cast(exp.Query, tree))
 
 
-def _check_nesting(text: str, limit: int, consumer: str | None) -> None:
+def _check_nesting(tokens: list[Token], limit: int, consumer: str | None) -> None:
     """Refuse parentheses (or brackets) nested deeper than ``limit``, from the tokens, before
     the recursive parser sees them."""
-    from sqlglot.dialects.duckdb import DuckDB
     from sqlglot.tokens import TokenType
 
     opening = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}
     closing = {TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE}
     depth = deepest = 0
-    for token in DuckDB().tokenize(text):
+    for token in tokens:
         if token.token_type in opening:
             depth += 1
             deepest = max(deepest, depth)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from meshsim.errors import MeshsimError
-from meshsim.spec.loader import MeshSpec, ProductSpec
+from meshsim.spec.loader import DomainSpec, MeshSpec, ProductSpec
 from meshsim.spec.models import Column, LocationSource, Table
 
 #: The classification given to columns nobody declared (inferred or scaffolded): internal
@@ -82,24 +82,32 @@ def no_columns_reason(spec: MeshSpec, ref: str) -> MeshsimError:
     )
 
 
+def _domain_with_columns(spec: MeshSpec, domain: DomainSpec, inferred: set[str]) -> DomainSpec:
+    products = []
+    for product in domain.products:
+        tables = []
+        for table in product.product.tables:
+            if isinstance(table.source, LocationSource) and not table.columns:
+                columns = _inferred_columns(spec, table)
+                if columns is not None:
+                    table = table.model_copy(update={"columns": columns})
+                    inferred.add(f"{product.domain}.{table.name}")
+            tables.append(table)
+        new = product.product.model_copy(update={"tables": tables})
+        products.append(ProductSpec(product.domain, new, product.path))
+    return dataclasses.replace(domain, products=tuple(products))
+
+
 def with_registered_columns(spec: MeshSpec) -> MeshSpec:
-    """``spec`` with every registered table that declares no columns given its Delta schema's."""
+    """``spec`` with every registered table that declares no columns given its Delta schema's.
+    For a lazily loaded spec, each domain as it is loaded (``inferred`` fills as they are)."""
+    from meshsim.spec.lazy import LazyDomains
+
     inferred: set[str] = set()
-    domains = []
-    for domain in spec.domains:
-        products = []
-        for product in domain.products:
-            tables = []
-            for table in product.product.tables:
-                if isinstance(table.source, LocationSource) and not table.columns:
-                    columns = _inferred_columns(spec, table)
-                    if columns is not None:
-                        table = table.model_copy(update={"columns": columns})
-                        inferred.add(f"{product.domain}.{table.name}")
-                tables.append(table)
-            new = product.product.model_copy(update={"tables": tables})
-            products.append(ProductSpec(product.domain, new, product.path))
-        domains.append(dataclasses.replace(domain, products=tuple(products)))
+    if isinstance(spec.domains, LazyDomains) and not spec.domains.loaded:
+        lazy = spec.domains.derive(transform=lambda d: _domain_with_columns(spec, d, inferred))
+        return dataclasses.replace(spec, domains=lazy, inferred=inferred)
+    domains = [_domain_with_columns(spec, domain, inferred) for domain in spec.domains]
     if not inferred:
         return spec
     return dataclasses.replace(spec, domains=tuple(domains), inferred=frozenset(inferred))

@@ -171,9 +171,11 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
 
     mesh_file = str(_mesh_file(spec))
     consumers = spec.consumer_names()
+    defined = set(consumers)
     attributes = {a for c in spec.mesh.consumers for a in c.attributes}
     tables = {t.ref: t for t in spec.tables()}
     products = [p.ref for p in spec.products()]
+    defined_products = set(products)
     policies = spec.policies
     all_policies: list[tuple[str, int, Policy]] = [
         *(("grant", i, p) for i, p in enumerate(policies.grants)),
@@ -185,7 +187,7 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
         label = f"{kind} '{policy.name or index}'"
         key = ("policies", _SECTIONS[kind], index)
         for name in [*policy.consumers, *policy.except_]:
-            if name != "*" and name not in consumers:
+            if name != "*" and name not in defined:
                 yield Problem(
                     "error",
                     mesh_file,
@@ -229,7 +231,7 @@ def check_policy_references(spec: MeshSpec) -> Iterator[Problem]:
                     f"{label}: table '{ref}' is not defined{_suggest(ref, list(tables))}",
                 )
         product = getattr(policy, "product", None)
-        if product and product not in products:
+        if product and product not in defined_products:
             yield Problem(
                 "error",
                 mesh_file,
@@ -272,10 +274,9 @@ def _check_predicate(
         yield Problem("error", where, exc.message)
         return
     table = spec.table(table_ref)
-    known = {t.ref for t in spec.tables()}
     for ref_table in tree.find_all(exp.Table):
         ref = f"{ref_table.db}.{ref_table.name}".lower()
-        if ref not in known:
+        if spec.table(ref) is None:
             yield Problem(
                 "error", where, f"{label}: predicate reads '{ref}', which is not a mesh table"
             )
@@ -305,11 +306,11 @@ def check_pii_protected(spec: MeshSpec) -> Iterator[Problem]:
     """A PII column whose raw values reach a consumer that is not a governance admin, unless
     the column's ``allow_unmasked`` waiver names the consumer; waivers that name no consumer
     or waive nothing are reported too."""
-    from meshsim.policy.access import access_matrix
+    from meshsim.policy.access import readable_access
     from meshsim.policy.exposure import raw_cells
 
     try:
-        matrix = access_matrix(spec)
+        matrix = readable_access(spec)
     except PolicyError:  # a broken 'when' condition, reported by check_policy_references
         return
     except MeshsimError as exc:
@@ -317,6 +318,7 @@ def check_pii_protected(spec: MeshSpec) -> Iterator[Problem]:
         return
     admins = {c.name for c in spec.mesh.consumers if c.admin}
     names = spec.consumer_names()
+    defined = set(names)
     waived: set[tuple[str, str]] = set()
     for table in spec.tables():
         for column in table.columns:
@@ -325,7 +327,7 @@ def check_pii_protected(spec: MeshSpec) -> Iterator[Problem]:
                 continue
             ref = f"{table.ref}.{column.name}"
             for name in waiver.consumers:
-                if name not in names:
+                if name not in defined:
                     yield Problem(
                         "error",
                         table.product,
@@ -480,6 +482,13 @@ def check_identities(spec: MeshSpec) -> Iterator[Problem]:
         )
 
 
+def check_quality_rules(spec: MeshSpec) -> Iterator[Problem]:
+    """Quality rules against their tables (:mod:`meshsim.spec.quality_lint`)."""
+    from meshsim.spec.quality_lint import check_quality
+
+    yield from check_quality(spec)
+
+
 CHECKS: tuple[Callable[[MeshSpec], Iterator[Problem]], ...] = (
     check_duplicates,
     check_products,
@@ -488,6 +497,7 @@ CHECKS: tuple[Callable[[MeshSpec], Iterator[Problem]], ...] = (
     check_pii_protected,
     check_consumer_attributes,
     check_identities,
+    check_quality_rules,
 )
 
 

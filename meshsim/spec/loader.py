@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +59,11 @@ class TableSpec:
         return self.table.columns
 
     def column(self, name: str) -> Column | None:
-        return next((c for c in self.table.columns if c.name == name), None)
+        return self._columns_by_name.get(name)
+
+    @cached_property
+    def _columns_by_name(self) -> dict[str, Column]:
+        return {c.name: c for c in self.table.columns}
 
     def table_tags(self) -> dict[str, str]:
         """Product tags, overridden by the table's own."""
@@ -91,46 +98,125 @@ class DomainSpec:
 
 @dataclass(frozen=True)
 class MeshSpec:
-    """The whole validated mesh. ``fingerprint`` changes whenever any spec file changes."""
+    """The whole validated mesh. ``fingerprint`` changes whenever any spec file changes.
+
+    ``domains`` is a tuple, or for a spec loaded lazily a :class:`meshsim.spec.lazy.LazyDomains`
+    that parses a domain's files when a lookup by name first needs them (``digest`` is then
+    None: the fingerprint is computed when first asked for)."""
 
     root: Path
     mesh: MeshFile
-    domains: tuple[DomainSpec, ...]
-    fingerprint: str
+    domains: Sequence[DomainSpec]
+    digest: str | None
     lines: dict[str, dict[KeyPath, int]] = field(default_factory=dict, compare=False, repr=False)
     #: tables whose columns come from their registered Delta table's schema, not the spec
     #: (see meshsim.sources.registered)
-    inferred: frozenset[str] = field(default=frozenset(), compare=False)
+    inferred: AbstractSet[str] = field(default=frozenset(), compare=False)
 
     @property
     def name(self) -> str:
         return self.mesh.name
 
+    @cached_property
+    def memo(self) -> dict[str, Any]:
+        """What other modules derive from this spec once (it is immutable), such as compiled
+        policy indexes; a spec made from this one starts with none."""
+        return {}
+
+    @property
+    def fingerprint(self) -> str:
+        if self.digest is not None:
+            return self.digest
+        if "fingerprint" not in self.memo:
+            from meshsim.spec.lazy import LazyDomains
+
+            assert isinstance(self.domains, LazyDomains)
+            self.memo["fingerprint"] = self.domains.fingerprint()
+        return self.memo["fingerprint"]
+
+    def _lazy(self) -> Any:
+        """The lazily loaded domains, or None once there is nothing left to load."""
+        from meshsim.spec.lazy import LazyDomains
+
+        domains = self.domains
+        return domains if isinstance(domains, LazyDomains) and not domains.loaded else None
+
+    def domain(self, name: str) -> DomainSpec | None:
+        lazy = self._lazy()
+        if lazy is not None:
+            return lazy.named(name)
+        return next((d for d in self.domains if d.name == name), None)
+
     @property
     def policies(self) -> Policies:
         return self.mesh.policies
 
+    # The lookups by name are dictionaries built once per spec (a spec is immutable): checks
+    # and queries look tables, products and consumers up inside loops over the whole mesh.
+
     def products(self) -> list[ProductSpec]:
-        return [p for d in self.domains for p in d.products]
+        return list(self._products)
 
     def tables(self) -> list[TableSpec]:
-        return [
-            TableSpec(p.domain, p.product.name, t, dict(p.product.tags))
-            for p in self.products()
-            for t in p.product.tables
-        ]
+        return list(self._tables)
 
     def table(self, ref: str) -> TableSpec | None:
-        return next((t for t in self.tables() if t.ref == ref), None)
+        if self._lazy() is not None:
+            domain = self.domain(ref.split(".", 1)[0])
+            tables: dict[str, TableSpec] = self.memo.setdefault("tables_of_domain", {})
+            for product in domain.products if domain and ref not in tables else ():
+                for table in product.product.tables:
+                    spec = TableSpec(
+                        product.domain, product.product.name, table, dict(product.product.tags)
+                    )
+                    tables.setdefault(spec.ref, spec)
+            return tables.get(ref)
+        return self._tables_by_ref.get(ref)
 
     def product(self, ref: str) -> ProductSpec | None:
-        return next((p for p in self.products() if p.ref == ref), None)
+        if self._lazy() is not None:
+            domain = self.domain(ref.split(".", 1)[0])
+            return next((p for p in (domain.products if domain else ()) if p.ref == ref), None)
+        return self._products_by_ref.get(ref)
 
     def consumer(self, name: str):  # -> Consumer | None
-        return next((c for c in self.mesh.consumers if c.name == name), None)
+        return self._consumers_by_name.get(name)
 
     def consumer_names(self) -> list[str]:
         return [c.name for c in self.mesh.consumers]
+
+    @cached_property
+    def _products(self) -> tuple[ProductSpec, ...]:
+        return tuple(p for d in self.domains for p in d.products)
+
+    @cached_property
+    def _tables(self) -> tuple[TableSpec, ...]:
+        return tuple(
+            TableSpec(p.domain, p.product.name, t, dict(p.product.tags))
+            for p in self._products
+            for t in p.product.tables
+        )
+
+    @cached_property
+    def _tables_by_ref(self) -> dict[str, TableSpec]:
+        found: dict[str, TableSpec] = {}
+        for table in self._tables:
+            found.setdefault(table.ref, table)  # the first, as a scan would (lint reports twins)
+        return found
+
+    @cached_property
+    def _products_by_ref(self) -> dict[str, ProductSpec]:
+        found: dict[str, ProductSpec] = {}
+        for product in self._products:
+            found.setdefault(product.ref, product)
+        return found
+
+    @cached_property
+    def _consumers_by_name(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for consumer in self.mesh.consumers:
+            found.setdefault(consumer.name, consumer)
+        return found
 
     def with_policies(self, policies: Policies) -> MeshSpec:
         """The same mesh under other policies (for what-if views)."""
@@ -315,52 +401,89 @@ def load_what_if(spec: MeshSpec, path: str | Path) -> MeshSpec:
     return MeshSpec(spec.root, mesh, spec.domains, digest, where, spec.inferred)
 
 
-def load_mesh(root: str | Path) -> MeshSpec:
-    """Load and validate every spec file under ``root``; raise SpecError listing all problems."""
-    root = Path(root)
+def domain_folders(root: Path) -> list[Path]:
+    try:
+        return sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError as exc:
+        raise SpecError([f"{root}: cannot list the mesh folder: {exc.strerror}"]) from None
+
+
+def load_domain(
+    domain_dir: Path,
+    problems: list[str],
+    lines: dict[str, Any],
+    contents: dict[Path, bytes] | None = None,
+) -> DomainSpec | None:
+    """One domain folder: its domain.yaml and products, problems appended to ``problems``;
+    None for a folder that is not a domain or a domain.yaml that does not validate."""
+    domain_file = domain_dir / "domain.yaml"
+    if not os.path.lexists(domain_file):
+        if not domain_dir.name.startswith((".", "_")):
+            problems.append(f"{domain_dir}: folder has no domain.yaml (every folder is a domain)")
+        return None
+    domain = _load_model(domain_file, DomainFile, problems, lines, contents)
+    products = []
+    for product_file in sorted((domain_dir / "products").glob("*.yaml")):
+        product = _load_model(product_file, Product, problems, lines, contents)
+        if product is not None and domain is not None:
+            products.append(ProductSpec(domain.name, product, product_file))
+    if domain is None:
+        return None
+    if domain.name != domain_dir.name:
+        problems.append(
+            f"{domain_file}:{lines[str(domain_file)].get(('name',), 1)}: name: domain "
+            f"'{domain.name}' must match its folder name '{domain_dir.name}'"
+        )
+    return DomainSpec(domain, tuple(products), domain_dir)
+
+
+def _mesh_file_of(root: Path) -> Path:
     mesh_file = root / "mesh.yaml"
     if not os.path.lexists(mesh_file):
         raise SpecError(
             [f"no mesh.yaml in '{root}'"],
             hint="point --mesh at a mesh folder (the example is 'domains')",
         )
+    return mesh_file
+
+
+def content_digest(root: Path, contents: dict[Path, bytes]) -> str:
+    digest = hashlib.sha256()
+    for file, data in contents.items():  # the bytes validated, not a second read
+        digest.update(str(file.relative_to(root)).encode())
+        digest.update(data)
+    return digest.hexdigest()[:16]
+
+
+_FIX_HINT = "fix the files above, then run 'meshsim validate'"
+
+
+def load_mesh(root: str | Path, *, lazy: bool = False) -> MeshSpec:
+    """Load and validate every spec file under ``root``; raise SpecError listing all problems.
+
+    ``lazy``: load mesh.yaml now and each domain's files when the spec is first asked for a
+    table or product of that domain (or for all of them): what a query over one table needs
+    (:mod:`meshsim.spec.lazy`). ``meshsim validate`` and ``build`` load eagerly."""
+    root = Path(root)
+    mesh_file = _mesh_file_of(root)
     problems: list[str] = []
     lines: dict[str, Any] = {}
     contents: dict[Path, bytes] = {}
     mesh = _load_model(mesh_file, MeshFile, problems, lines, contents)
+    if lazy:
+        from meshsim.spec.lazy import LazyDomains
+
+        if problems:
+            raise SpecError(problems, hint=_FIX_HINT)
+        return MeshSpec(root, mesh, LazyDomains(root, lines), None, lines)
     domains: list[DomainSpec] = []
-    try:
-        folders = sorted(p for p in root.iterdir() if p.is_dir())
-    except OSError as exc:
-        raise SpecError([f"{root}: cannot list the mesh folder: {exc.strerror}"]) from None
-    for domain_dir in folders:
-        domain_file = domain_dir / "domain.yaml"
-        if not os.path.lexists(domain_file):
-            if not domain_dir.name.startswith((".", "_")):
-                problems.append(
-                    f"{domain_dir}: folder has no domain.yaml (every folder is a domain)"
-                )
-            continue
-        domain = _load_model(domain_file, DomainFile, problems, lines, contents)
-        products = []
-        for product_file in sorted((domain_dir / "products").glob("*.yaml")):
-            product = _load_model(product_file, Product, problems, lines, contents)
-            if product is not None and domain is not None:
-                products.append(ProductSpec(domain.name, product, product_file))
+    for domain_dir in domain_folders(root):
+        domain = load_domain(domain_dir, problems, lines, contents)
         if domain is not None:
-            if domain.name != domain_dir.name:
-                problems.append(
-                    f"{domain_file}:{lines[str(domain_file)].get(('name',), 1)}: name: domain "
-                    f"'{domain.name}' must match its folder name '{domain_dir.name}'"
-                )
-            domains.append(DomainSpec(domain, tuple(products), domain_dir))
+            domains.append(domain)
     if problems:
-        raise SpecError(problems, hint="fix the files above, then run 'meshsim validate'")
-    digest = hashlib.sha256()
-    for file, data in contents.items():  # the bytes validated above, not a second read
-        digest.update(str(file.relative_to(root)).encode())
-        digest.update(data)
-    return MeshSpec(root, mesh, tuple(domains), digest.hexdigest()[:16], lines)
+        raise SpecError(problems, hint=_FIX_HINT)
+    return MeshSpec(root, mesh, tuple(domains), content_digest(root, contents), lines)
 
 
 def spec_fingerprint(root: str | Path) -> str:

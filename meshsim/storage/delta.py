@@ -22,6 +22,13 @@ Behaviour of deltalake 1.6.6 that shapes this module (checked, see ``tests/stora
   escaped text ``b'\\u0000\\u00FF'``; :func:`write` refuses binary partition columns and
   :mod:`meshsim.storage.snapshot` refuses to read them.
 
+The Parquet layout every write, merge, delete and compaction produces is
+:func:`writer_properties`: row groups of :data:`ROW_GROUP_ROWS` rows (DuckDB's own size)
+instead of delta-rs's 1,048,576, delta-rs's defaults otherwise (snappy, dictionary pages,
+statistics on every column). DuckDB reads a file's row groups in parallel, so a table of fewer
+row groups than threads is read by fewer threads; the benchmark's "layout" section measures
+this choice against the others (``meshsim/bench/layout.py``).
+
 The cheap log reads (:func:`latest_version`, :func:`resolve_version`...) live in
 :mod:`meshsim.storage.log` and are re-exported here.
 """
@@ -29,7 +36,7 @@ The cheap log reads (:func:`latest_version`, :func:`resolve_version`...) live in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -280,6 +287,24 @@ def coerce_data(
 # -- writes ---------------------------------------------------------------------------------
 
 
+#: rows per Parquet row group (DuckDB's default, and its unit of parallel reading)
+ROW_GROUP_ROWS = 122_880
+
+
+def writer_properties(layout: Mapping[str, Any] | None = None) -> Any:
+    """The Parquet layout meshsim writes (module docstring); ``layout`` overrides its
+    ``WriterProperties`` arguments (the benchmark's layout section), ``dictionary`` turns
+    dictionary encoding on or off for every column."""
+    from deltalake import ColumnProperties, WriterProperties
+
+    options: dict[str, Any] = {"max_row_group_size": ROW_GROUP_ROWS, "compression": "SNAPPY"}
+    options.update(layout or {})
+    dictionary = options.pop("dictionary", None)
+    if dictionary is not None:
+        options["default_column_properties"] = ColumnProperties(dictionary_enabled=dictionary)
+    return WriterProperties(**options)
+
+
 def write(
     path: str | Path,
     data: pa.Table | pa.RecordBatchReader,
@@ -290,8 +315,9 @@ def write(
     column_mapping: bool = False,
     description: str | None = None,
     schema_mode: Literal["merge", "overwrite"] | None = None,
+    layout: Mapping[str, Any] | None = None,
 ) -> int:
-    """Write ``data`` and return the new version.
+    """Write ``data`` and return the new version (``layout``: see :func:`writer_properties`).
 
     ``create`` fails if the table exists, ``append`` if it does not; ``overwrite`` replaces
     the rows (and creates the table if needed). ``column_mapping`` (name mode) and
@@ -336,6 +362,7 @@ def write(
             description=description if not present else None,
             configuration=configuration if not present else None,
             schema_mode=schema_mode,
+            writer_properties=writer_properties(layout),
         )
     except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action=f"{mode} (write)") from e
@@ -378,7 +405,13 @@ def upsert(
     )
     try:
         (
-            dt.merge(data, predicate.sql(), source_alias="source", target_alias="target")
+            dt.merge(
+                data,
+                predicate.sql(),
+                source_alias="source",
+                target_alias="target",
+                writer_properties=writer_properties(),
+            )
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()
@@ -393,7 +426,7 @@ def delete(path: str | Path, predicate: str | None, *, table: str) -> int:
     location = location_of(path, table=table)
     dt = open_table(location, table=table)
     try:
-        dt.delete(predicate)
+        dt.delete(predicate, writer_properties=writer_properties())
     except Exception as e:  # DataFusion's errors (a failed cast) are plain Exceptions
         raise wrap_error(e, location=location, table=table, action="delete from") from e
     return latest_version(location, table=table)
@@ -442,7 +475,8 @@ def compact(path: str | Path, *, table: str) -> dict[str, Any]:
 
     location = location_of(path, table=table)
     try:
-        return dict(open_table(location, table=table).optimize.compact())
+        optimizer = open_table(location, table=table).optimize
+        return dict(optimizer.compact(writer_properties=writer_properties()))
     except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="compact") from e
 
@@ -453,7 +487,8 @@ def z_order(path: str | Path, columns: list[str], *, table: str) -> dict[str, An
 
     location = location_of(path, table=table)
     try:
-        return dict(open_table(location, table=table).optimize.z_order(columns))
+        optimizer = open_table(location, table=table).optimize
+        return dict(optimizer.z_order(columns, writer_properties=writer_properties()))
     except (DeltaError, OSError) as e:
         raise wrap_error(e, location=location, table=table, action="z-order") from e
 

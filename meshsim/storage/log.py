@@ -32,6 +32,12 @@ UNSUPPORTED_PATH_CHARACTERS: dict[str, str] = {
 }
 
 
+#: any character :func:`check_location` refuses: those above, control characters, surrogates
+_UNSUPPORTED = re.compile(
+    "[" + "".join(map(re.escape, UNSUPPORTED_PATH_CHARACTERS)) + r"\x00-\x1f\x7f\ud800-\udfff]"
+)
+
+
 def check_location(location: str, *, what: str) -> None:
     """Refuse a path storage cannot hold tables under, naming the character.
 
@@ -43,6 +49,8 @@ def check_location(location: str, *, what: str) -> None:
 store tables under: DuckDB reads it as a glob and would read other files
       next: choose a path without any of * ? [ ] ^ | \\ % or control characters
     """
+    if _UNSUPPORTED.search(location) is None:
+        return  # the common case, once per table per query: no per-character loop
     for char in location:
         why = UNSUPPORTED_PATH_CHARACTERS.get(char)
         if why is None and (ord(char) < 32 or ord(char) == 127):

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from meshsim.bench import answers, harness, queries
-from meshsim.bench.engines import ENGINES, flatten_tables
+from meshsim.bench.engines import DEFAULT_ENGINES, flatten_tables
 from meshsim.bench.errors import BenchError
 from meshsim.errors import MeshsimError
 from tests.conftest import EXAMPLE_MESH
@@ -43,7 +43,7 @@ def test_all_engines_agree_on_all_queries(bench_root: Path, tmp_path: Path) -> N
         if r.status != "ok" or r.answer not in ("reference", "match", "tolerance")
     ]
     assert bad == []
-    assert {r.engine for r in result.runs} == set(ENGINES)
+    assert {r.engine for r in result.runs} == set(DEFAULT_ENGINES)
     data = json.loads(files["json"].read_text())
     assert data["problems"] == []
     report = files["markdown"].read_text()
@@ -117,3 +117,35 @@ def test_restricted_set_reads_only_granted_tables() -> None:
         tree = sqlglot.parse_one(query.sql, read="duckdb")
         assert {t.db for t in tree.find_all(exp.Table)} <= {"customer", "sales"}
         assert "c_acctbal" not in {c.name for c in tree.find_all(exp.Column)}
+
+
+def test_mesh_scale_alone_at_a_tiny_size(tmp_path: Path) -> None:
+    """The CI smoke of the mesh-scale micro-benchmark: two tiny sizes, every column measured,
+    the targets computed (not asserted: timings on a shared machine are not)."""
+    from meshsim.cli import main
+
+    out = tmp_path / "report"
+    code = main(
+        [
+            "bench",
+            "--mesh-scale",
+            "--max-tables",
+            "20",
+            "--consumers",
+            "10",
+            "--out",
+            str(out),
+            "--workspace",
+            str(tmp_path / "ws"),
+        ]
+    )
+    assert code == 0
+    data = json.loads((out / "results.json").read_text())
+    section = data["micro"]["mesh_scale"]
+    assert [row["tables"] for row in section["rows"]] == [10, 20]
+    assert all(row["rebuild_published"] == 1 for row in section["rows"])
+    catalog = {"subscriptions", "products_ms", "show_ms", "request_ms", "approve_ms", "pending_ms"}
+    assert all(set(section["columns"]) - catalog <= set(row) for row in section["rows"])
+    assert section["rows"][-1]["subscriptions"] == 200 and catalog <= set(section["rows"][-1])
+    assert len(section["targets"]) == 6
+    assert "Mesh scale (10 consumers" in (out / "report.md").read_text()

@@ -11,6 +11,7 @@ Property: validate ends within its bound with exit 0, a problem report and exit 
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import shutil
@@ -103,16 +104,17 @@ def structured(draw, data: Any) -> Any:
         path = draw(st.sampled_from(paths))
         parent, key = _parent(data, path)
         kind = draw(st.sampled_from(["value", "value", "delete", "rename", "add", "repeat"]))
-        if kind == "value":
-            parent[key] = draw(st.sampled_from(HOSTILE_VALUES))
+        if kind == "value":  # a copy: "repeat" edits lists in place, and would change the
+            # shared hostile value for the next examples (hypothesis then sees them differ)
+            parent[key] = copy.deepcopy(draw(st.sampled_from(HOSTILE_VALUES)))
         elif kind == "delete":
             del parent[key]
         elif kind == "rename" and isinstance(parent, dict):
             new = draw(st.sampled_from([key.capitalize(), key + "s", key[:-1], "Unknown", ""]))
             parent[new] = parent.pop(key)
         elif kind == "add" and isinstance(parent, dict):
-            parent[draw(st.sampled_from(["extra", "Extra", "x-y", "1"]))] = draw(
-                st.sampled_from(HOSTILE_VALUES)
+            parent[draw(st.sampled_from(["extra", "Extra", "x-y", "1"]))] = copy.deepcopy(
+                draw(st.sampled_from(HOSTILE_VALUES))
             )
         elif kind == "repeat" and isinstance(parent, list):
             parent.insert(key, parent[key])

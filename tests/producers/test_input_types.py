@@ -17,7 +17,7 @@ HEADER = (
     "o_orderkey,o_custkey,o_orderstatus,o_totalprice,o_orderdate,o_orderpriority,o_clerk,"
     "o_shippriority,o_comment\n"
 )
-ROWS = "SELECT o_orderstatus, o_totalprice, o_clerk, o_comment FROM sales.orders WHERE o_orderkey > 9000000 ORDER BY o_orderkey"
+ROWS = "SELECT o_orderpriority, o_totalprice, o_clerk, o_comment FROM sales.orders WHERE o_orderkey > 9000000 ORDER BY o_orderkey"
 
 
 def _orders(mesh: Mesh) -> list[tuple]:
@@ -28,22 +28,22 @@ def test_csv_values_are_stored_as_written(workspace, tmp_path: Path):
     source = tmp_path / "o.csv"
     source.write_text(
         HEADER
-        + "9000001,1,1.50,1.15,2026-01-02,1-URGENT,0012,0,1e3\n"
+        + "9000001,1,O,1.15,2026-01-02,1.50,0012,0,1e3\n"
         + "9000002,1,O,100,2026-01-03,1-URGENT,12:30:00,0,x\n"
     )
     mesh = Mesh.open(workspace)
     mesh.write(ORDERS, source, mode="append", by="sales-ops")
     assert _orders(mesh) == [
         ("1.50", Decimal("1.15"), "0012", "1e3"),
-        ("O", Decimal("100.00"), "12:30:00", "x"),
+        ("1-URGENT", Decimal("100.00"), "12:30:00", "x"),
     ]
 
 
 def test_json_values_are_read_as_declared(workspace, tmp_path: Path):
     source = tmp_path / "o.ndjson"
     source.write_text(
-        '{"o_orderkey": 9000003, "o_custkey": 1, "o_orderstatus": "0012", "o_totalprice": 1.15,'
-        ' "o_orderdate": "2026-01-02", "o_orderpriority": "1", "o_clerk": "c",'
+        '{"o_orderkey": 9000003, "o_custkey": 1, "o_orderstatus": "O", "o_totalprice": 1.15,'
+        ' "o_orderdate": "2026-01-02", "o_orderpriority": "0012", "o_clerk": "c",'
         ' "o_shippriority": 0, "o_comment": "1.50"}\n'
     )
     mesh = Mesh.open(workspace)

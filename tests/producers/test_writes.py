@@ -159,7 +159,9 @@ def test_delete_where_makes_a_new_version(workspace):
     assert mesh.sql(ANALYST, COUNT).fetchall() == [(2,)]
     travel = "SELECT count(*) FROM customer.region AT (VERSION => 0)"
     assert mesh.sql(ANALYST, travel).fetchall() == [(5,)]
-    orders = mesh.delete("sales.orders", "o_orderdate < DATE '1993-01-01' OR o_totalprice IS NULL")
+    with mesh.writes() as batch:  # line items go with their orders (rule lines_have_orders)
+        batch.delete("sales.lineitem", "l_orderkey < 1000")
+        orders = batch.delete("sales.orders", "o_orderkey < 1000 OR o_totalprice IS NULL")
     assert (
         orders.detail["rows_deleted"] > 0 and orders.rows == 15000 - orders.detail["rows_deleted"]
     )

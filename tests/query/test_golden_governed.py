@@ -25,6 +25,8 @@ QUERIES = {
         "SELECT c_name, c_phone, c_address FROM customer.customer",
         "SELECT o_orderkey, o_totalprice FROM sales.orders",
         "SELECT l_orderkey, l_extendedprice FROM sales.lineitem",
+        # a predicate that could fail on a hidden row: every value of the scan is gated
+        "SELECT o_orderkey FROM sales.orders WHERE CAST(o_comment AS INT) = 0",
     ],
     "finance_controller": [
         "SELECT c_name, c_phone, c_acctbal FROM customer.customer",

@@ -142,6 +142,70 @@ def test_verify_refuses_unknown_operators_and_garbage() -> None:
         verify_bound_plan("not json")
 
 
+def test_verify_accepts_a_table_scan_only_of_the_plans_own_stand_ins() -> None:
+    con = duckdb.connect()
+    try:
+        con.execute('CREATE TEMP TABLE "stand_in" (a INTEGER)')
+        con.execute('CREATE TABLE main."kept" (a INTEGER)')
+        stand_in = con.execute('EXPLAIN (FORMAT JSON) SELECT a FROM "stand_in"').fetchall()[0][1]
+        kept = con.execute('EXPLAIN (FORMAT JSON) SELECT a FROM main."kept"').fetchall()[0][1]
+    finally:
+        con.close()
+    assert "SEQ_SCAN" in verify_bound_plan(stand_in, stand_ins=frozenset({"stand_in"}))
+    for plan, names in [(stand_in, set()), (stand_in, {"other"}), (kept, {"kept"})]:
+        with pytest.raises(PlanRefused, match="SEQ_SCAN"):
+            verify_bound_plan(plan, stand_ins=frozenset(names))
+
+
+def test_each_scan_is_bound_once_and_new_texts_bind_only_the_skeleton(fresh, monkeypatch) -> None:
+    """The bound-plan check of a new text binds its skeleton over the scans' stand-ins; each
+    governed scan is bound alone once (the final SQL, which runs, is unchanged)."""
+    from meshsim import engine as duck
+    from meshsim.query.rewrite import SCAN_MARK
+
+    engine, _ = fresh
+    calls: list[str] = []
+    for name in ("explain_bound", "explain_with_stand_ins"):
+        real = getattr(duck, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(duck, name, counted)
+    join = "FROM customer.customer c JOIN sales.orders o ON o.o_custkey = c.c_custkey"
+    session = engine.session("eu_marketing_analyst")
+    first = session.sql(f"SELECT count(*) AS n {join}").fetchall()
+    assert calls == ["explain_bound", "explain_bound", "explain_with_stand_ins"]
+    names = list(engine.duck.stand_ins.values())
+    assert len(names) == 2 and all(n.startswith(SCAN_MARK) for n in names)
+    calls.clear()
+    again = session.sql(f"SELECT count(o.o_orderkey) AS n {join} WHERE true").fetchall()
+    assert calls == ["explain_with_stand_ins"] and again == first
+
+
+def test_a_warmed_engine_binds_no_scan_on_the_first_query(fresh, monkeypatch) -> None:
+    """warm() compiles and checks the scans a consumer's queries would bind, and makes their
+    stand-ins: the first query then pays only for its own skeleton."""
+    from meshsim import engine as duck
+
+    engine, audit = fresh
+    engine.warm("eu_marketing_analyst")
+    policies, fingerprint = engine.planner.current_policies()
+    access = engine.planner.access_for("eu_marketing_analyst", fingerprint, policies)
+    readable = [t for t in engine.spec.tables() if t.domain != "meshsim" and access(t.ref).granted]
+    assert len(engine.duck.stand_ins) == len(readable) > 0
+    records = len(audit.records)
+    calls: list[str] = []
+    real = duck.explain_bound
+    monkeypatch.setattr(
+        duck, "explain_bound", lambda *a, **k: calls.append("bound") or real(*a, **k)
+    )
+    rows = engine.session("eu_marketing_analyst").sql("SELECT count(*) AS n FROM sales.orders")
+    assert rows.fetchall()[0][0] > 0 and calls == []
+    assert len(audit.records) == records + 1  # the warm-up itself is not a query
+
+
 def test_a_planted_scan_the_parse_tree_does_not_show_is_refused(mesh: MeshData) -> None:
     """With the name rules of validate switched off, the file-path hole reaches DuckDB: the
     verify-plan rule alone must refuse it, and the attempt is audited as refused."""

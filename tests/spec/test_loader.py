@@ -56,7 +56,7 @@ def test_misspelt_key_reports_file_line_path_and_suggestion(mesh_copy: Path):
     with pytest.raises(SpecError) as info:
         load_mesh(mesh_copy)
     (problem,) = info.value.problems
-    assert problem.startswith(f"{product}:20: tables[0].columns[4].clasification: unknown key")
+    assert problem.startswith(f"{product}:25: tables[0].columns[4].clasification: unknown key")
     assert "did you mean 'classification'?" in problem
 
 

@@ -323,3 +323,25 @@ def test_cache_sees_a_deleted_or_rebuilt_table(tmp_path):
     new = cache.get(path, table="c")
     assert new.version == old.version == 0
     assert new.num_records == 2 and new.files != old.files
+
+
+def test_check_location_refuses_exactly_the_characters_it_names() -> None:
+    """The fast path (one regular expression) agrees with the per-character rule on every
+    character of the Basic Multilingual Plane."""
+    from meshsim.errors import StorageError
+    from meshsim.storage.log import UNSUPPORTED_PATH_CHARACTERS, check_location
+
+    for code in range(0x10000):
+        char = chr(code)
+        refused = (
+            char in UNSUPPORTED_PATH_CHARACTERS
+            or code < 32
+            or code == 127
+            or 0xD800 <= code <= 0xDFFF
+        )
+        try:
+            check_location(f"/data/a{char}b", what="path")
+        except StorageError:
+            assert refused, repr(char)
+        else:
+            assert not refused, repr(char)

@@ -1,0 +1,257 @@
+"""The mesh-scale micro-benchmark: generated meshes of 10, 100, 1,000 and 10,000 small
+registered tables with 1,000 consumers (:mod:`meshsim.bench.meshgen`), and at each size the
+time of ``validate``, the first ``build`` (registration), a rebuild after one product file
+changed, ``meshsim.open`` plus a session, the first query of that session, a one-shot
+``meshsim sql`` on one table (process start to first row), the access of one consumer and a
+catalog search. The targets of issue 17 are ratios within one run:
+
+- one-shot query and open + session at the largest size within 1.2x of the smallest;
+- validate, build and access time per table at the largest size within 1.2x of 100 tables.
+
+Results are a section of the micro-benchmarks (``{"title", "note", "columns", "rows"}``) plus
+``targets``: ``(name, goal, value, met, note)`` rows.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from meshsim.console import Console, NullConsole
+
+SIZES = (10, 100, 1000, 10_000)
+CONSUMERS = 1000
+#: the allowed growth of a cost that should not grow (or grow per table) with the mesh
+RATIO_LIMIT = 1.2
+COLUMNS = [
+    "tables",
+    "validate_s",
+    "validate_ms_per_table",
+    "build_s",
+    "build_ms_per_table",
+    "rebuild_one_product_s",
+    "rebuild_published",
+    "open_session_s",
+    "first_query_s",
+    "one_shot_sql_s",
+    "access_one_consumer_s",
+    "access_ms_per_table",
+    "search_ms",
+    "subscriptions",
+    "products_ms",
+    "show_ms",
+    "request_ms",
+    "approve_ms",
+    "pending_ms",
+]
+#: approved subscriptions per table seeded into the catalog of the largest mesh (100,000 at
+#: 10,000 tables)
+SUBSCRIPTIONS_PER_TABLE = 10
+
+
+def _seconds(fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - started, value
+
+
+def _one_shot(workspace: Path, consumer: str, table: str, repeat: int) -> float:
+    """Median wall time of ``meshsim sql`` from process start to its first output line."""
+    executable = Path(sys.executable).parent / "meshsim"
+    base = [str(executable)] if executable.exists() else [sys.executable, "-m", "meshsim"]
+    args = ["sql", "--workspace", str(workspace), "--as", consumer, "--format", "csv"]
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*base, *args, f"SELECT count(*) AS n FROM {table}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"meshsim sql failed: {done.stderr.strip()[:300]}")
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def _publications(workspace: Path) -> int:
+    """Product versions the catalog holds (a rebuild adds one per product it publishes)."""
+    import sqlite3
+
+    from meshsim.workspace import Workspace
+
+    path = Workspace.at(workspace).governance / "catalog.db"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+        return int(con.execute("SELECT count(*) FROM product_versions").fetchone()[0])
+
+
+def _seed_subscriptions(workspace: Path, generated: Any, count: int) -> None:
+    """``count`` approved requests, spread over consumers and products, written straight
+    into the catalog (the workflow would take hours to approve them one by one)."""
+    import json
+    import sqlite3
+
+    from meshsim.bench.meshgen import product_names
+    from meshsim.workspace import Workspace
+
+    products = product_names(generated.tables)
+    now = "2026-01-01T00:00:00+00:00"
+    rows = []
+    for index in range(count):
+        product = products[index % len(products)]
+        tables = json.dumps([f"{product}_t0"])
+        consumer = f"c{(index * 7) % generated.consumers:04d}"
+        rows.append((consumer, product, "seeded", tables, now, "owner", now, tables))
+    path = Workspace.at(workspace).governance / "catalog.db"
+    with sqlite3.connect(path) as con:
+        con.executemany(
+            "INSERT INTO requests (consumer, product, reason, tables, columns, state, created_at,"
+            " decided_by, decided_at, granted_tables, granted_columns)"
+            " VALUES (?, ?, ?, ?, '[]', 'approved', ?, ?, ?, ?, '[]')",
+            rows,
+        )
+        con.execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+
+
+def _catalog_at_scale(opened: Any, generated: Any, row: dict[str, Any]) -> None:
+    consumer = f"c{generated.consumers - 1:04d}"
+    product = generated.sample_product
+    for key, call in (
+        ("products_ms", lambda: opened.products()),
+        ("show_ms", lambda: opened.show(product)),
+        ("request_ms", lambda: opened.catalog.request(consumer, product, "why")),
+    ):
+        seconds, value = _seconds(call)
+        row[key] = seconds * 1000
+    owner = f"{product.split('.')[0]}-team"
+    row["approve_ms"] = _seconds(lambda: opened.catalog.approve(value.id, by=owner))[0] * 1000
+    row["pending_ms"] = _seconds(lambda: opened.catalog.requests(pending=True))[0] * 1000
+
+
+def measure_size(
+    folder: Path, tables: int, consumers: int = CONSUMERS, repeat: int = 3, subscriptions: int = 0
+) -> dict[str, Any]:
+    """Generate a mesh of ``tables`` tables under ``folder`` (emptied first) and time every
+    command of the benchmark on it."""
+    import meshsim
+    from meshsim.bench.meshgen import generate_mesh
+    from meshsim.mesh import Mesh, validate
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    generated = generate_mesh(folder / "mesh", tables, consumers)
+    workspace = folder / "workspace"
+    row: dict[str, Any] = {"tables": generated.tables}
+    seconds, problems = _seconds(lambda: validate(generated.root))
+    if any(p.severity == "error" for p in problems):
+        raise RuntimeError(f"the generated mesh does not validate: {problems[0]}")
+    row["validate_s"] = seconds
+    row["build_s"], mesh = _seconds(lambda: Mesh.build(generated.root, workspace, scale=1))
+    mesh.close()
+    before = _publications(workspace)
+    product = generated.root / generated.sample_product.replace(".", "/products/", 1)
+    product = product.with_suffix(".yaml")
+    product.write_text(product.read_text().replace("Generated product", "Changed product", 1))
+    row["rebuild_one_product_s"], mesh = _seconds(
+        lambda: Mesh.build(generated.root, workspace, scale=1)
+    )
+    row["rebuild_published"] = _publications(workspace) - before
+    mesh.close()
+
+    def open_session() -> Any:
+        opened = meshsim.open(str(workspace))
+        return opened, opened.session(generated.sample_consumer)
+
+    row["open_session_s"], (opened, session) = _seconds(open_session)
+    query = f"SELECT count(*) FROM {generated.sample_table}"
+    row["first_query_s"], _ = _seconds(lambda: session.sql(query).fetchall())
+    row["access_one_consumer_s"], _ = _seconds(lambda: opened.access(generated.sample_consumer))
+    search, _ = _seconds(lambda: opened.search(generated.sample_product.split(".")[1]))
+    row["search_ms"] = search * 1000
+    if subscriptions:
+        _seed_subscriptions(workspace, generated, subscriptions)
+        row["subscriptions"] = subscriptions
+        _catalog_at_scale(opened, generated, row)
+    opened.close()
+    row["one_shot_sql_s"] = _one_shot(
+        workspace, generated.sample_consumer, generated.sample_table, repeat
+    )
+    for key in ("validate", "build"):
+        row[f"{key}_ms_per_table"] = row[f"{key}_s"] * 1000 / generated.tables
+    row["access_ms_per_table"] = row["access_one_consumer_s"] * 1000 / generated.tables
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def _target(
+    rows: list[dict[str, Any]], name: str, key: str, baseline_tables: int
+) -> tuple[str, str, float | None, bool | None, str]:
+    largest = rows[-1]
+    base = next((r for r in rows if r["tables"] >= baseline_tables), rows[0])
+    if largest is base or not base.get(key):
+        return (name, f"<= {RATIO_LIMIT}", None, None, "needs two sizes")
+    ratio = largest[key] / base[key]
+    note = f"{largest['tables']:,} vs {base['tables']:,} tables"
+    return (name, f"<= {RATIO_LIMIT}", round(ratio, 3), ratio <= RATIO_LIMIT, note)
+
+
+def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, float | None, bool | None, str]]:
+    """The issue's ratios, largest size against the smallest (or against 100 tables for
+    the costs that grow with the mesh, per table)."""
+    if not rows:
+        return []
+    smallest = rows[0]["tables"]
+    return [
+        _target(rows, "mesh scale: one-shot meshsim sql", "one_shot_sql_s", smallest),
+        _target(rows, "mesh scale: open + session", "open_session_s", smallest),
+        _target(rows, "mesh scale: first query in a session", "first_query_s", smallest),
+        _target(rows, "mesh scale: validate per table", "validate_ms_per_table", 100),
+        _target(rows, "mesh scale: build per table", "build_ms_per_table", 100),
+        _target(rows, "mesh scale: access per table", "access_ms_per_table", 100),
+    ]
+
+
+def mesh_scale(
+    root: Path,
+    *,
+    sizes: tuple[int, ...] = SIZES,
+    consumers: int = CONSUMERS,
+    subscriptions_per_table: int = SUBSCRIPTIONS_PER_TABLE,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Every size in turn (each mesh removed before the next is generated); the catalog of
+    the largest gets ``subscriptions_per_table`` approved requests per table for the catalog
+    timings."""
+    console = console or NullConsole()
+    rows = []
+    started = time.perf_counter()
+    with console.progress("mesh scale", total=len(sizes)) as progress:
+        for size in sizes:
+            progress.advance(0, f"mesh scale: {size:,} tables")
+            seeded = subscriptions_per_table * size if size == sizes[-1] else 0
+            rows.append(measure_size(root / f"t{size}", size, consumers, subscriptions=seeded))
+            shutil.rmtree(root / f"t{size}", ignore_errors=True)
+            progress.advance(1)
+    found = targets(rows)
+    return {
+        "title": f"Mesh scale ({consumers:,} consumers, small registered tables)",
+        "note": (
+            f"Generated meshes (meshsim.bench.meshgen): 10 tables per domain, 2 per product, "
+            f"{consumers:,} consumers with two grants each and a row filter for every fourth, "
+            f"one PII mask. Access is one consumer's (the whole matrix is consumers x tables "
+            f"cells). Ran in {time.perf_counter() - started:.0f} s. Targets: "
+            + "; ".join(
+                f"{name} {value} ({'met' if met else 'NOT MET' if met is False else 'n/a'})"
+                for name, _goal, value, met, _note in found
+            )
+        ),
+        "columns": COLUMNS,
+        "rows": rows,
+        "targets": [list(t) for t in found],
+    }

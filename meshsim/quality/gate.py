@@ -1,0 +1,197 @@
+"""The quality gates, and ``meshsim check`` over a built mesh.
+
+A build, a write and a publish run the rules of every product they change on the table
+versions they are about to make visible (candidates a build or write has committed to the
+Delta log but not pinned yet). A result that blocks (:attr:`RuleResult.blocks`: an ``error``
+rule that failed or could not run) refuses the new version: the pins stay where they were,
+and the command fails with one line naming the rule, the failing count and the next command.
+``warn`` rules are recorded and the command goes on. Every result is stored in the catalog
+with the table version it checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from meshsim.errors import QualityError, QualityGateError, unknown_name_message
+from meshsim.quality.results import CheckRun, Trigger
+from meshsim.quality.runner import Reader, run_checks
+
+if TYPE_CHECKING:
+    from meshsim.catalog.models import PublishedVersion
+    from meshsim.mesh import Mesh
+    from meshsim.query.audit import AuditSink
+    from meshsim.query.session import GovernedEngine
+    from meshsim.spec.loader import MeshSpec, ProductSpec
+
+
+def reader(
+    spec: MeshSpec,
+    *,
+    locate: Callable[[str], str],
+    version: Callable[[str], int | None],
+    mesh_key: Callable[[], bytes],
+    allowed_paths: Sequence[str],
+    audit: AuditSink | None,
+) -> Reader:
+    """A reader whose governed engine reads the same versions, under the policies of
+    ``mesh.yaml`` only (as a derived product is built: a subscription a revoke would undo
+    does not count)."""
+
+    def open_engine() -> GovernedEngine:
+        from meshsim.query.session import GovernedEngine
+
+        return GovernedEngine(
+            spec,
+            locate=locate,
+            mesh_key=mesh_key(),
+            allowed_paths=list(allowed_paths),
+            audit=audit,
+            timeout_s=None,
+            published=version,
+        )
+
+    return Reader(spec, locate, version, open_engine, allowed_paths)
+
+
+def mesh_reader(mesh: Mesh, candidates: dict[str, int] | None = None) -> Reader:
+    """A reader of ``mesh`` at its published versions, or ``candidates`` where given."""
+    from meshsim.mesh import _CatalogAudit
+
+    chosen = dict(candidates or {})
+    records = mesh.workspace.read_state().tables
+    roots = {str(mesh.workspace.accounts)} | {r.location for r in records.values() if r.external}
+
+    def version(ref: str) -> int | None:
+        return chosen[ref] if ref in chosen else mesh.published_version(ref)
+
+    return reader(
+        mesh.spec,
+        locate=mesh.locate,
+        version=version,
+        mesh_key=mesh.workspace.mesh_key,
+        allowed_paths=sorted(roots),
+        audit=_CatalogAudit(mesh.catalog),
+    )
+
+
+def run_gate(made: Reader, products: Sequence[ProductSpec], trigger: Trigger) -> CheckRun:
+    try:
+        return run_checks(made, products, trigger=trigger)
+    finally:
+        made.close()
+
+
+def refuse(run: CheckRun, outcome: str, hint: str | None = None) -> None:
+    """Raise :class:`QualityGateError` when ``run`` has a blocking result: one line naming
+    the first such rule, how many more there are, and ``outcome`` (what stays visible)."""
+    blocking = run.blocking
+    if not blocking:
+        return
+    first = blocking[0]
+    more = f" (and {len(blocking) - 1} more blocking rule(s))" if len(blocking) > 1 else ""
+    if hint is None:
+        hint = (
+            f"see the failing rows with 'meshsim check {first.product} --version "
+            f"{first.table}={first.version}', fix the data or the rule, then run it again"
+        )
+    raise QualityGateError(f"quality gate: {first.summary()}{more}; {outcome}", run=run, hint=hint)
+
+
+def product_of(spec: MeshSpec, table: str) -> ProductSpec:
+    found = spec.table(table)
+    assert found is not None
+    product = spec.product(f"{found.domain}.{found.product}")
+    assert product is not None
+    return product
+
+
+# --- meshsim check ----------------------------------------------------------------------------
+
+
+def check(
+    mesh: Mesh,
+    product: str | None = None,
+    *,
+    as_consumer: str | None = None,
+    versions: dict[str, int] | None = None,
+) -> CheckRun:
+    """Run the rules of ``product`` (every product when None) at the published versions, or
+    at ``versions`` (table -> Delta version, e.g. the candidate a gate refused); store the
+    results; samples as ``as_consumer`` (or the operator) may see them."""
+    from meshsim.identity import authenticate
+    from meshsim.policy.access import require_consumer
+    from meshsim.quality.samples import for_viewer
+
+    spec = mesh.spec
+    if as_consumer is not None:
+        require_consumer(spec, as_consumer)
+        authenticate(spec, as_consumer)
+    products = _products(spec, product)
+    versions = _versions(mesh, products, versions or {})
+    run = run_gate(mesh_reader(mesh, versions), products, "check")
+    mesh.catalog.record_checks(run)
+    return for_viewer(run, spec, as_consumer, mesh.table_access)
+
+
+def _products(spec: MeshSpec, ref: str | None) -> list[ProductSpec]:
+    if ref is None:
+        return spec.products()
+    found = spec.product(ref.lower())
+    if found is None:
+        names = [p.ref for p in spec.products()]
+        raise QualityError(
+            unknown_name_message("product", ref, names),
+            hint="run 'meshsim products' to list them",
+        )
+    return [found]
+
+
+def _versions(
+    mesh: Mesh, products: Sequence[ProductSpec], versions: dict[str, int]
+) -> dict[str, int]:
+    """``versions`` checked: tables of the products checked, versions in their Delta log."""
+    from meshsim.storage import delta
+
+    tables = [f"{p.domain}.{t.name}" for p in products for t in p.product.tables]
+    chosen: dict[str, int] = {}
+    for ref, version in versions.items():
+        name = ref.lower()
+        if name not in tables:
+            raise QualityError(
+                unknown_name_message("table", ref, tables)
+                + " (--version names a table of the products checked)",
+                hint="write --version DOMAIN.TABLE=VERSION",
+            )
+        latest = delta.latest_version(mesh.locate(name), table=name)
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
+            raise QualityError(
+                f"table '{name}' has no version {version!r}: its versions are 0 to {latest}",
+                hint=f"run 'meshsim history {name}' to list them",
+            )
+        chosen[name] = version
+    return chosen
+
+
+# --- the publish gate -------------------------------------------------------------------------
+
+
+def publish(mesh: Mesh, product: str) -> PublishedVersion:
+    """``meshsim publish``: the product's rules on its published table versions first; a
+    blocking result leaves the catalog's latest version of the product as it was."""
+    from meshsim.catalog.views import latest_versions
+
+    found = _products(mesh.spec, product)[0]
+    run = run_gate(mesh_reader(mesh), [found], "publish")
+    mesh.catalog.record_checks(run)
+    with mesh.catalog.store.read() as con:
+        rows = latest_versions(con)
+    latest = next((r["latest_version"] for r in rows if r["ref"] == found.ref), None)
+    kept = (
+        f"the catalog keeps version {latest} of {found.ref}"
+        if latest is not None
+        else f"{found.ref} stays unpublished"
+    )
+    refuse(run, f"nothing was published ({kept})")
+    return mesh.catalog.publish(found.ref)

@@ -1,0 +1,179 @@
+"""The domains of a mesh folder, loaded one domain at a time as lookups need them.
+
+A query over one table needs its domain's files, the consumers and the policies (mesh.yaml),
+not the other 9,999 tables' files. :func:`meshsim.spec.loader.load_mesh` with ``lazy=True``
+parses mesh.yaml and gives the spec a :class:`LazyDomains`: looking a table or product up by
+name (``spec.table("sales.orders")``) parses that domain's folder only; iterating the domains
+(``spec.tables()``, the listings, the access matrix) parses every folder, with every problem
+of every file at once, as an eager load does. A domain whose files do not validate is an
+error when it is first needed; what is never needed is never read. ``meshsim validate`` and
+``meshsim build`` load eagerly, so a mesh they accept has no such error anywhere.
+
+A derived view (the registered tables' inferred columns, the system domain) is a
+:class:`LazyDomains` over another: it shares its parsing and transforms each domain as it is
+loaded.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+from meshsim.errors import SpecError
+from meshsim.spec.loader import (
+    DomainSpec,
+    content_digest,
+    domain_folders,
+    load_domain,
+)
+from meshsim.spec.models import NAME_PATTERN
+
+Transform = Callable[[DomainSpec], DomainSpec]
+_HINT = "fix the files above, then run 'meshsim validate'"
+
+
+class LazyDomains(Sequence[DomainSpec]):
+    def __init__(
+        self,
+        root: Path,
+        lines: dict[str, Any],
+        *,
+        base: LazyDomains | None = None,
+        transform: Transform | None = None,
+        extra: tuple[DomainSpec, ...] = (),
+    ) -> None:
+        self.root = root
+        self.lines = lines
+        self._base = base
+        self._transform = transform
+        self._extra = {d.name: d for d in extra}
+        self._named: dict[str, DomainSpec | None] = {}
+        self._all: tuple[DomainSpec, ...] | None = None
+        self._mentioning: dict[str, list[DomainSpec]] = {}
+        self._lock = threading.RLock()
+
+    def derive(
+        self, *, transform: Transform | None = None, extra: tuple[DomainSpec, ...] = ()
+    ) -> LazyDomains:
+        """These domains with ``transform`` applied to each and ``extra`` appended."""
+        return LazyDomains(self.root, self.lines, base=self, transform=transform, extra=extra)
+
+    @property
+    def loaded(self) -> bool:
+        return self._all is not None
+
+    def named(self, name: str) -> DomainSpec | None:
+        """The domain ``name``, parsing its folder (only) the first time."""
+        if name in self._extra:
+            return self._extra[name]
+        with self._lock:
+            if self._all is not None:
+                return next((d for d in self._all if d.name == name), None)
+            if name not in self._named:
+                self._named[name] = self._load(name)
+            return self._named[name]
+
+    def _load(self, name: str) -> DomainSpec | None:
+        if self._base is not None:
+            domain = self._base.named(name)
+            return self._transform(domain) if domain and self._transform else domain
+        folder = self.root / name
+        if not re.fullmatch(NAME_PATTERN, name) or not folder.is_dir():
+            return None  # not a domain name (a lookup of a SQL name, which can be anything)
+        problems: list[str] = []
+        domain = load_domain(folder, problems, self.lines)
+        if problems:
+            raise SpecError(problems, hint=_HINT)
+        return domain
+
+    def _everything(self) -> tuple[DomainSpec, ...]:
+        with self._lock:
+            if self._all is None:
+                self._all = self._load_all() + tuple(self._extra.values())
+            return self._all
+
+    def _load_all(self) -> tuple[DomainSpec, ...]:
+        if self._base is not None:
+            found = []
+            for domain in self._base._everything():
+                if domain.name not in self._named:
+                    self._named[domain.name] = (
+                        self._transform(domain) if self._transform else domain
+                    )
+                mine = self._named[domain.name]
+                if mine is not None:
+                    found.append(mine)
+            return tuple(found)
+        problems: list[str] = []
+        domains = []
+        for folder in domain_folders(self.root):
+            loaded = self._named.get(folder.name)
+            if loaded is None:
+                loaded = load_domain(folder, problems, self.lines)
+            if loaded is not None:
+                domains.append(loaded)
+        if problems:
+            raise SpecError(problems, hint=_HINT)
+        return tuple(domains)
+
+    def fingerprint(self) -> str:
+        """The content digest an eager load computes: every spec file's name and bytes."""
+        if self._base is not None:
+            return self._base.fingerprint()
+        contents = {self.root / "mesh.yaml": (self.root / "mesh.yaml").read_bytes()}
+        for folder in domain_folders(self.root):
+            domain_file = folder / "domain.yaml"
+            if not domain_file.exists():
+                continue
+            for file in [domain_file, *sorted((folder / "products").glob("*.yaml"))]:
+                contents[file] = file.read_bytes()
+        return content_digest(self.root, contents)
+
+    def mentioning(self, key: str) -> list[DomainSpec]:
+        """The domains whose spec files may set ``key``: those whose bytes hold it, or any
+        escape (a double-quoted key can spell it with escapes), parsed; the others are not.
+        The identity check needs only the domains that bind owners to OS users."""
+        if self.loaded:
+            return list(self)
+        if key in self._mentioning:  # the files do not change under a spec (Mesh reloads)
+            return self._mentioning[key]
+        marker = key.encode()
+        found = list(self._extra.values())
+        for folder in domain_folders(self.root):
+            files = [folder / "domain.yaml", *sorted((folder / "products").glob("*.yaml"))]
+            for file in files:
+                try:
+                    data = file.read_bytes()
+                except OSError:
+                    continue  # not a domain, or unreadable: named() reports it if it matters
+                if marker in data or b"\\" in data:
+                    domain = self.named(folder.name)
+                    if domain is not None:
+                        found.append(domain)
+                    break
+        self._mentioning[key] = found
+        return found
+
+    # --- Sequence: everything ------------------------------------------------------------
+
+    @overload
+    def __getitem__(self, index: int) -> DomainSpec: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[DomainSpec]: ...
+
+    def __getitem__(self, index: int | slice) -> DomainSpec | Sequence[DomainSpec]:
+        return self._everything()[index]
+
+    def __len__(self) -> int:
+        return len(self._everything())
+
+    def __iter__(self) -> Iterator[DomainSpec]:
+        return iter(self._everything())
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.loaded else f"{len(self._named)} domain(s) loaded"
+        return f"LazyDomains({str(self.root)!r}, {state})"

@@ -1,0 +1,175 @@
+"""Issue 17: the work of a command follows what it touches. Each test pins a count (lookups,
+policy selections, files parsed, versions published), never a wall-clock time, on meshes
+made by the benchmark's generator (:mod:`meshsim.bench.meshgen`)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshsim.bench.meshgen import GeneratedMesh, generate_mesh
+from meshsim.checks import check_mesh
+from meshsim.spec.loader import load_mesh
+
+CONSUMERS = 40
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
+    calls = [0]
+    original: Callable[..., Any] = getattr(owner, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def _mesh(tmp_path: Path, tables: int) -> GeneratedMesh:
+    return generate_mesh(tmp_path / f"m{tables}", tables, CONSUMERS)
+
+
+def _checked_count(tmp_path: Path, tables: int, owner: Any, name: str) -> int:
+    spec = load_mesh(_mesh(tmp_path, tables).root)
+    with pytest.MonkeyPatch.context() as patch:
+        calls = _counting(patch, owner, name)
+        problems = check_mesh(spec)
+    assert not [p for p in problems if p.severity == "error"]
+    return calls[0]
+
+
+def test_validate_builds_each_table_spec_once(tmp_path: Path) -> None:
+    """The PII lint looked tables up 41,001 times at 1,000 tables, each lookup rebuilding and
+    scanning the whole list: lookups by name are now a dictionary built once per spec."""
+    from meshsim.spec.loader import TableSpec
+
+    for tables in (20, 60):
+        made = _checked_count(tmp_path, tables, TableSpec, "__init__")
+        assert made <= 2 * tables, (tables, made)
+
+
+def test_policy_selection_grows_linearly_with_the_mesh(tmp_path: Path) -> None:
+    """Every access pair tested every policy against the consumer (consumers x tables x
+    policies); now each (consumer, policy) pair is decided once, and only a table's
+    possible readers are resolved."""
+    import meshsim.policy.access as access
+
+    small = _checked_count(tmp_path, 20, access, "selects")
+    large = _checked_count(tmp_path, 60, access, "selects")
+    assert large <= 3 * 1.2 * small, (small, large)
+
+
+def test_access_resolves_only_possible_readers(tmp_path: Path) -> None:
+    """The lint, the gates and the mask checks resolve (consumer, table) pairs some grant
+    can cover, not every consumer against every table."""
+    import meshsim.policy.access as access
+
+    small = _checked_count(tmp_path, 20, access, "resolve_access")
+    large = _checked_count(tmp_path, 60, access, "resolve_access")
+    assert large <= 3 * 1.2 * small, (small, large)
+    assert large < CONSUMERS * 60 / 2, large  # far from every consumer x every table
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[GeneratedMesh, Path]:
+    from meshsim.mesh import Mesh
+
+    root = tmp_path_factory.mktemp("scale")
+    generated = generate_mesh(root / "mesh", 30, CONSUMERS)
+    Mesh.build(generated.root, root / "ws", scale=1).close()
+    return generated, root / "ws"
+
+
+def test_a_query_parses_only_its_domain(
+    built: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import meshsim
+    import meshsim.spec.lazy as lazy
+
+    generated, workspace = built
+    parsed: list[str] = []
+    original = lazy.load_domain
+
+    def counted(folder: Path, *args: Any) -> Any:
+        domain = original(folder, *args)
+        if domain is not None:
+            parsed.append(domain.name)
+        return domain
+
+    monkeypatch.setattr(lazy, "load_domain", counted)
+    with meshsim.open(str(workspace)) as mesh:
+        session = mesh.session(generated.sample_consumer)
+        assert session.sql(f"SELECT count(*) FROM {generated.sample_table}").fetchall() == [(3,)]
+        assert parsed == ["d0000"]  # of three domains
+        assert len(mesh.tables()) == 30  # a listing still sees every table
+    assert sorted(parsed) == ["d0000", "d0001", "d0002"]  # each parsed once
+
+
+def test_a_broken_file_of_another_domain_stops_validate_not_this_query(
+    built: tuple[GeneratedMesh, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    from meshsim.errors import SpecError
+    from meshsim.mesh import Mesh, validate
+
+    generated, workspace = built
+    mesh_dir = tmp_path / "mesh"
+    shutil.copytree(generated.root, mesh_dir)
+    broken = mesh_dir / "d0002" / "products" / "p0.yaml"
+    broken.write_text(broken.read_text().replace("owner:", "owner_typo:", 1))
+    with Mesh.open(workspace, mesh_dir=mesh_dir) as mesh:
+        session = mesh.session(generated.sample_consumer)
+        assert session.sql(f"SELECT count(*) FROM {generated.sample_table}").fetchall() == [(3,)]
+        with pytest.raises(SpecError, match="owner_typo"):
+            mesh.session("c0002").sql("SELECT count(*) FROM d0002.p0_t0")
+    with pytest.raises(SpecError, match="owner_typo"):
+        validate(mesh_dir)
+
+
+def test_a_rebuild_publishes_only_the_changed_product(tmp_path: Path) -> None:
+    from meshsim.mesh import Mesh
+    from meshsim.workspace import Workspace
+
+    generated = generate_mesh(tmp_path / "mesh", 30, CONSUMERS)
+    workspace = tmp_path / "ws"
+    Mesh.build(generated.root, workspace, scale=1).close()
+    catalog = Workspace.at(workspace).governance / "catalog.db"
+
+    def versions() -> int:
+        with sqlite3.connect(catalog) as con:
+            return int(con.execute("SELECT count(*) FROM product_versions").fetchone()[0])
+
+    before = versions()
+    product = generated.root / "d0001" / "products" / "p2.yaml"
+    product.write_text(product.read_text().replace("Generated product", "Changed product"))
+    Mesh.build(generated.root, workspace, scale=1).close()
+    assert versions() == before + 1
+
+
+def test_checking_a_row_filter_creates_only_the_tables_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Approving a request with a row filter binds it on empty tables: those it reads, not
+    one per mesh table."""
+    import meshsim.engine as engine
+    from meshsim.policy.binding import check_row_filter
+    from meshsim.spec.models import RowFilter
+
+    spec = load_mesh(_mesh(tmp_path, 60).root)
+    setups: list[int] = []
+    original = engine.bind_errors
+
+    def counted(setup: list[str], statements: list[str]) -> Any:
+        setups.append(len(setup))
+        return original(setup, statements)
+
+    monkeypatch.setattr(engine, "bind_errors", counted)
+    row_filter = RowFilter(name="f", table="d0001.p1_t0", predicate="amount > 0")
+    check_row_filter(spec, row_filter, {})
+    assert setups == [2]  # its domain's schema and its table
