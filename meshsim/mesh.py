@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from meshsim.catalog.views import RowCounter
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
+    from meshsim.lineage.render import LineageAnswer
     from meshsim.pins import TableVersion
     from meshsim.policy.access import TableAccess
     from meshsim.produce.writes import WriteBatch, WriteResult
@@ -485,6 +486,14 @@ class Mesh:
         return resolve_access(
             with_system_tables(self.spec), consumer, ref, self.effective_policies()
         )
+
+    def lineage(self, ref: str, *, direction: str = "both") -> LineageAnswer:
+        """Where the table or column ``ref`` (``DOMAIN.TABLE[.COLUMN]``) comes from
+        (``upstream``), what is derived from it (``downstream``), or ``both``: source, column
+        and governance edges (:mod:`meshsim.lineage`)."""
+        from meshsim.lineage.collect import lineage_answer
+
+        return lineage_answer(self.spec, ref, direction)
 
     # --- catalog -------------------------------------------------------------------------------
 

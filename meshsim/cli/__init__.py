@@ -41,6 +41,7 @@ def _register() -> None:
         "doctor_cmds",
         "produce_cmds",
         "scaffold_cmds",
+        "lineage_cmds",
     )
     for optional in optional_commands:
         try:

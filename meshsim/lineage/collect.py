@@ -11,6 +11,7 @@ masks and row filters the derived data went through.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from meshsim.errors import MeshsimError, unknown_name_message
 from meshsim.lineage.model import ColumnEdge, ColumnRef, GovernanceEdge, Lineage, SourceEdge
@@ -23,6 +24,9 @@ from meshsim.spec.models import (
     SqlSource,
     TpchSource,
 )
+
+if TYPE_CHECKING:
+    from meshsim.lineage.render import LineageAnswer
 
 
 def mesh_lineage(spec: MeshSpec) -> Lineage:
@@ -142,3 +146,24 @@ def downstream_tables(spec: MeshSpec, columns: Iterable[str]) -> list[str]:
     for text in columns:
         reached |= set(lineage.downstream(parse_focus(spec, text)).targets())
     return sorted(reached)
+
+
+def lineage_answer(spec: MeshSpec, text: str, direction: str = "both") -> LineageAnswer:
+    """The lineage up- or downstream (or both) of ``DOMAIN.TABLE[.COLUMN]``."""
+    from meshsim.lineage.render import DIRECTIONS, LineageAnswer
+
+    if direction not in DIRECTIONS:
+        raise MeshsimError(
+            f"lineage direction '{direction}' is not one of {', '.join(DIRECTIONS)}",
+            hint="pass --upstream or --downstream, or neither for both",
+        )
+    focus = parse_focus(spec, text)
+    lineage = mesh_lineage(spec)
+    up = lineage.upstream(focus) if direction != "downstream" else Lineage()
+    down = lineage.downstream(focus) if direction != "upstream" else Lineage()
+    merged = Lineage(
+        sources=up.sources,
+        columns=tuple(dict.fromkeys((*up.columns, *down.columns))),
+        governance=tuple(dict.fromkeys((*up.governance, *down.governance))),
+    )
+    return LineageAnswer(focus=focus, direction=direction, lineage=merged)  # type: ignore[arg-type]
