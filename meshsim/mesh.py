@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from meshsim.catalog.views import RowCounter
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
+    from meshsim.lineage.events import LineageEmitter
     from meshsim.lineage.render import LineageAnswer
     from meshsim.pins import TableVersion
     from meshsim.policy.access import TableAccess
@@ -88,6 +89,7 @@ class Mesh:
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         self._policies: tuple[tuple[str, int], Policies] | None = None
+        self._lineage_events: LineageEmitter | None = None
 
     # --- construction ------------------------------------------------------------------
 
@@ -494,6 +496,18 @@ class Mesh:
         from meshsim.lineage.collect import lineage_answer
 
         return lineage_answer(self.spec, ref, direction)
+
+    @property
+    def lineage_events(self) -> LineageEmitter:
+        """This workspace's OpenLineage emitter (``governance/lineage/events.jsonl``, and
+        ``OPENLINEAGE_URL`` when set): ``emit_check_run(...)`` for a check run's results."""
+        with self._lock:
+            if self._lineage_events is None:
+                from meshsim.lineage.events import emitter_for
+
+                governance = self.workspace.governance
+                self._lineage_events = emitter_for(governance, self.spec.name, self.console.warn)
+            return self._lineage_events
 
     # --- catalog -------------------------------------------------------------------------------
 
