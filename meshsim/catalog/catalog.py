@@ -419,19 +419,22 @@ class Catalog:
 
     # --- views for architects --------------------------------------------------------------
 
-    def topology(self) -> Any:
-        """The mesh as a networkx graph: domains, products, tables, consumers and grants."""
+    def topology(self, *, lineage: bool = False) -> Any:
+        """The mesh as a networkx graph: domains, products, tables, consumers and grants
+        (with ``lineage``: sources and column lineage too)."""
         from meshsim.graph import mesh_graph
 
         with self.store.read() as con:
             pending = self._requests(con, state="pending")
-        return mesh_graph(self.spec, self.effective_policies(), pending)
+        return mesh_graph(self.spec, self.effective_policies(), pending, lineage=lineage)
 
-    def graph(self, fmt: str = "mermaid", out: str | Path | None = None) -> str:
+    def graph(
+        self, fmt: str = "mermaid", out: str | Path | None = None, *, lineage: bool = False
+    ) -> str:
         """Mermaid text, or a PNG/SVG written to ``out`` (returns its path)."""
         from meshsim.graph import render
 
-        return render(self.topology(), fmt, out)
+        return render(self.topology(lineage=lineage), fmt, out)
 
     # --- audit -------------------------------------------------------------------------------
 

@@ -296,10 +296,13 @@ def graph(
         metavar="FILE",
         help="File to write (needed for png/svg).",
     ),
+    lineage: bool = typer.Option(
+        False, "--lineage", help="Add sources and the column lineage of derived products."
+    ),
     workspace: Path = WorkspaceDir,
 ) -> None:
     """The mesh topology: domains, products, tables, consumers, grants and subscriptions."""
-    result = _catalog(workspace).graph(format.value, out)
+    result = _catalog(workspace).graph(format.value, out, lineage=lineage)
     sys.stdout.write(result if format == GraphFormat.mermaid else f"wrote {result}\n")
 
 
