@@ -69,9 +69,9 @@ def column_edges(spec: MeshSpec, table: TableSpec) -> list[ColumnEdge]:
     return [ColumnEdge(source=s, target=t, kind=k) for (s, t), k in edges.items()]
 
 
-def _schema(spec: MeshSpec) -> dict[str, dict[str, dict[str, str]]]:
+def _schema(spec: MeshSpec) -> dict[str, object]:
     """``{domain: {table: {column: type}}}``; types play no part in lineage, only names."""
-    schema: dict[str, dict[str, dict[str, str]]] = {}
+    schema: dict[str, Any] = {}
     for table in spec.tables():
         columns = {c.name: "UNKNOWN" for c in table.columns}
         schema.setdefault(table.domain, {})[table.name] = columns
@@ -135,7 +135,7 @@ def _in_this_query(node: exp.Expr, top: exp.Expr) -> bool:
     scalar subquery's aggregate is its own step on its own path)."""
     from sqlglot import exp
 
-    parent = node
+    parent: exp.Expr | None = node
     while parent is not None and parent is not top:
         if isinstance(parent, exp.Query):
             return False

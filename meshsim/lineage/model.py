@@ -112,7 +112,8 @@ class Lineage(_Frozen):
     def tables(self) -> list[str]:
         """Every table an edge names, sorted."""
         names = {e.target for e in self.sources}
-        for edge in (*self.columns, *self.governance):
+        flows: list[ColumnEdge | GovernanceEdge] = [*self.columns, *self.governance]
+        for edge in flows:
             names |= {edge.source.table, edge.target.table}
         return sorted(names)
 
@@ -129,7 +130,7 @@ def _reach(
     forward: bool,
 ) -> set[ColumnRef]:
     """The column references reached from ``focus`` along the edges, ``focus`` included."""
-    edges = [*columns, *governance]
+    edges: list[ColumnEdge | GovernanceEdge] = [*columns, *governance]
     reached = {focus}
     frontier = [focus]
     while frontier:
