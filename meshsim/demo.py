@@ -66,8 +66,24 @@ def run_demo(
         [list(r.values()) for r in summary],
     )
     _governed_queries(mesh, console)
+    _lineage_answer(mesh, console)
     _subscription_walkthrough(mesh, console)
     return mesh
+
+
+DEMO_LINEAGE = "sales.customer_revenue.c_name"
+
+
+def _lineage_answer(mesh: Mesh, console: Console) -> None:
+    """Where a derived product's column comes from, and the mask it was built through."""
+    from meshsim.lineage.render import ROW_COLUMNS
+
+    console.note(
+        f"\nWhere does a derived column come from?\n$ meshsim lineage {DEMO_LINEAGE} --upstream"
+    )
+    answer = mesh.lineage(DEMO_LINEAGE, direction="upstream")
+    rows = answer.rows()
+    console.table(answer.summary(), list(ROW_COLUMNS), [[r[c] for c in ROW_COLUMNS] for r in rows])
 
 
 def _governed_queries(mesh: Mesh, console: Console) -> None:

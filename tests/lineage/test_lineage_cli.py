@@ -128,3 +128,11 @@ def test_graph_shows_lineage_edges_only_behind_the_flag(capsys, built_workspace:
     ) in with_lineage
     assert "mask pii_keyed_hash on c_name" in with_lineage
     assert "source_tpch_tpchgen_cli_orders -. feeds .-> table_sales_orders" in with_lineage
+
+
+def test_demo_shows_a_lineage_answer(capsys, tmp_path: Path):
+    code, out, err = run(capsys, "demo", "--workspace", str(tmp_path / "ws"))
+    assert code == 0, err
+    assert "$ meshsim lineage sales.customer_revenue.c_name --upstream" in err
+    assert "upstream of sales.customer_revenue.c_name" in out
+    assert "pii_keyed_hash: keyed_hash (read as consumer 'sales')" in out
