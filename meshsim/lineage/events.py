@@ -12,12 +12,17 @@ emission off).
 
 Emission never stops or noticeably slows the run it describes: a transport that fails is a
 warning on the console naming it (the file keeps every event the endpoint missed), and an
-endpoint that failed once is not tried again by the same emitter.
+endpoint that failed once is not tried again by the same emitter. The client takes a while to
+import (it brings requests and httpx), so a run imports it in a background thread while the
+run works, and its START event (stamped with the time the run started) is written when the run
+ends, just before COMPLETE or FAIL. A run killed midway thus leaves no event, as it leaves no
+published version.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -78,6 +83,7 @@ class RunRecord:
     job_type: str
     sql: str | None = None
     versions: dict[str, int] = field(default_factory=dict)
+    started: str = field(default_factory=lambda: _now())
 
 
 class LineageEmitter:
@@ -95,6 +101,7 @@ class LineageEmitter:
         self._transports: list[Any] | None = None
         self._http_down = False
         self._unavailable = False
+        self._prefetch: threading.Thread | None = None
 
     @property
     def events_file(self) -> Path:
@@ -115,12 +122,14 @@ class LineageEmitter:
         from uuid import uuid4
 
         record = RunRecord(job, str(uuid4()), list(inputs), list(outputs), job_type, sql)
-        self._emit(record, "START")
+        self._import_meanwhile()
         try:
             yield record
         except BaseException as exc:
+            self._emit(record, "START")
             self._emit(record, "FAIL", error=exc)
             raise
+        self._emit(record, "START")
         self._emit(record, "COMPLETE")
 
     def emit_check_run(
@@ -134,9 +143,19 @@ class LineageEmitter:
 
     # --- events -----------------------------------------------------------------------------
 
-    def _emit(self, record: RunRecord, state: str, error: BaseException | None = None) -> None:
-        if os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
+    def _import_meanwhile(self) -> None:
+        """Import the client in a thread of its own, once, while the run works."""
+        if self._prefetch is not None or _disabled():
             return
+        self._prefetch = threading.Thread(target=_import_client, name="openlineage-import")
+        self._prefetch.daemon = True
+        self._prefetch.start()
+
+    def _emit(self, record: RunRecord, state: str, error: BaseException | None = None) -> None:
+        if _disabled():
+            return
+        if self._prefetch is not None:
+            self._prefetch.join()  # never two threads importing the same modules at once
         if self._unavailable:
             return  # said once, when the first event could not be written
         try:
@@ -231,7 +250,7 @@ class LineageEmitter:
         ]
         return RunEvent(
             eventType=RunState[state],
-            eventTime=datetime.now(UTC).isoformat(),
+            eventTime=record.started if state == "START" else _now(),
             run=Run(runId=record.run_id, facets=run_facets),
             job=Job(namespace=self.namespace, name=record.job, facets=job_facets),
             inputs=inputs,
@@ -303,6 +322,24 @@ class LineageEmitter:
         return {
             "dataQualityAssertions": dq.DataQualityAssertionsDatasetFacet(assertions=assertions)
         }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _disabled() -> bool:
+    return os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
+
+
+def _import_client() -> None:
+    """What emitting needs of the client, imported; a failure is the emission's to report."""
+    try:
+        import openlineage.client.event_v2  # noqa: F401
+        import openlineage.client.facet_v2  # noqa: F401
+        import openlineage.client.transport.file  # noqa: F401
+    except Exception:  # noqa: BLE001 - the emission imports again and says why
+        pass
 
 
 def _http_transport(url: str) -> Any:
