@@ -11,6 +11,7 @@ Property: validate ends within its bound with exit 0, a problem report and exit 
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import shutil
@@ -94,6 +95,12 @@ def _parent(data: Any, path: tuple) -> tuple[Any, Any]:
     return node, path[-1]
 
 
+def _hostile() -> st.SearchStrategy[Any]:
+    """A hostile value, copied: a later mutation must not edit the shared list and dict
+    values in place (a value put into itself makes every later example recurse forever)."""
+    return st.sampled_from(HOSTILE_VALUES).map(copy.deepcopy)
+
+
 @st.composite
 def structured(draw, data: Any) -> Any:
     for _ in range(draw(st.integers(1, 3))):
@@ -104,16 +111,14 @@ def structured(draw, data: Any) -> Any:
         parent, key = _parent(data, path)
         kind = draw(st.sampled_from(["value", "value", "delete", "rename", "add", "repeat"]))
         if kind == "value":
-            parent[key] = draw(st.sampled_from(HOSTILE_VALUES))
+            parent[key] = draw(_hostile())
         elif kind == "delete":
             del parent[key]
         elif kind == "rename" and isinstance(parent, dict):
             new = draw(st.sampled_from([key.capitalize(), key + "s", key[:-1], "Unknown", ""]))
             parent[new] = parent.pop(key)
         elif kind == "add" and isinstance(parent, dict):
-            parent[draw(st.sampled_from(["extra", "Extra", "x-y", "1"]))] = draw(
-                st.sampled_from(HOSTILE_VALUES)
-            )
+            parent[draw(st.sampled_from(["extra", "Extra", "x-y", "1"]))] = draw(_hostile())
         elif kind == "repeat" and isinstance(parent, list):
             parent.insert(key, parent[key])
     return data
