@@ -117,8 +117,8 @@ class LineageEmitter:
         job_type: str = "BUILD",
         sql: str | None = None,
     ) -> Iterator[RunRecord]:
-        """START now, COMPLETE when the block ends, FAIL (with the error) when it raises;
-        the error itself goes on unchanged."""
+        """A run around the block: when it ends, START (stamped with the time it began) and
+        COMPLETE, or FAIL (with the error) when it raises; the error itself goes on unchanged."""
         from uuid import uuid4
 
         record = RunRecord(job, str(uuid4()), list(inputs), list(outputs), job_type, sql)
@@ -174,7 +174,7 @@ class LineageEmitter:
                 continue
             try:
                 transport.emit(event)
-            except Exception as exc:  # noqa: BLE001 - as above; said once per transport
+            except Exception as exc:  # noqa: BLE001 - as above; an endpoint is said down once
                 if name == "file":
                     self._failed(
                         f"OpenLineage event {state} of '{record.job}' not written to "
@@ -201,7 +201,14 @@ class LineageEmitter:
             transports: list[tuple[str, Any]] = [("file", file)]
             url = os.environ.get("OPENLINEAGE_URL")
             if url:
-                transports.append((url, _http_transport(url)))
+                try:
+                    transports.append((url, _http_transport(url)))
+                except Exception as exc:  # noqa: BLE001 - a bad URL costs the endpoint, not the file
+                    self._http_down = True
+                    self._failed(
+                        f"OpenLineage endpoint {url} cannot be used ({_why(exc)}); events are "
+                        f"in {self.events_file} only"
+                    )
             self._transports = transports
         return self._transports
 

@@ -282,3 +282,17 @@ def test_openlineage_disabled_emits_nothing(marketing: Path, tmp_path: Path, mon
     monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
     ws = _built(marketing, tmp_path / "ws")
     assert not (ws / "governance" / "lineage" / "events.jsonl").exists()
+
+
+def test_an_endpoint_url_the_client_refuses_costs_only_the_endpoint(
+    marketing: Path, tmp_path: Path, monkeypatch
+):
+    ws = _built(marketing, tmp_path / "ws")
+    monkeypatch.setenv("OPENLINEAGE_URL", "ftp://[not a host")
+    console = Warnings()
+    with Mesh.open(ws, console=console) as mesh:
+        mesh.write("shop.orders", _new_orders(), mode="append")
+    (warning,) = console.warnings
+    assert warning.startswith("OpenLineage endpoint ftp://[not a host cannot be used (")
+    written = [e["eventType"] for e in _events(ws) if e["job"]["name"] == "append.shop.orders"]
+    assert written == ["START", "COMPLETE"]
