@@ -66,7 +66,16 @@ def column_edges(spec: MeshSpec, table: TableSpec) -> list[ColumnEdge]:
     for read in sorted(_read_columns(spec, scope), key=str):
         if read not in feeding:
             edges[(read, rows)] = "filter"
-    return [ColumnEdge(source=s, target=t, kind=k) for (s, t), k in edges.items()]
+    # sqlglot walks a column's inputs in no fixed order: the declared columns' order, then
+    # the inputs' names, so that every answer and event reads the same on every run
+    position = {c.name: i for i, c in enumerate(table.columns)}
+
+    def order(key: tuple[ColumnRef, ColumnRef]) -> tuple[int, str]:
+        source, target = key
+        at = position.get(target.column or "", len(position))
+        return (at, str(source))
+
+    return [ColumnEdge(source=s, target=t, kind=edges[(s, t)]) for s, t in sorted(edges, key=order)]
 
 
 def _schema(spec: MeshSpec) -> dict[str, object]:

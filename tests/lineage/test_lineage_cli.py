@@ -123,7 +123,7 @@ def test_graph_shows_lineage_edges_only_behind_the_flag(capsys, built_workspace:
     assert "feeds" not in plain and "(aggregate)" not in plain
     assert "table_sales_customer_revenue" in plain  # the product itself is there either way
     assert (
-        'table_sales_lineitem -. "l_extendedprice -> revenue (aggregate); l_discount -> revenue '
+        'table_sales_lineitem -. "l_discount -> revenue (aggregate); l_extendedprice -> revenue '
         '(aggregate); l_orderkey (filter); l_returnflag (filter)" .-> table_sales_customer_revenue'
     ) in with_lineage
     assert "mask pii_keyed_hash on c_name" in with_lineage
