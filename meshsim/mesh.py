@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from meshsim.contracts.service import ContractDiff, ImportedContract
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
+    from meshsim.lineage.events import LineageEmitter
+    from meshsim.lineage.render import LineageAnswer
     from meshsim.pins import TableVersion
     from meshsim.platforms.governance import ExportReport
     from meshsim.policy.access import TableAccess
@@ -91,6 +93,7 @@ class Mesh:
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         self._policies: tuple[tuple[str, int], Policies] | None = None
+        self._lineage_events: LineageEmitter | None = None
 
     # --- construction ------------------------------------------------------------------
 
@@ -535,6 +538,26 @@ class Mesh:
             catalog=catalog,
             policy_user=policy_user,
         )
+
+    def lineage(self, ref: str, *, direction: str = "both") -> LineageAnswer:
+        """Where the table or column ``ref`` (``DOMAIN.TABLE[.COLUMN]``) comes from
+        (``upstream``), what is derived from it (``downstream``), or ``both``: source, column
+        and governance edges (:mod:`meshsim.lineage`)."""
+        from meshsim.lineage.collect import lineage_answer
+
+        return lineage_answer(self.spec, ref, direction)
+
+    @property
+    def lineage_events(self) -> LineageEmitter:
+        """This workspace's OpenLineage emitter (``governance/lineage/events.jsonl``, and
+        ``OPENLINEAGE_URL`` when set): ``emit_check_run(...)`` for a check run's results."""
+        with self._lock:
+            if self._lineage_events is None:
+                from meshsim.lineage.events import emitter_for
+
+                governance = self.workspace.governance
+                self._lineage_events = emitter_for(governance, self.spec.name, self.console.warn)
+            return self._lineage_events
 
     # --- catalog -------------------------------------------------------------------------------
 
