@@ -203,7 +203,7 @@ class Mesh:
             report = build_mesh(spec, self.workspace, scale, self.console, before_writing=checks)
         except QualityGateError as exc:
             if not self.catalog.store.create:  # a first build has no catalog to keep them
-                self.catalog.record_checks(exc.run)
+                self.record_checks(exc.run)
                 for record in exc.audit:
                     self.catalog.append_audit(record)
             raise
@@ -214,7 +214,7 @@ class Mesh:
         for record in report.audit:  # derived tables' queries, run before the catalog existed
             self.catalog.append_audit(record)
         if report.quality is not None:
-            self.catalog.record_checks(report.quality)
+            self.record_checks(report.quality)
         state = self.workspace.read_state()
         if state.catalog_created_at is None:
             created = datetime.now(UTC)
@@ -558,6 +558,28 @@ class Mesh:
                 governance = self.workspace.governance
                 self._lineage_events = emitter_for(governance, self.spec.name, self.console.warn)
             return self._lineage_events
+
+    def record_checks(self, run: CheckRun) -> None:
+        """Keep a check run's results: in the catalog (``meshsim show``), and as one OpenLineage
+        check run per table checked (its rules as ``dataQualityAssertions``)."""
+        from meshsim.lineage.events import Assertion
+
+        self.catalog.record_checks(run)
+        by_table: dict[tuple[str, int], list[Assertion]] = {}
+        for result in run.results:
+            by_table.setdefault((result.table, result.version), []).append(
+                Assertion(
+                    assertion=result.kind,
+                    success=result.status == "passed",
+                    name=result.rule,
+                    severity=result.severity,
+                    actual=None if result.failing_rows is None else str(result.failing_rows),
+                )
+            )
+        for (ref, version), assertions in by_table.items():
+            table = self.spec.table(ref)
+            if table is not None:
+                self.lineage_events.emit_check_run(table, version, assertions)
 
     # --- catalog -------------------------------------------------------------------------------
 

@@ -143,7 +143,7 @@ class WriteBatch:
         products = list({p.ref: p for p in (product_of(spec, r) for r in refs)}.values())
         candidates = {ref: record.version for ref, record in self._records.items()}
         run = run_gate(mesh_reader(self.mesh, candidates), products, "write")
-        self.mesh.catalog.record_checks(run)
+        self.mesh.record_checks(run)
         if not run.blocking:
             return
         kept = ", ".join(

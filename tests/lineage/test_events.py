@@ -296,3 +296,20 @@ def test_an_endpoint_url_the_client_refuses_costs_only_the_endpoint(
     assert warning.startswith("OpenLineage endpoint ftp://[not a host cannot be used (")
     written = [e["eventType"] for e in _events(ws) if e["job"]["name"] == "append.shop.orders"]
     assert written == ["START", "COMPLETE"]
+
+
+def test_meshsim_check_emits_a_check_run_per_table(workspace: Path):
+    # the seam wired at the merge: every check run (meshsim check, and the gates) is an
+    # OpenLineage run of its table with the rules' results as assertions
+    ws = workspace
+    with Mesh.open(ws) as mesh:
+        run = mesh.check("sales.order_history")
+        checked = {r.table for r in run.results}
+    assert checked, "the test mesh has quality rules"
+    for ref in checked:
+        events = [e for e in _events(ws) if e["job"]["name"] == f"check.{ref}"]
+        assert [e["eventType"] for e in events][-2:] == ["START", "COMPLETE"]
+        facet = events[-1]["inputs"][0]["inputFacets"]["dataQualityAssertions"]
+        assert {a["assertion"] for a in facet["assertions"]} == {
+            r.kind for r in run.results if r.table == ref
+        }
