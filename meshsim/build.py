@@ -221,6 +221,9 @@ def build_mesh(
             workspace.write_state(state)
 
     workspace.mesh_key(create=previous is None)
+    from meshsim.lineage.events import emitter_for
+
+    lineage_events = emitter_for(workspace.governance, spec.name, console.warn)
 
     from meshsim.sources.derived import build_order
 
@@ -270,8 +273,12 @@ def build_mesh(
                     )
                     progress.advance(1)
                     continue
-                data, stamp = planned.load()
-                version, rows = _write_table(delta, table, path, data, exists=current is not None)
+                with _run_events(lineage_events, spec, table, deriver) as run:
+                    data, stamp = planned.load()
+                    version, rows = _write_table(
+                        delta, table, path, data, exists=current is not None
+                    )
+                    run.versions[table.ref] = version
                 records[table.ref] = TableRecord(
                     location=str(path),
                     external=False,
@@ -497,6 +504,24 @@ def _allowed_paths(spec: MeshSpec, workspace: Workspace) -> list[str]:
         if isinstance(t.table.source, LocationSource)
     ]
     return [str(workspace.accounts), *external]
+
+
+@contextmanager
+def _run_events(emitter: Any, spec: MeshSpec, table: TableSpec, deriver: Deriver) -> Iterator[Any]:
+    """The OpenLineage run of a derived product's build (START, COMPLETE or FAIL); other
+    sources' writes are not runs of a job (their source edges are in ``meshsim lineage``)."""
+    if not isinstance(table.table.source, SqlSource):
+        yield _NoRun()
+        return
+    from meshsim.lineage.events import derived_build_run
+
+    with derived_build_run(emitter, spec, table, deriver.version_of) as run:
+        yield run
+
+
+@dataclass
+class _NoRun:
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 @contextmanager

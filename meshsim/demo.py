@@ -67,6 +67,7 @@ def run_demo(
     )
     _governed_queries(mesh, console)
     _quality_report(mesh, console)
+    _lineage_answer(mesh, console)
     _subscription_walkthrough(mesh, console)
     return mesh
 
@@ -78,6 +79,21 @@ def _governed_queries(mesh: Mesh, console: Console) -> None:
         result = mesh.session(consumer).sql(DEMO_QUERY)
         rows = result.fetchall()
         console.table(f"as {consumer}", result.columns, rows)
+
+
+DEMO_LINEAGE = "sales.customer_revenue.c_name"
+
+
+def _lineage_answer(mesh: Mesh, console: Console) -> None:
+    """Where a derived product's column comes from, and the mask it was built through."""
+    from meshsim.lineage.render import ROW_COLUMNS
+
+    console.note(
+        f"\nWhere does a derived column come from?\n$ meshsim lineage {DEMO_LINEAGE} --upstream"
+    )
+    answer = mesh.lineage(DEMO_LINEAGE, direction="upstream")
+    rows = answer.rows()
+    console.table(answer.summary(), list(ROW_COLUMNS), [[r[c] for c in ROW_COLUMNS] for r in rows])
 
 
 def _quality_report(mesh: Mesh, console: Console) -> None:

@@ -1,6 +1,8 @@
 """The mesh topology as a graph: domains own products, products hold tables, consumers read
 tables through grants and subscriptions and ask for products through pending requests, and
-derived products' tables are derived from the tables their queries read.
+derived products' tables are derived from the tables their queries read. With ``lineage``,
+each table's source (generated, files, a registered location) feeds it, and each derives edge
+says which columns feed which and the masks and row filters on the way (:mod:`meshsim.lineage`).
 
 :func:`mesh_graph` builds a networkx ``DiGraph``; :func:`render` turns it into Mermaid text or
 a PNG/SVG drawn by matplotlib without a display or network (a ``Figure`` with no pyplot state).
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from meshsim.catalog.models import Request
 
 FORMATS = ("mermaid", "png", "svg")
-LAYERS = {"domain": 0, "product": 1, "table": 2, "consumer": 3}
+LAYERS = {"source": -1, "domain": 0, "product": 1, "table": 2, "consumer": 3}
 EDGE_STYLE = {
     "owns": ("#555555", "solid"),
     "contains": ("#555555", "solid"),
@@ -31,13 +33,23 @@ EDGE_STYLE = {
     "subscription": ("#2ca02c", "solid"),
     "requested": ("#ff7f0e", "dashed"),
     "derives": ("#9467bd", "dotted"),
+    "feeds": ("#8c564b", "dotted"),
 }
-NODE_COLOR = {"domain": "#d9d9d9", "product": "#c6dbef", "table": "#fdd0a2", "consumer": "#c7e9c0"}
+NODE_COLOR = {
+    "source": "#f7f7f7",
+    "domain": "#d9d9d9",
+    "product": "#c6dbef",
+    "table": "#fdd0a2",
+    "consumer": "#c7e9c0",
+}
 
 
-def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = ()) -> Any:
+def mesh_graph(
+    spec: MeshSpec, policies: Policies, pending: Sequence[Request] = (), *, lineage: bool = False
+) -> Any:
     """Domains -> products -> tables, consumers -> tables (grants, subscriptions) and
-    consumers -> products (pending requests). Node ids are ``kind:name``."""
+    consumers -> products (pending requests). Node ids are ``kind:name``. With ``lineage``:
+    sources -> tables, and column lineage on the derives edges."""
     import networkx as nx
 
     from meshsim.policy.access import readable_access
@@ -67,6 +79,8 @@ def mesh_graph(spec: MeshSpec, policies: Policies, pending: Sequence[Request] = 
         for read in derived_inputs(table):
             if spec.table(read) is not None:
                 graph.add_edge(f"table:{read}", f"table:{table.ref}", kind="derives", label="")
+    if lineage:
+        _add_lineage(graph, spec)
     for consumer in spec.consumer_names():
         graph.add_node(f"consumer:{consumer}", kind="consumer", label=consumer, layer=3)
     for access in readable_access(spec, policies):
@@ -182,6 +196,34 @@ def readable(graph: Any, *, group: bool | None = None) -> Any:
     return by_domain(graph) if (tables > GROUP_OVER if group is None else group) else graph
 
 
+def _add_lineage(graph: Any, spec: MeshSpec) -> None:
+    """Source nodes feeding their tables, and each derives edge labelled with its columns:
+    ``input -> output (kind)``, filter-only inputs, masks and row filters."""
+    from meshsim.lineage import mesh_lineage
+
+    found = mesh_lineage(spec)
+    for source in found.sources:
+        node = f"source:{source.kind}:{source.source}"
+        label = f"{source.kind}: {source.source}"
+        graph.add_node(node, kind="source", label=label, layer=LAYERS["source"])
+        graph.add_edge(node, f"table:{source.target}", kind="feeds", label="")
+    parts: dict[tuple[str, str], list[str]] = {}
+    for edge in found.columns:
+        key = (edge.source.table, edge.target.table)
+        if edge.kind == "filter":
+            text = f"{edge.source.column} (filter)"
+        else:
+            text = f"{edge.source.column} -> {edge.target.column} ({edge.kind})"
+        parts.setdefault(key, []).append(text)
+    for rule in found.governance:
+        key = (rule.source.table, rule.target.table)
+        what = f" on {rule.source.column}" if rule.source.column else ""
+        parts.setdefault(key, []).append(f"{rule.kind} {rule.policy}{what}")
+    for (read, derived), texts in parts.items():
+        if graph.has_edge(f"table:{read}", f"table:{derived}"):
+            graph.edges[f"table:{read}", f"table:{derived}"]["label"] = "; ".join(texts)
+
+
 def _mermaid_id(node: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", node)
 
@@ -192,7 +234,12 @@ def _mermaid_label(text: str) -> str:
 
 def to_mermaid(graph: Any) -> str:
     """A Mermaid flowchart, one subgraph per domain."""
-    shapes = {"product": ("[", "]"), "table": ("[(", ")]"), "consumer": ("([", "])")}
+    shapes = {
+        "product": ("[", "]"),
+        "table": ("[(", ")]"),
+        "consumer": ("([", "])"),
+        "source": ("[/", "/]"),
+    }
     lines = ["flowchart LR"]
     for node, data in graph.nodes(data=True):
         if data["kind"] != "domain":
@@ -212,8 +259,8 @@ def to_mermaid(graph: Any) -> str:
             )
         lines.append("  end")
     for node, data in graph.nodes(data=True):
-        if data["kind"] == "consumer":
-            left, right = shapes["consumer"]
+        if data["kind"] in ("consumer", "source"):
+            left, right = shapes[data["kind"]]
             lines.append(f"  {_mermaid_id(node)}{left}{_mermaid_label(data['label'])}{right}")
     for source, target, data in graph.edges(data=True):
         if data["kind"] == "owns":
@@ -222,7 +269,10 @@ def to_mermaid(graph: Any) -> str:
         if data["kind"] == "contains":
             lines.append(f"  {a} --> {b}")
         elif data["kind"] == "derives":
-            lines.append(f"  {a} -. derives .-> {b}")
+            label = _mermaid_label(data["label"]) if data["label"] else "derives"
+            lines.append(f"  {a} -. {label} .-> {b}")
+        elif data["kind"] == "feeds":
+            lines.append(f"  {a} -. feeds .-> {b}")
         elif data["kind"] == "requested":
             lines.append(f"  {a} -. {_mermaid_label(data['label'])} .-> {b}")
         else:
@@ -279,7 +329,7 @@ def draw(graph: Any, path: Path, fmt: str) -> Path:
     nx.draw_networkx_labels(graph, pos, labels=labels, font_size=8, ax=ax)
     ax.set_title(
         "mesh topology: domains, products, tables, consumers (blue: grants, green: "
-        "subscriptions, orange: pending requests, purple: derived from)",
+        "subscriptions, orange: pending requests, purple: derived from, brown: sources)",
         fontsize=9,
     )
     metadata = {"Date": None} if fmt == "svg" else {}

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from meshsim.contracts.service import ContractDiff, ImportedContract
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
+    from meshsim.lineage.events import LineageEmitter
+    from meshsim.lineage.render import LineageAnswer
     from meshsim.pins import TableVersion
     from meshsim.platforms.governance import ExportReport
     from meshsim.policy.access import TableAccess
@@ -91,6 +93,7 @@ class Mesh:
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         self._policies: tuple[tuple[str, int], Policies] | None = None
+        self._lineage_events: LineageEmitter | None = None
 
     # --- construction ------------------------------------------------------------------
 
@@ -200,7 +203,7 @@ class Mesh:
             report = build_mesh(spec, self.workspace, scale, self.console, before_writing=checks)
         except QualityGateError as exc:
             if not self.catalog.store.create:  # a first build has no catalog to keep them
-                self.catalog.record_checks(exc.run)
+                self.record_checks(exc.run)
                 for record in exc.audit:
                     self.catalog.append_audit(record)
             raise
@@ -211,7 +214,7 @@ class Mesh:
         for record in report.audit:  # derived tables' queries, run before the catalog existed
             self.catalog.append_audit(record)
         if report.quality is not None:
-            self.catalog.record_checks(report.quality)
+            self.record_checks(report.quality)
         state = self.workspace.read_state()
         if state.catalog_created_at is None:
             created = datetime.now(UTC)
@@ -535,6 +538,48 @@ class Mesh:
             catalog=catalog,
             policy_user=policy_user,
         )
+
+    def lineage(self, ref: str, *, direction: str = "both") -> LineageAnswer:
+        """Where the table or column ``ref`` (``DOMAIN.TABLE[.COLUMN]``) comes from
+        (``upstream``), what is derived from it (``downstream``), or ``both``: source, column
+        and governance edges (:mod:`meshsim.lineage`)."""
+        from meshsim.lineage.collect import lineage_answer
+
+        return lineage_answer(self.spec, ref, direction)
+
+    @property
+    def lineage_events(self) -> LineageEmitter:
+        """This workspace's OpenLineage emitter (``governance/lineage/events.jsonl``, and
+        ``OPENLINEAGE_URL`` when set): ``emit_check_run(...)`` for a check run's results."""
+        with self._lock:
+            if self._lineage_events is None:
+                from meshsim.lineage.events import emitter_for
+
+                governance = self.workspace.governance
+                self._lineage_events = emitter_for(governance, self.spec.name, self.console.warn)
+            return self._lineage_events
+
+    def record_checks(self, run: CheckRun) -> None:
+        """Keep a check run's results: in the catalog (``meshsim show``), and as one OpenLineage
+        check run per table checked (its rules as ``dataQualityAssertions``)."""
+        from meshsim.lineage.events import Assertion
+
+        self.catalog.record_checks(run)
+        by_table: dict[tuple[str, int], list[Assertion]] = {}
+        for result in run.results:
+            by_table.setdefault((result.table, result.version), []).append(
+                Assertion(
+                    assertion=result.kind,
+                    success=result.status == "passed",
+                    name=result.rule,
+                    severity=result.severity,
+                    actual=None if result.failing_rows is None else str(result.failing_rows),
+                )
+            )
+        for (ref, version), assertions in by_table.items():
+            table = self.spec.table(ref)
+            if table is not None:
+                self.lineage_events.emit_check_run(table, version, assertions)
 
     # --- catalog -------------------------------------------------------------------------------
 

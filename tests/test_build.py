@@ -15,6 +15,7 @@ SF001_ROWS = {
     "customer.customer": 1500,
     "customer.nation": 25,
     "customer.region": 5,
+    "sales.customer_revenue": 1000,  # the customers with an order line not returned
     "sales.orders": 15000,
     "sales.lineitem": 60175,
     "supply.part": 2000,

@@ -80,6 +80,7 @@ def test_sensitive_column_granted_to_everyone(mesh_copy: Path, tmp_path: Path):
             "finance_controller",
             "supply_planner",
             "external_partner",
+            "sales",
         )
     ]
     assert_found_by_validate_and_build(mesh_copy, tmp_path, expected)
@@ -320,7 +321,7 @@ def test_a_refused_build_leaves_the_workspace_as_it_was(mesh_copy: Path, workspa
     assert json.loads((workspace / "workspace.json").read_text()) == state
     mesh = Mesh.open(workspace, mesh_dir=EXAMPLE_MESH)
     assert {t.version for t in mesh.tables()} == {0}
-    assert len(mesh.catalog.products()) == 3
+    assert len(mesh.catalog.products()) == 4
 
 
 def test_validate_cli_lists_every_check(capsys, mesh_copy: Path):

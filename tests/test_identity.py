@@ -209,7 +209,7 @@ def test_validate_names_the_principals_left_unbound(mesh_copy: Path):
     [problem] = lint(load_mesh(mesh_copy))
     assert problem.severity == "warning"
     assert problem.message.startswith(
-        "identities of finance_controller, supply_planner, external_partner, sales-ops, "
+        "identities of finance_controller, supply_planner, external_partner, sales, sales-ops, "
         "supply-chain are asserted"
     )
 

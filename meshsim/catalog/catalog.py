@@ -451,13 +451,14 @@ class Catalog:
 
     # --- views for architects --------------------------------------------------------------
 
-    def topology(self) -> Any:
-        """The mesh as a networkx graph: domains, products, tables, consumers and grants."""
+    def topology(self, *, lineage: bool = False) -> Any:
+        """The mesh as a networkx graph: domains, products, tables, consumers and grants
+        (with ``lineage``: sources and column lineage too)."""
         from meshsim.graph import mesh_graph
 
         with self.store.read() as con:
             pending = self._requests(con, state="pending")
-        return mesh_graph(self.spec, self.effective_policies(), pending)
+        return mesh_graph(self.spec, self.effective_policies(), pending, lineage=lineage)
 
     def graph(
         self,
@@ -467,13 +468,14 @@ class Catalog:
         domain: str | None = None,
         consumer: str | None = None,
         group: bool | None = None,
+        lineage: bool = False,
     ) -> str:
         """Mermaid text, or a PNG/SVG written to ``out`` (returns its path): the part about
         ``domain`` and/or ``consumer`` if given, grouped by domain when ``group`` (by default
         when it has more than :data:`meshsim.graph.GROUP_OVER` tables)."""
         from meshsim.graph import focus, readable, render
 
-        picture = focus(self.topology(), domain=domain, consumer=consumer)
+        picture = focus(self.topology(lineage=lineage), domain=domain, consumer=consumer)
         return render(readable(picture, group=group), fmt, out)
 
     # --- audit -------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ def _register() -> None:
         "platform_cmds",
         "contract_cmds",
         "quality_cmds",
+        "lineage_cmds",
         "workshop_cmds",
     )
     for optional in optional_commands:

@@ -322,11 +322,14 @@ def graph(
         "--group/--no-group",
         help="One node per domain (default: over 100 tables), or every product and table.",
     ),
+    lineage: bool = typer.Option(
+        False, "--lineage", help="Add sources and the column lineage of derived products."
+    ),
     workspace: Path = WorkspaceDir,
 ) -> None:
     """The mesh topology: domains, products, tables, consumers, grants and subscriptions."""
     result = _catalog(workspace).graph(
-        format.value, out, domain=domain, consumer=consumer, group=group
+        format.value, out, domain=domain, consumer=consumer, group=group, lineage=lineage
     )
     sys.stdout.write(result if format == GraphFormat.mermaid else f"wrote {result}\n")
 

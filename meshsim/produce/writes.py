@@ -16,7 +16,8 @@ fits the declared schema, an upsert has a primary key and unique keys, ``--where
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,7 +143,7 @@ class WriteBatch:
         products = list({p.ref: p for p in (product_of(spec, r) for r in refs)}.values())
         candidates = {ref: record.version for ref, record in self._records.items()}
         run = run_gate(mesh_reader(self.mesh, candidates), products, "write")
-        self.mesh.catalog.record_checks(run)
+        self.mesh.record_checks(run)
         if not run.blocking:
             return
         kept = ", ".join(
@@ -240,7 +241,9 @@ class WriteBatch:
             principal = next(iter(writers(self.mesh, table)), None)
         name = table.ref if table is not None else str(ref)
         try:
-            result = run()
+            with self._lineage_run(operation, table, changes_rows) as lineage_run:
+                result = run()
+                lineage_run.versions[result.table] = result.version
         except MeshsimError as exc:
             try:
                 reason = f"{operation} {name} refused: {exc.message}"
@@ -259,6 +262,23 @@ class WriteBatch:
             rows=result.rows,
         )
         return result
+
+    @contextmanager
+    def _lineage_run(
+        self, operation: str, table: TableSpec | None, changes_rows: bool
+    ) -> Iterator[Any]:
+        """A producer write's OpenLineage run (START, COMPLETE or FAIL); maintenance, which
+        changes no rows, and an unknown table (refused before anything runs) are none."""
+        if table is None or not changes_rows:
+            yield _NoRun()
+            return
+        from meshsim.lineage.events import DatasetInfo
+
+        emitter = self.mesh.lineage_events
+        output = DatasetInfo.of(table)
+        job = f"{operation}.{table.ref}"
+        with emitter.run(job, outputs=[output], job_type="WRITE") as lineage_run:
+            yield lineage_run
 
     # -- what each operation does -------------------------------------------------------------
 
@@ -552,6 +572,11 @@ class WriteBatch:
         result = WriteResult(table.ref, operation, version, previous, rows, detail)
         self.results.append(result)
         return result
+
+
+@dataclass
+class _NoRun:
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 def _check_keys(data: pa.Table, table: TableSpec, mode: str) -> None:

@@ -131,7 +131,7 @@ def check(
     products = _products(spec, product)
     versions = _versions(mesh, products, versions or {})
     run = run_gate(mesh_reader(mesh, versions), products, "check")
-    mesh.catalog.record_checks(run)
+    mesh.record_checks(run)
     return for_viewer(run, spec, as_consumer, mesh.table_access)
 
 
@@ -184,7 +184,7 @@ def publish(mesh: Mesh, product: str) -> PublishedVersion:
 
     found = _products(mesh.spec, product)[0]
     run = run_gate(mesh_reader(mesh), [found], "publish")
-    mesh.catalog.record_checks(run)
+    mesh.record_checks(run)
     with mesh.catalog.store.read() as con:
         rows = latest_versions(con)
     latest = next((r["latest_version"] for r in rows if r["ref"] == found.ref), None)

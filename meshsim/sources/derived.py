@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from meshsim.errors import MeshsimError, SpecError, unknown_name_message
+from meshsim.errors import MeshsimError, PolicyError, SpecError, unknown_name_message
 from meshsim.query.audit import MemoryAuditSink
 from meshsim.spec.loader import MeshSpec, TableSpec
 from meshsim.spec.models import SqlSource
@@ -146,7 +146,11 @@ def check_derived(spec: MeshSpec) -> Iterator[DerivedFinding]:
             if ref == table.ref:
                 yield DerivedFinding(table, f"derived table '{table.ref}' reads itself")
                 continue
-            if not resolve_access(spec, consumer, ref).granted:
+            try:
+                granted = resolve_access(spec, consumer, ref).granted
+            except PolicyError:  # a policy that does not parse: the lint reports it, with its line
+                continue
+            if not granted:
                 yield DerivedFinding(
                     table,
                     f"derived table '{table.ref}' reads '{ref}', but its domain's consumer "

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime
 
+from meshsim.errors import PolicyError
 from meshsim.quality.bound import BoundRule, bound_rules, governed
 from meshsim.spec.lint import Problem, _suggest
 from meshsim.spec.loader import MeshSpec, ProductSpec, TableSpec, format_path, line_of
@@ -262,7 +263,10 @@ class _RuleLint:
         for ref, keys in reads.items():
             if self.spec.table(ref) is None:
                 continue
-            access = resolve_access(self.spec, consumer, ref)
+            try:
+                access = resolve_access(self.spec, consumer, ref)
+            except PolicyError:  # a 'when' that does not parse: the lint reports it, with its line
+                return
             if not access.granted:
                 yield self.error(
                     f"the domain's consumer '{consumer}' has no grant on '{ref}'; grant it in "

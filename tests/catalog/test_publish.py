@@ -50,11 +50,12 @@ def test_gate_lists_every_problem_at_once(tmp_path: Path, mesh_copy: Path):
                 "finance_controller",
                 "supply_planner",
                 "external_partner",
+                "sales",
             )
         ),
     ]
     assert str(info.value).startswith(
-        "product 'supply.supply_catalog' cannot be published: 7 problem(s):"
+        "product 'supply.supply_catalog' cannot be published: 8 problem(s):"
     )
     assert "meshsim publish supply.supply_catalog" in (info.value.hint or "")
     with pytest.raises(CatalogError, match="problem"):
@@ -67,6 +68,7 @@ def test_gate_lists_every_problem_at_once(tmp_path: Path, mesh_copy: Path):
 def test_named_grants_and_masks_protect_the_example(catalog: Catalog):
     assert [p["product"] for p in catalog.products()] == [
         "customer.customer_profiles",
+        "sales.customer_revenue",
         "sales.order_history",
         "supply.supply_catalog",
     ]
@@ -102,6 +104,7 @@ def test_show_tells_a_consumer_what_they_would_see(catalog: Catalog, clock):
         "governance_admin",
         "eu_marketing_analyst",
         "finance_controller",
+        "sales",  # its five customer columns, for sales.customer_revenue
     }
 
 
@@ -198,7 +201,7 @@ def test_a_waiver_satisfies_the_gate(tmp_path: Path, mesh_copy: Path):
         mesh_copy / "supply" / "products" / "supply_catalog.yaml",
         "{name: s_acctbal, ",
         "{name: s_acctbal, allow_unmasked: {consumers: [eu_marketing_analyst, finance_controller, "
-        "supply_planner, external_partner], reason: balances are public in this exercise}, ",
+        "supply_planner, external_partner, sales], reason: balances are public in this exercise}, ",
     )
     spec = load_mesh(mesh_copy)
     catalog = Catalog(Workspace(tmp_path / "ws"), lambda: spec)

@@ -133,8 +133,10 @@ def test_denied_columns_are_null_for_granted_groups(example_sql) -> None:
     sql, _ = example_sql
     [acctbal] = [s for s in statements(sql) if "`meshsim_mask_customer_5`(" in s]
     branches, default = _case(sqlglot.parse_one(acctbal, read="databricks"))
-    assert set(branches) == {"governance_admin", "finance_controller", "eu_marketing_analyst"}
+    granted = {"governance_admin", "finance_controller", "eu_marketing_analyst", "sales"}
+    assert set(branches) == granted
     assert isinstance(branches["eu_marketing_analyst"], exp.Null)  # denied: its own branch
+    assert isinstance(branches["sales"], exp.Null)
     assert isinstance(default, exp.Cast) and isinstance(default.this, exp.Null)
 
 

@@ -15,6 +15,7 @@ def test_example_mesh_loads_with_every_table_of_the_issue():
         "customer.customer",
         "customer.nation",
         "customer.region",
+        "sales.customer_revenue",
         "sales.orders",
         "sales.lineitem",
         "supply.part",
@@ -23,6 +24,7 @@ def test_example_mesh_loads_with_every_table_of_the_issue():
     ]
     assert [p.ref for p in spec.products()] == [
         "customer.customer_profiles",
+        "sales.customer_revenue",
         "sales.order_history",
         "supply.supply_catalog",
     ]
@@ -32,6 +34,7 @@ def test_example_mesh_loads_with_every_table_of_the_issue():
         "finance_controller",
         "supply_planner",
         "external_partner",
+        "sales",
     ]
     customer = spec.table("customer.customer")
     pii = {c.name for c in customer.columns if c.classification == "pii"}

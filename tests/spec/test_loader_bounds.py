@@ -160,7 +160,7 @@ def test_standalone_policies_file_is_bounded_too(tmp_path: Path):
         (
             "    - name: admin_everything\n",
             "    - name: admin_everything\n      Extra: 1\n",
-            37,
+            40,
             "policies.grants[0].Extra",
             "consumers",
         ),
