@@ -198,7 +198,15 @@ class Mesh:
         # and the catalog publishes from the same spec (not a second, lazy load)
         stamp = spec_fingerprint(self.mesh_dir)
         spec = with_registered_columns(load_mesh(self.mesh_dir))
-        checks = self.catalog.refuse_breaking if not self.catalog.store.create else None
+        checks = None
+        if not self.catalog.store.create:
+
+            def checks() -> None:
+                from meshsim.quality.gate import gate_changed_rules
+
+                self.catalog.refuse_breaking()
+                gate_changed_rules(self, spec)
+
         try:
             report = build_mesh(spec, self.workspace, scale, self.console, before_writing=checks)
         except QualityGateError as exc:

@@ -12,7 +12,7 @@ with the table version it checked.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import QualityError, QualityGateError, unknown_name_message
 from meshsim.quality.results import CheckRun, Trigger
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from meshsim.query.audit import AuditSink
     from meshsim.query.session import GovernedEngine
     from meshsim.spec.loader import MeshSpec, ProductSpec
+    from meshsim.spec.models import Product
 
 
 def reader(
@@ -195,3 +196,38 @@ def publish(mesh: Mesh, product: str) -> PublishedVersion:
     )
     refuse(run, f"nothing was published ({kept})")
     return mesh.catalog.publish(found.ref)
+
+
+def _rules(product: Product) -> list[Any]:
+    return [(t.name, t.quality, [(c.name, c.quality) for c in t.columns]) for t in product.tables]
+
+
+def rules_changed(mesh: Mesh, spec: MeshSpec) -> list[ProductSpec]:
+    """Products whose quality rules differ from their latest published version's while every
+    table is already published: a build would publish them with tables it does not rewrite,
+    so its own gate (on the tables it writes) would not run their new rules."""
+    from meshsim.catalog.views import published_products
+
+    changed = []
+    with mesh.catalog.store.read() as con:
+        for product in spec.products():
+            refs = [f"{product.domain}.{t.name}" for t in product.product.tables]
+            if any(mesh.published_version(ref) is None for ref in refs):
+                continue  # a new table: the build's gate checks the whole product
+            published = published_products(con, product.ref)
+            if published and _rules(published[-1][1]) != _rules(product.product):
+                changed.append(product)
+    return changed
+
+
+def gate_changed_rules(mesh: Mesh, spec: MeshSpec) -> None:
+    """Before a build writes anything: the changed rules of :func:`rules_changed` on the
+    published versions; a blocking result stops the build with nothing written."""
+    products = rules_changed(mesh, spec)
+    if not products:
+        return
+    run = run_gate(mesh_reader(mesh), products, "build")
+    # a refusal's results are kept by the build's error handling (Mesh._build), a pass's here
+    if not run.blocking:
+        mesh.record_checks(run)
+    refuse(run, "nothing was built or published (every table stays at its published version)")

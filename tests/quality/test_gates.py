@@ -165,3 +165,17 @@ def test_show_lists_the_latest_result_of_each_rule(quality_ws, capsys):
     assert code == 0
     assert "quality rules (latest result)" in out
     assert "regex_code" in out and "items_have_orders" in out
+
+
+def test_a_rule_changed_without_new_data_is_checked_by_the_build(quality_ws, capsys):
+    # found writing the workshop: a rebuild after tightening a rule rewrote no table, so the
+    # build's gate ran nothing and the catalog published the product with the failing rule
+    mesh_dir, ws = quality_ws
+    add_rules(mesh_dir / ORDERS, "orders", "      - {row_count: {max: 3}, name: at_most_three}\n")
+    with Mesh.open(ws) as mesh:
+        before = mesh.show("shop.sales").versions[0]["version"]
+    code, _, err = run(capsys, "build", "--mesh", str(mesh_dir), "--workspace", str(ws))
+    assert_clean_error(code, err, "rule 'at_most_three'", "nothing was built or published")
+    with Mesh.open(ws) as mesh:
+        assert mesh.show("shop.sales").versions[0]["version"] == before
+        assert any(r["rule"] == "at_most_three" for r in mesh.show("shop.sales").quality)
