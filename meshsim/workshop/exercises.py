@@ -302,3 +302,57 @@ def _slowest(answer: Any, mesh: Mesh) -> str | None:
     if not isinstance(given, str):
         return "give the query's name as a string, like 'q03'"
     return None if given.strip() == expected else "compare the medians of the meshsim runs"
+
+
+# --- module 6: derived products -----------------------------------------------------------
+
+REVENUE = "sales.customer_revenue.revenue"
+
+
+@exercise("6.1", "the inputs of customer_revenue.revenue")
+def _revenue_inputs(answer: Any, mesh: Mesh) -> str | None:
+    rows = mesh.lineage(REVENUE, direction="upstream").rows()
+    inputs = {
+        r["from"] for r in rows if r["to"] == REVENUE and r["edge"] not in ("mask", "row_filter")
+    }
+    hint = compare_names(answer, inputs, "input columns")
+    return hint and hint + " (look at the edges into revenue, in mesh.lineage(...))"
+
+
+@exercise("6.2", "the mask c_name was read through")
+def _build_mask(answer: Any, mesh: Mesh) -> str | None:
+    rows = mesh.lineage("sales.customer_revenue.c_name", direction="upstream").rows()
+    masks = {r["detail"].split(":")[0] for r in rows if r["edge"] == "mask"}
+    if not isinstance(answer, str):
+        return "give the mask policy's name as a string"
+    return None if answer.strip() in masks else "look for the 'mask' edge in the c_name lineage"
+
+
+@exercise("6.3", "the subscribers a breaking change would break")
+def _subscribers(answer: Any, mesh: Mesh) -> str | None:
+    from datetime import UTC, datetime
+
+    from meshsim.contracts.impact import subscribers
+
+    product = mesh.spec.product("sales.customer_revenue")
+    if product is None:
+        return "sales.customer_revenue is not in the mesh"
+    with mesh.catalog.store.read() as con:
+        expected = subscribers(con, mesh.spec, product, datetime.now(UTC).isoformat())
+    return compare_names(answer, expected, "subscribers")
+
+
+@exercise("6.4", "the published contract version")
+def _contract_version(answer: Any, mesh: Mesh) -> str | None:
+    from meshsim.catalog.views import published_products
+
+    with mesh.catalog.store.read() as con:
+        published = published_products(con, "sales.customer_revenue")
+    if not published:
+        return "sales.customer_revenue is not published"
+    if not isinstance(answer, str):
+        return "give the version as a string, like '1.0.0'"
+    expected = published[-1][1].version
+    if answer.strip() == expected:
+        return None
+    return "not that one: did the build with the new major version succeed? (mesh.show(...))"
