@@ -190,3 +190,29 @@ def test_a_generated_table_takes_its_new_declared_schema(tmp_path: Path):
     with Mesh.build(mesh_dir, workspace) as mesh:
         columns = mesh.sql("governance_admin", "SELECT * FROM sales.orders LIMIT 1").columns
     assert "o_comment" not in columns and "o_orderkey" in columns
+
+
+def test_column_mapping_with_a_timestamp_without_time_zone_is_refused_up_front(tmp_path: Path):
+    """deltalake writes such a table under a protocol without the columnMapping reader
+    feature ("readerFeatures [timestampNtz] does not declare 'columnMapping'")."""
+    import pyarrow as pa
+
+    from meshsim.errors import StorageError
+    from meshsim.mesh import validate
+    from meshsim.storage import delta
+
+    mesh_dir = Mesh.init(tmp_path / "mesh")
+    edit(
+        _orders(mesh_dir),
+        "    primary_key: [order_id]\n",
+        "    primary_key: [order_id]\n    column_mapping: true\n",
+    )
+    edit(_orders(mesh_dir), "{name: ordered_on, type: date,", "{name: ordered_on, type: timestamp,")
+    errors = [str(p) for p in validate(mesh_dir) if p.severity == "error"]
+    assert len(errors) == 1 and "column 'ordered_on' (timestamp) holds a timestamp" in errors[0]
+    edit(_orders(mesh_dir), "type: timestamp,", "type: timestamptz,")
+    assert [p for p in validate(mesh_dir) if p.severity == "error"] == []
+    Mesh.build(mesh_dir, tmp_path / "ws").close()
+    data = pa.table({"at": pa.array([0], type=pa.timestamp("us"))})
+    with pytest.raises(StorageError, match="column\\(s\\) at hold a timestamp without time zone"):
+        delta.write(tmp_path / "t", data, mode="create", table="x.t", column_mapping=True)
