@@ -340,10 +340,9 @@ def _write_table(
         column_mapping=table.table.column_mapping,
         description=table.table.description or None,
         table=table.ref,
-        # a loaded or derived table takes the declared schema of this build
-        schema_mode="overwrite"
-        if exists and not isinstance(table.table.source, TpchSource)
-        else None,
+        # every written table takes the declared schema of this build (a generated one too:
+        # a column dropped from the spec otherwise fails the cast after other tables wrote)
+        schema_mode="overwrite" if exists else None,
     )
     from meshsim.storage.snapshot import load_snapshot
 

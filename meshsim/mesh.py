@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from meshsim.catalog import Catalog
     from meshsim.catalog.models import ProductDetails, PublishedVersion
     from meshsim.catalog.views import RowCounter
+    from meshsim.contracts.live import ServingGate
     from meshsim.contracts.service import ContractDiff, ImportedContract
     from meshsim.doctor import DoctorReport
     from meshsim.engine import EngineLimits
@@ -94,6 +95,7 @@ class Mesh:
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         self._policies: tuple[tuple[str, int], Policies] | None = None
         self._lineage_events: LineageEmitter | None = None
+        self._serving: Any = None
 
     # --- construction ------------------------------------------------------------------
 
@@ -474,7 +476,15 @@ class Mesh:
             proposed = self.catalog.effective_policies(target.policies)
             policies = with_system_grants(target, proposed)
         consumers = [consumer] if consumer else None
-        return AccessList(access_matrix(with_system_tables(target), consumers, policies))
+        matrix = access_matrix(with_system_tables(target), consumers, policies)
+        return AccessList([self._served(access) for access in matrix])
+
+    def _served(self, access: TableAccess) -> TableAccess:
+        """``access`` as consumers get it: nothing of a withheld product."""
+        from meshsim.policy.access import withheld_access
+
+        refusal = self.serving.withheld(access.table)
+        return access if refusal is None else withheld_access(access, refusal.product)
 
     def access_changes(self, policies_file: str | Path, consumer: str | None = None) -> Listing:
         """The cells that would change under an edited mesh.yaml or policies block, without
@@ -512,12 +522,14 @@ class Mesh:
         """What governed SQL lets ``consumer`` see of ``ref`` now (system tables included,
         under the policies and subscriptions in force): the very answer the query engine
         acts on, so that a listing never decides access a second way."""
-        from meshsim.policy.access import resolve_access
+        from meshsim.policy.access import resolve_access, withheld_access
         from meshsim.system import with_system_tables
 
-        return resolve_access(
+        access = resolve_access(
             with_system_tables(self.spec), consumer, ref, self.effective_policies()
         )
+        refusal = self.serving.withheld(ref)
+        return access if refusal is None else withheld_access(access, refusal.product)
 
     def export_governance(
         self,
@@ -615,7 +627,13 @@ class Mesh:
         return Listing(self.catalog.search(text, limit=limit), title=f"search: {text}")
 
     def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
-        """One product in detail, for ``as_consumer`` with its column access and row counts."""
+        """One product in detail, for ``as_consumer`` with its column access and row counts
+        (refused for a consumer while the product is withheld: :attr:`serving`)."""
+        if as_consumer is not None:
+            self.effective_policies()  # the serving verdict of the spec and catalog of now
+            refusal = self.serving.refusal(product)
+            if refusal is not None:
+                raise refusal
         return self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
 
     # --- data contracts (meshsim.contracts) -------------------------------------------------
@@ -696,6 +714,28 @@ class Mesh:
                 self._policies = (key, policies)
             return self._policies[1]
 
+    @property
+    def serving(self) -> ServingGate:
+        """Which products consumers may be served now: one withheld while its files hold
+        unpublished breaking changes (:mod:`meshsim.contracts.live`); queries, ``access``,
+        ``show`` and :meth:`table_access` all ask it."""
+        with self._lock:
+            if self._serving is None:
+                from meshsim.contracts.live import ServingGate
+
+                def key() -> tuple[str, int]:
+                    # the policies' key (spec fingerprint, catalog revision), refreshed once
+                    # per query attempt: not a second scan of the spec files per table
+                    cached = self._policies
+                    if cached is None:
+                        self.effective_policies()
+                        cached = self._policies
+                    assert cached is not None
+                    return cached[0]
+
+                self._serving = ServingGate(lambda: self.spec, key, self.catalog.store.read)
+            return self._serving
+
     # --- governed SQL -----------------------------------------------------------------------
 
     @property
@@ -720,6 +760,7 @@ class Mesh:
                     limits=self.limits,
                     published=self.published_version,
                     publications=self.publications,
+                    serves=self.serving.require_served,
                 )
             return self._engine
 

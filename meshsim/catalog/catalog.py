@@ -125,11 +125,16 @@ class Catalog:
 
         spec = self.spec
         wanted = [p for p in spec.products() if product_refs is None or p.ref in product_refs]
+        from meshsim.catalog.models import stamp
+        from meshsim.contracts.live import refuse_moves
+
         with self.store.read() as con:
             for product in wanted:
-                published = views.published_products(con, product.ref)
-                if published:
-                    refuse_breaking(con, spec, product, published[-1][1], self._now())
+                published = views.latest_schema(con, product.ref)
+                if published is not None:
+                    refuse_breaking(con, spec, product, published, self._now())
+            # a renamed product, a table moved between products, a product deleted
+            refuse_moves(con, spec, wanted if product_refs else spec.products(), stamp(self._now()))
 
     def published_products(self, product_ref: str) -> list[tuple[int, Any]]:
         """Every published version of a product, oldest first: (catalog version, its spec as

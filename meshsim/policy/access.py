@@ -196,6 +196,14 @@ def resolve_access(
     return TableAccess(consumer.name, table_ref, tuple(columns), tuple(grant_rules), row_filters)
 
 
+def withheld_access(access: TableAccess, product: str) -> TableAccess:
+    """``access`` with every column denied: the table's product is withheld from consumers
+    (unpublished breaking changes, :mod:`meshsim.contracts.live`)."""
+    rule = f"withheld: product '{product}' has unpublished breaking changes"
+    columns = tuple(ColumnAccess(c.column, "denied", rule) for c in access.columns)
+    return TableAccess(access.consumer, access.table, columns, access.grants)
+
+
 def access_matrix(
     spec: MeshSpec,
     consumers: Iterable[str] | None = None,

@@ -188,6 +188,7 @@ class Planner:
         caches: QueryCaches | None = None,
         published: Callable[[str], int | None] | None = None,
         publications: Callable[[str], Sequence[int]] | None = None,
+        serves: Callable[[str], None] | None = None,
     ) -> None:
         from meshsim.storage.snapshot import SnapshotCache
 
@@ -197,6 +198,9 @@ class Planner:
         self.published = published or (lambda ref: None)
         #: ``ref -> every version ever published``: the only versions time travel reaches
         self.publications = publications or (lambda ref: ())
+        #: ``ref -> None``, raising when the table's product may not be served now (its
+        #: files hold unpublished breaking changes: :mod:`meshsim.contracts.live`)
+        self.serves = serves or (lambda ref: None)
         self.mesh_key = bytes(mesh_key)
         self._policies = policies or (lambda: spec.policies)
         self.snapshots = snapshots if snapshots is not None else SnapshotCache()
@@ -290,6 +294,7 @@ class Planner:
     def _access(self, consumer: str, fingerprint: str, ref: str, policies: Policies) -> TableAccess:
         """resolve_access, once per consumer, policy version and table: resolving walks every
         policy, so without this planning time would grow with the number of policies."""
+        self.serves(ref)  # before the cache: a publish can end the refusal, an edit start one
         return self.caches.access.get_or_make(
             (consumer, fingerprint, ref), lambda: resolve_access(self.spec, consumer, ref, policies)
         )

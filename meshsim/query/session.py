@@ -58,6 +58,7 @@ class GovernedEngine:
         bounds: QueryBounds | None = None,
         published: Callable[[str], int | None] | None = None,
         publications: Callable[[str], Sequence[int]] | None = None,
+        serves: Callable[[str], None] | None = None,
     ) -> None:
         from dataclasses import replace
 
@@ -85,6 +86,7 @@ class GovernedEngine:
             caches=self.caches,
             published=published,
             publications=publications,
+            serves=serves,
         )
         #: the planning rules, in order (data: a test or a benchmark may run a prefix)
         self.plan_rules: tuple[Rule, ...] = pipeline.PLAN_RULES

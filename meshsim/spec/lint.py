@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from meshsim.errors import MeshsimError, PolicyError, closest
 from meshsim.spec.loader import KeyPath, MeshSpec, TableSpec, line_of
-from meshsim.spec.models import Column, Grant, Mask, Policy, RowFilter, split_column_ref
+from meshsim.spec.models import Column, Grant, Mask, Policy, RowFilter, Table, split_column_ref
 
 if TYPE_CHECKING:
     from meshsim.identity import Binding
@@ -86,6 +86,8 @@ def check_products(spec: MeshSpec) -> Iterator[Problem]:
             names = [c.name for c in table.columns]
             if not names and table.source is None:
                 yield Problem("error", where, f"table '{table.name}' has no columns and no source")
+            if table.column_mapping:
+                yield from _check_mapped_timestamps(where, table)
             for key in [*table.partition_by, *table.primary_key]:
                 if names and key not in names:
                     yield Problem(
@@ -94,6 +96,23 @@ def check_products(spec: MeshSpec) -> Iterator[Problem]:
                         f"table '{table.name}': key column '{key}' is not a column"
                         f"{_suggest(key, names)}",
                     )
+
+
+def _check_mapped_timestamps(where: str, table: Table) -> Iterator[Problem]:
+    """deltalake writes a table with column mapping and a timestamp without time zone under
+    a protocol that omits the column mapping feature, which no reader may then trust."""
+    from meshsim.spec.types import holds_timestamp_ntz, to_arrow
+
+    for column in table.columns:
+        if holds_timestamp_ntz(to_arrow(column.type)):
+            yield Problem(
+                "error",
+                where,
+                f"table '{table.name}': column '{column.name}' ({column.type}) holds a "
+                f"timestamp without time zone, which deltalake cannot write with "
+                f"'column_mapping: true' (its protocol would omit columnMapping); declare it "
+                f"timestamptz, or drop column_mapping",
+            )
 
 
 def check_tags_and_classifications(spec: MeshSpec) -> Iterator[Problem]:

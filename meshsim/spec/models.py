@@ -373,6 +373,7 @@ _SOURCE_KEYS = {
     "csv": "CsvSource",
     "parquet": "ParquetSource",
     "json": "JsonSource",
+    "json_": "JsonSource",  # the field's name: a schema the catalog stored (model_dump) reads back
     "sql": "SqlSource",
 }
 

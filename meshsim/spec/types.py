@@ -247,6 +247,15 @@ _REFUSED = (
 )
 
 
+def holds_timestamp_ntz(dtype: pa.DataType) -> bool:
+    """Whether an Arrow type is, or nests, a timestamp without time zone."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(dtype):
+        return dtype.tz is None
+    return any(holds_timestamp_ntz(dtype.field(i).type) for i in range(dtype.num_fields))
+
+
 def from_arrow(dtype: pa.DataType) -> str:
     """The spec spelling of an Arrow type (for tables registered from an existing location),
     or ValueError naming the type and what is supported.

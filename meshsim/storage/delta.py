@@ -327,6 +327,8 @@ def write(
     from deltalake import write_deltalake
     from deltalake.exceptions import DeltaError
 
+    from meshsim.spec.types import holds_timestamp_ntz
+
     location = location_of(path, table=table)
     if mode not in WRITE_MODES:
         raise StorageError(unknown_name_message("write mode", mode, WRITE_MODES), table=table)
@@ -350,6 +352,16 @@ def write(
                 hint="remove the folder and write with mode='create'",
             )
         configuration = {"delta.columnMapping.mode": "name"}
+        ntz = [f.name for f in data.schema if holds_timestamp_ntz(f.type)]
+        if ntz and not present:
+            # deltalake would write a protocol without the columnMapping reader feature
+            raise StorageError(
+                f"table '{table}' cannot be created with column mapping: column(s) "
+                f"{', '.join(ntz)} hold a timestamp without time zone, and deltalake would "
+                f"write a protocol that omits columnMapping",
+                table=table,
+                hint="declare them timestamptz, or drop 'column_mapping: true'",
+            )
     partitions = tuple(partition_by or ())
     if present and not partitions:
         partitions = tuple(open_table(location, table=table).metadata().partition_columns)
