@@ -113,7 +113,7 @@ def test_a_build_refuses_a_breaking_change_before_writing_anything(shop):
     edit(_orders(mesh_dir), "classification: pii", "classification: internal")
     with pytest.raises(BreakingChangeError) as caught:
         Mesh.build(mesh_dir, workspace).close()
-    assert "classification loosened shop.orders.customer_email: pii -> internal" in str(
+    assert "protection loosened shop.orders.customer_email: analyst masked -> raw" in str(
         caught.value
     )
     assert json.loads((workspace / "workspace.json").read_text())["tables"] == before
