@@ -35,6 +35,8 @@ API_VERSION = "v3.2.0"
 VENDOR = "meshsim"
 #: statuses meshsim derives from the catalog: published (active) or not yet (draft)
 STATUSES = ("draft", "active")
+#: the description of the freshness SLA (written by meshsim, so read back as is)
+FRESHNESS_DESCRIPTION = "the largest age of the product's data"
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 UNITS_BACK = {
     **{u: "m" for u in ("min", "minute", "minutes")},
@@ -76,6 +78,10 @@ def logical_type(spec_type: str) -> str:
     if parsed in ("float", "real", "double") or parsed.startswith("decimal"):
         return "number"
     return "string"
+
+
+def server_description(domain: str) -> str:
+    return f"the storage account of domain '{domain}'"
 
 
 def _custom(values: dict[str, Any]) -> list[CustomProperty] | None:
@@ -165,7 +171,7 @@ def export_contract(
                 property="freshness",
                 value=int(amount),
                 unit=_UNITS[product.freshness_sla[-1]],
-                description="the largest age of the product's data",
+                description=FRESHNESS_DESCRIPTION,
             )
         ]
     servers = None
@@ -176,7 +182,7 @@ def export_contract(
                 type="local",
                 format="delta",
                 path=str(storage),
-                description=f"the storage account of domain '{domain}'",
+                description=server_description(domain),
             )
         ]
     production = _dump(product.production) if product.production != Production() else None

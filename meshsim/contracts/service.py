@@ -93,8 +93,10 @@ def read_product(file: Path, domain: str, owner_team: str | None) -> Product:
     try:
         return product_from_contract(read_contract(file), domain, owner_team)
     except ContractError as exc:
+        prefix = f"{file}: "
         raise ContractError(
-            [p if p.startswith(str(file)) else f"{file}: {p}" for p in exc.problems],
+            [p.removeprefix(prefix) for p in exc.problems],
+            file=file,
             hint="remove or change those keys, then import again",
         ) from None
 
