@@ -30,6 +30,7 @@ from meshsim.contracts.odcs import (
     UNITS_BACK,
     VENDOR,
     logical_type,
+    map_definition,
     server_description,
 )
 from meshsim.contracts.quality import CheckProblems, check_to_rule
@@ -142,6 +143,14 @@ def _column(
                 )
         except ValueError as exc:
             read.refuse("physicalType", str(exc))
+    written = read("map")
+    if written is not None and physical is not None:
+        try:
+            expected = map_definition(physical)
+        except ValueError:
+            expected = None
+        if written != expected:
+            read.refuse("map", f"does not describe the key and value of '{physical}'")
     extra = _custom_values(read("customProperties"), where, ("allowUnmasked",), problems)
     fields: dict[str, Any] = {
         "name": read("name"),
