@@ -106,8 +106,10 @@ def _both(old: BaseModel, new: BaseModel, field: str) -> str:
 
 
 def _freshness(ref: str, old: str | None, new: str | None) -> list[Change]:
-    if old == new:
-        return []
+    if old == new or (
+        old is not None and new is not None and _duration_minutes(old) == _duration_minutes(new)
+    ):
+        return []  # "24 h" and "24h" (as a contract writes it back) are one SLA
     if old is None:
         return [Change("freshness SLA added", ref, f"{new}", False)]
     if new is None:

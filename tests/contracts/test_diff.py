@@ -328,3 +328,8 @@ def test_a_waiver_for_a_consumer_who_reads_the_column_is_breaking():
     assert ("protection waived", "shop.orders.email", True, ("analyst",)) in changes
     admin = {"consumers": ["governance_admin"], "reason": "audits"}  # reads it raw anyway
     assert not any(c[2] for c in _access(_product(column_email={"allow_unmasked": admin})))
+
+
+@pytest.mark.parametrize("spelled", ["24 h", "1440m", "1d"])
+def test_one_freshness_spelled_another_way_is_no_change(spelled: str):
+    assert _changes(_product(freshness_sla=spelled)) == []
