@@ -70,7 +70,19 @@ class SpecError(MeshsimError):
 
 class ContractError(SpecError):
     """A data contract cannot be read as a product: every key meshsim cannot represent and
-    every value its spec refuses, named by its path in the contract."""
+    every value its spec refuses, named by its path in the contract (``file``, when known,
+    heads the list)."""
+
+    def __init__(
+        self, problems: list[str], *, file: object = None, hint: str | None = None
+    ) -> None:
+        if file is None:
+            super().__init__(problems, hint=hint)
+            return
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        listed = "\n".join(f"  - {p}" for p in problems)
+        MeshsimError.__init__(self, f"{count} in the contract {file}:\n{listed}", hint=hint)
 
 
 class WorkspaceError(MeshsimError):

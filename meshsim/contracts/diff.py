@@ -12,22 +12,23 @@ misled by the new one:
   NULLs: the rows published before may hold them, and producers writing them fail), or
   loosened (a column declared ``nullable: false`` that may now hold NULLs: consumers relied
   on it having none);
-* a classification loosened (``pii`` or ``sensitive`` to ``internal``, anything to ``public``):
-  consumers and policies relied on the stronger protection;
+* a consumer's access made less protected or taken away, by a change of classification, tags
+  or ``allow_unmasked``, judged by effect under the mesh's policies (:mod:`.effect`): a
+  classification or tag means nothing by itself, the masks and grants that select it do;
 * a quality rule removed, loosened (``error`` to ``warn``, more accepted values, wider bounds,
   a longer freshness) or changed in a way meshsim cannot order (another regex, SQL or
   reference); a rule added or tightened promises more and is not breaking (it can only fail
   the producer's own gate);
 * the freshness SLA loosened or removed.
 
-Descriptions, tags, owners, sources, partitioning and the version itself are reported, not
-breaking.
+Descriptions, tags and classifications (by themselves), owners, sources, partitioning and
+the version itself are reported, not breaking.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -35,20 +36,21 @@ from meshsim.spec.models import Column, Product, Table
 from meshsim.spec.quality import AcceptedValues, Freshness, Range, RowCount, rule_kind
 from meshsim.spec.types import can_hold
 
-#: how strongly a classification protects a column; a drop is a loosening
-_PROTECTION = {"public": 0, "internal": 1, "sensitive": 2, "pii": 2}
-_UNCLASSIFIED = 0
+if TYPE_CHECKING:
+    from meshsim.spec.loader import MeshSpec
 
 
 @dataclass(frozen=True)
 class Change:
     """One change: ``what`` changed at ``target`` (a product, table or column reference),
-    ``detail`` in words, and whether it breaks consumers."""
+    ``detail`` in words, whether it breaks consumers, and the ``consumers`` whose access it
+    changes (for access changes; subscribers are found separately)."""
 
     what: str
     target: str
     detail: str
     breaking: bool
+    consumers: tuple[str, ...] = ()
 
     def row(self) -> dict[str, Any]:
         return {
@@ -62,19 +64,16 @@ class Change:
         return f"{self.what} {self.target}: {self.detail}"
 
 
-def _protection(classification: str | None) -> int:
-    if classification is None:
-        return _UNCLASSIFIED
-    return _PROTECTION.get(classification, 1)
-
-
 def _duration_minutes(text: str) -> int:
     amount, unit = int(text[:-1].strip()), text[-1]
     return amount * {"m": 1, "h": 60, "d": 1440}[unit]
 
 
-def diff_products(domain: str, old: Product, new: Product) -> list[Change]:
-    """Every change from ``old`` to ``new`` (two versions of one product of ``domain``)."""
+def diff_products(domain: str, old: Product, new: Product, spec: MeshSpec) -> list[Change]:
+    """Every change from ``old`` to ``new`` (two versions of one product of ``domain``), the
+    access changes judged under ``spec``'s consumers and policies."""
+    from meshsim.contracts.effect import access_changes
+
     ref = f"{domain}.{new.name}"
     changes: list[Change] = []
     if old.version != new.version:
@@ -93,7 +92,7 @@ def diff_products(domain: str, old: Product, new: Product) -> list[Change]:
             changes += _table(target, table, new_tables[name])
     for name in new_tables.keys() - old_tables.keys():
         changes.append(Change("table added", f"{domain}.{name}", "new table", False))
-    return changes
+    return changes + access_changes(spec, domain, old, new)
 
 
 def _both(old: BaseModel, new: BaseModel, field: str) -> str:
@@ -107,8 +106,10 @@ def _both(old: BaseModel, new: BaseModel, field: str) -> str:
 
 
 def _freshness(ref: str, old: str | None, new: str | None) -> list[Change]:
-    if old == new:
-        return []
+    if old == new or (
+        old is not None and new is not None and _duration_minutes(old) == _duration_minutes(new)
+    ):
+        return []  # "24 h" and "24h" (as a contract writes it back) are one SLA
     if old is None:
         return [Change("freshness SLA added", ref, f"{new}", False)]
     if new is None:
@@ -160,11 +161,7 @@ def _column(ref: str, old: Column, new: Column) -> list[Change]:
         else:
             detail = "nullable: true -> false; rows published before may hold NULLs"
             changes.append(Change("nullability tightened", ref, detail, True))
-    if old.classification != new.classification:
-        looser = _protection(new.classification) < _protection(old.classification)
-        what = "classification loosened" if looser else "classification changed"
-        changes.append(Change(what, ref, f"{old.classification} -> {new.classification}", looser))
-    for field in ("description", "tags", "allow_unmasked"):
+    for field in ("classification", "description", "tags", "allow_unmasked"):
         if getattr(old, field) != getattr(new, field):
             changes.append(Change(f"column {field} changed", ref, _both(old, new, field), False))
     changes += _rules(ref, old.quality, new.quality)
@@ -291,5 +288,10 @@ def breaking(changes: list[Change]) -> list[Change]:
     return [c for c in changes if c.breaking]
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """A major.minor.patch version as numbers, for ordering (``1.10.0`` after ``1.9.0``)."""
+    return tuple(int(part) for part in version.split("."))
+
+
 def major(version: str) -> int:
-    return int(version.split(".", 1)[0])
+    return version_key(version)[0]

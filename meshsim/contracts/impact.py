@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Collection
 from datetime import datetime
 
-from meshsim.contracts.diff import Change, breaking, diff_products, major
+from meshsim.contracts.diff import Change, breaking, diff_products, major, version_key
 from meshsim.errors import CatalogError
 from meshsim.spec.loader import MeshSpec, ProductSpec
 from meshsim.spec.models import Grant, Product, split_column_ref
@@ -101,11 +101,26 @@ class BreakingChangeError(CatalogError):
         )
 
 
-def breaking_changes(domain: str, old: Product, new: Product) -> list[Change]:
-    """The breaking changes from ``old`` to ``new`` unless ``new`` raises the major version."""
-    if major(new.version) > major(old.version):
+class VersionOrderError(CatalogError):
+    """A new version of a product whose version is lower than one already published."""
+
+    def __init__(self, product: str, version: str, highest: str) -> None:
+        self.product = product
+        super().__init__(
+            f"product '{product}' has version {version}, lower than its version {highest} "
+            f"already published; versions only go up",
+            hint=f"set a version of at least {highest} in the product file, then publish again",
+        )
+
+
+def breaking_changes(
+    spec: MeshSpec, domain: str, old: Product, new: Product, highest: str | None = None
+) -> list[Change]:
+    """The breaking changes from ``old`` to ``new`` unless ``new`` raises the major version
+    above ``highest`` (the highest version ever published; ``old``'s by default)."""
+    if major(new.version) > major(highest or old.version):
         return []
-    return breaking(diff_products(domain, old, new))
+    return breaking(diff_products(domain, old, new, spec))
 
 
 def _changed_tables(domain: str, changes: list[Change]) -> dict[str, set[str]]:
@@ -128,21 +143,32 @@ def refuse_breaking(
     published: Product,
     now: datetime,
 ) -> None:
-    """Raise :class:`BreakingChangeError` if ``product`` breaks its ``published`` version."""
+    """Raise :class:`VersionOrderError` if ``product``'s version is lower than one published
+    before, and :class:`BreakingChangeError` if it breaks its latest ``published`` version
+    without a major version above every published one."""
     from meshsim.catalog.models import stamp
+    from meshsim.catalog.views import published_products
 
-    changes = breaking_changes(product.domain, published, product.product)
+    versions = [published.version] + [p.version for _, p in published_products(con, product.ref)]
+    highest = max(versions, key=version_key)
+    version = product.product.version
+    if version_key(version) < version_key(highest):
+        raise VersionOrderError(product.ref, version, highest)
+    changes = breaking_changes(spec, product.domain, published, product.product, highest)
     if not changes:
         return
     derived: set[str] = set()
     for table_ref, columns in _changed_tables(product.domain, changes).items():
-        derived.update(dependents(spec, table_ref, columns))
-    derived -= {f"{product.domain}.{t.name}" for t in product.product.tables}
+        for ref in dependents(spec, table_ref, columns):
+            table = spec.table(ref)
+            derived.add(f"{table.domain}.{table.product}" if table is not None else ref)
+    derived.discard(product.ref)
+    affected = {c for change in changes for c in change.consumers}
     raise BreakingChangeError(
         product.ref,
-        published.version,
-        product.product.version,
+        highest,
+        version,
         changes,
-        subscribers(con, spec, product, stamp(now)),
+        sorted(set(subscribers(con, spec, product, stamp(now))) | affected),
         sorted(derived),
     )

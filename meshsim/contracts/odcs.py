@@ -16,6 +16,7 @@ from typing import Any
 from open_data_contract_standard.model import (
     CustomProperty,
     Description,
+    MapDefinition,
     OpenDataContractStandard,
     SchemaObject,
     SchemaProperty,
@@ -28,13 +29,15 @@ from pydantic import BaseModel
 
 from meshsim.contracts.quality import rule_to_check
 from meshsim.spec.models import Column, Product, Production, Table
-from meshsim.spec.types import Nested, parse_type
+from meshsim.spec.types import Nested, SpecType, parse_type, render
 
 #: the ODCS version of the open-data-contract-standard package (and its JSON Schema)
 API_VERSION = "v3.2.0"
 VENDOR = "meshsim"
 #: statuses meshsim derives from the catalog: published (active) or not yet (draft)
 STATUSES = ("draft", "active")
+#: the description of the freshness SLA (written by meshsim, so read back as is)
+FRESHNESS_DESCRIPTION = "the largest age of the product's data"
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 UNITS_BACK = {
     **{u: "m" for u in ("min", "minute", "minutes")},
@@ -78,6 +81,10 @@ def logical_type(spec_type: str) -> str:
     return "string"
 
 
+def server_description(domain: str) -> str:
+    return f"the storage account of domain '{domain}'"
+
+
 def _custom(values: dict[str, Any]) -> list[CustomProperty] | None:
     props = [CustomProperty(property=k, value=v, vendor=VENDOR) for k, v in values.items() if v]
     return props or None
@@ -96,6 +103,21 @@ def _keys_in_columns(keys: list[str], table: Table) -> bool:
     return all(k in names for k in keys)
 
 
+def map_definition(spec_type: str) -> MapDefinition | None:
+    """The key and value of a map column, which ODCS requires of ``logicalType: map`` (the
+    ``physicalType`` keeps the whole type; nested maps inside need nothing more)."""
+    parsed = parse_type(spec_type)
+    if not isinstance(parsed, Nested) or parsed.kind != "map":
+        return None
+    (_, key), (_, value) = parsed.fields
+
+    def side(part: SpecType) -> SchemaProperty:
+        text = render(part)
+        return SchemaProperty(physicalType=text, logicalType=logical_type(text))
+
+    return MapDefinition(key=side(key), value=side(value))
+
+
 def _property(column: Column, table: Table) -> SchemaProperty:
     pk = _keys_in_columns(table.primary_key, table) and column.name in table.primary_key
     part = _keys_in_columns(table.partition_by, table) and column.name in table.partition_by
@@ -104,6 +126,7 @@ def _property(column: Column, table: Table) -> SchemaProperty:
         name=column.name,
         physicalType=column.type,
         logicalType=logical_type(column.type),
+        map=map_definition(column.type),
         description=column.description or None,
         tags=_tags(column.tags),
         classification=column.classification,
@@ -165,7 +188,7 @@ def export_contract(
                 property="freshness",
                 value=int(amount),
                 unit=_UNITS[product.freshness_sla[-1]],
-                description="the largest age of the product's data",
+                description=FRESHNESS_DESCRIPTION,
             )
         ]
     servers = None
@@ -176,7 +199,7 @@ def export_contract(
                 type="local",
                 format="delta",
                 path=str(storage),
-                description=f"the storage account of domain '{domain}'",
+                description=server_description(domain),
             )
         ]
     production = _dump(product.production) if product.production != Production() else None

@@ -208,6 +208,10 @@ def check_to_rule(check: DataQuality, *, on_column: bool, where: str) -> BaseMod
     )
     if extra:
         raise CheckProblems([f"{where}.{k}: meshsim quality rules have no such key" for k in extra])
+    if check.metric is not None and check.rule is not None:
+        raise CheckProblems(
+            [f"{where}.rule: set next to metric (rule is the older name of metric); keep one"]
+        )
     kind = check.type or "library"
     if kind == "library":
         body = _from_library(check, on_column, where)
@@ -215,6 +219,15 @@ def check_to_rule(check: DataQuality, *, on_column: bool, where: str) -> BaseMod
         body = _from_sql(check, where)
     elif kind == "custom" and check.engine == ENGINE and isinstance(check.implementation, dict):
         body = dict(check.implementation)
+        inner = sorted(k for k in _COMMON if k in body)
+        if inner:
+            raise CheckProblems(
+                [
+                    f"{where}.implementation.{k}: the check's own '{k}' says this (ODCS "
+                    f"{k}, next to implementation); remove it here"
+                    for k in inner
+                ]
+            )
     elif kind == "custom":
         raise CheckProblems(
             [f"{where}.engine: '{check.engine}' checks cannot run in meshsim (engine: {ENGINE})"]

@@ -17,12 +17,22 @@ from open_data_contract_standard.model import (
     OpenDataContractStandard,
     SchemaObject,
     SchemaProperty,
+    Server,
     ServiceLevelAgreementProperty,
     Team,
 )
 from pydantic import BaseModel, ValidationError
 
-from meshsim.contracts.odcs import PHYSICAL_OF, STATUSES, UNITS_BACK, VENDOR, logical_type
+from meshsim.contracts.odcs import (
+    FRESHNESS_DESCRIPTION,
+    PHYSICAL_OF,
+    STATUSES,
+    UNITS_BACK,
+    VENDOR,
+    logical_type,
+    map_definition,
+    server_description,
+)
 from meshsim.contracts.quality import CheckProblems, check_to_rule
 from meshsim.errors import ContractError
 from meshsim.spec.models import Product
@@ -61,14 +71,23 @@ def _custom_values(
     values: dict[str, Any] = {}
     for index, item in enumerate(items or []):
         at = f"{where}customProperties[{index}]"
-        if item.property not in known or item.vendor not in (None, VENDOR):
+        read = _Reader(item, f"{at}.", problems)
+        name, vendor = read("property"), read("vendor")
+        if name not in known or vendor not in (None, VENDOR):
             listed = ", ".join(known) or "none here"
-            problems.append(
-                f"{at}.property: '{item.property}' is not a meshsim property (here: {listed})"
-            )
-            continue
-        values[item.property] = item.value
+            problems.append(f"{at}.property: '{name}' is not a meshsim property (here: {listed})")
+        elif name in values:
+            problems.append(f"{at}.property: '{name}' is set twice; keep one")
+        else:
+            values[name] = read("value")
+        read.refuse_unread()
     return values
+
+
+def _custom_at(items: list[CustomProperty] | None, name: str, where: str) -> str:
+    """The key path of the custom property ``name`` (the first of that name)."""
+    index = next(i for i, item in enumerate(items or []) if item.property == name)
+    return f"{where}customProperties[{index}]"
 
 
 def _tag_dict(tags: list[str] | None, where: str, problems: list[str]) -> dict[str, str]:
@@ -77,8 +96,13 @@ def _tag_dict(tags: list[str] | None, where: str, problems: list[str]) -> dict[s
         key, colon, value = tag.partition(":")
         if not colon:
             problems.append(f"{where}tags[{index}]: '{tag}' is not key:value (meshsim tags are)")
-            continue
-        out[key] = value
+        elif key in out:
+            problems.append(
+                f"{where}tags[{index}]: '{tag}' repeats the key '{key}' (meshsim tags hold one "
+                f"value per key)"
+            )
+        else:
+            out[key] = value
     return out
 
 
@@ -119,6 +143,14 @@ def _column(
                 )
         except ValueError as exc:
             read.refuse("physicalType", str(exc))
+    written = read("map")
+    if written is not None and physical is not None:
+        try:
+            expected = map_definition(physical)
+        except ValueError:
+            expected = None
+        if written != expected:
+            read.refuse("map", f"does not describe the key and value of '{physical}'")
     extra = _custom_values(read("customProperties"), where, ("allowUnmasked",), problems)
     fields: dict[str, Any] = {
         "name": read("name"),
@@ -151,7 +183,8 @@ def _table(obj: SchemaObject, domain: str, where: str, problems: list[str]) -> d
     if read("logicalType") not in (None, "object"):
         read.refuse("logicalType", "a schema object is 'object'")
     known = ("source", "columnMapping", "primaryKey", "partitionBy")
-    extra = _custom_values(read("customProperties"), where, known, problems)
+    custom = read("customProperties")
+    extra = _custom_values(custom, where, known, problems)
     columns, pks, parts = [], [], []
     for index, prop in enumerate(read("properties") or []):
         fields, pk, part = _column(prop, f"{where}properties[{index}].", problems)
@@ -160,20 +193,54 @@ def _table(obj: SchemaObject, domain: str, where: str, problems: list[str]) -> d
             pks.append((pk, index, fields["name"]))
         if part is not None:
             parts.append((part, index, fields["name"]))
+    mapping = extra.get("columnMapping", False)
+    if not isinstance(mapping, bool):
+        at = _custom_at(custom, "columnMapping", where)
+        problems.append(f"{at}.value: '{mapping}' is not true or false")
+    keys = {
+        "primary_key": _keys(extra, "primaryKey", pks, columns, custom, where, problems),
+        "partition_by": _keys(extra, "partitionBy", parts, columns, custom, where, problems),
+    }
     table: dict[str, Any] = {
         "name": name,
         "description": read("description") or "",
         "tags": _tag_dict(read("tags"), where, problems),
         "columns": columns,
-        "primary_key": extra.get("primaryKey") or [n for *_, n in sorted(pks)],
-        "partition_by": extra.get("partitionBy") or [n for *_, n in sorted(parts)],
+        **keys,
         "quality": _quality(read("quality"), where, False, problems),
-        "column_mapping": bool(extra.get("columnMapping", False)),
+        "column_mapping": mapping is True,
     }
     if extra.get("source") is not None:
         table["source"] = extra["source"]
     read.refuse_unread()
     return table
+
+
+def _keys(
+    extra: dict[str, Any],
+    key: str,
+    flagged: list[tuple[Any, int, str]],
+    columns: list[dict[str, Any]],
+    custom: list[CustomProperty] | None,
+    where: str,
+    problems: list[str],
+) -> list[str]:
+    """A table's primary or partition key: the columns' flags in position order, or the
+    custom property ``key`` when it names a column that is not declared (as the export
+    writes it); both at once, or the property naming declared columns only, is refused."""
+    positions = [p for p, *_ in flagged if p != 10**6]
+    if len(set(positions)) != len(positions):
+        problems.append(f"{where}properties: two columns share a {key}Position")
+    if key not in extra:
+        return [n for *_, n in sorted(flagged)]
+    listed = extra[key]
+    names = {c["name"] for c in columns}
+    at = _custom_at(custom, key, where)
+    if flagged:
+        problems.append(f"{at}: set next to the columns' {key} flags; keep one of them")
+    elif isinstance(listed, list) and all(n in names for n in listed):
+        problems.append(f"{at}: names declared columns only; flag them with {key} instead")
+    return listed if isinstance(listed, list) else [listed]
 
 
 def _owner(read: _Reader, owner_team: str | None, problems: list[str]) -> dict[str, Any]:
@@ -213,13 +280,16 @@ def _freshness(items: list[ServiceLevelAgreementProperty] | None, problems: list
     for index, item in enumerate(items or []):
         where = f"slaProperties[{index}]."
         read = _Reader(item, where, problems)
-        read("description")
-        if read("property") not in ("freshness", "latency"):
+        if read("description") not in (None, FRESHNESS_DESCRIPTION):
+            read.refuse("description", "meshsim keeps no description of its freshness SLA")
+        if read("property") != "freshness":
             read.refuse("property", f"'{item.property}': meshsim keeps a freshness SLA only")
+        elif index > 0:
+            read.refuse("property", "a second SLA property: meshsim keeps one freshness SLA")
         value, unit = read("value"), UNITS_BACK.get(str(read("unit")))
         if not isinstance(value, int) or isinstance(value, bool) or value < 0 or unit is None:
             read.refuse("value", "a freshness is a whole number of minutes, hours or days (unit)")
-        else:
+        elif index == 0:
             found = f"{value}{unit}"
         read.refuse_unread()
     return found
@@ -244,12 +314,33 @@ def _check_header(read: _Reader, domain: str, problems: list[str]) -> str | None
     if read("status") not in (None, *STATUSES):
         read.refuse("status", f"'{read('status')}': meshsim derives it ({', '.join(STATUSES)})")
     for index, server in enumerate(read("servers") or []):
-        if (server.type, server.format) != ("local", "delta"):
-            problems.append(
-                f"servers[{index}]: meshsim serves a product from its domain's storage "
-                f"(type local, format delta), written at export; it cannot use another server"
-            )
+        _server(server, index, domain, problems)
     return name
+
+
+def _server(server: Server, index: int, domain: str, problems: list[str]) -> None:
+    """The one server the export writes: derived from the workspace, so read back only when
+    it says what meshsim would say (another server, or anything more, cannot be kept)."""
+    where = f"servers[{index}]"
+    if index > 0:
+        problems.append(f"{where}: meshsim serves a product from one server, its domain's")
+        return
+    read = _Reader(server, f"{where}.", problems)
+    if (read("type"), read("format")) != ("local", "delta"):
+        problems.append(
+            f"{where}: meshsim serves a product from its domain's storage "
+            f"(type local, format delta), written at export; it cannot use another server"
+        )
+    if read("server") not in (None, domain):
+        read.refuse("server", f"'{server.server}': the server is the domain's ('{domain}')")
+    path = read("path")
+    if path is not None and Path(path).parts[-2:] != ("accounts", domain):
+        read.refuse(
+            "path", f"'{path}': a product is stored in its domain's account (…/accounts/{domain})"
+        )
+    if read("description") not in (None, server_description(domain)):
+        read.refuse("description", "meshsim writes the server's description itself")
+    read.refuse_unread()
 
 
 def product_from_contract(
@@ -289,8 +380,49 @@ def product_from_contract(
         return Product.model_validate(data)
     except ValidationError as exc:
         raise ContractError(
-            [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            [f"{contract_key(e['loc'])}: {e['msg']}" for e in exc.errors()]
         ) from None
+
+
+#: where a product file's field is in the contract (custom properties by their property)
+_PRODUCT_KEYS = {
+    "description": "description.purpose",
+    "owner": "team.members[0].username",
+    "owner_os_users": "team.members[0].customProperties[osUsers]",
+    "freshness_sla": "slaProperties[0]",
+    "production": "customProperties[production]",
+    "tables": "schema",
+}
+_TABLE_KEYS = {
+    "columns": "properties",
+    "primary_key": "primaryKey",
+    "partition_by": "partitioned",
+    "source": "customProperties[source]",
+    "column_mapping": "customProperties[columnMapping]",
+}
+_COLUMN_KEYS = {
+    "type": "physicalType",
+    "nullable": "required",
+    "allow_unmasked": "customProperties[allowUnmasked]",
+}
+
+
+def contract_key(loc: tuple[Any, ...]) -> str:
+    """The contract key path of a product-file validation error's location.
+
+    >>> contract_key(("tables", 0, "columns", 2, "type"))
+    'schema[0].properties[2].physicalType'
+    """
+    keys: dict[str, str] | None = _PRODUCT_KEYS
+    path = ""
+    for previous, part in zip((None, *loc), loc, strict=False):
+        if isinstance(part, int):
+            path += f"[{part}]"
+            keys = {"tables": _TABLE_KEYS, "columns": _COLUMN_KEYS}.get(str(previous))
+            continue
+        mapped = keys.get(str(part), str(part)) if keys is not None else str(part)
+        path += ("." if path else "") + mapped
+    return path
 
 
 def unknown_keys(raw: Any, model: Any, where: str = "") -> list[str]:

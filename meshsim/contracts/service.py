@@ -93,8 +93,10 @@ def read_product(file: Path, domain: str, owner_team: str | None) -> Product:
     try:
         return product_from_contract(read_contract(file), domain, owner_team)
     except ContractError as exc:
+        prefix = f"{file}: "
         raise ContractError(
-            [p if p.startswith(str(file)) else f"{file}: {p}" for p in exc.problems],
+            [p.removeprefix(prefix) for p in exc.problems],
+            file=file,
             hint="remove or change those keys, then import again",
         ) from None
 
@@ -166,9 +168,17 @@ def _resolve(
         )
     if _SEMVER.match(which):
         found_semver = [(n, p) for n, p in published if p.version == which]
-        if found_semver:
-            number, spec = found_semver[-1]
+        if found_semver and all(p == found_semver[0][1] for _, p in found_semver):
+            number, spec = found_semver[-1]  # the same spec each time (data publications)
             return f"published version {number} ({which})", spec
+        if found_semver:
+            numbers = ", ".join(str(n) for n, _ in found_semver)
+            raise CatalogError(
+                f"contract version {which} of '{product.ref}' names published versions "
+                f"{numbers}, which differ; name one of them",
+                hint=f"pass --from {found_semver[-1][0]} (a published version, as "
+                f"'meshsim show {product.ref}' lists them)",
+            )
         raise CatalogError(
             f"no published version of '{product.ref}' has contract version {which} "
             f"(published: {listed})",
@@ -199,5 +209,8 @@ def diff_contract(
     base_label, old = _resolve(mesh, product, base, "published")
     target_label, new = _resolve(mesh, product, target, "spec")
     return ContractDiff(
-        product.ref, base_label, target_label, diff_products(product.domain, old, new)
+        product.ref,
+        base_label,
+        target_label,
+        diff_products(product.domain, old, new, mesh.spec),
     )

@@ -113,9 +113,8 @@ def test_a_build_refuses_a_breaking_change_before_writing_anything(shop):
     edit(_orders(mesh_dir), "classification: pii", "classification: internal")
     with pytest.raises(BreakingChangeError) as caught:
         Mesh.build(mesh_dir, workspace).close()
-    assert "classification loosened shop.orders.customer_email: pii -> internal" in str(
-        caught.value
-    )
+    loosened = "protection loosened shop.orders.customer_email: shop masked -> raw, analyst"
+    assert loosened in str(caught.value)
     assert json.loads((workspace / "workspace.json").read_text())["tables"] == before
 
 
@@ -312,3 +311,86 @@ def test_subscribers_include_approved_requests_and_named_grants_only(shop):
             mesh.catalog.publish("shop.orders")
     assert caught.value.subscribers == ["analyst", "auditor", "governance_admin", "shop"]
     assert caught.value.derived == ["shop.region_totals"]
+
+
+def _set_version(mesh_dir: Path, version: str) -> None:
+    text = _orders(mesh_dir).read_text()
+    if "\nversion: " in text:
+        text = "\n".join(
+            f"version: {version}" if line.startswith("version: ") else line
+            for line in text.splitlines()
+        )
+        _orders(mesh_dir).write_text(text + "\n")
+    else:
+        edit(_orders(mesh_dir), "owner: shop-team\n", f"owner: shop-team\nversion: {version}\n")
+
+
+def test_a_version_lower_than_a_published_one_is_refused(shop, capsys):
+    mesh_dir, workspace = shop
+    _set_version(mesh_dir, "0.9.0")
+    edit(_orders(mesh_dir), "description: Who ordered.", "description: The buyer.")
+    code, _, err = run(capsys, "publish", "shop.orders", "--workspace", str(workspace))
+    assert_clean_error(code, err, "version 0.9.0, lower than its version 1.0.0 already published")
+    assert err.count("Error:") == 1
+    with Mesh.open(workspace) as mesh:
+        assert [n for n, _ in mesh.catalog.published_products("shop.orders")] == [1]
+
+
+def test_majors_are_compared_with_the_highest_version_ever_published(shop):
+    mesh_dir, workspace = shop
+    _set_version(mesh_dir, "2.0.0")
+    edit(_orders(mesh_dir), "description: Who ordered.", "description: The buyer.")
+    with Mesh.open(workspace) as mesh:
+        assert mesh.catalog.publish("shop.orders").version == 2
+    _set_version(mesh_dir, "1.5.0")  # down again, with a break: refused, never a "new major"
+    _narrow_amount(mesh_dir)
+    with Mesh.open(workspace) as mesh, pytest.raises(Exception, match="lower than its version"):
+        mesh.catalog.publish("shop.orders")
+    _set_version(mesh_dir, "2.1.0")  # the same major as the highest: the break is refused
+    with Mesh.open(workspace) as mesh, pytest.raises(BreakingChangeError):
+        mesh.catalog.publish("shop.orders")
+
+
+def test_a_contract_version_naming_several_different_publications_is_ambiguous(shop, capsys):
+    mesh_dir, workspace = shop
+    edit(_orders(mesh_dir), "description: Who ordered.", "description: The buyer.")
+    with Mesh.open(workspace) as mesh:
+        assert mesh.catalog.publish("shop.orders").version == 2
+    code, _, err = run(
+        capsys, "contract", "diff", "shop.orders", "--from", "1.0.0", "--workspace", str(workspace)
+    )
+    assert_clean_error(code, err, "contract version 1.0.0", "published versions 1, 2", "--from 2")
+
+
+def test_the_refusal_lists_derived_products_not_their_tables(shop):
+    mesh_dir, workspace = shop
+    (mesh_dir / "shop" / "products" / "region_report.yaml").write_text(
+        DERIVED.replace(
+            "name: region_totals\ndescription", "name: region_report\ndescription"
+        ).replace("  - name: region_totals", "  - name: region_sums")
+    )
+    Mesh.build(mesh_dir, workspace).close()
+    _narrow_amount(mesh_dir)
+    with Mesh.open(workspace) as mesh, pytest.raises(BreakingChangeError) as caught:
+        mesh.catalog.publish("shop.orders")
+    assert caught.value.derived == ["shop.region_report", "shop.region_totals"]
+
+
+def test_the_refusal_names_consumers_whose_tag_grant_it_cuts(shop):
+    mesh_dir, workspace = shop
+    edit(_orders(mesh_dir), "tags: {confidentiality: internal}", "tags: {confidentiality: public}")
+    edit(
+        mesh_dir / "mesh.yaml",
+        "      consumers: [analyst]\n      product: shop.orders",
+        "      consumers: [shop]\n      product: shop.orders",
+    )
+    # the analyst now reads shop.orders by its tag grant only (confidentiality=public): a
+    # loosening for it (denied -> raw), so a new major version
+    _set_version(mesh_dir, "2.0.0")
+    Mesh.build(mesh_dir, workspace).close()
+    edit(_orders(mesh_dir), "tags: {confidentiality: public}", "tags: {confidentiality: internal}")
+    with Mesh.open(workspace) as mesh, pytest.raises(BreakingChangeError) as caught:
+        mesh.catalog.publish("shop.orders")
+    assert {c.what for c in caught.value.changes} == {"access removed"}
+    assert {c.consumers for c in caught.value.changes} == {("analyst",)}
+    assert "analyst" in caught.value.subscribers  # named by no grant on it, only by its tags

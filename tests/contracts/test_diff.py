@@ -8,7 +8,9 @@ import pytest
 
 from meshsim.contracts.diff import diff_products
 from meshsim.contracts.impact import breaking_changes
+from meshsim.spec.loader import load_mesh
 from meshsim.spec.models import Product
+from tests.conftest import REPO
 
 BASE: dict[str, Any] = {
     "name": "orders",
@@ -63,8 +65,13 @@ def _product(**edits: Any) -> Product:
     return Product.model_validate(data)
 
 
+#: the minimal mesh's consumers and policies (shop.orders granted to analyst, pii hashed)
+SPEC = load_mesh(REPO / "meshsim" / "examples" / "minimal")
+
+
 def _changes(new: Product, old: Product | None = None) -> list[tuple[str, str, bool]]:
-    return [(c.what, c.target, c.breaking) for c in diff_products("shop", old or _product(), new)]
+    changes = diff_products("shop", old or _product(), new, SPEC)
+    return [(c.what, c.target, c.breaking) for c in changes]
 
 
 def test_no_change_no_changes():
@@ -90,22 +97,6 @@ def test_no_change_no_changes():
         (
             {"column_email": {"nullable": False}},
             ("nullability tightened", "shop.orders.email", True),
-        ),
-        (
-            {"column_email": {"classification": "internal"}},
-            ("classification loosened", "shop.orders.email", True),
-        ),
-        (
-            {"column_id": {"classification": "public"}},
-            ("classification loosened", "shop.orders.id", True),
-        ),
-        (
-            {"column_id": {"classification": "pii"}},
-            ("classification changed", "shop.orders.id", False),
-        ),
-        (
-            {"column_email": {"classification": "sensitive"}},
-            ("classification changed", "shop.orders.email", False),
         ),
         (
             {"column_email": {"description": "Who ordered."}},
@@ -252,11 +243,13 @@ def test_a_column_added_is_not_breaking_and_a_table_removed_is():
 
 def test_a_new_major_version_allows_the_break():
     removed = _product(column_email=None)
-    assert [c.what for c in breaking_changes("shop", _product(), removed)] == ["column removed"]
+    assert [c.what for c in breaking_changes(SPEC, "shop", _product(), removed)] == [
+        "column removed"
+    ]
     minor = _product(column_email=None, version="1.9.0")
-    assert [c.what for c in breaking_changes("shop", _product(), minor)] == ["column removed"]
+    assert [c.what for c in breaking_changes(SPEC, "shop", _product(), minor)] == ["column removed"]
     major = _product(column_email=None, version="2.0.0")
-    assert breaking_changes("shop", _product(), major) == []
+    assert breaking_changes(SPEC, "shop", _product(), major) == []
 
 
 def test_a_rule_added_before_an_equal_keyed_one_is_an_addition():
@@ -266,3 +259,77 @@ def test_a_rule_added_before_an_equal_keyed_one_is_an_addition():
     assert _changes(_product(table={"quality": rules})) == [
         ("quality rule added", "shop.orders", False)
     ]
+
+
+# --- access changes, judged by effect under the mesh's policies --------------------------
+
+
+def _access(new: Product, old: Product | None = None) -> list[tuple[str, str, bool, tuple]]:
+    changes = diff_products("shop", old or _product(), new, SPEC)
+    return [(c.what, c.target, c.breaking, c.consumers) for c in changes if c.what != "version"]
+
+
+CLASSIFIED = "column classification changed"
+
+
+@pytest.mark.parametrize(
+    ("classification", "expected"),
+    [
+        # the only mask (hash_pii) selects pii: any other classification unmasks it
+        ("sensitive", [("protection loosened", "shop.orders.email", True, ("analyst",))]),
+        ("internal", [("protection loosened", "shop.orders.email", True, ("analyst",))]),
+        ("secret", [("protection loosened", "shop.orders.email", True, ("analyst",))]),
+    ],
+)
+def test_a_classification_change_that_unmasks_a_column_is_breaking(classification, expected):
+    changes = _access(_product(column_email={"classification": classification}))
+    assert changes == [(CLASSIFIED, "shop.orders.email", False, ()), *expected]
+
+
+def test_a_classification_change_nobody_sees_is_not_breaking():
+    # internal -> public: no mask selects either, the analyst sees id in full before and after
+    assert _access(_product(column_id={"classification": "public"})) == [
+        (CLASSIFIED, "shop.orders.id", False, ())
+    ]
+
+
+def test_a_classification_that_masks_more_is_reported_not_breaking():
+    changes = _access(_product(column_id={"classification": "pii"}))
+    assert changes == [
+        (CLASSIFIED, "shop.orders.id", False, ()),
+        ("protection tightened", "shop.orders.id", False, ()),
+    ]
+
+
+def test_tags_that_bring_a_column_under_a_tag_grant_loosen_its_protection():
+    # the analyst's tag grant reads confidentiality=public: a product it was not granted
+    other = _product(name="other")
+    public = _product(name="other", tags={"confidentiality": "public"})
+    changes = diff_products("shop", other, public, SPEC)
+    loosened = [c for c in changes if c.what == "protection loosened"]
+    assert [c.target for c in loosened] == [
+        f"shop.orders.{n}" for n in ("id", "email", "amount", "status")
+    ]
+    assert {c.consumers for c in loosened} == {("analyst",)} and all(c.breaking for c in loosened)
+
+
+def test_tags_that_take_a_tag_grant_away_break_its_consumers():
+    public = _product(name="other", tags={"confidentiality": "public"})
+    internal = _product(name="other", tags={"confidentiality": "internal"})
+    removed = [c for c in diff_products("shop", public, internal, SPEC) if c.breaking]
+    assert {(c.what, c.consumers) for c in removed} == {("access removed", ("analyst",))}
+    assert len(removed) == 4
+    assert "analyst masked -> denied" in str(next(c for c in removed if c.target.endswith("email")))
+
+
+def test_a_waiver_for_a_consumer_who_reads_the_column_is_breaking():
+    waiver = {"consumers": ["analyst"], "reason": "KYC"}
+    changes = _access(_product(column_email={"allow_unmasked": waiver}))
+    assert ("protection waived", "shop.orders.email", True, ("analyst",)) in changes
+    admin = {"consumers": ["governance_admin"], "reason": "audits"}  # reads it raw anyway
+    assert not any(c[2] for c in _access(_product(column_email={"allow_unmasked": admin})))
+
+
+@pytest.mark.parametrize("spelled", ["24 h", "1440m", "1d"])
+def test_one_freshness_spelled_another_way_is_no_change(spelled: str):
+    assert _changes(_product(freshness_sla=spelled)) == []

@@ -394,3 +394,33 @@ def test_keys_at_their_odcs_default_are_not_refused(tmp_path: Path):
         "        criticalDataElement: false\n        tags: []\n",
     )
     assert _import(tmp_path, text).tables[0].columns[0].name == "id"
+
+
+@pytest.mark.parametrize(
+    "spec_type",
+    [
+        "struct<a: int, b: varchar>",
+        "array<int>",
+        "map<string, bigint>",
+        "map<string, struct<a: int, m: map<int, array<date>>>>",
+        "array<map<string, int>>",
+        "struct<m: map<string, array<struct<x: double>>>>",
+    ],
+)
+def test_every_type_kind_validates_and_round_trips(tmp_path: Path, spec_type: str):
+    data = {"name": "x", "tables": [{"name": "x", "columns": [{"name": "c", "type": spec_type}]}]}
+    product = Product.model_validate(data)
+    text = _export(product)
+    _assert_valid(text)
+    assert _import(tmp_path, text) == product
+
+
+def test_a_map_definition_that_disagrees_with_the_type_is_refused(tmp_path: Path):
+    data = {
+        "name": "x",
+        "tables": [{"name": "x", "columns": [{"name": "c", "type": "map<string, int>"}]}],
+    }
+    text = _export(Product.model_validate(data)).replace(
+        "physicalType: int\n", "physicalType: bigint\n"
+    )
+    _refused(tmp_path, text, "schema[0].properties[0].map")
