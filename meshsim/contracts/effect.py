@@ -6,9 +6,14 @@ same policies by the one access answer (:mod:`meshsim.policy.access`, and
 :mod:`meshsim.policy.exposure` for custom masks that give the raw value back), and each
 consumer's view of each column is compared:
 
-* **less protected** (denied to masked or raw, masked to raw) is breaking: consumers and
-  policies relied on the protection (``c_name`` moved from ``pii`` to ``sensitive`` escapes
-  a mask that selects ``pii``);
+* **less protected** (masked to raw; denied to raw for a column whose classification was
+  lowered or is protected, ``pii`` or ``sensitive``) is breaking: consumers and policies
+  relied on the protection (``c_name`` moved from ``pii`` to ``sensitive`` escapes a mask
+  that selects ``pii``);
+* **access granted** (denied to masked; denied to raw for a column neither protected nor
+  reclassified, e.g. a table tagged ``confidentiality: public`` that a tag grant now covers)
+  is reported, not breaking: sharing more of unprotected data is a governance decision, and
+  it breaks no consumer;
 * **access removed** (masked or raw to denied) is breaking: a consumer who reads the column,
   by a named grant or a tag grant, loses it (``confidentiality: public`` to ``internal`` cuts
   a tag grant on ``confidentiality=public``);
@@ -25,6 +30,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Literal
 
+from meshsim.catalog.publish import PROTECTED_CLASSES
 from meshsim.contracts.diff import Change
 from meshsim.spec.models import DomainFile, Product
 
@@ -88,7 +94,12 @@ def access_changes(spec: MeshSpec, domain: str, old: Product, new: Product) -> l
                 if (view := after.get((consumer, ref, column.name), "denied"))
                 != before.get((consumer, ref, column.name), "denied")
             }
-            changes += _column_changes(f"{ref}.{column.name}", moves)
+            successor_column = kept[column.name]
+            guarded = (
+                successor_column.classification in PROTECTED_CLASSES
+                or successor_column.classification != column.classification
+            )
+            changes += _column_changes(f"{ref}.{column.name}", moves, guarded)
             waived = _newly_waived(column.allow_unmasked, kept[column.name].allow_unmasked)
             readers = [
                 c
@@ -107,21 +118,27 @@ def _newly_waived(old: object, new: object) -> list[str]:
     return [c for c in getattr(new, "consumers", None) or () if c not in before]
 
 
-def _column_changes(target: str, moves: dict[str, tuple[View, View]]) -> list[Change]:
+def _column_changes(
+    target: str, moves: dict[str, tuple[View, View]], guarded: bool
+) -> list[Change]:
+    """``guarded``: the column is protected or was reclassified, so that a consumer newly
+    reading it raw is a loosening, not only a grant."""
     kinds: dict[str, list[str]] = {}
     for consumer, (was, now) in moves.items():
         if now == "denied":
             kind = "access removed"
+        elif was == "denied" and (now == "masked" or not guarded):
+            kind = "access granted"
         elif _RANK[now] > _RANK[was]:
             kind = "protection loosened"
         else:
             kind = "protection tightened"
         kinds.setdefault(kind, []).append(f"{consumer} {was} -> {now}")
     changes = []
-    for kind in ("protection loosened", "access removed", "protection tightened"):
+    for kind in ("protection loosened", "access removed", "protection tightened", "access granted"):
         if kind in kinds:
             who = tuple(entry.split(" ", 1)[0] for entry in kinds[kind])
-            breaks = kind != "protection tightened"
+            breaks = kind in ("protection loosened", "access removed")
             detail = ", ".join(kinds[kind])
             changes.append(Change(kind, target, detail, breaks, who if breaks else ()))
     return changes

@@ -42,15 +42,19 @@ class WithheldProductError(CatalogError):
         )
 
 
-def unpublished_breaking(con: sqlite3.Connection, product: ProductSpec) -> list[Change]:
+def unpublished_breaking(
+    con: sqlite3.Connection, spec: MeshSpec, product: ProductSpec
+) -> list[Change]:
     """The breaking changes of ``product``'s files against what the catalog published: its
     own latest version, and for a table it did not publish, the product that did."""
     from meshsim.catalog import views
 
     published = views.latest_schema(con, product.ref)
-    changes = breaking_changes(product.domain, published, product.product) if published else []
+    changes = (
+        breaking_changes(spec, product.domain, published, product.product) if published else []
+    )
     for table, owner_ref, owner in moved_tables(con, product):
-        changes += _moved(product, table, owner_ref, owner)
+        changes += _moved(spec, product, table, owner_ref, owner)
     return changes
 
 
@@ -110,7 +114,9 @@ def _publisher_of(
     return row["ref"], Product.model_validate_json(row["schema"])
 
 
-def _moved(product: ProductSpec, table: str, owner_ref: str, owner: Product) -> list[Change]:
+def _moved(
+    spec: MeshSpec, product: ProductSpec, table: str, owner_ref: str, owner: Product
+) -> list[Change]:
     """The breaking changes of ``table`` moving from ``owner`` (as published) to
     ``product``: none when ``product`` raises ``owner``'s major version."""
     if major(product.product.version) > major(owner.version):
@@ -134,7 +140,7 @@ def _moved(product: ProductSpec, table: str, owner_ref: str, owner: Product) -> 
         f"from product '{owner_ref}' to '{product.ref}': its subscribers lose it",
         True,
     )
-    return [moved, *breaking_changes(product.domain, before, after)]
+    return [moved, *breaking_changes(spec, product.domain, before, after)]
 
 
 class ServingGate:
@@ -160,11 +166,12 @@ class ServingGate:
             self._cache, self._cache_key = {}, key
         cached = self._cache.get(product_ref)
         if cached is None:
-            product = self._spec().product(product_ref)
+            spec = self._spec()
+            product = spec.product(product_ref)
             cached = []
             if product is not None:
                 with self._read() as con:  # type: ignore[attr-defined]
-                    cached = unpublished_breaking(con, product)
+                    cached = unpublished_breaking(con, spec, product)
             self._cache[product_ref] = cached
         return cached
 
@@ -216,7 +223,7 @@ def refuse_moves(
 
     for product in products:
         for table, owner_ref, owner in moved_tables(con, product):
-            changes = _moved(product, table, owner_ref, owner)
+            changes = _moved(spec, product, table, owner_ref, owner)
             if changes:
                 raise BreakingChangeError(
                     product.ref,

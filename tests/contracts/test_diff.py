@@ -301,16 +301,31 @@ def test_a_classification_that_masks_more_is_reported_not_breaking():
     ]
 
 
-def test_tags_that_bring_a_column_under_a_tag_grant_loosen_its_protection():
-    # the analyst's tag grant reads confidentiality=public: a product it was not granted
+def test_tags_that_bring_a_column_under_a_tag_grant_grant_access_without_breaking():
+    # the analyst's tag grant reads confidentiality=public: a product it was not granted. New
+    # access to columns whose classification did not change breaks no consumer (a governance
+    # decision, like retagging in Lake Formation); the pii column arrives masked
     other = _product(name="other")
     public = _product(name="other", tags={"confidentiality": "public"})
     changes = diff_products("shop", other, public, SPEC)
-    loosened = [c for c in changes if c.what == "protection loosened"]
-    assert [c.target for c in loosened] == [
+    granted = [c for c in changes if c.what == "access granted"]
+    assert [c.target for c in granted] == [
         f"shop.orders.{n}" for n in ("id", "email", "amount", "status")
     ]
-    assert {c.consumers for c in loosened} == {("analyst",)} and all(c.breaking for c in loosened)
+    assert not any(c.breaking for c in changes if c.what in ("access granted", "tags changed"))
+    assert "analyst denied -> masked" in str(next(c for c in granted if c.target.endswith("email")))
+
+
+def test_a_reclassified_column_newly_read_raw_is_a_loosening():
+    # the same new access, but the column's classification was lowered on the way
+    other = _product(name="other")
+    public = _product(
+        name="other",
+        tags={"confidentiality": "public"},
+        column_email={"classification": "internal"},
+    )
+    loosened = [c for c in diff_products("shop", other, public, SPEC) if c.breaking]
+    assert ("protection loosened", "shop.orders.email") in {(c.what, c.target) for c in loosened}
 
 
 def test_tags_that_take_a_tag_grant_away_break_its_consumers():

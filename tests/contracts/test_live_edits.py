@@ -56,7 +56,7 @@ def test_a_loosened_classification_never_reaches_a_consumer(shop, capsys):
         code,
         err,
         "product 'shop.orders' is withheld from consumers",
-        "classification loosened shop.orders.customer_email: pii -> internal",
+        "protection loosened shop.orders.customer_email: analyst masked -> raw",
         "next: 'meshsim contract diff shop.orders' lists them",
         "meshsim publish shop.orders",
     )
@@ -120,9 +120,9 @@ def test_the_verdict_is_computed_once_per_spec_and_product(shop, monkeypatch):
     calls: list[str] = []
     real = live.unpublished_breaking
 
-    def counting(con, product):
+    def counting(con, spec, product):
         calls.append(product.ref)
-        return real(con, product)
+        return real(con, spec, product)
 
     monkeypatch.setattr(live, "unpublished_breaking", counting)
     with Mesh.open(workspace) as mesh:
