@@ -243,7 +243,8 @@ def mesh_scale(
         "title": f"Mesh scale ({consumers:,} consumers, small registered tables)",
         "note": (
             f"Generated meshes (meshsim.bench.meshgen): 10 tables per domain, 2 per product, "
-            f"{consumers:,} consumers with two grants each and a row filter for every fourth, "
+            f"{consumers:,} consumers with two grants each (never merged per product, the same "
+            f"policies at every size) and a row filter for every fourth, "
             f"one PII mask. Access is one consumer's (the whole matrix is consumers x tables "
             f"cells). Ran in {time.perf_counter() - started:.0f} s. Targets: "
             + "; ".join(

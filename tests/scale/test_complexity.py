@@ -173,3 +173,13 @@ def test_checking_a_row_filter_creates_only_the_tables_it_reads(
     row_filter = RowFilter(name="f", table="d0001.p1_t0", predicate="amount > 0")
     check_row_filter(spec, row_filter, {})
     assert setups == [2]  # its domain's schema and its table
+
+
+def test_the_generated_policies_are_the_same_at_every_size(tmp_path: Path) -> None:
+    """The generator merged grants per product on a small mesh and wrote one per consumer on
+    a large one, so mesh.yaml grew with the table count and the benchmark's ratios compared
+    different policy sets: now every size has the same policies per consumer."""
+    small = load_mesh(_mesh(tmp_path, 10).root).policies
+    large = load_mesh(_mesh(tmp_path, 200).root).policies
+    assert len(small.grants) == len(large.grants) == 1 + 2 * CONSUMERS
+    assert len(small.row_filters) == len(large.row_filters) == CONSUMERS // 4
