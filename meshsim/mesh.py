@@ -548,12 +548,19 @@ class Mesh:
                 self._catalog = Catalog(self.workspace, lambda: self.spec)
             return self._catalog
 
-    def products(self, *, as_consumer: str | None = None) -> list[dict[str, Any]]:
-        """Published products; row counts as :meth:`row_counter` decides for ``as_consumer``."""
+    def products(
+        self, *, as_consumer: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Published products (a page of ``limit`` from ``offset``, its ``total`` the count of
+        all); row counts as :meth:`row_counter` decides for ``as_consumer``."""
         from meshsim.reprs import Listing
 
-        rows = self.catalog.products(as_consumer, count=self.row_counter(as_consumer))
-        return Listing(rows, title="published products")
+        rows = self.catalog.products(
+            as_consumer, count=self.row_counter(as_consumer), limit=limit, offset=offset
+        )
+        paged = limit is not None or offset > 0
+        total = self.catalog.product_count() if paged else len(rows)
+        return Listing(rows, title="published products", total=total)
 
     def search(self, text: str, *, limit: int | None = 20) -> list[dict[str, Any]]:
         """Full-text search over products, tables and columns, best match first."""
