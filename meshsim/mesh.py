@@ -90,7 +90,8 @@ class Mesh:
         self._engine: Any = None
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
-        self._policies: tuple[tuple[str, int], Policies] | None = None
+        #: per consumer (None: everyone's subscriptions), keyed by spec and catalog revision
+        self._policies: dict[str | None, tuple[tuple[str, int], Policies]] = {}
 
     # --- construction ------------------------------------------------------------------
 
@@ -242,7 +243,7 @@ class Mesh:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
-        self._policies = None
+        self._policies = {}
 
     def close(self) -> None:
         self._invalidate()
@@ -505,7 +506,7 @@ class Mesh:
         from meshsim.system import with_system_tables
 
         return resolve_access(
-            with_system_tables(self.spec), consumer, ref, self.effective_policies()
+            with_system_tables(self.spec), consumer, ref, self.effective_policies(consumer)
         )
 
     def export_governance(
@@ -637,18 +638,21 @@ class Mesh:
 
         return governed_counter(session.sql, granted)
 
-    def effective_policies(self) -> Policies:
-        """The spec's policies plus active subscriptions; one object per catalog revision, so
-        the query engine's compiled-policy cache stays warm until something changes."""
+    def effective_policies(self, consumer: str | None = None) -> Policies:
+        """The spec's policies plus active subscriptions (``consumer``'s only, when given: all
+        a query as that consumer needs); one object per catalog revision, so the query
+        engine's compiled-policy cache stays warm until something changes."""
         spec = self.spec
         key = (self._spec_stamp or "", self.catalog.revision())
         with self._lock:
-            if self._policies is None or self._policies[0] != key:
+            cached = self._policies.get(consumer)
+            if cached is None or cached[0] != key:
                 from meshsim.system import with_system_grants
 
-                policies = with_system_grants(spec, self.catalog.effective_policies(spec.policies))
-                self._policies = (key, policies)
-            return self._policies[1]
+                merged = self.catalog.effective_policies(spec.policies, consumer=consumer)
+                cached = (key, with_system_grants(spec, merged))
+                self._policies[consumer] = cached
+            return cached[1]
 
     # --- governed SQL -----------------------------------------------------------------------
 

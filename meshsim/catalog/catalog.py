@@ -383,9 +383,10 @@ class Catalog:
 
     # --- grants ------------------------------------------------------------------------------
 
-    def _active(self, now: datetime) -> list[Request]:
+    def _active(self, now: datetime, consumer: str | None = None) -> list[Request]:
         with self.store.read() as con:
-            return [r for r in self._requests(con, state="approved") if r.active(now)]
+            approved = self._requests(con, state="approved", consumer=consumer)
+            return [r for r in approved if r.active(now)]
 
     def _merge(self, base: Policies, active: list[Request]) -> Policies:
         spec = self.spec
@@ -402,11 +403,16 @@ class Catalog:
         return self._merge(Policies(), self._active(self._now(now)))
 
     def effective_policies(
-        self, policies: Policies | None = None, now: datetime | None = None
+        self,
+        policies: Policies | None = None,
+        now: datetime | None = None,
+        consumer: str | None = None,
     ) -> Policies:
-        """``policies`` (the spec's by default) plus the active subscriptions."""
+        """``policies`` (the spec's by default) plus the active subscriptions (of ``consumer``
+        only, when given: a subscription grants its own consumer, so another's never changes
+        what ``consumer`` may read, and a query reads its consumer's rows, not every one)."""
         base = policies if policies is not None else self.spec.policies
-        return self._merge(base, self._active(self._now(now)))
+        return self._merge(base, self._active(self._now(now), consumer))
 
     def subscriptions(self, consumer: str | None = None) -> list[dict[str, Any]]:
         """Active subscriptions from approved requests, then the grants mesh.yaml declares."""
