@@ -93,7 +93,8 @@ class Mesh:
         self._engine: Any = None
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
-        self._policies: tuple[tuple[str, int], Policies] | None = None
+        #: per consumer (None: everyone's subscriptions), keyed by spec and catalog revision
+        self._policies: dict[str | None, tuple[tuple[str, int], Policies]] = {}
         self._lineage_events: LineageEmitter | None = None
         self._serving: Any = None
 
@@ -255,7 +256,7 @@ class Mesh:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
-        self._policies = None
+        self._policies = {}
 
     def close(self) -> None:
         self._invalidate()
@@ -526,7 +527,7 @@ class Mesh:
         from meshsim.system import with_system_tables
 
         access = resolve_access(
-            with_system_tables(self.spec), consumer, ref, self.effective_policies()
+            with_system_tables(self.spec), consumer, ref, self.effective_policies(consumer)
         )
         refusal = self.serving.withheld(ref)
         return access if refusal is None else withheld_access(access, refusal.product)
@@ -613,12 +614,19 @@ class Mesh:
                 self._catalog = Catalog(self.workspace, lambda: self.spec)
             return self._catalog
 
-    def products(self, *, as_consumer: str | None = None) -> list[dict[str, Any]]:
-        """Published products; row counts as :meth:`row_counter` decides for ``as_consumer``."""
+    def products(
+        self, *, as_consumer: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Published products (a page of ``limit`` from ``offset``, its ``total`` the count of
+        all); row counts as :meth:`row_counter` decides for ``as_consumer``."""
         from meshsim.reprs import Listing
 
-        rows = self.catalog.products(as_consumer, count=self.row_counter(as_consumer))
-        return Listing(rows, title="published products")
+        rows = self.catalog.products(
+            as_consumer, count=self.row_counter(as_consumer), limit=limit, offset=offset
+        )
+        paged = limit is not None or offset > 0
+        total = self.catalog.product_count() if paged else len(rows)
+        return Listing(rows, title="published products", total=total)
 
     def search(self, text: str, *, limit: int | None = 20) -> list[dict[str, Any]]:
         """Full-text search over products, tables and columns, best match first."""
@@ -701,18 +709,21 @@ class Mesh:
 
         return governed_counter(session.sql, granted)
 
-    def effective_policies(self) -> Policies:
-        """The spec's policies plus active subscriptions; one object per catalog revision, so
-        the query engine's compiled-policy cache stays warm until something changes."""
+    def effective_policies(self, consumer: str | None = None) -> Policies:
+        """The spec's policies plus active subscriptions (``consumer``'s only, when given: all
+        a query as that consumer needs); one object per catalog revision, so the query
+        engine's compiled-policy cache stays warm until something changes."""
         spec = self.spec
         key = (self._spec_stamp or "", self.catalog.revision())
         with self._lock:
-            if self._policies is None or self._policies[0] != key:
+            cached = self._policies.get(consumer)
+            if cached is None or cached[0] != key:
                 from meshsim.system import with_system_grants
 
-                policies = with_system_grants(spec, self.catalog.effective_policies(spec.policies))
-                self._policies = (key, policies)
-            return self._policies[1]
+                merged = self.catalog.effective_policies(spec.policies, consumer=consumer)
+                cached = (key, with_system_grants(spec, merged))
+                self._policies[consumer] = cached
+            return cached[1]
 
     @property
     def serving(self) -> ServingGate:
@@ -724,14 +735,10 @@ class Mesh:
                 from meshsim.contracts.live import ServingGate
 
                 def key() -> tuple[str, int]:
-                    # the policies' key (spec fingerprint, catalog revision), refreshed once
-                    # per query attempt: not a second scan of the spec files per table
-                    cached = self._policies
-                    if cached is None:
-                        self.effective_policies()
-                        cached = self._policies
-                    assert cached is not None
-                    return cached[0]
+                    # the policies' key (spec fingerprint, catalog revision): not a second
+                    # scan of the spec files per table
+                    self.spec  # noqa: B018 - refreshes the fingerprint when a file changed
+                    return (self._spec_stamp or "", self.catalog.revision())
 
                 self._serving = ServingGate(lambda: self.spec, key, self.catalog.store.read)
             return self._serving

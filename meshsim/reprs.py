@@ -86,9 +86,13 @@ class Listing(list):  # type: ignore[type-arg]  # of row dicts, as before
     """Rows (dicts) of a listing, shown as a table in a notebook, a terminal or under rich;
     otherwise the plain list it always was."""
 
-    def __init__(self, rows: Sequence[dict[str, Any]] = (), *, title: str = "") -> None:
+    def __init__(
+        self, rows: Sequence[dict[str, Any]] = (), *, title: str = "", total: int | None = None
+    ) -> None:
         super().__init__(rows)
         self.title = title
+        #: how many rows the whole listing has when these are a page of it
+        self.total = len(self) if total is None else total
 
     @property
     def columns(self) -> list[str]:

@@ -495,6 +495,7 @@ def run_mesh_scale(
     sizes: tuple[int, ...] | None = None,
     consumers: int | None = None,
     console: Console | None = None,
+    subscriptions_per_table: int | None = None,
 ) -> tuple[BenchResult, dict[str, Path]]:
     """The mesh-scale micro-benchmark alone (no TPC-H), its meshes generated under
     ``workspace/mesh-scale``; the report is written to ``out`` like the whole benchmark's."""
@@ -511,6 +512,7 @@ def run_mesh_scale(
             Path(workspace) / "mesh-scale",
             sizes=config.mesh_sizes,
             consumers=consumers or meshscale.CONSUMERS,
+            subscriptions_per_table=subscriptions_per_table or meshscale.SUBSCRIPTIONS_PER_TABLE,
             console=console,
         )
     }

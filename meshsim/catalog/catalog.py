@@ -196,19 +196,33 @@ class Catalog:
     # --- discovery ---------------------------------------------------------------------------
 
     def products(
-        self, as_consumer: str | None = None, *, count: views.RowCounter | None = None
+        self,
+        as_consumer: str | None = None,
+        *,
+        count: views.RowCounter | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
-        """Published products. Row counts: the published totals without ``as_consumer`` (the
-        operator's view), for a consumer only what ``count`` gives (see :mod:`.views`)."""
+        """Published products in ref order (a page of ``limit`` from ``offset``: only those
+        are read). Row counts: the published totals without ``as_consumer`` (the operator's
+        view), for a consumer only what ``count`` gives (see :mod:`.views`)."""
+        limit, offset = optional_limit(limit), bounded_int(offset, what="offset")
         if as_consumer is not None:
             from meshsim.policy.access import require_consumer
 
             require_consumer(self.spec, as_consumer)
         now = self._now()
         with self.store.read() as con:
-            subscribers = views.subscriber_counts(con, now)
-            latest = views.latest_versions(con)
+            latest = views.latest_versions(con, limit, offset)
+            paged = limit is not None or offset > 0
+            refs = [row["ref"] for row in latest] if paged else None
+            subscribers = views.subscriber_counts(con, now, refs)
         return views.products(latest, subscribers, views.counter_for(as_consumer, count))
+
+    def product_count(self) -> int:
+        """How many products are published (the total under a page of :meth:`products`)."""
+        with self.store.read() as con:
+            return views.product_total(con)
 
     def search(self, text: str, limit: int | None = 20) -> list[dict[str, Any]]:
         limit = optional_limit(limit)
@@ -374,9 +388,10 @@ class Catalog:
 
     # --- grants ------------------------------------------------------------------------------
 
-    def _active(self, now: datetime) -> list[Request]:
+    def _active(self, now: datetime, consumer: str | None = None) -> list[Request]:
         with self.store.read() as con:
-            return [r for r in self._requests(con, state="approved") if r.active(now)]
+            approved = self._requests(con, state="approved", consumer=consumer)
+            return [r for r in approved if r.active(now)]
 
     def _merge(self, base: Policies, active: list[Request]) -> Policies:
         spec = self.spec
@@ -393,11 +408,16 @@ class Catalog:
         return self._merge(Policies(), self._active(self._now(now)))
 
     def effective_policies(
-        self, policies: Policies | None = None, now: datetime | None = None
+        self,
+        policies: Policies | None = None,
+        now: datetime | None = None,
+        consumer: str | None = None,
     ) -> Policies:
-        """``policies`` (the spec's by default) plus the active subscriptions."""
+        """``policies`` (the spec's by default) plus the active subscriptions (of ``consumer``
+        only, when given: a subscription grants its own consumer, so another's never changes
+        what ``consumer`` may read, and a query reads its consumer's rows, not every one)."""
         base = policies if policies is not None else self.spec.policies
-        return self._merge(base, self._active(self._now(now)))
+        return self._merge(base, self._active(self._now(now), consumer))
 
     def subscriptions(self, consumer: str | None = None) -> list[dict[str, Any]]:
         """Active subscriptions from approved requests, then the grants mesh.yaml declares."""

@@ -103,27 +103,44 @@ def total(counts: dict[str, int | None]) -> int | None:
     return sum(known) if known else None
 
 
-def latest_versions(con: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Every published product with its latest version, for :func:`products`."""
+def latest_versions(
+    con: sqlite3.Connection, limit: int | None = None, offset: int = 0
+) -> list[sqlite3.Row]:
+    """The published products (a page of ``limit`` from ``offset`` in ref order) with their
+    latest versions, for :func:`products`: SQLite pages, so only the page is read and parsed."""
     return con.execute(
         "SELECT p.ref, p.domain, p.owner, p.description, p.latest_version, p.published_at,"
         " v.tables, v.rows, v.schema FROM products p JOIN product_versions v"
         " ON v.product = p.ref AND v.version = p.latest_version ORDER BY p.ref"
+        " LIMIT ? OFFSET ?",
+        (-1 if limit is None else limit, offset),
     ).fetchall()
 
 
-def subscriber_counts(con: sqlite3.Connection, now: datetime) -> dict[str, int]:
-    """Per product, the consumers with an active subscription (approved, not expired at
-    ``now``: stamps sort as text in time order), counted by SQLite, not request by request."""
+def product_total(con: sqlite3.Connection) -> int:
+    return int(con.execute("SELECT count(*) FROM products").fetchone()[0])
+
+
+def subscriber_counts(
+    con: sqlite3.Connection, now: datetime, products: list[str] | None = None
+) -> dict[str, int]:
+    """Per product (of ``products``, by default all), the consumers with an active
+    subscription (approved, not expired at ``now``: stamps sort as text in time order),
+    counted by SQLite; for a page of products only their requests are read (an index
+    lookup per product), not every subscription in the catalog."""
     from meshsim.catalog.models import stamp
 
-    return dict(
-        con.execute(
-            "SELECT product, count(DISTINCT consumer) FROM requests WHERE state = 'approved'"
-            " AND (expires_at IS NULL OR expires_at > ?) GROUP BY product",
-            (stamp(now),),
-        ).fetchall()
+    sql = (
+        "SELECT product, count(DISTINCT consumer) FROM requests WHERE state = 'approved'"
+        " AND (expires_at IS NULL OR expires_at > ?)"
     )
+    if products is None:
+        return dict(con.execute(sql + " GROUP BY product", (stamp(now),)).fetchall())
+    counts: dict[str, int] = {}
+    for product in products:
+        row = con.execute(sql + " AND product = ?", (stamp(now), product)).fetchone()
+        counts[product] = int(row[1]) if row[1] else 0
+    return counts
 
 
 def products(

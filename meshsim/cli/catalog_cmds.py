@@ -99,9 +99,9 @@ def products(
     format: Format = FormatOpt,
 ) -> None:
     """List published products: owner, version, tables, rows, subscribers."""
-    rows = open_mesh(workspace).products(as_consumer=as_consumer)
+    rows = open_mesh(workspace).products(as_consumer=as_consumer, limit=limit, offset=offset)
     title = "published products" + (f" as seen by {as_consumer}" if as_consumer else "")
-    render_rows(rows, format, title=title, limit=limit, offset=offset)
+    render_rows(rows, format, title=title, limit=limit, offset=offset, total=rows.total)
 
 
 @app.command()

@@ -183,7 +183,7 @@ class Planner:
         *,
         locate: Callable[[str], str],
         mesh_key: bytes,
-        policies: Callable[[], Policies] | None = None,
+        policies: Callable[[str | None], Policies] | None = None,
         snapshots: SnapshotCache | None = None,
         caches: QueryCaches | None = None,
         published: Callable[[str], int | None] | None = None,
@@ -202,16 +202,18 @@ class Planner:
         #: files hold unpublished breaking changes: :mod:`meshsim.contracts.live`)
         self.serves = serves or (lambda ref: None)
         self.mesh_key = bytes(mesh_key)
-        self._policies = policies or (lambda: spec.policies)
+        #: ``consumer -> policies in force`` (None: every consumer's)
+        self._policies = policies or (lambda consumer: spec.policies)
         self.snapshots = snapshots if snapshots is not None else SnapshotCache()
         self.caches = caches if caches is not None else QueryCaches()
         self.nonce = secrets.token_hex(4)
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def current_policies(self) -> tuple[Policies, str]:
-        """The policies in force now and their fingerprint (read once per attempt)."""
-        policies = self._policies()
+    def current_policies(self, consumer: str | None = None) -> tuple[Policies, str]:
+        """The policies in force now for ``consumer`` and their fingerprint (read once per
+        attempt)."""
+        policies = self._policies(consumer)
         cached = self.caches.fingerprints.get(id(policies))
         if cached is None or cached[0] is not policies:
             cached = (policies, policies_fingerprint(policies))

@@ -49,7 +49,7 @@ class GovernedEngine:
         mesh_key: bytes,
         allowed_paths: list[str],
         audit: AuditSink | None = None,
-        policies: Callable[[], Policies] | None = None,
+        policies: Callable[[str | None], Policies] | None = None,
         threads: int | None = None,
         memory_limit: str | None = None,
         timeout_s: float | None = None,
@@ -157,7 +157,7 @@ class GovernedEngine:
 
         authenticate(self.spec, consumer)  # every attempt, however it was reached
         attempt = Attempt(consumer, text, params, engine, limit_s=self.limits.timeout_s)
-        attempt.policies, attempt.fingerprint = self.planner.current_policies()
+        attempt.policies, attempt.fingerprint = self.planner.current_policies(consumer)
         return attempt
 
     def warm(self, consumer: str) -> None:

@@ -173,3 +173,42 @@ def test_checking_a_row_filter_creates_only_the_tables_it_reads(
     row_filter = RowFilter(name="f", table="d0001.p1_t0", predicate="amount > 0")
     check_row_filter(spec, row_filter, {})
     assert setups == [2]  # its domain's schema and its table
+
+
+def test_the_generated_policies_are_the_same_at_every_size(tmp_path: Path) -> None:
+    """The generator merged grants per product on a small mesh and wrote one per consumer on
+    a large one, so mesh.yaml grew with the table count and the benchmark's ratios compared
+    different policy sets: now every size has the same policies per consumer."""
+    small = load_mesh(_mesh(tmp_path, 10).root).policies
+    large = load_mesh(_mesh(tmp_path, 200).root).policies
+    assert len(small.grants) == len(large.grants) == 1 + 2 * CONSUMERS
+    assert len(small.row_filters) == len(large.row_filters) == CONSUMERS // 4
+
+
+def test_a_query_reads_only_its_consumers_subscriptions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After every catalog change the effective policies were rebuilt from every approved
+    request in the catalog (one grant object per subscription, 100,000 of them at enterprise
+    size) before a query could run: a query as one consumer reads that consumer's only."""
+    import meshsim
+    from meshsim.bench.meshscale import _seed_subscriptions
+    from meshsim.catalog.models import Request
+    from meshsim.mesh import Mesh
+
+    generated = generate_mesh(tmp_path / "mesh", 10, CONSUMERS)
+    workspace = tmp_path / "ws"
+    Mesh.build(generated.root, workspace, scale=1).close()
+    _seed_subscriptions(workspace, generated, 400)  # 10 per consumer, c0000 among them
+    read = [0]
+    original = Request.from_row.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Request], row: Any) -> Request:
+        read[0] += 1
+        return original(cls, row)
+
+    monkeypatch.setattr(Request, "from_row", classmethod(counted))
+    with meshsim.open(str(workspace)) as mesh:
+        session = mesh.session(generated.sample_consumer)
+        assert session.sql(f"SELECT count(*) FROM {generated.sample_table}").fetchall() == [(3,)]
+    assert 0 < read[0] <= 10, read[0]

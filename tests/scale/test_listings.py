@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,3 +105,27 @@ def test_graph_filters_by_domain_and_consumer(
     assert consumers == {"consumer_c0005"}
     code, _, err = run(capsys, "graph", *ws, "--domain", "d9999")
     assert code != 0 and "Error: domain 'd9999' is not in the mesh (domains: d0000" in err
+
+
+def test_a_page_of_products_reads_only_that_page(
+    large: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`products` parsed every published product and counted the subscribers of all of
+    them before the CLI cut out its page: now SQLite pages, and only the page is parsed."""
+    import meshsim
+    from meshsim.catalog import views
+
+    parsed = [0]
+    original = views.Product.model_validate_json
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        parsed[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(views.Product, "model_validate_json", counted)
+    _, workspace = large
+    with meshsim.open(str(workspace)) as mesh:
+        page = mesh.products(limit=3, offset=2)
+        assert parsed[0] == 3
+        assert page.total == 55
+        assert [r["product"] for r in page] == [r["product"] for r in mesh.products()][2:5]

@@ -354,7 +354,7 @@ def test_10_policy_change_takes_effect(mesh) -> None:
         mesh_key=MESH_KEY,
         allowed_paths=[str(mesh.root)],
         audit=sink,
-        policies=lambda: state["policies"],
+        policies=lambda consumer: state["policies"],
     )
     s = eng.session("external_partner")
     assert s.sql("SELECT count(*) FROM supply.part").fetchall() == [(50,)]
