@@ -77,7 +77,6 @@ ALLOWED = (
 )  # fmt: skip
 #: string functions of one string argument that return for any string (sha256, md5, ...)
 _STRING_FUNCTIONS = {"sha256", "md5", "upper", "lower"}
-_AGGREGATE_KINDS = {"count": NUMBER, "sum": NUMBER, "avg": NUMBER}
 
 
 class _Fallible(Exception):
@@ -126,8 +125,12 @@ def _parses_as(family: str, text: str) -> bool:
 
 def _compatible(a: _Kind, b: _Kind) -> bool:
     """Whether comparing ``a`` with ``b`` cannot fail (no cast that can fail on a value)."""
-    if a.late or b.late or NULL in (a.family, b.family):
-        return True  # an aggregate's comparison runs after the filters; NULL casts to anything
+    if NULL in (a.family, b.family):
+        return True  # NULL casts to anything
+    if a.late or b.late:
+        # an aggregate's result against another or a constant runs after the filters (HAVING);
+        # against a column it may not: ``x IN (SELECT sum(...))`` casts a hidden row's x
+        return all(k.late or k.literal is not None for k in (a, b))
     for one, other in ((a, b), (b, a)):
         if one.literal is not None and one.family == STRING:
             return other.family == STRING or _parses_as(other.family, one.literal)
@@ -169,8 +172,7 @@ class _Checker:
             return self.value(node.this)
         if isinstance(node, (exp.AggFunc, exp.Window)):
             # runs over its FROM's output, after the filters: only its result is typed here
-            name = node.key if isinstance(node, exp.AggFunc) else ""
-            return _Kind(_AGGREGATE_KINDS.get(name, UNKNOWN), late=True)
+            return _Kind(UNKNOWN, late=True)  # sum(BIGINT) is a HUGEINT: no family
         if isinstance(node, (exp.Subquery, exp.Star)):
             return _Kind(UNKNOWN)  # a subquery's own expressions are checked in its scope
         if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):

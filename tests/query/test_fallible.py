@@ -98,6 +98,9 @@ def test_queries_that_cannot_fail_before_a_filter(sql: str):
         "SELECT * FROM s.t WHERE d < ts",  # a date past the timestamp range fails to cast
         "SELECT * FROM s.t WHERE h < p",  # HUGEINT and DECIMAL meet in a DECIMAL(38)
         "SELECT * FROM s.t WHERE h = 1",
+        "SELECT * FROM s.t WHERE name IN (SELECT sum(k) FROM s.t)",  # casts a hidden name
+        "SELECT * FROM s.t WHERE p IN (SELECT sum(k) FROM s.t GROUP BY name)",  # HUGEINT
+        "SELECT * FROM s.t WHERE k IN (SELECT max(name) FROM s.t)",
     ],
 )
 def test_queries_that_could_fail_before_a_filter(sql: str):
