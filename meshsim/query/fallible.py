@@ -13,46 +13,70 @@ the expressions a derived table, CTE or subquery selects or groups by (an outer 
 them is pushed down with the expression substituted). Aggregates and window functions are not
 moved: they run over what their FROM returned, after its filters. The outermost projection
 runs last. So a query needs no gate when every expression in those movable positions is one
-that cannot fail on any value: comparisons of operands of one type family, ``LIKE`` with a
-constant pattern, ``IN`` lists, ``IS NULL``, boolean logic, and a few string functions.
-Everything else (arithmetic on columns, casts that can fail, any function not listed) counts
-as fallible, and the query runs over gated scans. Whether a query is gated depends on its
-text and the schema only, never on data.
+that cannot fail on any value (:data:`ALLOWED`): column references and short literals,
+comparisons whose operands meet in a type without a cast that can fail, ``IN`` lists,
+``BETWEEN``, ``LIKE`` with a constant pattern and no ``ESCAPE``, ``IS NULL``, boolean logic,
+and a few string functions with small literal counts. Everything else is fallible, constants
+included: DuckDB keeps a constant it cannot fold (``9223372036854775807 + 1``, a timestamp
+plus an interval past its range) and evaluates it per row, so it fails only when a row
+reaches it. Whether a query is gated depends on its text and the schema only, never on data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope
 
-NUMBER, STRING, TIME, BOOLEAN, INTERVAL, NULL, UNKNOWN = (
+NUMBER, STRING, DATE, TIMESTAMP, BOOLEAN, NULL, UNKNOWN = (
     "number",
     "string",
-    "time",
+    "date",
+    "timestamp",
     "boolean",
-    "interval",
     "null",
     "unknown",
 )
+#: Types whose values compare with each other (and with a short number literal) without a
+#: cast that can fail. HUGEINT and DECIMAL wider than 18 are left out: DuckDB casts both sides
+#: of a comparison with a decimal to one DECIMAL(<=38), which a HUGEINT or a wide decimal can
+#: overflow. DATE and TIMESTAMP are apart: a date beyond the timestamp range fails to cast.
 _FAMILIES = {
     NUMBER: {
-        "TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-        "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "REAL", "DOUBLE", "DECIMAL", "NUMERIC",
+        "TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "UTINYINT", "USMALLINT",
+        "UINTEGER", "UBIGINT", "FLOAT", "REAL", "DOUBLE",
     },
     STRING: {"VARCHAR", "TEXT", "STRING", "CHAR"},
-    TIME: {"DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE", "DATETIME"},
+    DATE: {"DATE"},
+    TIMESTAMP: {"TIMESTAMP", "DATETIME"},
     BOOLEAN: {"BOOLEAN", "BOOL"},
 }  # fmt: skip
-_STRING_FUNCTIONS = {"sha256", "md5", "lpad", "rpad", "right", "left", "upper", "lower"}
-#: string functions that cannot fail on a string and literal arguments (parsed or built)
-_STRING_NODES = (
-    exp.Pad, exp.Right, exp.Left, exp.Upper, exp.Lower, exp.Length, exp.Trim, exp.SHA2, exp.MD5,
+_NARROW_DECIMAL = re.compile(r"(DECIMAL|NUMERIC)(\(\s*(\d+)\s*(,\s*\d+\s*)?\))?")
+#: a number literal DuckDB types as an integer or a DECIMAL(<=18): it meets any NUMBER column
+#: in a common type it fits (no exponent: ``1e400`` would be a DOUBLE infinity elsewhere)
+_SHORT_NUMBER = re.compile(r"\d+(\.\d+)?")
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIMESTAMP_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?")
+#: the largest literal length/count argument of ``left``/``right``/``lpad``/``rpad`` trusted
+_MAX_COUNT = 4096
+
+#: Every expression class the checker may accept as unable to fail, each justified against
+#: DuckDB in tests/query/test_fallible.py (functions by a hypothesis property over extreme
+#: values). A class not listed is fallible until someone proves otherwise; the test pins it.
+ALLOWED = (
+    "Column", "Literal", "Null", "Boolean", "Paren", "Alias", "Neg",
+    "And", "Or", "Xor", "Not", "EQ", "NEQ", "GT", "GTE", "LT", "LTE", "NullSafeEQ",
+    "NullSafeNEQ", "Between", "In", "Like", "ILike", "Is", "Exists",
+    "Cast", "Case", "Coalesce", "DPipe", "Concat",
+    "Upper", "Lower", "Length", "SHA2", "MD5", "Left", "Right", "Pad",
+    "AggFunc", "Window", "Subquery", "Star",
 )  # fmt: skip
-_AGGREGATE_KINDS = {"count": NUMBER, "sum": NUMBER, "avg": NUMBER}
+#: string functions of one string argument that return for any string (sha256, md5, ...)
+_STRING_FUNCTIONS = {"sha256", "md5", "upper", "lower"}
 
 
 class _Fallible(Exception):
@@ -62,20 +86,36 @@ class _Fallible(Exception):
 @dataclass(frozen=True)
 class _Kind:
     family: str
-    #: the text of a string literal (DuckDB casts it to the other side's type, which can fail)
+    #: the text of a literal (DuckDB casts it to the other side's type, which can fail)
     literal: str | None = None
+    #: an aggregate's or window's result: computed from rows that passed every filter
+    late: bool = False
 
 
 def family_of(sql_type: str) -> str:
-    """The family of a DuckDB type name (``DECIMAL(15,2)`` is a number)."""
-    base = sql_type.upper().split("(")[0].strip()
+    """The family of a DuckDB type name (``DECIMAL(15,2)`` is a number, ``HUGEINT`` none)."""
+    text = sql_type.upper().strip()
+    decimal = _NARROW_DECIMAL.fullmatch(text)
+    if decimal:
+        width = int(decimal.group(3)) if decimal.group(3) else 18
+        return NUMBER if width <= 18 else UNKNOWN
+    base = text.split("(")[0].strip()
     for family, names in _FAMILIES.items():
         if base in names:
             return family
     return UNKNOWN
 
 
-def _parses_as_time(text: str) -> bool:
+def _short_number(text: str) -> bool:
+    return bool(_SHORT_NUMBER.fullmatch(text)) and sum(ch.isdigit() for ch in text) <= 18
+
+
+def _parses_as(family: str, text: str) -> bool:
+    """Whether DuckDB casts the string literal ``text`` to ``family`` without failing: only
+    the plain ISO spelling, checked by Python's calendar (years 1-9999, inside DuckDB's)."""
+    pattern = {DATE: _DATE_TEXT, TIMESTAMP: _TIMESTAMP_TEXT}.get(family)
+    if pattern is None or not pattern.fullmatch(text):
+        return False
     try:
         dt.datetime.fromisoformat(text)
     except ValueError:
@@ -86,19 +126,28 @@ def _parses_as_time(text: str) -> bool:
 def _compatible(a: _Kind, b: _Kind) -> bool:
     """Whether comparing ``a`` with ``b`` cannot fail (no cast that can fail on a value)."""
     if NULL in (a.family, b.family):
-        return True
-    if a.literal is not None and b.literal is not None:
-        return True  # two constants: the result does not depend on any row
+        return True  # NULL casts to anything
+    if a.late or b.late:
+        # an aggregate's result against another or a constant runs after the filters (HAVING);
+        # against a column it may not: ``x IN (SELECT sum(...))`` casts a hidden row's x
+        return all(k.late or k.literal is not None for k in (a, b))
     for one, other in ((a, b), (b, a)):
-        if one.literal is not None:
-            if other.family == STRING:
-                return True
-            return other.family == TIME and _parses_as_time(one.literal)
+        if one.literal is not None and one.family == STRING:
+            return other.family == STRING or _parses_as(other.family, one.literal)
     return a.family == b.family and a.family != UNKNOWN
 
 
 #: ``column -> family`` of a column of the query (UNKNOWN when it is not a mesh table's)
 ColumnFamily = Callable[[exp.Column], str]
+
+
+def _small_count(node: exp.Expr | None) -> bool:
+    return (
+        isinstance(node, exp.Literal)
+        and not node.is_string
+        and node.this.isdigit()
+        and int(node.this) <= _MAX_COUNT
+    )
 
 
 class _Checker:
@@ -110,7 +159,11 @@ class _Checker:
         if isinstance(node, exp.Column):
             return _Kind(self.family(node))
         if isinstance(node, exp.Literal):
-            return _Kind(STRING, literal=node.this) if node.is_string else _Kind(NUMBER)
+            if node.is_string:
+                return _Kind(STRING, literal=node.this)
+            if _short_number(node.this):
+                return _Kind(NUMBER, literal=node.this)
+            raise _Fallible  # a long or exponent literal: its cast to a column's type can fail
         if isinstance(node, exp.Null):
             return _Kind(NULL)
         if isinstance(node, exp.Boolean):
@@ -119,51 +172,57 @@ class _Checker:
             return self.value(node.this)
         if isinstance(node, (exp.AggFunc, exp.Window)):
             # runs over its FROM's output, after the filters: only its result is typed here
-            name = node.key if isinstance(node, exp.AggFunc) else ""
-            return _Kind(_AGGREGATE_KINDS.get(name, UNKNOWN))
+            return _Kind(UNKNOWN, late=True)  # sum(BIGINT) is a HUGEINT: no family
         if isinstance(node, (exp.Subquery, exp.Star)):
             return _Kind(UNKNOWN)  # a subquery's own expressions are checked in its scope
-        if isinstance(node, exp.TryCast):
-            self.value(node.this)
-            return _Kind(family_of(node.to.sql(dialect="duckdb")))
-        if isinstance(node, exp.Cast):
+        if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
+            if not node.this.is_string and _short_number(node.this.this):
+                return _Kind(NUMBER, literal=f"-{node.this.this}")  # cannot overflow
+        elif isinstance(node, exp.Cast):
             return self._cast(node)
-        if isinstance(node, exp.Interval):
-            if isinstance(node.this, exp.Literal) and str(node.this.this).strip().isdigit():
-                return _Kind(INTERVAL)
-        elif isinstance(node, (exp.Add, exp.Sub)):
-            return self._constant_arithmetic(node)
-        elif isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
-            return _Kind(NUMBER)
         elif isinstance(node, (exp.DPipe, exp.Concat)):
             for child in node.iter_expressions():
-                self.value(child)
+                if self.value(child).family == UNKNOWN:
+                    raise _Fallible  # || of lists or of an unknown type
             return _Kind(STRING)
         elif isinstance(node, exp.Coalesce):
             kinds = [self.value(c) for c in [node.this, *node.expressions]]
             if all(_compatible(kinds[0], k) for k in kinds[1:]):
-                return _Kind(next((k.family for k in kinds if k.literal is None), STRING))
+                return _Kind(next((k.family for k in kinds if k.literal is None), kinds[0].family))
         elif isinstance(node, exp.Case):
             return self._case(node)
-        elif isinstance(node, exp.Extract):
-            if self.value(node.expression).family == TIME:
-                return _Kind(NUMBER)
-        elif isinstance(node, exp.Substring):
-            if self.value(node.this).family == STRING and all(
-                isinstance(node.args.get(a), (exp.Literal, type(None))) for a in ("start", "length")
-            ):
-                return _Kind(STRING)
-        elif isinstance(node, _STRING_NODES):
-            others = [c for c in node.iter_expressions() if c is not node.this]
-            if self.value(node.this).family in (STRING, NULL) and all(
-                isinstance(c, exp.Literal) for c in others
-            ):
+        elif isinstance(node, (exp.Upper, exp.Lower, exp.Length, exp.MD5)):
+            if self.value(node.this).family in (STRING, NULL):
                 return _Kind(NUMBER if isinstance(node, exp.Length) else STRING)
-        elif isinstance(node, exp.Anonymous) and node.name.lower() in _STRING_FUNCTIONS:
-            first, *rest = node.expressions or [exp.null()]
-            literals = all(isinstance(r, exp.Literal) for r in rest)
-            if self.value(first).family in (STRING, NULL) and literals:
+        elif isinstance(node, exp.SHA2):
+            length = node.args.get("length")
+            if self.value(node.this).family in (STRING, NULL) and (
+                length is None or (isinstance(length, exp.Literal) and length.this == "256")
+            ):
                 return _Kind(STRING)
+        elif isinstance(node, (exp.Left, exp.Right)):
+            if self.value(node.this).family in (STRING, NULL) and _small_count(node.expression):
+                return _Kind(STRING)
+        elif isinstance(node, exp.Pad):
+            fill = node.args.get("fill_pattern")
+            if (
+                self.value(node.this).family in (STRING, NULL)
+                and _small_count(node.expression)
+                and isinstance(fill, exp.Literal)
+                and fill.is_string
+                and fill.this != ""  # an empty pad fails on any shorter string
+            ):
+                return _Kind(STRING)
+        elif isinstance(node, exp.Anonymous) and node.name.lower() in _STRING_FUNCTIONS:
+            if len(node.expressions) == 1 and self.value(node.expressions[0]).family in (
+                STRING,
+                NULL,
+            ):
+                return _Kind(STRING)
+        elif isinstance(node, exp.Anonymous) and node.name.lower() in ("lpad", "rpad"):
+            args = node.expressions
+            if len(args) == 3:
+                return self.value(exp.Pad(this=args[0], expression=args[1], fill_pattern=args[2]))
         elif _is_predicate(node):
             self.predicate(node)
             return _Kind(BOOLEAN)
@@ -172,21 +231,13 @@ class _Checker:
     def _cast(self, node: exp.Cast) -> _Kind:
         source = self.value(node.this)
         target = family_of(node.to.sql(dialect="duckdb"))
-        if target == STRING or source.family == NULL:
-            return _Kind(STRING if target == STRING else target)
-        if target == TIME and source.literal is not None and _parses_as_time(source.literal):
-            return _Kind(TIME)
-        raise _Fallible
-
-    def _constant_arithmetic(self, node: exp.Binary) -> _Kind:
-        if not (_is_constant(node.this) and _is_constant(node.expression)):
-            raise _Fallible  # on a column, + and - can overflow
-        left, right = self.value(node.this), self.value(node.expression)
-        families = {left.family, right.family}
-        if families == {NUMBER}:
-            return _Kind(NUMBER)
-        if families == {TIME, INTERVAL}:
-            return _Kind(TIME)
+        if source.family == NULL:
+            return _Kind(target)
+        if target == STRING and source.family != UNKNOWN:
+            return _Kind(STRING)  # every value of a known scalar type has a text form
+        if source.literal is not None and source.family == STRING:
+            if _parses_as(target, source.literal):
+                return _Kind(target)
         raise _Fallible
 
     def _case(self, node: exp.Case) -> _Kind:
@@ -199,7 +250,7 @@ class _Checker:
         if node.args.get("default") is not None:
             results.append(self.value(node.args["default"]))
         if all(_compatible(results[0], k) for k in results[1:]):
-            return _Kind(next((k.family for k in results if k.literal is None), STRING))
+            return _Kind(next((k.family for k in results if k.literal is None), results[0].family))
         raise _Fallible
 
     def predicate(self, node: exp.Expr) -> None:
@@ -226,8 +277,11 @@ class _Checker:
             if not items or not all(_compatible(this, self.value(i)) for i in items):
                 raise _Fallible
         elif isinstance(node, (exp.Like, exp.ILike)):
-            if node.args.get("escape") is not None or not isinstance(node.expression, exp.Literal):
-                raise _Fallible
+            pattern = node.expression
+            if node.args.get("escape") is not None or not (
+                isinstance(pattern, exp.Literal) and pattern.is_string
+            ):
+                raise _Fallible  # an ESCAPE clause fails on a pattern ending in its character
             if self.value(node.this).family not in (STRING, NULL):
                 raise _Fallible
         elif isinstance(node, exp.Is):
@@ -257,19 +311,8 @@ _COMPARISONS = (
 
 def _is_predicate(node: exp.Expr) -> bool:
     return isinstance(
-        node, (*_COMPARISONS, exp.And, exp.Or, exp.Not, exp.Between, exp.In, exp.Like, exp.Is)
-    )
-
-
-def _is_constant(node: exp.Expr) -> bool:
-    """A literal, or literals under casts, signs, parentheses and intervals."""
-    return (
-        isinstance(node, (exp.Literal, exp.Interval, exp.Cast, exp.Neg, exp.Paren))
-        and all(
-            isinstance(n, (exp.Cast, exp.DataType)) or not isinstance(n, (exp.Func, exp.Column))
-            for n in node.walk()
-        )
-        and node.find(exp.Subquery) is None
+        node,
+        (*_COMPARISONS, exp.And, exp.Or, exp.Not, exp.Between, exp.In, exp.Like, exp.ILike, exp.Is),
     )
 
 
