@@ -615,8 +615,12 @@ class Mesh:
         return Listing(self.catalog.search(text, limit=limit), title=f"search: {text}")
 
     def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
-        """One product in detail, for ``as_consumer`` with its column access and row counts."""
-        return self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
+        """One product in detail, for ``as_consumer`` with its column access and row counts,
+        and its rules' latest results on the published versions as it may see them."""
+        from meshsim.quality.gate import shown_results
+
+        details = self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
+        return replace(details, quality=shown_results(self, details.product, as_consumer))
 
     # --- data contracts (meshsim.contracts) -------------------------------------------------
 

@@ -130,10 +130,55 @@ def check(
         require_consumer(spec, as_consumer)
         authenticate(spec, as_consumer)
     products = _products(spec, product)
+    if as_consumer is not None:
+        products = _checkable(mesh, products, as_consumer, explicit=product is not None)
     versions = _versions(mesh, products, versions or {})
+    if as_consumer is not None:
+        _check_unpublished(mesh, as_consumer, versions)
     run = run_gate(mesh_reader(mesh, versions), products, "check")
     mesh.record_checks(run)
     return for_viewer(run, spec, as_consumer, mesh.table_access)
+
+
+def _privileged(spec: MeshSpec, consumer: str, product: ProductSpec) -> bool:
+    """An admin, or the consumer named after the product's domain (its owner's)."""
+    found = spec.consumer(consumer)
+    return found is not None and (found.admin or found.name == product.domain)
+
+
+def _checkable(
+    mesh: Mesh, products: list[ProductSpec], consumer: str, *, explicit: bool
+) -> list[ProductSpec]:
+    """The products ``consumer`` may check: those it reads a table of (a grant or an active
+    subscription), or owns, or every one for an admin; a named product it may not read is
+    an error (rule names, counts and observations describe its data)."""
+    allowed = [
+        p
+        for p in products
+        if _privileged(mesh.spec, consumer, p)
+        or any(mesh.table_access(consumer, f"{p.domain}.{t.name}").granted for t in p.product.tables)
+    ]
+    if explicit and not allowed:
+        ref = products[0].ref
+        raise QualityError(
+            f"consumer '{consumer}' has no grant on any table of '{ref}', so it may not check it",
+            hint=f"request access with 'meshsim request --as {consumer} {ref} --reason ...'",
+        )
+    return allowed
+
+
+def _check_unpublished(mesh: Mesh, consumer: str, versions: dict[str, int]) -> None:
+    """A version no query reads (one a gate refused) is checked by an admin or its owner."""
+    for ref, version in versions.items():
+        if version == mesh.published_version(ref):
+            continue
+        if not _privileged(mesh.spec, consumer, product_of(mesh.spec, ref)):
+            published = mesh.published_version(ref)
+            raise QualityError(
+                f"version {version} of '{ref}' is not published (queries read version "
+                f"{published}); only an admin or the domain's own consumer may check it",
+                hint=f"check the published version: leave out --version {ref}={version}",
+            )
 
 
 def _products(spec: MeshSpec, ref: str | None) -> list[ProductSpec]:
@@ -231,3 +276,22 @@ def gate_changed_rules(mesh: Mesh, spec: MeshSpec) -> None:
     if not run.blocking:
         mesh.record_checks(run)
     refuse(run, "nothing was built or published (every table stays at its published version)")
+
+
+# --- meshsim show -----------------------------------------------------------------------------
+
+
+def shown_results(mesh: Mesh, product: str, viewer: str | None) -> list[dict[str, Any]]:
+    """The latest result of each rule of ``product`` on its tables' published versions (a
+    newer one on another version named apart), observations hidden as from a check."""
+    from meshsim.catalog.quality import latest_results
+    from meshsim.quality.samples import stored_for_viewer
+
+    found = _products(mesh.spec, product)[0]
+    published = {
+        f"{found.domain}.{t.name}": mesh.published_version(f"{found.domain}.{t.name}")
+        for t in found.product.tables
+    }
+    with mesh.catalog.store.read() as con:
+        rows = latest_results(con, found.ref, published)
+    return stored_for_viewer(rows, mesh.spec, viewer, mesh.table_access)
