@@ -128,6 +128,7 @@ class _RuleLint:
             assert found is not None
             if type_family(found.type) != "string":
                 yield self.error(f"regex needs a text column; '{found.name}' is {found.type}")
+            yield from self._regex(spec.regex)
         elif isinstance(spec, RowCount):
             yield from self._row_count(spec)
         elif isinstance(spec, References):
@@ -219,6 +220,17 @@ class _RuleLint:
                     f"'{mine}' ({column.type}) cannot be compared with "
                     f"'{spec.references}.{theirs}' ({other.type})"
                 )
+
+    def _regex(self, pattern: str) -> Iterator[Problem]:
+        from meshsim.engine import regex_error
+
+        problem = regex_error(pattern)
+        if problem is not None:
+            yield self.error(
+                f"regex '{pattern}' does not compile with RE2, the engine that runs it "
+                f"(DuckDB's regexp_full_match): {problem}; RE2 has no lookaround (?=...) "
+                f"and no backreferences \\1"
+            )
 
     def _custom(self, spec: CustomSql) -> Iterator[Problem]:
         from meshsim.quality.compile import parse_custom

@@ -177,10 +177,21 @@ def test_a_delete_that_breaks_another_products_reference_is_refused(quality_mesh
 
 @pytest.mark.parametrize("pattern", [r"(?=a)\w+", r"(a)\1"])
 def test_a_regex_re2_cannot_run_is_refused_by_validate(quality_mesh, pattern):
-    add_rules(quality_mesh / ORDERS, "orders", f"      - {{regex: '{pattern}', column: code}}\n")
+    add_rules(
+        quality_mesh / ORDERS,
+        "orders",
+        f"      - {{regex: '{pattern}', column: code, name: re2}}\n",
+    )
     errors = [p for p in validate(quality_mesh) if p.severity == "error"]
     assert len(errors) == 1, [str(e) for e in errors]
     assert "RE2" in errors[0].message and pattern in errors[0].message
+
+
+def test_an_re2_pattern_python_refuses_is_accepted(quality_mesh):
+    add_rules(
+        quality_mesh / ORDERS, "orders", "      - {regex: '\\pL+', column: code, name: letters}\n"
+    )
+    assert [str(p) for p in validate(quality_mesh) if p.severity == "error"] == []
 
 
 # --- 5: the refusal's hint -----------------------------------------------------------------
