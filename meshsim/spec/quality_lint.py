@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from meshsim.errors import PolicyError
 from meshsim.quality.bound import BoundRule, bound_rules, governed
@@ -29,6 +30,9 @@ from meshsim.spec.quality import (
     RowCount,
     Unique,
 )
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 _INTEGERS = ("tinyint", "byte", "smallint", "short", "integer", "int", "bigint", "long")
 _NUMBERS = (*_INTEGERS, "float", "real", "double")
@@ -54,6 +58,15 @@ def type_family(spec_type: str) -> str:
     if spec_type.startswith("timestamp"):
         return "timestamp"
     return "other"
+
+
+def _function_name(node: exp.Expression) -> str:
+    """The name of a table function a FROM reads (``read_csv``), '' for a table."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Func):
+        return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+    return ""
 
 
 def _fits(value: object, family: str) -> bool:
@@ -237,13 +250,23 @@ class _RuleLint:
         from meshsim.sources.derived import referenced_tables
 
         try:
-            parse_custom(spec.sql)
+            tree = parse_custom(spec.sql)
             read = referenced_tables(spec.sql)
         except ValueError as exc:
             yield self.error(f"the custom query is not usable: {exc}")
             return
+        from sqlglot import exp
+
+        functions = sorted({_function_name(t.this) for t in tree.find_all(exp.Table)} - {""})
+        for name in functions:
+            yield self.error(
+                f"the custom query reads the table function {name}(...), not a mesh table: "
+                f"a rule reads mesh tables only (name them as domain.table)"
+            )
         tables = [t.ref for t in self.spec.tables()]
         for ref in read:
+            if not ref:  # a table function's, reported above
+                continue
             if ref not in tables:
                 yield self.error(
                     "the custom query reads "

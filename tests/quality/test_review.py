@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.errors import MeshsimError, QualityGateError
+from meshsim.errors import MeshsimError, QualityGateError, SpecError
 from meshsim.mesh import Mesh, validate
 from meshsim.quality.results import HIDDEN
 from tests.cli.clihelpers import assert_clean_error, run
@@ -252,18 +252,29 @@ def test_a_yaml_date_bound_is_accepted_as_iso(quality_mesh):
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
-        ("{accepted_values: [open, null], column: status}", "accepted_values cannot hold null"),
-        ("{range: {min: [1]}, column: amount}", "a bound is a number, a date or a text"),
-        ("{freshness: 0m}", "more than 0"),
-        ("{sql: \"SELECT * FROM read_csv('/etc/passwd')\"}", "read_csv"),
+        ("{accepted_values: [open, null], column: status}", "null is not a value to compare"),
+        ("{range: {min: [1]}, column: amount}", "a bound or accepted value is a number, a date"),
+        ("{freshness: 0m}", "allows no age at all: give more than 0"),
     ],
 )
 def test_a_bad_value_gives_one_clear_message(quality_mesh, rule, message):
     add_rules(quality_mesh / ORDERS, "orders", f"      - {rule}\n")
-    errors = [p for p in validate(quality_mesh) if p.severity == "error"]
-    assert len(errors) == 1, [str(e) for e in errors]
-    assert message in errors[0].message
-    assert errors[0].message.count("\n") <= 1 and "reads ''" not in errors[0].message
+    with pytest.raises(SpecError) as refused:
+        validate(quality_mesh)
+    problems = [line for line in str(refused.value).splitlines() if "sales.yaml:" in line]
+    assert len(problems) == 1, problems
+    assert message in problems[0]
+
+
+def test_custom_sql_over_a_table_function_names_the_function(quality_mesh):
+    add_rules(
+        quality_mesh / ORDERS,
+        "orders",
+        "      - {sql: \"SELECT * FROM read_csv('/etc/passwd')\"}\n",
+    )
+    (error,) = [p for p in validate(quality_mesh) if p.severity == "error"]
+    assert "reads the table function read_csv" in error.message
+    assert "reads ''" not in error.message
 
 
 def test_a_repeated_version_is_an_error(built_quality, capsys):
