@@ -12,7 +12,8 @@ its sample values are shown to an admin only.
 is shown as a sample value would be, and only to a viewer that reads the column in full in a
 table no row filter narrows for it (in the operator's view: every non-admin reader does). A
 row count is the size of the table: a consumer whose row filter narrows the table sees it as
-``<hidden>`` (it may count only its own rows); the operator sees it, as ``meshsim tables``
+``<hidden>`` (it may count only its own rows), as does one that does not read the table
+(``meshsim show --as``); the operator sees it, as ``meshsim tables``
 shows every table's total. A commit-time freshness (no column) is not data and always shown.
 Failing counts are always shown to whoever may check the product.
 """
@@ -79,9 +80,12 @@ class Viewer:
         return readable
 
     def counts_rows(self, table: str) -> bool:
-        """Whether the viewer may see the row count of ``table``: no row filter narrows it
-        for a consumer viewer (the operator sees every total)."""
-        return self.admin or self.name is None or not self.access(self.name, table).filtered
+        """Whether the viewer may see the row count of ``table``: a consumer viewer reads it
+        and no row filter narrows it (the operator sees every total)."""
+        if self.admin or self.name is None:
+            return True
+        seen = self.access(self.name, table)
+        return seen.granted and not seen.filtered
 
 
 def _freshness_column(spec: MeshSpec, table: str, rule: str) -> tuple[str | None, str]:

@@ -106,7 +106,9 @@ def test_a_consumer_without_a_grant_on_the_product_cannot_check_it(quality_ws, c
     assert code == 0, err  # version 0 is the published one
     with Mesh.open(ws) as mesh:
         every = mesh.check(as_consumer="nosy")  # every product it may read: none
+        shown = {r["rule"]: r for r in mesh.show("shop.sales", as_consumer="nosy").quality}
     assert every.products == [] and every.results == []
+    assert shown["row_count"]["observed"] == HIDDEN  # the catalog lists it, not its size
 
 
 def test_an_unpublished_version_is_checked_only_by_an_admin_or_the_owner(quality_ws):
