@@ -459,7 +459,7 @@ def _quality_gate(
         allowed_paths=_allowed_paths(spec, workspace),
         audit=audit,
     )
-    report.quality = run_gate(made, products, "build")
+    report.quality = run_gate(made, products, "build", changed=changed)
     report.audit.extend(audit.records)
     if not published:
         first = report.quality.blocking[0] if report.quality.blocking else None
@@ -475,7 +475,8 @@ def _quality_gate(
             "nothing this build wrote was published (the previous version stays current)",
         )
     try:
-        refuse(report.quality, outcome, hint)
+        candidates = {ref: records[ref].version for ref in changed}
+        refuse(report.quality, outcome, hint, candidates, spec)
     except QualityGateError as exc:
         exc.audit = list(report.audit)
         raise

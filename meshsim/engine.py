@@ -171,6 +171,28 @@ def connect(
     return _harden(con, allowed_paths)
 
 
+def regex_error(pattern: str) -> str | None:
+    """Why DuckDB's RE2 refuses ``pattern`` (None: it compiles), as a quality rule runs it
+    (``regexp_full_match``): RE2 has no lookaround and no backreferences."""
+    from sqlglot import exp
+
+    duckdb = _duckdb()
+    query = exp.select(
+        exp.Anonymous(
+            this="regexp_full_match",
+            expressions=[exp.Literal.string(""), exp.Literal.string(pattern)],
+        )
+    )
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(query.sql(dialect="duckdb")).fetchall()
+    except duckdb.Error as exc:
+        return str(exc).split("\n", 1)[0].split(": ", 1)[-1]
+    finally:
+        con.close()
+    return None
+
+
 #: DuckDB's reader of each input file format: table sources and producers' writes
 FILE_READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
 

@@ -636,13 +636,16 @@ class Mesh:
 
     def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
         """One product in detail, for ``as_consumer`` with its column access and row counts
-        (refused for a consumer while the product is withheld: :attr:`serving`)."""
+        (refused for a consumer while the product is withheld: :attr:`serving`), and its
+        rules' latest results on the published versions as it may see them."""
+        from meshsim.quality.gate import shown_results
+
         if as_consumer is not None:
-            self.effective_policies()  # the serving verdict of the spec and catalog of now
             refusal = self.serving.refusal(product)
             if refusal is not None:
                 raise refusal
-        return self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
+        details = self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
+        return replace(details, quality=shown_results(self, details.product, as_consumer))
 
     # --- data contracts (meshsim.contracts) -------------------------------------------------
 

@@ -35,7 +35,14 @@ def _versions(values: list[str] | None) -> dict[str, int]:
                 f"--version '{value}' is not TABLE=VERSION",
                 hint="write e.g. --version sales.orders=7 ('meshsim history TABLE' lists them)",
             )
-        chosen[table.strip()] = int(version)
+        name = table.strip().lower()
+        if name in chosen:
+            raise QualityError(
+                f"--version names '{name}' twice ({name}={chosen[name]} and {value}): "
+                f"a check reads one version of each table",
+                hint=f"give --version {name}=VERSION once",
+            )
+        chosen[name] = int(version)
     return chosen
 
 

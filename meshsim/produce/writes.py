@@ -142,7 +142,7 @@ class WriteBatch:
         spec = self.mesh.spec
         products = list({p.ref: p for p in (product_of(spec, r) for r in refs)}.values())
         candidates = {ref: record.version for ref, record in self._records.items()}
-        run = run_gate(mesh_reader(self.mesh, candidates), products, "write")
+        run = run_gate(mesh_reader(self.mesh, candidates), products, "write", changed=refs)
         self.mesh.record_checks(run)
         if not run.blocking:
             return
@@ -150,7 +150,12 @@ class WriteBatch:
             f"{r} keeps the rows of its version {self._published(r)}" for r in self._records
         )
         try:
-            refuse(run, f"nothing was published ({kept})")
+            refuse(
+                run,
+                f"nothing was published ({kept})",
+                candidates={ref: self._records[ref].version for ref in refs},
+                spec=spec,
+            )
         except QualityGateError as exc:
             for ref in refs:
                 self.mesh.catalog.record_write(

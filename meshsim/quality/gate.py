@@ -21,6 +21,7 @@ from meshsim.quality.runner import Reader, run_checks
 if TYPE_CHECKING:
     from meshsim.catalog.models import PublishedVersion
     from meshsim.mesh import Mesh
+    from meshsim.quality.bound import BoundRule
     from meshsim.query.audit import AuditSink
     from meshsim.query.session import GovernedEngine
     from meshsim.spec.loader import MeshSpec, ProductSpec
@@ -77,27 +78,94 @@ def mesh_reader(mesh: Mesh, candidates: dict[str, int] | None = None) -> Reader:
     )
 
 
-def run_gate(made: Reader, products: Sequence[ProductSpec], trigger: Trigger) -> CheckRun:
+def reads_table(rule: BoundRule, table: str) -> bool:
+    """Whether ``rule`` reads ``table`` besides its own: a reference to it, or custom SQL
+    naming it."""
+    from meshsim.sources.derived import referenced_tables
+    from meshsim.spec.quality import CustomSql, References
+
+    if isinstance(rule.rule, References):
+        return rule.rule.references == table
+    if isinstance(rule.rule, CustomSql):
+        try:
+            return table in referenced_tables(rule.rule.sql)
+        except ValueError:  # validate refuses it; the product's own gate reports it
+            return False
+    return False
+
+
+def run_gate(
+    made: Reader,
+    products: Sequence[ProductSpec],
+    trigger: Trigger,
+    changed: Sequence[str] = (),
+) -> CheckRun:
+    """Every rule of ``products``, and every rule of another product that reads one of the
+    ``changed`` tables (a reference to it, custom SQL over it), on the reader's versions
+    (the changed tables at their candidate versions)."""
+
+    own = {p.ref for p in products}
+    spec = made.spec
+    others = [
+        product
+        for product in (spec.products() if changed else [])
+        if product.ref not in own
+        and any(reads_table(rule, ref) for rule in _rules_of(spec, [product]) for ref in changed)
+    ]
+
+    def include(rule: BoundRule) -> bool:
+        table = spec.table(rule.table)
+        ours = table is not None and f"{table.domain}.{table.product}" in own
+        return ours or any(reads_table(rule, ref) for ref in changed)
+
     try:
-        return run_checks(made, products, trigger=trigger)
+        return run_checks(made, [*products, *others], trigger=trigger, include=include)
     finally:
         made.close()
 
 
-def refuse(run: CheckRun, outcome: str, hint: str | None = None) -> None:
+def refuse(
+    run: CheckRun,
+    outcome: str,
+    hint: str | None = None,
+    candidates: dict[str, int] | None = None,
+    spec: MeshSpec | None = None,
+) -> None:
     """Raise :class:`QualityGateError` when ``run`` has a blocking result: one line naming
-    the first such rule, how many more there are, and ``outcome`` (what stays visible)."""
+    the first such rule, how many more there are, and ``outcome`` (what stays visible). The
+    hint names the ``candidates`` (changed table -> the version refused) the first rule's
+    product has or reads (in ``spec``), to check them again."""
     blocking = run.blocking
     if not blocking:
         return
     first = blocking[0]
     more = f" (and {len(blocking) - 1} more blocking rule(s))" if len(blocking) > 1 else ""
     if hint is None:
-        hint = (
-            f"see the failing rows with 'meshsim check {first.product} --version "
-            f"{first.table}={first.version}', fix the data or the rule, then run it again"
+        chosen = _relevant(spec, first.product, candidates or {}) or {first.table: first.version}
+        order = sorted(chosen, key=lambda t: (t != first.table, t))
+        versions = " ".join(f"--version {t}={chosen[t]}" for t in order)
+        command = f"'meshsim check {first.product} {versions}'"
+        see = (
+            f"see the failing rows with {command}"
+            if first.failing_rows
+            else f"check it again with {command}"
         )
+        hint = f"{see}, fix the data or the rule, then run it again"
     raise QualityGateError(f"quality gate: {first.summary()}{more}; {outcome}", run=run, hint=hint)
+
+
+def _relevant(spec: MeshSpec | None, product: str, candidates: dict[str, int]) -> dict[str, int]:
+    """The ``candidates`` that ``product`` has or that its rules read."""
+    found = spec.product(product) if spec is not None else None
+    if spec is None or found is None:
+        return candidates
+    own = {f"{found.domain}.{t.name}" for t in found.product.tables}
+    rules = _rules_of(spec, [found])
+    return {
+        ref: version
+        for ref, version in candidates.items()
+        if ref in own or any(reads_table(rule, ref) for rule in rules)
+    }
 
 
 def product_of(spec: MeshSpec, table: str) -> ProductSpec:
@@ -130,10 +198,57 @@ def check(
         require_consumer(spec, as_consumer)
         authenticate(spec, as_consumer)
     products = _products(spec, product)
+    if as_consumer is not None:
+        products = _checkable(mesh, products, as_consumer, explicit=product is not None)
     versions = _versions(mesh, products, versions or {})
+    if as_consumer is not None:
+        _check_unpublished(mesh, as_consumer, versions)
     run = run_gate(mesh_reader(mesh, versions), products, "check")
     mesh.record_checks(run)
     return for_viewer(run, spec, as_consumer, mesh.table_access)
+
+
+def _privileged(spec: MeshSpec, consumer: str, product: ProductSpec) -> bool:
+    """An admin, or the consumer named after the product's domain (its owner's)."""
+    found = spec.consumer(consumer)
+    return found is not None and (found.admin or found.name == product.domain)
+
+
+def _checkable(
+    mesh: Mesh, products: list[ProductSpec], consumer: str, *, explicit: bool
+) -> list[ProductSpec]:
+    """The products ``consumer`` may check: those it reads a table of (a grant or an active
+    subscription), or owns, or every one for an admin; a named product it may not read is
+    an error (rule names, counts and observations describe its data)."""
+    allowed = [
+        p
+        for p in products
+        if _privileged(mesh.spec, consumer, p)
+        or any(
+            mesh.table_access(consumer, f"{p.domain}.{t.name}").granted for t in p.product.tables
+        )
+    ]
+    if explicit and not allowed:
+        ref = products[0].ref
+        raise QualityError(
+            f"consumer '{consumer}' has no grant on any table of '{ref}', so it may not check it",
+            hint=f"request access with 'meshsim request --as {consumer} {ref} --reason ...'",
+        )
+    return allowed
+
+
+def _check_unpublished(mesh: Mesh, consumer: str, versions: dict[str, int]) -> None:
+    """A version no query reads (one a gate refused) is checked by an admin or its owner."""
+    for ref, version in versions.items():
+        if version == mesh.published_version(ref):
+            continue
+        if not _privileged(mesh.spec, consumer, product_of(mesh.spec, ref)):
+            published = mesh.published_version(ref)
+            raise QualityError(
+                f"version {version} of '{ref}' is not published (queries read version "
+                f"{published}); only an admin or the domain's own consumer may check it",
+                hint=f"check the published version: leave out --version {ref}={version}",
+            )
 
 
 def _products(spec: MeshSpec, ref: str | None) -> list[ProductSpec]:
@@ -149,6 +264,13 @@ def _products(spec: MeshSpec, ref: str | None) -> list[ProductSpec]:
     return [found]
 
 
+def _rules_of(spec: MeshSpec, products: Sequence[ProductSpec]) -> list[BoundRule]:
+    from meshsim.quality.bound import bound_rules
+
+    tables = [spec.table(f"{p.domain}.{t.name}") for p in products for t in p.product.tables]
+    return [rule for table in tables if table is not None for rule in bound_rules(table)]
+
+
 def _versions(
     mesh: Mesh, products: Sequence[ProductSpec], versions: dict[str, int]
 ) -> dict[str, int]:
@@ -156,13 +278,18 @@ def _versions(
     from meshsim.storage import delta
 
     tables = [f"{p.domain}.{t.name}" for p in products for t in p.product.tables]
+    every = tables + [
+        ref
+        for ref in (t.ref for t in mesh.spec.tables())
+        if any(reads_table(rule, ref) for rule in _rules_of(mesh.spec, products))
+    ]
     chosen: dict[str, int] = {}
     for ref, version in versions.items():
         name = ref.lower()
-        if name not in tables:
+        if name not in every:
             raise QualityError(
                 unknown_name_message("table", ref, tables)
-                + " (--version names a table of the products checked)",
+                + " (--version names a table of the products checked, or one they read)",
                 hint="write --version DOMAIN.TABLE=VERSION",
             )
         latest = delta.latest_version(mesh.locate(name), table=name)
@@ -208,6 +335,8 @@ def rules_changed(mesh: Mesh, spec: MeshSpec) -> list[ProductSpec]:
     so its own gate (on the tables it writes) would not run their new rules."""
     from meshsim.catalog.views import published_products
 
+    if not mesh.workspace.state_file.is_file():
+        return []  # nothing is published (a workspace.json moved aside: a build writes anew)
     changed = []
     with mesh.catalog.store.read() as con:
         for product in spec.products():
@@ -231,3 +360,22 @@ def gate_changed_rules(mesh: Mesh, spec: MeshSpec) -> None:
     if not run.blocking:
         mesh.record_checks(run)
     refuse(run, "nothing was built or published (every table stays at its published version)")
+
+
+# --- meshsim show -----------------------------------------------------------------------------
+
+
+def shown_results(mesh: Mesh, product: str, viewer: str | None) -> list[dict[str, Any]]:
+    """The latest result of each rule of ``product`` on its tables' published versions (a
+    newer one on another version named apart), observations hidden as from a check."""
+    from meshsim.catalog.quality import latest_results
+    from meshsim.quality.samples import stored_for_viewer
+
+    found = _products(mesh.spec, product)[0]
+    published = {
+        f"{found.domain}.{t.name}": mesh.published_version(f"{found.domain}.{t.name}")
+        for t in found.product.tables
+    }
+    with mesh.catalog.store.read() as con:
+        rows = latest_results(con, found.ref, published)
+    return stored_for_viewer(rows, mesh.spec, viewer, mesh.table_access)

@@ -83,9 +83,11 @@ def run_checks(
     *,
     trigger: Trigger,
     now: datetime | None = None,
+    include: Callable[[BoundRule], bool] | None = None,
 ) -> CheckRun:
-    """Every rule of ``products`` at the reader's versions; samples are raw (the owner's
-    view): :mod:`meshsim.quality.samples` hides what a viewer may not see."""
+    """Every rule of ``products`` (those ``include`` keeps) at the reader's versions; samples
+    are raw (the owner's view): :mod:`meshsim.quality.samples` hides what a viewer may not
+    see."""
     from meshsim import engine
 
     started = now or datetime.now(UTC)
@@ -97,6 +99,8 @@ def run_checks(
                 spec_table = reader.spec.table(f"{product.domain}.{table.name}")
                 assert spec_table is not None
                 for rule in bound_rules(spec_table, index):
+                    if include is not None and not include(rule):
+                        continue
                     run = _RuleRun(reader, con, product.ref, spec_table, rule, started)
                     results.append(run.result())
     finally:

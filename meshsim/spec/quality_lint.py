@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from meshsim.errors import PolicyError
 from meshsim.quality.bound import BoundRule, bound_rules, governed
@@ -29,6 +30,9 @@ from meshsim.spec.quality import (
     RowCount,
     Unique,
 )
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 _INTEGERS = ("tinyint", "byte", "smallint", "short", "integer", "int", "bigint", "long")
 _NUMBERS = (*_INTEGERS, "float", "real", "double")
@@ -54,6 +58,15 @@ def type_family(spec_type: str) -> str:
     if spec_type.startswith("timestamp"):
         return "timestamp"
     return "other"
+
+
+def _function_name(node: exp.Expression) -> str:
+    """The name of a table function a FROM reads (``read_csv``), '' for a table."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Func):
+        return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+    return ""
 
 
 def _fits(value: object, family: str) -> bool:
@@ -128,6 +141,7 @@ class _RuleLint:
             assert found is not None
             if type_family(found.type) != "string":
                 yield self.error(f"regex needs a text column; '{found.name}' is {found.type}")
+            yield from self._regex(spec.regex)
         elif isinstance(spec, RowCount):
             yield from self._row_count(spec)
         elif isinstance(spec, References):
@@ -220,18 +234,39 @@ class _RuleLint:
                     f"'{spec.references}.{theirs}' ({other.type})"
                 )
 
+    def _regex(self, pattern: str) -> Iterator[Problem]:
+        from meshsim.engine import regex_error
+
+        problem = regex_error(pattern)
+        if problem is not None:
+            yield self.error(
+                f"regex '{pattern}' does not compile with RE2, the engine that runs it "
+                f"(DuckDB's regexp_full_match): {problem}; RE2 has no lookaround (?=...) "
+                f"and no backreferences \\1"
+            )
+
     def _custom(self, spec: CustomSql) -> Iterator[Problem]:
         from meshsim.quality.compile import parse_custom
         from meshsim.sources.derived import referenced_tables
 
         try:
-            parse_custom(spec.sql)
+            tree = parse_custom(spec.sql)
             read = referenced_tables(spec.sql)
         except ValueError as exc:
             yield self.error(f"the custom query is not usable: {exc}")
             return
+        from sqlglot import exp
+
+        functions = sorted({_function_name(t.this) for t in tree.find_all(exp.Table)} - {""})
+        for name in functions:
+            yield self.error(
+                f"the custom query reads the table function {name}(...), not a mesh table: "
+                f"a rule reads mesh tables only (name them as domain.table)"
+            )
         tables = [t.ref for t in self.spec.tables()]
         for ref in read:
+            if not ref:  # a table function's, reported above
+                continue
             if ref not in tables:
                 yield self.error(
                     "the custom query reads "
