@@ -90,11 +90,24 @@ def check(exercise_id: str, answer: Any) -> Verdict:
         return Verdict(key, False, f"there is no exercise {key}; {hint}(exercises: {known})")
     if answer is ...:
         return Verdict(key, False, "replace the ... with your answer, then run the cell again")
+    from meshsim.workshop.modules import current_module
+
+    number = int(key.split(".")[0])
+    started = current_module()
+    if started is not None and started != number:
+        return Verdict(
+            key,
+            False,
+            f"exercise {key} belongs to module {number}, but module {started} was started last: "
+            f"run workshop.start({number}) and the module's cells first",
+        )
     try:
         mesh = current()
         outcome = found.checker(answer, mesh)
     except MeshsimError as exc:
         return Verdict(key, False, f"checking needs the module's mesh: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a student's odd answer is a verdict, never a crash
+        return Verdict(key, False, f"this answer cannot be checked ({type(exc).__name__}): {exc}")
     if isinstance(outcome, Verdict):
         return outcome
     if outcome is None:
@@ -106,14 +119,30 @@ def check(exercise_id: str, answer: Any) -> Verdict:
 
 
 def as_names(answer: Any) -> set[str] | None:
-    """A set of names from a string, or any iterable of strings; None if it is neither."""
+    """A set of names (lower case) from a string, or any iterable of strings; None if it is
+    neither."""
     if isinstance(answer, str):
-        return {part.strip() for part in answer.replace(",", " ").split() if part.strip()}
+        return {part.strip().lower() for part in answer.replace(",", " ").split() if part.strip()}
     if isinstance(answer, Iterable):
         names = list(answer)
         if all(isinstance(name, str) for name in names):
-            return {name.strip() for name in names}
+            return {name.strip().lower() for name in names}
     return None
+
+
+def as_number(answer: Any) -> int | None:
+    """An integer from an int, a NumPy or Arrow integer scalar; None otherwise (bools too)."""
+    if isinstance(answer, bool):
+        return None
+    as_py = getattr(answer, "as_py", None)
+    if callable(as_py):
+        answer = as_py()
+    try:
+        import operator
+
+        return operator.index(answer)
+    except TypeError:
+        return None
 
 
 def compare_names(answer: Any, expected: Iterable[str], what: str) -> str | None:
@@ -122,7 +151,7 @@ def compare_names(answer: Any, expected: Iterable[str], what: str) -> str | None
     got = as_names(answer)
     if got is None:
         return f"give the {what} as a list of names, e.g. ['a', 'b']"
-    want = set(expected)
+    want = {name.lower() for name in expected}
     missing, extra = want - got, got - want
     if not missing and not extra:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshsim.workshop.checker import compare_names, exercise
+from meshsim.workshop.checker import as_number, compare_names, exercise
 
 if TYPE_CHECKING:
     from meshsim.mesh import Mesh
@@ -63,7 +63,8 @@ def _campaign_rows(answer: Any, mesh: Mesh) -> str | None:
     expected = _rows(mesh, "marketing.campaigns")
     if expected is None:
         return "marketing.campaigns is not built yet: run the build cells above"
-    if isinstance(answer, bool) or not isinstance(answer, int):
+    answer = _number(answer)
+    if answer is None:
         return "give the count as a number"
     return None if answer == expected else "not that many: look at mesh.tables()"
 
@@ -111,6 +112,8 @@ def _readable_tables(mesh: Mesh, consumer: str) -> list[str]:
 
 @exercise("2.1", "what external_partner reads after the retagging")
 def _partner_tables(answer: Any, mesh: Mesh) -> str | None:
+    if "supply.partsupp" not in _readable_tables(mesh, "external_partner"):
+        return "run the retagging cell first: the question is what the partner reads after it"
     hint = compare_names(answer, _readable_tables(mesh, "external_partner"), "tables")
     return hint and hint + " (did the retagging cell run? look at mesh.access('external_partner'))"
 
@@ -152,7 +155,8 @@ def _first_request(answer: Any, mesh: Mesh) -> str | None:
 
 @exercise("3.2", "an auto-approved request for customer.region")
 def _auto_approved(answer: Any, mesh: Mesh) -> str | None:
-    if isinstance(answer, bool) or not isinstance(answer, int):
+    answer = _number(answer)
+    if answer is None:
         return "give the request's id, a number (request.id)"
     from meshsim.errors import MeshsimError
 
@@ -171,6 +175,8 @@ def _auto_approved(answer: Any, mesh: Mesh) -> str | None:
 
 @exercise("3.3", "what external_partner reads at the end")
 def _partner_final(answer: Any, mesh: Mesh) -> str | None:
+    if not mesh.catalog.requests(consumer="external_partner"):
+        return "run the module's request, approval and revoke cells first"
     return compare_names(answer, _readable_tables(mesh, "external_partner"), "tables")
 
 
@@ -178,7 +184,7 @@ def _partner_final(answer: Any, mesh: Mesh) -> str | None:
 
 
 def _number(answer: Any) -> int | None:
-    return None if isinstance(answer, bool) or not isinstance(answer, int) else answer
+    return as_number(answer)
 
 
 def _count(mesh: Mesh, consumer: str, sql: str) -> int:
@@ -187,7 +193,8 @@ def _count(mesh: Mesh, consumer: str, sql: str) -> int:
 
 @exercise("4.1", "the customers eu_marketing_analyst sees")
 def _filtered_count(answer: Any, mesh: Mesh) -> str | None:
-    if _number(answer) is None:
+    answer = _number(answer)
+    if answer is None:
         return "give the count as a number"
     expected = _count(mesh, "eu_marketing_analyst", "SELECT count(*) FROM customer.customer")
     if answer == expected:
@@ -204,7 +211,9 @@ def _address_mask(answer: Any, mesh: Mesh) -> str | None:
     expected = column.mask.function if column and column.mask else None
     if not isinstance(answer, str):
         return "give the function's name as a string"
-    return None if answer.strip() == expected else "look at the 'masked' column of mesh.access"
+    if expected is not None and answer.strip().lower() == expected.lower():
+        return None
+    return "look at the 'masked' column of mesh.access"
 
 
 @exercise("4.3", "what external_partner cannot see in sales.orders")
@@ -216,7 +225,8 @@ def _denied_columns(answer: Any, mesh: Mesh) -> str | None:
 
 @exercise("4.4", "the analyst's refused queries")
 def _refused(answer: Any, mesh: Mesh) -> str | None:
-    if _number(answer) is None:
+    answer = _number(answer)
+    if answer is None:
         return "give the count as a number"
     # the checker's own query is audited too, but as the admin, so it does not count here
     expected = _count(
@@ -225,6 +235,8 @@ def _refused(answer: Any, mesh: Mesh) -> str | None:
         "SELECT count(*) FROM meshsim.audit WHERE kind = 'query' "
         "AND consumer = 'eu_marketing_analyst' AND decision = 'refused'",
     )
+    if expected == 0:
+        return "run the module's cells first: the analyst has had no query refused yet"
     return None if answer == expected else "count the analyst's refused queries in meshsim.audit"
 
 
@@ -233,15 +245,19 @@ def _refused(answer: Any, mesh: Mesh) -> str | None:
 
 @exercise("5.1", "the published version of sales.orders")
 def _published(answer: Any, mesh: Mesh) -> str | None:
-    if _number(answer) is None:
+    answer = _number(answer)
+    if answer is None:
         return "give the version as a number"
     expected = mesh.published_version("sales.orders")
+    if not expected:
+        return "run the append and upsert cells first"
     return None if answer == expected else "look at mesh.history('sales.orders')"
 
 
 @exercise("5.2", "the orders after your append")
 def _after_append(answer: Any, mesh: Mesh) -> str | None:
-    if _number(answer) is None:
+    answer = _number(answer)
+    if answer is None:
         return "give the count as a number"
     found = _count(
         mesh, "governance_admin", "SELECT count(*) FROM sales.orders WHERE o_orderkey = 9000010"
@@ -254,7 +270,8 @@ def _after_append(answer: Any, mesh: Mesh) -> str | None:
 
 @exercise("5.3", "the orders at version 1")
 def _at_version(answer: Any, mesh: Mesh) -> str | None:
-    if _number(answer) is None:
+    answer = _number(answer)
+    if answer is None:
         return "give the count as a number"
     expected = _count(
         mesh, "finance_controller", "SELECT count(*) FROM sales.orders AT (VERSION => 1)"
@@ -325,7 +342,9 @@ def _build_mask(answer: Any, mesh: Mesh) -> str | None:
     masks = {r["detail"].split(":")[0] for r in rows if r["edge"] == "mask"}
     if not isinstance(answer, str):
         return "give the mask policy's name as a string"
-    return None if answer.strip() in masks else "look for the 'mask' edge in the c_name lineage"
+    if answer.strip().lower() in {m.lower() for m in masks}:
+        return None
+    return "look for the 'mask' edge in the c_name lineage"
 
 
 @exercise("6.3", "the subscribers a breaking change would break")
@@ -337,6 +356,8 @@ def _subscribers(answer: Any, mesh: Mesh) -> str | None:
     product = mesh.spec.product("sales.customer_revenue")
     if product is None:
         return "sales.customer_revenue is not in the mesh"
+    if any(c.name == "orders" for t in product.product.tables for c in t.columns):
+        return "run the breaking-change cells first: remove the orders column and try the build"
     with mesh.catalog.store.read() as con:
         expected = subscribers(con, mesh.spec, product, datetime.now(UTC).isoformat())
     return compare_names(answer, expected, "subscribers")
@@ -353,6 +374,8 @@ def _contract_version(answer: Any, mesh: Mesh) -> str | None:
     if not isinstance(answer, str):
         return "give the version as a string, like '1.0.0'"
     expected = published[-1][1].version
+    if expected.split(".")[0] == "1":
+        return "run the cells of the breaking change first, up to the build with version 2.0.0"
     if answer.strip() == expected:
         return None
     return "not that one: did the build with the new major version succeed? (mesh.show(...))"

@@ -12,7 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import MeshsimError, unknown_name_message
 
@@ -47,7 +47,7 @@ MODULES: tuple[Module, ...] = (
     Module(7, "Performance: what governance costs", "07-performance.ipynb", 25),
 )
 
-_current: dict[str, Mesh] = {}
+_current: dict[str, Any] = {}
 
 
 def module(number: int | str) -> Module:
@@ -85,7 +85,8 @@ def start(number: int | str, *, scale: float = WORKSHOP_SCALE) -> Mesh:
     """Module ``number``'s known state: a fresh copy of the example mesh, built; returns the
     :class:`~meshsim.mesh.Mesh` and remembers it for :func:`meshsim.workshop.check`.
 
-    Starting a module again discards what was done in it before.
+    Starting a module again discards what was done in it before, also in another notebook
+    (or kernel) that started the same module: work on one module in one notebook at a time.
     """
     from meshsim.mesh import Mesh
 
@@ -101,6 +102,7 @@ def start(number: int | str, *, scale: float = WORKSHOP_SCALE) -> Mesh:
     shutil.copytree(example_mesh(), mesh_dir)
     mesh = Mesh.build(mesh_dir, home / "workspace", scale=scale)
     _current["mesh"] = mesh
+    _current["module"] = chosen.number
     _connect_magics(mesh)
     return mesh
 
@@ -122,6 +124,11 @@ def _connect_magics(mesh: Mesh) -> None:
             root = mesh.workspace.root.resolve()
             connection.workspace = str(root)
             connection.meshes[root] = mesh
+
+
+def current_module() -> int | None:
+    """The number of the module started last in this Python session."""
+    return _current.get("module")
 
 
 def current() -> Mesh:

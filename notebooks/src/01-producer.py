@@ -113,7 +113,7 @@ mesh = Mesh.build(mesh_dir, mesh.workspace.root)
 # ## The publish gates
 #
 # A product is published only when it passes the gates: an owner, a description, a
-# classification on every column, and no protected column (`pii`, `confidential`) readable
+# classification on every column, and no protected column (`pii`, `sensitive`) readable
 # unmasked by any consumer. Break one on purpose: remove the classification of `budget_eur`.
 
 # %%

@@ -126,6 +126,6 @@ workshop.check("5.3", answer)
 # ## What changes on AWS
 #
 # On AWS the producer's job writes new Delta (or Iceberg) versions to S3 and updates the Glue
-# table; Athena reads the current snapshot and supports time travel on Iceberg and Delta
-# tables. Write permissions are IAM policies on the producer's bucket; here they are the
+# table; Athena reads the current snapshot, and supports time travel on Iceberg tables (not on
+# Delta tables). Write permissions are IAM policies on the producer's bucket; here they are the
 # product's owner (`--by`).

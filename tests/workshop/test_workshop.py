@@ -75,3 +75,30 @@ def test_workshop_check_builds_module_zero(runs: Path, monkeypatch, capsys):
 def test_lab_command_opens_the_notebooks():
     command = launch.lab_command(Path("/n"), no_browser=True, port=8899)
     assert command[1:] == ["-m", "jupyterlab", "--notebook-dir=/n", "--no-browser", "--port=8899"]
+
+
+def test_an_answer_checked_in_another_module_is_not_right(runs: Path):
+    # found by an outside review: the checker judged any module's answer against the state of
+    # the module started last, so answers were "right" without the exercise's steps
+    workshop.start(0)
+    verdict = workshop.check("2.2", ["customer.customer.c_acctbal", "supply.supplier.s_acctbal"])
+    assert not verdict and "workshop.start(2)" in verdict.message
+
+
+def test_a_step_not_done_is_said_not_accepted(runs: Path):
+    workshop.start(2)
+    verdict = workshop.check("2.1", ["supply.part"])  # before the retagging cell
+    assert not verdict and "retagging" in verdict.message
+
+
+def test_numbers_from_arrow_or_numpy_are_numbers_and_odd_answers_are_verdicts(runs: Path):
+    import pyarrow as pa
+
+    mesh = workshop.start(4)
+    count = mesh.sql("eu_marketing_analyst", "SELECT count(*) FROM customer.customer")
+    scalar = count.arrow().column(0)[0]
+    assert workshop.check("4.1", scalar), "an Arrow integer scalar is a number"
+    assert workshop.check("4.1", pa.scalar(scalar.as_py(), pa.int32()))
+    assert workshop.check("4.2", "REDACT")  # names are not case-sensitive
+    odd = workshop.check("4.1", 10**40)
+    assert not odd
