@@ -118,7 +118,10 @@ def spark_session() -> Any:
     builder = SparkSession.builder.appName("meshsim")
     remote = os.environ.get("SPARK_REMOTE")
     if remote:
-        session = builder.remote(remote).config(map=SAFE_SETTINGS).getOrCreate()
+        builder = builder.remote(remote)
+        for name, value in SAFE_SETTINGS.items():
+            builder = builder.config(name, value)
+        session = builder.getOrCreate()
     else:
         builder = builder.master(os.environ.get(MASTER_VARIABLE, "local[2]"))
         settings = {**LOCAL_SETTINGS, **SAFE_SETTINGS, **_quiet_jvm()}

@@ -33,6 +33,8 @@ from meshsim.errors import QueryError
 #: :func:`check_node` lets through; checked in tests/engines/test_spark.py)
 CHECKED_FUNCTIONS: frozenset[type[exp.Func]] = frozenset(
     {
+        exp.And,
+        exp.Or,
         exp.Count,
         exp.Sum,
         exp.Avg,
@@ -224,11 +226,9 @@ def check_node(node: exp.Expr) -> None:
         _check_like(node)
     elif isinstance(node, exp.Func):
         if type(node) not in CHECKED_FUNCTIONS:
-            sql = node.sql(dialect="duckdb")
-            name = sql.split("(", 1)[0] if "(" in sql else type(node).__name__
             raise SparkRefused(
-                f"function '{name}' has no checked Spark equivalent in meshsim; refusing "
-                f"rather than running Spark's function of that name",
+                f"function '{node.sql_name().lower()}' has no checked Spark equivalent in "
+                f"meshsim; refusing rather than running Spark's function of that name",
                 hint=HINT,
             )
         if isinstance(node, (exp.RegexpLike, exp.RegexpReplace)):

@@ -153,3 +153,40 @@ def test_a_data_column_named_like_spark_metadata_does_not_move_deleted_rows(
     else:  # the name Spark reserves for the row index: one clear refusal
         with pytest.raises(PlanRefused, match="reserves for the row index"):
             _scan_rows_both(spark, Path(table.root))
+
+
+def test_a_remote_session_is_given_no_variable_substitution_too(spark, monkeypatch):
+    # no Spark Connect server here: the builder records what a remote session is given
+    from pyspark.sql import SparkSession
+
+    given: dict[str, str] = {}
+
+    class Remote:
+        conf = type("Conf", (), {"set": staticmethod(given.__setitem__)})()
+
+        def appName(self, name):
+            return self
+
+        def remote(self, url):
+            given["remote"] = url
+            return self
+
+        def config(self, name, value):
+            given[f"builder:{name}"] = value
+            return self
+
+        def getOrCreate(self):
+            return self
+
+    monkeypatch.setenv("SPARK_REMOTE", "sc://cluster:15002")
+    monkeypatch.setattr(SparkSession, "builder", Remote())
+    spark_engine.spark_session.cache_clear()
+    try:
+        spark_engine.spark_session()
+    finally:
+        spark_engine.spark_session.cache_clear()
+    assert given == {
+        "remote": "sc://cluster:15002",
+        "builder:spark.sql.variable.substitute": "false",
+        "spark.sql.variable.substitute": "false",
+    }
