@@ -11,6 +11,7 @@ above them): a consumer's predicate over filtered rows must mean the same on bot
   Spark's only behaviour); ``.`` is written ``[^\\n]`` (Java's ``.`` also skips ``\\r``);
 * LIKE without ESCAPE: Spark escapes with a backslash by default, DuckDB does not: a literal
   pattern's backslashes are doubled, any other pattern is refused;
+* ``upper``, ``lower``, ILIKE: refused (Java maps ``'ß'`` to ``'SS'``, DuckDB does not);
 * ``substring``, ``left``, ``right``: only with literal positions/lengths where both engines
   agree (start >= 1, length >= 0); DuckDB's 0 and negative positions/lengths are refused;
 * list and map indexing (``l[1]``, ``l[-1]``, ``m['k']``): refused (1- vs 0-based, negative
@@ -50,8 +51,6 @@ CHECKED_FUNCTIONS: frozenset[type[exp.Func]] = frozenset(
         exp.TimestampTrunc,
         exp.SHA2,
         exp.Length,
-        exp.Lower,
-        exp.Upper,
         exp.Abs,
         exp.Substring,
         exp.Left,
@@ -189,7 +188,7 @@ def _check_regex_call(node: exp.RegexpLike | exp.RegexpReplace) -> None:
             raise _refuse(f"{name} with a {extra}", "not checked")
 
 
-def _check_like(node: exp.Like | exp.ILike) -> None:
+def _check_like(node: exp.Like) -> None:
     if isinstance(node.parent, exp.Escape):
         return  # an explicit ESCAPE means the same on both
     pattern = node.expression
@@ -222,7 +221,9 @@ def check_node(node: exp.Expr) -> None:
         raise _refuse("indexing a list or map with [...]", "1- vs 0-based, negative indexes")
     if isinstance(node, (exp.SimilarTo, exp.Glob)):
         raise _refuse(type(node).__name__, "not checked")
-    if isinstance(node, (exp.Like, exp.ILike)):
+    if isinstance(node, exp.ILike):
+        raise _refuse("ILIKE", "Java's case mapping beyond ASCII is not DuckDB's")
+    if isinstance(node, exp.Like):
         _check_like(node)
     elif isinstance(node, exp.Func):
         if type(node) not in CHECKED_FUNCTIONS:

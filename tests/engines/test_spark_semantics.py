@@ -27,7 +27,7 @@ if spark_engine.java_missing():
 
 EU = "eu_marketing_analyst"
 #: strings with case, classes' edge characters (\r, \x0b), backslashes and LIKE wildcards
-TEXTS = ["abc", "ABc dEF", "a\rb", "x\x0by", "a\\b", "50%_off", "", "Special Requests"]
+TEXTS = ["abc", "ABc dEF", "a\rb", "x\x0by", "a\\b", "50%_off", "", "Special Requests", "ßİǅ"]
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,10 @@ def _on_both(spark, expression: str) -> tuple[list, list] | None:
         "right(x, -1)",
         "left(x, 2)",
         "right(x, 2)",
+        # case mapping beyond ASCII (Java maps 'ß' to 'SS')
+        "upper(x)",
+        "lower(x)",
+        "length(x)",
         # formats and list indexes
         "strftime(DATE '2024-03-01', '%j') || x",
         "[x, 'b', 'c'][-1]",
@@ -190,3 +194,25 @@ def test_a_remote_session_is_given_no_variable_substitution_too(spark, monkeypat
         "builder:spark.sql.variable.substitute": "false",
         "spark.sql.variable.substitute": "false",
     }
+
+
+def test_a_policy_mask_whose_regex_flags_spark_would_drop_is_refused():
+    from sqlglot import exp
+
+    from meshsim.query.masks import mask_expression
+    from meshsim.spec.models import Mask
+    from tests.query.meshdata import MESH_KEY
+
+    mask = Mask(
+        name="m",
+        function="custom",
+        expression="regexp_replace({column}, '[A-Z]', '*', 'gi')",
+        consumers=["*"],
+        columns=["a.b.c"],
+    )
+    text = exp.DataType.build("text")
+    masked = mask_expression(
+        mask, exp.column("c"), text, key=MESH_KEY, column_ref="a.b.c", attributes={}
+    )
+    with pytest.raises(SparkRefused, match="without exactly the flags 'g'"):
+        spark_sql(exp.select(masked))
