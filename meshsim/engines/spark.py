@@ -17,11 +17,14 @@ a cluster, which must see the workspace's files at the same paths.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import itertools
+import logging
 import os
 import re
 import shutil
+import tempfile
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -49,11 +52,30 @@ LOCAL_SETTINGS: dict[str, str] = {
     "spark.sql.files.ignoreCorruptFiles": "false",
     "spark.sql.files.ignoreMissingFiles": "false",
 }
+#: settings of every session, local or remote: ``${env:HOME}``, ``${system:...}`` in a
+#: literal would otherwise be replaced by the environment's and the JVM's values
+SAFE_SETTINGS: dict[str, str] = {"spark.sql.variable.substitute": "false"}
+#: Spark's JVM logs failing tasks with the governed SQL and data values (``== SQL ==``,
+#: Executor errors) on stderr; meshsim withholds engine details, so the JVM logs nothing
+#: (to a Null appender: Spark replaces a configuration without appenders with its own)
+LOG4J2_PROPERTIES = """\
+status = off
+appender.null.type = Null
+appender.null.name = discard
+rootLogger.level = off
+rootLogger.appenderRef.discard.ref = discard
+logger.shell.name = org.apache.spark.repl.Main
+logger.shell.level = off
+"""
+#: pyspark's own loggers of a failing query's message and SQL fragment (to stderr)
+PYTHON_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger", "py4j")
 MASTER_VARIABLE = "MESHSIM_SPARK_MASTER"
 #: leaves of an analysed plan that read nothing outside the query (Range: with series only)
 INTERNAL_LEAVES = frozenset({"LocalRelation", "OneRowRelation", "CTERelationRef"})
 #: characters Hadoop's path globbing expands (meshsim's scans refuse ``*?[`` already)
 HADOOP_GLOB = frozenset("*?[]{}\\")
+#: the name Spark's Parquet reader gives the row index behind ``_metadata.row_index``
+ROW_INDEX_COLUMN = "_tmp_metadata_row_index"
 _views = itertools.count()
 
 
@@ -96,13 +118,32 @@ def spark_session() -> Any:
     builder = SparkSession.builder.appName("meshsim")
     remote = os.environ.get("SPARK_REMOTE")
     if remote:
-        return builder.remote(remote).getOrCreate()
-    builder = builder.master(os.environ.get(MASTER_VARIABLE, "local[2]"))
-    for name, value in LOCAL_SETTINGS.items():
-        builder = builder.config(name, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+        builder = builder.remote(remote)
+        for name, value in SAFE_SETTINGS.items():
+            builder = builder.config(name, value)
+        session = builder.getOrCreate()
+    else:
+        builder = builder.master(os.environ.get(MASTER_VARIABLE, "local[2]"))
+        settings = {**LOCAL_SETTINGS, **SAFE_SETTINGS, **_quiet_jvm()}
+        for name, value in settings.items():
+            builder = builder.config(name, value)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("OFF")
+    for logger in PYTHON_LOGGERS:
+        logging.getLogger(logger).disabled = True
+    for name, value in SAFE_SETTINGS.items():  # a session that existed already, too
+        session.conf.set(name, value)
     return session
+
+
+def _quiet_jvm() -> dict[str, str]:
+    """The driver JVM's option to read :data:`LOG4J2_PROPERTIES` (a file of this process)."""
+    handle, path = tempfile.mkstemp(prefix="meshsim-log4j2-", suffix=".properties")
+    with os.fdopen(handle, "w") as file:
+        file.write(LOG4J2_PROPERTIES)
+    atexit.register(os.unlink, path)
+    option = f"-Dlog4j2.configurationFile=file:{path}"
+    return {"spark.driver.extraJavaOptions": option, "spark.executor.extraJavaOptions": option}
 
 
 def _spark_type(dtype: pa.DataType) -> Any:
@@ -137,9 +178,17 @@ def _dataframe(spark: Any, read: ParquetRead, files: Mapping[str, tuple[Snapshot
     frame = spark.read.schema(StructType(fields)).parquet(*read.paths)
     if not read.deletion_vector:
         return frame
+    if ROW_INDEX_COLUMN in {stored for stored, _ in read.columns}:
+        raise PlanRefused(
+            f"table '{snapshot.table}': a file with a deletion vector stores a column named "
+            f"'{ROW_INDEX_COLUMN}', the name Spark reserves for the row index that removes "
+            f"the deleted rows; meshsim does not read it on Spark",
+            hint="run this query with --engine duckdb",
+        )
     deleted = first.deleted_rows
     assert deleted is not None and len(read.paths) == 1
-    index = F.col("_metadata.row_index")
+    # the metadata column itself, not a data column of that name (which would shadow it)
+    index = frame.metadataColumn("_metadata").getField("row_index")
     kept = frame.where(~_deleted_rows(index, sorted(int(i) for i in deleted)))
     return kept.select(*(F.col(f"`{stored}`") for stored, _ in read.columns))
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
-from meshsim.errors import QueryError
+from meshsim.engines.spark_semantics import SparkRefused, check_node
 from meshsim.query.masks import MASK_META
 from meshsim.storage.nested import REMAP_FUNCTION
 from meshsim.storage.scan import FILE_ROW_NUMBER
@@ -48,10 +48,6 @@ KEYED_HASH_TYPES = frozenset(
         exp.DataType.Type.BOOLEAN,
     }
 )
-
-
-class SparkRefused(QueryError):
-    """The plan holds something Spark would not compute exactly as DuckDB; nothing was run."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +175,8 @@ def rewrite_functions(tree: exp.Expr) -> exp.Expr:
     """The masks' DuckDB functions as Spark's, in place; refuse unmodelled functions."""
 
     def replace(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Anonymous):
+            check_node(node)  # refuse or rewrite what means something else on Spark
         if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.TIMESTAMP:
             # DuckDB's TIMESTAMP has no time zone: Spark's TIMESTAMP_NTZ (Spark's TIMESTAMP is
             # DuckDB's TIMESTAMPTZ, and meshsim's Spark session runs in UTC like its DuckDB)
@@ -225,9 +223,16 @@ def spark_sql(tree: exp.Expr) -> str:
             )
     tree = rewrite_functions(tree)
     try:
-        return tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+        text = tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
         raise SparkRefused(
             f"the query uses something sqlglot cannot write as Spark SQL ({exc})",
             hint="run this query with --engine duckdb",
         ) from None
+    if "${" in text:  # defence in depth: the session also turns variable substitution off
+        raise SparkRefused(
+            "'${' in a literal or name: Spark would substitute a variable there (environment, "
+            "JVM properties, settings); meshsim does not run it on Spark",
+            hint="run this query with --engine duckdb, or avoid '${' in the text",
+        )
+    return text
