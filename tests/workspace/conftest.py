@@ -44,7 +44,7 @@ def run_disk_full(workspace: Path, *args: str) -> subprocess.CompletedProcess[st
     source = workspace.parent / "governance-copy"
     shutil.copytree(governance, source)
     script = (
-        'mount -t tmpfs -o size=4m tmpfs "$1" && cp -a "$2"/. "$1"/ '
+        'mount -t tmpfs -o size=32m tmpfs "$1" && cp -a "$2"/. "$1"/ '
         '&& (dd if=/dev/zero of="$1/filler" bs=4096 2>/dev/null; true) && shift 2 && exec "$@"'
     )
     return _namespaced(script, str(governance), str(source), MESHSIM, *args)
