@@ -418,6 +418,39 @@ def load_arrow(con, name: str, data: pa.Table) -> None:
         con.unregister(staged)
 
 
+#: rows per batch of :func:`sorted_rows`'s stream
+SORTED_BATCH_ROWS = 256 * 1024
+
+
+def sorted_rows(
+    data: pa.Table | pa.RecordBatchReader, columns: Sequence[str], *, spill_dir: str
+) -> pa.RecordBatchReader:
+    """``data``'s rows in order of ``columns`` (ascending, nulls last), as a stream of its own
+    schema. DuckDB sorts within the engine's memory limit and spills the rest under
+    ``spill_dir`` (a table larger than memory sorts too); the stream closes its connection
+    when read to the end."""
+    import pyarrow as pa
+    from sqlglot import exp
+
+    con = _open(None, None)
+    con.execute("SET temp_directory = ?", [spill_dir])
+    con.execute("SET preserve_insertion_order = false")
+    con.register("meshsim_rows", data)
+    keys = [exp.Ordered(this=exp.column(c, quoted=True), nulls_first=False) for c in columns]
+    query = exp.select("*").from_(exp.to_table("meshsim_rows", quoted=True)).order_by(*keys)
+    schema = data.schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in con.sql(query.sql(dialect="duckdb")).to_arrow_reader(SORTED_BATCH_ROWS):
+                # DuckDB's own Arrow types (a string for a large_string...) back to the input's
+                yield batch.cast(schema)
+        finally:
+            con.close()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
 def explain_bound(
     db: GovernedDuckDB,
     sql: str,

@@ -231,14 +231,19 @@ def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
         stand_ins[name] = select
         # bind made each placeholder appear exactly once, quoted
         skeleton = skeleton.replace(f'"{placeholder}"', f'"{name}"')
-    explained = duck.explain_with_stand_ins(
-        engine.duck,
-        skeleton,
-        stand_ins,
-        timeout_s=attempt.time_left,
-        consumer=attempt.consumer,
-        limit_s=attempt.limit_s,
-    )
+    try:
+        explained = duck.explain_with_stand_ins(
+            engine.duck,
+            skeleton,
+            stand_ins,
+            timeout_s=attempt.time_left,
+            consumer=attempt.consumer,
+            limit_s=attempt.limit_s,
+        )
+    except duck.EngineFailure as exc:
+        # making the stand-ins (CREATE ... WITH NO DATA) can decode a first page already
+        _require_plan_files(engine, plan, exc)
+        raise
     verify_bound_plan(
         explained, series=plan.series, stand_ins=frozenset(stand_ins), consumer=attempt.consumer
     )
