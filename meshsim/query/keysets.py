@@ -17,8 +17,9 @@ column of the filtered row, and no function (``current_date``, ``random()``, an 
 outside the storage scans; any other stays inline, as does one with more than
 :data:`MAX_KEYS` distinct values. Before it runs, the key set's query passes the checks of a
 governed scan (DuckDB's parse, reading only the files bound, and its bound plan); it runs under
-the engine's time limit, and if it fails or runs out of time the filter stays inline (and then
-fails as it did before, for every consumer query alike: the lookup reads no consumer input).
+the engine's time limit (past it, or cancelled, the query that asked fails as timed out). If
+DuckDB fails on it the filter stays inline, and fails there as it did before, for every
+consumer query alike: the lookup reads no consumer input.
 
 A key set is named ``__meshsim_scan_<nonce>_k<hash of its query>``, a name consumer text may
 not contain, and lives as long as the connection: its query names the files it read, so a new
@@ -35,6 +36,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from meshsim.engine import QueryTimeout
 from meshsim.errors import MeshsimError
 
 #: distinct keys a key set may hold (8 MB of BIGINT keys); a larger lookup stays inline
@@ -148,6 +150,8 @@ class KeySets:
             name = f"{self._prefix}k{hashlib.sha256(sql.encode()).hexdigest()[:32]}"
             try:
                 made = self._make(db, name, distinct, files)
+            except QueryTimeout:
+                raise  # out of time or cancelled: so is the query that asked
             except MeshsimError:
                 return None  # inline, where it fails (or not) as it always did
             if made:
