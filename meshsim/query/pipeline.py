@@ -261,7 +261,7 @@ def verify_scan(engine: GovernedEngine, scan: GovernedScan, attempt: Attempt) ->
     if not checked.get(scan.sql):
         crosscheck(
             duck.serialize_sql(engine.connection, select),
-            ctes=frozenset(),
+            ctes=scan.keysets,  # its only table names: the key sets it was bound to
             files=scan.files,
             consumer=attempt.consumer,
             scan=True,
@@ -273,7 +273,7 @@ def verify_scan(engine: GovernedEngine, scan: GovernedScan, attempt: Attempt) ->
             consumer=attempt.consumer,
             limit_s=attempt.limit_s,
         )
-        verify_bound_plan(alone, consumer=attempt.consumer)
+        verify_bound_plan(alone, keysets=scan.keysets, consumer=attempt.consumer)
         checked.put(scan.sql, True)
     return stand_in_name(engine.planner.nonce, scan.sql), select
 
