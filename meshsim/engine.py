@@ -452,18 +452,34 @@ def explain_with_stand_ins(
     timeout_s: float | None,
     consumer: str | None = None,
     limit_s: float | None = None,
+    check: Callable[[str], None] | None = None,
 ) -> str:
     """:func:`explain_bound` of ``sql``, which names each ``stand_ins`` key (a table name) in
     place of the value (a SELECT): an empty table of the SELECT's columns and types, created
     on the verifier the first time (binding the SELECT, nothing run) and kept, so that the
     plan of a short statement is checked without binding the SELECTs again. With ``sql``
-    empty, only the stand-ins are made (an engine's warm-up)."""
+    empty, only the stand-ins are made (an engine's warm-up).
+
+    With ``check``, DuckDB's parse of ``sql`` (``json_serialize_sql``) is passed to it first,
+    in the same call: it raises to refuse, and then nothing is bound. The EXPLAIN is parsed
+    once and its one statement bound as parsed (binding from the text parses it again, which
+    cost as much as the binding itself); text that is not exactly one statement is refused."""
 
     def explain(cursor) -> str:
         _make_stand_ins(db, cursor, stand_ins)
         if not sql:
             return "[]"
-        rows = cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchall()
+        if check is not None:
+            row = cursor.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+            check(str(row[0]) if row else "{}")
+        statements = cursor.extract_statements(f"EXPLAIN (FORMAT JSON) {sql}")
+        if len(statements) != 1:
+            raise QueryError(
+                "the rewritten query failed meshsim's final safety check (not exactly one "
+                "statement); nothing was run",
+                consumer=consumer,
+            )
+        rows = cursor.execute(statements[0]).fetchall()
         return str(rows[0][1]) if rows else "[]"
 
     with db.lock:
