@@ -523,19 +523,11 @@ def _guarded(
     duckdb = _duckdb()
     if timeout_s is not None and timeout_s <= 0:
         raise _timeout(limit_s or timeout_s, consumer)
+    from meshsim.watchdog import WATCHDOG
+
     own_cursor = cursor is None
     cursor = con.cursor() if cursor is None else cursor
-    timer = None
-    fired = threading.Event()
-    if timeout_s:
-
-        def _interrupt() -> None:
-            fired.set()
-            cursor.interrupt()
-
-        timer = threading.Timer(timeout_s, _interrupt)
-        timer.daemon = True
-        timer.start()
+    watched, fired = WATCHDOG.watch(cursor, timeout_s) if timeout_s else (None, threading.Event())
     with _running_lock:
         _running.add(cursor)
     try:
@@ -559,11 +551,8 @@ def _guarded(
         with _running_lock:
             _running.discard(cursor)
             _cancelled.discard(cursor)
-        if timer is not None:
-            timer.cancel()
-            # a timer thread still alive at interpreter exit holds the cursor, and DuckDB's
-            # bindings then print a 'nanobind: leaked instances' block on stderr
-            timer.join()
+        if watched is not None:
+            WATCHDOG.release(watched)  # before the cursor is closed: it is never interrupted after
         if own_cursor:
             cursor.close()
     if fired.is_set():
