@@ -491,18 +491,34 @@ def explain_with_stand_ins(
     timeout_s: float | None,
     consumer: str | None = None,
     limit_s: float | None = None,
+    check: Callable[[str], None] | None = None,
 ) -> str:
     """:func:`explain_bound` of ``sql``, which names each ``stand_ins`` key (a table name) in
     place of the value (a SELECT): an empty table of the SELECT's columns and types, created
     on the verifier the first time (binding the SELECT, nothing run) and kept, so that the
     plan of a short statement is checked without binding the SELECTs again. With ``sql``
-    empty, only the stand-ins are made (an engine's warm-up)."""
+    empty, only the stand-ins are made (an engine's warm-up).
+
+    With ``check``, DuckDB's parse of ``sql`` (``json_serialize_sql``) is passed to it first,
+    in the same call: it raises to refuse, and then nothing is bound. The EXPLAIN is parsed
+    once and its one statement bound as parsed (binding from the text parses it again, which
+    cost as much as the binding itself); text that is not exactly one statement is refused."""
 
     def explain(cursor) -> str:
         _make_stand_ins(db, cursor, stand_ins)
         if not sql:
             return "[]"
-        rows = cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchall()
+        if check is not None:
+            row = cursor.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+            check(str(row[0]) if row else "{}")
+        statements = cursor.extract_statements(f"EXPLAIN (FORMAT JSON) {sql}")
+        if len(statements) != 1:
+            raise QueryError(
+                "the rewritten query failed meshsim's final safety check (not exactly one "
+                "statement); nothing was run",
+                consumer=consumer,
+            )
+        rows = cursor.execute(statements[0]).fetchall()
         return str(rows[0][1]) if rows else "[]"
 
     with db.lock:
@@ -546,19 +562,11 @@ def _guarded(
     duckdb = _duckdb()
     if timeout_s is not None and timeout_s <= 0:
         raise _timeout(limit_s or timeout_s, consumer)
+    from meshsim.watchdog import WATCHDOG
+
     own_cursor = cursor is None
     cursor = con.cursor() if cursor is None else cursor
-    timer = None
-    fired = threading.Event()
-    if timeout_s:
-
-        def _interrupt() -> None:
-            fired.set()
-            cursor.interrupt()
-
-        timer = threading.Timer(timeout_s, _interrupt)
-        timer.daemon = True
-        timer.start()
+    watched, fired = WATCHDOG.watch(cursor, timeout_s) if timeout_s else (None, threading.Event())
     with _running_lock:
         _running.add(cursor)
     try:
@@ -582,11 +590,8 @@ def _guarded(
         with _running_lock:
             _running.discard(cursor)
             _cancelled.discard(cursor)
-        if timer is not None:
-            timer.cancel()
-            # a timer thread still alive at interpreter exit holds the cursor, and DuckDB's
-            # bindings then print a 'nanobind: leaked instances' block on stderr
-            timer.join()
+        if watched is not None:
+            WATCHDOG.release(watched)  # before the cursor is closed: it is never interrupted after
         if own_cursor:
             cursor.close()
     if fired.is_set():

@@ -208,22 +208,17 @@ def bind(engine: GovernedEngine, attempt: Attempt) -> None:
 
 
 def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
-    """DuckDB's parse of each part of the final SQL, then DuckDB's bound plan of each governed
-    scan alone (once per scan) and of the skeleton over the scans' stand-ins
+    """DuckDB's bound plan of each governed scan alone (once per scan), then, in one call on
+    the verifier, DuckDB's parse and bound plan of the skeleton over the scans' stand-ins
     (:mod:`meshsim.query.verify` says why the parts bind as the whole does)."""
+    from functools import partial
+
     from meshsim import engine as duck
     from meshsim.query.crosscheck import crosscheck
     from meshsim.query.verify import verify_bound_plan
 
     plan = attempt.plan
     assert plan is not None
-    con = engine.connection
-    crosscheck(
-        duck.serialize_sql(con, plan.skeleton),
-        ctes=plan.ctes | frozenset(plan.scans),
-        files=frozenset(),
-        consumer=attempt.consumer,
-    )
     stand_ins: dict[str, str] = {}
     skeleton = plan.skeleton
     for placeholder, scan in plan.scans.items():
@@ -239,6 +234,13 @@ def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
             timeout_s=attempt.time_left,
             consumer=attempt.consumer,
             limit_s=attempt.limit_s,
+            # the parse checked is of the very text bound: the skeleton over the stand-ins
+            check=partial(
+                crosscheck,
+                ctes=plan.ctes | frozenset(stand_ins),
+                files=frozenset(),
+                consumer=attempt.consumer,
+            ),
         )
     except duck.EngineFailure as exc:
         # making the stand-ins (CREATE ... WITH NO DATA) can decode a first page already

@@ -246,6 +246,47 @@ def test_a_planted_scan_the_parse_tree_does_not_show_is_refused(mesh: MeshData) 
         engine.close()
 
 
+def test_a_planted_function_is_refused_on_duckdbs_parse_of_the_skeleton(
+    mesh: MeshData, monkeypatch
+) -> None:
+    """With validate's syntax allowlist switched off, a function meshsim does not allow
+    reaches verify-plan: DuckDB's parse of the skeleton over the stand-ins, checked in the
+    verifier's one call, refuses it, and the attempt is audited as refused."""
+    from meshsim import engine as duck
+
+    engine, audit = make_engine(mesh)
+
+    def validate_without_allowlist(engine, attempt: Attempt) -> None:
+        from meshsim.query.validate import balance_connectives
+
+        assert isinstance(attempt.statement, exp.Query)
+        attempt.tree = balance_connectives(attempt.statement)
+
+    engine.plan_rules = tuple(
+        Rule("validate", validate_without_allowlist) if r.name == "validate" else r
+        for r in PLAN_RULES
+    )
+    checked: list[str] = []
+    real = duck.explain_with_stand_ins
+
+    def watched(db, sql, stand_ins, *, check, **kwargs):
+        def spy(serialized: str) -> None:
+            checked.append(sql)
+            check(serialized)
+
+        return real(db, sql, stand_ins, check=spy, **kwargs)
+
+    monkeypatch.setattr(duck, "explain_with_stand_ins", watched)
+    session = engine.session("external_partner")
+    try:
+        with pytest.raises(QueryError, match="final safety check.*function 'current_setting'"):
+            session.sql("SELECT current_setting('threads') AS t, p_partkey FROM supply.part")
+        assert len(checked) == 1 and "CURRENT_SETTING" in checked[0]
+        assert audit.records[-1].decision == "refused"
+    finally:
+        engine.close()
+
+
 # -- the audit decision ----------------------------------------------------------------------
 
 
