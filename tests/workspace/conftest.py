@@ -48,8 +48,10 @@ def run_disk_full(workspace: Path, *args: str) -> subprocess.CompletedProcess[st
     governance = workspace / "governance"
     source = workspace.parent / "governance-copy"
     shutil.copytree(governance, source)
-    # a log that a connection kept open has pages that SQLite writes over again: a write that
-    # fits in them would never meet the full disk; this one's are folded into the catalog
+    # A log that a connection kept open has pages that SQLite writes over again: a write that
+    # fits in them never meets the full disk. This one is folded into the catalog and emptied,
+    # and stays open while it is copied (closing would delete it, and meshsim would then fail
+    # creating it as it opens the catalog, before the command's own write).
     holder = sqlite3.connect(source / "catalog.db")
     try:
         holder.execute("PRAGMA wal_checkpoint(TRUNCATE)")
