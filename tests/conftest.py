@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -26,20 +27,32 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example mesh built once at a tiny scale. Tests must not modify it."""
+def example_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example mesh built once at a tiny scale and closed, then never opened again: the
+    workspace fixtures are copies of it. Even a read-only test leaves state in the workspace it
+    queries (audit records, the catalog's write-ahead log, shell history, lineage events), and a
+    copy of that would depend on which tests ran before."""
     from meshsim.mesh import Mesh
 
-    workspace = tmp_path_factory.mktemp("built") / "ws"
+    workspace = tmp_path_factory.mktemp("example-build") / "ws"
     Mesh.build(EXAMPLE_MESH, workspace, scale=0.01).close()
     return workspace
 
 
+@pytest.fixture(scope="session")
+def built_workspace(example_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built example workspace shared by the tests that only query it. Tests must not
+    change its products, grants or data (queries do add audit records)."""
+    target = tmp_path_factory.mktemp("built") / "ws"
+    shutil.copytree(example_build, target)
+    return target
+
+
 @pytest.fixture
-def workspace(built_workspace: Path, tmp_path: Path) -> Path:
-    """A private copy of the built example workspace, for tests that change its state."""
+def workspace(example_build: Path, tmp_path: Path) -> Path:
+    """A private copy of the freshly built example workspace, for tests that change its state."""
     target = tmp_path / "ws"
-    shutil.copytree(built_workspace, target)
+    shutil.copytree(example_build, target)
     return target
 
 
@@ -56,3 +69,15 @@ def _hypothesis_profiles() -> None:
 
 
 _hypothesis_profiles()
+
+
+def _ctrl_c_as_at_a_terminal() -> None:
+    """A command that a non-interactive shell starts in the background (``cmd &``, as a fresh
+    clone's CI run may be started) ignores SIGINT, and every process it starts inherits that:
+    Ctrl-C sent to the shell at its pseudo-terminal, or to ``meshsim sql``, would do nothing.
+    A terminal starts the commands a person types with SIGINT at its default; so do the tests."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_ctrl_c_as_at_a_terminal()

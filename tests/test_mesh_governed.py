@@ -148,9 +148,9 @@ def test_explain_names_tables_versions_policies_and_hides_the_key(built_workspac
     assert mesh.workspace.mesh_key().hex() not in text and "<mesh-key>" in text
 
 
-def test_a_moved_workspace_still_works(built_workspace: Path, tmp_path: Path):
+def test_a_moved_workspace_still_works(example_build: Path, tmp_path: Path):
     moved = tmp_path / "elsewhere"
-    shutil.copytree(built_workspace, moved)
+    shutil.copytree(example_build, moved)
     assert Mesh.open(moved).sql(
         "governance_admin", "SELECT count(*) FROM supply.part"
     ).fetchall() == [(2000,)]

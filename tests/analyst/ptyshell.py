@@ -77,3 +77,20 @@ class PtyShell:
     def close(self) -> None:
         self.kill()
         os.close(self.fd)
+
+
+def wait_until_running(pid: int, timeout: float = 60.0) -> None:
+    """Return once process ``pid`` has used more CPU than starting meshsim and planning a
+    statement take (under a second): its query is running. A fixed sleep is not enough on a
+    busy machine, and a Ctrl-C sent before the query starts cancels no query."""
+    deadline = time.monotonic() + timeout
+    while _cpu_seconds(pid) < 2.5:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the query of process {pid} did not start in {timeout}s")
+        time.sleep(0.1)
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.analyst.ptyshell import PtyShell
+from tests.analyst.ptyshell import PtyShell, wait_until_running
 
 pytest.importorskip("readline")
 
@@ -18,21 +18,14 @@ PROMPT = f"{ANALYST}> "
 
 
 @pytest.fixture
-def shell(built_workspace: Path, tmp_path: Path) -> Iterator[PtyShell]:
-    # a copy: the shell writes history and audit records into its workspace
-    import shutil
-
-    workspace = tmp_path / "ws"
-    shutil.copytree(built_workspace, workspace)
+def shell(workspace: Path, tmp_path: Path) -> Iterator[PtyShell]:
+    # a private copy: the shell writes history and audit records into its workspace
     running = PtyShell(workspace, ANALYST, "--timeout", "120", home=tmp_path)
     running.expect(PROMPT)
     yield running
     running.close()
 
 
-@pytest.mark.skip(
-    reason="fails in fresh clones since stop 20 (prompt not seen in 30 s); under investigation"
-)
 def test_ctrl_c_while_typing_drops_the_line_and_stays(shell: PtyShell):
     shell.send("SELECT c_acctbal FROM customer.customer")
     shell.send("\x03")
@@ -45,9 +38,6 @@ def test_ctrl_c_while_typing_drops_the_line_and_stays(shell: PtyShell):
     assert shell.wait() == 0
 
 
-@pytest.mark.skip(
-    reason="fails in fresh clones since stop 20 (prompt not seen in 30 s); under investigation"
-)
 def test_ctrl_c_in_a_continuation_line_drops_the_whole_statement(shell: PtyShell):
     shell.send("SELECT 1 AS first,\n")
     shell.expect("...> ")
@@ -64,7 +54,7 @@ def test_ctrl_c_cancels_a_running_query_and_stays(shell: PtyShell):
     shell.send(
         "SELECT sum(a.range * b.range) AS s FROM range(1000000) AS a, range(1000000) AS b;\n"
     )
-    time.sleep(1.5)  # the query is running
+    wait_until_running(shell.pid)
     started = time.monotonic()
     shell.send("\x03")
     out = shell.expect("cancelled (Ctrl-C)", timeout=30)
@@ -110,9 +100,6 @@ def test_dot_commands_at_the_terminal(shell: PtyShell):
     assert "100 rows (4 shown)" in shell.expect(PROMPT)
 
 
-@pytest.mark.skip(
-    reason="fails in fresh clones since stop 20 (prompt not seen in 30 s); under investigation"
-)
 def test_tab_completes_visible_tables_and_columns_only(shell: PtyShell):
     shell.send("SELECT c_ph\t")
     shell.expect("c_phone")
@@ -145,7 +132,7 @@ def test_ctrl_c_cancels_a_one_off_query_and_audits_it(workspace: Path):
     argv += ["--workspace", str(workspace), "--timeout", "120", LONG_QUERY]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(3)  # planned and running
+        wait_until_running(process.pid)
         started = time.monotonic()
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)

@@ -76,13 +76,13 @@ def test_attribute_conditions_and_admins_are_reported(example_mesh, tmp_path) ->
 
 
 @pytest.fixture(scope="module")
-def subscribed(tmp_path_factory, built_workspace):
+def subscribed(tmp_path_factory, example_build):
     """A copy of the example workspace where external_partner subscribed to the customer
     profiles, narrowed by the owner to one nation, until a date."""
     import shutil
 
     workspace = tmp_path_factory.mktemp("subscribed") / "ws"
-    shutil.copytree(built_workspace, workspace)
+    shutil.copytree(example_build, workspace)
     mesh = Mesh.open(workspace)
     made = mesh.catalog.request(
         "external_partner", "customer.customer_profiles", "segments", expires="2099-01-31"

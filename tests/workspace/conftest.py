@@ -39,12 +39,29 @@ def run_readonly(workspace: Path, *args: str) -> subprocess.CompletedProcess[str
 
 
 def run_disk_full(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``meshsim ARGS`` with the governance folder on a small file system filled up."""
+    """``meshsim ARGS`` with the governance folder on a file system that holds it, filled up
+    before meshsim starts, whatever the folder's size. The catalog's write-ahead log is there
+    and empty, as a running mesh leaves it, so meshsim opens the catalog and fails at the
+    first write that needs space (a query's audit record, a request)."""
+    import sqlite3
+
     governance = workspace / "governance"
     source = workspace.parent / "governance-copy"
     shutil.copytree(governance, source)
-    script = (
-        'mount -t tmpfs -o size=32m tmpfs "$1" && cp -a "$2"/. "$1"/ '
-        '&& (dd if=/dev/zero of="$1/filler" bs=4096 2>/dev/null; true) && shift 2 && exec "$@"'
-    )
-    return _namespaced(script, str(governance), str(source), MESHSIM, *args)
+    # A log that a connection kept open has pages that SQLite writes over again: a write that
+    # fits in them never meets the full disk. This one is folded into the catalog and emptied,
+    # and stays open while it is copied (closing would delete it, and meshsim would then fail
+    # creating it as it opens the catalog, before the command's own write).
+    holder = sqlite3.connect(source / "catalog.db")
+    try:
+        holder.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        used = sum(max(f.stat().st_blocks * 512, f.stat().st_size) for f in source.rglob("*"))
+        size_kib = used // 1024 + 4096  # room for each file's last page; the filler takes the rest
+        script = (
+            f'mount -t tmpfs -o size={size_kib}k tmpfs "$1" && cp -a "$2"/. "$1"/ '
+            '&& (dd if=/dev/zero of="$1/filler" bs=4096 2>/dev/null; true) '
+            '&& shift 2 && exec "$@"'
+        )
+        return _namespaced(script, str(governance), str(source), MESHSIM, *args)
+    finally:
+        holder.close()

@@ -170,8 +170,6 @@ def test_change_on_a_read_only_workspace_is_a_clear_error(workspace: Path):
     ids=["query", "request"],
 )
 def test_full_disk_is_a_clear_error(workspace: Path, args: tuple[str, ...]):
-    if args[0] == "sql":
-        pytest.skip("the query's audit record fits in the catalog's WAL pages since stop 20")
     result = run_disk_full(workspace, *args, "--workspace", str(workspace))
     assert result.returncode == 1, result.stdout
     assert result.stderr.startswith("Error: "), result.stderr
