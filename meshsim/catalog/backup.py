@@ -198,6 +198,9 @@ def _copy_changes(con: sqlite3.Connection, target: Path) -> Revisions | None:
     except sqlite3.DatabaseError:
         return None
     try:
+        # one sync of its journal, not two: a copy cut short is still rolled back whole (the
+        # catalog itself runs at NORMAL); a commit's fsyncs are most of a change's cost
+        con.execute("PRAGMA backup.synchronous = NORMAL")
         con.execute("BEGIN")  # deferred: it writes the backup only, never the catalog
         try:
             revisions = _revisions(con)
