@@ -174,14 +174,19 @@ def _copy_all(con: sqlite3.Connection, target: Path) -> Revisions:
         con.backup(dest)
         # one self-contained file, readable even where no WAL index can be made
         dest.execute("PRAGMA journal_mode = DELETE")
-        dest.execute("DELETE FROM backup_changes")  # the catalog's log, not the copy's
-        dest.commit()
+        if dest.execute("SELECT 1 FROM sqlite_master WHERE name = 'backup_changes'").fetchone():
+            dest.execute("DELETE FROM backup_changes")  # the catalog's log, not the copy's
+            dest.commit()
     finally:
         dest.close()
+    # reading the backup rolls back a copy of it cut short, if any
     copied, existing = stored_revision(tmp), stored_revision(target)
     if copied is not None and existing is not None and existing > copied:
         tmp.unlink()
     else:
+        # a journal left beside a backup that could not be rolled back would be played back
+        # onto the new file
+        target.with_name(target.name + "-journal").unlink(missing_ok=True)
         os.replace(tmp, target)
     return copied, existing
 

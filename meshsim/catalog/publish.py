@@ -227,7 +227,8 @@ def _tag_text(tags: dict[str, str]) -> str:
 
 
 def _index(con: sqlite3.Connection, spec: MeshSpec, product: ProductSpec) -> None:
-    """Replace the product's rows in the full-text index: product, tables, columns."""
+    """Replace the product's rows of the full-text index (``search_rows``, which triggers
+    index): product, tables, columns."""
     p = product.product
     domain = spec.domain(product.domain)
     assert domain is not None

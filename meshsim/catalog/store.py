@@ -47,7 +47,7 @@ class Store:
     ``synchronous = NORMAL`` in WAL mode keeps the database consistent on any crash and loses
     at most the last transactions on power loss; FULL would fsync on every audited query.
     After each committed change (but a query's audit record, see
-    :mod:`meshsim.catalog.backup`) the catalog is copied to its backup.
+    :mod:`meshsim.catalog.backup`) the backup is brought up to date with the rows it changed.
     """
 
     def __init__(self, governance_dir: Path, *, create: bool = True) -> None:
@@ -193,7 +193,8 @@ class Store:
     def write(self, *, backup: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction holding the write lock from its first statement; rolled back on
         error. A committed change is then copied to the backup, unless ``backup`` is false
-        (the caller journals it instead)."""
+        (the caller journals it instead); the change log's rows the backup already holds are
+        dropped under the write lock first."""
         con = self._connect()
         with catalog_errors(self.path):
             con.execute("BEGIN IMMEDIATE")
