@@ -223,7 +223,7 @@ class _Doctor:
         )
 
     def _backup(self) -> None:
-        from meshsim.catalog.backup import backup_path, journal_path, read_journal
+        from meshsim.catalog.backup import backup_path, journal_path, open_backup, read_journal
 
         if any(c.name == "build" for c in self.checks):
             return  # no catalog yet, so nothing to back up: the build check says what to do
@@ -233,11 +233,11 @@ class _Doctor:
                 "catalog backup",
                 "warning",
                 f"'{backup}' does not exist yet, so a lost catalog could not be restored",
-                "--repair writes it now (it is rewritten after every change)",
+                "--repair writes it now (it is brought up to date after every change)",
             )
         else:
             try:
-                con = sqlite3.connect(f"file:{backup}?mode=ro&immutable=1", uri=True)
+                con = open_backup(backup)
                 try:
                     integrity = con.execute("PRAGMA integrity_check(1)").fetchone()[0]
                 finally:
@@ -526,7 +526,7 @@ def _write_backup(ws: Workspace) -> str:
     db = ws.governance / DB_FILE
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        write_backup(con, db)
+        write_backup(con, db, full=True)  # a repair: never onto a damaged copy
     finally:
         con.close()
     return f"written to '{backup_path(ws.governance)}'"

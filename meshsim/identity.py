@@ -90,6 +90,17 @@ def declarations(spec: MeshSpec) -> list[Binding]:
     return found
 
 
+def _bindings(spec: MeshSpec) -> dict[str, list[Binding]]:
+    """:func:`declarations` by principal, made once per spec (every command authenticates)."""
+    found: dict[str, list[Binding]] | None = spec.memo.get("bindings")
+    if found is None:
+        found = {}
+        for binding in declarations(spec):
+            found.setdefault(binding.principal, []).append(binding)
+        spec.memo["bindings"] = found
+    return found
+
+
 def _binding_domains(spec: MeshSpec) -> Sequence[DomainSpec]:
     """The domains that may bind owners: all, or of a lazily loaded spec only those whose
     files may set ``owner_os_users`` (so that a query's identity check parses no others)."""
@@ -114,7 +125,7 @@ def authenticate(spec: MeshSpec, principal: str) -> Actor:
     ``principal`` to other OS users. The one identity check of ``--as``, ``--by`` and the
     Python API."""
     os_user = current_os_user()
-    bound = [b for b in declarations(spec) if b.principal == principal]
+    bound = _bindings(spec).get(principal, [])
     allowed = tuple(dict.fromkeys(u for b in bound for u in b.os_users))
     if bound and os_user not in allowed:
         noun = "OS user" if len(allowed) == 1 else "OS users"

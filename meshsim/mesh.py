@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +91,7 @@ class Mesh:
         self._spec: MeshSpec | None = None
         self._spec_stamp: str | None = None
         self._lock = threading.RLock()
+        self._command = threading.local()  # see _one_command
         self._engine: Any = None
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
@@ -236,8 +238,11 @@ class Mesh:
 
     @property
     def spec(self) -> MeshSpec:
-        """The mesh spec, reloaded when any spec file changes."""
+        """The mesh spec, reloaded when any spec file changes (checked once per command
+        inside :meth:`_one_command`, whose lookups share the spec it checked)."""
         with self._lock:
+            if self._spec is not None and getattr(self._command, "checked", False):
+                return self._spec
             stamp = spec_fingerprint(self.mesh_dir)
             if self._spec is None or stamp != self._spec_stamp:
                 from meshsim.sources.registered import with_registered_columns
@@ -246,7 +251,22 @@ class Mesh:
                 self._spec = with_registered_columns(load_mesh(self.mesh_dir, lazy=True))
                 self._spec_stamp = stamp
                 self._invalidate()
+            if getattr(self._command, "depth", 0):
+                self._command.checked = True
             return self._spec
+
+    @contextmanager
+    def _one_command(self) -> Iterator[None]:
+        """Check the spec files for changes once in the block (a stat of every file, which
+        grows with the mesh), not on each of its lookups; per thread, and nestable."""
+        command = self._command
+        command.depth = getattr(command, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            command.depth -= 1
+            if not command.depth:
+                command.checked = False
 
     @property
     def name(self) -> str:
@@ -611,7 +631,9 @@ class Mesh:
             if self._catalog is None:
                 from meshsim.catalog import Catalog
 
-                self._catalog = Catalog(self.workspace, lambda: self.spec)
+                self._catalog = Catalog(
+                    self.workspace, lambda: self.spec, built=lambda: self._state().tables
+                )
             return self._catalog
 
     def products(
@@ -621,9 +643,9 @@ class Mesh:
         all); row counts as :meth:`row_counter` decides for ``as_consumer``."""
         from meshsim.reprs import Listing
 
-        rows = self.catalog.products(
-            as_consumer, count=self.row_counter(as_consumer), limit=limit, offset=offset
-        )
+        with self._one_command():
+            counter = self.row_counter(as_consumer)
+            rows = self.catalog.products(as_consumer, count=counter, limit=limit, offset=offset)
         paged = limit is not None or offset > 0
         total = self.catalog.product_count() if paged else len(rows)
         return Listing(rows, title="published products", total=total)
@@ -640,12 +662,14 @@ class Mesh:
         rules' latest results on the published versions as it may see them."""
         from meshsim.quality.gate import shown_results
 
-        if as_consumer is not None:
-            refusal = self.serving.refusal(product)
-            if refusal is not None:
-                raise refusal
-        details = self.catalog.show(product, as_consumer, count=self.row_counter(as_consumer))
-        return replace(details, quality=shown_results(self, details.product, as_consumer))
+        with self._one_command():
+            if as_consumer is not None:
+                refusal = self.serving.refusal(product)
+                if refusal is not None:
+                    raise refusal
+            counter = self.row_counter(as_consumer)
+            details = self.catalog.show(product, as_consumer, count=counter)
+            return replace(details, quality=shown_results(self, details.product, as_consumer))
 
     # --- data contracts (meshsim.contracts) -------------------------------------------------
 

@@ -47,11 +47,15 @@ class Catalog:
         *,
         clock: Callable[[], datetime] = utcnow,
         create: bool | None = None,
+        built: Callable[[], dict[str, TableRecord]] | None = None,
     ) -> None:
         """``create``: whether a missing catalog may be created (by default only until a
-        build has created it, see :meth:`Workspace.catalog_expected`)."""
+        build has created it, see :meth:`Workspace.catalog_expected`); ``built``: the
+        workspace's table records (the facade's, re-read only when workspace.json changes;
+        by default read on each call)."""
         self.workspace = workspace
         self._spec = spec
+        self._built_tables = built
         self._clock = clock
         if create is None:
             create = not workspace.catalog_expected()
@@ -65,8 +69,10 @@ class Catalog:
         moment = now or self._clock()
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
-    def _product(self, ref: str) -> ProductSpec:
-        spec = self.spec
+    def _product(self, ref: str, spec: MeshSpec | None = None) -> ProductSpec:
+        """The product ``ref`` of ``spec`` (pass the command's spec: each read of
+        :attr:`spec` checks the spec files for changes)."""
+        spec = spec or self.spec
         product = spec.product(ref.lower())
         if product is None:
             raise CatalogError(
@@ -84,6 +90,8 @@ class Catalog:
     # --- publishing --------------------------------------------------------------------------
 
     def _built(self) -> dict[str, TableRecord]:
+        if self._built_tables is not None:
+            return self._built_tables()
         return self.workspace.read_state().tables
 
     def publish(
@@ -98,7 +106,8 @@ class Catalog:
         """Publish a version of a product from the spec and its tables' current versions
         (read from the workspace when not given). Unchanged products keep their version.
         ``principal`` and ``reason`` are audited (a producer's write names its writer)."""
-        product = self._product(product_ref)
+        spec = self.spec
+        product = self._product(product_ref, spec)
         if table_versions is None:
             built = self._built()
             table_versions = {r: v.version for r, v in built.items()}
@@ -107,7 +116,7 @@ class Catalog:
         with self.store.write() as con:
             return publish_version(
                 con,
-                self.spec,
+                spec,
                 product,
                 table_versions,
                 rows or {},
@@ -239,7 +248,7 @@ class Catalog:
         """One product in detail; for ``as_consumer``, what it would see of each column, and
         row counts only as ``count`` gives them (see :mod:`.views`)."""
         spec = self.spec
-        ref = self._product(product_ref).ref
+        ref = self._product(product_ref, spec).ref
         if as_consumer is not None:
             from meshsim.policy.access import require_consumer
 
@@ -250,12 +259,14 @@ class Catalog:
             schema = views.latest_schema(con, ref)
             assert schema is not None
             history = views.versions(con, ref)
-            requests = self._requests(con, product=ref)
+            # the product's approved requests and the count of its pending ones, through the
+            # (product, state) index: not its decided history nor anyone else's
+            approved = self._requests(con, state="approved", product=ref)
+            pending = views.pending_count(con, ref)
             quality = latest_results(con, ref)
         history = views.recount(history, views.counter_for(as_consumer, count))
-        active = [r for r in requests if r.active(now)]
-        pending = sum(1 for r in requests if r.state == "pending")
-        policies = self._merge(spec.policies, active)
+        active = [r for r in approved if r.active(now)]
+        policies = self._merge(views.product_policies(spec, ref), active, spec)
         updated = self._updated_at(ref, history, spec)
         details = views.show(
             spec,
@@ -304,7 +315,7 @@ class Catalog:
         spec = self.spec
         require_consumer(spec, consumer)
         actor = authenticate(spec, consumer)
-        product = self._product(product_ref)
+        product = self._product(product_ref, spec)
         plain_text(reason, what="the reason")
         if not reason or not reason.strip():
             raise CatalogError(
@@ -361,7 +372,8 @@ class Catalog:
         with self.store.write() as con:
             workflow.expire_due(con, now, actor.os_user)
             request = workflow.load_request(con, request_id)
-            return action(con, spec, self._product(request.product), request, actor, *args, now)
+            product = self._product(request.product, spec)
+            return action(con, spec, product, request, actor, *args, now)
 
     def approve(
         self,
@@ -393,8 +405,7 @@ class Catalog:
             approved = self._requests(con, state="approved", consumer=consumer)
             return [r for r in approved if r.active(now)]
 
-    def _merge(self, base: Policies, active: list[Request]) -> Policies:
-        spec = self.spec
+    def _merge(self, base: Policies, active: list[Request], spec: MeshSpec) -> Policies:
         grants, filters = list(base.grants), list(base.row_filters)
         for request in active:
             extra = workflow.request_policies(spec, request)
@@ -405,7 +416,7 @@ class Catalog:
     def subscription_policies(self, now: datetime | None = None) -> Policies:
         """The active approved subscriptions as grants to each consumer itself, plus the row
         filters owners attached; to be merged with the spec's policies by the query layer."""
-        return self._merge(Policies(), self._active(self._now(now)))
+        return self._merge(Policies(), self._active(self._now(now)), self.spec)
 
     def effective_policies(
         self,
@@ -416,8 +427,9 @@ class Catalog:
         """``policies`` (the spec's by default) plus the active subscriptions (of ``consumer``
         only, when given: a subscription grants its own consumer, so another's never changes
         what ``consumer`` may read, and a query reads its consumer's rows, not every one)."""
-        base = policies if policies is not None else self.spec.policies
-        return self._merge(base, self._active(self._now(now), consumer))
+        spec = self.spec
+        base = policies if policies is not None else spec.policies
+        return self._merge(base, self._active(self._now(now), consumer), spec)
 
     def subscriptions(self, consumer: str | None = None) -> list[dict[str, Any]]:
         """Active subscriptions from approved requests, then the grants mesh.yaml declares."""

@@ -227,12 +227,13 @@ def _tag_text(tags: dict[str, str]) -> str:
 
 
 def _index(con: sqlite3.Connection, spec: MeshSpec, product: ProductSpec) -> None:
-    """Replace the product's rows in the full-text index: product, tables, columns."""
+    """Replace the product's rows of the full-text index (``search_rows``, which triggers
+    index): product, tables, columns."""
     p = product.product
     domain = spec.domain(product.domain)
     assert domain is not None
     owners = " ".join(x for x in (p.owner, domain.domain.owner_team, product.domain) if x)
-    con.execute("DELETE FROM search_index WHERE product = ?", (product.ref,))
+    con.execute("DELETE FROM search_rows WHERE product = ?", (product.ref,))
     entries = [(product.ref, "product", p.name, p.description, _tag_text(p.tags))]
     for table in p.tables:
         ref = f"{product.domain}.{table.name}"
@@ -246,7 +247,7 @@ def _index(con: sqlite3.Connection, spec: MeshSpec, product: ProductSpec) -> Non
                 (f"{ref}.{column.name}", "column", column.name, column.description, tags)
             )
     con.executemany(
-        "INSERT INTO search_index (ref, product, kind, name, description, tags, owner)"
+        "INSERT INTO search_rows (ref, product, kind, name, description, tags, owner)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             (ref, product.ref, kind, name, desc, tags, owners)

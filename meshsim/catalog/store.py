@@ -32,159 +32,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from meshsim.catalog.backup import check_not_behind
+from meshsim.catalog.backup import check_not_behind, forget_copied_changes
+from meshsim.catalog.schema import MIGRATIONS, SCHEMA_VERSION
 from meshsim.errors import CatalogError
 
 DB_FILE = "catalog.db"
 BUSY_TIMEOUT_MS = 30_000
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: products, versions, requests, the audit log, the search index
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    INSERT INTO meta VALUES ('revision', 0);
-
-    CREATE TABLE products (
-        ref TEXT PRIMARY KEY,
-        domain TEXT NOT NULL,
-        name TEXT NOT NULL,
-        owner TEXT,
-        description TEXT NOT NULL,
-        latest_version INTEGER NOT NULL,
-        published_at TEXT NOT NULL
-    );
-    CREATE TABLE product_versions (
-        product TEXT NOT NULL REFERENCES products(ref),
-        version INTEGER NOT NULL,
-        published_at TEXT NOT NULL,
-        spec_fingerprint TEXT NOT NULL,
-        tables TEXT NOT NULL,      -- JSON: table ref -> Delta version
-        rows TEXT NOT NULL,        -- JSON: table ref -> row count (or null)
-        schema TEXT NOT NULL,      -- JSON: the product spec as published
-        PRIMARY KEY (product, version)
-    );
-    CREATE TABLE spec_grants (
-        name TEXT PRIMARY KEY,
-        consumers TEXT NOT NULL,   -- JSON list of consumer names or '*'
-        scope TEXT NOT NULL,       -- JSON: the grant as declared in mesh.yaml
-        published_at TEXT NOT NULL
-    );
-    CREATE TABLE requests (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        consumer TEXT NOT NULL,
-        product TEXT NOT NULL REFERENCES products(ref),
-        reason TEXT NOT NULL,
-        tables TEXT NOT NULL,            -- JSON list of table refs asked for
-        columns TEXT NOT NULL,           -- JSON list of column refs asked for ([] = whole tables)
-        expires_at TEXT,
-        state TEXT NOT NULL
-            CHECK (state IN ('pending', 'approved', 'rejected', 'revoked', 'expired')),
-        created_at TEXT NOT NULL,
-        decided_by TEXT,
-        decided_at TEXT,
-        comment TEXT,
-        granted_tables TEXT,             -- JSON, set on approval (may be narrower than asked)
-        granted_columns TEXT,
-        row_filter TEXT,
-        auto_approved INTEGER NOT NULL DEFAULT 0,
-        ended_by TEXT,
-        ended_at TEXT
-    );
-    CREATE INDEX requests_state ON requests (state, expires_at);
-    CREATE INDEX requests_consumer ON requests (consumer);
-
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        time TEXT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('query', 'decision', 'publish')),
-        consumer TEXT,
-        principal TEXT,             -- who decided or published
-        request_id INTEGER,
-        product TEXT,
-        transition TEXT,            -- e.g. pending->approved
-        sql TEXT,
-        decision TEXT NOT NULL,     -- allowed|refused|error for queries; the new state otherwise
-        reason TEXT,
-        tables TEXT,
-        columns TEXT,
-        policies TEXT,
-        rows INTEGER,
-        duration_ms REAL
-    );
-    CREATE INDEX audit_consumer ON audit (consumer);
-    CREATE INDEX audit_request ON audit (request_id);
-
-    CREATE VIRTUAL TABLE search_index USING fts5(
-        ref UNINDEXED, product UNINDEXED, kind UNINDEXED,
-        name, description, tags, owner,
-        tokenize = 'unicode61'
-    );
-    """,
-    # 2: the OS user behind each audit record, next to the principal (identity); the records
-    # written before have none
-    """
-    ALTER TABLE audit ADD COLUMN os_user TEXT;
-    """,
-    # 3: producers' write attempts (kind 'write'), allowed or refused; SQLite cannot change
-    # a CHECK constraint in place, so the table is rebuilt with the same rows and ids
-    """
-    CREATE TABLE audit_v3 (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        time TEXT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('query', 'decision', 'publish', 'write')),
-        consumer TEXT,
-        principal TEXT,
-        request_id INTEGER,
-        product TEXT,
-        transition TEXT,
-        sql TEXT,
-        decision TEXT NOT NULL,
-        reason TEXT,
-        tables TEXT,
-        columns TEXT,
-        policies TEXT,
-        rows INTEGER,
-        duration_ms REAL,
-        os_user TEXT
-    );
-    INSERT INTO audit_v3 SELECT id, time, kind, consumer, principal, request_id, product,
-        transition, sql, decision, reason, tables, columns, policies, rows, duration_ms, os_user
-        FROM audit;
-    DROP TABLE audit;
-    ALTER TABLE audit_v3 RENAME TO audit;
-    CREATE INDEX audit_consumer ON audit (consumer);
-    CREATE INDEX audit_request ON audit (request_id);
-    """,
-    # 4: quality rule results, each with the table version it checked (meshsim.quality);
-    # sample keys are data values, recomputed for each viewer by 'meshsim check', never stored
-    """
-    CREATE TABLE quality_results (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        checked_at TEXT NOT NULL,
-        trigger TEXT NOT NULL CHECK (trigger IN ('check', 'build', 'write', 'publish')),
-        product TEXT NOT NULL,
-        table_ref TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        rule TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        severity TEXT NOT NULL CHECK (severity IN ('error', 'warn')),
-        status TEXT NOT NULL CHECK (status IN ('passed', 'failed', 'error')),
-        failing_rows INTEGER,
-        observed TEXT,
-        message TEXT NOT NULL
-    );
-    CREATE INDEX quality_results_rule ON quality_results (product, table_ref, rule, id);
-    """,
-    # 5 (issue 17, meshes at enterprise size): the lookups of show, the request workflow
-    # and the listings by product, consumer and state use an index at 100,000 requests
-    """
-    CREATE INDEX IF NOT EXISTS requests_product_state ON requests (product, state);
-    CREATE INDEX IF NOT EXISTS requests_consumer_state ON requests (consumer, state, id);
-    CREATE INDEX IF NOT EXISTS audit_product ON audit (product, id);
-    CREATE INDEX IF NOT EXISTS audit_kind ON audit (kind, id);
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Store:
@@ -194,7 +47,7 @@ class Store:
     ``synchronous = NORMAL`` in WAL mode keeps the database consistent on any crash and loses
     at most the last transactions on power loss; FULL would fsync on every audited query.
     After each committed change (but a query's audit record, see
-    :mod:`meshsim.catalog.backup`) the catalog is copied to its backup.
+    :mod:`meshsim.catalog.backup`) the backup is brought up to date with the rows it changed.
     """
 
     def __init__(self, governance_dir: Path, *, create: bool = True) -> None:
@@ -340,15 +193,17 @@ class Store:
     def write(self, *, backup: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction holding the write lock from its first statement; rolled back on
         error. A committed change is then copied to the backup, unless ``backup`` is false
-        (the caller journals it instead)."""
+        (the caller journals it instead); the change log's rows the backup already holds are
+        dropped under the write lock first."""
         con = self._connect()
         with catalog_errors(self.path):
-            before = con.total_changes
             con.execute("BEGIN IMMEDIATE")
             try:
                 if backup:
-                    check_not_behind(con, self.path)  # under the write lock: no change races it
+                    # under the write lock: no change races it
+                    forget_copied_changes(con, check_not_behind(con, self.path))
                     start = revision(con)
+                before = con.total_changes
                 yield con
                 changed = con.total_changes != before
                 if backup and changed and revision(con) == start:

@@ -121,6 +121,12 @@ def product_total(con: sqlite3.Connection) -> int:
     return int(con.execute("SELECT count(*) FROM products").fetchone()[0])
 
 
+def pending_count(con: sqlite3.Connection, product: str) -> int:
+    """How many requests for ``product`` wait for a decision (an index count)."""
+    sql = "SELECT count(*) FROM requests WHERE product = ? AND state = 'pending'"
+    return int(con.execute(sql, (product,)).fetchone()[0])
+
+
 def subscriber_counts(
     con: sqlite3.Connection, now: datetime, products: list[str] | None = None
 ) -> dict[str, int]:
@@ -258,6 +264,25 @@ def show(
         as_consumer=as_consumer,
         pending_requests=pending,
     )
+
+
+def product_policies(spec: MeshSpec, product: str) -> Policies:
+    """The spec's policies with only the grants that can cover a table of ``product`` (those
+    through ``all``, the product, or its tables, as :mod:`meshsim.policy.index` sorts them):
+    what ``show`` resolves, without indexing every grant of mesh.yaml again once merged
+    with the product's subscriptions. An unnamed grant keeps the name its position gave it."""
+    from meshsim.policy.index import policy_index
+
+    policies = spec.policies
+    found = spec.product(product)
+    index = policy_index(spec, policies)
+    tables = [spec.table(f"{found.domain}.{t.name}") for t in found.product.tables] if found else []
+    kept = sorted({i for t in tables if t is not None for i in index.grants_on(t)})
+    grants = [
+        g if g.name else g.model_copy(update={"name": f"grant[{i}]"})
+        for i, g in ((i, policies.grants[i]) for i in kept)
+    ]
+    return policies.model_copy(update={"grants": grants})
 
 
 def subscribers(

@@ -101,8 +101,13 @@ def excluded_columns(spec: MeshSpec, consumer_name: str, table: TableSpec) -> se
     """Columns of ``table`` that a spec grant selecting the consumer explicitly withholds
     (``exclude_columns``): a decision of governance that self-service must not undo."""
     consumer = require_consumer(spec, consumer_name)
+    excluding = spec.memo.get("excluding_grants")
+    if excluding is None:  # once per spec: few grants exclude columns, every request asks
+        excluding = spec.memo["excluding_grants"] = [
+            g for g in spec.policies.grants if g.exclude_columns
+        ]
     withheld: set[str] = set()
-    for grant in spec.policies.grants:
+    for grant in excluding:
         if selects(grant, consumer):
             withheld |= _columns_of(grant.exclude_columns, table)
     return withheld

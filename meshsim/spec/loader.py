@@ -489,28 +489,43 @@ def load_mesh(root: str | Path, *, lazy: bool = False) -> MeshSpec:
 def spec_fingerprint(root: str | Path) -> str:
     """Cheap change detection: name, size and mtime of every spec file and folder.
 
-    Only the three levels a mesh has are scanned (mesh.yaml, <domain>/domain.yaml,
-    <domain>/products/*.yaml), with os.scandir: this runs before every query.
+    Only the three levels a mesh has are looked at (mesh.yaml, <domain>/domain.yaml,
+    <domain>/products/*.yaml), with os.scandir and one stat per file: this runs before every
+    command. A folder's own mtime stands for the files added to or removed from it, so a
+    domain folder is not listed, only its ``domain.yaml`` and ``products`` looked at (a folder
+    of data beside the spec, such as a generated mesh's ``_data/``, holds no spec file).
     """
     parts: list[str] = []
 
-    def scan(folder: str, depth: int) -> None:
+    def stat(path: str, what: str) -> os.stat_result | None:
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
-            try:
-                if entry.is_dir() and depth < 2:
-                    parts.append(f"{entry.path}:{entry.stat().st_mtime_ns}")
-                    scan(entry.path, depth + 1)
-                elif entry.name.endswith(".yaml"):
-                    stat = entry.stat()
-                    parts.append(f"{entry.path}:{stat.st_size}:{stat.st_mtime_ns}")
-            except OSError as exc:  # a link to itself (ELOOP), a file it may not read
-                raise SpecError([f"{entry.path}: cannot read: {exc.strerror}"]) from None
+            return os.stat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # a link to itself (ELOOP), a file it may not read
+            raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
 
-    scan(str(root), 0)
+    def files(folder: str) -> list[os.DirEntry[str]]:
+        try:
+            return list(os.scandir(folder))
+        except OSError:
+            return []
+
+    def add(path: str, found: os.stat_result | None) -> None:
+        parts.append(f"{path}:{found.st_size}:{found.st_mtime_ns}" if found else f"{path}:-")
+
+    for entry in files(str(root)):
+        if entry.is_dir():
+            add(entry.path, stat(entry.path, "folder"))
+            add(f"{entry.path}/domain.yaml", stat(f"{entry.path}/domain.yaml", "file"))
+            products = f"{entry.path}/products"
+            add(products, stat(products, "folder"))
+            for product in files(products):
+                if product.name.endswith(".yaml"):
+                    add(product.path, stat(product.path, "file"))
+        elif entry.name.endswith(".yaml"):
+            add(entry.path, stat(entry.path, "file"))
+    parts.sort()
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
