@@ -775,7 +775,7 @@ class Mesh:
                     plan_store=PlanStore(
                         self.workspace.governance / PLAN_FOLDER,
                         mesh_key=self.workspace.mesh_key(),
-                        spec_digest=lambda: spec.fingerprint,
+                        spec_stamp=self._spec_stamp or "",
                     ),
                 )
             return self._engine

@@ -2,7 +2,7 @@
 planning (the engine's own plan cache, :mod:`meshsim.query.cache`, dies with its engine).
 
 An entry is found by everything a plan's consumer-side part depends on: the meshsim code
-and the versions of sqlglot and DuckDB, the spec's content digest, the consumer, the
+and the versions of sqlglot and DuckDB, the spec files' stamp, the consumer, the
 fingerprint of the policies in force for it (grants, subscriptions, masks, row filters),
 the query bounds and the text. It holds the skeleton (the consumer's query as bound, each
 table a placeholder), which table and scan kind each placeholder reads, and the table
@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
@@ -113,23 +114,16 @@ def code_stamp() -> str:
 class PlanStore:
     """The verified plans of one workspace's engine, in ``folder`` (made owner-only)."""
 
-    def __init__(self, folder: Path, *, mesh_key: bytes, spec_digest: Callable[[], str]) -> None:
+    def __init__(self, folder: Path, *, mesh_key: bytes, spec_stamp: str) -> None:
         self.folder = folder
-        #: the content digest of the spec the engine plans with (asked once, when first needed)
-        self._spec_digest = spec_digest
-        self._spec: list[str] = []
+        #: the stamp of the spec files the engine's spec was loaded from (name, size and
+        #: modification time of each: what tells the mesh to reload it)
+        self.spec_stamp = spec_stamp
         self._key = hmac.new(bytes(mesh_key), _KEY_LABEL, hashlib.sha256).digest()
 
-    @property
-    def spec_digest(self) -> str:
-        if not self._spec:
-            self._spec.append(self._spec_digest())
-        return self._spec[0]
-
     def prepare(self) -> None:
-        """What the first lookup would do once: the code stamp and the spec's digest."""
+        """What the first lookup would do once: the code stamp."""
         code_stamp()
-        self.spec_digest  # noqa: B018 - computing it is the point
 
     def _mac(self, data: bytes) -> str:
         return hmac.new(self._key, data, hashlib.sha256).hexdigest()
@@ -137,7 +131,7 @@ class PlanStore:
     def entry_key(self, attempt: Attempt, text: str, bounds: QueryBounds) -> str:
         material = [
             code_stamp(),
-            self.spec_digest,
+            self.spec_stamp,
             attempt.consumer,
             attempt.fingerprint,
             list(astuple(bounds)),
@@ -198,7 +192,7 @@ class PlanStore:
         body = stored.model_dump_json().encode()
         data = self._mac(body).encode() + b"\n" + body
         path = self._path(key)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
