@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +20,14 @@ from meshsim.query.plan_store import PLAN_FOLDER
 from tests.conftest import edit
 
 PHONES = "SELECT c_phone FROM customer.customer ORDER BY c_custkey LIMIT 3"
+
+
+@pytest.fixture
+def workspace(workspace: Path) -> Path:
+    """The private copy of the built workspace, without the plans other tests' queries
+    stored in the shared one."""
+    shutil.rmtree(workspace / "governance" / PLAN_FOLDER, ignore_errors=True)
+    return workspace
 
 
 def run(workspace: Path, consumer: str, text: str, mesh_dir: Path | None = None):
