@@ -46,6 +46,7 @@ from meshsim.spec.models import (
     LocationSource,
     ParquetSource,
     SqlSource,
+    Table,
     TpchSource,
 )
 from meshsim.spec.sources import location_path
@@ -332,21 +333,43 @@ def _write_table(
     delta: Any, table: TableSpec, path: Path, data: Any, exists: bool
 ) -> tuple[int, int | None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    version = delta.write(
-        path,
-        data,
-        mode="overwrite" if exists else "create",
-        partition_by=table.table.partition_by or None,
-        column_mapping=table.table.column_mapping,
-        description=table.table.description or None,
-        table=table.ref,
-        # every written table takes the declared schema of this build (a generated one too:
-        # a column dropped from the spec otherwise fails the cast after other tables wrote)
-        schema_mode="overwrite" if exists else None,
-    )
+    with _in_declared_order(table, data) as rows:
+        version = delta.write(
+            path,
+            rows,
+            mode="overwrite" if exists else "create",
+            partition_by=table.table.partition_by or None,
+            column_mapping=table.table.column_mapping,
+            description=table.table.description or None,
+            table=table.ref,
+            # every written table takes the declared schema of this build (a generated one
+            # too: a column dropped from the spec otherwise fails the cast after others wrote)
+            schema_mode="overwrite" if exists else None,
+        )
     from meshsim.storage.snapshot import load_snapshot
 
     return version, load_snapshot(path, table=table.ref).num_records
+
+
+def write_order(table: Table) -> list[str]:
+    """The columns a build sorts ``table``'s rows by: its ``sort_by``, then its primary key."""
+    return [*table.sort_by, *(k for k in table.primary_key if k not in table.sort_by)]
+
+
+@contextmanager
+def _in_declared_order(table: TableSpec, data: Any) -> Iterator[Any]:
+    """``data`` sorted by the table's ``sort_by`` columns, then its primary key (so that a
+    build writes the same files each time), or as it comes when it declares no order."""
+    columns = write_order(table.table)
+    if not table.table.sort_by:
+        yield data
+        return
+    import tempfile
+
+    from meshsim import engine
+
+    with tempfile.TemporaryDirectory(prefix="meshsim-sort-") as spill:
+        yield engine.sorted_rows(data, columns, spill_dir=spill)
 
 
 # --- what each kind of source writes ---------------------------------------------------------

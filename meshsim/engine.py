@@ -399,6 +399,12 @@ def run_arrow(
     return _guarded(con, read, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
 
 
+def run_statement(con, sql: str, *, timeout_s: float | None, consumer: str | None = None) -> None:
+    """Run meshsim's own statement ``sql`` (a ``CREATE TABLE ... AS``) on a fresh cursor,
+    under a time limit; engine errors as in :func:`run_arrow`."""
+    _guarded(con, lambda cursor: cursor.execute(sql), timeout_s=timeout_s, consumer=consumer)
+
+
 def load_arrow(con, name: str, data: pa.Table) -> None:
     """Store ``data`` as the table ``name`` of ``con``'s database, visible to every cursor
     (an Arrow object registered on a connection is seen by that connection only)."""
@@ -416,6 +422,39 @@ def load_arrow(con, name: str, data: pa.Table) -> None:
         con.execute(create.sql(dialect="duckdb"))
     finally:
         con.unregister(staged)
+
+
+#: rows per batch of :func:`sorted_rows`'s stream
+SORTED_BATCH_ROWS = 256 * 1024
+
+
+def sorted_rows(
+    data: pa.Table | pa.RecordBatchReader, columns: Sequence[str], *, spill_dir: str
+) -> pa.RecordBatchReader:
+    """``data``'s rows in order of ``columns`` (ascending, nulls last), as a stream of its own
+    schema. DuckDB sorts within the engine's memory limit and spills the rest under
+    ``spill_dir`` (a table larger than memory sorts too); the stream closes its connection
+    when read to the end."""
+    import pyarrow as pa
+    from sqlglot import exp
+
+    con = _open(None, None)
+    con.execute("SET temp_directory = ?", [spill_dir])
+    con.execute("SET preserve_insertion_order = false")
+    con.register("meshsim_rows", data)
+    keys = [exp.Ordered(this=exp.column(c, quoted=True), nulls_first=False) for c in columns]
+    query = exp.select("*").from_(exp.to_table("meshsim_rows", quoted=True)).order_by(*keys)
+    schema = data.schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in con.sql(query.sql(dialect="duckdb")).to_arrow_reader(SORTED_BATCH_ROWS):
+                # DuckDB's own Arrow types (a string for a large_string...) back to the input's
+                yield batch.cast(schema)
+        finally:
+            con.close()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def explain_bound(

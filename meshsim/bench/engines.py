@@ -267,16 +267,26 @@ class PolarsSQL(Engine):
     dialect = "postgres"
 
     def prepare(self) -> None:
-        import polars as pl
-
-        self.ctx = pl.SQLContext()
-        for ref in self.table_refs():
-            self.ctx.register(ref.replace(".", "_"), pl.scan_delta(self.mesh.locate(ref)))
-        self._domains = self.domains()
+        self._run = polars_runner({ref: self.mesh.locate(ref) for ref in self.table_refs()})
 
     def run(self, sql: str) -> pa.Table:
-        text = flatten_tables(sql, self._domains, dialect=self.dialect)
-        return self.ctx.execute(text, eager=False).collect().to_arrow()
+        return self._run(sql)
+
+
+def polars_runner(locations: dict[str, str]) -> Callable[[str], pa.Table]:
+    """Run a query text on Polars over the Delta tables at ``locations`` (by mesh name)."""
+    import polars as pl
+
+    ctx = pl.SQLContext()
+    for ref, location in locations.items():
+        ctx.register(ref.replace(".", "_"), pl.scan_delta(location))
+    domains = frozenset(ref.split(".")[0] for ref in locations)
+
+    def run(sql: str) -> pa.Table:
+        text = flatten_tables(sql, domains, dialect=PolarsSQL.dialect)
+        return ctx.execute(text, eager=False).collect().to_arrow()
+
+    return run
 
 
 class DeltaRsSQL(Engine):

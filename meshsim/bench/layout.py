@@ -8,7 +8,13 @@ the other tables are read where they are. Each choice then runs the same queries
 connection configured like meshsim's engine, the runs of every choice interleaved (query by
 query, round by round) so that the load of a shared machine falls on all of them alike.
 Each ratio is the choice's median over the baseline's, the baseline being delta-rs's own
-defaults (1,048,576-row groups, snappy, dictionary pages).
+defaults (1,048,576-row groups, snappy, dictionary pages) over the rows in primary key order
+(the order TPC-H generates them in). A layout either keeps that key order or sorts by the
+tables' declared ``sort_by`` (:func:`meshsim.build.write_order`), as meshsim's build does.
+
+The peer users would pick instead, Polars (``scan_delta``), runs on the same Delta tables of
+the layouts in :data:`POLARS_ON`, interleaved with the rest: its rows say whether raw DuckDB,
+which meshsim runs on, is ahead of it on each layout.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,33 +35,48 @@ if TYPE_CHECKING:
 
 REWRITTEN = ("sales.lineitem", "sales.orders", "customer.customer")
 QUERIES = ("q01", "q03", "q04", "q06", "q10", "q12", "q13", "q18")
-BASELINE = "delta-rs defaults: 1,048,576-row groups, snappy, dictionary"
-CHOSEN = "122,880-row groups, snappy, dictionary (meshsim)"
+BASELINE = "delta-rs defaults: 1,048,576-row groups, snappy, dictionary, key order"
+KEY_ORDER = "122,880-row groups, key order"
+CHOSEN = "122,880-row groups, snappy, dictionary, sorted by sort_by (meshsim)"
 
-#: choice -> (layout overrides for :func:`meshsim.storage.delta.writer_properties`, settings)
+#: choice -> (layout overrides for :func:`meshsim.storage.delta.writer_properties`, plus
+#: ``sorted``: rows in declared ``sort_by`` order rather than key order; DuckDB settings)
 CHOICES: dict[str, tuple[dict[str, Any], dict[str, bool | int | str]]] = {
-    BASELINE: ({"max_row_group_size": 1_048_576}, {}),
+    BASELINE: ({"max_row_group_size": 1_048_576, "sorted": False}, {}),
+    KEY_ORDER: ({"sorted": False}, {}),
     CHOSEN: ({}, {}),
-    "61,440-row groups": ({"max_row_group_size": 61_440}, {}),
-    "122,880-row groups, uncompressed": ({"compression": "UNCOMPRESSED"}, {}),
-    "122,880-row groups, zstd": ({"compression": "ZSTD"}, {}),
-    "122,880-row groups, no dictionary": ({"dictionary": False}, {}),
+    "1,048,576-row groups, sorted": ({"max_row_group_size": 1_048_576}, {}),
+    "61,440-row groups, sorted": ({"max_row_group_size": 61_440}, {}),
+    "sorted, uncompressed": ({"compression": "UNCOMPRESSED"}, {}),
+    "sorted, zstd": ({"compression": "ZSTD"}, {}),
+    "sorted, no dictionary": ({"dictionary": False}, {}),
     "meshsim layout + parquet_metadata_cache": ({}, {"parquet_metadata_cache": True}),
     "meshsim layout + preserve_insertion_order off": ({}, {"preserve_insertion_order": False}),
 }
+#: the layouts Polars also reads (its rows are named "Polars on <layout>")
+POLARS_ON = (KEY_ORDER, CHOSEN)
 
 
-def _rewrite(mesh: Mesh, ref: str, target: Path, layout: dict[str, Any]) -> list[str]:
-    """``ref``'s current rows as a new Delta table at ``target``; its data files."""
+def _rewrite(mesh: Mesh, ref: str, target: Path, layout: dict[str, Any]) -> None:
+    """``ref``'s current rows as a new Delta table at ``target``, in declared order unless
+    ``layout["sorted"]`` is false (then in primary key order)."""
+    import tempfile
+
     import pyarrow.dataset as ds
 
+    from meshsim import engine
+    from meshsim.build import write_order
     from meshsim.storage import delta
-    from meshsim.storage.snapshot import load_snapshot
 
+    overrides = dict(layout)
+    table = mesh.spec.table(ref)
+    assert table is not None  # REWRITTEN names tables of the example mesh
+    order = write_order(table.table) if overrides.pop("sorted", True) else table.table.primary_key
     files = [f.path for f in mesh.snapshot(ref).files]
     reader = ds.dataset(files, format="parquet").scanner().to_reader()
-    delta.write(target, reader, mode="create", table=ref, layout=layout)
-    return [f.path for f in load_snapshot(target, table=ref).files]
+    with tempfile.TemporaryDirectory(prefix="meshsim-layout-sort-") as spill:
+        rows = engine.sorted_rows(reader, order, spill_dir=spill) if order else reader
+        delta.write(target, rows, mode="create", table=ref, layout=overrides)
 
 
 def _size_mb(paths: list[str]) -> float:
@@ -75,43 +97,55 @@ def _connection(files: dict[str, list[str]], settings: dict[str, bool | int | st
 
 
 def layout(mesh: Mesh, *, runs: int = 5, console: Console | None = None) -> dict[str, Any]:
+    from meshsim.bench.engines import polars_runner
+
     console = console or NullConsole()
     texts = {q.name: q.sql for q in queries.tpch(list(QUERIES))}
     base_files = {t.ref: [f.path for f in mesh.snapshot(t.ref).files] for t in mesh.spec.tables()}
     with tempfile.TemporaryDirectory(prefix="meshsim-layout-") as tmp:
-        layouts: dict[str, dict[str, list[str]]] = {}
-        connections = {}
+        layouts: dict[str, dict[str, Path]] = {}  # layout -> its rewritten tables' folders
+        runners: dict[str, Callable[[str], Any]] = {}
+        connections = []
         sizes = {}
         for i, (choice, (overrides, settings)) in enumerate(CHOICES.items()):
             key = repr(sorted(overrides.items()))
             if key not in layouts:
                 console.note(f"layout: writing {choice}")
-                layouts[key] = {
-                    ref: _rewrite(mesh, ref, Path(tmp) / str(i) / ref.replace(".", "_"), overrides)
-                    for ref in REWRITTEN
-                }
-            rewritten = layouts[key]
+                folder = Path(tmp) / str(i)
+                layouts[key] = {ref: folder / ref.replace(".", "_") for ref in REWRITTEN}
+                for ref, target in layouts[key].items():
+                    _rewrite(mesh, ref, target, overrides)
+            rewritten = {ref: _files(target, ref) for ref, target in layouts[key].items()}
+            con = _connection({**base_files, **rewritten}, settings)
+            connections.append(con)
+            runners[choice] = _duckdb_runner(con)
             sizes[choice] = _size_mb([p for paths in rewritten.values() for p in paths])
-            connections[choice] = _connection({**base_files, **rewritten}, settings)
-        medians: dict[str, dict[str, float]] = {choice: {} for choice in CHOICES}
+            if choice in POLARS_ON:
+                located = {t.ref: mesh.locate(t.ref) for t in mesh.spec.tables()}
+                polars = f"Polars on {choice}"
+                runners[polars] = polars_runner(
+                    {**located, **{ref: str(t) for ref, t in layouts[key].items()}}
+                )
+                sizes[polars] = sizes[choice]
+        medians: dict[str, dict[str, float]] = {choice: {} for choice in runners}
         try:
             for name, sql in texts.items():
                 console.note(f"layout: {name}")
-                samples: dict[str, list[float]] = {choice: [] for choice in CHOICES}
-                for con in connections.values():
-                    con.sql(sql).to_arrow_table()  # warm-up
+                samples: dict[str, list[float]] = {choice: [] for choice in runners}
+                for run in runners.values():
+                    run(sql)  # warm-up
                 for _ in range(runs):
-                    for choice, con in connections.items():
+                    for choice, run in runners.items():
                         started = time.perf_counter()
-                        con.sql(sql).to_arrow_table()
+                        run(sql)
                         samples[choice].append(time.perf_counter() - started)
-                for choice in CHOICES:
+                for choice in runners:
                     medians[choice][name] = statistics.median(samples[choice])
         finally:
-            for con in connections.values():
+            for con in connections:
                 con.close()
     rows = []
-    for choice in CHOICES:
+    for choice in runners:
         ratios = {q: medians[choice][q] / medians[BASELINE][q] for q in texts}
         geomean = math.exp(sum(math.log(r) for r in ratios.values()) / len(ratios))
         rows.append(
@@ -128,7 +162,18 @@ def layout(mesh: Mesh, *, runs: int = 5, console: Console | None = None) -> dict
         "note": f"{', '.join(REWRITTEN)} rewritten per layout by meshsim's Delta writer "
         f"(size_mb: their data files); median of {runs} interleaved runs per query and "
         f"choice, 2 threads, 1 GB; below 1 is faster than the baseline ({BASELINE}); "
-        f"meshsim writes: {CHOSEN}",
+        f"'Polars on' rows: Polars over that layout's Delta tables, against the same "
+        f"baseline; meshsim writes: {CHOSEN}",
         "columns": ["choice", "size_mb", "geomean", *texts],
         "rows": rows,
     }
+
+
+def _files(target: Path, ref: str) -> list[str]:
+    from meshsim.storage.snapshot import load_snapshot
+
+    return [f.path for f in load_snapshot(target, table=ref).files]
+
+
+def _duckdb_runner(con: Any) -> Callable[[str], Any]:
+    return lambda sql: con.sql(sql).to_arrow_table()

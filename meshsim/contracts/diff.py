@@ -121,7 +121,7 @@ def _freshness(ref: str, old: str | None, new: str | None) -> list[Change]:
 
 def _table(ref: str, old: Table, new: Table) -> list[Change]:
     changes: list[Change] = []
-    for field in ("description", "tags", "partition_by", "source", "column_mapping"):
+    for field in ("description", "tags", "partition_by", "sort_by", "source", "column_mapping"):
         if getattr(old, field) != getattr(new, field):
             changes.append(Change(f"table {field} changed", ref, _both(old, new, field), False))
     if old.primary_key != new.primary_key:

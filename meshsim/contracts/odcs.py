@@ -146,6 +146,7 @@ def _schema_object(domain: str, table: Table) -> SchemaObject:
         "columnMapping": table.column_mapping,
         "primaryKey": None if _keys_in_columns(table.primary_key, table) else table.primary_key,
         "partitionBy": None if _keys_in_columns(table.partition_by, table) else table.partition_by,
+        "sortBy": table.sort_by or None,
     }
     return SchemaObject(
         name=table.name,

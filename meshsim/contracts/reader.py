@@ -182,7 +182,7 @@ def _table(obj: SchemaObject, domain: str, where: str, problems: list[str]) -> d
         read.refuse("physicalType", "meshsim tables are 'table'")
     if read("logicalType") not in (None, "object"):
         read.refuse("logicalType", "a schema object is 'object'")
-    known = ("source", "columnMapping", "primaryKey", "partitionBy")
+    known = ("source", "columnMapping", "primaryKey", "partitionBy", "sortBy")
     custom = read("customProperties")
     extra = _custom_values(custom, where, known, problems)
     columns, pks, parts = [], [], []
@@ -212,6 +212,9 @@ def _table(obj: SchemaObject, domain: str, where: str, problems: list[str]) -> d
     }
     if extra.get("source") is not None:
         table["source"] = extra["source"]
+    if extra.get("sortBy") is not None:
+        sort_by = extra["sortBy"]
+        table["sort_by"] = sort_by if isinstance(sort_by, list) else [sort_by]
     read.refuse_unread()
     return table
 

@@ -231,14 +231,19 @@ def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
         stand_ins[name] = select
         # bind made each placeholder appear exactly once, quoted
         skeleton = skeleton.replace(f'"{placeholder}"', f'"{name}"')
-    explained = duck.explain_with_stand_ins(
-        engine.duck,
-        skeleton,
-        stand_ins,
-        timeout_s=attempt.time_left,
-        consumer=attempt.consumer,
-        limit_s=attempt.limit_s,
-    )
+    try:
+        explained = duck.explain_with_stand_ins(
+            engine.duck,
+            skeleton,
+            stand_ins,
+            timeout_s=attempt.time_left,
+            consumer=attempt.consumer,
+            limit_s=attempt.limit_s,
+        )
+    except duck.EngineFailure as exc:
+        # making the stand-ins (CREATE ... WITH NO DATA) can decode a first page already
+        _require_plan_files(engine, plan, exc)
+        raise
     verify_bound_plan(
         explained, series=plan.series, stand_ins=frozenset(stand_ins), consumer=attempt.consumer
     )
@@ -256,7 +261,7 @@ def verify_scan(engine: GovernedEngine, scan: GovernedScan, attempt: Attempt) ->
     if not checked.get(scan.sql):
         crosscheck(
             duck.serialize_sql(engine.connection, select),
-            ctes=frozenset(),
+            ctes=scan.keysets,  # its only table names: the key sets it was bound to
             files=scan.files,
             consumer=attempt.consumer,
             scan=True,
@@ -268,7 +273,7 @@ def verify_scan(engine: GovernedEngine, scan: GovernedScan, attempt: Attempt) ->
             consumer=attempt.consumer,
             limit_s=attempt.limit_s,
         )
-        verify_bound_plan(alone, consumer=attempt.consumer)
+        verify_bound_plan(alone, keysets=scan.keysets, consumer=attempt.consumer)
         checked.put(scan.sql, True)
     return stand_in_name(engine.planner.nonce, scan.sql), select
 

@@ -32,6 +32,7 @@ from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies, RowFilter
 
 if TYPE_CHECKING:
+    from meshsim.query.keysets import KeySets
     from meshsim.query.travel import VersionColumns
     from meshsim.storage.snapshot import Snapshot, SnapshotCache
 
@@ -207,6 +208,9 @@ class Planner:
         self.snapshots = snapshots if snapshots is not None else SnapshotCache()
         self.caches = caches if caches is not None else QueryCaches()
         self.nonce = secrets.token_hex(4)
+        #: where row filters' lookups are computed ahead (the engine's connection); None:
+        #: every lookup stays inline
+        self.keysets: KeySets | None = None
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -500,11 +504,22 @@ class Planner:
         select = governed_select(
             table_access, snapshot, compiled, key=self.mesh_key, attributes=attributes, gated=gated
         )
+        sql, keysets = select.sql(dialect="duckdb"), frozenset[str]()
+        if self.keysets is not None and compiled:
+            # DuckDB's text reads each lookup it can from its key set; the tree keeps the
+            # inline lookup (Spark runs it, explain shows it): the same rows either way
+            ahead, keysets = self.keysets.substitute(compiled, frozenset(lookup_files))
+            if keysets:
+                sql = governed_select(
+                    table_access, snapshot, ahead, key=self.mesh_key, attributes=attributes,
+                    gated=gated,
+                ).sql(dialect="duckdb")  # fmt: skip
         scan = GovernedScan(
             select,
-            select.sql(dialect="duckdb"),
+            sql,
             frozenset({f.path for f in snapshot.files} | lookup_files),
             lookup_pins,
+            keysets,
         )
         self.caches.scans.put(key, scan)
         return scan

@@ -35,6 +35,8 @@ class GovernedScan:
     sql: str  # ``select`` generated once (duckdb dialect), spliced into the final SQL
     files: frozenset[str]
     lookups: tuple[tuple[str, int], ...]  # tables the row filters read, with their versions
+    #: the key sets ``sql`` reads (:mod:`meshsim.query.keysets`); ``select`` reads none
+    keysets: frozenset[str] = frozenset()
 
     def explain_sql(self) -> str:
         """The scan as a consumer may see it: masks and filters as they run, each raw storage

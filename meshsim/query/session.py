@@ -90,6 +90,12 @@ class GovernedEngine:
             publications=publications,
             serves=serves,
         )
+        from meshsim.query.keysets import KeySets
+        from meshsim.query.rewrite import SCAN_MARK
+
+        self.planner.keysets = KeySets(
+            lambda: self.duck, f"{SCAN_MARK}{self.planner.nonce}_", self.limits.timeout_s
+        )
         #: the planning rules, in order (data: a test or a benchmark may run a prefix)
         self.plan_rules: tuple[Rule, ...] = pipeline.PLAN_RULES
         #: verified plans that outlive this engine (:mod:`meshsim.query.plan_store`)

@@ -24,8 +24,10 @@ a governed scan, and binding all of it again for every new text cost more than t
 planning together. So it is checked in two parts that bind exactly as the whole does:
 
 * each governed scan alone, once per scan SQL (``SELECT * FROM (<scan>) AS s``): a scan names
-  no table (its parse-level check refuses any table name), so nothing around it can change
-  what its names bind to; it is the same text wherever it is spliced;
+  no table but its key sets (its parse-level check refuses any other table name, and a key
+  set's name ``__meshsim_scan_<nonce>_k<hash>`` is one consumer text may not contain), so
+  nothing around it can change what its names bind to; it is the same text wherever it is
+  spliced, and a ``SEQ_SCAN`` in it is accepted only of its key sets;
 * the skeleton with each scan replaced by its *stand-in*: an empty temporary table of the
   scan's columns and types, on the verifier only (:func:`meshsim.engine.explain_with_stand_ins`),
   named ``__meshsim_scan_<nonce>_t<hash>``, a name consumer text may not contain. Every name
@@ -80,15 +82,17 @@ def verify_bound_plan(
     *,
     series: bool = False,
     stand_ins: frozenset[str] = frozenset(),
+    keysets: frozenset[str] = frozenset(),
     consumer: str | None = None,
 ) -> frozenset[str]:
     """Refuse unless every source operator of the bound plan is one meshsim bound.
 
     ``explained`` is DuckDB's ``EXPLAIN (FORMAT JSON)`` text of the final SQL (or of the
     skeleton over ``stand_ins``, the names of the plan's stand-in tables, the only tables it
-    may scan); ``series`` says whether the consumer's query may use
-    ``range``/``generate_series``. Returns the set of source operator names seen (for tests
-    and the benchmarks' stage report).
+    may scan); ``keysets`` are the key sets a governed scan was bound to (tables of the
+    engine's database, :mod:`meshsim.query.keysets`); ``series`` says whether the consumer's
+    query may use ``range``/``generate_series``. Returns the set of source operator names
+    seen (for tests and the benchmarks' stage report).
     """
     try:
         plan = json.loads(explained)
@@ -110,7 +114,7 @@ def verify_bound_plan(
             continue
         if kind in INTERNAL_SOURCES and not function:
             continue
-        if kind == "SEQ_SCAN" and _stand_in(info, stand_ins):
+        if kind == "SEQ_SCAN" and (_stand_in(info, stand_ins) or _key_set(info, keysets)):
             continue
         raise _refuse(f"DuckDB bound a scan meshsim did not bind ({kind})", consumer)
     return frozenset(seen)
@@ -121,6 +125,13 @@ def _stand_in(info: Any, stand_ins: frozenset[str]) -> bool:
     table = info.get("Table") if isinstance(info, dict) else None
     prefix = '"temp".main.'
     return isinstance(table, str) and table.startswith(prefix) and table[len(prefix) :] in stand_ins
+
+
+def _key_set(info: Any, keysets: frozenset[str]) -> bool:
+    """A scan of one of the scan's key sets (``memory.main.<name>``: the in-memory database)."""
+    table = info.get("Table") if isinstance(info, dict) else None
+    prefix = "memory.main."
+    return isinstance(table, str) and table.startswith(prefix) and table[len(prefix) :] in keysets
 
 
 def _refuse(reason: str, consumer: str | None) -> PlanRefused:

@@ -96,6 +96,14 @@ def check_products(spec: MeshSpec) -> Iterator[Problem]:
                         f"table '{table.name}': key column '{key}' is not a column"
                         f"{_suggest(key, names)}",
                     )
+            for key in table.sort_by:
+                if names and key not in names:
+                    yield Problem(
+                        "error",
+                        where,
+                        f"table '{table.name}': sort_by column '{key}' is not a column"
+                        f"{_suggest(key, names)}",
+                    )
 
 
 def _check_mapped_timestamps(where: str, table: Table) -> Iterator[Problem]:

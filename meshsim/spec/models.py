@@ -410,6 +410,11 @@ class Table(Strict):
     columns: list[Column] = Field(default_factory=list)
     partition_by: list[ColumnName] = Field(default_factory=list)
     primary_key: list[ColumnName] = Field(default_factory=list)
+    sort_by: list[ColumnName] = Field(
+        default_factory=list,
+        description="columns the rows are written in order of (the primary key breaks ties), "
+        "so that readers skip the Parquet row groups a range filter on them excludes",
+    )
     tags: dict[Name, Name] = Field(default_factory=dict)
     source: Source | None = None
     column_mapping: bool = Field(

@@ -107,6 +107,8 @@ def test_no_change_no_changes():
             {"table": {"description": "One per order."}},
             ("table description changed", "shop.orders", False),
         ),
+        # the order rows are stored in changes no answer, only which row groups a reader skips
+        ({"table": {"sort_by": ["amount"]}}, ("table sort_by changed", "shop.orders", False)),
         ({"freshness_sla": "2d"}, ("freshness SLA loosened", "shop.orders", True)),
         ({"freshness_sla": "30m"}, ("freshness SLA tightened", "shop.orders", False)),
         ({"freshness_sla": None}, ("freshness SLA removed", "shop.orders", True)),

@@ -159,8 +159,10 @@ def test_verify_accepts_a_table_scan_only_of_the_plans_own_stand_ins() -> None:
 
 def test_each_scan_is_bound_once_and_new_texts_bind_only_the_skeleton(fresh, monkeypatch) -> None:
     """The bound-plan check of a new text binds its skeleton over the scans' stand-ins; each
-    governed scan is bound alone once (the final SQL, which runs, is unchanged)."""
+    governed scan is bound alone once, and so is each row filter's key set query, when the
+    scan is compiled (the final SQL, which runs, is unchanged)."""
     from meshsim import engine as duck
+    from meshsim.query.keysets import KEYS_ALIAS
     from meshsim.query.rewrite import SCAN_MARK
 
     engine, _ = fresh
@@ -169,14 +171,20 @@ def test_each_scan_is_bound_once_and_new_texts_bind_only_the_skeleton(fresh, mon
         real = getattr(duck, name)
 
         def counted(*args, _real=real, _name=name, **kwargs):
-            calls.append(_name)
+            calls.append("key set" if KEYS_ALIAS in str(args[1]) else _name)
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(duck, name, counted)
     join = "FROM customer.customer c JOIN sales.orders o ON o.o_custkey = c.c_custkey"
     session = engine.session("eu_marketing_analyst")
     first = session.sql(f"SELECT count(*) AS n {join}").fetchall()
-    assert calls == ["explain_bound", "explain_bound", "explain_with_stand_ins"]
+    assert calls == [
+        "key set",  # customers: the nations of the consumer's region
+        "key set",  # orders: the customers of the consumer's region
+        "explain_bound",
+        "explain_bound",
+        "explain_with_stand_ins",
+    ]
     names = list(engine.duck.stand_ins.values())
     assert len(names) == 2 and all(n.startswith(SCAN_MARK) for n in names)
     calls.clear()
