@@ -85,6 +85,15 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _sql_digest(sql: str, nonce: str) -> str:
+    """The digest of governed SQL made by an engine whose nonce is ``nonce``: the nonce left
+    out of meshsim's reserved names (a key set's, :mod:`meshsim.query.keysets`), whose rest is
+    a hash of what they hold; consumer text cannot contain the reserved prefix."""
+    from meshsim.query.rewrite import SCAN_MARK
+
+    return _digest(sql.replace(f"{SCAN_MARK}{nonce}_", f"{SCAN_MARK}_"))
+
+
 _CODE_STAMP: list[str] = []
 
 
@@ -239,7 +248,10 @@ def _storable(key: str, attempt: Attempt, planner: Planner, plan: Plan) -> Store
             return None
         scans.append(
             StoredScan(
-                placeholder=placeholder, table=use.ref, gated=gated, sql_digest=_digest(scan.sql)
+                placeholder=placeholder,
+                table=use.ref,
+                gated=gated,
+                sql_digest=_sql_digest(scan.sql, planner.nonce),
             )
         )
     return StoredPlan(
@@ -254,7 +266,7 @@ def _storable(key: str, attempt: Attempt, planner: Planner, plan: Plan) -> Store
         lookups=dict(plan.lookups),
         series=plan.series,
         wrapper=plan.wrapper,
-        sql_digest=_digest(plan.sql),
+        sql_digest=_sql_digest(plan.sql, planner.nonce),
     )
 
 
@@ -286,7 +298,7 @@ def _remake(stored: StoredPlan, attempt: Attempt, planner: Planner) -> Plan | No
                 gated=stored_scan.gated,
             )
         scan = made[kind]
-        if not hmac.compare_digest(_digest(scan.sql), stored_scan.sql_digest):
+        if not hmac.compare_digest(_sql_digest(scan.sql, planner.nonce), stored_scan.sql_digest):
             return None
         token = f'"{stored_scan.placeholder}"'
         if sql.count(token) != 1:
@@ -294,7 +306,7 @@ def _remake(stored: StoredPlan, attempt: Attempt, planner: Planner) -> Plan | No
         sql = sql.replace(token, f"({scan.sql})")
         scans[stored_scan.placeholder] = scan
         files |= scan.files
-    if not hmac.compare_digest(_digest(sql), stored.sql_digest):
+    if not hmac.compare_digest(_sql_digest(sql, planner.nonce), stored.sql_digest):
         return None
     tables = [TablePlan(t.ref, t.version, accesses[t.ref], t.columns) for t in stored.tables]
     tree = sqlglot.parse_one(stored.skeleton, read="duckdb")  # for an engine that needs it
