@@ -777,6 +777,7 @@ class Mesh:
         spec = self.spec
         with self._lock:
             if self._engine is None:
+                from meshsim.query.plan_store import PLAN_FOLDER, PlanStore
                 from meshsim.query.session import GovernedEngine
                 from meshsim.system import with_system_tables
 
@@ -795,6 +796,11 @@ class Mesh:
                     published=self.published_version,
                     publications=self.publications,
                     serves=self.serving.require_served,
+                    plan_store=PlanStore(
+                        self.workspace.governance / PLAN_FOLDER,
+                        mesh_key=self.workspace.mesh_key(),
+                        spec_stamp=self._spec_stamp or "",
+                    ),
                 )
             return self._engine
 

@@ -10,6 +10,9 @@ Timing rules:
 - **cold**: a fresh engine (``prepare()`` untimed: connect, register tables), the operating
   system's page cache dropped when this process may (``/proc/sys/vm/drop_caches``, root only;
   the report says whether it could), then the first run of the query. ``runs`` samples.
+  meshsim keeps verified plans in the workspace (:mod:`meshsim.query.plan_store`), as a
+  user's next session would find them: a cold run of a text the workspace ran before (the
+  first cold sample of a new workspace plans it) is not planned again.
 - **warm**: one prepared engine per engine for all queries; one untimed run, then ``runs``
   timed runs.
 - The median of the samples is what the report compares.

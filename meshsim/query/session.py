@@ -33,6 +33,7 @@ from meshsim.spec.models import Policies
 
 if TYPE_CHECKING:
     from meshsim.engine import EngineLimits
+    from meshsim.query.plan_store import PlanStore
     from meshsim.storage.snapshot import SnapshotCache
 
 KEY_REDACTED = "<mesh-key>"
@@ -59,6 +60,7 @@ class GovernedEngine:
         published: Callable[[str], int | None] | None = None,
         publications: Callable[[str], Sequence[int]] | None = None,
         serves: Callable[[str], None] | None = None,
+        plan_store: PlanStore | None = None,
     ) -> None:
         from dataclasses import replace
 
@@ -96,6 +98,8 @@ class GovernedEngine:
         )
         #: the planning rules, in order (data: a test or a benchmark may run a prefix)
         self.plan_rules: tuple[Rule, ...] = pipeline.PLAN_RULES
+        #: verified plans that outlive this engine (:mod:`meshsim.query.plan_store`)
+        self.plan_store = plan_store
         self._allowed_paths = list(allowed_paths)
         self._con = None
         self._lock = threading.Lock()
@@ -188,6 +192,8 @@ class GovernedEngine:
             name, select = pipeline.verify_scan(self, scan, attempt)
             stand_ins[name] = select
         duck.explain_with_stand_ins(self.duck, "", stand_ins, timeout_s=self.limits.timeout_s)
+        if self.plan_store is not None:
+            self.plan_store.prepare()
 
     def plan(self, attempt: Attempt) -> Plan:
         """The verified plan of ``attempt``: from the plan cache while every table it read is
@@ -207,13 +213,30 @@ class GovernedEngine:
         if cached is not None and self._table_versions(cached[1]) == cached[1]:
             attempt.plan, attempt.cached = cached[0], True
             return cached[0]
-        pipeline.run_rules(self, attempt, rules)
-        plan = attempt.plan
-        assert plan is not None
+        store = self._plan_store(attempt)
+        stored_key = store.entry_key(attempt, text, self.bounds) if store is not None else ""
+        plan = None
+        if store is not None:
+            plan = store.load(stored_key, attempt, self.planner, self._table_versions)
+            attempt.cached = plan is not None
+        if plan is None:
+            pipeline.run_rules(self, attempt, rules)
+            plan = attempt.plan
+            assert plan is not None
+            if store is not None:
+                store.save(stored_key, attempt, self.planner, plan)
+        attempt.plan = plan
         # the versions the plan was bound to, not re-read now: a commit that lands while
         # planning must make the plan stale, not be recorded as seen
         self.caches.plans.put(key, (plan, tuple(sorted(plan.bound.items()))))
         return plan
+
+    def _plan_store(self, attempt: Attempt) -> PlanStore | None:
+        """The plan store, for an attempt it can serve: planned by the whole rule pipeline
+        (a test or benchmark may run a prefix), run on DuckDB."""
+        if self.plan_rules is not pipeline.PLAN_RULES or attempt.engine != "duckdb":
+            return None
+        return self.plan_store
 
     def run(self, attempt: Attempt, *, execute: bool = True) -> Attempt:
         """Plan (and run) ``attempt``; audited exactly once, whatever happens."""

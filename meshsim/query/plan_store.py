@@ -1,0 +1,327 @@
+"""Verified plans kept in the workspace, so that a new session's first run of a text skips
+planning (the engine's own plan cache, :mod:`meshsim.query.cache`, dies with its engine).
+
+An entry is found by everything a plan's consumer-side part depends on: the meshsim code
+and the versions of sqlglot and DuckDB, the spec files' stamp, the consumer, the
+fingerprint of the policies in force for it (grants, subscriptions, masks, row filters),
+the query bounds and the text. It holds the skeleton (the consumer's query as bound, each
+table a placeholder), which table and scan kind each placeholder reads, and the table
+versions the plan was bound to. Loading it *remakes* every governed scan with the current
+planner (its access now, its policies now, the published snapshot now) and accepts the
+plan only when
+
+- every table is still at its bound version (as the engine's own cache checks),
+- each remade scan is the one the plan was verified with (same SQL), and the whole
+  statement is the one verified (same SQL, by digest),
+- the file is authentic: it carries an HMAC under a key derived from the mesh key (who
+  cannot read the key cannot write a plan that is run), and its name is the HMAC of its key.
+
+Anything else is a miss and the text is planned anew; a write that fails (a read-only
+workspace, a full disk) leaves the query unaffected. Time-travel reads are not stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import astuple
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+if TYPE_CHECKING:
+    from meshsim.query.pipeline import Attempt
+    from meshsim.query.rewrite import Plan, Planner
+    from meshsim.query.scans import GovernedScan
+    from meshsim.query.validate import QueryBounds
+
+#: the store's folder in the workspace's governance account (beside the mesh key)
+PLAN_FOLDER = "plans"
+#: entries one workspace keeps (the oldest are removed past it)
+MAX_PLANS = 2048
+#: a plan file larger than this is not read (a plan is a query's text and a few names)
+MAX_PLAN_BYTES = 4 * 1024 * 1024
+_KEY_LABEL = b"meshsim plan store v1"
+
+
+class StoredScan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    placeholder: str
+    table: str
+    gated: bool
+    sql_digest: str
+
+
+class StoredTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    ref: str
+    version: int
+    columns: tuple[str, ...]
+
+
+class StoredPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    key: str  # the entry's key digest: a file copied under another name is refused
+    skeleton: str
+    scans: tuple[StoredScan, ...]
+    tables: tuple[StoredTable, ...]
+    ctes: tuple[str, ...]
+    bound: dict[str, int]
+    lookups: dict[str, int]
+    series: bool
+    wrapper: str
+    sql_digest: str
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sql_digest(sql: str, nonce: str) -> str:
+    """The digest of governed SQL made by an engine whose nonce is ``nonce``: the nonce left
+    out of meshsim's reserved names (a key set's, :mod:`meshsim.query.keysets`), whose rest is
+    a hash of what they hold; consumer text cannot contain the reserved prefix."""
+    from meshsim.query.rewrite import SCAN_MARK
+
+    return _digest(sql.replace(f"{SCAN_MARK}{nonce}_", f"{SCAN_MARK}_"))
+
+
+_CODE_STAMP: list[str] = []
+
+
+def code_stamp() -> str:
+    """The meshsim code (name, size and modification time of every module) and the versions
+    of the libraries that parse and bind: a plan made by other code is never served. Once
+    per process."""
+    if not _CODE_STAMP:
+        import duckdb
+        import sqlglot
+
+        import meshsim
+
+        root = Path(meshsim.__file__).parent
+        parts = [f"duckdb {duckdb.__version__}", f"sqlglot {sqlglot.__version__}"]
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    stat = os.stat(os.path.join(folder, name))
+                    relative = os.path.relpath(os.path.join(folder, name), root)
+                    parts.append(f"{relative}:{stat.st_size}:{stat.st_mtime_ns}")
+        _CODE_STAMP.append(_digest("\n".join(parts)))
+    return _CODE_STAMP[0]
+
+
+class PlanStore:
+    """The verified plans of one workspace's engine, in ``folder`` (made owner-only)."""
+
+    def __init__(self, folder: Path, *, mesh_key: bytes, spec_stamp: str) -> None:
+        self.folder = folder
+        #: the stamp of the spec files the engine's spec was loaded from (name, size and
+        #: modification time of each: what tells the mesh to reload it)
+        self.spec_stamp = spec_stamp
+        self._key = hmac.new(bytes(mesh_key), _KEY_LABEL, hashlib.sha256).digest()
+
+    def prepare(self) -> None:
+        """What the first lookup would do once: the code stamp."""
+        code_stamp()
+
+    def _mac(self, data: bytes) -> str:
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()
+
+    def entry_key(self, attempt: Attempt, text: str, bounds: QueryBounds) -> str:
+        material = [
+            code_stamp(),
+            self.spec_stamp,
+            attempt.consumer,
+            attempt.fingerprint,
+            list(astuple(bounds)),
+            text,
+        ]
+        return self._mac(json.dumps(material).encode())
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"{key}.json"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def load(
+        self,
+        key: str,
+        attempt: Attempt,
+        planner: Planner,
+        versions: Callable[[tuple[tuple[str, int], ...]], tuple[tuple[str, int], ...]],
+    ) -> Plan | None:
+        """The stored plan of ``key`` remade with ``planner`` now, or None (a miss);
+        ``versions`` gives the version each of the plan's tables is read at now."""
+        stored = self._read(key)
+        if stored is None:
+            return None
+        pins = tuple(sorted(stored.bound.items()))
+        if versions(pins) != pins:
+            return None
+        return _remake(stored, attempt, planner)
+
+    def _read(self, key: str) -> StoredPlan | None:
+        try:
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            data = os.read(fd, MAX_PLAN_BYTES + 1)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        mac, _, body = data.partition(b"\n")
+        if len(data) > MAX_PLAN_BYTES or not hmac.compare_digest(mac, self._mac(body).encode()):
+            return None
+        try:
+            stored = StoredPlan.model_validate_json(body)
+        except ValidationError:
+            return None
+        return stored if hmac.compare_digest(stored.key, key) else None
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def save(self, key: str, attempt: Attempt, planner: Planner, plan: Plan) -> None:
+        """Keep ``plan`` (verified) under ``key``, if it can be remade: every table read at
+        its published version, and each placeholder's scan the one the planner makes."""
+        stored = _storable(key, attempt, planner, plan)
+        if stored is None:
+            return
+        body = stored.model_dump_json().encode()
+        data = self._mac(body).encode() + b"\n" + body
+        path = self._path(key)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+            self._prune()
+        except OSError:  # a cache: the query does not depend on it being written
+            tmp.unlink(missing_ok=True)
+
+    def _prune(self) -> None:
+        entries = [e for e in os.scandir(self.folder) if e.name.endswith(".json")]
+        if len(entries) <= MAX_PLANS:
+            return
+        entries.sort(key=lambda e: e.stat().st_mtime_ns)
+        for entry in entries[: len(entries) - MAX_PLANS * 9 // 10]:
+            Path(entry.path).unlink(missing_ok=True)
+
+
+def _storable(key: str, attempt: Attempt, planner: Planner, plan: Plan) -> StoredPlan | None:
+    resolved = attempt.resolved
+    if resolved is None or len(resolved.uses) != len(plan.scans):
+        return None
+    if any(use.version is not None or use.timestamp is not None for use in resolved.uses):
+        return None
+    assert attempt.policies is not None
+    access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
+    scans = []
+    # bind makes one placeholder per table use, in the order of the uses
+    for (placeholder, scan), use in zip(plan.scans.items(), resolved.uses, strict=True):
+        table_access = access(use.ref)
+        gated = next(
+            (
+                g
+                for g in (False, True)
+                if planner.current_scan(
+                    attempt.consumer, attempt.fingerprint, table_access, gated=g
+                ).sql
+                == scan.sql
+            ),
+            None,
+        )
+        if gated is None:
+            return None
+        scans.append(
+            StoredScan(
+                placeholder=placeholder,
+                table=use.ref,
+                gated=gated,
+                sql_digest=_sql_digest(scan.sql, planner.nonce),
+            )
+        )
+    return StoredPlan(
+        key=key,
+        skeleton=plan.skeleton,
+        scans=tuple(scans),
+        tables=tuple(
+            StoredTable(ref=t.ref, version=t.version, columns=t.columns) for t in plan.tables
+        ),
+        ctes=tuple(sorted(plan.ctes)),
+        bound=dict(plan.bound),
+        lookups=dict(plan.lookups),
+        series=plan.series,
+        wrapper=plan.wrapper,
+        sql_digest=_sql_digest(plan.sql, planner.nonce),
+    )
+
+
+def _remake(stored: StoredPlan, attempt: Attempt, planner: Planner) -> Plan | None:
+    import sqlglot
+    from sqlglot import exp
+
+    from meshsim.query.rewrite import Plan, TablePlan
+
+    assert attempt.policies is not None
+    access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
+    # the serving gate and the grant of every table read, now
+    accesses = {ref: access(ref) for ref in sorted({s.table for s in stored.scans})}
+    if not all(a.granted for a in accesses.values()) or any(
+        t.ref not in accesses for t in stored.tables
+    ):
+        return None
+    made: dict[tuple[str, bool], GovernedScan] = {}
+    scans = {}
+    sql = stored.skeleton
+    files: set[str] = set()
+    for stored_scan in stored.scans:
+        kind = (stored_scan.table, stored_scan.gated)
+        if kind not in made:
+            made[kind] = planner.current_scan(
+                attempt.consumer,
+                attempt.fingerprint,
+                accesses[stored_scan.table],
+                gated=stored_scan.gated,
+            )
+        scan = made[kind]
+        if not hmac.compare_digest(_sql_digest(scan.sql, planner.nonce), stored_scan.sql_digest):
+            return None
+        token = f'"{stored_scan.placeholder}"'
+        if sql.count(token) != 1:
+            return None
+        sql = sql.replace(token, f"({scan.sql})")
+        scans[stored_scan.placeholder] = scan
+        files |= scan.files
+    if not hmac.compare_digest(_sql_digest(sql, planner.nonce), stored.sql_digest):
+        return None
+    tables = [TablePlan(t.ref, t.version, accesses[t.ref], t.columns) for t in stored.tables]
+    tree = sqlglot.parse_one(stored.skeleton, read="duckdb")  # for an engine that needs it
+    if not isinstance(tree, exp.Query):
+        return None
+    return Plan(
+        sql,
+        tree,
+        tables,
+        frozenset(files),
+        frozenset(stored.ctes),
+        dict(stored.lookups),
+        stored.skeleton,
+        scans,
+        dict(stored.bound),
+        stored.series,
+        stored.wrapper,
+    )
