@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -202,6 +204,7 @@ class Planner:
         #: ``ref -> None``, raising when the table's product may not be served now (its
         #: files hold unpublished breaking changes: :mod:`meshsim.contracts.live`)
         self.serves = serves or (lambda ref: None)
+        self._attempt = threading.local()  # the tables served in this thread's attempt
         self.mesh_key = bytes(mesh_key)
         #: ``consumer -> policies in force`` (None: every consumer's)
         self._policies = policies or (lambda consumer: spec.policies)
@@ -289,6 +292,29 @@ class Planner:
 
     # -- rule inputs -------------------------------------------------------------------------
 
+    @contextmanager
+    def one_attempt(self) -> Iterator[None]:
+        """Within: the serving gate is asked once per table, as the policies are read once
+        per attempt (its rules ask for a table's access many times; the gate stats the spec
+        files and reads the catalog revision each time). Per thread; nestable."""
+        if getattr(self._attempt, "served", None) is not None:
+            yield
+            return
+        self._attempt.served = set()
+        try:
+            yield
+        finally:
+            self._attempt.served = None
+
+    def require_served(self, ref: str) -> None:
+        """Raise when ``ref``'s product may not be served now (:attr:`serves`)."""
+        served = getattr(self._attempt, "served", None)
+        if served is not None and ref in served:
+            return
+        self.serves(ref)
+        if served is not None:
+            served.add(ref)
+
     def access_for(self, consumer: str, fingerprint: str, policies: Policies):
         """``ref -> TableAccess`` for one consumer and policy version."""
 
@@ -300,7 +326,7 @@ class Planner:
     def _access(self, consumer: str, fingerprint: str, ref: str, policies: Policies) -> TableAccess:
         """resolve_access, once per consumer, policy version and table: resolving walks every
         policy, so without this planning time would grow with the number of policies."""
-        self.serves(ref)  # before the cache: a publish can end the refusal, an edit start one
+        self.require_served(ref)  # before the cache: a publish can end a refusal, an edit start one
         return self.caches.access.get_or_make(
             (consumer, fingerprint, ref), lambda: resolve_access(self.spec, consumer, ref, policies)
         )

@@ -196,8 +196,13 @@ class GovernedEngine:
             self.plan_store.prepare()
 
     def plan(self, attempt: Attempt) -> Plan:
-        """The verified plan of ``attempt``: from the plan cache while every table it read is
-        still at the version it was bound to, else by :attr:`plan_rules`."""
+        """The verified plan of ``attempt``: from a plan cache while every table it read is
+        still at the version it was bound to and its product is served, else by
+        :attr:`plan_rules`."""
+        with self.planner.one_attempt():
+            return self._plan(attempt)
+
+    def _plan(self, attempt: Attempt) -> Plan:
         rules, text = self.plan_rules, attempt.text
         if attempt.params is not None:
             # the key is the text with the values bound: parse (which binds them) runs first
@@ -211,6 +216,10 @@ class GovernedEngine:
         key = (attempt.consumer, attempt.fingerprint, text)
         cached = self.caches.plans.get(key)
         if cached is not None and self._table_versions(cached[1]) == cached[1]:
+            # the gate's answer is not in the key: a product withheld since (an edit, a
+            # publish from another checkout) is refused as planning it would be
+            for ref in sorted({t.ref for t in cached[0].tables}):
+                self.planner.require_served(ref)
             attempt.plan, attempt.cached = cached[0], True
             return cached[0]
         store = self._plan_store(attempt)

@@ -1,0 +1,87 @@
+"""A cached plan (the engine's in memory, the workspace's plan store) is served only when a
+fresh plan would be: a product withheld since the plan was cached (:mod:`meshsim.contracts.
+live`) is refused from either cache, and the serving gate is asked once per table and
+attempt, not once per rule."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from meshsim.contracts.live import WithheldProductError
+from meshsim.mesh import Mesh
+from tests.conftest import edit
+
+COUNT = "SELECT count(*) FROM shop.orders"
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> tuple[Path, Path]:
+    """The minimal mesh (meshsim init), built and published."""
+    mesh_dir = Mesh.init(tmp_path / "mesh")
+    workspace = tmp_path / "ws"
+    Mesh.build(mesh_dir, workspace).close()
+    return mesh_dir, workspace
+
+
+def _publish_tightened_elsewhere(mesh_dir: Path, workspace: Path) -> None:
+    """Another checkout of the mesh publishes ``ordered_on`` as PII: this checkout's files,
+    unchanged, now loosen its protection, so its product is withheld. Only the catalog
+    changed (not the spec files this process reads)."""
+    other = mesh_dir.parent / "other-checkout"
+    shutil.copytree(mesh_dir, other)
+    edit(
+        other / "shop" / "products" / "orders.yaml",
+        "type: date, classification: internal",
+        "type: date, classification: pii",
+    )
+    with Mesh.open(workspace, mesh_dir=other) as elsewhere:
+        elsewhere.publish("shop.orders")
+
+
+def test_a_product_withheld_after_its_plan_was_cached_is_refused_from_memory(shop):
+    mesh_dir, workspace = shop
+    with Mesh.open(workspace) as mesh:
+        session = mesh.session("analyst")
+        assert session.sql(COUNT).fetchall()[0][0] > 0
+        assert session.sql(COUNT).timings.get("parse") is None  # the in-memory plan
+        _publish_tightened_elsewhere(mesh_dir, workspace)
+        with pytest.raises(WithheldProductError, match="protection loosened shop.orders"):
+            session.sql(COUNT)
+        with pytest.raises(WithheldProductError):
+            session.explain(COUNT)
+    # and from the plan store, in a new session of a new process's engine
+    with Mesh.open(workspace) as mesh, pytest.raises(WithheldProductError):
+        mesh.sql("analyst", COUNT)
+
+
+def _counting_gate(mesh: Mesh) -> list[str]:
+    planner = mesh.engine.planner
+    calls: list[str] = []
+    real = planner.serves
+
+    def counting(ref: str) -> None:
+        calls.append(ref)
+        real(ref)
+
+    planner.serves = counting
+    return calls
+
+
+def test_the_serving_gate_is_asked_once_per_table_and_attempt(workspace: Path):
+    text = (
+        "SELECT n_name, count(*) FROM sales.orders o"
+        " JOIN customer.customer c ON o.o_custkey = c.c_custkey"
+        " JOIN customer.nation n ON c.c_nationkey = n.n_nationkey GROUP BY n_name"
+    )
+    tables = ["customer.customer", "customer.nation", "sales.orders"]
+    with Mesh.open(workspace) as mesh:
+        calls = _counting_gate(mesh)
+        planned = mesh.sql("governance_admin", text)
+        assert "parse" in planned.timings and sorted(calls) == tables
+        calls.clear()
+        again = mesh.sql("governance_admin", text)
+        assert "parse" not in again.timings and sorted(calls) == tables
+        assert again.fetchall() == planned.fetchall()
