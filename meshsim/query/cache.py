@@ -69,8 +69,9 @@ class BoundedCache(Generic[V]):
 class QueryCaches:
     """All caches of one governed engine.
 
-    ``plans``: whole verified plans by (consumer, policy fingerprint, SQL text), reused only
-    while every table they read is still at its bound version. ``scans``: compiled governed
+    ``plans``: whole verified plans by (consumer, policy fingerprint, SQL text, planning
+    rules), reused only while every table they read is still at its bound version and its
+    product is served (the serving gate, asked on every hit). ``scans``: compiled governed
     scans by (consumer, fingerprint, table, location, version, lookup versions).
     ``access``: resolved access by (consumer, fingerprint, table). ``schemas``: the
     consumer's visible schema by (consumer, fingerprint). ``fingerprints``: policies

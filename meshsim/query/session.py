@@ -213,7 +213,8 @@ class GovernedEngine:
             assert attempt.statement is not None
             rules = tuple(r for r in rules if r.name != "parse")
             text = bound_text(attempt.statement, attempt.wrapper)
-        key = (attempt.consumer, attempt.fingerprint, text)
+        # the rules too: a plan a test or benchmark made with a prefix is not the pipeline's
+        key = (attempt.consumer, attempt.fingerprint, text, rules)
         cached = self.caches.plans.get(key)
         if cached is not None and self._table_versions(cached[1]) == cached[1]:
             # the gate's answer is not in the key: a product withheld since (an edit, a

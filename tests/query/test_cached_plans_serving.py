@@ -85,3 +85,18 @@ def test_the_serving_gate_is_asked_once_per_table_and_attempt(workspace: Path):
         again = mesh.sql("governance_admin", text)
         assert "parse" not in again.timings and sorted(calls) == tables
         assert again.fetchall() == planned.fetchall()
+
+
+def test_a_plan_made_by_other_rules_is_not_served_from_memory(workspace: Path):
+    """A test or a benchmark may plan with a prefix or a changed rule: the whole pipeline
+    run afterwards on the same engine plans (and verifies) the text itself."""
+    from meshsim.query import pipeline
+
+    text = "SELECT count(*) FROM customer.region"
+    with Mesh.open(workspace) as mesh:
+        engine = mesh.engine
+        engine.plan_rules = pipeline.PLAN_RULES[:-1]  # no verify-plan
+        assert "verify-plan" not in mesh.sql("governance_admin", text).timings
+        engine.plan_rules = pipeline.PLAN_RULES
+        assert "verify-plan" in mesh.sql("governance_admin", text).timings
+        assert "parse" not in mesh.sql("governance_admin", text).timings  # now its own
