@@ -825,10 +825,12 @@ class Mesh:
             engine.warm(consumer)
 
     def sql(self, consumer: str, text: str, params: Any = None) -> Result:
-        return self.session(consumer).sql(text, params)
+        with self._one_command():  # the session's spec is the query's (one look)
+            return self.session(consumer).sql(text, params)
 
     def explain(self, consumer: str, text: str) -> Explanation:
-        return self.session(consumer).explain(text)
+        with self._one_command():
+            return self.session(consumer).explain(text)
 
     def audit(
         self,
@@ -910,10 +912,14 @@ class ConsumerSession:
 
     def sql(self, text: str, params: Any = None) -> Result:
         """``params`` binds ``?`` / ``$1`` (a list) or ``$name`` (a dict), as in DuckDB."""
-        return self._enrich(self._session.sql, text, params)
+        # one look at the spec files per query: the engine, the policies and the serving gate
+        # (per table) each ask for the spec, a stat of every spec file each time
+        with self.mesh._one_command():
+            return self._enrich(self._session.sql, text, params)
 
     def explain(self, text: str, params: Any = None) -> Explanation:
-        return self._enrich(self._session.explain, text, params)
+        with self.mesh._one_command():
+            return self._enrich(self._session.explain, text, params)
 
     def _enrich(self, call: Any, text: str, params: Any = None) -> Any:
         from meshsim.errors import AccessDenied

@@ -100,3 +100,70 @@ def test_a_plan_made_by_other_rules_is_not_served_from_memory(workspace: Path):
         engine.plan_rules = pipeline.PLAN_RULES
         assert "verify-plan" in mesh.sql("governance_admin", text).timings
         assert "parse" not in mesh.sql("governance_admin", text).timings  # now its own
+
+
+def test_a_subscription_that_expired_is_not_served_from_either_cache(workspace: Path):
+    """No catalog write happens at the expiry: the caches see it because the policies'
+    key (the catalog revision) expires what is due each time it is read."""
+    from datetime import UTC, datetime, timedelta
+
+    from meshsim.catalog import Catalog
+    from meshsim.errors import AccessDenied
+    from meshsim.workspace import Workspace
+    from tests.catalog.conftest import Clock
+
+    clock = Clock()
+    clock.now = datetime.now(UTC)
+    count = "SELECT count(*) FROM sales.orders"
+
+    def mesh_at_clock() -> Mesh:
+        opened = Mesh.open(workspace)
+        return Mesh(
+            opened.workspace,
+            opened.mesh_dir,
+            catalog=Catalog(Workspace.at(workspace), lambda: opened.spec, clock=clock),
+        )
+
+    mesh = mesh_at_clock()
+    until = (clock.now + timedelta(days=2)).date().isoformat()
+    mesh.catalog.request("external_partner", "sales.order_history", "volumes", expires=until)
+    session = mesh.session("external_partner")
+    rows = session.sql(count).fetchall()
+    assert session.sql(count).fetchall() == rows  # from memory
+    other = mesh_at_clock()
+    assert "parse" not in other.sql("external_partner", count).timings  # from the plan store
+    clock.advance(days=4)
+    with pytest.raises(AccessDenied):
+        session.sql(count)
+    with pytest.raises(AccessDenied):
+        other.sql("external_partner", count)
+    mesh.close()
+    other.close()
+
+
+def test_a_query_looks_at_the_spec_files_once(workspace: Path, monkeypatch):
+    """The engine, the policies and the serving gate (once per table) each ask for the spec:
+    one stat of every spec file per query, not one per asker."""
+    import meshsim.mesh as mesh_module
+
+    looks: list[object] = []
+    real = mesh_module.spec_fingerprint
+
+    def counting(root):
+        looks.append(root)
+        return real(root)
+
+    text = "SELECT count(*) FROM sales.orders o JOIN customer.customer c ON o_custkey = c_custkey"
+    with Mesh.open(workspace) as mesh:
+        session = mesh.session("governance_admin")
+        session.sql(text)
+        monkeypatch.setattr(mesh_module, "spec_fingerprint", counting)
+        for _ in range(2):
+            looks.clear()
+            session.sql(text)
+            assert len(looks) == 1
+        mesh.engine.caches.plans.clear()
+        for call in (session.explain, lambda t: mesh.sql("governance_admin", t)):
+            looks.clear()
+            call(text)
+            assert len(looks) == 1
