@@ -10,7 +10,9 @@ versions the plan was bound to. Loading it *remakes* every governed scan with th
 planner (its access now, its policies now, the published snapshot now) and accepts the
 plan only when
 
-- every table is still at its bound version (as the engine's own cache checks),
+- every table is still at its bound version (as the engine's own cache checks), and the
+  serving gate (:mod:`meshsim.contracts.live`) still lets through every table it did when
+  the plan was made (a listing such as SHOW TABLES asks it for each table it lists),
 - each remade scan is the one the plan was verified with (same SQL), and the whole
   statement is the one verified (same SQL, by digest),
 - the file is authentic: it carries an HMAC under a key derived from the mesh key (who
@@ -79,6 +81,7 @@ class StoredPlan(BaseModel):
     series: bool
     wrapper: str
     sql_digest: str
+    served: tuple[str, ...]  # the tables the serving gate let through (a listing's too)
 
 
 def _digest(text: str) -> str:
@@ -267,6 +270,7 @@ def _storable(key: str, attempt: Attempt, planner: Planner, plan: Plan) -> Store
         series=plan.series,
         wrapper=plan.wrapper,
         sql_digest=_sql_digest(plan.sql, planner.nonce),
+        served=tuple(sorted(plan.served)),
     )
 
 
@@ -277,6 +281,8 @@ def _remake(stored: StoredPlan, attempt: Attempt, planner: Planner) -> Plan | No
     from meshsim.query.rewrite import Plan, TablePlan
 
     assert attempt.policies is not None
+    for ref in stored.served:  # raises as planning would: a product withheld since
+        planner.require_served(ref)
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
     # the serving gate and the grant of every table read, now
     accesses = {ref: access(ref) for ref in sorted({s.table for s in stored.scans})}
@@ -324,4 +330,5 @@ def _remake(stored: StoredPlan, attempt: Attempt, planner: Planner) -> Plan | No
         dict(stored.bound),
         stored.series,
         stored.wrapper,
+        frozenset(stored.served),
     )

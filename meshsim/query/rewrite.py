@@ -93,6 +93,9 @@ class Plan:
     series: bool = False
     #: DESCRIBE / SUMMARIZE (run around ``sql``) or EXPLAIN (not run), from rule statement
     wrapper: str = ""
+    #: every table the serving gate let through while planning (more than those read: a
+    #: listing such as SHOW TABLES asks for each table it lists); a cache asks again
+    served: frozenset[str] = frozenset()
 
     def explain_sql(self) -> str:
         """``sql`` as a consumer may see it (no storage paths or partition values)."""
@@ -293,16 +296,18 @@ class Planner:
     # -- rule inputs -------------------------------------------------------------------------
 
     @contextmanager
-    def one_attempt(self) -> Iterator[None]:
+    def one_attempt(self) -> Iterator[set[str]]:
         """Within: the serving gate is asked once per table, as the policies are read once
-        per attempt (its rules ask for a table's access many times; the gate stats the spec
-        files and reads the catalog revision each time). Per thread; nestable."""
-        if getattr(self._attempt, "served", None) is not None:
-            yield
+        per attempt (its rules ask for a table's access many times; the gate reads the
+        catalog revision each time); yields the tables it let through. Per thread;
+        nestable."""
+        served = getattr(self._attempt, "served", None)
+        if served is not None:
+            yield served
             return
-        self._attempt.served = set()
+        self._attempt.served = served = set()
         try:
-            yield
+            yield served
         finally:
             self._attempt.served = None
 

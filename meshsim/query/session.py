@@ -199,10 +199,10 @@ class GovernedEngine:
         """The verified plan of ``attempt``: from a plan cache while every table it read is
         still at the version it was bound to and its product is served, else by
         :attr:`plan_rules`."""
-        with self.planner.one_attempt():
-            return self._plan(attempt)
+        with self.planner.one_attempt() as served:
+            return self._plan(attempt, served)
 
-    def _plan(self, attempt: Attempt) -> Plan:
+    def _plan(self, attempt: Attempt, served: set[str]) -> Plan:
         rules, text = self.plan_rules, attempt.text
         if attempt.params is not None:
             # the key is the text with the values bound: parse (which binds them) runs first
@@ -219,7 +219,7 @@ class GovernedEngine:
         if cached is not None and self._table_versions(cached[1]) == cached[1]:
             # the gate's answer is not in the key: a product withheld since (an edit, a
             # publish from another checkout) is refused as planning it would be
-            for ref in sorted({t.ref for t in cached[0].tables}):
+            for ref in sorted(cached[0].served):
                 self.planner.require_served(ref)
             attempt.plan, attempt.cached = cached[0], True
             return cached[0]
@@ -233,6 +233,7 @@ class GovernedEngine:
             pipeline.run_rules(self, attempt, rules)
             plan = attempt.plan
             assert plan is not None
+            plan.served = frozenset(served)
             if store is not None:
                 store.save(stored_key, attempt, self.planner, plan)
         attempt.plan = plan
