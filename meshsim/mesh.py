@@ -24,7 +24,7 @@ from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
     from meshsim.catalog import Catalog
-    from meshsim.catalog.models import ProductDetails, PublishedVersion
+    from meshsim.catalog.models import ProductDetails, PublishedVersion, Request
     from meshsim.catalog.views import RowCounter
     from meshsim.contracts.live import ServingGate
     from meshsim.contracts.service import ContractDiff, ImportedContract
@@ -97,7 +97,7 @@ class Mesh:
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         #: per consumer (None: everyone's subscriptions), keyed by spec and catalog revision
-        self._policies: dict[str | None, tuple[tuple[int, int], Policies]] = {}
+        self._policies: dict[str | None, tuple[tuple[int, int], tuple[Request, ...], Policies]] = {}
         self._lineage_events: LineageEmitter | None = None
         self._serving: Any = None
 
@@ -731,13 +731,20 @@ class Mesh:
         key = (self._spec_version, self.catalog.revision())
         with self._lock:
             cached = self._policies.get(consumer)
-            if cached is None or cached[0] != key:
-                from meshsim.system import with_system_grants
+            if cached is not None and cached[0] == key:
+                return cached[2]
+            active = self.catalog.active_requests(consumer)
+            if cached is not None and cached[0][0] == key[0] and cached[1] == active:
+                # another consumer's request changed the catalog, not these subscriptions:
+                # the same object, so every cache keyed by it stays warm
+                self._policies[consumer] = (key, active, cached[2])
+                return cached[2]
+            from meshsim.system import with_system_grants
 
-                merged = self.catalog.effective_policies(spec.policies, consumer=consumer)
-                cached = (key, with_system_grants(spec, merged))
-                self._policies[consumer] = cached
-            return cached[1]
+            merged = self.catalog.effective_policies(spec.policies, active=active)
+            policies = with_system_grants(spec, merged)
+            self._policies[consumer] = (key, active, policies)
+            return policies
 
     @property
     def serving(self) -> ServingGate:

@@ -50,7 +50,7 @@ class LazyDomains(Sequence[DomainSpec]):
         self.root = root
         self.lines = lines
         #: the files read so far, for change detection (a derived view shares its base's)
-        self.watch = base.watch if base is not None else watch or SpecFiles()
+        self.watch: SpecFiles = base.watch if base is not None else watch or SpecFiles()
         self._base = base
         self._transform = transform
         self._extra = {d.name: d for d in extra}

@@ -459,9 +459,7 @@ def content_digest(root: Path, contents: dict[Path, bytes]) -> str:
 _FIX_HINT = "fix the files above, then run 'meshsim validate'"
 
 
-def load_mesh(
-    root: str | Path, *, lazy: bool = False, watch: SpecFiles | None = None
-) -> MeshSpec:
+def load_mesh(root: str | Path, *, lazy: bool = False, watch: SpecFiles | None = None) -> MeshSpec:
     """Load and validate every spec file under ``root``; raise SpecError listing all problems.
 
     ``lazy``: load mesh.yaml now and each domain's files when the spec is first asked for a

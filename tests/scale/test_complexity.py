@@ -332,3 +332,78 @@ def test_serving_an_unchanged_product_resolves_no_access(
         session = mesh.session(generated.sample_consumer)
         assert session.sql(f"SELECT count(*) FROM {generated.sample_table}").fetchall() == [(3,)]
     assert calls[0] == 0
+
+
+def test_a_catalog_change_indexes_only_the_subscriptions_it_added(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The policy index over mesh.yaml's grants was rebuilt for every catalog revision, and
+    the consumer's subscriptions merged again: the spec's index is built once per spec; a
+    change to the consumer's own subscriptions indexes only what they add; a change to
+    another consumer's leaves this one's policies the same object."""
+    import meshsim
+    import meshsim.catalog.workflow as workflow
+    from meshsim.mesh import Mesh
+    from meshsim.policy.index import PolicyIndex
+
+    generated = generate_mesh(tmp_path / "mesh", 20, CONSUMERS)
+    workspace = tmp_path / "ws"
+    Mesh.build(generated.root, workspace, scale=1).close()
+    consumer, other = generated.sample_consumer, f"c{CONSUMERS - 1:04d}"
+    subscribed = "SELECT count(*) FROM d0001.p1_t0"
+    with meshsim.open(str(workspace)) as mesh:
+
+        def approve(who: str, product: str) -> None:
+            request = mesh.catalog.request(who, product, "why")
+            mesh.catalog.approve(request.id, by=f"{product.split('.')[0]}-team")
+
+        session = mesh.session(consumer)
+        assert session.sql(f"SELECT count(*) FROM {generated.sample_table}").fetchall() == [(3,)]
+        indexed = [0]  # grants an index was built over
+        original = PolicyIndex.__init__
+
+        def counted(self: PolicyIndex, spec: Any, policies: Any, base: Any = None) -> None:
+            indexed[0] += len(policies.grants) - (len(base.policies.grants) if base else 0)
+            original(self, spec, policies, *([base] if base else []))
+
+        monkeypatch.setattr(PolicyIndex, "__init__", counted)
+        for product in ("d0001.p1", "d0001.p2"):
+            approve(consumer, product)
+            assert session.sql(subscribed).fetchall() == [(3,)]
+        assert len(mesh.spec.policies.grants) > 2 * CONSUMERS
+        assert indexed[0] <= 2 * 3, indexed[0]  # its subscriptions' grants and the system's
+        indexed[0] = 0
+        merged = _counting(monkeypatch, workflow, "request_policies")
+        approve(other, "d0001.p1")
+        assert session.sql(subscribed).fetchall() == [(3,)]
+        assert (indexed[0], merged[0]) == (0, 0)
+
+
+def test_an_index_extending_the_specs_answers_as_one_built_from_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import meshsim.policy.index as index_module
+    from meshsim.policy.access import access_matrix
+    from meshsim.spec.models import Grant, RowFilter
+
+    spec = load_mesh(_mesh(tmp_path, 20).root)
+    base = spec.policies
+    extra = [
+        Grant(name="s1", consumers=["c0001"], tables=["d0001.p1_t0"]),
+        Grant(name="s2", consumers=["c0002"], columns=["d0000.p0_t1.amount"]),
+        Grant(name="s3", consumers=["*"], product="d0001.p3"),
+        Grant(name="s4", consumers=["c0003"], all=True, exclude_columns=["d0000.p0_t0.email"]),
+    ]
+    filters = [RowFilter(name="f1", consumers=["c0001"], table="d0001.p1_t0", predicate="id > 1")]
+    policies = base.model_copy(
+        update={"grants": [*base.grants, *extra], "row_filters": [*base.row_filters, *filters]}
+    )
+    assert index_module.extends(policies, base)
+    layered = access_matrix(spec, policies=policies)
+    assert index_module.policy_index(spec, policies)._base is not None
+    spec.memo.clear()
+    monkeypatch.setattr(index_module, "extends", lambda policies, base: False)
+    flat = access_matrix(spec, policies=policies)
+    assert index_module.policy_index(spec, policies)._base is None
+    assert layered == flat
+    assert any(a.grants == ("s3",) for a in flat) and any(a.row_filters for a in flat)
