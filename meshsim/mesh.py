@@ -774,14 +774,18 @@ class Mesh:
                 from meshsim.query.session import GovernedEngine
                 from meshsim.system import with_system_tables
 
-                records = self._state().tables
                 roots = {str(self.workspace.accounts), str(self.workspace.governance / "system")}
-                roots |= {r.location for r in records.values() if r.external}
+
+                def root_of(ref: str) -> str | None:  # a registered table's own location
+                    record = self._state().tables.get(ref)
+                    return record.location if record is not None and record.external else None
+
                 self._engine = GovernedEngine(
                     with_system_tables(spec),
                     locate=self.locate,
                     mesh_key=self.workspace.mesh_key(),
                     allowed_paths=sorted(roots),
+                    root_of=root_of,
                     audit=_CatalogAudit(self.catalog),
                     policies=self.effective_policies,
                     snapshots=self._snapshot_cache(),

@@ -407,3 +407,64 @@ def test_an_index_extending_the_specs_answers_as_one_built_from_scratch(
     assert index_module.policy_index(spec, policies)._base is None
     assert layered == flat
     assert any(a.grants == ("s3",) for a in flat) and any(a.row_filters for a in flat)
+
+
+def test_duckdb_may_read_the_registered_tables_queries_need_not_every_one(
+    built: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each registered table is a data root of its own, and the governed DuckDB was opened
+    with every one of them (one allowed directory per table of the mesh, each stat'ed): it
+    opens with those its queries have named so far, again when a query needs another."""
+    import meshsim
+    import meshsim.engine as engine
+
+    generated, workspace = built
+    opened: list[int] = []
+    original = engine.open_governed
+
+    def counted(allowed_paths: Any, **kwargs: Any) -> Any:
+        opened.append(len(allowed_paths))
+        return original(allowed_paths, **kwargs)
+
+    monkeypatch.setattr(engine, "open_governed", counted)
+    admin = "governance_admin"
+    with meshsim.open(str(workspace)) as mesh:
+        query = f"SELECT count(*) FROM {generated.sample_table}"
+        assert mesh.session(generated.sample_consumer).sql(query).fetchall() == [(3,)]
+        assert mesh.session(admin).sql(query).fetchall() == [(3,)]
+        assert opened == [3]  # the workspace's accounts and system folders, and its table
+        other = "SELECT count(*) FROM d0002.p1_t0 JOIN d0001.p0_t1 USING (id)"
+        assert mesh.session(admin).sql(other).fetchall() == [(3,)]
+        assert mesh.session(admin).sql(query).fetchall() == [(3,)]
+        assert opened == [3, 5]
+
+
+def test_a_row_filters_lookup_into_another_registered_table_is_readable(
+    built: tuple[GeneratedMesh, Path], tmp_path: Path
+) -> None:
+    """The tables a query names are not all it reads: a row filter's lookup table is bound
+    too, and DuckDB may read its root as well."""
+    import shutil
+
+    import yaml
+
+    from meshsim.mesh import Mesh
+
+    generated, workspace = built
+    mesh_dir = tmp_path / "mesh"
+    shutil.copytree(generated.root, mesh_dir)
+    mesh_file = mesh_dir / "mesh.yaml"
+    data = yaml.safe_load(mesh_file.read_text())
+    data["policies"]["row_filters"].append(
+        {
+            "name": "looked_up",
+            "consumers": [generated.sample_consumer],
+            "table": generated.sample_table,
+            "predicate": "id IN (SELECT id FROM d0002.p4_t1 WHERE id > 1)",
+        }
+    )
+    mesh_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    with Mesh.open(workspace, mesh_dir=mesh_dir) as mesh:
+        session = mesh.session(generated.sample_consumer)
+        query = f"SELECT count(*) FROM {generated.sample_table}"
+        assert session.sql(query).fetchall() == [(2,)]
