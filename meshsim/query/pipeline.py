@@ -216,8 +216,13 @@ def bind(engine: GovernedEngine, attempt: Attempt) -> None:
     planner = engine.planner
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
     attempt.plan = planner.bind(attempt.resolved, attempt.consumer, access, attempt.fingerprint)
+    # every table read or looked up (a row filter's too); scans compiled on a DuckDB that
+    # had to be replaced for it are compiled again: their key sets lived in it
+    if engine.cover(attempt.plan.bound):
+        resolve(engine, attempt)  # a fresh tree: bind spliced its scans into the last one
+        assert attempt.resolved is not None
+        attempt.plan = planner.bind(attempt.resolved, attempt.consumer, access, attempt.fingerprint)
     attempt.plan.wrapper = attempt.wrapper
-    engine.cover(attempt.plan.bound)  # every table read or looked up (a row filter's too)
 
 
 def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:

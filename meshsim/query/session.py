@@ -129,19 +129,26 @@ class GovernedEngine:
                 )
             return self._con
 
-    def cover(self, refs: Iterable[str]) -> None:
+    def cover(self, refs: Iterable[str]) -> bool:
         """Let DuckDB read the data roots of tables ``refs`` (registered tables live each in
         its own): a DuckDB opened without one of them is replaced by one with all. Listing
         every registered table's root up front cost every engine that opened a DuckDB time
-        per table of the mesh (its allowed directories are fixed once it is locked)."""
+        per table of the mesh (its allowed directories are fixed once it is locked).
+
+        True when the DuckDB was replaced: what lived in it (key sets) is gone, so the scans
+        and plans that name them are dropped and the caller compiles its scans again."""
         needed = {root for root in map(self._root_of, refs) if root is not None}
         if needed <= self._roots:
-            return
+            return False
         with self._lock:
             self._roots |= needed
-            if self._con is not None:  # another thread may still be running on it
-                self._retired.append(self._con)
-                self._con = None
+            if self._con is None:
+                return False
+            self._retired.append(self._con)  # another thread may still be running on it
+            self._con = None
+            self.caches.plans.clear()
+            self.caches.scans.clear()
+        return True
 
     @property
     def connection(self):
@@ -240,6 +247,9 @@ class GovernedEngine:
         plan = None
         if store is not None:
             plan = store.load(stored_key, attempt, self.planner, self._table_versions)
+            if plan is not None and self.cover(plan.bound):
+                # remade on the DuckDB just replaced: its key sets are not in the new one
+                plan = store.load(stored_key, attempt, self.planner, self._table_versions)
             attempt.cached = plan is not None
         if plan is None:
             pipeline.run_rules(self, attempt, rules)
