@@ -273,8 +273,9 @@ class KeySets:
             for other in self._made.values():
                 if other is not entry and other.lookup == entry.lookup and other.made is not None:
                     other.stale = True
-            self._free()
-            return self._held(entry)
+            name = self._held(entry)
+            self._free(keep=entry)
+            return name
 
     def _held(self, entry: _KeySet) -> str | None:
         """``entry``'s name, held by this thread's attempt; None for a lookup left inline.
@@ -287,16 +288,18 @@ class KeySets:
             held.append(entry)
         return entry.name
 
-    def _free(self) -> None:
+    def _free(self, keep: _KeySet | None = None) -> None:
         """Drop the key sets no query holds that a newer version superseded, then the least
-        recently used past :data:`MAX_TABLES`. Called under ``_lock``: a DROP of an
-        in-memory table is quick, and no make of the same name may start before it ends."""
+        recently used past :data:`MAX_TABLES` (never ``keep``, just made). Called under
+        ``_lock``: a DROP of an in-memory table is quick, and no make of the same name may
+        start before it ends."""
         free = [e for e in self._made.values() if e.stale and e.holders == 0]
         over = len(self._made) - len(free) - MAX_TABLES
         for entry in self._made.values():
             if over <= 0:
                 break
-            if not entry.stale and entry.made is not None and entry.holders == 0:
+            idle = entry.made is not None and entry.holders == 0 and entry is not keep
+            if idle and not entry.stale:
                 free.append(entry)
                 over -= 1
         for entry in free:

@@ -191,6 +191,27 @@ def test_a_cached_plan_naming_a_freed_key_set_is_planned_again(mesh: MeshData, m
         engine.close()
 
 
+def test_a_key_set_a_running_query_planned_with_is_not_freed(mesh: MeshData, monkeypatch):
+    from meshsim.query import pipeline
+
+    monkeypatch.setattr(keysets, "MAX_TABLES", 1)
+    engine, _ = make_engine(mesh)
+    key_sets = engine.planner.keysets
+    assert key_sets is not None
+    try:
+        running = engine.attempt(CONSUMER, ORDERS)
+        with key_sets.attempt(running):
+            held = _used(engine.plan(running))
+            # another query makes its key set past the cap meanwhile, and runs with it
+            assert engine.session(CONSUMER).sql(CUSTOMERS).fetchall() == _inline(mesh, CUSTOMERS)
+            assert _key_set_tables(engine) == held  # the idle one is freed for the cap
+            pipeline.run_rules(engine, running, (pipeline.EXECUTE,))
+        assert running.table is not None
+        assert list(running.table.to_pydict().values()) == [[_inline(mesh, ORDERS)[0][0]]]
+    finally:
+        engine.close()
+
+
 # -- F4: a lookup that stays inline is not computed again -------------------------------------
 
 
