@@ -187,7 +187,8 @@ class KeySets:
     ) -> tuple[list[exp.Expr], frozenset[str]]:
         """``predicates`` (compiled row filters) with each ``IN`` subquery that can be
         computed ahead read from its key set instead, and the key sets used. ``files`` are
-        the lookups' files (the only ones a key set's query may read). Pure on its inputs."""
+        the lookups' files (the only ones a key set's query may read). Each key set used is
+        held for this thread's attempt (:meth:`attempt`)."""
         out: list[exp.Expr] = []
         used: set[str] = set()
         for predicate in predicates:
@@ -234,6 +235,7 @@ class KeySets:
         )
         sql = distinct.sql(dialect="duckdb")
         name = f"{self._prefix}k{hashlib.sha256(sql.encode()).hexdigest()[:32]}"
+        lookup = _lookup(select, is_storage)
         db = self._duck()
         clock = self._clock()
         while True:
@@ -242,7 +244,7 @@ class KeySets:
                     self._made, self._con = OrderedDict(), db.con
                 entry = self._made.get(name)
                 if entry is None:
-                    entry = self._made[name] = _KeySet(name, _lookup(select, is_storage))
+                    entry = self._made[name] = _KeySet(name, lookup)
                 self._made.move_to_end(name)
                 if entry.made is not None:
                     return self._held(entry)
