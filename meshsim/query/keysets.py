@@ -169,7 +169,12 @@ class KeySets:
     def hold(self, names: frozenset[str]) -> bool:
         """Whether every key set of ``names`` still exists (a scan or plan naming one that
         does not must be planned again); if so they stay while this thread's attempt runs."""
+        if not names:
+            return True
+        con = self._duck().con
         with self._lock:
+            if self._con is not con:  # made on a DuckDB since replaced (or closed)
+                return False
             entries = [self._made.get(name) for name in names]
             if not all(e is not None and e.made for e in entries):
                 return False
