@@ -401,10 +401,23 @@ def run_arrow(
     return _guarded(con, read, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
 
 
-def run_statement(con, sql: str, *, timeout_s: float | None, consumer: str | None = None) -> None:
+def run_statement(
+    con,
+    sql: str,
+    *,
+    timeout_s: float | None,
+    consumer: str | None = None,
+    limit_s: float | None = None,
+) -> None:
     """Run meshsim's own statement ``sql`` (a ``CREATE TABLE ... AS``) on a fresh cursor,
     under a time limit; engine errors as in :func:`run_arrow`."""
-    _guarded(con, lambda cursor: cursor.execute(sql), timeout_s=timeout_s, consumer=consumer)
+    _guarded(
+        con,
+        lambda cursor: cursor.execute(sql),
+        timeout_s=timeout_s,
+        consumer=consumer,
+        limit_s=limit_s,
+    )
 
 
 def load_arrow(con, name: str, data: pa.Table) -> None:

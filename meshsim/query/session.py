@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -210,16 +211,20 @@ class GovernedEngine:
         planner = self.planner
         access = planner.access_for(consumer, attempt.fingerprint, attempt.policies)
         stand_ins: dict[str, str] = {}
-        for table in self.spec.tables():
-            if table.domain == SYSTEM_DOMAIN or not table.columns:
-                continue  # the audit table changes with every query
-            table_access = access(table.ref)
-            if not table_access.granted:
-                continue
-            scan = planner.current_scan(consumer, attempt.fingerprint, table_access)
-            self.cover([table.ref, *(ref for ref, _ in scan.lookups)])
-            name, select = pipeline.verify_scan(self, scan, attempt)
-            stand_ins[name] = select
+        keysets = planner.keysets
+        with keysets.attempt(attempt) if keysets is not None else nullcontext():
+            for table in self.spec.tables():
+                if table.domain == SYSTEM_DOMAIN or not table.columns:
+                    continue  # the audit table changes with every query
+                table_access = access(table.ref)
+                if not table_access.granted:
+                    continue
+                scan = planner.current_scan(consumer, attempt.fingerprint, table_access)
+                if self.cover([table.ref, *(ref for ref, _ in scan.lookups)]):
+                    # its key sets lived in the DuckDB just replaced
+                    scan = planner.current_scan(consumer, attempt.fingerprint, table_access)
+                name, select = pipeline.verify_scan(self, scan, attempt)
+                stand_ins[name] = select
         duck.explain_with_stand_ins(self.duck, "", stand_ins, timeout_s=self.limits.timeout_s)
         if self.plan_store is not None:
             self.plan_store.prepare()
@@ -239,7 +244,11 @@ class GovernedEngine:
             text = bound_text(attempt.statement, attempt.wrapper)
         key = (attempt.consumer, attempt.fingerprint, text)
         cached = self.caches.plans.get(key)
-        if cached is not None and self._table_versions(cached[1]) == cached[1]:
+        if (
+            cached is not None
+            and self._table_versions(cached[1]) == cached[1]
+            and self._holds_key_sets(cached[0])
+        ):
             attempt.plan, attempt.cached = cached[0], True
             return cached[0]
         store = self._plan_store(attempt)
@@ -263,6 +272,12 @@ class GovernedEngine:
         self.caches.plans.put(key, (plan, tuple(sorted(plan.bound.items()))))
         return plan
 
+    def _holds_key_sets(self, plan: Plan) -> bool:
+        """Whether every key set ``plan`` reads still exists (then kept while it runs)."""
+        keysets = self.planner.keysets
+        names = frozenset(n for scan in plan.scans.values() for n in scan.keysets)
+        return keysets is None or keysets.hold(names)
+
     def _plan_store(self, attempt: Attempt) -> PlanStore | None:
         """The plan store, for an attempt it can serve: planned by the whole rule pipeline
         (a test or benchmark may run a prefix), run on DuckDB."""
@@ -273,10 +288,12 @@ class GovernedEngine:
     def run(self, attempt: Attempt, *, execute: bool = True) -> Attempt:
         """Plan (and run) ``attempt``; audited exactly once, whatever happens."""
         error: BaseException | None = None
+        keysets = self.planner.keysets
         try:
-            self.plan(attempt)
-            if execute:
-                pipeline.run_rules(self, attempt, (pipeline.EXECUTE,))
+            with keysets.attempt(attempt) if keysets is not None else nullcontext():
+                self.plan(attempt)
+                if execute:
+                    pipeline.run_rules(self, attempt, (pipeline.EXECUTE,))
         except MeshsimError as exc:
             error = exc
             raise
