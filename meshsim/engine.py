@@ -344,8 +344,10 @@ def _open(threads: int | None, memory_limit: str | None):
 def _harden(con, allowed_paths: Sequence[str]):
     # allowed_paths lists single files; allowed_directories lists directory prefixes. Data roots
     # are directories, so they go to the latter, with a trailing separator so that '/data'
-    # does not also allow '/data2'.
-    roots = sorted({os.path.join(os.path.realpath(str(p)), "") for p in allowed_paths})
+    # does not also allow '/data2'. DuckDB resolves symbolic links in these and in every path
+    # it opens itself, so they are made absolute only: resolving them here too stat'ed every
+    # component of every registered table's location, each time an engine opened.
+    roots = sorted({os.path.join(os.path.abspath(str(p)), "") for p in allowed_paths})
     con.execute("SET allowed_directories = ?", [roots])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -399,10 +401,23 @@ def run_arrow(
     return _guarded(con, read, timeout_s=timeout_s, consumer=consumer, limit_s=limit_s)
 
 
-def run_statement(con, sql: str, *, timeout_s: float | None, consumer: str | None = None) -> None:
+def run_statement(
+    con,
+    sql: str,
+    *,
+    timeout_s: float | None,
+    consumer: str | None = None,
+    limit_s: float | None = None,
+) -> None:
     """Run meshsim's own statement ``sql`` (a ``CREATE TABLE ... AS``) on a fresh cursor,
     under a time limit; engine errors as in :func:`run_arrow`."""
-    _guarded(con, lambda cursor: cursor.execute(sql), timeout_s=timeout_s, consumer=consumer)
+    _guarded(
+        con,
+        lambda cursor: cursor.execute(sql),
+        timeout_s=timeout_s,
+        consumer=consumer,
+        limit_s=limit_s,
+    )
 
 
 def load_arrow(con, name: str, data: pa.Table) -> None:

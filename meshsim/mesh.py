@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from meshsim.console import Console, NullConsole
 from meshsim.errors import MeshsimError, QualityGateError, WorkspaceError, unknown_name_message
-from meshsim.spec.loader import MeshSpec, load_mesh, load_what_if, spec_fingerprint
+from meshsim.spec.loader import MeshSpec, load_mesh, load_what_if
+from meshsim.spec.watch import SpecFiles
 from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
 
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
     from meshsim.catalog import Catalog
-    from meshsim.catalog.models import ProductDetails, PublishedVersion
+    from meshsim.catalog.models import ProductDetails, PublishedVersion, Request
     from meshsim.catalog.views import RowCounter
     from meshsim.contracts.live import ServingGate
     from meshsim.contracts.service import ContractDiff, ImportedContract
@@ -89,14 +90,16 @@ class Mesh:
         self.mesh_dir = mesh_dir
         self.console = console or NullConsole()
         self._spec: MeshSpec | None = None
-        self._spec_stamp: str | None = None
+        #: the spec files ``_spec`` read, and how many specs were loaded (a cache key)
+        self._spec_files = SpecFiles()
+        self._spec_version = 0
         self._lock = threading.RLock()
         self._command = threading.local()  # see _one_command
         self._engine: Any = None
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         #: per consumer (None: everyone's subscriptions), keyed by spec and catalog revision
-        self._policies: dict[str | None, tuple[tuple[str, int], Policies]] = {}
+        self._policies: dict[str | None, tuple[tuple[int, int], tuple[Request, ...], Policies]] = {}
         self._lineage_events: LineageEmitter | None = None
         self._serving: Any = None
 
@@ -201,8 +204,8 @@ class Mesh:
             self.catalog.store.check()
         # a build checks and writes everything: the spec loaded eagerly, every file at once,
         # and the catalog publishes from the same spec (not a second, lazy load)
-        stamp = spec_fingerprint(self.mesh_dir)
-        spec = with_registered_columns(load_mesh(self.mesh_dir))
+        files = SpecFiles()
+        spec = with_registered_columns(load_mesh(self.mesh_dir, watch=files))
         checks = None
         if not self.catalog.store.create:
 
@@ -222,7 +225,8 @@ class Mesh:
             raise
         self._invalidate()
         with self._lock:
-            self._spec, self._spec_stamp = spec, stamp
+            self._spec, self._spec_files = spec, files
+            self._spec_version += 1
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         for record in report.audit:  # derived tables' queries, run before the catalog existed
             self.catalog.append_audit(record)
@@ -238,18 +242,25 @@ class Mesh:
 
     @property
     def spec(self) -> MeshSpec:
-        """The mesh spec, reloaded when any spec file changes (checked once per command
-        inside :meth:`_one_command`, whose lookups share the spec it checked)."""
+        """The mesh spec, reloaded when a spec file it read changes: a query over one table
+        stats mesh.yaml and its domain's files, not the whole mesh (:mod:`meshsim.spec.watch`);
+        checked once per command inside :meth:`_one_command`, whose lookups share it."""
+        return self._current_spec()
+
+    def _current_spec(self, *, scans: bool = False) -> MeshSpec:
+        """``scans``: also reload when a file only the identity check's scan of the whole
+        mesh read has changed (a new session's check: it must see every binding)."""
         with self._lock:
-            if self._spec is not None and getattr(self._command, "checked", False):
+            if self._spec is not None and not scans and getattr(self._command, "checked", False):
                 return self._spec
-            stamp = spec_fingerprint(self.mesh_dir)
-            if self._spec is None or stamp != self._spec_stamp:
+            if self._spec is None or self._spec_files.changed(scans=scans):
                 from meshsim.sources.registered import with_registered_columns
 
                 # lazily: a query over one table parses only its domain's files
-                self._spec = with_registered_columns(load_mesh(self.mesh_dir, lazy=True))
-                self._spec_stamp = stamp
+                files = SpecFiles()
+                spec = with_registered_columns(load_mesh(self.mesh_dir, lazy=True, watch=files))
+                self._spec, self._spec_files = spec, files
+                self._spec_version += 1
                 self._invalidate()
             if getattr(self._command, "depth", 0):
                 self._command.checked = True
@@ -741,16 +752,23 @@ class Mesh:
         a query as that consumer needs); one object per catalog revision, so the query
         engine's compiled-policy cache stays warm until something changes."""
         spec = self.spec
-        key = (self._spec_stamp or "", self.catalog.revision())
+        key = (self._spec_version, self.catalog.revision())
         with self._lock:
             cached = self._policies.get(consumer)
-            if cached is None or cached[0] != key:
-                from meshsim.system import with_system_grants
+            if cached is not None and cached[0] == key:
+                return cached[2]
+            active = self.catalog.active_requests(consumer)
+            if cached is not None and cached[0][0] == key[0] and cached[1] == active:
+                # another consumer's request changed the catalog, not these subscriptions:
+                # the same object, so every cache keyed by it stays warm
+                self._policies[consumer] = (key, active, cached[2])
+                return cached[2]
+            from meshsim.system import with_system_grants
 
-                merged = self.catalog.effective_policies(spec.policies, consumer=consumer)
-                cached = (key, with_system_grants(spec, merged))
-                self._policies[consumer] = cached
-            return cached[1]
+            merged = self.catalog.effective_policies(spec.policies, active=active)
+            policies = with_system_grants(spec, merged)
+            self._policies[consumer] = (key, active, policies)
+            return policies
 
     @property
     def serving(self) -> ServingGate:
@@ -761,11 +779,11 @@ class Mesh:
             if self._serving is None:
                 from meshsim.contracts.live import ServingGate
 
-                def key() -> tuple[str, int]:
-                    # the policies' key (spec fingerprint, catalog revision): not a second
-                    # scan of the spec files per table
-                    self.spec  # noqa: B018 - refreshes the fingerprint when a file changed
-                    return (self._spec_stamp or "", self.catalog.revision())
+                def key() -> tuple[int, int]:
+                    # the policies' key (spec loaded, catalog revision): not a second check
+                    # of the spec files per table
+                    self.spec  # noqa: B018 - reloads it when a file it read changed
+                    return (self._spec_version, self.catalog.revision())
 
                 self._serving = ServingGate(lambda: self.spec, key, self.catalog.store.read)
             return self._serving
@@ -781,14 +799,18 @@ class Mesh:
                 from meshsim.query.session import GovernedEngine
                 from meshsim.system import with_system_tables
 
-                records = self._state().tables
                 roots = {str(self.workspace.accounts), str(self.workspace.governance / "system")}
-                roots |= {r.location for r in records.values() if r.external}
+
+                def root_of(ref: str) -> str | None:  # a registered table's own location
+                    record = self._state().tables.get(ref)
+                    return record.location if record is not None and record.external else None
+
                 self._engine = GovernedEngine(
                     with_system_tables(spec),
                     locate=self.locate,
                     mesh_key=self.workspace.mesh_key(),
                     allowed_paths=sorted(roots),
+                    root_of=root_of,
                     audit=_CatalogAudit(self.catalog),
                     policies=self.effective_policies,
                     snapshots=self._snapshot_cache(),
@@ -799,7 +821,7 @@ class Mesh:
                     plan_store=PlanStore(
                         self.workspace.governance / PLAN_FOLDER,
                         mesh_key=self.workspace.mesh_key(),
-                        spec_stamp=self._spec_stamp or "",
+                        spec_stamp=self._spec_files.stamp(),
                     ),
                 )
             return self._engine
@@ -809,6 +831,7 @@ class Mesh:
         ("duckdb", or "spark" with the ``meshsim[spark]`` extra: the same verified plan);
         refused when the mesh binds ``consumer`` to other OS users than the one running this
         process."""
+        self._current_spec(scans=True)  # a binding added to any file since is in force
         return ConsumerSession(self, self.engine.session(consumer, engine))
 
     def warm_up(self, consumers: Sequence[str] = ()) -> None:

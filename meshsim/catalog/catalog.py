@@ -8,7 +8,7 @@ tests build it directly over a workspace and a spec.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -423,13 +423,23 @@ class Catalog:
         policies: Policies | None = None,
         now: datetime | None = None,
         consumer: str | None = None,
+        *,
+        active: Sequence[Request] | None = None,
     ) -> Policies:
         """``policies`` (the spec's by default) plus the active subscriptions (of ``consumer``
         only, when given: a subscription grants its own consumer, so another's never changes
-        what ``consumer`` may read, and a query reads its consumer's rows, not every one)."""
+        what ``consumer`` may read, and a query reads its consumer's rows, not every one);
+        ``active``: those subscriptions, read already with :meth:`active_requests`."""
         spec = self.spec
         base = policies if policies is not None else spec.policies
-        return self._merge(base, self._active(self._now(now), consumer), spec)
+        if active is None:
+            active = self._active(self._now(now), consumer)
+        return self._merge(base, list(active), spec)
+
+    def active_requests(self, consumer: str | None = None) -> tuple[Request, ...]:
+        """The approved requests in force now (``consumer``'s only, when given): what
+        :meth:`effective_policies` merges."""
+        return tuple(self._active(self._now(), consumer))
 
     def subscriptions(self, consumer: str | None = None) -> list[dict[str, Any]]:
         """Active subscriptions from approved requests, then the grants mesh.yaml declares."""

@@ -74,6 +74,8 @@ def diff_products(domain: str, old: Product, new: Product, spec: MeshSpec) -> li
     access changes judged under ``spec``'s consumers and policies."""
     from meshsim.contracts.effect import access_changes
 
+    if old == new:  # both resolved under the same policies: no change, of access either
+        return []
     ref = f"{domain}.{new.name}"
     changes: list[Change] = []
     if old.version != new.version:

@@ -150,14 +150,14 @@ class ServingGate:
     def __init__(
         self,
         spec: Callable[[], MeshSpec],
-        key: Callable[[], tuple[str, int]],
+        key: Callable[[], tuple[int, int]],
         read: Callable[[], object],
     ) -> None:
         self._spec = spec
         self._key = key
         self._read = read
         self._cache: dict[str, list[Change]] = {}
-        self._cache_key: tuple[str, int] | None = None
+        self._cache_key: tuple[int, int] | None = None
 
     def changes(self, product_ref: str) -> list[Change]:
         """The unpublished breaking changes of ``product_ref`` (none: it is served)."""

@@ -154,7 +154,19 @@ def name(engine: GovernedEngine, attempt: Attempt) -> None:
     from meshsim.query.outputs import name_outputs
 
     assert attempt.tree is not None
+    # the tables it names, before the first DuckDB opens: else it opens twice
+    engine.cover(_named_tables(attempt.tree))
     name_outputs(engine.connection, attempt.query_text or attempt.text, attempt.tree)
+
+
+def _named_tables(tree: exp.Query) -> list[str]:
+    from sqlglot import exp
+
+    return [
+        f"{t.db}.{t.name}".lower()
+        for t in tree.find_all(exp.Table)
+        if t.db and not isinstance(t.this, exp.Func)
+    ]
 
 
 def resolve(engine: GovernedEngine, attempt: Attempt) -> None:
@@ -204,6 +216,12 @@ def bind(engine: GovernedEngine, attempt: Attempt) -> None:
     planner = engine.planner
     access = planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
     attempt.plan = planner.bind(attempt.resolved, attempt.consumer, access, attempt.fingerprint)
+    # every table read or looked up (a row filter's too); scans compiled on a DuckDB that
+    # had to be replaced for it are compiled again: their key sets lived in it
+    if engine.cover(attempt.plan.bound):
+        resolve(engine, attempt)  # a fresh tree: bind spliced its scans into the last one
+        assert attempt.resolved is not None
+        attempt.plan = planner.bind(attempt.resolved, attempt.consumer, access, attempt.fingerprint)
     attempt.plan.wrapper = attempt.wrapper
 
 

@@ -510,6 +510,7 @@ class Planner:
         lookup_pins = tuple(
             (r, latest_snapshot(r).version) for r in lookup_refs if self.spec.table(r) is not None
         )
+        keysets = self.keysets if self.keysets is not None and self.keysets.wanted() else None
         key = (
             consumer,
             fingerprint,
@@ -519,9 +520,11 @@ class Planner:
             snapshot.names_from,  # an old version's columns depend on the published names
             lookup_pins,
             gated,
+            keysets is not None,
         )
         cached = self.caches.scans.get(key)
-        if cached is not None:
+        # one naming a key set since freed is compiled again (which makes it again)
+        if cached is not None and (keysets is None or keysets.hold(cached.keysets)):
             return cached
         lookup_files: set[str] = set()
 
@@ -535,12 +538,12 @@ class Planner:
         select = governed_select(
             table_access, snapshot, compiled, key=self.mesh_key, attributes=attributes, gated=gated
         )
-        sql, keysets = select.sql(dialect="duckdb"), frozenset[str]()
-        if self.keysets is not None and compiled:
+        sql, used = select.sql(dialect="duckdb"), frozenset[str]()
+        if keysets is not None and compiled:
             # DuckDB's text reads each lookup it can from its key set; the tree keeps the
             # inline lookup (Spark runs it, explain shows it): the same rows either way
-            ahead, keysets = self.keysets.substitute(compiled, frozenset(lookup_files))
-            if keysets:
+            ahead, used = keysets.substitute(compiled, frozenset(lookup_files))
+            if used:
                 sql = governed_select(
                     table_access, snapshot, ahead, key=self.mesh_key, attributes=attributes,
                     gated=gated,
@@ -550,7 +553,7 @@ class Planner:
             sql,
             frozenset({f.path for f in snapshot.files} | lookup_files),
             lookup_pins,
-            keysets,
+            used,
         )
         self.caches.scans.put(key, scan)
         return scan

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 VISIBLE_FLAG = "__meshsim_visible"
 #: ``meta`` key marking a raw storage scan in a compiled tree (its value describes it)
 RAW_SCAN_META = "meshsim_raw_scan"
+#: ``meta`` key holding a raw storage scan's table reference
+RAW_SCAN_TABLE = "meshsim_raw_scan_table"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ def raw_scan(snapshot: Snapshot, declared: Collection[str] | None = None) -> exp
             names = None
     select = scan_query(snapshot, names)
     count = len(snapshot.files)
+    select.meta[RAW_SCAN_TABLE] = snapshot.table
     select.meta[RAW_SCAN_META] = (
         f"<{snapshot.table} v{snapshot.version}: {count} file{'s' if count != 1 else ''}>"
     )

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,7 @@ class GovernedEngine:
         locate: Callable[[str], str],
         mesh_key: bytes,
         allowed_paths: list[str],
+        root_of: Callable[[str], str | None] | None = None,
         audit: AuditSink | None = None,
         policies: Callable[[str | None], Policies] | None = None,
         threads: int | None = None,
@@ -101,7 +103,12 @@ class GovernedEngine:
         #: verified plans that outlive this engine (:mod:`meshsim.query.plan_store`)
         self.plan_store = plan_store
         self._allowed_paths = list(allowed_paths)
+        #: ``ref -> the data root a table lives in`` outside ``allowed_paths`` (a registered
+        #: table's location), or None: DuckDB may read a root only once a query needs it
+        self._root_of = root_of or (lambda ref: None)
+        self._roots: set[str] = set()
         self._con = None
+        self._retired: list = []  # connections opened before a root was added, closed last
         self._lock = threading.Lock()
 
     @property
@@ -110,17 +117,39 @@ class GovernedEngine:
 
     @property
     def duck(self):
-        """The hardened DuckDB (:class:`meshsim.engine.GovernedDuckDB`), opened on first use."""
+        """The hardened DuckDB (:class:`meshsim.engine.GovernedDuckDB`), opened on first use
+        with the data roots queries have needed so far (:meth:`cover`)."""
         with self._lock:
             if self._con is None:
                 from meshsim import engine
 
                 self._con = engine.open_governed(
-                    self._allowed_paths,
+                    [*self._allowed_paths, *sorted(self._roots)],
                     threads=self.limits.threads,
                     memory_limit=self.limits.memory_limit,
                 )
             return self._con
+
+    def cover(self, refs: Iterable[str]) -> bool:
+        """Let DuckDB read the data roots of tables ``refs`` (registered tables live each in
+        its own): a DuckDB opened without one of them is replaced by one with all. Listing
+        every registered table's root up front cost every engine that opened a DuckDB time
+        per table of the mesh (its allowed directories are fixed once it is locked).
+
+        True when the DuckDB was replaced: what lived in it (key sets) is gone, so the scans
+        and plans that name them are dropped and the caller compiles its scans again."""
+        needed = {root for root in map(self._root_of, refs) if root is not None}
+        if needed <= self._roots:
+            return False
+        with self._lock:
+            self._roots |= needed
+            if self._con is None:
+                return False
+            self._retired.append(self._con)  # another thread may still be running on it
+            self._con = None
+            self.caches.plans.clear()
+            self.caches.scans.clear()
+        return True
 
     @property
     def connection(self):
@@ -145,9 +174,9 @@ class GovernedEngine:
 
     def close(self) -> None:
         with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+            for con in [*self._retired, *([self._con] if self._con is not None else [])]:
+                con.close()
+            self._con, self._retired = None, []
         self.planner.clear()
 
     def __enter__(self) -> GovernedEngine:
@@ -182,15 +211,20 @@ class GovernedEngine:
         planner = self.planner
         access = planner.access_for(consumer, attempt.fingerprint, attempt.policies)
         stand_ins: dict[str, str] = {}
-        for table in self.spec.tables():
-            if table.domain == SYSTEM_DOMAIN or not table.columns:
-                continue  # the audit table changes with every query
-            table_access = access(table.ref)
-            if not table_access.granted:
-                continue
-            scan = planner.current_scan(consumer, attempt.fingerprint, table_access)
-            name, select = pipeline.verify_scan(self, scan, attempt)
-            stand_ins[name] = select
+        keysets = planner.keysets
+        with keysets.attempt(attempt) if keysets is not None else nullcontext():
+            for table in self.spec.tables():
+                if table.domain == SYSTEM_DOMAIN or not table.columns:
+                    continue  # the audit table changes with every query
+                table_access = access(table.ref)
+                if not table_access.granted:
+                    continue
+                scan = planner.current_scan(consumer, attempt.fingerprint, table_access)
+                if self.cover([table.ref, *(ref for ref, _ in scan.lookups)]):
+                    # its key sets lived in the DuckDB just replaced
+                    scan = planner.current_scan(consumer, attempt.fingerprint, table_access)
+                name, select = pipeline.verify_scan(self, scan, attempt)
+                stand_ins[name] = select
         duck.explain_with_stand_ins(self.duck, "", stand_ins, timeout_s=self.limits.timeout_s)
         if self.plan_store is not None:
             self.plan_store.prepare()
@@ -216,11 +250,13 @@ class GovernedEngine:
         # the rules too: a plan a test or benchmark made with a prefix is not the pipeline's
         key = (attempt.consumer, attempt.fingerprint, text, rules)
         cached = self.caches.plans.get(key)
-        if cached is not None and self._table_versions(cached[1]) == cached[1]:
+        fresh = cached is not None and self._table_versions(cached[1]) == cached[1]
+        if cached is not None and fresh:
             # the gate's answer is not in the key: a product withheld since (an edit, a
             # publish from another checkout) is refused as planning it would be
             for ref in sorted(cached[0].served):
                 self.planner.require_served(ref)
+        if cached is not None and fresh and self._holds_key_sets(cached[0]):
             attempt.plan, attempt.cached = cached[0], True
             return cached[0]
         store = self._plan_store(attempt)
@@ -228,6 +264,9 @@ class GovernedEngine:
         plan = None
         if store is not None:
             plan = store.load(stored_key, attempt, self.planner, self._table_versions)
+            if plan is not None and self.cover(plan.bound):
+                # remade on the DuckDB just replaced: its key sets are not in the new one
+                plan = store.load(stored_key, attempt, self.planner, self._table_versions)
             attempt.cached = plan is not None
         if plan is None:
             pipeline.run_rules(self, attempt, rules)
@@ -242,6 +281,12 @@ class GovernedEngine:
         self.caches.plans.put(key, (plan, tuple(sorted(plan.bound.items()))))
         return plan
 
+    def _holds_key_sets(self, plan: Plan) -> bool:
+        """Whether every key set ``plan`` reads still exists (then kept while it runs)."""
+        keysets = self.planner.keysets
+        names = frozenset(n for scan in plan.scans.values() for n in scan.keysets)
+        return keysets is None or keysets.hold(names)
+
     def _plan_store(self, attempt: Attempt) -> PlanStore | None:
         """The plan store, for an attempt it can serve: planned by the whole rule pipeline
         (a test or benchmark may run a prefix), run on DuckDB."""
@@ -252,10 +297,12 @@ class GovernedEngine:
     def run(self, attempt: Attempt, *, execute: bool = True) -> Attempt:
         """Plan (and run) ``attempt``; audited exactly once, whatever happens."""
         error: BaseException | None = None
+        keysets = self.planner.keysets
         try:
-            self.plan(attempt)
-            if execute:
-                pipeline.run_rules(self, attempt, (pipeline.EXECUTE,))
+            with keysets.attempt(attempt) if keysets is not None else nullcontext():
+                self.plan(attempt)
+                if execute:
+                    pipeline.run_rules(self, attempt, (pipeline.EXECUTE,))
         except MeshsimError as exc:
             error = exc
             raise

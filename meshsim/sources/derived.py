@@ -233,6 +233,7 @@ class Deriver:
         self.audit = MemoryAuditSink()
 
     def _governed(self):
+        from meshsim.engine import EngineLimits
         from meshsim.query.session import GovernedEngine
 
         if self._engine is None:
@@ -242,7 +243,9 @@ class Deriver:
                 mesh_key=self.mesh_key(),
                 allowed_paths=self.allowed_paths,
                 audit=self.audit,
-                timeout_s=None,
+                # a build is not an interactive query: its derivations grow with the scale
+                # factor (the interactive 30 s stopped sf10's); Ctrl-C still interrupts it
+                limits=EngineLimits(timeout_s=None),
                 published=self.versions,
             )
         return self._engine

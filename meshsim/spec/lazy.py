@@ -30,6 +30,7 @@ from meshsim.spec.loader import (
     load_domain,
 )
 from meshsim.spec.models import NAME_PATTERN
+from meshsim.spec.watch import SpecFiles
 
 Transform = Callable[[DomainSpec], DomainSpec]
 _HINT = "fix the files above, then run 'meshsim validate'"
@@ -44,9 +45,12 @@ class LazyDomains(Sequence[DomainSpec]):
         base: LazyDomains | None = None,
         transform: Transform | None = None,
         extra: tuple[DomainSpec, ...] = (),
+        watch: SpecFiles | None = None,
     ) -> None:
         self.root = root
         self.lines = lines
+        #: the files read so far, for change detection (a derived view shares its base's)
+        self.watch: SpecFiles = base.watch if base is not None else watch or SpecFiles()
         self._base = base
         self._transform = transform
         self._extra = {d.name: d for d in extra}
@@ -81,8 +85,11 @@ class LazyDomains(Sequence[DomainSpec]):
             domain = self._base.named(name)
             return self._transform(domain) if domain and self._transform else domain
         folder = self.root / name
-        if not re.fullmatch(NAME_PATTERN, name) or not folder.is_dir():
+        if not re.fullmatch(NAME_PATTERN, name):
             return None  # not a domain name (a lookup of a SQL name, which can be anything)
+        self.watch.watch_domain(folder)  # absent too: creating it is a change
+        if not folder.is_dir():
+            return None
         problems: list[str] = []
         domain = load_domain(folder, problems, self.lines)
         if problems:
@@ -109,7 +116,9 @@ class LazyDomains(Sequence[DomainSpec]):
             return tuple(found)
         problems: list[str] = []
         domains = []
+        self.watch.watch(self.root)  # the listing: a domain folder added or removed
         for folder in domain_folders(self.root):
+            self.watch.watch_domain(folder)
             loaded = self._named.get(folder.name)
             if loaded is None:
                 loaded = load_domain(folder, problems, self.lines)
@@ -142,7 +151,9 @@ class LazyDomains(Sequence[DomainSpec]):
             return self._mentioning[key]
         marker = key.encode()
         found = list(self._extra.values())
+        self.watch.watch(self.root, scan=True)
         for folder in domain_folders(self.root):
+            self.watch.watch_domain(folder, scan=True)
             files = [folder / "domain.yaml", *sorted((folder / "products").glob("*.yaml"))]
             for file in files:
                 try:

@@ -34,6 +34,7 @@ from meshsim.spec.models import (
     Product,
     Table,
 )
+from meshsim.spec.watch import SpecFiles
 from meshsim.spec.yamlfile import KeyPath, read_yaml
 
 
@@ -458,26 +459,33 @@ def content_digest(root: Path, contents: dict[Path, bytes]) -> str:
 _FIX_HINT = "fix the files above, then run 'meshsim validate'"
 
 
-def load_mesh(root: str | Path, *, lazy: bool = False) -> MeshSpec:
+def load_mesh(root: str | Path, *, lazy: bool = False, watch: SpecFiles | None = None) -> MeshSpec:
     """Load and validate every spec file under ``root``; raise SpecError listing all problems.
 
     ``lazy``: load mesh.yaml now and each domain's files when the spec is first asked for a
     table or product of that domain (or for all of them): what a query over one table needs
-    (:mod:`meshsim.spec.lazy`). ``meshsim validate`` and ``build`` load eagerly."""
+    (:mod:`meshsim.spec.lazy`). ``meshsim validate`` and ``build`` load eagerly. ``watch``
+    records every file read, as it is read (:mod:`meshsim.spec.watch`)."""
     root = Path(root)
     mesh_file = _mesh_file_of(root)
     problems: list[str] = []
     lines: dict[str, Any] = {}
     contents: dict[Path, bytes] = {}
+    if watch is not None:
+        watch.watch(mesh_file)
     mesh = _load_model(mesh_file, MeshFile, problems, lines, contents)
     if lazy:
         from meshsim.spec.lazy import LazyDomains
 
         if problems:
             raise SpecError(problems, hint=_FIX_HINT)
-        return MeshSpec(root, mesh, LazyDomains(root, lines), None, lines)
+        return MeshSpec(root, mesh, LazyDomains(root, lines, watch=watch), None, lines)
+    if watch is not None:
+        watch.watch(root)
     domains: list[DomainSpec] = []
     for domain_dir in domain_folders(root):
+        if watch is not None:
+            watch.watch_domain(domain_dir)
         domain = load_domain(domain_dir, problems, lines, contents)
         if domain is not None:
             domains.append(domain)

@@ -151,21 +151,21 @@ def test_a_subscription_that_expired_is_not_served_from_either_cache(workspace: 
 
 def test_a_query_looks_at_the_spec_files_once(workspace: Path, monkeypatch):
     """The engine, the policies and the serving gate (once per table) each ask for the spec:
-    one stat of every spec file per query, not one per asker."""
-    import meshsim.mesh as mesh_module
+    one look at the spec files it read per query, not one per asker."""
+    from meshsim.spec.watch import SpecFiles
 
-    looks: list[object] = []
-    real = mesh_module.spec_fingerprint
+    looks: list[bool] = []
+    real = SpecFiles.changed
 
-    def counting(root):
-        looks.append(root)
-        return real(root)
+    def counting(self, *, scans: bool = False) -> bool:
+        looks.append(scans)
+        return real(self, scans=scans)
 
     text = "SELECT count(*) FROM sales.orders o JOIN customer.customer c ON o_custkey = c_custkey"
     with Mesh.open(workspace) as mesh:
         session = mesh.session("governance_admin")
         session.sql(text)
-        monkeypatch.setattr(mesh_module, "spec_fingerprint", counting)
+        monkeypatch.setattr(SpecFiles, "changed", counting)
         for _ in range(2):
             looks.clear()
             session.sql(text)

@@ -35,13 +35,13 @@ def test_each_catalog_command_checks_the_spec_files_once(
     """show checked for changed spec files five times (a stat of every spec file each), a
     request or an approval twice: each now checks once."""
     import meshsim
-    import meshsim.mesh as facade
+    from meshsim.spec.watch import SpecFiles
 
     generated, workspace = built
     product = generated.sample_product
     with meshsim.open(str(workspace)) as mesh:
         mesh.show(product)  # the first call loads the spec
-        scans = _counting(monkeypatch, facade, "spec_fingerprint")
+        scans = _counting(monkeypatch, SpecFiles, "changed")
         mesh.show(product)
         assert scans[0] == 1
         request = mesh.catalog.request("c0039", product, "why")
@@ -149,9 +149,12 @@ def test_show_reads_its_products_approved_requests_only(
         indexed: list[int] = []
         init = PolicyIndex.__init__
 
-        def counted_index(self: PolicyIndex, spec: Any, policies: Any) -> None:
-            indexed.append(len(policies.grants))
-            init(self, spec, policies)
+        def counted_index(
+            self: PolicyIndex, spec: Any, policies: Any, base: PolicyIndex | None = None
+        ) -> None:
+            # what this index itself indexes: the policies after its base's
+            indexed.append(len(policies.grants) - (len(base.policies.grants) if base else 0))
+            init(self, spec, policies, base)
 
         monkeypatch.setattr(PolicyIndex, "__init__", counted_index)
         details = mesh.show(product)

@@ -210,3 +210,23 @@ def test_the_graph_shows_what_a_derived_table_reads(mesh_dir: Path):
     graph = mesh_graph(spec, spec.policies)
     assert graph.edges["table:shop.orders", "table:marketing.region_sales"]["kind"] == "derives"
     assert "table_shop_orders -. derives .-> table_marketing_region_sales" in to_mermaid(graph)
+
+
+def test_a_builds_derivations_have_no_interactive_timeout() -> None:
+    """The interactive 30 s limit stopped the example's sales.customer_revenue at scale 10:
+    a build's derivations run as long as they need (Ctrl-C still interrupts them)."""
+    from meshsim.sources.derived import Deriver
+    from meshsim.spec.loader import load_mesh
+    from meshsim.workspace import DEFAULT_MESH
+
+    deriver = Deriver(
+        load_mesh(DEFAULT_MESH),
+        locate=lambda ref: ref,
+        mesh_key=lambda: b"k" * 32,
+        allowed_paths=[],
+        versions=lambda ref: None,
+    )
+    try:
+        assert deriver._governed().limits.timeout_s is None
+    finally:
+        deriver.close()

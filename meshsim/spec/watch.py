@@ -1,0 +1,99 @@
+"""Whether the spec files a loaded spec read have changed since it read them.
+
+A query over one table reads mesh.yaml and its own domain's files (:mod:`meshsim.spec.lazy`),
+so deciding whether the spec it holds is still current needs those files only: a
+:class:`SpecFiles` records the status (modification and change times, size, inode) of every
+file and folder a load consults, *before* reading it (a write racing the read shows up as a
+change), and :meth:`SpecFiles.changed` stats exactly those again. A domain nobody looked up
+is not watched: when it is first needed it is read as it is then. A folder's status changes
+when an entry is added, removed or renamed in it, so a new product file, a new domain folder
+or a domain.yaml replaced by an editor are changes too.
+
+Costs follow what was read: a query over one table stats mesh.yaml and its domain's files,
+whatever the size of the mesh; after an eager load (``validate``, ``build``) or a listing,
+every file. The identity check's scan of every file for owner bindings
+(:meth:`meshsim.spec.lazy.LazyDomains.mentioning`) is recorded apart, as *scanned*: its answer
+depends on every file, so it is checked only when asked (``changed(scans=True)``: when a
+session is opened), not before every query.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from meshsim.errors import SpecError
+
+Status = tuple[int, int, int, int] | None
+
+
+def status(path: Path) -> Status:
+    """``path``'s (mtime, ctime, size, inode), or None when nothing is there."""
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:  # a link to itself (ELOOP), a folder it may not search
+        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
+
+
+class SpecFiles:
+    """The spec files and folders a load consulted, each with its status when first read."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Path, Status] = {}
+        self._scanned: dict[Path, Status] = {}
+        self._lock = threading.Lock()
+
+    def watch(self, path: Path, *, scan: bool = False) -> None:
+        """Record ``path`` as read now (call before reading it; the first record stays);
+        ``scan``: read by a scan of the whole mesh, not for the spec's content."""
+        seen = self._scanned if scan else self._seen
+        if path in seen:
+            return
+        found = status(path)
+        with self._lock:
+            seen.setdefault(path, found)
+
+    def watch_domain(self, folder: Path, *, scan: bool = False) -> None:
+        """Record the files :func:`meshsim.spec.loader.load_domain` reads of ``folder``."""
+        self.watch(folder, scan=scan)
+        if (self._scanned if scan else self._seen)[folder] is None:
+            return  # no such folder (a name looked up): its creation is the change
+        for path in (folder / "domain.yaml", folder / "products"):
+            self.watch(path, scan=scan)
+        try:
+            names = sorted(e.name for e in os.scandir(folder / "products"))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise SpecError([f"{folder / 'products'}: cannot list: {exc.strerror}"]) from None
+        for name in names:
+            if name.endswith(".yaml"):
+                self.watch(folder / "products" / name, scan=scan)
+
+    def changed(self, *, scans: bool = False) -> bool:
+        """Whether any file or folder read for the spec's content (and with ``scans``, by a
+        scan of the whole mesh) differs from when it was read."""
+        with self._lock:
+            seen = list(self._seen.items())
+            if scans:
+                seen += self._scanned.items()
+        return any(status(path) != recorded for path, recorded in seen)
+
+    def stamp(self) -> str:
+        """A digest of the files read for the spec's content and their recorded status: the
+        same in every process that read the same unchanged files."""
+        import hashlib
+
+        with self._lock:
+            seen = sorted((str(path), recorded) for path, recorded in self._seen.items())
+        return hashlib.sha256(repr(seen).encode()).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def __repr__(self) -> str:
+        return f"SpecFiles({len(self._seen)} read, {len(self._scanned)} scanned)"
