@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,12 +286,21 @@ class _Doctor:
     def _backup_revision(self, backup: Path) -> None:
         """A backup behind a healthy catalog lacks its last change(s): a process stopped
         between a change's commit and its backup (the next command brings it up to date)."""
-        from meshsim.catalog.backup import stored_revision
+        from meshsim.catalog.backup import backup_lock, stored_revision
         from meshsim.catalog.store import DB_FILE
+        from meshsim.locks import LockTimeout, exclusive
 
-        copied = stored_revision(backup)
         healthy = any(c.name == "catalog" and c.status == "ok" for c in self.checks)
-        current = stored_revision(self.ws.governance / DB_FILE) if healthy else None
+
+        def revisions() -> tuple[int | None, int | None]:
+            current = stored_revision(self.ws.governance / DB_FILE) if healthy else None
+            return stored_revision(backup), current
+
+        copied, current = revisions()
+        if copied is not None and current is not None and copied < current:
+            # a change committed a moment ago writes its backup under the lock: wait for it
+            with suppress(LockTimeout), exclusive(backup_lock(self.ws.governance), bounded=True):
+                copied, current = revisions()
         if copied is not None and current is not None and copied < current:
             newer = f"{copied + 1}..{current}" if current > copied + 1 else f"{current}"
             self.add(

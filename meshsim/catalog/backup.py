@@ -58,6 +58,11 @@ def backup_path(governance: Path) -> Path:
     return governance / BACKUP_FILE
 
 
+def backup_lock(governance: Path) -> Path:
+    """The lock every copy to the backup is written under."""
+    return governance / _LOCK_FILE
+
+
 def journal_path(governance: Path) -> Path:
     return governance / JOURNAL_FILE
 
@@ -145,7 +150,7 @@ def write_backup(con: sqlite3.Connection, db_path: Path, *, full: bool = False) 
     governance = db_path.parent
     target = backup_path(governance)
     try:
-        with exclusive(governance / _LOCK_FILE, bounded=True):
+        with exclusive(backup_lock(governance), bounded=True):
             with catalog_errors(db_path):
                 outcome = None if full else _copy_changes(con, target)
                 if outcome is None:

@@ -105,12 +105,13 @@ def _restore(governance: Path) -> Restored:
     store = Store(governance, create=True)
     try:
         added, bad = _add_journal_records(store, governance)
-        with store.write(backup=False) as con:
-            # past every revision the catalog reached: a lost one's number is never reused
-            con.execute(
-                "UPDATE meta SET value = max(value, ?) + 1 WHERE key = 'revision'", (reached,)
-            )
-            record_revision(governance, revision(con))
+        if source != "catalog" or added or reached > kept:
+            with store.write(backup=False) as con:
+                # past every revision the catalog reached: a lost one's number is never reused
+                con.execute(
+                    "UPDATE meta SET value = max(value, ?) + 1 WHERE key = 'revision'", (reached,)
+                )
+                record_revision(governance, revision(con))
         # in full: the journal's records may lie below the ids the backup holds, which a copy
         # of the changes would miss (it copies journaled records above the backup's highest)
     finally:
