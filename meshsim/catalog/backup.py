@@ -46,6 +46,8 @@ import sqlite3
 import stat
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from meshsim.errors import CatalogError
 from meshsim.locks import LockTimeout, exclusive
 
@@ -382,14 +384,31 @@ def read_journal(governance: Path) -> tuple[dict[int, dict[str, object]], int]:
 REVISION_FILE = "catalog-revision"
 
 
-def record_revision(governance: Path, revision: int) -> None:
-    """Note the revision a change is about to commit, outside the catalog (inside its write
-    transaction, before the commit): a restore from a backup that lags it then says which
-    revisions may be lost, even when the catalog cannot be read any more. A crash before the
-    commit leaves it one ahead, which only makes that warning cautious."""
+class RevisionMark(BaseModel):
+    """``catalog-revision``: the revision the catalog's last change committed, and its id
+    counters (``sqlite_sequence``) then."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    revision: int
+    sequences: dict[str, int]
+
+
+def record_revision(con: sqlite3.Connection, governance: Path) -> None:
+    """Note the revision and id counters a change is about to commit, outside the catalog
+    (inside its write transaction, before the commit): a restore from a backup that lags them
+    then says which revisions may be lost, even when the catalog cannot be read any more, and
+    never reuses a lost request's or record's id. A crash before the commit leaves it one
+    ahead, which only makes that warning cautious."""
+    from meshsim.catalog.store import revision
+
+    mark = RevisionMark(
+        revision=revision(con),
+        sequences={r[0]: int(r[1]) for r in con.execute("SELECT name, seq FROM sqlite_sequence")},
+    )
     path = governance / REVISION_FILE
     try:
-        path.write_text(f"{revision}\n", encoding="ascii")
+        path.write_text(mark.model_dump_json() + "\n", encoding="ascii")
     except OSError as exc:
         raise CatalogError(
             f"the change cannot be noted in '{path}' ({exc.strerror}); it was not saved",
@@ -397,11 +416,11 @@ def record_revision(governance: Path, revision: int) -> None:
         ) from exc
 
 
-def recorded_revision(governance: Path) -> int | None:
-    """The revision :func:`record_revision` last noted, ``None`` if none can be read."""
+def recorded_revision(governance: Path) -> RevisionMark | None:
+    """What :func:`record_revision` last noted, ``None`` if nothing can be read."""
     try:
-        return int((governance / REVISION_FILE).read_text(encoding="ascii").strip())
-    except (OSError, ValueError):
+        return RevisionMark.model_validate_json((governance / REVISION_FILE).read_bytes())
+    except (OSError, ValidationError):
         return None
 
 

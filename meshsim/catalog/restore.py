@@ -29,7 +29,7 @@ from meshsim.catalog.backup import (
     stored_revision,
     write_backup,
 )
-from meshsim.catalog.store import DB_FILE, Store, revision
+from meshsim.catalog.store import DB_FILE, Store
 from meshsim.errors import CatalogError
 from meshsim.locks import exclusive
 
@@ -86,8 +86,10 @@ def _restore(governance: Path) -> Restored:
     db = governance / DB_FILE
     backup = backup_path(governance)
     current, newer = healthy_revision(db), stored_revision(backup)
+    mark = recorded_revision(governance)
+    noted = mark.revision if mark is not None else None
     reached = max(
-        (r for r in (recorded_revision(governance), stored_revision(db), current) if r is not None),
+        (r for r in (noted, stored_revision(db), current) if r is not None),
         default=0,
     )
     moved: tuple[str, ...] = ()
@@ -111,7 +113,8 @@ def _restore(governance: Path) -> Restored:
                 con.execute(
                     "UPDATE meta SET value = max(value, ?) + 1 WHERE key = 'revision'", (reached,)
                 )
-                record_revision(governance, revision(con))
+                _reserve_ids(con, mark.sequences if mark is not None else {})
+                record_revision(con, governance)
         # in full: the journal's records may lie below the ids the backup holds, which a copy
         # of the changes would miss (it copies journaled records above the backup's highest)
     finally:
@@ -123,6 +126,18 @@ def _restore(governance: Path) -> Restored:
         con.close()
     lost = (kept + 1, reached) if reached > kept else None
     return Restored(source, moved, added, bad, lost)
+
+
+def _reserve_ids(con: sqlite3.Connection, sequences: dict[str, int]) -> None:
+    """Raise the id counters to those the catalog had reached: the ids of lost requests and
+    records are never given to new ones (an audit record naming a lost request's id would
+    then name another)."""
+    for name, seq in sequences.items():
+        updated = con.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (seq, name)
+        ).rowcount
+        if not updated:
+            con.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, seq))
 
 
 def _checked_copy(backup: Path, db: Path, *, catalog_damaged: bool) -> Path:

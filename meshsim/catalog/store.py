@@ -229,7 +229,7 @@ class Store:
                 if backup and changed:
                     if revision(con) == start:
                         bump_revision(con)  # every backed-up change raises the revision
-                    record_revision(self.path.parent, revision(con))
+                    record_revision(con, self.path.parent)
             except BaseException:
                 con.execute("ROLLBACK")
                 raise

@@ -106,17 +106,25 @@ def test_the_next_command_brings_a_lagging_backup_up_to_date(
 def test_a_restore_from_a_lagging_backup_says_which_revisions_may_be_lost(
     capsys, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    _approve_without_backup(workspace, monkeypatch)
+    request_id = _approve_without_backup(workspace, monkeypatch)
     lost = _revision(_catalog(workspace))
     kept = stored_revision(backup_path(workspace / "governance"))
+    con = sqlite3.connect(_catalog(workspace))
+    lost_record = con.execute("SELECT max(id) FROM audit WHERE kind = 'decision'").fetchone()[0]
+    con.close()
     _garble(workspace)
     code, checks = doctor(capsys, workspace, "--repair")
     assert code == 1, "a restore that may have lost changes is not healthy"
     report = checks["catalog"]["next"] + " " + checks["catalog history"]["detail"]
     assert f"revision {kept + 1}..{lost}" in report or f"revision {lost}" in report, report
     assert checks["catalog history"]["status"] == "error"
-    # the lost revisions are not reused by the next change
+    # the lost revisions and ids are not reused by the next change
     assert _revision(_catalog(workspace)) > lost
+    with Mesh.open(workspace) as mesh:
+        assert [r.state for r in mesh.catalog.requests()] == ["pending"]
+        mesh.catalog.approve(request_id, by="customer-data")
+        decisions = [a["id"] for a in mesh.catalog.audit() if a["kind"] == "decision"]
+    assert max(decisions) > lost_record
 
 
 # -- F2: one integrity check for the repair decision ---------------------------------------
