@@ -299,7 +299,10 @@ class _Doctor:
         copied, current = revisions()
         if copied is not None and current is not None and copied < current:
             # a change committed a moment ago writes its backup under the lock: wait for it
-            with suppress(LockTimeout), exclusive(backup_lock(self.ws.governance), bounded=True):
+            with (
+                suppress(LockTimeout, OSError),
+                exclusive(backup_lock(self.ws.governance), bounded=True),
+            ):
                 copied, current = revisions()
         if copied is not None and current is not None and copied < current:
             newer = f"{copied + 1}..{current}" if current > copied + 1 else f"{current}"
