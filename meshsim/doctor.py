@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from meshsim.errors import MeshsimError
 from meshsim.workspace import Workspace, WorkspaceState
 
 if TYPE_CHECKING:
+    from meshsim.catalog.restore import Restored
     from meshsim.spec.loader import MeshSpec
 
 Status = Literal["ok", "warning", "error"]
@@ -184,7 +186,7 @@ class _Doctor:
             error = self.ws.unfinished_build_error()
             self.add("build", "error", error.message, error.hint or "")
             return
-        store = Store(self.ws.governance, create=False)
+        store = Store(self.ws.governance, create=False, catch_up_backup=False)
         try:
             store.check()
             with catalog_errors(store.path), store.read() as con:
@@ -223,7 +225,13 @@ class _Doctor:
         )
 
     def _backup(self) -> None:
-        from meshsim.catalog.backup import backup_path, journal_path, open_backup, read_journal
+        from meshsim.catalog.backup import (
+            backup_path,
+            journal_path,
+            open_backup,
+            read_journal,
+            stale_copies,
+        )
 
         if any(c.name == "build" for c in self.checks):
             return  # no catalog yet, so nothing to back up: the build check says what to do
@@ -244,15 +252,24 @@ class _Doctor:
                     con.close()
             except sqlite3.Error as exc:
                 integrity = str(exc)
-            if integrity == "ok":
-                self.add("catalog backup", "ok", f"'{backup}'")
-            else:
+            if integrity != "ok":
                 self.add(
                     "catalog backup",
                     "error",
                     f"'{backup}' is damaged ({integrity})",
                     "--repair writes it again from the catalog",
                 )
+            else:
+                self._backup_revision(backup)
+        stale = stale_copies(self.ws.governance)
+        if stale:
+            self.add(
+                "catalog backup copies",
+                "warning",
+                f"{len(stale)} temporary copy(ies) of the backup left by a process stopped "
+                f"while writing one: {', '.join(p.name for p in stale)}",
+                "--repair removes them (the backup itself is checked above)",
+            )
         records, bad = read_journal(self.ws.governance)
         journal = journal_path(self.ws.governance)
         if bad:
@@ -265,6 +282,40 @@ class _Doctor:
             )
         else:
             self.add("audit journal", "ok", f"{len(records)} query record(s) in '{journal}'")
+
+    def _backup_revision(self, backup: Path) -> None:
+        """A backup behind a healthy catalog lacks its last change(s): a process stopped
+        between a change's commit and its backup (the next command brings it up to date)."""
+        from meshsim.catalog.backup import backup_lock, stored_revision
+        from meshsim.catalog.store import DB_FILE
+        from meshsim.locks import LockTimeout, exclusive
+
+        healthy = any(c.name == "catalog" and c.status == "ok" for c in self.checks)
+
+        def revisions() -> tuple[int | None, int | None]:
+            current = stored_revision(self.ws.governance / DB_FILE) if healthy else None
+            return stored_revision(backup), current
+
+        copied, current = revisions()
+        if copied is not None and current is not None and copied < current:
+            # a change committed a moment ago writes its backup under the lock: wait for it
+            with (
+                suppress(LockTimeout, OSError),
+                exclusive(backup_lock(self.ws.governance), bounded=True),
+            ):
+                copied, current = revisions()
+        if copied is not None and current is not None and copied < current:
+            newer = f"{copied + 1}..{current}" if current > copied + 1 else f"{current}"
+            self.add(
+                "catalog backup",
+                "error",
+                f"'{backup}' is behind the catalog (revision {copied}, the catalog's "
+                f"{current}): the change(s) of revision {newer} were saved but not backed up "
+                f"(a process stopped between the two?), so a lost catalog would lose them",
+                "--repair brings it up to date from the catalog (so does the next command)",
+            )
+            return
+        self.add("catalog backup", "ok", f"'{backup}' (revision {copied})")
 
     def _history(self) -> None:
         """The catalog against its backup and journal: behind them, it lost committed work
@@ -292,14 +343,26 @@ class _Doctor:
         missing = sorted(set(records) - catalog["audit"])
         if missing:
             listed = ", ".join(str(i) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
-            self.add(
-                "catalog history",
-                "error",
-                f"the catalog lacks {len(missing)} query record(s) its audit journal holds "
-                f"(ids {listed}): committed records were lost (a lost or damaged "
-                f"'{DB_FILE}-wal'?)",
-                "--repair adds them back from the journal",
-            )
+            if missing[0] > max(catalog["audit"], default=0):
+                # newer than all the catalog holds: a query stopped between its journal line
+                # and its commit looks the same as the last records of a lost WAL
+                self.add(
+                    "catalog history",
+                    "warning",
+                    f"the catalog lacks the last {len(missing)} query record(s) of its audit "
+                    f"journal (ids {listed}): most likely not committed (a query stopped after "
+                    f"its journal line, before its commit), or lost with '{DB_FILE}-wal'",
+                    "--repair adds them from the journal, so every query attempted is audited",
+                )
+            else:
+                self.add(
+                    "catalog history",
+                    "error",
+                    f"the catalog lacks {len(missing)} query record(s) its audit journal holds "
+                    f"(ids {listed}), older than records it has: committed records were lost "
+                    f"(a lost or damaged '{DB_FILE}-wal'?)",
+                    "--repair adds them back from the journal",
+                )
         elif backup is not None and backup["max_request"] > catalog["max_request"]:
             self.add(
                 "catalog history",
@@ -467,14 +530,24 @@ def repair(workspace: str | Path | None = None) -> DoctorReport:
             repairs["audit journal"] = (
                 repairs.get("audit journal", "") + "; backup " + _write_backup(ws)
             ).lstrip("; ")
+    losses: list[Check] = []
     if "catalog" in failing or "catalog history" in failing:
         try:
             name = "catalog" if "catalog" in failing else "catalog history"
-            repairs[name] = _repair_catalog(ws)
+            repairs[name], losses = _repair_catalog(ws)
         except MeshsimError as exc:
-            repairs[name] = f"could not be restored: {exc.message}"
+            repairs[name] = f"could not be restored: {exc.message}" + (
+                f" (next: {exc.hint})" if exc.hint else ""
+            )
     if "catalog backup" in failing and "catalog" not in repairs:
         repairs["catalog backup"] = _write_backup(ws)
+    if "catalog backup copies" in failing:
+        from meshsim.catalog.backup import stale_copies
+
+        removed = [p.name for p in stale_copies(ws.governance)]
+        for path in stale_copies(ws.governance):
+            path.unlink(missing_ok=True)
+        repairs["catalog backup copies"] = f"removed {', '.join(removed)}"
     if "audit export" in failing:
         location = ws.governance / "system" / "audit"
         shutil.rmtree(location, ignore_errors=True)
@@ -488,14 +561,40 @@ def repair(workspace: str | Path | None = None) -> DoctorReport:
     if damaged and ws.exists:
         repairs.update(_rebuild(ws, damaged))
     final = _Doctor(ws).run()
+    final += losses
     checks = tuple(replace(c, repaired=repairs.get(c.name, "")) for c in final)
     return DoctorReport(ws.root, checks, tuple(f"{k}: {v}" for k, v in repairs.items()))
 
 
-def _repair_catalog(ws: Workspace) -> str:
-    from meshsim.catalog.backup import restore
+def _repair_catalog(ws: Workspace) -> tuple[str, list[Check]]:
+    """Restore the catalog; what was done, and a failing check if revisions may be lost."""
+    from meshsim.catalog.restore import restore
 
     restored = restore(ws.governance)
+    if restored.source == "empty":  # what is lost is said in full: everything but queries
+        return _restored_text(ws, restored), []
+    return _restored_text(ws, restored), _lost_check(restored.lost_revisions)
+
+
+def _lost_check(lost: tuple[int, int] | None) -> list[Check]:
+    if lost is None:
+        return []
+    first, last = lost
+    revisions = f"revision {first}..{last}" if last > first else f"revision {last}"
+    return [
+        Check(
+            "catalog history",
+            "error",
+            f"the catalog had committed up to revision {last}, but the copy restored ends "
+            f"before it: the changes of {revisions} (requests, decisions, publications, "
+            f"expiries) may be lost; the audit journal keeps only query records",
+            "compare 'meshsim requests' with what was decided and ask again for what is "
+            "missing; the restored catalog continues after those revisions",
+        )
+    ]
+
+
+def _restored_text(ws: Workspace, restored: Restored) -> str:
     moved = f"; the damaged files are kept as {', '.join(restored.moved_aside)}"
     journal = f", {restored.journal_records} query record(s) added from the audit journal"
     if restored.source == "catalog":

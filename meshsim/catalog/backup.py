@@ -1,4 +1,5 @@
-"""The catalog's backup, and rebuilding the catalog from it.
+"""The catalog's backup and its audit journal (the catalog is rebuilt from them by
+:mod:`meshsim.catalog.restore`).
 
 Two files in the governance account, beside ``catalog.db``:
 
@@ -19,13 +20,18 @@ Two files in the governance account, beside ``catalog.db``:
 - ``audit-journal.jsonl``: every query's audit record as one JSON line, appended in the
   transaction that inserts it. Copying on every query would add a write per query; a line
   costs the same on the first query and the millionth. (The next backed-up change copies
-  the query records too.)
+  the query records too: those above the backup's highest audit id, since the change log
+  does not record journaled records, which would grow it by a row per query.)
 
-``meshsim doctor --repair`` (:func:`restore`) keeps the newest of the catalog and its backup
-(by ``meta.revision``, raised by every backed-up change): a damaged catalog, or one behind its
-backup (its write-ahead log was lost), is moved aside (never deleted) and the backup copied in
-its place; then the journal's records the catalog lacks are added. Without a backup it starts
-an empty catalog and replays the journal, and says what could not be recovered.
+``meshsim doctor --repair`` (:mod:`meshsim.catalog.restore`) keeps the newest healthy copy
+of the catalog and its backup (by ``meta.revision``, raised by every backed-up change), then
+adds the journal's records the catalog lacks. A process stopped between a change's commit and
+its backup leaves the backup behind the catalog: the doctor reports it, and the next command
+or ``--repair`` brings it up to date (the change log still holds what it lacks). The revision
+each change commits is also noted in ``catalog-revision`` (:func:`record_revision`), so that a
+restore from a backup older than it says which revisions may be lost. The backup lock is
+waited for a bounded time (a stopped process holds it until it is killed): after that the
+change stays saved and the error says the backup will be brought up to date.
 
 A catalog behind its backup must not change: a change would reuse the lost ids and its backup
 would overwrite the only copy of the lost work. So opening it is refused
@@ -38,12 +44,12 @@ import json
 import os
 import sqlite3
 import stat
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from meshsim.errors import CatalogError
-from meshsim.locks import exclusive
+from meshsim.locks import LockTimeout, exclusive
 
 BACKUP_FILE = "catalog-backup.db"
 JOURNAL_FILE = "audit-journal.jsonl"
@@ -52,6 +58,11 @@ _LOCK_FILE = "catalog-backup.lock"
 
 def backup_path(governance: Path) -> Path:
     return governance / BACKUP_FILE
+
+
+def backup_lock(governance: Path) -> Path:
+    """The lock every copy to the backup is written under."""
+    return governance / _LOCK_FILE
 
 
 def journal_path(governance: Path) -> Path:
@@ -141,18 +152,25 @@ def write_backup(con: sqlite3.Connection, db_path: Path, *, full: bool = False) 
     governance = db_path.parent
     target = backup_path(governance)
     try:
-        with exclusive(governance / _LOCK_FILE):
+        with exclusive(backup_lock(governance), bounded=True):
             with catalog_errors(db_path):
                 outcome = None if full else _copy_changes(con, target)
                 if outcome is None:
                     outcome = _copy_all(con, target)
             copied, existing = outcome
+    except LockTimeout as exc:
+        raise CatalogError(
+            f"the change was saved in '{db_path}', but its backup '{target}' was not brought "
+            f"up to date: {exc} (a stopped or hung meshsim?)",
+            hint=f"let that process finish or end it; the next command brings the backup up "
+            f"to date (or run 'meshsim doctor --repair --workspace {governance.parent}')",
+        ) from exc
     except (OSError, CatalogError) as exc:
         why = exc.message if isinstance(exc, CatalogError) else exc.strerror
         raise CatalogError(
             f"the change was saved in '{db_path}', but its backup '{target}' could not be "
             f"written ({why})",
-            hint="free disk space or fix permissions; the next change writes the backup again",
+            hint="free disk space or fix permissions; the next command writes the backup again",
         ) from exc
     if existing is not None and copied is not None and existing > copied:
         raise CatalogError(
@@ -177,8 +195,11 @@ def _copy_all(con: sqlite3.Connection, target: Path) -> Revisions:
         if dest.execute("SELECT 1 FROM sqlite_master WHERE name = 'backup_changes'").fetchone():
             dest.execute("DELETE FROM backup_changes")  # the catalog's log, not the copy's
             dest.commit()
-    finally:
+    except BaseException:
         dest.close()
+        tmp.unlink(missing_ok=True)  # a kill leaves it: see stale_copies
+        raise
+    dest.close()
     # reading the backup rolls back a copy of it cut short, if any
     copied, existing = stored_revision(tmp), stored_revision(target)
     if copied is not None and existing is not None and existing > copied:
@@ -249,9 +270,14 @@ def _apply_changes(con: sqlite3.Connection, before: int) -> None:
     """Replace each row of the backup changed after revision ``before`` by the catalog's (or
     delete it), then copy ``meta`` and the id counters. Deleting and inserting (never
     REPLACE) fires the backup's own triggers, which keep its full-text index in step."""
-    from meshsim.catalog.schema import TRACKED_TABLES
+    from meshsim.catalog.schema import JOURNALED_KINDS, TRACKED_TABLES
 
     con.execute("PRAGMA defer_foreign_keys = ON")  # a product's rows are replaced in turn
+    # journaled records are not logged: each is inserted once, above every id before it
+    con.execute(
+        f"INSERT INTO backup.audit SELECT * FROM main.audit WHERE kind IN {JOURNALED_KINDS}"
+        " AND id > (SELECT coalesce(max(id), 0) FROM backup.audit)"
+    )
     changed = "SELECT row FROM main.backup_changes WHERE name = ? AND revision > ?"
     for table in TRACKED_TABLES:
         names = ", ".join(r[1] for r in con.execute(f"PRAGMA main.table_info({table})"))
@@ -355,98 +381,65 @@ def read_journal(governance: Path) -> tuple[dict[int, dict[str, object]], int]:
     return records, bad
 
 
-@dataclass(frozen=True)
-class Restored:
-    """What :func:`restore` did."""
-
-    source: str  # "catalog" (it was the newest), "backup" or "empty"
-    moved_aside: tuple[str, ...]
-    journal_records: int
-    unreadable_journal_lines: int
+REVISION_FILE = "catalog-revision"
 
 
-def restore(governance: Path) -> Restored:
-    """Rebuild ``catalog.db`` from the newest of itself and its backup, and the journal (see
-    the module docstring). One repair at a time: concurrent ones wait, then find it repaired.
+class RevisionMark(BaseModel):
+    """``catalog-revision``: the revision the catalog's last change committed, and its id
+    counters (``sqlite_sequence``) then."""
 
-    The caller republishes the products when ``source`` is ``"empty"``.
-    """
-    with exclusive(governance / _REPAIR_LOCK_FILE):
-        return _restore(governance)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-
-_REPAIR_LOCK_FILE = "catalog-repair.lock"
+    revision: int
+    sequences: dict[str, int]
 
 
-def healthy_revision(db: Path) -> int | None:
-    """The revision of the catalog at ``db`` if it opens and passes SQLite's quick check."""
-    if not db.is_file():
-        return None
+def record_revision(con: sqlite3.Connection, governance: Path) -> None:
+    """Note the revision and id counters a change is about to commit, outside the catalog
+    (inside its write transaction, before the commit): a restore from a backup that lags them
+    then says which revisions may be lost, even when the catalog cannot be read any more, and
+    never reuses a lost request's or record's id. A crash before the commit leaves it one
+    ahead, which only makes that warning cautious."""
+    from meshsim.catalog.store import revision
+
+    mark = RevisionMark(
+        revision=revision(con),
+        sequences={r[0]: int(r[1]) for r in con.execute("SELECT name, seq FROM sqlite_sequence")},
+    )
+    path = governance / REVISION_FILE
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            if con.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                return None
-            row = con.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error:
+        path.write_text(mark.model_dump_json() + "\n", encoding="ascii")
+    except OSError as exc:
+        raise CatalogError(
+            f"the change cannot be noted in '{path}' ({exc.strerror}); it was not saved",
+            hint="free disk space or make the workspace writable, then run it again",
+        ) from exc
+
+
+def recorded_revision(governance: Path) -> RevisionMark | None:
+    """What :func:`record_revision` last noted, ``None`` if nothing can be read."""
+    try:
+        return RevisionMark.model_validate_json((governance / REVISION_FILE).read_bytes())
+    except (OSError, ValidationError):
         return None
-    return int(row[0]) if row else None
 
 
-def _restore(governance: Path) -> Restored:
-    from meshsim.catalog.store import DB_FILE, Store, catalog_errors
+def stale_copies(governance: Path) -> list[Path]:
+    """Temporary full copies of the backup left by a process killed while writing one (each
+    is named after its writer's pid; a live writer's copy is not stale)."""
+    stale = []
+    for path in sorted(governance.glob(f"{BACKUP_FILE}.*.tmp")):
+        pid = path.name.removeprefix(f"{BACKUP_FILE}.").removesuffix(".tmp")
+        if not pid.isdigit() or not _alive(int(pid)):
+            stale.append(path)
+    return stale
 
-    db = governance / DB_FILE
-    backup = backup_path(governance)
-    current, newer = healthy_revision(db), stored_revision(backup)
-    moved = []
-    source = "catalog"
-    if current is None or (newer is not None and newer > current):
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        for suffix in ("", "-wal", "-shm"):
-            path = db.with_name(db.name + suffix)
-            if path.exists() or path.is_symlink():
-                aside = path.with_name(f"{DB_FILE}.damaged-{stamp}{suffix}")
-                os.replace(path, aside)
-                moved.append(str(aside))
-        source = "empty"
-    if source == "empty" and backup.is_file():
-        tmp = db.with_name(db.name + ".restoring")
-        with catalog_errors(backup):
-            src = open_backup(backup)
-            dest = sqlite3.connect(tmp)
-            try:
-                check = src.execute("PRAGMA integrity_check").fetchone()[0]
-                if check != "ok":
-                    raise CatalogError(
-                        f"the catalog backup '{backup}' is damaged too ({check})",
-                        hint=f"move it away and run 'meshsim doctor --repair' again to start "
-                        f"an empty catalog from '{journal_path(governance)}'",
-                    )
-                src.backup(dest)
-            finally:
-                src.close()
-                dest.close()
-        os.replace(tmp, db)
-        source = "backup"
-    store = Store(governance, create=True)
-    records, bad = read_journal(governance)
-    added = 0
-    with store.write(backup=False) as con:
-        columns = [r[1] for r in con.execute("PRAGMA table_info(audit)")]
-        present = {r[0] for r in con.execute("SELECT id FROM audit")}
-        for record_id, record in sorted(records.items()):
-            if record_id in present:
-                continue
-            names = [c for c in columns if c in record]
-            con.execute(
-                f"INSERT INTO audit ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                [record[c] for c in names],
-            )
-            added += 1
-    with store.write() as con:
-        con.execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
-    store.close()
-    return Restored(source, tuple(moved), added, bad)
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

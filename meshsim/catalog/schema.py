@@ -17,6 +17,11 @@ TRACKED_TABLES = (
 )
 
 
+#: The audit kinds written to the audit journal, whose inserts the change log does not record
+#: (migration 7; :func:`meshsim.catalog.backup._apply_changes` copies them by id).
+JOURNALED_KINDS = "('query', 'write')"
+
+
 def _change_log() -> str:
     """Migration 6's change log: a trigger per table and statement kind records the rowid of
     each row changed, with the revision the change belongs to (the next one: a transaction
@@ -233,5 +238,18 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     """
     + _change_log(),
+    # 7: the journaled audit records (queries' and producers' writes) are not logged one row
+    # each (the log grew by a row per query until the next change): they are only ever
+    # inserted, with rising ids, so the backup copies those above its highest id
+    f"""
+    DROP TRIGGER audit_logged_insert;
+    CREATE TRIGGER audit_logged_insert AFTER INSERT ON audit
+        WHEN new.kind NOT IN {JOURNALED_KINDS} BEGIN
+        INSERT INTO backup_changes VALUES ((SELECT value FROM meta WHERE key = 'revision') + 1,
+            'audit', new.rowid);
+    END;
+    DELETE FROM backup_changes WHERE name = 'audit' AND row IN
+        (SELECT id FROM audit WHERE kind IN {JOURNALED_KINDS});
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

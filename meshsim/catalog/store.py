@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from meshsim.catalog.backup import check_not_behind, forget_copied_changes
+from meshsim.catalog.backup import check_not_behind, forget_copied_changes, record_revision
 from meshsim.catalog.schema import MIGRATIONS, SCHEMA_VERSION
 from meshsim.errors import CatalogError
 
@@ -47,12 +47,18 @@ class Store:
     ``synchronous = NORMAL`` in WAL mode keeps the database consistent on any crash and loses
     at most the last transactions on power loss; FULL would fsync on every audited query.
     After each committed change (but a query's audit record, see
-    :mod:`meshsim.catalog.backup`) the backup is brought up to date with the rows it changed.
+    :mod:`meshsim.catalog.backup`) the backup is brought up to date with the rows it changed;
+    a backup found lagging the catalog when the store is first used (a process stopped
+    between a commit and its backup) is brought up to date then, unless ``catch_up_backup``
+    is false (``meshsim doctor`` only reports it).
     """
 
-    def __init__(self, governance_dir: Path, *, create: bool = True) -> None:
+    def __init__(
+        self, governance_dir: Path, *, create: bool = True, catch_up_backup: bool = True
+    ) -> None:
         self.path = Path(governance_dir) / DB_FILE
         self.create = create
+        self.catch_up_backup = catch_up_backup
         self._ready = False
         self._local = threading.local()
 
@@ -100,10 +106,24 @@ class Store:
                     con.close()
                     con = self._open_readwrite()
                 self._migrate(con)
-            check_not_behind(con, self.path)
+            backed_up = check_not_behind(con, self.path)
+            lagging = backed_up is not None and backed_up < revision(con)
         finally:
             con.close()
+        if lagging and self.catch_up_backup and os.access(self.path.parent, os.W_OK):
+            self._catch_up_backup()
         self._ready = True
+
+    def _catch_up_backup(self) -> None:
+        """Bring a backup that lags the catalog up to date (a process stopped between a
+        change's commit and its backup): the change log still holds the rows it lacks."""
+        from meshsim.catalog.backup import write_backup
+
+        con = self._open_readwrite()
+        try:
+            write_backup(con, self.path)
+        finally:
+            con.close()
 
     def _missing(self) -> str | None:
         """Why there is no catalog to open (``None`` if there is a file)."""
@@ -206,8 +226,10 @@ class Store:
                 before = con.total_changes
                 yield con
                 changed = con.total_changes != before
-                if backup and changed and revision(con) == start:
-                    bump_revision(con)  # every backed-up change raises the revision
+                if backup and changed:
+                    if revision(con) == start:
+                        bump_revision(con)  # every backed-up change raises the revision
+                    record_revision(con, self.path.parent)
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
