@@ -500,16 +500,17 @@ class Mesh:
         from meshsim.reprs import AccessList
         from meshsim.system import with_system_grants, with_system_tables
 
-        spec = self.spec
-        if policies_file is None:
-            target, policies = spec, self.effective_policies()
-        else:
-            target = load_what_if(spec, policies_file)
-            proposed = self.catalog.effective_policies(target.policies)
-            policies = with_system_grants(target, proposed)
-        consumers = [consumer] if consumer else None
-        matrix = access_matrix(with_system_tables(target), consumers, policies)
-        return AccessList([self._served(access) for access in matrix])
+        with self._one_command():  # the serving gate asks for the spec once per table
+            spec = self.spec
+            if policies_file is None:
+                target, policies = spec, self.effective_policies()
+            else:
+                target = load_what_if(spec, policies_file)
+                proposed = self.catalog.effective_policies(target.policies)
+                policies = with_system_grants(target, proposed)
+            consumers = [consumer] if consumer else None
+            matrix = access_matrix(with_system_tables(target), consumers, policies)
+            return AccessList([self._served(access) for access in matrix])
 
     def _served(self, access: TableAccess) -> TableAccess:
         """``access`` as consumers get it: nothing of a withheld product."""
