@@ -56,7 +56,23 @@ def run_engine(workspace: Path, engine: str, *, timeout_s: float = DEFAULT_TIMEO
         )
         return EngineRun(engine, None, peak, why)
     data = json.loads(lines[-1])
+    if data.get("peak_rss_mb") is not None:
+        peak = data["peak_rss_mb"]  # the child's own: its rusage holds the parent's at fork
     return EngineRun(engine, round(data["total_s"], 3), peak, ", ".join(data["failed"]))
+
+
+def own_peak_rss_mb() -> float | None:
+    """This process's peak resident memory since its last exec (Linux ``VmHWM``), or None.
+    Not ``ru_maxrss``: Linux carries a forked child's maximum across its exec, so every
+    engine process reported the benchmark parent's peak (3.4 GB at scale 10)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kilobytes
+    except OSError:
+        return None
+    return None
 
 
 def _child(workspace: str, name: str) -> dict[str, object]:
@@ -81,7 +97,7 @@ def _child(workspace: str, name: str) -> dict[str, object]:
     finally:
         engine.close()
         mesh.close()
-    return {"total_s": total, "failed": failed}
+    return {"total_s": total, "failed": failed, "peak_rss_mb": own_peak_rss_mb()}
 
 
 if __name__ == "__main__":
