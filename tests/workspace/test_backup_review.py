@@ -6,7 +6,6 @@ records told from lost ones, a bounded change log and stale temporary copies."""
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import sqlite3
 import subprocess
@@ -20,16 +19,10 @@ from meshsim.catalog import backup as backup_module
 from meshsim.catalog.backup import backup_path, stored_revision
 from meshsim.cli import main
 from meshsim.mesh import Mesh
+from tests.workspace.test_durability import doctor
 
 PII_PRODUCT = "customer.customer_profiles"
 QUERY = "SELECT count(*) FROM customer.customer"
-
-
-def doctor(capsys, workspace: Path, *extra: str) -> tuple[int, dict[str, dict]]:
-    code = main(["doctor", "--workspace", str(workspace), "--format", "json", *extra])
-    out, err = capsys.readouterr()
-    assert not err.startswith("Error"), err
-    return code, {row["check"]: row for row in json.loads(out)}
 
 
 def _catalog(workspace: Path) -> Path:
