@@ -22,11 +22,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-from sqlglot.optimizer.qualify_columns import (
-    qualify_columns,
-    quote_identifiers,
-    validate_qualify_columns,
-)
+from sqlglot.optimizer.qualify_columns import qualify_columns, quote_identifiers
 from sqlglot.optimizer.qualify_tables import qualify_tables
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import ensure_schema
@@ -382,7 +378,7 @@ def resolve(
     if schema is not None and columns_at is not None:
         schema, travels = travelled_schema(tree, schema, columns_at, consumer)
     try:
-        tree = _qualify(
+        tree, scopes = _qualify(
             tree, schema if schema is not None else mesh_schema(spec), schema is not None
         )
     except OptimizeError as exc:
@@ -399,7 +395,6 @@ def resolve(
     uses: dict[int, TableUse] = {}
     checked: set[int] = set()
     spellings: dict[str, dict[str, str]] = {}
-    scopes = traverse_scope(tree)
     for scope in scopes:
         for alias, source in scope.sources.items():
             if isinstance(source, exp.Table) and not isinstance(source.this, exp.Func):
@@ -466,12 +461,39 @@ def resolve(
     return Resolved(tree, list(uses.values()), scopes)
 
 
-def _qualify(tree: exp.Query, schema: Any, expand_stars: bool) -> exp.Query:
+def _qualify(tree: exp.Query, schema: Any, expand_stars: bool) -> tuple[exp.Query, list[Scope]]:
     """sqlglot's ``qualify`` (duckdb dialect, columns validated, identifiers quoted) after
-    its first step, normalizing identifiers, which :func:`resolve` has done already."""
+    its first step, normalizing identifiers, which :func:`resolve` has done already; and the
+    qualified tree's scopes, which its validation step walks and resolve walks again."""
     schema = ensure_schema(schema, dialect="duckdb")
     tree = qualify_tables(tree, dialect="duckdb")
     tree = qualify_columns(tree, schema, expand_alias_refs=True, expand_stars=expand_stars)
     tree = quote_identifiers(tree, dialect="duckdb", identify=True)
-    validate_qualify_columns(tree)
-    return tree
+    scopes = traverse_scope(tree)
+    _validate_columns(scopes)
+    return tree, scopes
+
+
+def _validate_columns(scopes: list[Scope]) -> None:
+    """sqlglot's ``validate_qualify_columns`` over scopes already built (the same checks,
+    in the same order, with the same messages: :func:`_unresolved` reads them)."""
+    unqualified: list[exp.Column] = []
+    for scope in scopes:
+        if not isinstance(scope.expression, exp.Select):
+            continue
+        if scope.external_columns and not scope.is_correlated_subquery and not scope.pivots:
+            column = scope.external_columns[0]
+            for_table = f" for table: '{column.table}'" if column.table else ""
+            message = f"Column '{column.name}' could not be resolved{for_table}."
+            line, col = column.this.meta_get("line"), column.this.meta_get("col")
+            if line and col:
+                message += f" Line: {line}, Col: {col}"
+            raise OptimizeError(message)
+        unqualified.extend(scope.unqualified_columns)
+    if unqualified:
+        first = unqualified[0]
+        message = f"Ambiguous column '{first.name}'"
+        line, col = first.this.meta_get("line"), first.this.meta_get("col")
+        if line and col:
+            message += f" (Line: {line}, Col: {col})"
+        raise OptimizeError(message)

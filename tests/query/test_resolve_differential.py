@@ -66,7 +66,7 @@ def qualified(tree: exp.Expr, schema, expand: bool, ours: bool) -> str:
             tree = normalize_identifiers(
                 copy_tree(tree), dialect="duckdb", store_original_column_identifiers=True
             )
-            result = _qualify(tree, schema, expand)
+            result, _scopes = _qualify(tree, schema, expand)
         else:
             result = qualify(
                 normalize_identifiers(tree.copy(), dialect="duckdb"),
