@@ -225,7 +225,11 @@ def _copy_changes(con: sqlite3.Connection, target: Path) -> Revisions | None:
         return None
     try:
         # one sync of its journal, not two: a copy cut short is still rolled back whole (the
-        # catalog itself runs at NORMAL); a commit's fsyncs are most of a change's cost
+        # catalog itself runs at NORMAL); a commit's fsyncs are most of a change's cost. The
+        # journal is kept between copies (its header zeroed at each commit, so it is never
+        # hot then): creating and deleting it made each fsync a file-system journal commit
+        # (15 ms of a 25 ms request at 10,000 products, 2 ms with the file kept)
+        con.execute("PRAGMA backup.journal_mode = PERSIST")
         con.execute("PRAGMA backup.synchronous = NORMAL")
         con.execute("BEGIN")  # deferred: it writes the backup only, never the catalog
         try:
