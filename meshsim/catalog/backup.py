@@ -411,8 +411,16 @@ def record_revision(con: sqlite3.Connection, governance: Path) -> None:
         sequences={r[0]: int(r[1]) for r in con.execute("SELECT name, seq FROM sqlite_sequence")},
     )
     path = governance / REVISION_FILE
+    data = (mark.model_dump_json() + "\n").encode("ascii")
     try:
-        path.write_text(mark.model_dump_json() + "\n", encoding="ascii")
+        # rewritten in place, not truncated first: a file truncated to nothing and written
+        # again is written out to disk on close by ext4 (auto_da_alloc), in every change
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise CatalogError(
             f"the change cannot be noted in '{path}' ({exc.strerror}); it was not saved",

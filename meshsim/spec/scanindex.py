@@ -17,6 +17,7 @@ cannot be written (a read-only workspace), the scan reads every file, as before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -96,6 +97,7 @@ class ScanIndex:
             tmp.write_text(data.model_dump_json(), encoding="utf-8")
             os.replace(tmp, self.path)
         except OSError:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only file system refuses this too
+                tmp.unlink(missing_ok=True)
             return
         self._changed = False

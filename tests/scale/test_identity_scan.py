@@ -117,3 +117,17 @@ def test_a_file_changed_a_moment_ago_is_read_again(
     read = _scan_reads(monkeypatch)
     _authenticate(workspace, generated.sample_consumer)
     assert len(read) == 18
+
+
+def test_an_index_that_cannot_be_written_leaves_the_scan_reading_every_file(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshsim.workspace import Workspace
+
+    generated, workspace = mesh_and_workspace
+    Workspace.at(workspace).spec_scan_file.mkdir()  # in its way: it cannot be replaced
+    read = _scan_reads(monkeypatch)
+    _authenticate(workspace, generated.sample_consumer)
+    _authenticate(workspace, generated.sample_consumer)
+    assert len(read) == 2 * 18
+    assert not list(workspace.glob("spec-scan.json.*.tmp"))
