@@ -135,3 +135,15 @@ def test_a_damaged_backup_is_written_again_in_full(catalog: Catalog):
     backup.write_bytes(b"not a database" * 1000)
     catalog.request("external_partner", PII_PRODUCT, "after the damage")
     _assert_copied(catalog)
+
+
+def test_a_build_leaves_no_change_log_for_the_first_request_to_delete(catalog: Catalog):
+    """Issue 17: publishing every product logged a row per product, version and search
+    entry (62,000 at 10,000 products), which the first request after the build deleted
+    under its write lock; publishing drops them once the backup holds them."""
+    path = catalog.workspace.governance / "catalog.db"
+    held = stored_revision(backup_path(catalog.workspace.governance))
+    with sqlite3.connect(path) as con:
+        sql = "SELECT count(*) FROM backup_changes WHERE revision <= ?"
+        assert con.execute(sql, (held,)).fetchone() == (0,)
+    _assert_copied(catalog)
