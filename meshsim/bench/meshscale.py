@@ -19,7 +19,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,7 @@ def _seed_subscriptions(workspace: Path, generated: Any, count: int) -> None:
 CATALOG_SAMPLES = 7
 
 
-def _timed(calls: list[Callable[[], Any]]) -> tuple[float, float, list[Any]]:
+def _timed(calls: Sequence[Callable[[], Any]]) -> tuple[float, float, list[Any]]:
     """(the first call's ms, the median of the others', their values)."""
     samples, values = [], []
     for call in calls:
@@ -174,17 +175,17 @@ def _catalog_at_scale(opened: Any, generated: Any, row: dict[str, Any]) -> None:
     step = max(len(names) // CATALOG_SAMPLES, 1)
     products = [names[(i * step + i) % len(names)] for i in range(CATALOG_SAMPLES)]
     consumers = [f"c{generated.consumers - 1 - i:04d}" for i in range(CATALOG_SAMPLES)]
-    pages = [lambda i=i: opened.products(limit=PAGE, offset=i * PAGE) for i in range(len(products))]
-    shows = [lambda p=p: opened.show(p) for p in products]
+    pages = [partial(opened.products, limit=PAGE, offset=i * PAGE) for i in range(len(products))]
+    shows = [partial(opened.show, p) for p in products]
     asks = [
-        lambda c=c, p=p: opened.catalog.request(c, p, "why")
+        partial(opened.catalog.request, c, p, "why")
         for c, p in zip(consumers, products, strict=True)
     ]
     row["products_first_ms"], row["products_ms"], _ = _timed(pages)
     row["show_first_ms"], row["show_ms"], _ = _timed(shows)
     row["request_first_ms"], row["request_ms"], made = _timed(asks)
     decisions = [
-        lambda r=r: opened.catalog.approve(r.id, by=f"{r.product.split('.')[0]}-team") for r in made
+        partial(opened.catalog.approve, r.id, by=f"{r.product.split('.')[0]}-team") for r in made
     ]
     row["approve_first_ms"], row["approve_ms"], _ = _timed(decisions)
     row["pending_ms"] = _seconds(lambda: opened.catalog.requests(pending=True))[0] * 1000
@@ -229,7 +230,7 @@ def measure_size(
     row["first_query_s"], _ = _seconds(lambda: session.sql(query).fetchall())
     row["access_one_consumer_s"], _ = _seconds(lambda: opened.access(generated.sample_consumer))
     row["search_first_ms"], row["search_ms"], _ = _timed(
-        [lambda w=w: opened.search(w) for w in _search_words(generated)]
+        [partial(opened.search, w) for w in _search_words(generated)]
     )
     if subscriptions:
         _seed_subscriptions(workspace, generated, subscriptions)

@@ -51,7 +51,7 @@ class LazyDomains(Sequence[DomainSpec]):
     ) -> None:
         self.root = root
         #: where :meth:`mentioning` keeps what each file said (:mod:`meshsim.spec.scanindex`)
-        self.scan_index = base.scan_index if base is not None else scan_index
+        self.scan_index: Path | None = base.scan_index if base is not None else scan_index
         self.lines = lines
         #: the files read so far, for change detection (a derived view shares its base's)
         self.watch: SpecFiles = base.watch if base is not None else watch or SpecFiles()

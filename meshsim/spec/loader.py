@@ -486,8 +486,8 @@ def load_mesh(
 
         if problems:
             raise SpecError(problems, hint=_FIX_HINT)
-        domains = LazyDomains(root, lines, watch=watch, scan_index=scan_index)
-        return MeshSpec(root, mesh, domains, None, lines)
+        lazy_domains = LazyDomains(root, lines, watch=watch, scan_index=scan_index)
+        return MeshSpec(root, mesh, lazy_domains, None, lines)
     if watch is not None:
         watch.watch(root)
     domains: list[DomainSpec] = []
