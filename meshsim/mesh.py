@@ -272,7 +272,9 @@ class Mesh:
 
                 # lazily: a query over one table parses only its domain's files
                 files = SpecFiles()
-                spec = with_registered_columns(load_mesh(self.mesh_dir, lazy=True, watch=files))
+                index = self.workspace.spec_scan_file if self.workspace.exists else None
+                loaded = load_mesh(self.mesh_dir, lazy=True, watch=files, scan_index=index)
+                spec = with_registered_columns(loaded)
                 self._spec, self._spec_files = spec, files
                 self._spec_version += 1
                 self._invalidate()

@@ -225,7 +225,11 @@ def _copy_changes(con: sqlite3.Connection, target: Path) -> Revisions | None:
         return None
     try:
         # one sync of its journal, not two: a copy cut short is still rolled back whole (the
-        # catalog itself runs at NORMAL); a commit's fsyncs are most of a change's cost
+        # catalog itself runs at NORMAL); a commit's fsyncs are most of a change's cost. The
+        # journal is kept between copies (its header zeroed at each commit, so it is never
+        # hot then): creating and deleting it made each fsync a file-system journal commit
+        # (15 ms of a 25 ms request at 10,000 products, 2 ms with the file kept)
+        con.execute("PRAGMA backup.journal_mode = PERSIST")
         con.execute("PRAGMA backup.synchronous = NORMAL")
         con.execute("BEGIN")  # deferred: it writes the backup only, never the catalog
         try:
@@ -407,8 +411,16 @@ def record_revision(con: sqlite3.Connection, governance: Path) -> None:
         sequences={r[0]: int(r[1]) for r in con.execute("SELECT name, seq FROM sqlite_sequence")},
     )
     path = governance / REVISION_FILE
+    data = (mark.model_dump_json() + "\n").encode("ascii")
     try:
-        path.write_text(mark.model_dump_json() + "\n", encoding="ascii")
+        # rewritten in place, not truncated first: a file truncated to nothing and written
+        # again is written out to disk on close by ext4 (auto_da_alloc), in every change
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise CatalogError(
             f"the change cannot be noted in '{path}' ({exc.strerror}); it was not saved",

@@ -200,6 +200,7 @@ class Catalog:
                     hint="fix the product files, then run 'meshsim build' again",
                 )
             record_spec_grants(con, spec.policies, now)
+        self.store.forget_backed_up()  # now, not in the first request after the build
         return published
 
     # --- discovery ---------------------------------------------------------------------------

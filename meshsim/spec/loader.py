@@ -459,13 +459,20 @@ def content_digest(root: Path, contents: dict[Path, bytes]) -> str:
 _FIX_HINT = "fix the files above, then run 'meshsim validate'"
 
 
-def load_mesh(root: str | Path, *, lazy: bool = False, watch: SpecFiles | None = None) -> MeshSpec:
+def load_mesh(
+    root: str | Path,
+    *,
+    lazy: bool = False,
+    watch: SpecFiles | None = None,
+    scan_index: Path | None = None,
+) -> MeshSpec:
     """Load and validate every spec file under ``root``; raise SpecError listing all problems.
 
     ``lazy``: load mesh.yaml now and each domain's files when the spec is first asked for a
     table or product of that domain (or for all of them): what a query over one table needs
     (:mod:`meshsim.spec.lazy`). ``meshsim validate`` and ``build`` load eagerly. ``watch``
-    records every file read, as it is read (:mod:`meshsim.spec.watch`)."""
+    records every file read, as it is read (:mod:`meshsim.spec.watch`); ``scan_index``: where
+    a lazy spec's scans keep what each file said (:mod:`meshsim.spec.scanindex`)."""
     root = Path(root)
     mesh_file = _mesh_file_of(root)
     problems: list[str] = []
@@ -479,7 +486,8 @@ def load_mesh(root: str | Path, *, lazy: bool = False, watch: SpecFiles | None =
 
         if problems:
             raise SpecError(problems, hint=_FIX_HINT)
-        return MeshSpec(root, mesh, LazyDomains(root, lines, watch=watch), None, lines)
+        lazy_domains = LazyDomains(root, lines, watch=watch, scan_index=scan_index)
+        return MeshSpec(root, mesh, lazy_domains, None, lines)
     if watch is not None:
         watch.watch(root)
     domains: list[DomainSpec] = []

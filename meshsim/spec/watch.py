@@ -22,13 +22,14 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from meshsim.errors import SpecError
 
 Status = tuple[int, int, int, int] | None
 
 
-def status(path: Path) -> Status:
+def status(path: str | Path) -> Status:
     """``path``'s (mtime, ctime, size, inode), or None when nothing is there."""
     try:
         info = os.stat(path)
@@ -44,41 +45,64 @@ class SpecFiles:
 
     def __init__(self) -> None:
         self._seen: dict[Path, Status] = {}
-        self._scanned: dict[Path, Status] = {}
+        self._scanned: dict[str, Status] = {}  # by path text: a scan records thousands
         self._lock = threading.Lock()
 
     def watch(self, path: Path, *, scan: bool = False) -> None:
         """Record ``path`` as read now (call before reading it; the first record stays);
         ``scan``: read by a scan of the whole mesh, not for the spec's content."""
-        seen = self._scanned if scan else self._seen
-        if path in seen:
+        seen: dict[Any, Status] = self._scanned if scan else self._seen
+        key = str(path) if scan else path
+        if key in seen:
             return
         found = status(path)
         with self._lock:
-            seen.setdefault(path, found)
+            seen.setdefault(key, found)
 
     def watch_domain(self, folder: Path, *, scan: bool = False) -> None:
         """Record the files :func:`meshsim.spec.loader.load_domain` reads of ``folder``."""
-        self.watch(folder, scan=scan)
-        if (self._scanned if scan else self._seen)[folder] is None:
+        if scan:
+            self.scan_domain(folder)
+            return
+        self.watch(folder)
+        if self._seen[folder] is None:
             return  # no such folder (a name looked up): its creation is the change
         for path in (folder / "domain.yaml", folder / "products"):
-            self.watch(path, scan=scan)
-        try:
-            names = sorted(e.name for e in os.scandir(folder / "products"))
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        except OSError as exc:
-            raise SpecError([f"{folder / 'products'}: cannot list: {exc.strerror}"]) from None
-        for name in names:
-            if name.endswith(".yaml"):
-                self.watch(folder / "products" / name, scan=scan)
+            self.watch(path)
+        for name in _product_files(str(folder / "products")):
+            self.watch(folder / "products" / name)
+
+    def scan_domain(self, folder: Path) -> list[tuple[str, Status]]:
+        """Record, for a scan, what :meth:`watch_domain` records of ``folder``; return its
+        spec files in the order a load reads them (domain.yaml, then the products by name),
+        each with its status. Path text, not :class:`Path`: a scan records every file."""
+        base = str(folder)
+        domain_file, products = os.path.join(base, "domain.yaml"), os.path.join(base, "products")
+        self.watch(folder, scan=True)
+        if self._scanned[base] is None:
+            return []
+        self.watch(Path(products), scan=True)
+        files = [domain_file, *(os.path.join(products, n) for n in _product_files(products))]
+        found = []
+        for path in files:
+            recorded = self._scanned.get(path, ...)
+            if recorded is ...:
+                recorded = status(path)
+                with self._lock:
+                    recorded = self._scanned.setdefault(path, recorded)
+            found.append((path, recorded))
+        return found
+
+    def scanned(self, path: Path) -> Status:
+        """The status ``path`` had when a scan recorded it (``None``: absent, or not
+        recorded)."""
+        return self._scanned.get(str(path))
 
     def changed(self, *, scans: bool = False) -> bool:
         """Whether any file or folder read for the spec's content (and with ``scans``, by a
         scan of the whole mesh) differs from when it was read."""
         with self._lock:
-            seen = list(self._seen.items())
+            seen: list[tuple[str | Path, Status]] = list(self._seen.items())
             if scans:
                 seen += self._scanned.items()
         return any(status(path) != recorded for path, recorded in seen)
@@ -97,3 +121,14 @@ class SpecFiles:
 
     def __repr__(self) -> str:
         return f"SpecFiles({len(self._seen)} read, {len(self._scanned)} scanned)"
+
+
+def _product_files(folder: str) -> list[str]:
+    """The names of the product files in a domain's ``products`` folder, sorted."""
+    try:
+        names = sorted(e.name for e in os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise SpecError([f"{folder}: cannot list: {exc.strerror}"]) from None
+    return [name for name in names if name.endswith(".yaml")]
