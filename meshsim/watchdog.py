@@ -26,8 +26,6 @@ class Watchdog:
         self._tokens = itertools.count()
         self._thread: threading.Thread | None = None
         self._pid = 0
-        #: when the thread wakes next by itself (None: not before it is notified)
-        self._wakes_at: float | None = None
 
     def watch(self, cursor: Any, timeout_s: float) -> tuple[int, threading.Event]:
         """Interrupt ``cursor`` in ``timeout_s`` seconds unless :meth:`release` comes first;
@@ -36,21 +34,14 @@ class Watchdog:
         with self._wake:
             if self._thread is None or self._pid != os.getpid():  # none yet, or forked
                 self._watched.clear()
-                self._wakes_at = None
                 self._pid = os.getpid()
                 self._thread = threading.Thread(
                     target=self._run, name="meshsim-watchdog", daemon=True
                 )
                 self._thread.start()
             token = next(self._tokens)
-            due = time.monotonic() + timeout_s
-            self._watched[token] = (due, cursor, fired)
-            # woken only when it would sleep past the new deadline: a query's deadline is
-            # mostly later than the one the thread already sleeps towards (the previous
-            # query's, released since), and each wake-up cost the query a thread switch
-            if self._wakes_at is None or due < self._wakes_at:
-                self._wakes_at = due
-                self._wake.notify()
+            self._watched[token] = (time.monotonic() + timeout_s, cursor, fired)
+            self._wake.notify()
         return token, fired
 
     def release(self, token: int) -> None:
@@ -68,9 +59,6 @@ class Watchdog:
                     cursor.interrupt()
                     del cursor
                 due = min((d for d, _, _ in self._watched.values()), default=None)
-                if due is None and self._wakes_at is not None and self._wakes_at > now:
-                    due = self._wakes_at  # as announced: the next watch need not wake it
-                self._wakes_at = due
                 self._wake.wait(None if due is None else max(due - now, 0.0))
 
 
