@@ -344,6 +344,8 @@ class GovernedDuckDB:
     lock: threading.Lock
     #: scan SQL -> name of its empty stand-in table on the verifier, least recently used first
     stand_ins: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    #: shapes of statements the verifier bound and its caller accepted (:func:`accept_shape`)
+    accepted_shapes: OrderedDict[str, None] = field(default_factory=OrderedDict)
     #: governed statements as DuckDB parsed them, for :func:`run_arrow`
     parsed: ParsedStatements = field(default_factory=ParsedStatements)
 
@@ -351,11 +353,14 @@ class GovernedDuckDB:
         with self.lock:
             self.verifier.close()
             self.stand_ins.clear()
+            self.accepted_shapes.clear()
         self.con.close()
 
 
 #: stand-in tables one verifier keeps (each an empty table: a few KB of catalog)
 MAX_STAND_INS = 512
+#: accepted statement shapes one verifier keeps (each a digest)
+MAX_ACCEPTED_SHAPES = 4096
 _STAND_IN_NAME = re.compile(r"^[a-z0-9_]+$")
 
 
@@ -549,7 +554,7 @@ def explain_with_stand_ins(
     timeout_s: float | None,
     consumer: str | None = None,
     limit_s: float | None = None,
-    check: Callable[[str], None] | None = None,
+    check: Callable[[str], str] | None = None,
 ) -> str:
     """:func:`explain_bound` of ``sql``, which names each ``stand_ins`` key (a table name) in
     place of the value (a SELECT): an empty table of the SELECT's columns and types, created
@@ -558,8 +563,10 @@ def explain_with_stand_ins(
     empty, only the stand-ins are made (an engine's warm-up).
 
     With ``check``, DuckDB's parse of ``sql`` (``json_serialize_sql``) is passed to it first,
-    in the same call: it raises to refuse, and then nothing is bound. The EXPLAIN is parsed
-    once and its one statement bound as parsed (binding from the text parses it again, which
+    in the same call: it raises to refuse, and then nothing is bound; else it returns the
+    statement's shape. A shape this verifier bound before and the caller then accepted
+    (:func:`accept_shape`) is not bound again: '' is returned. The EXPLAIN is parsed once
+    and its one statement bound as parsed (binding from the text parses it again, which
     cost as much as the binding itself); text that is not exactly one statement is refused."""
 
     def explain(cursor) -> str:
@@ -568,7 +575,10 @@ def explain_with_stand_ins(
             return "[]"
         if check is not None:
             row = cursor.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
-            check(str(row[0]) if row else "{}")
+            shape = check(str(row[0]) if row else "{}")
+            if shape in db.accepted_shapes:
+                db.accepted_shapes.move_to_end(shape)
+                return ""
         statements = cursor.extract_statements(f"EXPLAIN (FORMAT JSON) {sql}")
         if len(statements) != 1:
             raise QueryError(
@@ -588,6 +598,16 @@ def explain_with_stand_ins(
             limit_s=limit_s,
             cursor=db.verifier,
         )
+
+
+def accept_shape(db: GovernedDuckDB, shape: str) -> None:
+    """The plan of a statement of this shape (a ``check`` result of
+    :func:`explain_with_stand_ins`) was bound on ``db``'s verifier and accepted."""
+    with db.lock:
+        db.accepted_shapes[shape] = None
+        db.accepted_shapes.move_to_end(shape)
+        while len(db.accepted_shapes) > MAX_ACCEPTED_SHAPES:
+            db.accepted_shapes.popitem(last=False)
 
 
 def _make_stand_ins(db: GovernedDuckDB, cursor: Any, stand_ins: dict[str, str]) -> None:

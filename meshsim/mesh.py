@@ -70,6 +70,17 @@ def validate(mesh_dir: str | Path = DEFAULT_MESH) -> list[Problem]:
     return check_mesh(with_registered_columns(load_mesh(mesh_dir)))
 
 
+def _state_stamp(workspace: Workspace) -> tuple[int, ...] | None:
+    """What changes when workspace.json is written (taken before reading it, so that a write
+    racing the read shows up as a change)."""
+    try:
+        info = workspace.state_file.stat()
+    except OSError:
+        return None
+    # the inode too: each write replaces the file, and two writes can share an mtime tick
+    return (info.st_mtime_ns, info.st_ino, info.st_size)
+
+
 class Mesh:
     """A built mesh: its spec, its workspace, and governed access to its tables."""
 
@@ -116,16 +127,19 @@ class Mesh:
     ) -> Mesh:
         ws = Workspace.at(workspace)
         ws.check_path()
-        state = ws.read_state()
+        # read once (a record per table): the open's checks and the first query share it
+        stamped = (_state_stamp(ws), ws.read_state())
+        state = stamped[1]
         directory = Path(mesh_dir) if mesh_dir else Path(state.mesh_dir)
         if not (directory / "mesh.yaml").is_file():
             raise WorkspaceError(
                 f"workspace '{ws.root}' was built from '{directory}', which has no mesh.yaml",
                 hint="pass --mesh DIR, or rebuild with 'meshsim build --mesh DIR'",
             )
-        if ws.first_build_unfinished():  # not a new, empty catalog in place of the build's
+        if ws.first_build_unfinished(state):  # not a new, empty catalog in place of the build's
             raise ws.unfinished_build_error()
         mesh = cls(ws, directory.resolve(), console, limits)
+        mesh._state_cache = stamped
         mesh.catalog.store.check()  # a lost or damaged catalog stops every command, up front
         return mesh
 
@@ -304,12 +318,7 @@ class Mesh:
 
     def _state(self) -> WorkspaceState:
         """workspace.json, re-read only when it changes (it is consulted on every query)."""
-        try:
-            info = self.workspace.state_file.stat()
-            # the inode too: each write replaces the file, and two writes can share an mtime tick
-            stamp: tuple[int, ...] | None = (info.st_mtime_ns, info.st_ino, info.st_size)
-        except OSError:
-            stamp = None
+        stamp = _state_stamp(self.workspace)
         cached = getattr(self, "_state_cache", None)
         if cached is None or cached[0] != stamp or stamp is None:
             cached = (stamp, self.workspace.read_state())

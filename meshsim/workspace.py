@@ -207,14 +207,16 @@ class Workspace:
             return True
         return self.exists and self.read_state().catalog_created_at is not None
 
-    def first_build_unfinished(self) -> bool:
+    def first_build_unfinished(self, state: WorkspaceState | None = None) -> bool:
         """Whether the first build stopped before it created the catalog: workspace.json
         (written as tables are, with them pending) exists, but no catalog, no backup and no
-        record of one."""
+        record of one. ``state``: workspace.json, read already."""
         from meshsim.catalog.backup import backup_path
         from meshsim.catalog.store import DB_FILE
 
-        if not self.exists or self.read_state().catalog_created_at is not None:
+        if not self.exists:
+            return False
+        if (state or self.read_state()).catalog_created_at is not None:
             return False
         return not any(
             os.path.lexists(path)

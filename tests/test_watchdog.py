@@ -34,3 +34,25 @@ def test_one_thread_serves_every_call() -> None:
         token, _ = watchdog.watch(Cursor(), 30.0)
         watchdog.release(token)
     assert threading.active_count() == before + 1
+
+
+def test_a_call_is_interrupted_on_time_after_the_thread_slept_for_a_withdrawn_deadline() -> None:
+    # the thread is not woken for a deadline later than its next wake: it must still find
+    # this call's deadline when it wakes for one that was withdrawn in between
+    watchdog = Watchdog()
+    withdrawn, _ = watchdog.watch(Cursor(), 0.05)
+    watchdog.release(withdrawn)
+    late = Cursor()
+    token, fired = watchdog.watch(late, 0.1)
+    assert late.interrupted.wait(10) and fired.is_set()
+    watchdog.release(token)
+
+
+def test_an_earlier_deadline_wakes_a_thread_sleeping_towards_a_later_one() -> None:
+    watchdog = Watchdog()
+    kept, _ = watchdog.watch(Cursor(), 3600.0)
+    early = Cursor()
+    token, fired = watchdog.watch(early, 0.01)
+    assert early.interrupted.wait(10) and fired.is_set()
+    watchdog.release(token)
+    watchdog.release(kept)

@@ -215,3 +215,30 @@ def _check_table_function(
         expression = option.get("expression", {})
         if option.get("name") not in _READ_PARQUET_OPTIONS or expression.get("class") != "CONSTANT":
             raise _refuse("unexpected read_parquet option", consumer)
+
+
+def parse_shape(serialized: str) -> str:
+    """DuckDB's parse of a statement (``json_serialize_sql``) without what cannot change what
+    it binds to: the text of each string literal and every position in the query text.
+
+    A statement's sources are bound from its table references (names, kept) and table
+    functions (only ``range``/``generate_series`` over constants and ``unnest`` pass
+    :func:`crosscheck`); a string literal is a value of one type whatever its text, and no
+    function that turns a string into a file, a setting or a catalog object is on
+    :data:`meshsim.query.allowlist.DUCKDB_FUNCTIONS`. So two statements of one shape, each
+    passing :func:`crosscheck`, scan the same. Numbers are kept: their type depends on their
+    text. The shape is returned as its SHA-256 (a long query's parse is megabytes)."""
+    import hashlib
+
+    shape = json.dumps(json.loads(serialized, object_hook=_shape_node), separators=(",", ":"))
+    return hashlib.sha256(shape.encode()).hexdigest()
+
+
+def _shape_node(node: dict[str, Any]) -> dict[str, Any]:
+    # json.loads calls this innermost first: a literal is already a node when its constant is
+    node.pop("query_location", None)
+    node.pop("query_location_length", None)
+    literal = node.get("literal") if node.get("class") == "CONSTANT" else None
+    if isinstance(literal, dict) and literal.get("kind") == "STRING":
+        node["literal"] = {"kind": "STRING"}
+    return node

@@ -352,14 +352,20 @@ def _column_families(
     return families
 
 
-def can_fail_before_filter(tree: exp.Query, table_types: Mapping[int, Mapping[str, str]]) -> bool:
+def can_fail_before_filter(
+    tree: exp.Query,
+    table_types: Mapping[int, Mapping[str, str]],
+    scopes: list[Scope] | None = None,
+) -> bool:
     """Whether any expression DuckDB could evaluate before a row filter could fail on a value.
 
     ``table_types`` maps ``id(table node)`` of each mesh table the query reads (at its published
     version) to its columns' DuckDB types; a column of any other source has no known type, so
-    comparisons with it count as fallible. The tree is qualified (rule resolve).
+    comparisons with it count as fallible. The tree is qualified (rule resolve); ``scopes``
+    are its scopes if known (:attr:`meshsim.query.names.Resolved.scopes`).
     """
-    scopes = list(traverse_scope(tree))
+    if scopes is None:
+        scopes = list(traverse_scope(tree))
     families = _column_families(scopes, table_types)
     checker = _Checker(lambda column: families.get(id(column), UNKNOWN))
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -22,8 +22,10 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.qualify_columns import qualify_columns, quote_identifiers
+from sqlglot.optimizer.qualify_tables import qualify_tables
 from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.schema import ensure_schema
 
 from meshsim.errors import QueryError, closest, unknown_name_message
 from meshsim.query.travel import (
@@ -34,6 +36,7 @@ from meshsim.query.travel import (
     time_travel,
     travelled_schema,
 )
+from meshsim.query.trees import copy_tree, nodes_of
 from meshsim.spec.loader import MeshSpec
 
 
@@ -57,6 +60,9 @@ class TableUse:
 class Resolved:
     tree: exp.Query
     uses: list[TableUse]
+    #: the qualified tree's scopes, for later rules that walk them (the tree keeps its shape
+    #: until bind splices the scans in)
+    scopes: list[Scope] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1024)
@@ -94,10 +100,10 @@ def _spellings(spec: MeshSpec, ref: str) -> dict[str, str]:
     return {c.name.lower(): c.name for c in table.columns} if table is not None else {}
 
 
-def _declared_spellings(spec: MeshSpec, tree: exp.Expr) -> dict[str, str]:
-    """Each lower-case column name spelled one way in the mesh tables ``tree`` reads, to
+def _declared_spellings(spec: MeshSpec, tables: Iterable[exp.Table]) -> dict[str, str]:
+    """Each lower-case column name spelled one way in the mesh tables ``tables`` name, to
     that spelling."""
-    refs = sorted({f"{t.db}.{t.name}".lower() for t in tree.find_all(exp.Table) if t.db})
+    refs = sorted({f"{t.db}.{t.name}".lower() for t in tables if t.db})
     spelled: dict[str, set[str]] = {}
     for table in map(spec.table, refs):
         for column in table.columns if table is not None else ():
@@ -105,20 +111,25 @@ def _declared_spellings(spec: MeshSpec, tree: exp.Expr) -> dict[str, str]:
     return {low: next(iter(names)) for low, names in spelled.items() if len(names) == 1}
 
 
-def restore_case(tree: exp.Expr, spec: MeshSpec) -> None:
+def restore_case(
+    tree: exp.Expr, spec: MeshSpec, nodes: dict[type[exp.Expr], list[Any]] | None = None
+) -> None:
     """Give every column, and every output alias qualify derived from one, its declared
     spelling, so results are named as the table names them (``ByteType``, not ``bytetype``).
     DuckDB compares identifiers case-insensitively, so nothing else changes. A name spelled
     differently in two tables gets its table's spelling where it names a mesh table's
-    column (set by :func:`resolve`) and keeps sqlglot's lower case elsewhere."""
-    declared = _declared_spellings(spec, tree)
-    for node in tree.walk():
-        if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier):
+    column (set by :func:`resolve`) and keeps sqlglot's lower case elsewhere. ``nodes``: the
+    tree's tables, columns and aliases (:func:`meshsim.query.trees.nodes_of`), if known."""
+    if nodes is None:
+        nodes = nodes_of(tree, exp.Table, exp.Column, exp.Alias)
+    declared = _declared_spellings(spec, nodes[exp.Table])
+    for node in nodes[exp.Column]:
+        if isinstance(node.this, exp.Identifier):
             name = declared.get(node.this.name.lower())
             if name is not None and name != node.this.name:
                 node.set("this", exp.to_identifier(name, quoted=True))
-    for node in tree.walk():
-        if isinstance(node, exp.Alias) and isinstance(node.this, exp.Column):
+    for node in nodes[exp.Alias]:
+        if isinstance(node.this, exp.Column):
             name = node.this.name
             if node.alias != name and node.alias.lower() == name.lower():
                 node.set("alias", exp.to_identifier(name, quoted=True))
@@ -229,12 +240,12 @@ def _has_star(select: exp.Select | None) -> bool:
     )
 
 
-def _check_laterals(tree: exp.Query, consumer: str | None) -> None:
+def _check_laterals(laterals: Iterable[exp.Lateral], consumer: str | None) -> None:
     """A LATERAL's alias is not visible inside its own subquery, but sqlglot qualifies an
     unqualified column there with it when the subquery outputs that name (``LATERAL (SELECT
     c_acctbal) AS t`` becomes ``t.c_acctbal``), while DuckDB binds it to an outer relation: refuse
     the ambiguity instead of guessing which one is meant."""
-    for lateral in tree.find_all(exp.Lateral):
+    for lateral in laterals:
         alias = lateral.alias
         if not alias:
             continue
@@ -247,12 +258,12 @@ def _check_laterals(tree: exp.Query, consumer: str | None) -> None:
                 )
 
 
-def _check_stars_expanded(tree: exp.Query, consumer: str | None) -> None:
+def _check_stars_expanded(selects: Iterable[exp.Select], consumer: str | None) -> None:
     """With the consumer's schema every ``*`` expands to named columns. One that did not
     expands over a source with duplicate column names, whose width DuckDB may multiply at
     each level (``SELECT * FROM a AS l, a AS r`` doubles it): refuse it, so the width of every
     relation is bounded by the query text."""
-    for select in tree.find_all(exp.Select):
+    for select in selects:
         for projection in select.expressions:
             star = projection if isinstance(projection, exp.Star) else None
             if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
@@ -355,35 +366,36 @@ def resolve(
     from, to point at an unresolved column. With ``columns_at`` and ``schema``, a
     time-travelled table offers the columns its version had.
     """
-    tree = tree.copy()
+    tree = copy_tree(tree)
     for pivot in tree.find_all(exp.Pivot):  # DuckDB keeps the case of the names PIVOT makes
         for name in pivot.args.get("columns") or ():
             name.meta["case_sensitive"] = True
-    tree = normalize_identifiers(tree, dialect="duckdb")
+    # as qualify() normalizes first; _qualify then skips that step (a second walk)
+    tree = normalize_identifiers(tree, dialect="duckdb", store_original_column_identifiers=True)
     _check_tables(tree, spec, consumer)
     _name_series_columns(tree)
     travels: dict[str, Travel] = {}
     if schema is not None and columns_at is not None:
         schema, travels = travelled_schema(tree, schema, columns_at, consumer)
     try:
-        tree = qualify(
-            tree,
-            dialect="duckdb",
-            schema=schema if schema is not None else mesh_schema(spec),
-            expand_stars=schema is not None,
-            validate_qualify_columns=True,
-            quote_identifiers=True,
+        tree, scopes = _qualify(
+            tree, schema if schema is not None else mesh_schema(spec), schema is not None
         )
     except OptimizeError as exc:
         raise _unresolved(exc, tree, spec, schema, consumer, text, travels) from None
-    restore_travelled(tree, travels)
-    _check_laterals(tree, consumer)
+    if travels:
+        restore_travelled(tree, travels)
+    # the tree keeps its shape from here on: one walk finds what every check below reads
+    nodes = nodes_of(
+        tree, exp.Table, exp.Column, exp.Alias, exp.Select, exp.Lateral, exp.TableColumn
+    )
+    _check_laterals(nodes[exp.Lateral], consumer)
     if schema is not None:
-        _check_stars_expanded(tree, consumer)
+        _check_stars_expanded(nodes[exp.Select], consumer)
     uses: dict[int, TableUse] = {}
     checked: set[int] = set()
     spellings: dict[str, dict[str, str]] = {}
-    for scope in traverse_scope(tree):
+    for scope in scopes:
         for alias, source in scope.sources.items():
             if isinstance(source, exp.Table) and not isinstance(source.this, exp.Func):
                 if id(source) not in uses:
@@ -432,20 +444,56 @@ def resolve(
                 use.columns.add(declared)
                 if declared != column.name:
                     column.set("this", exp.to_identifier(declared, quoted=True))
-    for node in tree.walk():
-        if isinstance(node, exp.TableColumn):
-            raise QueryError(
-                f"whole-row reference '{node.sql(dialect='duckdb')}' is not allowed; name the "
-                f"columns you need",
-                consumer=consumer,
-            )
-    for column in tree.find_all(exp.Column):
+    for node in nodes[exp.TableColumn]:
+        raise QueryError(
+            f"whole-row reference '{node.sql(dialect='duckdb')}' is not allowed; name the "
+            f"columns you need",
+            consumer=consumer,
+        )
+    for column in nodes[exp.Column]:
         if id(column) in checked or isinstance(column.this, exp.Star) or _is_output_ref(column):
             continue
-        if True:
-            raise QueryError(
-                f"cannot resolve '{column.sql(dialect='duckdb')}' to a column of a table in scope",
-                consumer=consumer,
-            )
-    restore_case(tree, spec)
-    return Resolved(tree, list(uses.values()))
+        raise QueryError(
+            f"cannot resolve '{column.sql(dialect='duckdb')}' to a column of a table in scope",
+            consumer=consumer,
+        )
+    restore_case(tree, spec, nodes)
+    return Resolved(tree, list(uses.values()), scopes)
+
+
+def _qualify(tree: exp.Query, schema: Any, expand_stars: bool) -> tuple[exp.Query, list[Scope]]:
+    """sqlglot's ``qualify`` (duckdb dialect, columns validated, identifiers quoted) after
+    its first step, normalizing identifiers, which :func:`resolve` has done already; and the
+    qualified tree's scopes, which its validation step walks and resolve walks again."""
+    schema = ensure_schema(schema, dialect="duckdb")
+    tree = qualify_tables(tree, dialect="duckdb")
+    tree = qualify_columns(tree, schema, expand_alias_refs=True, expand_stars=expand_stars)
+    tree = quote_identifiers(tree, dialect="duckdb", identify=True)
+    scopes = traverse_scope(tree)
+    _validate_columns(scopes)
+    return tree, scopes
+
+
+def _validate_columns(scopes: list[Scope]) -> None:
+    """sqlglot's ``validate_qualify_columns`` over scopes already built (the same checks,
+    in the same order, with the same messages: :func:`_unresolved` reads them)."""
+    unqualified: list[exp.Column] = []
+    for scope in scopes:
+        if not isinstance(scope.expression, exp.Select):
+            continue
+        if scope.external_columns and not scope.is_correlated_subquery and not scope.pivots:
+            column = scope.external_columns[0]
+            for_table = f" for table: '{column.table}'" if column.table else ""
+            message = f"Column '{column.name}' could not be resolved{for_table}."
+            line, col = column.this.meta_get("line"), column.this.meta_get("col")
+            if line and col:
+                message += f" Line: {line}, Col: {col}"
+            raise OptimizeError(message)
+        unqualified.extend(scope.unqualified_columns)
+    if unqualified:
+        first = unqualified[0]
+        message = f"Ambiguous column '{first.name}'"
+        line, col = first.this.meta_get("line"), first.this.meta_get("col")
+        if line and col:
+            message += f" (Line: {line}, Col: {col})"
+        raise OptimizeError(message)

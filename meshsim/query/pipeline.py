@@ -228,11 +228,12 @@ def bind(engine: GovernedEngine, attempt: Attempt) -> None:
 def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
     """DuckDB's bound plan of each governed scan alone (once per scan), then, in one call on
     the verifier, DuckDB's parse and bound plan of the skeleton over the scans' stand-ins
-    (:mod:`meshsim.query.verify` says why the parts bind as the whole does)."""
-    from functools import partial
-
+    (:mod:`meshsim.query.verify` says why the parts bind as the whole does). The skeleton's
+    parse is checked every time; its plan is bound only for a shape not bound and accepted
+    on this verifier before (:func:`meshsim.query.crosscheck.parse_shape` says why a shape
+    scans the same whatever its string literals)."""
     from meshsim import engine as duck
-    from meshsim.query.crosscheck import crosscheck
+    from meshsim.query.crosscheck import crosscheck, parse_shape
     from meshsim.query.verify import verify_bound_plan
 
     plan = attempt.plan
@@ -244,29 +245,40 @@ def verify_plan(engine: GovernedEngine, attempt: Attempt) -> None:
         stand_ins[name] = select
         # bind made each placeholder appear exactly once, quoted
         skeleton = skeleton.replace(f'"{placeholder}"', f'"{name}"')
+    shapes: list[str] = []
+
+    def check(serialized: str) -> str:
+        # the parse checked is of the very text bound: the skeleton over the stand-ins
+        crosscheck(
+            serialized,
+            ctes=plan.ctes | frozenset(stand_ins),
+            files=frozenset(),
+            consumer=attempt.consumer,
+        )
+        shapes.append(f"{plan.series}:{parse_shape(serialized)}")
+        return shapes[-1]
+
+    db = engine.duck
     try:
         explained = duck.explain_with_stand_ins(
-            engine.duck,
+            db,
             skeleton,
             stand_ins,
             timeout_s=attempt.time_left,
             consumer=attempt.consumer,
             limit_s=attempt.limit_s,
-            # the parse checked is of the very text bound: the skeleton over the stand-ins
-            check=partial(
-                crosscheck,
-                ctes=plan.ctes | frozenset(stand_ins),
-                files=frozenset(),
-                consumer=attempt.consumer,
-            ),
+            check=check,
         )
     except duck.EngineFailure as exc:
         # making the stand-ins (CREATE ... WITH NO DATA) can decode a first page already
         _require_plan_files(engine, plan, exc)
         raise
+    if not explained:
+        return  # a shape bound and accepted before
     verify_bound_plan(
         explained, series=plan.series, stand_ins=frozenset(stand_ins), consumer=attempt.consumer
     )
+    duck.accept_shape(db, shapes[-1])
 
 
 def verify_scan(engine: GovernedEngine, scan: GovernedScan, attempt: Attempt) -> tuple[str, str]:

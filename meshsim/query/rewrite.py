@@ -473,7 +473,7 @@ class Planner:
             table = self.spec.table(use.ref)
             if table is not None and use.version is None and use.timestamp is None:
                 types[id(use.node)] = {c.name: sql_type(c.type) for c in table.columns}
-        return can_fail_before_filter(resolved.tree, types)
+        return can_fail_before_filter(resolved.tree, types, resolved.scopes or None)
 
     def current_scan(
         self, consumer: str, fingerprint: str, table_access: TableAccess, *, gated: bool = False

@@ -33,6 +33,12 @@ planning together. So it is checked in two parts that bind exactly as the whole 
   named ``__meshsim_scan_<nonce>_t<hash>``, a name consumer text may not contain. Every name
   of the consumer's query binds as it does beside the scan (same columns, same types), and a
   ``SEQ_SCAN`` is accepted only of the stand-ins of this plan.
+
+The skeleton's parse is checked for every text. Its plan is bound once per *shape* on one
+verifier: a text whose parse differs from one bound and accepted there only in the text of
+string literals and in positions (:func:`meshsim.query.crosscheck.parse_shape`: every name,
+number, type and function is kept, and the stand-ins' names are content hashes of their
+scans) scans what that one scanned. Binding was half of this rule's time.
 """
 
 from __future__ import annotations

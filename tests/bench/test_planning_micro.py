@@ -1,0 +1,32 @@
+"""The planning micro-benchmark measures what its columns say: 'new text' binds every sample's
+shape afresh, 'seen shape' binds none (its shape was accepted once), 'cached' plans nothing."""
+
+from pathlib import Path
+
+import meshsim
+from meshsim import engine
+from meshsim.bench import micro
+
+
+def test_new_text_samples_bind_every_shape_and_seen_shape_samples_none(
+    workspace: Path, monkeypatch
+) -> None:
+    binds: list[str] = []
+    accept = engine.accept_shape
+    monkeypatch.setattr(
+        engine, "accept_shape", lambda db, shape: (binds.append(shape), accept(db, shape))
+    )
+    mesh = meshsim.open(str(workspace))
+    try:
+        result = micro.planning(mesh, counts=(10,), repeat=3)
+    finally:
+        mesh.close()
+    row = result["rows"][0]
+    queries = len(micro.queries.restricted())
+    # one warm-up plan and three new-shape samples per query; the seen-shape and cached
+    # samples bind nothing
+    assert len(binds) == queries * (1 + 3)
+    assert row["samples"] == queries * 3
+    assert {"p50_ms", "p95_ms", "seen_shape_p50_ms", "seen_shape_p95_ms", "cached_p95_ms"} <= set(
+        row
+    )
