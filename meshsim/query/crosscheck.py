@@ -37,6 +37,46 @@ _REMAP_ONLY = frozenset({_REMAP})
 #: of them (a struct literal is ``struct_pack``; a field mapped with its own fields ``row``).
 _MAPPING_FUNCTIONS = frozenset({"struct_pack", "row"})
 _SERIES = frozenset({"range", "generate_series"})
+#: ``list_aggregate(list, 'name')`` binds the aggregate its string names from DuckDB's whole
+#: catalog: the name must be a plain string of one of these (each also on the allowlist)
+_LIST_AGGREGATES = (
+    frozenset(
+        {
+            "min",
+            "max",
+            "sum",
+            "avg",
+            "count",
+            "first",
+            "last",
+            "any_value",
+            "string_agg",
+            "median",
+            "mode",
+            "product",
+            "bool_and",
+            "bool_or",
+            "stddev",
+            "stddev_samp",
+            "stddev_pop",
+            "var_samp",
+            "var_pop",
+            "variance",
+            "approx_count_distinct",
+            "list",
+            "array_agg",
+            "histogram",
+            "entropy",
+            "kurtosis",
+            "skewness",
+            "fsum",
+            "favg",
+        }  # fmt: skip
+    )
+    & allowlist.DUCKDB_FUNCTIONS
+)
+#: LIKE, ILIKE, GLOB and their negations: the pattern (second argument) is only a value
+_PATTERN_OPERATORS = frozenset({"~~", "!~~", "~~*", "!~~*", "~~~", "!~~~"})
 
 
 def _is_order_by_all(expression: Any) -> bool:
@@ -177,10 +217,24 @@ def crosscheck(
                 raise _refuse(f"function '{name}'", consumer)
             if name == _REMAP and not _remap_is_constant(node):
                 raise _refuse(f"{_REMAP} with a mapping that is not constant", consumer)
+            arguments = [a.get("expression") or {} for a in node.get("arguments") or []]
+            if any(a.get("class") == "STAR" for a in arguments):
+                # '* LIKE pattern' and kin: DuckDB would pick the columns by a string
+                raise _refuse(f"a star as an argument of '{name}'", consumer)
+            if name == "list_aggregate" and _string_text(arguments[1:2]) not in _LIST_AGGREGATES:
+                raise _refuse("list_aggregate without an allowed aggregate's name", consumer)
         elif node.get("class") == "STAR" and node.get("columns"):
             raise _refuse("COLUMNS(...)", consumer)
         elif node.get("class") == "POSITIONAL_REFERENCE":
             raise _refuse("positional reference", consumer)
+
+
+def _string_text(arguments: list[dict[str, Any]]) -> str | None:
+    """The text of a lone plain string constant (lower case), else None."""
+    if len(arguments) != 1 or arguments[0].get("class") != "CONSTANT":
+        return None
+    literal = arguments[0].get("literal") or {}
+    return str(literal.get("text", "")).lower() if literal.get("kind") == "STRING" else None
 
 
 def _check_table_function(
@@ -219,26 +273,58 @@ def _check_table_function(
 
 def parse_shape(serialized: str) -> str:
     """DuckDB's parse of a statement (``json_serialize_sql``) without what cannot change what
-    it binds to: the text of each string literal and every position in the query text.
+    it binds to: every position in the query text, and the text of a string literal where it
+    can only be a value: an operand of a comparison, IN list or BETWEEN, a LIKE/GLOB pattern,
+    a CASE result, or cast to a type. Every other string keeps its text (a function's
+    argument may name a field, a format, an aggregate: it can change what is bound).
 
     A statement's sources are bound from its table references (names, kept) and table
     functions (only ``range``/``generate_series`` over constants and ``unnest`` pass
-    :func:`crosscheck`); a string literal is a value of one type whatever its text, and no
-    function that turns a string into a file, a setting or a catalog object is on
-    :data:`meshsim.query.allowlist.DUCKDB_FUNCTIONS`. So two statements of one shape, each
-    passing :func:`crosscheck`, scan the same. Numbers are kept: their type depends on their
-    text. The shape is returned as its SHA-256 (a long query's parse is megabytes)."""
+    :func:`crosscheck`). So two statements of one shape, each passing :func:`crosscheck`,
+    scan the same. Numbers are kept: their type depends on their text. The shape is returned
+    as its SHA-256 (a long query's parse is megabytes)."""
     import hashlib
 
     shape = json.dumps(json.loads(serialized, object_hook=_shape_node), separators=(",", ":"))
     return hashlib.sha256(shape.encode()).hexdigest()
 
 
-def _shape_node(node: dict[str, Any]) -> dict[str, Any]:
-    # json.loads calls this innermost first: a literal is already a node when its constant is
-    node.pop("query_location", None)
-    node.pop("query_location_length", None)
+def _value_only(node: Any) -> None:
+    """Drop the text of ``node`` if it is a string constant (or a cast of one)."""
+    if not isinstance(node, dict):
+        return
+    if node.get("class") == "CAST":
+        node = node.get("child")
+        if not isinstance(node, dict):
+            return
     literal = node.get("literal") if node.get("class") == "CONSTANT" else None
     if isinstance(literal, dict) and literal.get("kind") == "STRING":
         node["literal"] = {"kind": "STRING"}
+
+
+def _shape_node(node: dict[str, Any]) -> dict[str, Any]:
+    # json.loads calls this innermost first: a node's children are already shaped
+    node.pop("query_location", None)
+    node.pop("query_location_length", None)
+    kind = node.get("class")
+    if kind == "CAST":
+        _value_only(node.get("child"))
+    elif kind == "COMPARISON":
+        _value_only(node.get("left"))
+        _value_only(node.get("right"))
+    elif kind == "BETWEEN":
+        for key in ("input", "lower", "upper"):
+            _value_only(node.get(key))
+    elif kind == "OPERATOR" and node.get("type") in ("COMPARE_IN", "COMPARE_NOT_IN"):
+        for child in node.get("children") or []:
+            _value_only(child)
+    elif kind == "CASE":
+        for check in node.get("case_checks") or []:
+            if isinstance(check, dict):
+                _value_only(check.get("then_expr"))
+        _value_only(node.get("else_expr"))
+    elif kind == "FUNCTION" and node.get("function_name") in _PATTERN_OPERATORS:
+        arguments = node.get("arguments") or []
+        if len(arguments) == 2 and isinstance(arguments[1], dict):
+            _value_only(arguments[1].get("expression"))
     return node

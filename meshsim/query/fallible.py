@@ -285,7 +285,9 @@ class _Checker:
             if self.value(node.this).family not in (STRING, NULL):
                 raise _Fallible
         elif isinstance(node, exp.Is):
-            self.value(node.this)
+            value = self.value(node.this)
+            if not isinstance(node.expression, exp.Null) and value.family not in (BOOLEAN, NULL):
+                raise _Fallible  # IS [NOT] TRUE/FALSE casts its operand to BOOLEAN
         elif isinstance(node, exp.Exists):
             return  # its subquery is a scope of its own
         elif isinstance(node, exp.Column):

@@ -161,14 +161,37 @@ def _parse(sql: str) -> str:
         con.close()
 
 
-def test_a_shape_keeps_every_name_number_type_and_function_and_leaves_out_string_texts() -> None:
+def test_a_shape_keeps_every_name_number_type_and_function_and_leaves_out_string_values() -> None:
+    """A string's text is left out only where it can be nothing but a value (compared, in an
+    IN list or BETWEEN, a LIKE pattern, a CASE result, cast to a type); anywhere else, such as
+    a function's argument, it may name what DuckDB binds, and it stays in the shape."""
     from meshsim.query.crosscheck import parse_shape
 
     base = "SELECT a, 'x' FROM t WHERE b = 'one' LIMIT 3"
     assert parse_shape(_parse(base)) == parse_shape(_parse(base.replace("'one'", "'o''ther'")))
     assert parse_shape(_parse(base)) == parse_shape(
-        _parse("SELECT  a , 'y' FROM t WHERE b='1' LIMIT 3")
+        _parse("SELECT  a , 'x' FROM t WHERE b='1' LIMIT 3")
     )
+    values = (
+        "SELECT a FROM t WHERE b IN ('{v}', 'z') AND c BETWEEN '{v}' AND 'z'",
+        "SELECT a FROM t WHERE b LIKE '%{v}%' AND c NOT ILIKE '{v}' AND d GLOB '{v}*'",
+        "SELECT CASE WHEN a > 1 THEN '{v}' ELSE '{v}{v}' END FROM t WHERE d > DATE '{v}'",
+    )
+    for text in values:
+        assert parse_shape(_parse(text.format(v="one"))) == parse_shape(
+            _parse(text.format(v="two"))
+        ), text
+    names = (
+        "SELECT list_aggregate(l, '{v}') FROM t",
+        "SELECT struct_extract(s, '{v}') FROM t",
+        "SELECT s['{v}'] FROM t",
+        "SELECT strftime(d, '{v}') FROM t",
+        "SELECT 'x' || '{v}' FROM t",
+    )
+    for text in names:
+        assert parse_shape(_parse(text.format(v="min"))) != parse_shape(
+            _parse(text.format(v="max"))
+        ), text
     for other in (
         base.replace("FROM t", 'FROM "t.parquet"'),  # a table name
         base.replace("FROM t", "FROM s.t"),  # a schema
