@@ -27,13 +27,22 @@ def test_a_call_past_its_deadline_is_interrupted_and_a_released_one_never_is() -
     assert watchdog._watched == {}  # no cursor is held once its call returned
 
 
-def test_one_thread_serves_every_call() -> None:
+def test_one_thread_serves_every_call(monkeypatch) -> None:
     watchdog = Watchdog()
-    before = threading.active_count()
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        started.append(thread)
+        start(thread)
+
+    # counts the threads this watchdog starts, not the process's (other tests' threads end
+    # at their own pace)
+    monkeypatch.setattr(threading.Thread, "start", counted)
     for _ in range(50):
         token, _ = watchdog.watch(Cursor(), 30.0)
         watchdog.release(token)
-    assert threading.active_count() == before + 1
+    assert [t.name for t in started] == ["meshsim-watchdog"]
 
 
 def test_a_call_is_interrupted_on_time_after_the_thread_slept_for_a_withdrawn_deadline() -> None:
