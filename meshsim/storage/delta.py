@@ -35,6 +35,7 @@ The cheap log reads (:func:`latest_version`, :func:`resolve_version`...) live in
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -129,11 +130,31 @@ def wrap_error(error: Exception, *, location: str, table: str, action: str) -> S
             table, "catalogManaged", "its commits are owned by a catalog meshsim does not reach"
         )
     first_line = text.splitlines()[0] if text else type(error).__name__
+    unreadable = _unreadable_log_file(location)
+    if unreadable is not None:
+        # delta-rs may say only "Generic LocalFileSystem error": name the file it could not read
+        first_line = f"Permission denied: '{unreadable}'"
     return StorageError(
         f"could not {action} table '{table}' at '{location}': {first_line}",
         table=table,
         hint=f"check the table at '{location}', or {BUILD_HINT} to rebuild it",
     )
+
+
+def _unreadable_log_file(location: str) -> str | None:
+    """The first file (or the folder) of a local table's log this process may not read."""
+    log = Path(location) / "_delta_log"
+    try:
+        if not log.is_dir():
+            return None
+        if not os.access(log, os.R_OK | os.X_OK):
+            return str(log)
+        for entry in sorted(os.scandir(log), key=lambda e: e.name):
+            if entry.is_file(follow_symlinks=False) and not os.access(entry.path, os.R_OK):
+                return entry.path
+    except OSError:
+        return str(log)
+    return None
 
 
 def open_table(path: str | Path, *, table: str, version: int | None = None) -> DeltaTable:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,14 +34,22 @@ def run_as_nobody(workspace: Path, *args: str) -> subprocess.CompletedProcess[st
 
 
 @pytest.fixture
-def owned(workspace: Path) -> Path:
-    if os.geteuid() == 0:
-        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(workspace.parent)], check=True)
-        for parent in workspace.parents:
-            if parent == Path("/"):
-                break
-            parent.chmod(parent.stat().st_mode | 0o005)
-    return workspace
+def owned(workspace: Path) -> Iterator[Path]:
+    """The workspace, moved out of pytest's temporary root (which each pytest session that
+    starts makes owner-only again, so another user could lose its way in mid-test) into a
+    folder of its own that ``nobody`` owns."""
+    if os.geteuid() != 0:
+        yield workspace
+        return
+    home = Path(tempfile.mkdtemp(prefix="meshsim-nobody-"))
+    try:
+        home.chmod(0o755)
+        moved = home / workspace.name
+        shutil.move(workspace, moved)
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(home)], check=True)
+        yield moved
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _assert_clear(result: subprocess.CompletedProcess[str], names: str) -> None:
