@@ -21,7 +21,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -36,6 +36,9 @@ from meshsim.spec.models import (
 )
 from meshsim.spec.watch import SpecFiles
 from meshsim.spec.yamlfile import KeyPath, read_yaml
+
+if TYPE_CHECKING:
+    from meshsim.spec.lazy import ParsedDomains
 
 
 @dataclass(frozen=True)
@@ -459,13 +462,20 @@ def content_digest(root: Path, contents: dict[Path, bytes]) -> str:
 _FIX_HINT = "fix the files above, then run 'meshsim validate'"
 
 
-def load_mesh(root: str | Path, *, lazy: bool = False, watch: SpecFiles | None = None) -> MeshSpec:
+def load_mesh(
+    root: str | Path,
+    *,
+    lazy: bool = False,
+    watch: SpecFiles | None = None,
+    parsed: ParsedDomains | None = None,
+) -> MeshSpec:
     """Load and validate every spec file under ``root``; raise SpecError listing all problems.
 
     ``lazy``: load mesh.yaml now and each domain's files when the spec is first asked for a
     table or product of that domain (or for all of them): what a query over one table needs
     (:mod:`meshsim.spec.lazy`). ``meshsim validate`` and ``build`` load eagerly. ``watch``
-    records every file read, as it is read (:mod:`meshsim.spec.watch`)."""
+    records every file read, as it is read (:mod:`meshsim.spec.watch`); ``parsed``: earlier
+    lazy loads' parses of unchanged domains, reused (:class:`meshsim.spec.lazy.ParsedDomains`)."""
     root = Path(root)
     mesh_file = _mesh_file_of(root)
     problems: list[str] = []
@@ -479,7 +489,8 @@ def load_mesh(root: str | Path, *, lazy: bool = False, watch: SpecFiles | None =
 
         if problems:
             raise SpecError(problems, hint=_FIX_HINT)
-        return MeshSpec(root, mesh, LazyDomains(root, lines, watch=watch), None, lines)
+        lazily = LazyDomains(root, lines, watch=watch, parsed=parsed)
+        return MeshSpec(root, mesh, lazily, None, lines)
     if watch is not None:
         watch.watch(root)
     domains: list[DomainSpec] = []

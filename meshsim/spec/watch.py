@@ -11,7 +11,9 @@ or a domain.yaml replaced by an editor are changes too.
 
 Costs follow what was read: a query over one table stats mesh.yaml and its domain's files,
 whatever the size of the mesh; after an eager load (``validate``, ``build``) or a listing,
-every file. The identity check's scan of every file for owner bindings
+every file. A :class:`meshsim.mesh.Mesh` keeps the query's spec apart from the listings', so
+a listing does not make every later query stat every file; the two share the parse of a
+domain whose files :meth:`SpecFiles.recorded` the same status for. The identity check's scan of every file for owner bindings
 (:meth:`meshsim.spec.lazy.LazyDomains.mentioning`) is recorded apart, as *scanned*: its answer
 depends on every file, so it is checked only when asked (``changed(scans=True)``: when a
 session is opened), not before every query.
@@ -39,12 +41,24 @@ def status(path: Path) -> Status:
     return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
 
 
+def _product_files(folder: Path) -> list[str]:
+    try:
+        names = sorted(e.name for e in os.scandir(folder / "products"))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise SpecError([f"{folder / 'products'}: cannot list: {exc.strerror}"]) from None
+    return [name for name in names if name.endswith(".yaml")]
+
+
 class SpecFiles:
     """The spec files and folders a load consulted, each with its status when first read."""
 
     def __init__(self) -> None:
         self._seen: dict[Path, Status] = {}
         self._scanned: dict[Path, Status] = {}
+        #: the files :meth:`watch_domain` recorded of each domain folder
+        self._domains: dict[Path, tuple[Path, ...]] = {}
         self._lock = threading.Lock()
 
     def watch(self, path: Path, *, scan: bool = False) -> None:
@@ -59,20 +73,28 @@ class SpecFiles:
 
     def watch_domain(self, folder: Path, *, scan: bool = False) -> None:
         """Record the files :func:`meshsim.spec.loader.load_domain` reads of ``folder``."""
-        self.watch(folder, scan=scan)
-        if (self._scanned if scan else self._seen)[folder] is None:
-            return  # no such folder (a name looked up): its creation is the change
-        for path in (folder / "domain.yaml", folder / "products"):
-            self.watch(path, scan=scan)
-        try:
-            names = sorted(e.name for e in os.scandir(folder / "products"))
-        except (FileNotFoundError, NotADirectoryError):
+        if not scan and folder in self._domains:
             return
-        except OSError as exc:
-            raise SpecError([f"{folder / 'products'}: cannot list: {exc.strerror}"]) from None
-        for name in names:
-            if name.endswith(".yaml"):
-                self.watch(folder / "products" / name, scan=scan)
+        paths = [folder]
+        self.watch(folder, scan=scan)
+        if (self._scanned if scan else self._seen)[folder] is not None:
+            # else no such folder (a name looked up): its creation is the change
+            paths += [folder / "domain.yaml", folder / "products"]
+            for path in paths[1:]:
+                self.watch(path, scan=scan)  # the folder before its listing: a race shows
+            files = [folder / "products" / name for name in _product_files(folder)]
+            for path in files:
+                self.watch(path, scan=scan)
+            paths += files
+        if not scan:
+            with self._lock:
+                self._domains.setdefault(folder, tuple(paths))
+
+    def recorded(self, folder: Path) -> tuple[tuple[Path, Status], ...]:
+        """The status :meth:`watch_domain` recorded of each file of ``folder`` (none when it
+        did not record it): equal records mean the same files, unchanged."""
+        with self._lock:
+            return tuple((path, self._seen[path]) for path in self._domains.get(folder, ()))
 
     def changed(self, *, scans: bool = False) -> bool:
         """Whether any file or folder read for the spec's content (and with ``scans``, by a
