@@ -13,7 +13,9 @@ Costs follow what was read: a query over one table stats mesh.yaml and its domai
 whatever the size of the mesh; after an eager load (``validate``, ``build``) or a listing,
 every file. A :class:`meshsim.mesh.Mesh` keeps the query's spec apart from the listings', so
 a listing does not make every later query stat every file; the two share the parse of a
-domain whose files :meth:`SpecFiles.recorded` the same status for. The identity check's scan of every file for owner bindings
+domain whose files :meth:`SpecFiles.recorded` the same status for.
+
+The identity check's scan of every file for owner bindings
 (:meth:`meshsim.spec.lazy.LazyDomains.mentioning`) is recorded apart, as *scanned*: its answer
 depends on every file, so it is checked only when asked (``changed(scans=True)``: when a
 session is opened), not before every query.
