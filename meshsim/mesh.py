@@ -287,7 +287,10 @@ class Mesh:
 
                 # lazily: a query over one table parses only its domain's files
                 files = SpecFiles()
-                loaded = load_mesh(self.mesh_dir, lazy=True, watch=files, parsed=self._parsed)
+                index = self.workspace.spec_scan_file if self.workspace.exists else None
+                loaded = load_mesh(
+                    self.mesh_dir, lazy=True, watch=files, scan_index=index, parsed=self._parsed
+                )
                 self._loads += 1
                 view = (with_registered_columns(loaded), files, self._loads)
                 self._views[query] = view
@@ -695,11 +698,15 @@ class Mesh:
         total = self.catalog.product_count() if paged else len(rows)
         return Listing(rows, title="published products", total=total)
 
-    def search(self, text: str, *, limit: int | None = 20) -> list[dict[str, Any]]:
-        """Full-text search over products, tables and columns, best match first."""
+    def search(self, text: str, *, limit: int | None = 20, offset: int = 0) -> Listing:
+        """Full-text search over products, tables and columns, best match first (a page of
+        ``limit`` hits from ``offset``, its ``total`` the count of all hits)."""
         from meshsim.reprs import Listing
 
-        return Listing(self.catalog.search(text, limit=limit), title=f"search: {text}")
+        hits = self.catalog.search(text, limit=limit, offset=offset)
+        paged = limit is not None or offset > 0
+        total = self.catalog.search_count(text) if paged else len(hits)
+        return Listing(hits, title=f"search: {text}", total=total)
 
     def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
         """One product in detail, for ``as_consumer`` with its column access and row counts

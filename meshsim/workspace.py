@@ -118,6 +118,12 @@ class Workspace:
         return self.root / "accounts"
 
     @property
+    def spec_scan_file(self) -> Path:
+        """What the identity check's scan of the spec files found in each (a cache:
+        :mod:`meshsim.spec.scanindex`)."""
+        return self.root / "spec-scan.json"
+
+    @property
     def governance(self) -> Path:
         return self.root / "governance"
 

@@ -19,7 +19,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,16 @@ COLUMNS = [
     "access_one_consumer_s",
     "access_ms_per_table",
     "search_ms",
+    "search_first_ms",
     "subscriptions",
     "products_ms",
+    "products_first_ms",
     "show_ms",
+    "show_first_ms",
     "request_ms",
+    "request_first_ms",
     "approve_ms",
+    "approve_first_ms",
     "pending_ms",
     "query_after_change_ms",
 ]
@@ -98,11 +104,14 @@ def _publications(workspace: Path) -> int:
 
 def _seed_subscriptions(workspace: Path, generated: Any, count: int) -> None:
     """``count`` approved requests, spread over consumers and products, written straight
-    into the catalog (the workflow would take hours to approve them one by one)."""
+    into the catalog (the workflow would take hours to approve them one by one), in one
+    change the catalog's store backs up, then a second that drops the change log it left:
+    the state approving them one by one would leave (the backup in step, the log holding
+    only the last change), not one whose first request copies every seeded row."""
     import json
-    import sqlite3
 
     from meshsim.bench.meshgen import product_names
+    from meshsim.catalog.store import Store
     from meshsim.workspace import Workspace
 
     products = product_names(generated.tables)
@@ -113,29 +122,72 @@ def _seed_subscriptions(workspace: Path, generated: Any, count: int) -> None:
         tables = json.dumps([f"{product}_t0"])
         consumer = f"c{(index * 7) % generated.consumers:04d}"
         rows.append((consumer, product, "seeded", tables, now, "owner", now, tables))
-    path = Workspace.at(workspace).governance / "catalog.db"
-    with sqlite3.connect(path) as con:
-        con.executemany(
-            "INSERT INTO requests (consumer, product, reason, tables, columns, state, created_at,"
-            " decided_by, decided_at, granted_tables, granted_columns)"
-            " VALUES (?, ?, ?, ?, '[]', 'approved', ?, ?, ?, ?, '[]')",
-            rows,
-        )
-        con.execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+    store = Store(Workspace.at(workspace).governance, create=False)
+    try:
+        with store.write() as con:
+            con.executemany(
+                "INSERT INTO requests (consumer, product, reason, tables, columns, state,"
+                " created_at, decided_by, decided_at, granted_tables, granted_columns)"
+                " VALUES (?, ?, ?, ?, '[]', 'approved', ?, ?, ?, ?, '[]')",
+                rows,
+            )
+        with store.write():
+            pass  # forgets the logged rows the backup now holds
+    finally:
+        store.close()
+
+
+#: how many different products (and consumers) each catalog operation is timed on: the
+#: median is reported, and the first call (which pays per-process costs) apart
+CATALOG_SAMPLES = 7
+
+
+def _timed(calls: Sequence[Callable[[], Any]]) -> tuple[float, float, list[Any]]:
+    """(the first call's ms, the median of the others', their values)."""
+    samples, values = [], []
+    for call in calls:
+        seconds, value = _seconds(call)
+        samples.append(seconds * 1000)
+        values.append(value)
+    return samples[0], statistics.median(samples[1:] or samples), values
+
+
+def _search_words(generated: Any) -> list[str]:
+    """What the search is timed on: the sample product's name (it matches one product in
+    five), then a domain, a product and a table of other parts of the mesh."""
+    from meshsim.bench.meshgen import product_names
+
+    names = product_names(generated.tables)
+    step = max(len(names) // CATALOG_SAMPLES, 1)
+    words = [generated.sample_product.split(".")[1]]
+    for i in range(1, CATALOG_SAMPLES):
+        domain, product = names[(i * step + i) % len(names)].split(".")
+        words.append([domain, f"{domain} {product}", f"{product}_t1"][i % 3])
+    return words
 
 
 def _catalog_at_scale(opened: Any, generated: Any, row: dict[str, Any]) -> None:
-    consumer = f"c{generated.consumers - 1:04d}"
-    product = generated.sample_product
-    for key, call in (
-        ("products_ms", lambda: opened.products(limit=PAGE)),
-        ("show_ms", lambda: opened.show(product)),
-        ("request_ms", lambda: opened.catalog.request(consumer, product, "why")),
-    ):
-        seconds, value = _seconds(call)
-        row[key] = seconds * 1000
-    owner = f"{product.split('.')[0]}-team"
-    row["approve_ms"] = _seconds(lambda: opened.catalog.approve(value.id, by=owner))[0] * 1000
+    """Each catalog operation on :data:`CATALOG_SAMPLES` different products (each of another
+    domain, so none is served from the one before) and consumers."""
+    from meshsim.bench.meshgen import product_names
+
+    names = product_names(generated.tables)
+    step = max(len(names) // CATALOG_SAMPLES, 1)
+    products = [names[(i * step + i) % len(names)] for i in range(CATALOG_SAMPLES)]
+    consumers = [f"c{generated.consumers - 1 - i:04d}" for i in range(CATALOG_SAMPLES)]
+    pages = [partial(opened.products, limit=PAGE, offset=i * PAGE) for i in range(len(products))]
+    shows = [partial(opened.show, p) for p in products]
+    asks = [
+        partial(opened.catalog.request, c, p, "why")
+        for c, p in zip(consumers, products, strict=True)
+    ]
+    row["products_first_ms"], row["products_ms"], _ = _timed(pages)
+    row["show_first_ms"], row["show_ms"], _ = _timed(shows)
+    row["request_first_ms"], row["request_ms"], made = _timed(asks)
+    decisions = [
+        partial(opened.catalog.approve, r.id, by=f"{r.product.split('.')[0]}-team") for r in made
+    ]
+    row["approve_first_ms"], row["approve_ms"], _ = _timed(decisions)
     row["pending_ms"] = _seconds(lambda: opened.catalog.requests(pending=True))[0] * 1000
 
 
@@ -177,8 +229,9 @@ def measure_size(
     query = f"SELECT count(*) FROM {generated.sample_table}"
     row["first_query_s"], _ = _seconds(lambda: session.sql(query).fetchall())
     row["access_one_consumer_s"], _ = _seconds(lambda: opened.access(generated.sample_consumer))
-    search, _ = _seconds(lambda: opened.search(generated.sample_product.split(".")[1]))
-    row["search_ms"] = search * 1000
+    row["search_first_ms"], row["search_ms"], _ = _timed(
+        [partial(opened.search, w) for w in _search_words(generated)]
+    )
     if subscriptions:
         _seed_subscriptions(workspace, generated, subscriptions)
         row["subscriptions"] = subscriptions
@@ -224,9 +277,11 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, float | None, bo
     ]
 
 
-#: the issue's catalog goal: each of these under 10 ms on the largest catalog
+#: the issue's catalog goal: each of these under 10 ms on the largest catalog (the median
+#: over different products and consumers; the first call's time is its own column)
 CATALOG_LIMIT_MS = 10.0
 _CATALOG_KEYS = (
+    ("search", "search_ms"),
     ("products (a page of 20)", "products_ms"),
     ("show", "show_ms"),
     ("request", "request_ms"),

@@ -225,7 +225,11 @@ def _copy_changes(con: sqlite3.Connection, target: Path) -> Revisions | None:
         return None
     try:
         # one sync of its journal, not two: a copy cut short is still rolled back whole (the
-        # catalog itself runs at NORMAL); a commit's fsyncs are most of a change's cost
+        # catalog itself runs at NORMAL); a commit's fsyncs are most of a change's cost. The
+        # journal is kept between copies (its header zeroed at each commit, so it is never
+        # hot then): creating and deleting it made each fsync a file-system journal commit
+        # (15 ms of a 25 ms request at 10,000 products, 2 ms with the file kept)
+        con.execute("PRAGMA backup.journal_mode = PERSIST")
         con.execute("PRAGMA backup.synchronous = NORMAL")
         con.execute("BEGIN")  # deferred: it writes the backup only, never the catalog
         try:
@@ -336,8 +340,19 @@ def journal_last_id(governance: Path) -> int | None:
         return None
     with path.open("rb") as handle:
         size = handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, size - _TAIL_BYTES))
-        lines = handle.read().splitlines()
+        for tail in _TAIL_BYTES:
+            start = max(0, size - tail)
+            handle.seek(start)
+            lines = handle.read().splitlines()
+            last = start == 0 or tail == _TAIL_BYTES[-1]
+            # a shorter tail's first line may be cut mid-line: only the lines after it count
+            found = _last_id(lines if last else lines[1:])
+            if found is not None or last:
+                return found
+    return None
+
+
+def _last_id(lines: list[bytes]) -> int | None:
     for raw in reversed(lines):
         try:
             return int(json.loads(raw)["id"])
@@ -346,7 +361,9 @@ def journal_last_id(governance: Path) -> int | None:
     return None
 
 
-_TAIL_BYTES = 256 * 1024
+#: how much of the journal's end is read, the first first: most queries' last line is whole
+#: in 8 KB (reading 256 KB and splitting it cost every query a quarter of a millisecond)
+_TAIL_BYTES = (8 * 1024, 256 * 1024)
 
 
 def reserve_audit_ids(con: sqlite3.Connection, governance: Path) -> None:
@@ -407,8 +424,16 @@ def record_revision(con: sqlite3.Connection, governance: Path) -> None:
         sequences={r[0]: int(r[1]) for r in con.execute("SELECT name, seq FROM sqlite_sequence")},
     )
     path = governance / REVISION_FILE
+    data = (mark.model_dump_json() + "\n").encode("ascii")
     try:
-        path.write_text(mark.model_dump_json() + "\n", encoding="ascii")
+        # rewritten in place, not truncated first: a file truncated to nothing and written
+        # again is written out to disk on close by ext4 (auto_da_alloc), in every change
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise CatalogError(
             f"the change cannot be noted in '{path}' ({exc.strerror}); it was not saved",

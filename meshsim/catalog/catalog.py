@@ -26,6 +26,7 @@ from meshsim.catalog.models import (
 )
 from meshsim.catalog.publish import PublishGateError, publish_version, record_spec_grants
 from meshsim.catalog.quality import latest_results, record_run
+from meshsim.catalog.search import count as search_count
 from meshsim.catalog.search import search as search_index
 from meshsim.catalog.store import Store, revision
 from meshsim.errors import CatalogError, unknown_name_message
@@ -200,6 +201,7 @@ class Catalog:
                     hint="fix the product files, then run 'meshsim build' again",
                 )
             record_spec_grants(con, spec.policies, now)
+        self.store.forget_backed_up()  # now, not in the first request after the build
         return published
 
     # --- discovery ---------------------------------------------------------------------------
@@ -233,10 +235,17 @@ class Catalog:
         with self.store.read() as con:
             return views.product_total(con)
 
-    def search(self, text: str, limit: int | None = 20) -> list[dict[str, Any]]:
+    def search(self, text: str, limit: int | None = 20, offset: int = 0) -> list[dict[str, Any]]:
+        """Hits ranked ``offset + 1`` to ``offset + limit``, best first."""
         limit = optional_limit(limit)
+        offset = bounded_int(offset, what="offset")
         with self.store.read() as con:
-            return search_index(con, plain_text(text, what="the search text"), limit)
+            return search_index(con, plain_text(text, what="the search text"), limit, offset)
+
+    def search_count(self, text: str) -> int:
+        """How many hits :meth:`search` has for ``text`` (the total under a page of it)."""
+        with self.store.read() as con:
+            return search_count(con, plain_text(text, what="the search text"))
 
     def show(
         self,
@@ -342,22 +351,41 @@ class Catalog:
         with self.store.read() as con:
             return workflow.load_request(con, request_id)
 
-    def requests(self, pending: bool = False, consumer: str | None = None) -> list[Request]:
+    def requests(
+        self,
+        pending: bool = False,
+        consumer: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Request]:
+        """Requests in id order (a page of ``limit`` from ``offset``: only that page is read)."""
+        limit = optional_limit(limit)
+        offset = bounded_int(offset, what="offset")
         self.expire()
         with self.store.read() as con:
-            return self._requests(con, state="pending" if pending else None, consumer=consumer)
+            state = "pending" if pending else None
+            return self._requests(con, state=state, consumer=consumer, page=(limit, offset))
+
+    def request_count(self, pending: bool = False, consumer: str | None = None) -> int:
+        """How many requests :meth:`requests` lists (the total under a page of it)."""
+        with self.store.read() as con:
+            where, params = _request_filter("pending" if pending else None, consumer, None)
+            return int(con.execute("SELECT count(*) FROM requests" + where, params).fetchone()[0])
 
     @staticmethod
     def _requests(
-        con: Any, state: str | None = None, consumer: str | None = None, product: str | None = None
+        con: Any,
+        state: str | None = None,
+        consumer: str | None = None,
+        product: str | None = None,
+        page: tuple[int | None, int] = (None, 0),
     ) -> list[Request]:
-        where, params = [], []
-        for column, value in (("state", state), ("consumer", consumer), ("product", product)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = "SELECT * FROM requests" + (f" WHERE {' AND '.join(where)}" if where else "")
-        return [Request.from_row(r) for r in con.execute(sql + " ORDER BY id", params)]
+        where, params = _request_filter(state, consumer, product)
+        limit, offset = page
+        sql = f"SELECT * FROM requests{where} ORDER BY id LIMIT ? OFFSET ?"
+        rows = con.execute(sql, [*params, -1 if limit is None else limit, offset])
+        return [Request.from_row(r) for r in rows]
 
     def _decide(
         self, request_id: int, action: Callable[..., Request], by: str, *args: Any
@@ -608,3 +636,14 @@ def parse_expiry(value: date | datetime | str, now: datetime) -> datetime:
 
 
 __all__ = ["Catalog", "parse_expiry"]
+
+
+def _request_filter(
+    state: str | None, consumer: str | None, product: str | None
+) -> tuple[str, list[str]]:
+    where, params = [], []
+    for column, value in (("state", state), ("consumer", consumer), ("product", product)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params

@@ -36,14 +36,18 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{w}"*' for w in words)
 
 
-def search(con: sqlite3.Connection, text: str, limit: int | None = 20) -> list[dict[str, Any]]:
+def search(
+    con: sqlite3.Connection, text: str, limit: int | None = 20, offset: int = 0
+) -> list[dict[str, Any]]:
+    """The hits ranked ``offset + 1`` to ``offset + limit`` (ranked in SQLite: only that page
+    leaves it)."""
     weights = ", ".join(str(w) for w in WEIGHTS)
     rows = con.execute(
         f"SELECT ref, product, kind, name, description, bm25(search_index, {weights}) AS score"
         " FROM search_index WHERE search_index MATCH ?"
         " ORDER BY score, CASE kind WHEN 'product' THEN 0 WHEN 'table' THEN 1 ELSE 2 END, ref"
-        " LIMIT ?",
-        (fts_query(text), -1 if limit is None else limit),
+        " LIMIT ? OFFSET ?",
+        (fts_query(text), -1 if limit is None else limit, offset),
     ).fetchall()
     return [
         {
@@ -55,5 +59,13 @@ def search(con: sqlite3.Connection, text: str, limit: int | None = 20) -> list[d
             "description": row["description"],
             "score": round(-row["score"], 4),
         }
-        for index, row in enumerate(rows, 1)
+        for index, row in enumerate(rows, offset + 1)
     ]
+
+
+def count(con: sqlite3.Connection, text: str) -> int:
+    """How many hits ``text`` has (counted without ranking them)."""
+    row = con.execute(
+        "SELECT count(*) FROM search_index WHERE search_index MATCH ?", (fts_query(text),)
+    ).fetchone()
+    return int(row[0])

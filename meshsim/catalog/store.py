@@ -239,6 +239,24 @@ class Store:
 
             write_backup(con, self.path)
 
+    def forget_backed_up(self) -> None:
+        """Drop the change log's rows the backup holds now, rather than in the next change:
+        after a build's publication (a row per product, version and search entry: 62,000
+        at 10,000 products), which the first request would otherwise delete. The backup
+        is then brought up to date (the log's start is in ``meta``)."""
+        from meshsim.catalog.backup import write_backup
+
+        con = self._connect()
+        with catalog_errors(self.path):
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                forget_copied_changes(con, check_not_behind(con, self.path))
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        write_backup(con, self.path)
+
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several SELECTs, on the read-only connection."""

@@ -113,8 +113,9 @@ def search(
     format: Format = FormatOpt,
 ) -> None:
     """Full-text search over products, tables and columns, best match first."""
-    hits = open_mesh(workspace).search(text, limit=None)
-    render_rows(hits, format, title=f"search: {text}", limit=limit, offset=offset)
+    hits = open_mesh(workspace).search(text, limit=limit, offset=offset)
+    title = f"search: {text}"
+    render_rows(hits, format, title=title, limit=limit, offset=offset, total=hits.total)
 
 
 @app.command()
@@ -204,9 +205,15 @@ def requests(
     format: Format = FormatOpt,
 ) -> None:
     """List access requests and their states."""
-    rows = [r.as_row() for r in _catalog(workspace).requests(pending=pending, consumer=consumer)]
+    catalog = _catalog(workspace)
+    page = catalog.requests(pending=pending, consumer=consumer, limit=limit, offset=offset)
+    paged = limit is not None or offset > 0
+    total = catalog.request_count(pending=pending, consumer=consumer) if paged else len(page)
     columns = REQUEST_COLUMNS if format == Format.table else None
-    render_rows(rows, format, title="requests", columns=columns, limit=limit, offset=offset)
+    rows = [r.as_row() for r in page]
+    render_rows(
+        rows, format, title="requests", columns=columns, limit=limit, offset=offset, total=total
+    )
 
 
 def _decided(verb: str, made) -> None:

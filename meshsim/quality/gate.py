@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import QualityError, QualityGateError, unknown_name_message
 from meshsim.quality.results import CheckRun, Trigger
-from meshsim.quality.runner import Reader, run_checks
 
+# the runner imports sqlglot: imported where checks run, not for a listing of stored results
 if TYPE_CHECKING:
     from meshsim.catalog.models import PublishedVersion
     from meshsim.mesh import Mesh
     from meshsim.quality.bound import BoundRule
+    from meshsim.quality.runner import Reader
     from meshsim.query.audit import AuditSink
     from meshsim.query.session import GovernedEngine
     from meshsim.spec.loader import MeshSpec, ProductSpec
@@ -53,6 +54,8 @@ def reader(
             timeout_s=None,
             published=version,
         )
+
+    from meshsim.quality.runner import Reader
 
     return Reader(spec, locate, version, open_engine, allowed_paths)
 
@@ -117,6 +120,8 @@ def run_gate(
         table = spec.table(rule.table)
         ours = table is not None and f"{table.domain}.{table.product}" in own
         return ours or any(reads_table(rule, ref) for ref in changed)
+
+    from meshsim.quality.runner import run_checks
 
     try:
         return run_checks(made, [*products, *others], trigger=trigger, include=include)

@@ -334,15 +334,17 @@ def execute(engine: GovernedEngine, attempt: Attempt) -> None:
     if attempt.engine == "spark":
         attempt.table = _execute_on_spark(engine, attempt, plan)
         return
+    db = engine.duck
     try:
         attempt.table = duck.run_arrow(
-            engine.connection,
+            db.con,
             f"{plan.wrapper} {plan.sql}" if plan.wrapper else plan.sql,
             timeout_s=attempt.time_left,
             consumer=attempt.consumer,
             max_rows=limits.max_result_rows,
             max_bytes=limits.max_result_bytes,
             limit_s=attempt.limit_s,
+            parsed=db.parsed,
         )
     except duck.EngineFailure as exc:
         # a data file damaged since the plan was made fails inside DuckDB, whose message is

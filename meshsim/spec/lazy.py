@@ -30,7 +30,8 @@ from meshsim.spec.loader import (
     load_domain,
 )
 from meshsim.spec.models import NAME_PATTERN
-from meshsim.spec.watch import SpecFiles
+from meshsim.spec.scanindex import ScanIndex
+from meshsim.spec.watch import SpecFiles, Status
 
 Transform = Callable[[DomainSpec], DomainSpec]
 _HINT = "fix the files above, then run 'meshsim validate'"
@@ -75,10 +76,13 @@ class LazyDomains(Sequence[DomainSpec]):
         extra: tuple[DomainSpec, ...] = (),
         watch: SpecFiles | None = None,
         parsed: ParsedDomains | None = None,
+        scan_index: Path | None = None,
     ) -> None:
         self.root = root
         #: earlier parses of this folder's domains, shared with other loads of it
         self.parsed: ParsedDomains = base.parsed if base is not None else parsed or ParsedDomains()
+        #: where :meth:`mentioning` keeps what each file said (:mod:`meshsim.spec.scanindex`)
+        self.scan_index: Path | None = base.scan_index if base is not None else scan_index
         self.lines = lines
         #: the files read so far, for change detection (a derived view shares its base's)
         self.watch: SpecFiles = base.watch if base is not None else watch or SpecFiles()
@@ -175,29 +179,41 @@ class LazyDomains(Sequence[DomainSpec]):
     def mentioning(self, key: str) -> list[DomainSpec]:
         """The domains whose spec files may set ``key``: those whose bytes hold it, or any
         escape (a double-quoted key can spell it with escapes), parsed; the others are not.
-        The identity check needs only the domains that bind owners to OS users."""
+        The identity check needs only the domains that bind owners to OS users. With a
+        :attr:`scan_index`, a file unchanged since a process read it is not read again."""
         if self.loaded:
             return list(self)
         if key in self._mentioning:  # the files do not change under a spec (Mesh reloads)
             return self._mentioning[key]
-        marker = key.encode()
         found = list(self._extra.values())
+        index = ScanIndex(self.scan_index, self.root, key) if self.scan_index else None
         self.watch.watch(self.root, scan=True)
         for folder in domain_folders(self.root):
-            self.watch.watch_domain(folder, scan=True)
-            files = [folder / "domain.yaml", *sorted((folder / "products").glob("*.yaml"))]
-            for file in files:
-                try:
-                    data = file.read_bytes()
-                except OSError:
-                    continue  # not a domain, or unreadable: named() reports it if it matters
-                if marker in data or b"\\" in data:
-                    domain = self.named(folder.name)
-                    if domain is not None:
-                        found.append(domain)
-                    break
+            files = self.watch.scan_domain(folder)
+            if any(self._mentions(file, seen, key.encode(), index) for file, seen in files):
+                domain = self.named(folder.name)
+                if domain is not None:
+                    found.append(domain)
+        if index is not None:
+            index.save()
         self._mentioning[key] = found
         return found
+
+    def _mentions(self, file: str, status: Status, marker: bytes, index: ScanIndex | None) -> bool:
+        if status is None:
+            return False  # not there (a folder that is no domain): its creation is a change
+        known = index.mentions(file, status) if index is not None else None
+        if known is not None:
+            return known
+        try:
+            with open(file, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return False  # not a domain, or unreadable: named() reports it if it matters
+        mentions = marker in data or b"\\" in data
+        if index is not None:
+            index.remember(file, status, mentions)
+        return mentions
 
     # --- Sequence: everything ------------------------------------------------------------
 

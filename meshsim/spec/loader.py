@@ -468,6 +468,7 @@ def load_mesh(
     lazy: bool = False,
     watch: SpecFiles | None = None,
     parsed: ParsedDomains | None = None,
+    scan_index: Path | None = None,
 ) -> MeshSpec:
     """Load and validate every spec file under ``root``; raise SpecError listing all problems.
 
@@ -475,7 +476,9 @@ def load_mesh(
     table or product of that domain (or for all of them): what a query over one table needs
     (:mod:`meshsim.spec.lazy`). ``meshsim validate`` and ``build`` load eagerly. ``watch``
     records every file read, as it is read (:mod:`meshsim.spec.watch`); ``parsed``: earlier
-    lazy loads' parses of unchanged domains, reused (:class:`meshsim.spec.lazy.ParsedDomains`)."""
+    lazy loads' parses of unchanged domains, reused (:class:`meshsim.spec.lazy.ParsedDomains`);
+    ``scan_index``: where a lazy spec's scans keep what each file said
+    (:mod:`meshsim.spec.scanindex`)."""
     root = Path(root)
     mesh_file = _mesh_file_of(root)
     problems: list[str] = []
@@ -489,7 +492,7 @@ def load_mesh(
 
         if problems:
             raise SpecError(problems, hint=_FIX_HINT)
-        lazily = LazyDomains(root, lines, watch=watch, parsed=parsed)
+        lazily = LazyDomains(root, lines, watch=watch, parsed=parsed, scan_index=scan_index)
         return MeshSpec(root, mesh, lazily, None, lines)
     if watch is not None:
         watch.watch(root)

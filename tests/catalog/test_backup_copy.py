@@ -72,6 +72,22 @@ def test_a_change_writes_only_its_pages_of_the_backup(catalog: Catalog):
     _assert_copied(catalog)
 
 
+def test_a_change_creates_and_deletes_no_backup_journal_file(catalog: Catalog):
+    """Issue 17: each copy created the backup's rollback journal and deleted it at its
+    commit, which made each of its two fsyncs a commit of the file system's own journal
+    (15 ms of a 25 ms request at 10,000 products). The journal file is now kept, its
+    header zeroed, so a copy cut short is still rolled back and a finished one never is."""
+    journal = backup_path(catalog.workspace.governance).with_name("catalog-backup.db-journal")
+    first = catalog.request("external_partner", PII_PRODUCT, "campaign analysis")
+    inode = journal.stat().st_ino
+    catalog.approve(first.id, by="customer-data")
+    catalog.request("external_partner", PII_PRODUCT, "another campaign")
+    assert journal.stat().st_ino == inode  # the same file, not a new one per copy
+    assert journal.read_bytes()[:28].strip(b"\0") == b""  # not hot: nothing to roll back
+    assert stored_revision(backup_path(catalog.workspace.governance)) is not None
+    _assert_copied(catalog)
+
+
 def test_the_backup_is_the_catalog_after_every_kind_of_change(catalog: Catalog, clock: Clock):
     _assert_copied(catalog)
     auto = catalog.request("external_partner", "supply.supply_catalog", "x", tables=["partsupp"])
@@ -118,4 +134,16 @@ def test_a_damaged_backup_is_written_again_in_full(catalog: Catalog):
     backup = backup_path(catalog.workspace.governance)
     backup.write_bytes(b"not a database" * 1000)
     catalog.request("external_partner", PII_PRODUCT, "after the damage")
+    _assert_copied(catalog)
+
+
+def test_a_build_leaves_no_change_log_for_the_first_request_to_delete(catalog: Catalog):
+    """Issue 17: publishing every product logged a row per product, version and search
+    entry (62,000 at 10,000 products), which the first request after the build deleted
+    under its write lock; publishing drops them once the backup holds them."""
+    path = catalog.workspace.governance / "catalog.db"
+    held = stored_revision(backup_path(catalog.workspace.governance))
+    with sqlite3.connect(path) as con:
+        sql = "SELECT count(*) FROM backup_changes WHERE revision <= ?"
+        assert con.execute(sql, (held,)).fetchone() == (0,)
     _assert_copied(catalog)

@@ -166,3 +166,40 @@ def test_audit_records_everything(engine, audit) -> None:
     assert [r.decision for r in records] == ["allowed", "refused", "refused"]
     assert records[0].tables == (("supply.part", 0),) and records[0].rows == 1
     assert "sales.orders" in records[1].reason
+
+
+def test_a_governed_statement_is_parsed_once_and_answers_the_same(mesh: MeshData) -> None:
+    from tests.query.meshfixtures import make_engine
+
+    engine, _ = make_engine(mesh)
+    sql = "SELECT c_custkey, c_phone FROM customer.customer ORDER BY c_custkey"
+    try:
+        session = engine.session("eu_marketing_analyst")
+        first = session.sql(sql).arrow()
+        parsed = engine.duck.parsed
+        plan_sql = engine.plan(engine.attempt("eu_marketing_analyst", sql)).sql
+        statement = parsed.of(engine.connection, plan_sql)
+        again = session.sql(sql).arrow()
+        assert again.equals(first)
+        assert len(parsed) == 1 and parsed.of(engine.connection, plan_sql) is statement
+    finally:
+        engine.close()
+
+
+def test_parsed_statements_keep_the_latest_and_never_merge_statements() -> None:
+    import duckdb
+
+    from meshsim.engine import ParsedStatements
+
+    con = duckdb.connect()
+    try:
+        parsed = ParsedStatements(size=2)
+        one = parsed.of(con, "SELECT 1")
+        parsed.of(con, "SELECT 2")
+        assert parsed.of(con, "SELECT 1") is one  # used last: kept
+        parsed.of(con, "SELECT 3")  # drops SELECT 2
+        assert len(parsed) == 2 and parsed.of(con, "SELECT 1") is one
+        assert parsed.of(con, "SELECT 1; SELECT 2") == "SELECT 1; SELECT 2"
+        assert con.sql(one).fetchall() == [(1,)]
+    finally:
+        con.close()

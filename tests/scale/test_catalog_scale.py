@@ -178,3 +178,30 @@ def test_access_checks_the_spec_files_once(
         listing = mesh.access(generated.sample_consumer)
     assert len(listing) >= generated.tables
     assert scans[0] == 1
+
+
+def test_show_request_and_approve_import_no_sql_compiler(
+    built: tuple[GeneratedMesh, Path], tmp_path: Path
+) -> None:
+    """Issue 17: the first ``show`` in a process imported sqlglot (230 ms) to list the
+    stored quality results; nor does a request or an approval need it."""
+    import shutil
+    import subprocess
+    import sys
+
+    generated, workspace = built
+    copy = tmp_path / "ws"
+    shutil.copytree(workspace, copy)
+    product = generated.sample_product
+    code = (
+        "import sys, meshsim\n"
+        f"mesh = meshsim.open({str(copy)!r})\n"
+        f"mesh.show({product!r})\n"
+        f"made = mesh.catalog.request('c0039', {product!r}, 'why')\n"
+        f"mesh.catalog.approve(made.id, by={_owner(product)!r})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlglot')[:3])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

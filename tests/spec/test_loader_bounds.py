@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,3 +192,52 @@ def test_cli_reports_a_bounded_loader_error(capsys, mesh_copy: Path):
     assert code == 1 and out == ""
     assert err.startswith(f"Error: {product}: is not a regular file")
     assert "Traceback" not in err
+
+
+def test_spec_files_are_scanned_by_libyaml_not_in_python(monkeypatch: pytest.MonkeyPatch):
+    """Issue 17: a domain's six small files took 7 to 15 ms to parse (PyYAML's scanner in
+    Python), most of a ``show`` or a request at 10,000 products; their events now come
+    from libyaml, and the bounds are still checked as the nodes are composed."""
+    import yaml
+
+    from meshsim.spec.yamlfile import parse_yaml
+
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML built without libyaml")
+    tokens: list[int] = []
+    original = yaml.scanner.Scanner.check_token
+
+    def counted(self: yaml.scanner.Scanner, *choices: type) -> bool:
+        tokens.append(1)
+        return original(self, *choices)
+
+    monkeypatch.setattr(yaml.scanner.Scanner, "check_token", counted)
+    data, lines = parse_yaml(Path("p.yaml"), "name: p\ntables:\n- name: t\n  columns: []\n")
+    assert data == {"name": "p", "tables": [{"name": "t", "columns": []}]}
+    assert lines[("tables", 0, "columns")] == 4
+    assert tokens == []
+    with pytest.raises(SpecError, match=r"p.yaml:1: values nested more than"):
+        parse_yaml(Path("p.yaml"), "a: " + "[" * (MAX_YAML_DEPTH + 1) + "]" * (MAX_YAML_DEPTH + 1))
+
+
+def test_only_yaml_with_aliases_is_measured_by_expansion(monkeypatch: pytest.MonkeyPatch):
+    """Issue 17: measuring the expansion walked all 26,000 nodes of a 1,000-consumer
+    mesh.yaml (60 ms of each process's first command); a document without aliases is a
+    tree whose values composing counted and whose depth it bounded."""
+    from meshsim.spec import yamlfile
+
+    measured: list[int] = []
+    original = yamlfile.check_expansion
+
+    def counted(root: Any, anchors: Any) -> None:
+        measured.append(1)
+        original(root, anchors)
+
+    monkeypatch.setattr(yamlfile, "check_expansion", counted)
+    yamlfile.parse_yaml(Path("m.yaml"), "a: [1, 2, {b: c}]\n")
+    assert measured == []
+    yamlfile.parse_yaml(Path("m.yaml"), "a: &x [1, 2]\nb: *x\n")
+    assert measured == [1]
+    many = "a: [" + ", ".join(["1"] * (yamlfile.MAX_YAML_VALUES + 1)) + "]\n"
+    with pytest.raises(SpecError, match="more than 100000 values"):
+        yamlfile.parse_yaml(Path("m.yaml"), many)

@@ -1,0 +1,72 @@
+"""Listings page in SQLite: a page of requests or search hits reads only that page, and
+shows how many there are in all."""
+
+from __future__ import annotations
+
+import json
+
+from meshsim.catalog import models
+from tests.cli.clihelpers import run
+
+CONSUMERS = ("external_partner", "eu_marketing_analyst", "finance_analyst")
+
+
+def _seed(catalog, count: int) -> None:
+    with catalog.store.write() as con:
+        con.executemany(
+            "INSERT INTO requests (consumer, product, reason, tables, columns, state, created_at)"
+            " VALUES (?, 'customer.customer_profiles', 'seeded', '[\"customer\"]', '[]',"
+            " 'pending', '2026-03-01T12:00:00+00:00')",
+            [(CONSUMERS[i % len(CONSUMERS)],) for i in range(count)],
+        )
+
+
+def _count_request_rows(monkeypatch) -> list[int]:
+    made: list[int] = []
+    original = models.Request.from_row.__func__
+
+    def counted(cls, row):
+        made.append(1)
+        return original(cls, row)
+
+    monkeypatch.setattr(models.Request, "from_row", classmethod(counted))
+    return made
+
+
+def test_a_page_of_requests_reads_only_that_page(catalog, monkeypatch):
+    _seed(catalog, 300)
+    made = _count_request_rows(monkeypatch)
+    page = catalog.requests(pending=True, limit=5, offset=10)
+    assert [r.id for r in page] == list(range(11, 16))
+    assert len(made) == 5
+    assert catalog.request_count(pending=True) == 300
+    assert catalog.request_count(consumer="external_partner") == 100
+    assert [r.id for r in catalog.requests(consumer="external_partner", limit=2, offset=1)] == [
+        4,
+        7,
+    ]
+
+
+def test_the_requests_command_pages_and_shows_the_total(capsys, cli_catalog, monkeypatch):
+    _seed(cli_catalog, 50)
+    made = _count_request_rows(monkeypatch)
+    code, out, err = run(capsys, "requests", "--limit", "3", "--offset", "47", "--format", "json")
+    assert code == 0, err
+    assert [row["id"] for row in json.loads(out)] == [48, 49, 50]
+    assert len(made) == 3
+    assert "50" in err  # the page note names the total
+    code, out, err = run(capsys, "requests", "--offset", "-1")
+    assert code != 0 and "Error: Invalid value for '--offset'" in err and "Traceback" not in err
+
+
+def test_search_pages_keep_their_ranks_and_the_total(capsys, cli_catalog):
+    everything = cli_catalog.search("customer", limit=None)
+    assert len(everything) > 6
+    page = cli_catalog.search("customer", limit=3, offset=4)
+    assert page == everything[4:7]
+    assert [hit["rank"] for hit in page] == [5, 6, 7]
+    assert cli_catalog.search_count("customer") == len(everything)
+    code, out, err = run(capsys, "search", "customer", "--limit", "2", "--format", "json")
+    assert code == 0, err
+    assert [hit["ref"] for hit in json.loads(out)] == [hit["ref"] for hit in everything[:2]]
+    assert str(len(everything)) in err

@@ -1,0 +1,133 @@
+"""Issue 17: the identity check's scan of every spec file for owner bindings read every
+file's bytes once per process (335 ms at 5,000 products, in each one-shot command that
+authenticates); a process now reads only the files changed since one read them
+(:mod:`meshsim.spec.scanindex`). Each test counts the files read, never a time."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshsim.bench.meshgen import GeneratedMesh, generate_mesh
+from tests.scale.test_complexity import CONSUMERS
+
+
+@pytest.fixture()
+def mesh_and_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[GeneratedMesh, Path]:
+    import meshsim.spec.scanindex as scanindex
+    from meshsim.mesh import Mesh
+
+    generated = generate_mesh(tmp_path / "mesh", 30, CONSUMERS)
+    Mesh.build(generated.root, tmp_path / "ws", scale=1).close()
+    monkeypatch.setattr(scanindex, "SETTLE_NS", 0)  # files written a moment ago are trusted
+    return generated, tmp_path / "ws"
+
+
+def _scan_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The spec files the scan reads from now on."""
+    import meshsim.spec.lazy as lazy
+
+    read: list[str] = []
+
+    def recording(file: Any, *args: Any, **kwargs: Any) -> Any:
+        read.append(str(file))
+        return open(file, *args, **kwargs)
+
+    monkeypatch.setattr(lazy, "open", recording, raising=False)
+    return read
+
+
+def _authenticate(workspace: Path, principal: str, mesh_dir: Path | None = None) -> None:
+    """What a new process does when it first acts as ``principal``."""
+    from meshsim.identity import authenticate
+    from meshsim.mesh import Mesh
+
+    with Mesh.open(workspace, mesh_dir=mesh_dir) as mesh:
+        authenticate(mesh.spec, principal)
+
+
+def test_a_second_process_reads_no_unchanged_spec_file(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generated, workspace = mesh_and_workspace
+    read = _scan_reads(monkeypatch)
+    _authenticate(workspace, generated.sample_consumer)
+    files = 3 + 3 * 5  # three domains, each a domain.yaml and five products
+    assert len(read) == files
+    read.clear()
+    _authenticate(workspace, generated.sample_consumer)
+    assert read == []
+
+
+def test_a_binding_added_after_the_scan_is_seen_by_the_next_process(
+    mesh_and_workspace: tuple[GeneratedMesh, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import meshsim.identity as identity
+    from meshsim.errors import IdentityError
+
+    generated, workspace = mesh_and_workspace
+    mesh_dir = tmp_path / "edited"
+    shutil.copytree(generated.root, mesh_dir)
+    monkeypatch.setattr(identity, "os_user_source", lambda: "alice")
+    _authenticate(workspace, "d0002-team", mesh_dir)
+    product = mesh_dir / "d0002" / "products" / "p3.yaml"
+    text = product.read_text().replace("owner: d0002-team\n", "")
+    product.write_text(text + "owner: d0002-team\nowner_os_users: [bob]\n")
+    read = _scan_reads(monkeypatch)
+    with pytest.raises(IdentityError, match="bob"):
+        _authenticate(workspace, "d0002-team", mesh_dir)
+    assert read == [str(product)]  # the one changed file, not the other seventeen
+
+
+@pytest.mark.parametrize("damage", ["not json", '{"version": 1}', ""])
+def test_a_damaged_index_is_ignored_and_written_again(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    from meshsim.workspace import Workspace
+
+    generated, workspace = mesh_and_workspace
+    _authenticate(workspace, generated.sample_consumer)
+    index = Workspace.at(workspace).spec_scan_file
+    index.write_text(damage)
+    read = _scan_reads(monkeypatch)
+    _authenticate(workspace, generated.sample_consumer)
+    assert len(read) == 18
+    read.clear()
+    _authenticate(workspace, generated.sample_consumer)
+    assert read == []
+
+
+def test_a_file_changed_a_moment_ago_is_read_again(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """File times are coarse: a file written within the same tick as its read could be
+    written again with the same status, so it is not remembered until it has settled."""
+    import meshsim.spec.scanindex as scanindex
+
+    generated, workspace = mesh_and_workspace
+    monkeypatch.setattr(scanindex, "SETTLE_NS", 3600 * 10**9)
+    _authenticate(workspace, generated.sample_consumer)
+    read = _scan_reads(monkeypatch)
+    _authenticate(workspace, generated.sample_consumer)
+    assert len(read) == 18
+
+
+def test_an_index_that_cannot_be_written_leaves_the_scan_reading_every_file(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshsim.workspace import Workspace
+
+    generated, workspace = mesh_and_workspace
+    Workspace.at(workspace).spec_scan_file.mkdir()  # in its way: it cannot be replaced
+    read = _scan_reads(monkeypatch)
+    _authenticate(workspace, generated.sample_consumer)
+    _authenticate(workspace, generated.sample_consumer)
+    assert len(read) == 2 * 18
+    assert not list(workspace.glob("spec-scan.json.*.tmp"))
