@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from meshsim.console import Console, NullConsole
 from meshsim.errors import MeshsimError, QualityGateError, WorkspaceError, unknown_name_message
+from meshsim.spec.lazy import ParsedDomains
 from meshsim.spec.loader import MeshSpec, load_mesh, load_what_if
 from meshsim.spec.watch import SpecFiles
 from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
@@ -100,17 +101,22 @@ class Mesh:
         self.last_build: BuildReport | None = None
         self.mesh_dir = mesh_dir
         self.console = console or NullConsole()
-        self._spec: MeshSpec | None = None
-        #: the spec files ``_spec`` read, and how many specs were loaded (a cache key)
-        self._spec_files = SpecFiles()
-        self._spec_version = 0
+        #: the spec of queries (True) and of every other command (False): each with the spec
+        #: files it read and its load's number (a cache key). A query's spec reads mesh.yaml and
+        #: the domains it uses, as in a fresh process, whatever a listing read into the other;
+        #: they share the parses of unchanged domains.
+        self._views: dict[bool, tuple[MeshSpec, SpecFiles, int]] = {}
+        self._loads = 0
+        self._parsed = ParsedDomains()
         self._lock = threading.RLock()
         self._command = threading.local()  # see _one_command
         self._engine: Any = None
         self._snapshots: Any = None
         self._catalog: Any = catalog  # the workspace's own when None (tests pass one with a clock)
         #: per consumer (None: everyone's subscriptions), keyed by spec and catalog revision
-        self._policies: dict[str | None, tuple[tuple[int, int], tuple[Request, ...], Policies]] = {}
+        self._policies: dict[
+            tuple[bool, str | None], tuple[tuple[int, int], tuple[Request, ...], Policies]
+        ] = {}
         self._lineage_events: LineageEmitter | None = None
         self._serving: Any = None
 
@@ -238,9 +244,9 @@ class Mesh:
                     self.catalog.append_audit(record)
             raise
         self._invalidate()
-        with self._lock:
-            self._spec, self._spec_files = spec, files
-            self._spec_version += 1
+        with self._lock:  # a query's spec is loaded again: registered tables' columns too
+            self._loads += 1
+            self._views = {False: (spec, files, self._loads)}
         self.catalog.publish_all()  # the versions workspace.json now pins, rows with them
         for record in report.audit:  # derived tables' queries, run before the catalog existed
             self.catalog.append_audit(record)
@@ -261,39 +267,57 @@ class Mesh:
         checked once per command inside :meth:`_one_command`, whose lookups share it."""
         return self._current_spec()
 
-    def _current_spec(self, *, scans: bool = False) -> MeshSpec:
+    def _current_spec(self, *, scans: bool = False, query: bool | None = None) -> MeshSpec:
         """``scans``: also reload when a file only the identity check's scan of the whole
-        mesh read has changed (a new session's check: it must see every binding)."""
+        mesh read has changed (a new session's check: it must see every binding). ``query``:
+        the query's spec (by default, inside a query's :meth:`_one_command`)."""
+        return self._view(scans=scans, query=query)[0]
+
+    def _view(self, *, scans: bool = False, query: bool | None = None) -> tuple[MeshSpec, int]:
+        """The current spec of queries or of other commands, with its load's number."""
+        command = self._command
+        if query is None:
+            query = getattr(command, "query", False)
         with self._lock:
-            if self._spec is not None and not scans and getattr(self._command, "checked", False):
-                return self._spec
-            if self._spec is None or self._spec_files.changed(scans=scans):
+            view = self._views.get(query)
+            if view is not None and not scans and query in getattr(command, "checked", ()):
+                return view[0], view[2]
+            if view is None or view[1].changed(scans=scans):
                 from meshsim.sources.registered import with_registered_columns
 
                 # lazily: a query over one table parses only its domain's files
                 files = SpecFiles()
                 index = self.workspace.spec_scan_file if self.workspace.exists else None
-                loaded = load_mesh(self.mesh_dir, lazy=True, watch=files, scan_index=index)
-                spec = with_registered_columns(loaded)
-                self._spec, self._spec_files = spec, files
-                self._spec_version += 1
-                self._invalidate()
-            if getattr(self._command, "depth", 0):
-                self._command.checked = True
-            return self._spec
+                loaded = load_mesh(
+                    self.mesh_dir, lazy=True, watch=files, scan_index=index, parsed=self._parsed
+                )
+                self._loads += 1
+                view = (with_registered_columns(loaded), files, self._loads)
+                self._views[query] = view
+                if query:
+                    self._invalidate()  # the engine's spec
+            if getattr(command, "depth", 0):
+                command.checked.add(query)
+            return view[0], view[2]
 
     @contextmanager
-    def _one_command(self) -> Iterator[None]:
+    def _one_command(self, *, query: bool = False) -> Iterator[None]:
         """Check the spec files for changes once in the block (a stat of every file, which
-        grows with the mesh), not on each of its lookups; per thread, and nestable."""
+        grows with the mesh), not on each of its lookups; per thread, and nestable. ``query``:
+        a governed query, which asks for the query's spec (see ``_views``)."""
         command = self._command
         command.depth = getattr(command, "depth", 0) + 1
+        if command.depth == 1:
+            command.checked = set()  # the views checked in the block
+        outer = getattr(command, "query", False)
+        command.query = query
         try:
             yield
         finally:
             command.depth -= 1
+            command.query = outer
             if not command.depth:
-                command.checked = False
+                command.checked = set()
 
     @property
     def name(self) -> str:
@@ -332,7 +356,8 @@ class Mesh:
         from meshsim.system import AUDIT_TABLE, export_audit
 
         # the engine checks the spec once per query; here the loaded one is current enough
-        spec = self._spec if self._spec is not None else self.spec
+        view = self._views.get(getattr(self._command, "query", False))
+        spec = view[0] if view is not None else self.spec
         if ref.lower() == AUDIT_TABLE and spec.table(AUDIT_TABLE) is None:
             location = self.workspace.governance / "system" / "audit"
             export_audit(self.catalog, location)
@@ -767,23 +792,24 @@ class Mesh:
         """The spec's policies plus active subscriptions (``consumer``'s only, when given: all
         a query as that consumer needs); one object per catalog revision, so the query
         engine's compiled-policy cache stays warm until something changes."""
-        spec = self.spec
-        key = (self._spec_version, self.catalog.revision())
+        spec, version = self._view()
+        key = (version, self.catalog.revision())
+        slot = (getattr(self._command, "query", False), consumer)
         with self._lock:
-            cached = self._policies.get(consumer)
+            cached = self._policies.get(slot)
             if cached is not None and cached[0] == key:
                 return cached[2]
             active = self.catalog.active_requests(consumer)
             if cached is not None and cached[0][0] == key[0] and cached[1] == active:
                 # another consumer's request changed the catalog, not these subscriptions:
                 # the same object, so every cache keyed by it stays warm
-                self._policies[consumer] = (key, active, cached[2])
+                self._policies[slot] = (key, active, cached[2])
                 return cached[2]
             from meshsim.system import with_system_grants
 
             merged = self.catalog.effective_policies(spec.policies, active=active)
             policies = with_system_grants(spec, merged)
-            self._policies[consumer] = (key, active, policies)
+            self._policies[slot] = (key, active, policies)
             return policies
 
     @property
@@ -798,8 +824,8 @@ class Mesh:
                 def key() -> tuple[int, int]:
                     # the policies' key (spec loaded, catalog revision): not a second check
                     # of the spec files per table
-                    self.spec  # noqa: B018 - reloads it when a file it read changed
-                    return (self._spec_version, self.catalog.revision())
+                    # (reloads the spec when a file it read changed)
+                    return (self._view()[1], self.catalog.revision())
 
                 self._serving = ServingGate(lambda: self.spec, key, self.catalog.store.read)
             return self._serving
@@ -808,7 +834,7 @@ class Mesh:
 
     @property
     def engine(self) -> GovernedEngine:
-        spec = self.spec
+        spec = self._current_spec(query=True)
         with self._lock:
             if self._engine is None:
                 from meshsim.query.plan_store import PLAN_FOLDER, PlanStore
@@ -837,7 +863,7 @@ class Mesh:
                     plan_store=PlanStore(
                         self.workspace.governance / PLAN_FOLDER,
                         mesh_key=self.workspace.mesh_key(),
-                        spec_stamp=self._spec_files.stamp(),
+                        spec_stamp=self._views[True][1].stamp(),
                     ),
                 )
             return self._engine
@@ -847,7 +873,7 @@ class Mesh:
         ("duckdb", or "spark" with the ``meshsim[spark]`` extra: the same verified plan);
         refused when the mesh binds ``consumer`` to other OS users than the one running this
         process."""
-        self._current_spec(scans=True)  # a binding added to any file since is in force
+        self._current_spec(scans=True, query=True)  # a binding added to any file since
         return ConsumerSession(self, self.engine.session(consumer, engine))
 
     def warm_up(self, consumers: Sequence[str] = ()) -> None:
@@ -864,11 +890,11 @@ class Mesh:
             engine.warm(consumer)
 
     def sql(self, consumer: str, text: str, params: Any = None) -> Result:
-        with self._one_command():  # the session's spec is the query's (one look)
+        with self._one_command(query=True):  # the session's spec is the query's (one look)
             return self.session(consumer).sql(text, params)
 
     def explain(self, consumer: str, text: str) -> Explanation:
-        with self._one_command():
+        with self._one_command(query=True):
             return self.session(consumer).explain(text)
 
     def audit(
@@ -953,11 +979,11 @@ class ConsumerSession:
         """``params`` binds ``?`` / ``$1`` (a list) or ``$name`` (a dict), as in DuckDB."""
         # one look at the spec files per query: the engine, the policies and the serving gate
         # (per table) each ask for the spec, a stat of every spec file each time
-        with self.mesh._one_command():
+        with self.mesh._one_command(query=True):
             return self._enrich(self._session.sql, text, params)
 
     def explain(self, text: str, params: Any = None) -> Explanation:
-        with self.mesh._one_command():
+        with self.mesh._one_command(query=True):
             return self._enrich(self._session.explain, text, params)
 
     def _enrich(self, call: Any, text: str, params: Any = None) -> Any:

@@ -37,6 +37,34 @@ Transform = Callable[[DomainSpec], DomainSpec]
 _HINT = "fix the files above, then run 'meshsim validate'"
 
 
+class ParsedDomains:
+    """Domains parsed by earlier loads of one mesh folder, each with the status its files had
+    when read (:meth:`SpecFiles.recorded`): a later load whose files have the same status
+    reuses the parse instead of reading them again. This lets a query's spec and a listing's
+    spec (:class:`meshsim.mesh.Mesh` keeps both) each watch only what it read."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[Path, tuple[object, DomainSpec | None, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, folder: Path, recorded: object, lines: dict[str, Any]) -> DomainSpec | None:
+        """``folder``'s domain (``load_domain``'s answer, its lines added to ``lines``): the
+        earlier parse when ``recorded`` is the status its files had then, else parsed now."""
+        with self._lock:
+            found = self._parsed.get(folder)
+        if found is None or found[0] != recorded:
+            problems: list[str] = []
+            own: dict[str, Any] = {}
+            domain = load_domain(folder, problems, own)
+            if problems:
+                raise SpecError(problems, hint=_HINT)
+            found = (recorded, domain, own)
+            with self._lock:
+                self._parsed[folder] = found
+        lines.update(found[2])
+        return found[1]
+
+
 class LazyDomains(Sequence[DomainSpec]):
     def __init__(
         self,
@@ -47,9 +75,12 @@ class LazyDomains(Sequence[DomainSpec]):
         transform: Transform | None = None,
         extra: tuple[DomainSpec, ...] = (),
         watch: SpecFiles | None = None,
+        parsed: ParsedDomains | None = None,
         scan_index: Path | None = None,
     ) -> None:
         self.root = root
+        #: earlier parses of this folder's domains, shared with other loads of it
+        self.parsed: ParsedDomains = base.parsed if base is not None else parsed or ParsedDomains()
         #: where :meth:`mentioning` keeps what each file said (:mod:`meshsim.spec.scanindex`)
         self.scan_index: Path | None = base.scan_index if base is not None else scan_index
         self.lines = lines
@@ -94,11 +125,7 @@ class LazyDomains(Sequence[DomainSpec]):
         self.watch.watch_domain(folder)  # absent too: creating it is a change
         if not folder.is_dir():
             return None
-        problems: list[str] = []
-        domain = load_domain(folder, problems, self.lines)
-        if problems:
-            raise SpecError(problems, hint=_HINT)
-        return domain
+        return self.parsed.load(folder, self.watch.recorded(folder), self.lines)
 
     def _everything(self) -> tuple[DomainSpec, ...]:
         with self._lock:
@@ -125,7 +152,11 @@ class LazyDomains(Sequence[DomainSpec]):
             self.watch.watch_domain(folder)
             loaded = self._named.get(folder.name)
             if loaded is None:
-                loaded = load_domain(folder, problems, self.lines)
+                try:
+                    loaded = self.parsed.load(folder, self.watch.recorded(folder), self.lines)
+                except SpecError as exc:
+                    problems.extend(exc.problems)  # every problem of every file at once
+                    continue
             if loaded is not None:
                 domains.append(loaded)
         if problems:

@@ -21,7 +21,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -36,6 +36,9 @@ from meshsim.spec.models import (
 )
 from meshsim.spec.watch import SpecFiles
 from meshsim.spec.yamlfile import KeyPath, read_yaml
+
+if TYPE_CHECKING:
+    from meshsim.spec.lazy import ParsedDomains
 
 
 @dataclass(frozen=True)
@@ -464,6 +467,7 @@ def load_mesh(
     *,
     lazy: bool = False,
     watch: SpecFiles | None = None,
+    parsed: ParsedDomains | None = None,
     scan_index: Path | None = None,
 ) -> MeshSpec:
     """Load and validate every spec file under ``root``; raise SpecError listing all problems.
@@ -471,8 +475,10 @@ def load_mesh(
     ``lazy``: load mesh.yaml now and each domain's files when the spec is first asked for a
     table or product of that domain (or for all of them): what a query over one table needs
     (:mod:`meshsim.spec.lazy`). ``meshsim validate`` and ``build`` load eagerly. ``watch``
-    records every file read, as it is read (:mod:`meshsim.spec.watch`); ``scan_index``: where
-    a lazy spec's scans keep what each file said (:mod:`meshsim.spec.scanindex`)."""
+    records every file read, as it is read (:mod:`meshsim.spec.watch`); ``parsed``: earlier
+    lazy loads' parses of unchanged domains, reused (:class:`meshsim.spec.lazy.ParsedDomains`);
+    ``scan_index``: where a lazy spec's scans keep what each file said
+    (:mod:`meshsim.spec.scanindex`)."""
     root = Path(root)
     mesh_file = _mesh_file_of(root)
     problems: list[str] = []
@@ -486,8 +492,8 @@ def load_mesh(
 
         if problems:
             raise SpecError(problems, hint=_FIX_HINT)
-        lazy_domains = LazyDomains(root, lines, watch=watch, scan_index=scan_index)
-        return MeshSpec(root, mesh, lazy_domains, None, lines)
+        lazily = LazyDomains(root, lines, watch=watch, parsed=parsed, scan_index=scan_index)
+        return MeshSpec(root, mesh, lazily, None, lines)
     if watch is not None:
         watch.watch(root)
     domains: list[DomainSpec] = []

@@ -11,7 +11,11 @@ or a domain.yaml replaced by an editor are changes too.
 
 Costs follow what was read: a query over one table stats mesh.yaml and its domain's files,
 whatever the size of the mesh; after an eager load (``validate``, ``build``) or a listing,
-every file. The identity check's scan of every file for owner bindings
+every file. A :class:`meshsim.mesh.Mesh` keeps the query's spec apart from the listings', so
+a listing does not make every later query stat every file; the two share the parse of a
+domain whose files :meth:`SpecFiles.recorded` the same status for.
+
+The identity check's scan of every file for owner bindings
 (:meth:`meshsim.spec.lazy.LazyDomains.mentioning`) is recorded apart, as *scanned*: its answer
 depends on every file, so it is checked only when asked (``changed(scans=True)``: when a
 session is opened), not before every query.
@@ -46,6 +50,8 @@ class SpecFiles:
     def __init__(self) -> None:
         self._seen: dict[Path, Status] = {}
         self._scanned: dict[str, Status] = {}  # by path text: a scan records thousands
+        #: the files :meth:`watch_domain` recorded of each domain folder
+        self._domains: dict[Path, tuple[Path, ...]] = {}
         self._lock = threading.Lock()
 
     def watch(self, path: Path, *, scan: bool = False) -> None:
@@ -64,13 +70,26 @@ class SpecFiles:
         if scan:
             self.scan_domain(folder)
             return
+        if folder in self._domains:
+            return
+        paths = [folder]
         self.watch(folder)
-        if self._seen[folder] is None:
-            return  # no such folder (a name looked up): its creation is the change
-        for path in (folder / "domain.yaml", folder / "products"):
-            self.watch(path)
-        for name in _product_files(str(folder / "products")):
-            self.watch(folder / "products" / name)
+        if self._seen[folder] is not None:  # else no such folder: its creation is the change
+            paths += [folder / "domain.yaml", folder / "products"]
+            for path in paths[1:]:
+                self.watch(path)  # the folder before its listing: an added file shows
+            files = [folder / "products" / n for n in _product_files(str(folder / "products"))]
+            for path in files:
+                self.watch(path)
+            paths += files
+        with self._lock:
+            self._domains.setdefault(folder, tuple(paths))
+
+    def recorded(self, folder: Path) -> tuple[tuple[Path, Status], ...]:
+        """The status :meth:`watch_domain` recorded of each file of ``folder`` (none when it
+        did not record it): equal records mean the same files, unchanged."""
+        with self._lock:
+            return tuple((path, self._seen[path]) for path in self._domains.get(folder, ()))
 
     def scan_domain(self, folder: Path) -> list[tuple[str, Status]]:
         """Record, for a scan, what :meth:`watch_domain` records of ``folder``; return its
