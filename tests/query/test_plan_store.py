@@ -144,3 +144,30 @@ def test_a_changed_or_foreign_plan_file_is_never_run(workspace: Path):
     source = next(p for p in stored_files(workspace) if b"n_name" in p.read_bytes())
     target.write_bytes(source.read_bytes())
     assert run(workspace, "eu_marketing_analyst", query) == (regions, True)
+
+
+@pytest.mark.parametrize("when", ["before the first query", "after a listing"])
+def test_a_classification_edit_in_a_product_file_is_not_served_a_stored_plan(
+    workspace: Path, mesh_copy: Path, when: str
+):
+    """A column classified pii in its product file is masked for the analyst by the
+    classification rule of mesh.yaml: the edit is in a domain's file, not in mesh.yaml, and a
+    new session must not be served the plan stored before it."""
+    comments = "SELECT c_comment FROM customer.customer ORDER BY c_custkey LIMIT 3"
+    before, planned = run(workspace, "eu_marketing_analyst", comments, mesh_copy)
+    assert planned and len(stored_files(workspace)) >= 1
+    product = mesh_copy / "customer" / "products" / "customer_profiles.yaml"
+    edit(
+        product,
+        "name: c_comment, type: varchar, classification: internal",
+        "name: c_comment, type: varchar, classification: pii",
+    )
+    mesh = Mesh.open(workspace, mesh_dir=mesh_copy)
+    try:
+        if when == "after a listing":
+            mesh.tables()
+        after = mesh.sql("eu_marketing_analyst", comments).fetchall()
+    finally:
+        mesh.close()
+    assert after != before
+    assert all((a,) != (b,) for (a,), (b,) in zip(after, before, strict=True))  # hashed now
