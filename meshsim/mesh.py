@@ -714,7 +714,9 @@ class Mesh:
         rules' latest results on the published versions as it may see them."""
         from meshsim.quality.gate import shown_results
 
-        with self._one_command():
+        # one product, as a query reads one: the query's spec, which checks only the files it
+        # read, not every file a listing of the whole mesh loaded before
+        with self._one_command(query=True):
             if as_consumer is not None:
                 refusal = self.serving.refusal(product)
                 if refusal is not None:
