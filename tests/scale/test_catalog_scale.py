@@ -40,7 +40,8 @@ def test_each_catalog_command_checks_the_spec_files_once(
     generated, workspace = built
     product = generated.sample_product
     with meshsim.open(str(workspace)) as mesh:
-        mesh.show(product)  # the first call loads the spec
+        mesh.show(product)  # the first calls load the specs (a show's and the workflow's)
+        assert mesh.spec.name
         scans = _counting(monkeypatch, SpecFiles, "changed")
         mesh.show(product)
         assert scans[0] == 1
