@@ -32,6 +32,7 @@ from meshsim.spec.loader import (
 from meshsim.spec.models import NAME_PATTERN
 from meshsim.spec.scanindex import ScanIndex
 from meshsim.spec.watch import SpecFiles, Status
+from meshsim.spec.yamlfile import read_spec_bytes
 
 Transform = Callable[[DomainSpec], DomainSpec]
 _HINT = "fix the files above, then run 'meshsim validate'"
@@ -175,10 +176,11 @@ class LazyDomains(Sequence[DomainSpec]):
         if known is not None:
             return known
         try:
-            with open(file, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            return False  # not a domain, or unreadable: named() reports it if it matters
+            data = read_spec_bytes(Path(file))
+        except SpecError:
+            # a FIFO, a device, a file too large or unreadable: read as the loader reads it
+            # (bounded, never waited on), and its domain parsed so that the loader refuses it
+            return True
         mentions = marker in data or b"\\" in data
         if index is not None:
             index.remember(file, status, mentions)
