@@ -11,9 +11,10 @@ stats the others (which the scan does anyway, to notice a change later).
 A file changed within :data:`SETTLE_NS` of being read is not remembered: file-system times
 are coarse, so a second write in the same tick with the same size would keep its status, and
 the index would answer for the bytes of the first. The index is a cache: unreadable, not a
-regular file (a link, a FIFO), too large, of another mesh folder or of another key, it is ignored
-and written again (through a new temporary file, never a name planted in the workspace); where the workspace
-cannot be written (a read-only workspace), the scan reads every file, as before.
+regular file (a link, a FIFO), too large, of another mesh folder or of another key, it is
+ignored and written again, through a new temporary file (never a name planted in the
+workspace); where the workspace cannot be written (a read-only workspace), the scan reads
+every file, as before.
 """
 
 from __future__ import annotations
