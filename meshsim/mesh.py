@@ -261,6 +261,13 @@ class Mesh:
         checked once per command inside :meth:`_one_command`, whose lookups share it."""
         return self._current_spec()
 
+    @property
+    def identity_spec(self) -> MeshSpec:
+        """:attr:`spec` as an identity check must read it: reloaded also when a file only the
+        scan for owner bindings read has changed, so that a binding added to any domain's file
+        since the last check is in force (a session, a catalog decision, a write)."""
+        return self._current_spec(scans=True)
+
     def _current_spec(self, *, scans: bool = False) -> MeshSpec:
         """``scans``: also reload when a file only the identity check's scan of the whole
         mesh read has changed (a new session's check: it must see every binding)."""
@@ -655,7 +662,10 @@ class Mesh:
                 from meshsim.catalog import Catalog
 
                 self._catalog = Catalog(
-                    self.workspace, lambda: self.spec, built=lambda: self._state().tables
+                    self.workspace,
+                    lambda: self.spec,
+                    built=lambda: self._state().tables,
+                    identity_spec=lambda: self.identity_spec,
                 )
             return self._catalog
 
@@ -847,7 +857,7 @@ class Mesh:
         ("duckdb", or "spark" with the ``meshsim[spark]`` extra: the same verified plan);
         refused when the mesh binds ``consumer`` to other OS users than the one running this
         process."""
-        self._current_spec(scans=True)  # a binding added to any file since is in force
+        self.identity_spec  # noqa: B018 - a binding added to any file since is in force
         return ConsumerSession(self, self.engine.session(consumer, engine))
 
     def warm_up(self, consumers: Sequence[str] = ()) -> None:
@@ -886,7 +896,7 @@ class Mesh:
         from meshsim.policy.access import require_consumer
         from meshsim.system import AUDIT_TABLE
 
-        spec = self.spec
+        spec = self.identity_spec
 
         def readers() -> str:
             names = [c for c in spec.consumer_names() if self.table_access(c, AUDIT_TABLE).granted]

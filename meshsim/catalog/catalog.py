@@ -49,13 +49,17 @@ class Catalog:
         clock: Callable[[], datetime] = utcnow,
         create: bool | None = None,
         built: Callable[[], dict[str, TableRecord]] | None = None,
+        identity_spec: Callable[[], MeshSpec] | None = None,
     ) -> None:
         """``create``: whether a missing catalog may be created (by default only until a
         build has created it, see :meth:`Workspace.catalog_expected`); ``built``: the
         workspace's table records (the facade's, re-read only when workspace.json changes;
-        by default read on each call)."""
+        by default read on each call); ``identity_spec``: the spec as the identity check of a
+        request or decision reads it (the facade's sees a binding added to any file since;
+        by default ``spec``)."""
         self.workspace = workspace
         self._spec = spec
+        self._identity_spec = identity_spec or spec
         self._built_tables = built
         self._clock = clock
         if create is None:
@@ -321,7 +325,7 @@ class Catalog:
         """File a request; it is approved at once when its scope has no PII/sensitive column."""
         from meshsim.policy.access import require_consumer
 
-        spec = self.spec
+        spec = self._identity_spec()
         require_consumer(spec, consumer)
         actor = authenticate(spec, consumer)
         product = self._product(product_ref, spec)
@@ -394,7 +398,7 @@ class Catalog:
         for text in args:
             if isinstance(text, str):
                 plain_text(text, what="the comment or row filter")
-        spec = self.spec
+        spec = self._identity_spec()
         actor = authenticate(spec, by)
         now = self._now()
         with self.store.write() as con:
