@@ -887,8 +887,10 @@ class Mesh:
         as_consumer: str | None = None,
         consumer: str | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
-        """Audit records, newest first, as ``as_consumer`` may see them: its own (the queries it
+        """Audit records, newest first (``limit`` after the newest ``offset``), as
+        ``as_consumer`` may see them: its own (the queries it
         ran, the decisions on its requests). The whole log, or ``consumer``'s records, only if
         it may read the audit table with SQL (a governance admin)."""
         from meshsim.errors import CatalogError
@@ -920,7 +922,7 @@ class Mesh:
                     hint=f"meshsim audit --as {as_consumer}",
                 )
             consumer = as_consumer
-        return self.catalog.audit(limit=limit, consumer=consumer)
+        return self.catalog.audit(limit=limit, consumer=consumer, offset=offset)
 
 
 class _CatalogAudit:

@@ -597,14 +597,20 @@ class Catalog:
             return record_id
 
     def audit(
-        self, limit: int | None = None, consumer: str | None = None, request_id: int | None = None
+        self,
+        limit: int | None = None,
+        consumer: str | None = None,
+        request_id: int | None = None,
+        *,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
         """Queries, decisions and publications, newest first: every record, whoever asks (the
         governance account's own read, e.g. to export ``meshsim.audit``). Consumers read the
         log through :meth:`meshsim.mesh.Mesh.audit`, which shows each only what it may see."""
         limit = optional_limit(limit)
+        offset = bounded_int(offset, what="offset")
         with self.store.read() as con:
-            return audit_log.read(con, limit, consumer, request_id)
+            return audit_log.read(con, limit, consumer, request_id, offset)
 
 
 def parse_expiry(value: date | datetime | str, now: datetime) -> datetime:

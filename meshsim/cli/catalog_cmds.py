@@ -355,11 +355,12 @@ def audit(
     format: Format = FormatOpt,
 ) -> None:
     """Queries, access decisions and publications, newest first, as --as may see them."""
-    fetch = None if limit is None else limit + offset  # newest first: the log is not counted
-    rows = open_mesh(workspace).audit(as_consumer=as_consumer, limit=fetch, consumer=consumer)
+    mesh = open_mesh(workspace)
+    page = mesh.audit(as_consumer=as_consumer, limit=limit, offset=offset, consumer=consumer)
     columns = AUDIT_COLUMNS if format == Format.table else None
-    page = rows[offset:]
-    total = None if limit is not None and len(rows) == fetch else len(rows)
+    # the log is not counted: its end is known only from a short page that is not empty
+    short = limit is None or len(page) < limit
+    total = offset + len(page) if short and (page or not offset) else None
     render_rows(
         page, format, title="audit", columns=columns, limit=limit, offset=offset, total=total
     )

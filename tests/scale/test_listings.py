@@ -100,6 +100,29 @@ def test_paging_requests_and_audit(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == 0, err
     assert len(json.loads(out)) == 2
     assert err.strip() == "rows 1-2 (--offset 2 for more)"  # the log is not counted
+    code, everything, _ = run(capsys, "audit", "--as", "governance_admin", *ws, "--format", "json")
+    newest = json.loads(everything)
+    code, out, err = run(
+        capsys,
+        "audit",
+        "--as",
+        "governance_admin",
+        *ws,
+        "--format",
+        "json",
+        "--limit",
+        "2",
+        "--offset",
+        "1",
+    )
+    assert code == 0, err
+    assert json.loads(out) == newest[1:3]
+    offset = str(2**63 - 1)  # review finding: the error named the sum of limit and offset
+    code, out, err = run(
+        capsys, "audit", "--as", "governance_admin", *ws, "--limit", "5", "--offset", offset
+    )
+    assert code == 0, err
+    assert err.strip() == "" and "no rows at --offset 9,223,372,036,854,775,807" in out
 
 
 def test_a_large_mesh_is_drawn_by_domain(
