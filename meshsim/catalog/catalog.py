@@ -473,21 +473,53 @@ class Catalog:
         :meth:`effective_policies` merges."""
         return tuple(self._active(self._now(), consumer))
 
-    def subscriptions(self, consumer: str | None = None) -> list[dict[str, Any]]:
-        """Active subscriptions from approved requests, then the grants mesh.yaml declares."""
+    def subscriptions(
+        self, consumer: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Active subscriptions from approved requests, then the grants mesh.yaml declares
+        (a page of ``limit`` from ``offset``: only that page of requests is read)."""
+        limit = optional_limit(limit)
+        offset = bounded_int(offset, what="offset")
+        spec = self._subscriber_spec(consumer)
+        self.expire()
+        where, params = self._active_filter(consumer)
+        with self.store.read() as con:
+            sql = f"SELECT * FROM requests{where} ORDER BY id LIMIT ? OFFSET ?"
+            rows = con.execute(sql, [*params, -1 if limit is None else limit, offset])
+            page = [views.request_subscription_row(Request.from_row(r)) for r in rows]
+            if limit is not None and len(page) == limit:
+                return page  # the declared grants come after the requests
+            requested = len(page) + offset if page else self._count(con, where, params)
+            declared = views.spec_grant_rows(con, spec, consumer)
+        start = max(offset - requested, 0)
+        wanted = None if limit is None else limit - len(page)
+        return page + declared[start : None if wanted is None else start + wanted]
+
+    def subscription_count(self, consumer: str | None = None) -> int:
+        """How many rows :meth:`subscriptions` lists (the total under a page of it)."""
+        spec = self._subscriber_spec(consumer)
+        where, params = self._active_filter(consumer)
+        with self.store.read() as con:
+            requested = self._count(con, where, params)
+            return requested + len(views.spec_grant_rows(con, spec, consumer))
+
+    def _subscriber_spec(self, consumer: str | None) -> MeshSpec:
         spec = self.spec
         if consumer is not None:
             from meshsim.policy.access import require_consumer
 
             require_consumer(spec, consumer)
-        self.expire()
-        now = self._now()
-        with self.store.read() as con:
-            active = [
-                r for r in self._requests(con, state="approved", consumer=consumer) if r.active(now)
-            ]
-            declared = views.spec_grant_rows(con, spec, consumer)
-        return [views.request_subscription_row(r) for r in active] + declared
+        return spec
+
+    def _active_filter(self, consumer: str | None) -> tuple[str, list[str]]:
+        """The requests :meth:`Request.active` now: approved, not past their expiry."""
+        where, params = _request_filter("approved", consumer, None)
+        where += " AND (expires_at IS NULL OR expires_at > ?)"
+        return where, [*params, stamp(self._now())]
+
+    @staticmethod
+    def _count(con: Any, where: str, params: list[str]) -> int:
+        return int(con.execute("SELECT count(*) FROM requests" + where, params).fetchone()[0])
 
     def explain_refusal(self, consumer: str, table_ref: str) -> str | None:
         """Why a consumer has no subscription to a table, when the catalog knows: the latest

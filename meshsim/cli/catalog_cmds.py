@@ -272,8 +272,11 @@ def subscriptions(
     format: Format = FormatOpt,
 ) -> None:
     """Active subscriptions (approved requests) and the grants mesh.yaml declares."""
-    rows = _catalog(workspace).subscriptions(consumer)
-    render_rows(rows, format, title="subscriptions", limit=limit, offset=offset)
+    catalog = _catalog(workspace)
+    rows = catalog.subscriptions(consumer, limit=limit, offset=offset)
+    paged = limit is not None or offset > 0
+    total = catalog.subscription_count(consumer) if paged else len(rows)
+    render_rows(rows, format, title="subscriptions", limit=limit, offset=offset, total=total)
 
 
 @app.command()
