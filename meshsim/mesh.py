@@ -530,6 +530,28 @@ class Mesh:
             matrix = access_matrix(with_system_tables(target), consumers, policies)
             return AccessList([self._served(access) for access in matrix])
 
+    def access_cells(
+        self, consumer: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> Listing:
+        """The cells of :meth:`access` (one per consumer, table and column), a page of ``limit``
+        from ``offset`` whose ``total`` counts them all: only the pairs on the page are
+        resolved (a page of a 1,000-table mesh's matrix, not the matrix)."""
+        from meshsim.catalog.views import access_rows
+        from meshsim.policy.access import matrix_page, require_consumer, resolve_access
+        from meshsim.reprs import Listing
+        from meshsim.system import with_system_tables
+        from meshsim.values import bounded_int, optional_limit
+
+        limit, offset = optional_limit(limit), bounded_int(offset, what="offset")
+        with self._one_command():
+            spec = with_system_tables(self.spec)
+            names = [require_consumer(spec, consumer).name] if consumer else spec.consumer_names()
+            pairs, skip, total = matrix_page(spec, names, limit, offset)
+            policies = self.effective_policies() if pairs else None
+            matrix = [self._served(resolve_access(spec, c, t, policies)) for c, t in pairs]
+            cells = access_rows(matrix)[skip : None if limit is None else skip + limit]
+            return Listing(cells, title="access, column by column", total=total)
+
     def _served(self, access: TableAccess) -> TableAccess:
         """``access`` as consumers get it: nothing of a withheld product."""
         from meshsim.policy.access import withheld_access

@@ -299,13 +299,15 @@ def access(
 ) -> None:
     """The access matrix: consumers by tables by columns, and the rule deciding each cell."""
     mesh = open_mesh(workspace)
-    rows = (
-        mesh.access(consumer).cells()
-        if policies is None
-        else mesh.access_changes(policies, consumer)
-    )
-    title = f"what would change under {policies}" if policies else "access matrix"
-    render_rows(rows, format, title=title, limit=limit, offset=offset)
+    if policies is None:  # a page of the matrix resolves only the tables it shows
+        cells = mesh.access_cells(consumer, limit=limit, offset=offset)
+        render_rows(
+            cells, format, title="access matrix", limit=limit, offset=offset, total=cells.total
+        )
+    else:
+        changes = mesh.access_changes(policies, consumer)
+        title = f"what would change under {policies}"
+        render_rows(changes, format, title=title, limit=limit, offset=offset)
     if policies is not None:
         for problem in mesh.what_if_problems(policies):
             sys.stderr.write(f"{problem}\n")

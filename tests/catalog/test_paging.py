@@ -117,3 +117,30 @@ def test_the_subscriptions_command_pages_and_shows_the_total(capsys, cli_catalog
         (r["grant"], r["consumer"]) for r in expected
     ]
     assert err.strip() == f"rows 29-31 of {total} (--offset 31 for more)"
+
+
+def test_a_page_of_the_access_matrix_resolves_only_its_tables(built_workspace, monkeypatch):
+    """Review finding: ``access --limit 2`` resolved every consumer's access to every table."""
+    from meshsim.mesh import Mesh
+
+    with Mesh.open(built_workspace) as mesh:
+        everything = mesh.access().cells()
+        mine = mesh.access("eu_marketing_analyst").cells()
+        resolved: list[str] = []
+        served = Mesh._served
+
+        def counting(self, access):
+            resolved.append(f"{access.consumer} {access.table}")
+            return served(self, access)
+
+        monkeypatch.setattr(Mesh, "_served", counting)
+        for offset in (0, 3, len(mine) - 2, len(mine) + 1, len(everything) - 1):
+            resolved.clear()
+            page = mesh.access_cells(limit=4, offset=offset)
+            assert page == everything[offset : offset + 4]
+            assert page.total == len(everything)
+            assert resolved == list(dict.fromkeys(f"{r['consumer']} {r['table']}" for r in page))
+        assert mesh.access_cells("eu_marketing_analyst", offset=5) == mine[5:]
+        resolved.clear()
+        assert mesh.access_cells(limit=3, offset=len(everything)) == []
+        assert resolved == []
