@@ -715,10 +715,18 @@ class Mesh:
         total = self.catalog.search_count(text) if paged else len(hits)
         return Listing(hits, title=f"search: {text}", total=total)
 
-    def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
+    def show(
+        self,
+        product: str,
+        *,
+        as_consumer: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> ProductDetails:
         """One product in detail, for ``as_consumer`` with its column access and row counts
         (refused for a consumer while the product is withheld: :attr:`serving`), and its
-        rules' latest results on the published versions as it may see them."""
+        rules' latest results on the published versions as it may see them; with ``limit``
+        or ``offset``, a page of each of its lists (their counts in ``totals``)."""
         from meshsim.quality.gate import shown_results
 
         with self._one_command():
@@ -727,8 +735,15 @@ class Mesh:
                 if refusal is not None:
                     raise refusal
             counter = self.row_counter(as_consumer)
-            details = self.catalog.show(product, as_consumer, count=counter)
-            return replace(details, quality=shown_results(self, details.product, as_consumer))
+            details = self.catalog.show(
+                product, as_consumer, count=counter, limit=limit, offset=offset
+            )
+            quality = shown_results(self, details.product, as_consumer)
+            if not details.totals:
+                return replace(details, quality=quality)
+            end = None if limit is None else offset + limit
+            totals = {**details.totals, "quality": len(quality)}
+            return replace(details, quality=quality[offset:end], totals=totals)
 
     # --- data contracts (meshsim.contracts) -------------------------------------------------
 

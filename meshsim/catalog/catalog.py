@@ -257,9 +257,16 @@ class Catalog:
         as_consumer: str | None = None,
         *,
         count: views.RowCounter | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> ProductDetails:
         """One product in detail; for ``as_consumer``, what it would see of each column, and
-        row counts only as ``count`` gives them (see :mod:`.views`)."""
+        row counts only as ``count`` gives them (see :mod:`.views`). With ``limit`` or
+        ``offset``, a page of each list, their counts in ``totals`` (only that page of
+        versions is read and counted)."""
+        limit = optional_limit(limit)
+        offset = bounded_int(offset, what="offset")
+        paged = limit is not None or offset > 0
         spec = self.spec
         ref = self._product(product_ref, spec).ref
         if as_consumer is not None:
@@ -271,7 +278,10 @@ class Catalog:
             self._published(con, ref)
             schema = views.latest_schema(con, ref)
             assert schema is not None
-            history = views.versions(con, ref)
+            latest = views.versions(con, ref, 1)
+            history = views.versions(con, ref, limit, offset) if paged else None
+            version_total = views.version_count(con, ref) if paged else None
+            history = history if history is not None else views.versions(con, ref)
             # the product's approved requests and the count of its pending ones, through the
             # (product, state) index: not its decided history nor anyone else's
             approved = self._requests(con, state="approved", product=ref)
@@ -280,7 +290,7 @@ class Catalog:
         history = views.recount(history, views.counter_for(as_consumer, count))
         active = [r for r in approved if r.active(now)]
         policies = self._merge(views.product_policies(spec, ref), active, spec)
-        updated = self._updated_at(ref, history, spec)
+        updated = self._updated_at(ref, latest, spec)
         details = views.show(
             spec,
             ref.split(".")[0],
@@ -293,7 +303,21 @@ class Catalog:
             updated,
             now,
         )
-        return replace(details, quality=quality)
+        if not paged:
+            return replace(details, quality=quality)
+        end = None if limit is None else offset + limit
+        return replace(
+            details,
+            quality=quality[offset:end],
+            columns=details.columns[offset:end],
+            subscribers=details.subscribers[offset:end],
+            totals={
+                "versions": version_total or 0,
+                "columns": len(details.columns),
+                "quality": len(quality),
+                "subscribers": len(details.subscribers),
+            },
+        )
 
     def record_checks(self, run: CheckRun) -> None:
         """Store a check run's results, each with the table version it checked."""

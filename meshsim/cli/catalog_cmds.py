@@ -29,7 +29,7 @@ from meshsim.cli.options import (
     output_file,
     page_limit_option,
 )
-from meshsim.cli.render import Format, render_rows
+from meshsim.cli.render import Format, page_note, render_rows
 
 REQUEST_COLUMNS = (
     "id",
@@ -128,17 +128,35 @@ def show(
         "it may read.",
     ),
     workspace: Path = WorkspaceDir,
+    limit: int | None = limit_option(None, "At most N rows of each list (all by default)."),
+    offset: int = offset_option(),
     format: Format = FormatOpt,
 ) -> None:
     """A product's schema, classifications, owner, versions, freshness and subscribers."""
-    details = open_mesh(workspace).show(product, as_consumer=as_consumer)
+    details = open_mesh(workspace).show(
+        product, as_consumer=as_consumer, limit=limit, offset=offset
+    )
+
+    def total(name: str) -> int:
+        return details.totals.get(name, -1)  # -1: every row of the list is shown
+
     if format == Format.json:
+        for name in details.totals:  # stdout stays one JSON document
+            note = page_note(len(getattr(details, name)), offset, total(name))
+            sys.stderr.write(f"{name}: {note}\n" if note else "")
         sys.stdout.write(json.dumps(details.as_dict(), indent=2, default=str) + "\n")
         return
     if format == Format.csv:
-        render_rows(details.columns, format)
+        render_rows(details.columns, format, limit=limit, offset=offset, total=total("columns"))
         return
     out = console()
+
+    def listing(name: str, title: str) -> None:
+        rows = getattr(details, name)
+        render_rows(
+            rows, format, title=title, console=out, limit=limit, offset=offset, total=total(name)
+        )
+
     out.table(
         details.product,
         ["owner", "owner team", "freshness", "tags", "pending requests", "description"],
@@ -153,11 +171,11 @@ def show(
             ]
         ],
     )
-    render_rows(details.versions, format, title="versions", console=out)
-    title = "columns" + (f" as seen by {details.as_consumer}" if details.as_consumer else "")
-    render_rows(details.columns, format, title=title, console=out)
-    render_rows(details.quality, format, title="quality rules (latest result)", console=out)
-    render_rows(details.subscribers, format, title="who can read it", console=out)
+    listing("versions", "versions")
+    seen = f" as seen by {details.as_consumer}" if details.as_consumer else ""
+    listing("columns", "columns" + seen)
+    listing("quality", "quality rules (latest result)")
+    listing("subscribers", "who can read it")
 
 
 @app.command()

@@ -144,3 +144,23 @@ def test_a_page_of_the_access_matrix_resolves_only_its_tables(built_workspace, m
         resolved.clear()
         assert mesh.access_cells(limit=3, offset=len(everything)) == []
         assert resolved == []
+
+
+def test_show_pages_each_of_its_lists_with_their_totals(built_workspace, capsys):
+    """Review finding: 'meshsim show' refused --limit/--offset and listed every subscriber."""
+    from meshsim.mesh import Mesh
+
+    ref = "customer.customer_profiles"
+    with Mesh.open(built_workspace) as mesh:
+        whole = mesh.show(ref, as_consumer="eu_marketing_analyst")
+        page = mesh.show(ref, as_consumer="eu_marketing_analyst", limit=2, offset=1)
+    assert whole.totals == {}
+    for name in ("versions", "columns", "quality", "subscribers"):
+        assert getattr(page, name) == getattr(whole, name)[1:3], name
+        assert page.totals[name] == len(getattr(whole, name)), name
+    assert len(whole.columns) > 3 and len(whole.subscribers) > 1
+    ws = ["--workspace", str(built_workspace)]
+    code, out, err = run(capsys, "show", ref, *ws, "--format", "json", "--limit", "1")
+    assert code == 0, err
+    assert len(json.loads(out)["columns"]) == 1
+    assert f"columns: rows 1-1 of {len(whole.columns)}" in err
