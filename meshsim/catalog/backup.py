@@ -430,7 +430,7 @@ def record_revision(con: sqlite3.Connection, governance: Path) -> None:
     try:
         # rewritten in place, not truncated first: a file truncated to nothing and written
         # again is written out to disk on close by ext4 (auto_da_alloc), in every change
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))
