@@ -278,10 +278,10 @@ class Catalog:
             self._published(con, ref)
             schema = views.latest_schema(con, ref)
             assert schema is not None
-            latest = views.versions(con, ref, 1)
-            history = views.versions(con, ref, limit, offset) if paged else None
-            version_total = views.version_count(con, ref) if paged else None
-            history = history if history is not None else views.versions(con, ref)
+            history = views.versions(con, ref, limit, offset)
+            version_total = views.version_count(con, ref) if paged else len(history)
+            # the newest version says when the data last changed, on every page
+            latest = history[:1] if offset == 0 and history else views.versions(con, ref, 1)
             # the product's approved requests and the count of its pending ones, through the
             # (product, state) index: not its decided history nor anyone else's
             approved = self._requests(con, state="approved", product=ref)
@@ -312,7 +312,7 @@ class Catalog:
             columns=details.columns[offset:end],
             subscribers=details.subscribers[offset:end],
             totals={
-                "versions": version_total or 0,
+                "versions": version_total,
                 "columns": len(details.columns),
                 "quality": len(quality),
                 "subscribers": len(details.subscribers),
