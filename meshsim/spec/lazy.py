@@ -137,13 +137,14 @@ class LazyDomains(Sequence[DomainSpec]):
         """The content digest an eager load computes: every spec file's name and bytes."""
         if self._base is not None:
             return self._base.fingerprint()
-        contents = {self.root / "mesh.yaml": (self.root / "mesh.yaml").read_bytes()}
+        # read as the loader reads them: a FIFO or a device is refused, never waited on
+        contents = {self.root / "mesh.yaml": read_spec_bytes(self.root / "mesh.yaml")}
         for folder in domain_folders(self.root):
             domain_file = folder / "domain.yaml"
             if not domain_file.exists():
                 continue
             for file in [domain_file, *sorted((folder / "products").glob("*.yaml"))]:
-                contents[file] = file.read_bytes()
+                contents[file] = read_spec_bytes(file)
         return content_digest(self.root, contents)
 
     def mentioning(self, key: str) -> list[DomainSpec]:
