@@ -100,6 +100,29 @@ def write_output(path: str | Path, data: str | bytes) -> Path:
     return target
 
 
+def create_temporary(target: Path, *, mode: int = 0o666) -> tuple[int, Path]:
+    """A new file beside ``target`` to write and then rename over it: a descriptor open for
+    writing and its path. Its name holds the pid (so a stale one can be told from a live
+    writer's) and a random part, and it is created exclusively without following a link: a
+    name planted by another user of the folder is never written through."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    return os.open(tmp, flags, mode), tmp
+
+
+def replace_file(target: Path, data: bytes, *, mode: int = 0o666) -> None:
+    """Write ``data`` to ``target`` atomically, through a :func:`create_temporary` file;
+    OSError if it cannot be written (the temporary file removed)."""
+    fd, tmp = create_temporary(target, mode=mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def check_new_output(path: str | Path, *, overwrite: bool) -> Path:
     """:func:`check_output_file`, and an existing file refused unless ``overwrite``."""
     target = check_output_file(path)

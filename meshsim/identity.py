@@ -6,7 +6,9 @@ owner or a domain's owner team (``--by``), a governance admin (a consumer). A me
 principal to OS users: ``os_users`` on a consumer in ``mesh.yaml``, ``owner_os_users`` in a
 ``domain.yaml`` (its owner team) or a product file (its owner). For a bound principal,
 :func:`authenticate` compares the effective OS user of this process with the bound ones and
-refuses any other. An unbound principal is asserted: whoever runs meshsim may name it, and
+refuses any other. A principal bound twice to different OS users (an error to
+``meshsim validate``) is refused to everyone: a file must not widen another's binding. An
+unbound principal is asserted: whoever runs meshsim may name it, and
 ``meshsim validate`` says so.
 
 The check stops one local user from acting as another through meshsim; it is no defence against
@@ -126,6 +128,18 @@ def authenticate(spec: MeshSpec, principal: str) -> Actor:
     Python API."""
     os_user = current_os_user()
     bound = _bindings(spec).get(principal, [])
+    other = next((b for b in bound if set(b.os_users) != set(bound[0].os_users)), None)
+    if other is not None:  # what 'meshsim validate' calls an error: refused, never widened
+        first = bound[0]
+        raise IdentityError(
+            f"principal '{principal}' is bound to different OS users: "
+            f"{', '.join(first.os_users)} ({first.where}) and {', '.join(other.os_users)} "
+            f"({other.where}), so meshsim cannot tell who may act as it",
+            principal=principal,
+            os_user=os_user,
+            allowed=(),
+            hint="bind it once, then run 'meshsim validate'",
+        )
     allowed = tuple(dict.fromkeys(u for b in bound for u in b.os_users))
     if bound and os_user not in allowed:
         noun = "OS user" if len(allowed) == 1 else "OS users"

@@ -267,6 +267,13 @@ class Mesh:
         checked once per command inside :meth:`_one_command`, whose lookups share it."""
         return self._current_spec()
 
+    @property
+    def identity_spec(self) -> MeshSpec:
+        """:attr:`spec` as an identity check must read it: reloaded also when a file only the
+        scan for owner bindings read has changed, so that a binding added to any domain's file
+        since the last check is in force (a session, a catalog decision, a write)."""
+        return self._current_spec(scans=True)
+
     def _current_spec(self, *, scans: bool = False, query: bool | None = None) -> MeshSpec:
         """``scans``: also reload when a file only the identity check's scan of the whole
         mesh read has changed (a new session's check: it must see every binding). ``query``:
@@ -548,6 +555,28 @@ class Mesh:
             matrix = access_matrix(with_system_tables(target), consumers, policies)
             return AccessList([self._served(access) for access in matrix])
 
+    def access_cells(
+        self, consumer: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> Listing:
+        """The cells of :meth:`access` (one per consumer, table and column), a page of ``limit``
+        from ``offset`` whose ``total`` counts them all: only the pairs on the page are
+        resolved (a page of a 1,000-table mesh's matrix, not the matrix)."""
+        from meshsim.catalog.views import access_rows
+        from meshsim.policy.access import matrix_page, require_consumer, resolve_access
+        from meshsim.reprs import Listing
+        from meshsim.system import with_system_tables
+        from meshsim.values import bounded_int, optional_limit
+
+        limit, offset = optional_limit(limit), bounded_int(offset, what="offset")
+        with self._one_command():
+            spec = with_system_tables(self.spec)
+            names = [require_consumer(spec, consumer).name] if consumer else spec.consumer_names()
+            pairs, skip, total = matrix_page(spec, names, limit, offset)
+            policies = self.effective_policies() if pairs else None
+            matrix = [self._served(resolve_access(spec, c, t, policies)) for c, t in pairs]
+            cells = access_rows(matrix)[skip : None if limit is None else skip + limit]
+            return Listing(cells, title="access, column by column", total=total)
+
     def _served(self, access: TableAccess) -> TableAccess:
         """``access`` as consumers get it: nothing of a withheld product."""
         from meshsim.policy.access import withheld_access
@@ -680,7 +709,10 @@ class Mesh:
                 from meshsim.catalog import Catalog
 
                 self._catalog = Catalog(
-                    self.workspace, lambda: self.spec, built=lambda: self._state().tables
+                    self.workspace,
+                    lambda: self.spec,
+                    built=lambda: self._state().tables,
+                    identity_spec=lambda: self.identity_spec,
                 )
             return self._catalog
 
@@ -708,10 +740,18 @@ class Mesh:
         total = self.catalog.search_count(text) if paged else len(hits)
         return Listing(hits, title=f"search: {text}", total=total)
 
-    def show(self, product: str, *, as_consumer: str | None = None) -> ProductDetails:
+    def show(
+        self,
+        product: str,
+        *,
+        as_consumer: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> ProductDetails:
         """One product in detail, for ``as_consumer`` with its column access and row counts
         (refused for a consumer while the product is withheld: :attr:`serving`), and its
-        rules' latest results on the published versions as it may see them."""
+        rules' latest results on the published versions as it may see them; with ``limit``
+        or ``offset``, a page of each of its lists (their counts in ``totals``)."""
         from meshsim.quality.gate import shown_results
 
         # one product, as a query reads one: the query's spec, which checks only the files it
@@ -722,8 +762,15 @@ class Mesh:
                 if refusal is not None:
                     raise refusal
             counter = self.row_counter(as_consumer)
-            details = self.catalog.show(product, as_consumer, count=counter)
-            return replace(details, quality=shown_results(self, details.product, as_consumer))
+            details = self.catalog.show(
+                product, as_consumer, count=counter, limit=limit, offset=offset
+            )
+            quality = shown_results(self, details.product, as_consumer)
+            if not details.totals:
+                return replace(details, quality=quality)
+            end = None if limit is None else offset + limit
+            totals = {**details.totals, "quality": len(quality)}
+            return replace(details, quality=quality[offset:end], totals=totals)
 
     # --- data contracts (meshsim.contracts) -------------------------------------------------
 
@@ -905,8 +952,10 @@ class Mesh:
         as_consumer: str | None = None,
         consumer: str | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
-        """Audit records, newest first, as ``as_consumer`` may see them: its own (the queries it
+        """Audit records, newest first (``limit`` after the newest ``offset``), as
+        ``as_consumer`` may see them: its own (the queries it
         ran, the decisions on its requests). The whole log, or ``consumer``'s records, only if
         it may read the audit table with SQL (a governance admin)."""
         from meshsim.errors import CatalogError
@@ -914,7 +963,7 @@ class Mesh:
         from meshsim.policy.access import require_consumer
         from meshsim.system import AUDIT_TABLE
 
-        spec = self.spec
+        spec = self.identity_spec
 
         def readers() -> str:
             names = [c for c in spec.consumer_names() if self.table_access(c, AUDIT_TABLE).granted]
@@ -938,7 +987,7 @@ class Mesh:
                     hint=f"meshsim audit --as {as_consumer}",
                 )
             consumer = as_consumer
-        return self.catalog.audit(limit=limit, consumer=consumer)
+        return self.catalog.audit(limit=limit, consumer=consumer, offset=offset)
 
 
 class _CatalogAudit:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import MeshsimError, SpecError, closest, unknown_name_message
+from meshsim.files import replace_file
 from meshsim.spec.models import NAME_PATTERN
 
 if TYPE_CHECKING:
@@ -306,9 +307,7 @@ def new_product(mesh_dir: str | Path, ref: str, from_path: str | Path) -> NewPro
 def write_product_file(file: Path, text: str) -> None:
     """Write a product file whole or not at all (a reader never sees half of it)."""
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".yaml.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, file)
+    replace_file(file, text.encode("utf-8"))
 
 
 class _Flow(dict):

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from meshsim.errors import WorkspaceError
+from meshsim.files import replace_file
 
 DEFAULT_WORKSPACE = "meshsim-workspace"
 DEFAULT_MESH = "domains"
@@ -200,9 +201,8 @@ class Workspace:
         state = state.model_copy(
             update={"publications": {r: sorted(v) for r, v in sorted(publications.items())}}
         )
-        tmp = self.state_file.with_suffix(".json.tmp")
-        tmp.write_text(state.model_dump_json(indent=2, by_alias=True) + "\n")
-        os.replace(tmp, self.state_file)
+        text = state.model_dump_json(indent=2, by_alias=True) + "\n"
+        replace_file(self.state_file, text.encode("utf-8"))
 
     def catalog_expected(self) -> bool:
         """Whether this workspace's catalog was created by a build (so it must not be created
@@ -251,11 +251,7 @@ class Workspace:
             )
         if not present:
             self.governance.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(MESH_KEY_BYTES))
-            os.replace(tmp, path)
+            replace_file(path, secrets.token_hex(MESH_KEY_BYTES).encode("ascii"), mode=0o600)
         return read_mesh_key(path, self.doctor_hint)
 
 

@@ -133,8 +133,9 @@ def read(
     limit: int | None = None,
     consumer: str | None = None,
     request_id: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Newest first."""
+    """Newest first: ``limit`` records after the newest ``offset`` (only those are read)."""
     where: list[str] = []
     params: list[object] = []
     if consumer:
@@ -146,8 +147,8 @@ def read(
     sql = f"SELECT {', '.join(AUDIT_FIELDS)} FROM audit"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC LIMIT ?"
-    params.append(-1 if limit is None else limit)
+    sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+    params.extend([-1 if limit is None else limit, offset])
     out = []
     for row in con.execute(sql, params):
         item = dict(row)

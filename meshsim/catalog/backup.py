@@ -49,6 +49,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from meshsim.errors import CatalogError
+from meshsim.files import create_temporary
 from meshsim.locks import LockTimeout, exclusive
 
 BACKUP_FILE = "catalog-backup.db"
@@ -186,7 +187,8 @@ Revisions = tuple[int | None, int | None]  # (the catalog's copied, the backup's
 
 def _copy_all(con: sqlite3.Connection, target: Path) -> Revisions:
     """A full copy to a temporary file, renamed over the backup unless that is newer."""
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    fd, tmp = create_temporary(target)  # sqlite3 would write through a planted link
+    os.close(fd)
     dest = sqlite3.connect(tmp)
     try:
         con.backup(dest)
@@ -428,7 +430,7 @@ def record_revision(con: sqlite3.Connection, governance: Path) -> None:
     try:
         # rewritten in place, not truncated first: a file truncated to nothing and written
         # again is written out to disk on close by ext4 (auto_da_alloc), in every change
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))
@@ -454,7 +456,7 @@ def stale_copies(governance: Path) -> list[Path]:
     is named after its writer's pid; a live writer's copy is not stale)."""
     stale = []
     for path in sorted(governance.glob(f"{BACKUP_FILE}.*.tmp")):
-        pid = path.name.removeprefix(f"{BACKUP_FILE}.").removesuffix(".tmp")
+        pid = path.name.removeprefix(f"{BACKUP_FILE}.").split(".")[0]
         if not pid.isdigit() or not _alive(int(pid)):
             stale.append(path)
     return stale

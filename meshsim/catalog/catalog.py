@@ -49,13 +49,17 @@ class Catalog:
         clock: Callable[[], datetime] = utcnow,
         create: bool | None = None,
         built: Callable[[], dict[str, TableRecord]] | None = None,
+        identity_spec: Callable[[], MeshSpec] | None = None,
     ) -> None:
         """``create``: whether a missing catalog may be created (by default only until a
         build has created it, see :meth:`Workspace.catalog_expected`); ``built``: the
         workspace's table records (the facade's, re-read only when workspace.json changes;
-        by default read on each call)."""
+        by default read on each call); ``identity_spec``: the spec as the identity check of a
+        request or decision reads it (the facade's sees a binding added to any file since;
+        by default ``spec``)."""
         self.workspace = workspace
         self._spec = spec
+        self._identity_spec = identity_spec or spec
         self._built_tables = built
         self._clock = clock
         if create is None:
@@ -253,9 +257,16 @@ class Catalog:
         as_consumer: str | None = None,
         *,
         count: views.RowCounter | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> ProductDetails:
         """One product in detail; for ``as_consumer``, what it would see of each column, and
-        row counts only as ``count`` gives them (see :mod:`.views`)."""
+        row counts only as ``count`` gives them (see :mod:`.views`). With ``limit`` or
+        ``offset``, a page of each list, their counts in ``totals`` (only that page of
+        versions is read and counted)."""
+        limit = optional_limit(limit)
+        offset = bounded_int(offset, what="offset")
+        paged = limit is not None or offset > 0
         spec = self.spec
         ref = self._product(product_ref, spec).ref
         if as_consumer is not None:
@@ -267,7 +278,10 @@ class Catalog:
             self._published(con, ref)
             schema = views.latest_schema(con, ref)
             assert schema is not None
-            history = views.versions(con, ref)
+            history = views.versions(con, ref, limit, offset)
+            version_total = views.version_count(con, ref) if paged else len(history)
+            # the newest version says when the data last changed, on every page
+            latest = history[:1] if offset == 0 and history else views.versions(con, ref, 1)
             # the product's approved requests and the count of its pending ones, through the
             # (product, state) index: not its decided history nor anyone else's
             approved = self._requests(con, state="approved", product=ref)
@@ -276,7 +290,7 @@ class Catalog:
         history = views.recount(history, views.counter_for(as_consumer, count))
         active = [r for r in approved if r.active(now)]
         policies = self._merge(views.product_policies(spec, ref), active, spec)
-        updated = self._updated_at(ref, history, spec)
+        updated = self._updated_at(ref, latest, spec)
         details = views.show(
             spec,
             ref.split(".")[0],
@@ -289,7 +303,21 @@ class Catalog:
             updated,
             now,
         )
-        return replace(details, quality=quality)
+        if not paged:
+            return replace(details, quality=quality)
+        end = None if limit is None else offset + limit
+        return replace(
+            details,
+            quality=quality[offset:end],
+            columns=details.columns[offset:end],
+            subscribers=details.subscribers[offset:end],
+            totals={
+                "versions": version_total,
+                "columns": len(details.columns),
+                "quality": len(quality),
+                "subscribers": len(details.subscribers),
+            },
+        )
 
     def record_checks(self, run: CheckRun) -> None:
         """Store a check run's results, each with the table version it checked."""
@@ -321,7 +349,7 @@ class Catalog:
         """File a request; it is approved at once when its scope has no PII/sensitive column."""
         from meshsim.policy.access import require_consumer
 
-        spec = self.spec
+        spec = self._identity_spec()
         require_consumer(spec, consumer)
         actor = authenticate(spec, consumer)
         product = self._product(product_ref, spec)
@@ -394,7 +422,7 @@ class Catalog:
         for text in args:
             if isinstance(text, str):
                 plain_text(text, what="the comment or row filter")
-        spec = self.spec
+        spec = self._identity_spec()
         actor = authenticate(spec, by)
         now = self._now()
         with self.store.write() as con:
@@ -469,21 +497,53 @@ class Catalog:
         :meth:`effective_policies` merges."""
         return tuple(self._active(self._now(), consumer))
 
-    def subscriptions(self, consumer: str | None = None) -> list[dict[str, Any]]:
-        """Active subscriptions from approved requests, then the grants mesh.yaml declares."""
+    def subscriptions(
+        self, consumer: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Active subscriptions from approved requests, then the grants mesh.yaml declares
+        (a page of ``limit`` from ``offset``: only that page of requests is read)."""
+        limit = optional_limit(limit)
+        offset = bounded_int(offset, what="offset")
+        spec = self._subscriber_spec(consumer)
+        self.expire()
+        where, params = self._active_filter(consumer)
+        with self.store.read() as con:
+            sql = f"SELECT * FROM requests{where} ORDER BY id LIMIT ? OFFSET ?"
+            rows = con.execute(sql, [*params, -1 if limit is None else limit, offset])
+            page = [views.request_subscription_row(Request.from_row(r)) for r in rows]
+            if limit is not None and len(page) == limit:
+                return page  # the declared grants come after the requests
+            requested = len(page) + offset if page else self._count(con, where, params)
+            declared = views.spec_grant_rows(con, spec, consumer)
+        start = max(offset - requested, 0)
+        wanted = None if limit is None else limit - len(page)
+        return page + declared[start : None if wanted is None else start + wanted]
+
+    def subscription_count(self, consumer: str | None = None) -> int:
+        """How many rows :meth:`subscriptions` lists (the total under a page of it)."""
+        spec = self._subscriber_spec(consumer)
+        where, params = self._active_filter(consumer)
+        with self.store.read() as con:
+            requested = self._count(con, where, params)
+            return requested + len(views.spec_grant_rows(con, spec, consumer))
+
+    def _subscriber_spec(self, consumer: str | None) -> MeshSpec:
         spec = self.spec
         if consumer is not None:
             from meshsim.policy.access import require_consumer
 
             require_consumer(spec, consumer)
-        self.expire()
-        now = self._now()
-        with self.store.read() as con:
-            active = [
-                r for r in self._requests(con, state="approved", consumer=consumer) if r.active(now)
-            ]
-            declared = views.spec_grant_rows(con, spec, consumer)
-        return [views.request_subscription_row(r) for r in active] + declared
+        return spec
+
+    def _active_filter(self, consumer: str | None) -> tuple[str, list[str]]:
+        """The requests :meth:`Request.active` now: approved, not past their expiry."""
+        where, params = _request_filter("approved", consumer, None)
+        where += " AND (expires_at IS NULL OR expires_at > ?)"
+        return where, [*params, stamp(self._now())]
+
+    @staticmethod
+    def _count(con: Any, where: str, params: list[str]) -> int:
+        return int(con.execute("SELECT count(*) FROM requests" + where, params).fetchone()[0])
 
     def explain_refusal(self, consumer: str, table_ref: str) -> str | None:
         """Why a consumer has no subscription to a table, when the catalog knows: the latest
@@ -593,14 +653,20 @@ class Catalog:
             return record_id
 
     def audit(
-        self, limit: int | None = None, consumer: str | None = None, request_id: int | None = None
+        self,
+        limit: int | None = None,
+        consumer: str | None = None,
+        request_id: int | None = None,
+        *,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
         """Queries, decisions and publications, newest first: every record, whoever asks (the
         governance account's own read, e.g. to export ``meshsim.audit``). Consumers read the
         log through :meth:`meshsim.mesh.Mesh.audit`, which shows each only what it may see."""
         limit = optional_limit(limit)
+        offset = bounded_int(offset, what="offset")
         with self.store.read() as con:
-            return audit_log.read(con, limit, consumer, request_id)
+            return audit_log.read(con, limit, consumer, request_id, offset)
 
 
 def parse_expiry(value: date | datetime | str, now: datetime) -> datetime:

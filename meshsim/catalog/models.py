@@ -140,6 +140,9 @@ class ProductDetails:
     pending_requests: int = 0
     #: the latest result of each quality rule (meshsim.catalog.quality.latest_results)
     quality: list[dict[str, Any]] = field(default_factory=list)
+    #: how many rows each list (versions, columns, quality, subscribers) has in all, when the
+    #: details hold a page of each (``meshsim show --limit/--offset``); empty otherwise
+    totals: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
         from meshsim.reprs import details_text

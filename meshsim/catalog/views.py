@@ -177,11 +177,14 @@ def products(
     return out
 
 
-def versions(con: sqlite3.Connection, ref: str) -> list[dict[str, Any]]:
+def versions(
+    con: sqlite3.Connection, ref: str, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """The product's published versions, newest first (a page of ``limit`` from ``offset``)."""
     rows = con.execute(
         "SELECT version, published_at, tables, rows FROM product_versions WHERE product = ?"
-        " ORDER BY version DESC",
-        (ref,),
+        " ORDER BY version DESC LIMIT ? OFFSET ?",
+        (ref, -1 if limit is None else limit, offset),
     ).fetchall()
     return [
         {
@@ -192,6 +195,11 @@ def versions(con: sqlite3.Connection, ref: str) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def version_count(con: sqlite3.Connection, ref: str) -> int:
+    row = con.execute("SELECT count(*) FROM product_versions WHERE product = ?", (ref,))
+    return int(row.fetchone()[0])
 
 
 def recount(history: list[dict[str, Any]], count: RowCounter | None) -> list[dict[str, Any]]:

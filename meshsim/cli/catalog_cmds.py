@@ -29,7 +29,7 @@ from meshsim.cli.options import (
     output_file,
     page_limit_option,
 )
-from meshsim.cli.render import Format, render_rows
+from meshsim.cli.render import Format, page_note, render_rows
 
 REQUEST_COLUMNS = (
     "id",
@@ -128,17 +128,35 @@ def show(
         "it may read.",
     ),
     workspace: Path = WorkspaceDir,
+    limit: int | None = limit_option(None, "At most N rows of each list (all by default)."),
+    offset: int = offset_option(),
     format: Format = FormatOpt,
 ) -> None:
     """A product's schema, classifications, owner, versions, freshness and subscribers."""
-    details = open_mesh(workspace).show(product, as_consumer=as_consumer)
+    details = open_mesh(workspace).show(
+        product, as_consumer=as_consumer, limit=limit, offset=offset
+    )
+
+    def total(name: str) -> int:
+        return details.totals.get(name, -1)  # -1: every row of the list is shown
+
     if format == Format.json:
+        for name in details.totals:  # stdout stays one JSON document
+            note = page_note(len(getattr(details, name)), offset, total(name))
+            sys.stderr.write(f"{name}: {note}\n" if note else "")
         sys.stdout.write(json.dumps(details.as_dict(), indent=2, default=str) + "\n")
         return
     if format == Format.csv:
-        render_rows(details.columns, format)
+        render_rows(details.columns, format, limit=limit, offset=offset, total=total("columns"))
         return
     out = console()
+
+    def listing(name: str, title: str) -> None:
+        rows = getattr(details, name)
+        render_rows(
+            rows, format, title=title, console=out, limit=limit, offset=offset, total=total(name)
+        )
+
     out.table(
         details.product,
         ["owner", "owner team", "freshness", "tags", "pending requests", "description"],
@@ -153,11 +171,11 @@ def show(
             ]
         ],
     )
-    render_rows(details.versions, format, title="versions", console=out)
-    title = "columns" + (f" as seen by {details.as_consumer}" if details.as_consumer else "")
-    render_rows(details.columns, format, title=title, console=out)
-    render_rows(details.quality, format, title="quality rules (latest result)", console=out)
-    render_rows(details.subscribers, format, title="who can read it", console=out)
+    listing("versions", "versions")
+    seen = f" as seen by {details.as_consumer}" if details.as_consumer else ""
+    listing("columns", "columns" + seen)
+    listing("quality", "quality rules (latest result)")
+    listing("subscribers", "who can read it")
 
 
 @app.command()
@@ -272,8 +290,11 @@ def subscriptions(
     format: Format = FormatOpt,
 ) -> None:
     """Active subscriptions (approved requests) and the grants mesh.yaml declares."""
-    rows = _catalog(workspace).subscriptions(consumer)
-    render_rows(rows, format, title="subscriptions", limit=limit, offset=offset)
+    catalog = _catalog(workspace)
+    rows = catalog.subscriptions(consumer, limit=limit, offset=offset)
+    paged = limit is not None or offset > 0
+    total = catalog.subscription_count(consumer) if paged else len(rows)
+    render_rows(rows, format, title="subscriptions", limit=limit, offset=offset, total=total)
 
 
 @app.command()
@@ -296,13 +317,15 @@ def access(
 ) -> None:
     """The access matrix: consumers by tables by columns, and the rule deciding each cell."""
     mesh = open_mesh(workspace)
-    rows = (
-        mesh.access(consumer).cells()
-        if policies is None
-        else mesh.access_changes(policies, consumer)
-    )
-    title = f"what would change under {policies}" if policies else "access matrix"
-    render_rows(rows, format, title=title, limit=limit, offset=offset)
+    if policies is None:  # a page of the matrix resolves only the tables it shows
+        cells = mesh.access_cells(consumer, limit=limit, offset=offset)
+        render_rows(
+            cells, format, title="access matrix", limit=limit, offset=offset, total=cells.total
+        )
+    else:
+        changes = mesh.access_changes(policies, consumer)
+        title = f"what would change under {policies}"
+        render_rows(changes, format, title=title, limit=limit, offset=offset)
     if policies is not None:
         for problem in mesh.what_if_problems(policies):
             sys.stderr.write(f"{problem}\n")
@@ -355,11 +378,12 @@ def audit(
     format: Format = FormatOpt,
 ) -> None:
     """Queries, access decisions and publications, newest first, as --as may see them."""
-    fetch = None if limit is None else limit + offset  # newest first: the log is not counted
-    rows = open_mesh(workspace).audit(as_consumer=as_consumer, limit=fetch, consumer=consumer)
+    mesh = open_mesh(workspace)
+    page = mesh.audit(as_consumer=as_consumer, limit=limit, offset=offset, consumer=consumer)
     columns = AUDIT_COLUMNS if format == Format.table else None
-    page = rows[offset:]
-    total = None if limit is not None and len(rows) == fetch else len(rows)
+    # the log is not counted: its end is known only from a short page that is not empty
+    short = limit is None or len(page) < limit
+    total = offset + len(page) if short and (page or not offset) else None
     render_rows(
         page, format, title="audit", columns=columns, limit=limit, offset=offset, total=total
     )

@@ -48,10 +48,15 @@ def printable(text: str) -> str:
 
 
 def page_note(shown: int, offset: int, total: int | None) -> str:
-    """``rows 21-40 of 10,000 (--offset 40 for more)``; empty when every row is shown."""
+    """``rows 21-40 of 10,000 (--offset 40 for more)``; empty when every row is shown; an
+    empty page says so (``no rows at --offset 50: past the end of 4``), never numbering rows
+    that do not exist."""
     if offset == 0 and total is not None and shown == total:
         return ""
-    first, last = (offset + 1, offset + shown) if shown else (offset, offset)
+    if not shown:
+        end = f" of {total:,}" if total is not None else ""
+        return f"no rows at --offset {offset:,}" + (f": past the end{end}" if offset else "")
+    first, last = offset + 1, offset + shown
     of = f" of {total:,}" if total is not None else ""
     more = total is None or last < total
     return f"rows {first:,}-{last:,}{of}" + (f" (--offset {last} for more)" if more else "")

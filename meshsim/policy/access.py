@@ -10,7 +10,7 @@ This module is pure: it reads a :class:`MeshSpec` and a :class:`Policies` and re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -219,6 +219,32 @@ def access_matrix(
     return [
         resolve_access(spec, name, table.ref, policies) for name in names for table in spec.tables()
     ]
+
+
+def matrix_page(
+    spec: MeshSpec, consumers: Sequence[str], limit: int | None, offset: int
+) -> tuple[list[tuple[str, str]], int, int]:
+    """The page of :func:`access_matrix`'s cells (one per column of each pair) from ``offset``,
+    ``limit`` long, located without resolving any pair: the (consumer, table) pairs that hold
+    it, how many of their cells come before it, and how many cells the whole matrix has."""
+    widths = [(table.ref, len(table.columns)) for table in spec.tables()]
+    per_consumer = sum(width for _, width in widths)
+    end = None if limit is None else offset + limit
+    pairs: list[tuple[str, str]] = []
+    skip, position = 0, 0
+    for name in consumers:
+        if end is not None and position >= end:
+            break
+        if position + per_consumer <= offset:
+            position += per_consumer
+            continue
+        for ref, width in widths:
+            if position + width > offset and (end is None or position < end):
+                if not pairs:
+                    skip = offset - position
+                pairs.append((name, ref))
+            position += width
+    return pairs, skip, per_consumer * len(consumers)
 
 
 def readable_access(

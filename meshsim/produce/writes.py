@@ -490,7 +490,7 @@ class WriteBatch:
                 table=table.ref,
                 hint=f"write as one of them: --by {allowed[0]}" if allowed else None,
             )
-        actor = authenticate(self.mesh.spec, principal)
+        actor = authenticate(self.mesh.identity_spec, principal)
         self._principals[self._product_of(table.ref)] = actor.principal
         return actor
 

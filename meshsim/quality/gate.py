@@ -198,7 +198,7 @@ def check(
     from meshsim.policy.access import require_consumer
     from meshsim.quality.samples import for_viewer
 
-    spec = mesh.spec
+    spec = mesh.spec if as_consumer is None else mesh.identity_spec
     if as_consumer is not None:
         require_consumer(spec, as_consumer)
         authenticate(spec, as_consumer)

@@ -28,13 +28,14 @@ import hashlib
 import hmac
 import json
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from meshsim.files import replace_file
 
 if TYPE_CHECKING:
     from meshsim.query.pipeline import Attempt
@@ -204,16 +205,12 @@ class PlanStore:
         body = stored.model_dump_json().encode()
         data = self._mac(body).encode() + b"\n" + body
         path = self._path(key)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
+            replace_file(path, data, mode=0o600)
             self._prune()
         except OSError:  # a cache: the query does not depend on it being written
-            tmp.unlink(missing_ok=True)
+            pass
 
     def _prune(self) -> None:
         entries = [e for e in os.scandir(self.folder) if e.name.endswith(".json")]

@@ -32,6 +32,7 @@ from meshsim.spec.loader import (
 from meshsim.spec.models import NAME_PATTERN
 from meshsim.spec.scanindex import ScanIndex
 from meshsim.spec.watch import SpecFiles, Status
+from meshsim.spec.yamlfile import read_spec_bytes
 
 Transform = Callable[[DomainSpec], DomainSpec]
 _HINT = "fix the files above, then run 'meshsim validate'"
@@ -167,13 +168,14 @@ class LazyDomains(Sequence[DomainSpec]):
         """The content digest an eager load computes: every spec file's name and bytes."""
         if self._base is not None:
             return self._base.fingerprint()
-        contents = {self.root / "mesh.yaml": (self.root / "mesh.yaml").read_bytes()}
+        # read as the loader reads them: a FIFO or a device is refused, never waited on
+        contents = {self.root / "mesh.yaml": read_spec_bytes(self.root / "mesh.yaml")}
         for folder in domain_folders(self.root):
             domain_file = folder / "domain.yaml"
             if not domain_file.exists():
                 continue
             for file in [domain_file, *sorted((folder / "products").glob("*.yaml"))]:
-                contents[file] = file.read_bytes()
+                contents[file] = read_spec_bytes(file)
         return content_digest(self.root, contents)
 
     def mentioning(self, key: str) -> list[DomainSpec]:
@@ -206,10 +208,11 @@ class LazyDomains(Sequence[DomainSpec]):
         if known is not None:
             return known
         try:
-            with open(file, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            return False  # not a domain, or unreadable: named() reports it if it matters
+            data = read_spec_bytes(Path(file))
+        except SpecError:
+            # a FIFO, a device, a file too large or unreadable: read as the loader reads it
+            # (bounded, never waited on), and its domain parsed so that the loader refuses it
+            return True
         mentions = marker in data or b"\\" in data
         if index is not None:
             index.remember(file, status, mentions)

@@ -10,25 +10,31 @@ stats the others (which the scan does anyway, to notice a change later).
 
 A file changed within :data:`SETTLE_NS` of being read is not remembered: file-system times
 are coarse, so a second write in the same tick with the same size would keep its status, and
-the index would answer for the bytes of the first. The index is a cache: unreadable, of
-another mesh folder or of another key, it is ignored and written again; where the workspace
-cannot be written (a read-only workspace), the scan reads every file, as before.
+the index would answer for the bytes of the first. The index is a cache: unreadable, not a
+regular file (a link, a FIFO), too large, of another mesh folder or of another key, it is
+ignored and written again, through a new temporary file (never a name planted in the
+workspace); where the workspace cannot be written (a read-only workspace), the scan reads
+every file, as before.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import stat
 import time
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from meshsim.files import replace_file
 from meshsim.spec.watch import Status
 
 #: how long after its last change a file's status is trusted to stand for its bytes
 SETTLE_NS = 2_000_000_000
 _VERSION = 1
+
+#: an index larger than this is not one meshsim wrote (about 100 bytes a spec file)
+MAX_INDEX_BYTES = 64 * 1024 * 1024
 
 #: a file's status and whether its bytes mentioned the key
 Mark = tuple[int, int, int, int, bool]
@@ -56,7 +62,7 @@ class ScanIndex:
 
     def _read(self) -> dict[str, Mark]:
         try:
-            found = _IndexFile.model_validate_json(self.path.read_bytes())
+            found = _IndexFile.model_validate_json(_read_index(self.path))
         except (OSError, ValidationError, ValueError):
             return {}
         if (found.version, found.root, found.key) != (_VERSION, self.root, self.key):
@@ -92,12 +98,25 @@ class ScanIndex:
         if not (self._changed or gone):
             return
         data = _IndexFile(version=_VERSION, root=self.root, key=self.key, files=self._marks)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(data.model_dump_json(), encoding="utf-8")
-            os.replace(tmp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):  # a read-only file system refuses this too
-                tmp.unlink(missing_ok=True)
+            replace_file(self.path, data.model_dump_json().encode())
+        except OSError:  # a read-only workspace
             return
         self._changed = False
+
+
+def _read_index(path: Path) -> bytes:
+    """The bytes of the index, opened as the audit journal is: not through a link, never
+    waiting on a FIFO, and ValueError for anything but a regular file of a bounded size."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_INDEX_BYTES:
+            raise ValueError(f"{path} is not a scan index")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(MAX_INDEX_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_INDEX_BYTES:
+        raise ValueError(f"{path} is not a scan index")
+    return data

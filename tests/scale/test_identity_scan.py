@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,12 +32,13 @@ def _scan_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     import meshsim.spec.lazy as lazy
 
     read: list[str] = []
+    read_spec_bytes = lazy.read_spec_bytes
 
-    def recording(file: Any, *args: Any, **kwargs: Any) -> Any:
+    def recording(file: Path) -> bytes:
         read.append(str(file))
-        return open(file, *args, **kwargs)
+        return read_spec_bytes(file)
 
-    monkeypatch.setattr(lazy, "open", recording, raising=False)
+    monkeypatch.setattr(lazy, "read_spec_bytes", recording)
     return read
 
 

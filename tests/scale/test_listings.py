@@ -54,6 +54,31 @@ def test_every_listing_pages_and_counts(
     assert err.strip() == f"rows 3-5 of {count:,} (--offset 5 for more)"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["products"],
+        ["tables"],
+        ["domains"],
+        ["search", "generated"],
+        ["subscriptions"],
+        ["access", "--as", "c0001"],
+    ],
+)
+def test_a_page_past_the_end_says_it_is_empty(
+    capsys: pytest.CaptureFixture[str], large: tuple[GeneratedMesh, Path], command: list[str]
+) -> None:
+    """Review finding: an empty page was captioned ``rows 10,000-10,000 of 55``."""
+    _, workspace = large
+    args = [*command, "--workspace", str(workspace), "--format", "json"]
+    code, everything, _ = run(capsys, *args, "--limit", "100000")  # search shows 20 by default
+    count = len(json.loads(everything))
+    code, out, err = run(capsys, *args, "--limit", "2", "--offset", "10000")
+    assert code == 0, err
+    assert json.loads(out) == []
+    assert err.strip() == f"no rows at --offset 10,000: past the end of {count:,}"
+
+
 def test_paging_requests_and_audit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     from meshsim.mesh import Mesh
 
@@ -75,6 +100,29 @@ def test_paging_requests_and_audit(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == 0, err
     assert len(json.loads(out)) == 2
     assert err.strip() == "rows 1-2 (--offset 2 for more)"  # the log is not counted
+    code, everything, _ = run(capsys, "audit", "--as", "governance_admin", *ws, "--format", "json")
+    newest = json.loads(everything)
+    code, out, err = run(
+        capsys,
+        "audit",
+        "--as",
+        "governance_admin",
+        *ws,
+        "--format",
+        "json",
+        "--limit",
+        "2",
+        "--offset",
+        "1",
+    )
+    assert code == 0, err
+    assert json.loads(out) == newest[1:3]
+    offset = str(2**63 - 1)  # review finding: the error named the sum of limit and offset
+    code, out, err = run(
+        capsys, "audit", "--as", "governance_admin", *ws, "--limit", "5", "--offset", offset
+    )
+    assert code == 0, err
+    assert err.strip() == "" and "no rows at --offset 9,223,372,036,854,775,807" in out
 
 
 def test_a_large_mesh_is_drawn_by_domain(

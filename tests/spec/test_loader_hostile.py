@@ -74,3 +74,14 @@ def test_spec_file_linked_to_itself(mesh_copy: Path, capsys):
     code = main(["build", "--mesh", str(mesh_copy), "--workspace", str(ws), "--scale", "0.01"])
     assert code == 1
     assert str(path) in capsys.readouterr().err
+
+
+def test_a_lazy_spec_fingerprint_refuses_a_fifo_as_the_loader_does(mesh_copy: Path):
+    """Review finding (the class of the identity scan's): the lazy fingerprint read every spec
+    file with read_bytes(), which waits for ever on a FIFO named like a product file."""
+    import os
+
+    os.mkfifo(mesh_copy / "supply" / "products" / "zz.yaml")
+    spec = load_mesh(mesh_copy, lazy=True)
+    with pytest.raises(SpecError, match="is not a regular file"):
+        spec.fingerprint  # noqa: B018 - computing it is the point
