@@ -85,16 +85,8 @@ def write_output(path: str | Path, data: str | bytes) -> Path:
     target = check_output_file(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     real = Path(os.path.realpath(target))  # through a symlink, not over it
-    tmp = real.with_name(f".{real.name}.{secrets.token_hex(4)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-            os.replace(tmp, real)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        replace_file(real, payload)
     except OSError as exc:
         raise FileProblem(target, f"could not be written: {exc.strerror}") from None
     return target
