@@ -224,6 +224,11 @@ class FolderWatch:
         if every_entry and not every:
             self._interest[wd] = (wanted, True)
 
+    @property
+    def active(self) -> bool:
+        """Whether the watch is open (or not started yet), not closed or off."""
+        return self._state != "off"
+
     def watching(self, path: str) -> bool:
         """Whether ``path`` is watched now (armed since its last change)."""
         return path in self._wds

@@ -266,8 +266,9 @@ class SpecFiles:
 
     @property
     def watched(self) -> bool:
-        """Whether a watch answers the checks (else each one stats every path)."""
-        return self._fswatch is not None and self._epoch is not None
+        """Whether a watch answers the checks (armed by the first), else each stats every
+        path."""
+        return self._fswatch is not None and self._fswatch.active
 
     def stamp(self) -> str:
         """A digest of the files read for the spec's content and their recorded status: the
