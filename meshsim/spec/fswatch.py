@@ -1,31 +1,33 @@
-"""Linux inotify on the folders of a mesh, so that "no spec file changed" costs no stat.
+"""Linux inotify on a mesh folder's spec files, so that "no spec file changed" costs no stat.
 
 :meth:`meshsim.spec.watch.SpecFiles.changed` stats every file a load or a scan recorded: 8,000
-files at 10,000 products, about 14 ms, on every catalog decision of a long-lived process. A
-:class:`FolderWatch` asks the kernel to report any change in the folders that hold those files
-(inotify, through ``ctypes`` on libc: no dependency), so that a check with no event since the
-last one answers "unchanged" without a stat; any event sends the check back to the stats, which
-stay the ground truth. This module only reports events; :class:`SpecFiles` decides.
+files at 10,000 products, about 14 ms, in every catalog decision of a long-lived process. A
+:class:`FolderWatch` asks the kernel (inotify, through ``ctypes`` on libc: no dependency) to
+report every change to those files and their folders, so that a check with no event since the
+last one answers "unchanged" without a stat; an event sends the check back to the stats, which
+stay the ground truth. This module only reports; :class:`~meshsim.spec.watch.SpecFiles`
+decides (it arms each path: watches it, *then* compares its status once).
 
-A folder watch reports what happens to the folder's entries (a file written, its attributes
-changed, an entry created, deleted or renamed) and to the folder itself, whichever path did it.
-It cannot see everything a stat sees, so :meth:`FolderWatch.start` gives no watch (the caller
-stats, as without one) where events cannot be trusted:
+What is watched: each spec file itself (any write, attribute or link-count change, whichever
+folder it was made through: a hard link elsewhere too), each folder for its entries (a file
+created, deleted, renamed or replaced), and the folders above the mesh folder for the one name
+below each (a mesh folder renamed away and another put in its place; an event about another
+name, anywhere in ``/tmp``, is none). An event about a file nobody recorded (an editor's swap
+file being written) is none either.
 
-- not Linux, or no inotify (a libc without it, the per-user limit of instances reached);
-- a mesh folder on a file system not known to be local (``/proc/self/mountinfo``): a change
-  made by another machine on NFS, SMB or a FUSE file system raises no event here;
-
-and the caller stops trusting a watch (stats again) when a recorded path is a symbolic link
-(its target changes without an event in the watched folder), a file with more than one hard
-link (written through another folder), or on another device than the mesh folder (a mount
-inside the mesh); when the kernel dropped events (queue overflow), removed a watch (its folder
-deleted or unmounted) or refused one (``max_user_watches``); and when the mount table changes
-(``/proc/self/mountinfo`` polled). What no inotify reports, and so no watch sees: writes
-through a shared memory map of a spec file, which no editor makes.
-
-The folders above the mesh folder are watched for the one name below each (a mesh folder
-renamed away and another put in its place), so that an event elsewhere in ``/tmp`` is not one.
+Where events cannot be trusted, there is no watch (the caller stats, as without one): not
+Linux; no inotify (a libc without it, the user's instances all taken, :data:`MAX_INSTANCES`
+in this process); a mesh folder on a file system not known to be local (looked up in
+``/proc/self/mountinfo``: a change made by another machine on NFS, SMB or a FUSE file system
+raises no event here). The caller stops trusting it for its files when a path is a symbolic
+link (its target changes without an event), on another device than the mesh folder (a mount
+inside it) or refused a watch (``max_user_watches``). Lost watches and lost events raise the
+:attr:`FolderWatch.epoch`, after which every path is armed again (and so compared): a watched
+path deleted or replaced, the kernel's queue overflowed (a new inotify instance), the mount
+table changed (``/proc/self/mountinfo`` polls as changed: something mounted over a folder
+raises no inotify event), a forked child (which starts its own rather than read its parent's
+events). What inotify does not report at all: writes through a shared memory map of a file,
+which no editor makes.
 """
 
 from __future__ import annotations
@@ -128,10 +130,12 @@ class FolderWatch:
         self._mounts = -1  # /proc/self/mountinfo, polled: a mount or unmount anywhere
         self._state = "new"  # then "open", or "off": events cannot be trusted here
         self._instance = 0  # counts the inotify instances opened (a reset opens another)
+        self._pid = os.getpid()  # the process that opened it
         self._add_watch: Any = None
         self._remove_watch: Any = None
         self._wds: dict[str, int] = {}  # each watched path's watch descriptor
         self._paths: dict[int, set[str]] = {}  # the paths of a descriptor (hard links)
+        self._children: dict[str, set[str]] = {}  # the watched paths in each folder
         #: per descriptor: the entry names that matter, and whether every entry does
         self._interest: dict[int, tuple[set[bytes], bool]] = {}
         self._poll = select.poll()
@@ -144,6 +148,8 @@ class FolderWatch:
             return self.epoch if self._open() else None
 
     def _open(self) -> bool:
+        if self._state == "open" and self._pid != os.getpid():
+            self._reset()  # a forked child: reading the parent's events would take them away
         if self._state == "new":
             self._state = "open" if self._begin() else "off"
         return self._state == "open"
@@ -178,7 +184,7 @@ class FolderWatch:
                 os.close(mounts)
                 return False
             _instances += 1
-        self._fd, self._mounts = fd, mounts
+        self._fd, self._mounts, self._pid = fd, mounts, os.getpid()
         self._instance += 1
         self._add_watch, self._remove_watch = add, remove
         self._poll = select.poll()
@@ -190,9 +196,7 @@ class FolderWatch:
             if not name:
                 return True
             try:
-                self._add(
-                    parent, [name], every_entry=False, mask=ABOVE_MASK | IN_ONLYDIR | IN_DONT_FOLLOW
-                )
+                self._add(parent, [name], every_entry=False, mask=ABOVE_MASK)
             except WatchUnavailable:
                 self._close()
                 return False
@@ -219,6 +223,7 @@ class FolderWatch:
                 raise WatchUnavailable(f"{path}: {os.strerror(get_errno())}")
             self._wds[path] = wd
             self._paths.setdefault(wd, set()).add(path)
+            self._children.setdefault(os.path.dirname(path), set()).add(path)
         wanted, every = self._interest.setdefault(wd, (set(), False))
         wanted.update(os.fsencode(n) for n in names)
         if every_entry and not every:
@@ -237,7 +242,7 @@ class FolderWatch:
         """Read every event since the last drain; ``(epoch, generation)`` after them, or None
         when the watch is closed or off."""
         with self._lock:
-            if self._state != "open":
+            if not self._open():
                 return None
             if self._poll.poll(0):  # the mount table changed: whatever is watched may not be
                 self._reset()
@@ -289,16 +294,22 @@ class FolderWatch:
         if path == self.root or self.root.startswith(path.rstrip("/") + "/"):
             self._reset()
             return
-        inside = path + "/"
-        for gone in [p for p in self._wds if p == path or p.startswith(inside)]:
-            wd = self._wds.pop(gone)
-            paths = self._paths.get(wd, set())
-            paths.discard(gone)
-            if not paths:
-                self._paths.pop(wd, None)
-                self._interest.pop(wd, None)
-                self._remove_watch(self._fd, wd)
+        self._drop(path)
         self.epoch += 1
+
+    def _drop(self, path: str) -> None:
+        wd = self._wds.pop(path, None)
+        if wd is None:
+            return
+        self._children.get(os.path.dirname(path), set()).discard(path)
+        for child in self._children.pop(path, set()):
+            self._drop(child)
+        paths = self._paths.get(wd, set())
+        paths.discard(path)
+        if not paths:  # the last path of its inode
+            self._paths.pop(wd, None)
+            self._interest.pop(wd, None)
+            self._remove_watch(self._fd, wd)
 
     def _reset(self) -> None:
         """Start over on a new inotify instance (every path to be armed again)."""
@@ -312,7 +323,7 @@ class FolderWatch:
             self._closer()
             self._closer = None
         self._fd = self._mounts = -1
-        self._wds, self._paths, self._interest = {}, {}, {}
+        self._wds, self._paths, self._interest, self._children = {}, {}, {}, {}
         self._state = "off"
 
     def close(self) -> None:

@@ -20,14 +20,15 @@ The identity check's scan of every file for owner bindings
 depends on every file, so it is checked only when asked (``changed(scans=True)``: when a
 session is opened), not before every query.
 
-Given the mesh folder (``SpecFiles(root=...)``, as :class:`meshsim.mesh.Mesh` does), a check
-first asks the kernel whether anything changed in the folders of the recorded files
-(:mod:`meshsim.spec.fswatch`): when nothing did since a check that found nothing, the answer
-is "unchanged" without a stat, whatever the size of the mesh. Each recorded path is armed
-once: its folder watched, *then* its status compared with the recorded one (a change between
-the record and the watch shows there). Any event sends the check back to the stats, which
-stay the ground truth; where the watch cannot be trusted (:mod:`meshsim.spec.fswatch` lists
-when), every check stats, as without a root.
+With a watch of the mesh folder (``SpecFiles(watch=...)``, as :class:`meshsim.mesh.Mesh`
+does: :mod:`meshsim.spec.fswatch`), a check first asks the kernel whether anything changed:
+when nothing did since a check that compared every path and found nothing, the answer is
+"unchanged" without a stat, whatever the size of the mesh. Each recorded path is armed once:
+watched, *then* its status compared with the recorded one (a change between the record and the
+watch shows there), so a domain looked up after the first check costs a stat of its own files,
+once. Any event sends the check back to the stats of every path (of the records asked about:
+an event drained by a query's check is not lost to the next identity check), which stay the
+ground truth; where the watch cannot be trusted, every check stats, as without one.
 """
 
 from __future__ import annotations

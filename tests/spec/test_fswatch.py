@@ -99,6 +99,10 @@ _CHANGES: dict[str, Callable[[Path], object]] = {
     ),
     "new domain folder": lambda r: (r / "d0009").mkdir(),
     "domain folder renamed away": lambda r: os.rename(r / "d0002", r / "_d0002"),
+    "domain folder replaced": lambda r: (
+        os.rename(r / "d0002", r.parent / "d0002"),
+        shutil.copytree(r.parent / "d0002", r / "d0002"),
+    ),
     "products folder chmod": lambda r: os.chmod(r / "d0001" / "products", 0o700),
     "mesh.yaml edited": lambda r: _write(r / "mesh.yaml", (r / "mesh.yaml").read_text() + "\n"),
     "mesh folder replaced": _replace_mesh_folder,
@@ -182,6 +186,38 @@ def test_a_file_recorded_after_the_first_check_is_armed_and_its_change_seen(
     assert stated == []
     os.utime(root / "d0001" / "products" / "p0.yaml", ns=(1, 1))
     assert files.changed() is True
+
+
+@pytest.mark.parametrize(
+    ("replaced", "old_product"),
+    [("d0002", "products/p1.yaml"), ("d0002/products", "p1.yaml"), ("d0002/products/p1.yaml", "")],
+)
+def test_a_reload_after_a_path_was_replaced_watches_the_new_one(
+    root: Path, watch: FolderWatch, monkeypatch: pytest.MonkeyPatch, replaced: str, old_product: str
+) -> None:
+    """The records of a reload (a new SpecFiles on the Mesh's one watch) are armed on the
+    paths as they are now: a change to the new file is seen, one to the old file moved away
+    is none."""
+    files = _record(root, watch)
+    assert files.changed(scans=True) is False
+    old = root.parent / "old"
+    os.rename(root / replaced, old)
+    if old.is_dir():
+        shutil.copytree(old, root / replaced)
+    else:
+        shutil.copy(old, root / replaced)
+    assert files.changed(scans=True) is True
+    reloaded = _record(root, watch)
+    assert reloaded.changed(scans=True) is False
+    stated = _stats(monkeypatch, root)
+    assert reloaded.changed(scans=True) is False
+    assert stated == []
+    moved = old / old_product if old_product else old
+    moved.write_text(moved.read_text() + "owner_os_users: [bob]\n")
+    assert reloaded.changed(scans=True) is False
+    product = root / "d0002" / "products" / "p1.yaml"
+    product.write_text(product.read_text() + "owner_os_users: [bob]\n")
+    assert reloaded.changed(scans=True) is True
 
 
 def test_events_of_files_nobody_recorded_stat_nothing(
@@ -362,3 +398,45 @@ def test_the_file_system_of_a_path_is_its_longest_mount_point(
     mountinfo: str, path: str, kind: str
 ) -> None:
     assert file_system_type(mountinfo, path) == kind
+
+
+def test_a_forked_child_takes_no_event_from_its_parent(root: Path, watch: FolderWatch) -> None:
+    """A child shares its parent's inotify instance: an event it read would be gone for the
+    parent. The child starts its own."""
+    files = _record(root, watch)
+    assert files.changed(scans=True) is False
+    os.utime(root / "d0002" / "products" / "p1.yaml", ns=(1, 1))
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's answer is its exit status
+        os._exit(0 if files.changed(scans=True) else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert files.changed(scans=True) is True
+
+
+def test_checks_from_many_threads_never_unsee_a_change(root: Path, watch: FolderWatch) -> None:
+    """Once a change is there, every later check in every thread says so (the records never
+    move), whichever thread drained its event."""
+    import threading
+
+    files = _record(root, watch)
+    assert files.changed(scans=True) is False
+    started = threading.Barrier(5)
+    answers: list[list[bool]] = [[] for _ in range(4)]
+
+    def check(mine: list[bool]) -> None:
+        started.wait()
+        for index in range(300):
+            mine.append(files.changed(scans=index % 2 == 0) or files.changed(scans=True))
+
+    threads = [threading.Thread(target=check, args=(mine,)) for mine in answers]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    os.utime(root / "d0001" / "products" / "p2.yaml", ns=(1, 1))
+    for thread in threads:
+        thread.join()
+    assert files.changed(scans=True) is True
+    for mine in answers:
+        first = mine.index(True) if True in mine else len(mine)
+        assert all(mine[first:]), "a check said unchanged after one saw the change"
