@@ -80,8 +80,9 @@ class SpecFiles:
         self._domains: dict[Path, tuple[Path, ...]] = {}
         self._lock = threading.Lock()
         self._fswatch = watch  # None once its events cannot be trusted for these files
-        #: recorded and not yet armed (watched, then compared): (scanned, key)
-        self._pending: list[tuple[bool, Path | str]] = []
+        #: per record (False: read, True: scanned), the paths not yet armed (watched, then
+        #: compared)
+        self._pending: dict[bool, list[Path | str]] = {False: [], True: []}
         self._epoch: int | None = None  # the watch's epoch the paths were armed in
         #: per record (False: read, True: scanned): the watch's (epoch, generation) when a
         #: comparison of every path found none changed
@@ -104,7 +105,7 @@ class SpecFiles:
                 return seen[key]
             seen[key] = found
             if self._fswatch is not None:
-                self._pending.append((scan, key))
+                self._pending[scan].append(key)
         return found
 
     def watch_domain(self, folder: Path, *, scan: bool = False) -> None:
@@ -188,8 +189,8 @@ class SpecFiles:
                 if self._epoch is None:  # not Linux, not a local file system, no inotify
                     raise WatchUnavailable("no watch")
                 with self._lock:
-                    arming = [(scan, key) for scan, key in self._pending if scan in kinds]
-                    self._pending = [(s, key) for s, key in self._pending if s not in kinds]
+                    arming = [(kind, key) for kind in kinds for key in self._pending[kind]]
+                    self._pending.update({kind: [] for kind in kinds})
                 self._arm(watch, arming)
                 state = watch.drain()
                 if state is None:
@@ -199,8 +200,7 @@ class SpecFiles:
                 # watches were lost since these paths were armed: arm every one again
                 self._epoch = state[0]
                 with self._lock:
-                    self._pending = [(False, k) for k in self._seen]
-                    self._pending += [(True, k) for k in self._scanned]
+                    self._pending = {False: list(self._seen), True: list(self._scanned)}
             else:
                 return None  # watches lost on every try: stat this time, arm the next
         except WatchUnavailable:  # a watch refused (max_user_watches), a path gone
@@ -263,7 +263,7 @@ class SpecFiles:
         """Stat on every check from now on."""
         with self._lock:
             self._fswatch = None
-            self._pending = []
+            self._pending = {False: [], True: []}
 
     @property
     def watched(self) -> bool:
