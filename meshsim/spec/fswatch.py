@@ -32,6 +32,7 @@ which no editor makes.
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import struct
@@ -220,7 +221,12 @@ class FolderWatch:
             if wd < 0:
                 from ctypes import get_errno
 
-                raise WatchUnavailable(f"{path}: {os.strerror(get_errno())}")
+                code = get_errno()
+                if code not in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
+                    # the user's watches all taken (ENOSPC): a part of the mesh watched is of
+                    # no use, and its watches are the user's other programs' too
+                    self._close()
+                raise WatchUnavailable(f"{path}: {os.strerror(code)}")
             self._wds[path] = wd
             self._paths.setdefault(wd, set()).add(path)
             self._children.setdefault(os.path.dirname(path), set()).add(path)

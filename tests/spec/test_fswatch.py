@@ -276,6 +276,7 @@ def test_a_watch_the_kernel_refuses_leaves_the_stats(
     monkeypatch.setattr(watch, "_add_watch", refusing)
     files = _record(root, watch)
     _stats_every_check(files, root, monkeypatch)
+    assert not watch.active  # closed: the watches it held are the user's other programs' too
     os.utime(root / "d0002" / "products" / "p1.yaml", ns=(1, 1))
     assert files.changed(scans=True) is True
 

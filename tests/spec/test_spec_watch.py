@@ -234,7 +234,10 @@ def test_meshes_opened_reloaded_and_closed_leave_no_inotify_descriptor(
     mesh_dir, workspace = fresh
     before = _inotify_fds()
     product = _product(mesh_dir, "d0001.p2")
-    for index in range(40):  # more than a process holds at once (fswatch.MAX_INSTANCES)
+    from meshsim.spec.fswatch import MAX_INSTANCES
+
+    # more than a process holds at once: each closed one gives its place back
+    for index in range(MAX_INSTANCES + 2):
         mesh = Mesh.open(workspace, mesh_dir=mesh_dir)
         mesh.catalog.request(f"c{index:04d}", "d0000.p0", "why")
         mesh.session("c0001")
