@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from meshsim.query.session import GovernedEngine, Session
     from meshsim.reprs import AccessList, Listing
     from meshsim.scaffold import NewProduct
+    from meshsim.spec.fswatch import FolderWatch
     from meshsim.spec.lint import Problem
     from meshsim.spec.models import Policies
     from meshsim.storage.snapshot import Snapshot
@@ -108,6 +109,7 @@ class Mesh:
         self._views: dict[bool, tuple[MeshSpec, SpecFiles, int]] = {}
         self._loads = 0
         self._parsed = ParsedDomains()
+        self._fswatch: FolderWatch | None = None  # the views' watch of the mesh folder
         self._lock = threading.RLock()
         self._command = threading.local()  # see _one_command
         self._engine: Any = None
@@ -224,7 +226,7 @@ class Mesh:
             self.catalog.store.check()
         # a build checks and writes everything: the spec loaded eagerly, every file at once,
         # and the catalog publishes from the same spec (not a second, lazy load)
-        files = SpecFiles()
+        files = self._spec_files()
         spec = with_registered_columns(load_mesh(self.mesh_dir, watch=files))
         checks = None
         if not self.catalog.store.create:
@@ -293,7 +295,7 @@ class Mesh:
                 from meshsim.sources.registered import with_registered_columns
 
                 # lazily: a query over one table parses only its domain's files
-                files = SpecFiles()
+                files = self._spec_files()
                 index = self.workspace.spec_scan_file if self.workspace.exists else None
                 loaded = load_mesh(
                     self.mesh_dir, lazy=True, watch=files, scan_index=index, parsed=self._parsed
@@ -306,6 +308,16 @@ class Mesh:
             if getattr(command, "depth", 0):
                 command.checked.add(query)
             return view[0], view[2]
+
+    def _spec_files(self) -> SpecFiles:
+        """A new record of the spec files a load reads, checked through the mesh folder's
+        watch (one per Mesh, shared by its views and their reloads: :mod:`meshsim.spec.fswatch`)."""
+        from meshsim.spec.fswatch import FolderWatch
+
+        with self._lock:
+            if self._fswatch is None:
+                self._fswatch = FolderWatch(self.mesh_dir)
+            return SpecFiles(watch=self._fswatch)
 
     @contextmanager
     def _one_command(self, *, query: bool = False) -> Iterator[None]:
@@ -338,6 +350,8 @@ class Mesh:
 
     def close(self) -> None:
         self._invalidate()
+        if self._fswatch is not None:
+            self._fswatch.close()  # later checks of the spec files stat them
         if self._catalog is not None:
             self._catalog.store.close()
 
