@@ -110,10 +110,22 @@ def _short_number(text: str) -> bool:
     return bool(_SHORT_NUMBER.fullmatch(text)) and sum(ch.isdigit() for ch in text) <= 18
 
 
+#: the families a string literal is checked to cast to without failing (:func:`_parses_as`)
+_PARSED_FAMILIES = {DATE: _DATE_TEXT, TIMESTAMP: _TIMESTAMP_TEXT}
+
+
+def string_class(text: str) -> tuple[bool, ...]:
+    """All this module decides on the text of a string literal: which of
+    :data:`_PARSED_FAMILIES` it casts to without failing. Two strings of one class are
+    judged alike everywhere (the plan templates of :mod:`meshsim.query.templates` rely on
+    it: a rule that reads more of a string's text must be reflected here)."""
+    return tuple(_parses_as(family, text) for family in _PARSED_FAMILIES)
+
+
 def _parses_as(family: str, text: str) -> bool:
     """Whether DuckDB casts the string literal ``text`` to ``family`` without failing: only
     the plain ISO spelling, checked by Python's calendar (years 1-9999, inside DuckDB's)."""
-    pattern = {DATE: _DATE_TEXT, TIMESTAMP: _TIMESTAMP_TEXT}.get(family)
+    pattern = _PARSED_FAMILIES.get(family)
     if pattern is None or not pattern.fullmatch(text):
         return False
     try:
