@@ -106,7 +106,7 @@ def family_of(sql_type: str) -> str:
     return UNKNOWN
 
 
-def _short_number(text: str) -> bool:
+def short_number(text: str) -> bool:
     return bool(_SHORT_NUMBER.fullmatch(text)) and sum(ch.isdigit() for ch in text) <= 18
 
 
@@ -173,7 +173,7 @@ class _Checker:
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return _Kind(STRING, literal=node.this)
-            if _short_number(node.this):
+            if short_number(node.this):
                 return _Kind(NUMBER, literal=node.this)
             raise _Fallible  # a long or exponent literal: its cast to a column's type can fail
         if isinstance(node, exp.Null):
@@ -188,7 +188,7 @@ class _Checker:
         if isinstance(node, (exp.Subquery, exp.Star)):
             return _Kind(UNKNOWN)  # a subquery's own expressions are checked in its scope
         if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
-            if not node.this.is_string and _short_number(node.this.this):
+            if not node.this.is_string and short_number(node.this.this):
                 return _Kind(NUMBER, literal=f"-{node.this.this}")  # cannot overflow
         elif isinstance(node, exp.Cast):
             return self._cast(node)

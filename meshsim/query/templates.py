@@ -1,18 +1,21 @@
-"""Plans of texts that differ only in the values of their string literals.
+"""Plans of texts that differ only in the values of their literals.
 
 A dashboard or a notebook sends one query again and again with other values: another date,
-another segment. Planning each such text anew runs every rule (parse, resolve, bind, DuckDB's
-checks); a *template* plans the shape once and fills each later text's values in.
+another segment, another threshold. Planning each such text anew runs every rule (parse,
+resolve, bind, DuckDB's checks); a *template* plans the shape once and fills each later text's
+values in.
 
-What may differ: the text of a plain string literal (printable ASCII without quotes or
-backslashes, at most :data:`MAX_SLOT_CHARS`, without meshsim's reserved scan prefix, which bind
-refuses) standing where it can only be a value, as
-:func:`meshsim.query.crosscheck.parse_shape` defines it for DuckDB: an operand of a comparison,
-of IN or BETWEEN, a LIKE/ILIKE/GLOB pattern (no ESCAPE), a CASE result, or a literal cast to a
-type anywhere; and not inside an output column that has no alias (DuckDB names it after its text).
-Such a literal is a *slot*. Every other token of the text, comments included, is part of the
-key, and so is each slot's :func:`meshsim.query.fallible.string_class`: the one property of a
-string's text that the rules decide on (whether a comparison's cast can fail).
+What may differ: a *slot*, a constant standing where it can only be a value, as
+:func:`meshsim.query.crosscheck.parse_shape` defines it for DuckDB (an operand of a
+comparison, of IN or BETWEEN, a LIKE/ILIKE/GLOB pattern without ESCAPE, a CASE result, or a
+literal cast to a type anywhere), not inside an output column without an alias (DuckDB names it
+after its text) nor in a PIVOT (its values name columns); and of a plain form: a string of
+printable ASCII without quotes or backslashes, at most :data:`MAX_SLOT_CHARS`, without
+meshsim's reserved scan prefix (bind refuses it), or a short number (digits, an optional
+fraction, at most 18 digits; no sign or exponent). Every other token of the text, comments
+included, is part of the key, and so is each slot's :func:`value_class`: all the rules decide
+on a constant's text (whether a string casts to a date or a timestamp without failing, whether
+a number is an integer).
 
 How a template is made, and why its plans are the pipeline's:
 
@@ -57,6 +60,10 @@ if TYPE_CHECKING:
 MAX_SLOT_CHARS = 200
 #: printable ASCII but the double quote, the quote and the backslash
 _PLAIN = re.compile(r"[ !#-&(-\[\]-~]*")
+#: a number that can be a slot: digits, with a fraction or without (no sign, no exponent)
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
+#: a string whose text starts like a date (its class may be a date's or a timestamp's)
+_DATE_LIKE = re.compile(r"'[0-9]{4}-")
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,9 @@ class Words:
     reduced to its class) and the text of each candidate slot, in order."""
 
     key: Hashable
+    #: the SQL of each candidate: a string with its quotes, or a number
     values: tuple[str, ...]
-    #: (start, end) of each candidate in the text, quotes included
+    #: (start, end) of each candidate in the text
     spans: tuple[tuple[int, int], ...]
 
 
@@ -85,8 +93,8 @@ class Template:
     #: which candidates are slots; the others must have the text they had
     slots: tuple[bool, ...]
     fixed: tuple[str | None, ...]
-    sentinels: tuple[str, ...]  # the SQL of each slot's sentinel, quotes included
-    pattern: re.Pattern[str]
+    sentinels: tuple[str, ...]  # the SQL of each slot's sentinel
+    pattern: re.Pattern[str]  # any sentinel
 
     def matches(self, words: Words) -> bool:
         return all(f is None or f == v for f, v in zip(self.fixed, words.values, strict=True))
@@ -94,7 +102,7 @@ class Template:
     def fill(self, words: Words) -> Plan:
         """The template's plan with ``words``' values in place of the sentinels."""
         values = [v for v, slot in zip(words.values, self.slots, strict=True) if slot]
-        by_sentinel = dict(zip(self.sentinels, (f"'{v}'" for v in values), strict=True))
+        by_sentinel = dict(zip(self.sentinels, values, strict=True))
 
         def put(sql: str) -> str:
             return self.pattern.sub(lambda m: by_sentinel[m.group(0)], sql)
@@ -110,7 +118,6 @@ def words(text: str) -> Words | None:
     from sqlglot.errors import TokenError
     from sqlglot.tokens import TokenType
 
-    from meshsim.query.fallible import string_class
     from meshsim.query.rewrite import SCAN_MARK
 
     try:
@@ -122,19 +129,38 @@ def words(text: str) -> Words | None:
     spans: list[tuple[int, int]] = []
     for token in tokens:
         comments = tuple(token.comments)
+        raw = text[token.start : token.end + 1]
         if (
             token.token_type is TokenType.STRING
             and len(token.text) <= MAX_SLOT_CHARS
             and _PLAIN.fullmatch(token.text)
             and SCAN_MARK not in token.text.lower()  # refused by bind: never a slot
-            and text[token.start : token.end + 1] == f"'{token.text}'"
-        ):
-            key.append((TokenType.STRING, string_class(token.text), comments))
-            values.append(token.text)
+            and raw == f"'{token.text}'"
+        ) or (token.token_type is TokenType.NUMBER and _NUMBER.fullmatch(raw) and _short(raw)):
+            key.append((token.token_type, value_class(raw), comments))
+            values.append(raw)
             spans.append((token.start, token.end + 1))
         else:
             key.append((token.token_type, token.text, comments))
     return Words(tuple(key), tuple(values), tuple(spans))
+
+
+def value_class(sql: str) -> tuple[object, ...]:
+    """All the rules decide on a candidate's text: of a string, which types it casts to
+    without failing (:func:`meshsim.query.fallible.string_class`); of a number, whether it
+    is an integer (DuckDB's constant kind: INTEGER or NUMERIC). Every candidate number is
+    short, which :mod:`meshsim.query.fallible` also asks."""
+    from meshsim.query.fallible import string_class
+
+    if sql.startswith("'"):
+        return ("string", *string_class(sql[1:-1]))
+    return ("number", "." not in sql)
+
+
+def _short(number: str) -> bool:
+    from meshsim.query.fallible import short_number
+
+    return short_number(number)
 
 
 def slot_positions(tree: exp.Expr) -> frozenset[int]:
@@ -144,7 +170,7 @@ def slot_positions(tree: exp.Expr) -> frozenset[int]:
 
     found = set()
     for literal in tree.find_all(exp.Literal):
-        start = literal.meta.get("start") if literal.is_string else None
+        start = literal.meta.get("start")
         if (
             start is not None
             and _value_position(literal)
@@ -177,6 +203,8 @@ def _value_position(literal: exp.Literal) -> bool:
     parent = node.parent
     if isinstance(parent, exp.Cast) and node.arg_key == "this":  # TryCast is a Cast
         return True  # a typed value, wherever it stands
+    if isinstance(parent, exp.Neg) and not literal.is_string:
+        node, parent = parent, parent.parent  # -5: DuckDB's parse has a negative constant
     if parent is None:
         return False
     key = node.arg_key
@@ -278,9 +306,8 @@ class PlanTemplates:
         if sentinels is None:
             return None
         text = first.text
-        for (start, end), sentinel in reversed(
-            [(span, s) for span, s, slot in zip(first.words.spans, sentinels, slots, strict=True)]
-        ):
+        spans = [span for span, slot in zip(first.words.spans, slots, strict=True) if slot]
+        for (start, end), sentinel in reversed(list(zip(spans, sentinels, strict=True))):
             text = text[:start] + sentinel + text[end:]
         probe = pipeline.Attempt(attempt.consumer, text, None, attempt.engine)
         probe.policies, probe.fingerprint = attempt.policies, attempt.fingerprint
@@ -292,8 +319,8 @@ class PlanTemplates:
         made = probe.plan
         if made is None or not _eligible(made):
             return None
-        pattern = re.compile("|".join(re.escape(s) for s in sentinels))
-        real = [f"'{v}'" for v, slot in zip(first.words.values, slots, strict=True) if slot]
+        pattern = _any_of(sentinels)
+        real = [v for v, slot in zip(first.words.values, slots, strict=True) if slot]
         back = dict(zip(sentinels, real, strict=True))
 
         def put(sql: str) -> str:
@@ -314,38 +341,48 @@ class PlanTemplates:
         return Template(made, slots, fixed, tuple(sentinels), pattern)
 
     def _sentinels(self, first: First, slots: tuple[bool, ...]) -> list[str] | None:
-        """A sentinel per slot: of the class of the value it stands for, found neither in the
-        first text nor in its plan (so that each of its occurrences in the sentinel text's
-        plan came from the slot)."""
-        from meshsim.query.fallible import string_class
-
+        """The SQL of a sentinel per slot: of the class of the value it stands for, found
+        neither in the first text nor in its plan (so that each of its occurrences in the
+        sentinel text's plan came from the slot)."""
         taken = first.text + first.plan.sql
         found: list[str] = []
         for index, (value, slot) in enumerate(zip(first.words.values, slots, strict=True)):
             if not slot:
                 continue
-            wanted = string_class(value)
+            wanted = value_class(value)
             for attempt in range(50):
-                candidate = _sentinel(value, wanted, f"{self._nonce}{index}x{attempt}", attempt)
-                quoted = f"'{candidate}'"
+                candidate = _sentinel(value, f"{self._nonce}{index}{attempt}", attempt)
                 if (
-                    string_class(candidate) == wanted
-                    and quoted not in taken
-                    and all(quoted not in s and s not in quoted for s in found)
+                    value_class(candidate) == wanted
+                    and candidate not in taken
+                    and all(candidate not in s and s not in candidate for s in found)
                 ):
-                    found.append(quoted)
+                    found.append(candidate)
                     break
             else:
                 return None
         return found
 
 
-def _sentinel(value: str, wanted: tuple[bool, ...], tag: str, attempt: int) -> str:
-    """A string of the class ``wanted`` unlike ``value``: a date or a timestamp with another
-    year, else a plain tag."""
-    if any(wanted):
-        return f"{1001 + 37 * attempt + (len(tag) % 7):04d}{value[4:]}"
-    return f"msq{tag}"
+def _sentinel(value: str, tag: str, attempt: int) -> str:
+    """The SQL of a constant of the class of ``value`` (SQL) unlike it: a number of as many
+    digits' kind, a date or a timestamp with another year, else a plain string."""
+    digits = str(int(tag, 16))[-12:]
+    if not value.startswith("'"):
+        return f"9{digits}" if "." not in value else f"9{digits[:8]}.{digits[8:]}7"
+    if _DATE_LIKE.match(value):
+        return f"'{1001 + 37 * attempt + int(digits[-2:]) % 30:04d}{value[5:]}"
+    return f"'msq{tag}'"
+
+
+def _any_of(sentinels: list[str]) -> re.Pattern[str]:
+    """A pattern matching any of ``sentinels`` (SQL), a number only as a whole token."""
+    return re.compile(
+        "|".join(
+            re.escape(s) if s.startswith("'") else rf"(?<![\w.]){re.escape(s)}(?![\w.])"
+            for s in sentinels
+        )
+    )
 
 
 def _eligible(plan: Plan) -> bool:

@@ -25,7 +25,11 @@ def slots(sql: str) -> list[str]:
     found = words(sql)
     assert found is not None
     starts = slot_positions(sqlglot.parse_one(sql, read="duckdb"))
-    return [v for v, (start, _) in zip(found.values, found.spans, strict=True) if start in starts]
+    return [
+        v[1:-1] if v.startswith("'") else v
+        for v, (start, _) in zip(found.values, found.spans, strict=True)
+        if start in starts
+    ]
 
 
 @pytest.mark.parametrize(
@@ -56,6 +60,16 @@ def slots(sql: str) -> list[str]:
         ("SELECT x FROM t WHERE m['key'] = 'v'", ["v"]),
         ("SELECT x FROM t WHERE 'v' IN (a, b)", []),
         ("SELECT x FROM t GROUP BY 'g'", []),
+        # numbers: values where a string would be; a position, a count or an argument is not
+        (
+            "SELECT x FROM t WHERE a < 24 AND b BETWEEN 0.05 AND 0.07 AND c IN (1, -2)",
+            ["24", "0.05", "0.07", "1", "2"],
+        ),
+        ("SELECT sum(CASE WHEN a = 1 THEN 2 ELSE 0 END) AS s FROM t", ["1", "2", "0"]),
+        ("SELECT x, y FROM t ORDER BY 2 LIMIT 10 OFFSET 5", []),
+        ("SELECT substr(x, 1, 3) AS s FROM t WHERE a < 0.06 + 0.01 AND b = 1e5", []),
+        ("SELECT x FROM t GROUP BY 1 HAVING count(*) > 3", ["3"]),
+        ("SELECT * FROM range(10) AS r(i) WHERE i > 5", ["5"]),
     ],
 )
 def test_slots_are_strings_where_only_a_value_can_stand(sql, expected):
@@ -124,7 +138,11 @@ CASE = (
     "SELECT o_orderkey, CASE WHEN o_orderstatus = '{w}' THEN '{w}' ELSE 'other' END AS s "
     "FROM sales.orders WHERE o_comment LIKE '%{w}%' ORDER BY o_orderkey"
 )
-SHAPES = (ORDERS, JOIN, CAST_DECIDES, CASE)
+NUMBERS = (
+    "SELECT o_orderkey, CASE WHEN o_totalprice > {n} THEN {i} ELSE 0 END AS big "
+    "FROM sales.orders WHERE o_shippriority IN ({i}, 1) AND o_orderdate > '{d1}' ORDER BY 1"
+)
+SHAPES = (ORDERS, JOIN, CAST_DECIDES, CASE, NUMBERS)
 
 
 def _pipeline_plan(engine, consumer: str, text: str):
@@ -167,6 +185,26 @@ def test_a_third_text_of_a_shape_is_filled_in_without_the_pipeline(mesh, monkeyp
         engine.close()
 
 
+@pytest.mark.parametrize("consumer", [FILTERED, ADMIN])
+def test_every_shape_gets_a_template(mesh, monkeypatch, consumer):
+    """Strings, dates, LIKE patterns, CASE results, integers and decimals: a text of each
+    shape with a third set of values is filled in."""
+    engine, _ = make_engine(mesh)
+    runs = _counting(monkeypatch)
+    try:
+        for shape in SHAPES:
+            runs.clear()
+            for d1, w, n, i in (
+                ("1995-01-01", "A", "10.5", "3"),
+                ("1996-06-30", "F", "2.25", "7"),
+                ("1997-02-03", "Q", "7.77", "12"),
+            ):
+                engine.plan(engine.attempt(consumer, shape.format(d1=d1, w=w, n=n, i=i)))
+            assert len(runs) == 1, shape
+    finally:
+        engine.close()
+
+
 VALUES = st.one_of(
     st.dates().map(str),  # valid dates, years 1 to 9999
     st.sampled_from(["1995-02-30", "1995-13-01", "0000-01-01", "95-01-01", "", "%", "_"]),
@@ -178,7 +216,7 @@ VALUES = st.one_of(
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -188,12 +226,18 @@ VALUES = st.one_of(
     consumer=st.sampled_from([FILTERED, ADMIN]),
     d1=VALUES,
     w=VALUES,
+    n=st.one_of(
+        st.integers(0, 10**20).map(str),
+        st.decimals(0, 10**6, places=3, allow_nan=False).map(str),
+        st.sampled_from(["1e5", "0.0", "00012", "1.50"]),
+    ),
+    i=st.integers(0, 10**19).map(str),
 )
-def test_a_filled_in_plan_is_the_pipelines(mesh, shape, consumer, d1, w):
+def test_a_filled_in_plan_is_the_pipelines(mesh, shape, consumer, d1, w, n, i):
     """Whatever the values: the plan served for a text (filled in from a template when its
     key has one) is the plan the pipeline makes of it, or both refuse it."""
     engine = _shared_engine(mesh)
-    text = shape.format(d1=d1, w=w)
+    text = shape.format(d1=d1, w=w, n=n, i=i)
     try:
         expected = _pipeline_plan(engine, consumer, text).sql
     except MeshsimError:  # refused, or DuckDB's bind fails (an invalid date): so must the query
@@ -213,8 +257,11 @@ def _shared_engine(mesh):
         engine, _ = make_engine(mesh)
         for shape in SHAPES:
             for consumer in (FILTERED, ADMIN):
-                for d1, w in (("1995-01-01", "1-URGENT"), ("1996-06-30", "F")):
-                    engine.plan(engine.attempt(consumer, shape.format(d1=d1, w=w)))
+                for d1, w, n, i in (
+                    ("1995-01-01", "1-URGENT", "10.5", "3"),
+                    ("1996-06-30", "F", "2.25", "7"),
+                ):
+                    engine.plan(engine.attempt(consumer, shape.format(d1=d1, w=w, n=n, i=i)))
         _ENGINES[id(mesh)] = engine
     return _ENGINES[id(mesh)]
 
