@@ -283,7 +283,12 @@ class PlanTemplates:
         first = self._firsts.get(key)
         if first is None or first.text == attempt.text or not usable(first.plan):
             return None
+        verifier = engine.duck
         made = self._make(engine, attempt, first)
+        if engine.duck is not verifier:
+            # replaced while the template was made: the first plan was verified on the old
+            # DuckDB, and the caches of plans made on it were dropped with it
+            return None
         if made is None:
             self._refused.put(key, True)
             return None
