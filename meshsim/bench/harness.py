@@ -385,6 +385,21 @@ def compute_targets(result: BenchResult) -> None:
             "the same text again in the same session",
         )
     )
+    sizes = result.micro.get("planning_size", {}).get("rows", [])
+    per = None
+    if len(sizes) > 1 and sizes[0]["us_per_predicate"]:
+        per = round(sizes[-1]["us_per_predicate"] / sizes[0]["us_per_predicate"], 3)
+    targets.append(
+        Target(
+            "planning grows linearly with query size",
+            "time per predicate, largest / smallest <= 1.2",
+            per,
+            None if per is None else per <= 1.2,
+            f"{sizes[-1]['predicates']:,} vs {sizes[0]['predicates']:,} predicates"
+            if len(sizes) > 1
+            else "not run",
+        )
+    )
     cli = result.micro.get("cli", {})
     median = cli.get("median_s")
     targets.append(

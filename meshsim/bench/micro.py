@@ -205,6 +205,50 @@ def planning(
     }
 
 
+#: predicates per query in :func:`planning_size` (the node bound, 10,000, allows ~2,000)
+PREDICATE_COUNTS = (100, 300, 1000)
+
+
+def planning_size(
+    mesh: Mesh,
+    *,
+    counts: tuple[int, ...] = PREDICATE_COUNTS,
+    repeat: int = 5,
+    consumer: str = queries.RESTRICTED_CONSUMER,
+) -> dict[str, Any]:
+    """Planning a query of ``count`` predicates over a row-filtered table, planned anew by
+    every rule each time (a shape DuckDB's bind check has not seen): it must grow linearly."""
+    from meshsim.query.pipeline import PLAN_RULES, run_rules
+
+    governed = mesh.engine
+    rows = []
+    for count in counts:
+        where = " AND ".join(f"o_orderkey <> {i}" for i in range(count))
+        text = f"SELECT count(*) AS n FROM sales.orders WHERE {where}"
+        samples = []
+        for _ in range(repeat + 1):
+            governed.duck.accepted_shapes.clear()
+            t0 = time.perf_counter()
+            run_rules(governed, governed.attempt(consumer, text), PLAN_RULES)
+            samples.append(time.perf_counter() - t0)
+        median = statistics.median(samples[1:])  # after one warm-up (the table's scan)
+        rows.append(
+            {
+                "predicates": count,
+                "chars": len(text),
+                "p50_ms": _ms(median),
+                "us_per_predicate": round(median * 1e6 / count, 2),
+            }
+        )
+    return {
+        "title": "Planning time by query size",
+        "note": f"{consumer}: SELECT count(*) FROM sales.orders WHERE o_orderkey <> 0 AND ... "
+        f"(n predicates), planned by every rule, {repeat} times after a warm-up",
+        "columns": list(rows[0]),
+        "rows": rows,
+    }
+
+
 def literal_variants(sql: str, count: int) -> list[str]:
     """``count`` texts of ``sql`` with other values in its string literals: a date moved by
     1, 2, ... days, any other string with the number appended; none if it has no string."""
@@ -549,6 +593,7 @@ def run_all(
     out: dict[str, Any] = {}
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("planning", lambda: planning(mesh)),
+        ("planning_size", lambda: planning_size(mesh)),
         ("snapshot", lambda: snapshots(console=console)),
         ("cli", lambda: cli(mesh)),
         ("catalog", lambda: catalog(mesh)),

@@ -33,3 +33,13 @@ def test_new_text_samples_bind_every_shape_and_seen_shape_samples_none(
     assert {"p50_ms", "p95_ms", "seen_shape_p50_ms", "seen_shape_p95_ms", "cached_p95_ms"} <= set(
         row
     )
+
+
+def test_planning_by_query_size_plans_each_size_by_every_rule(workspace: Path) -> None:
+    mesh = meshsim.open(str(workspace))
+    try:
+        result = micro.planning_size(mesh, counts=(10, 30), repeat=1)
+    finally:
+        mesh.close()
+    assert [r["predicates"] for r in result["rows"]] == [10, 30]
+    assert all(r["p50_ms"] > 0 and r["us_per_predicate"] > 0 for r in result["rows"])
