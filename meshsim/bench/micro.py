@@ -134,6 +134,7 @@ def planning(
         stages: dict[str, list[float]] = {rule.name: [] for rule in PLAN_RULES}
         totals: list[float] = []
         seen_shape: list[float] = []
+        new_values: list[float] = []
         cached: list[float] = []
         try:
             for q in qs:
@@ -151,6 +152,12 @@ def planning(
                     t0 = time.perf_counter()
                     run_rules(governed, governed.attempt(consumer, q.sql), PLAN_RULES)
                     seen_shape.append(time.perf_counter() - t0)
+                for text in literal_variants(q.sql, repeat):
+                    # a new text of the query with other values: planned as a session plans
+                    # it (the first of them makes the query's template)
+                    t0 = time.perf_counter()
+                    governed.plan(governed.attempt(consumer, text))
+                    new_values.append(time.perf_counter() - t0)
                 for _ in range(repeat):
                     t0 = time.perf_counter()
                     governed.plan(governed.attempt(consumer, q.sql))  # the plan cache
@@ -169,6 +176,9 @@ def planning(
                 "p95_ms": _ms(_percentile(totals, 0.95)),
                 "seen_shape_p50_ms": _ms(statistics.median(seen_shape)),
                 "seen_shape_p95_ms": _ms(_percentile(seen_shape, 0.95)),
+                "new_values_p50_ms": _ms(statistics.median(new_values)) if new_values else None,
+                "new_values_p95_ms": _ms(_percentile(new_values, 0.95)) if new_values else None,
+                "new_values_samples": len(new_values),
                 **{
                     f"{name.replace('-', '_')}_p50_ms": _ms(statistics.median(values))
                     for name, values in stages.items()
@@ -184,12 +194,81 @@ def planning(
         "after one warm-up; one p50 column per planning rule (verify_plan: DuckDB's parse of "
         "the final SQL and its bound plan); p50/p95 plan the text anew every time as a "
         "shape DuckDB's bind check has never seen, 'seen_shape' plans it anew with its shape "
-        "already bound once (as a text differing only in literals would be), 'cached' "
+        "already bound once, 'new_values' plans texts of the query with other string "
+        "values (dates moved, words changed) as a session does, where the first makes the "
+        "query's template (meshsim.query.templates) and the others are filled in from it; "
+        "queries without string literals are left out of it, 'cached' "
         "is the same query again (plan cache keyed by consumer, "
         "policy version, table versions and text, checked against the Delta logs)",
         "columns": list(rows[0]),
         "rows": rows,
     }
+
+
+#: predicates per query in :func:`planning_size` (the node bound, 10,000, allows ~2,000)
+PREDICATE_COUNTS = (100, 300, 1000)
+
+
+def planning_size(
+    mesh: Mesh,
+    *,
+    counts: tuple[int, ...] = PREDICATE_COUNTS,
+    repeat: int = 5,
+    consumer: str = queries.RESTRICTED_CONSUMER,
+) -> dict[str, Any]:
+    """Planning a query of ``count`` predicates over a row-filtered table, planned anew by
+    every rule each time (a shape DuckDB's bind check has not seen): it must grow linearly."""
+    from meshsim.query.pipeline import PLAN_RULES, run_rules
+
+    governed = mesh.engine
+    rows = []
+    for count in counts:
+        where = " AND ".join(f"o_orderkey <> {i}" for i in range(count))
+        text = f"SELECT count(*) AS n FROM sales.orders WHERE {where}"
+        samples = []
+        for _ in range(repeat + 1):
+            governed.duck.accepted_shapes.clear()
+            t0 = time.perf_counter()
+            run_rules(governed, governed.attempt(consumer, text), PLAN_RULES)
+            samples.append(time.perf_counter() - t0)
+        median = statistics.median(samples[1:])  # after one warm-up (the table's scan)
+        rows.append(
+            {
+                "predicates": count,
+                "chars": len(text),
+                "p50_ms": _ms(median),
+                "us_per_predicate": round(median * 1e6 / count, 2),
+            }
+        )
+    return {
+        "title": "Planning time by query size",
+        "note": f"{consumer}: SELECT count(*) FROM sales.orders WHERE o_orderkey <> 0 AND ... "
+        f"(n predicates), planned by every rule, {repeat} times after a warm-up",
+        "columns": list(rows[0]),
+        "rows": rows,
+    }
+
+
+def literal_variants(sql: str, count: int) -> list[str]:
+    """``count`` texts of ``sql`` with other values in its string literals: a date moved by
+    1, 2, ... days, any other string with the number appended; none if it has no string."""
+    import datetime as dt
+    import re
+
+    literals = sorted(set(re.findall(r"'([^'\\]*)'", sql)))
+    if not literals:
+        return []
+    texts = []
+    for i in range(1, count + 1):
+        text = sql
+        for literal in literals:
+            try:
+                value = str(dt.date.fromisoformat(literal) + dt.timedelta(days=i))
+            except ValueError:
+                value = f"{literal}{i}"
+            text = text.replace(f"'{literal}'", f"'{value}'")
+        texts.append(text)
+    return texts
 
 
 # --- snapshots --------------------------------------------------------------------------------
@@ -514,6 +593,7 @@ def run_all(
     out: dict[str, Any] = {}
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("planning", lambda: planning(mesh)),
+        ("planning_size", lambda: planning_size(mesh)),
         ("snapshot", lambda: snapshots(console=console)),
         ("cli", lambda: cli(mesh)),
         ("catalog", lambda: catalog(mesh)),

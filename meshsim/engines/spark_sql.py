@@ -69,7 +69,7 @@ def _fn(name: str, *args: exp.Expr) -> exp.Anonymous:
 def assemble(plan: Plan) -> exp.Query:
     """The whole governed statement as one tree (a private copy): the consumer's query with
     each placeholder table replaced by its governed scan, as ``plan.sql`` splices it."""
-    tree = plan.tree.copy()
+    tree = plan.query_tree().copy()
     for table in list(tree.find_all(exp.Table)):
         scan = plan.scans.get(table.name) if not table.db else None
         if scan is None:

@@ -76,6 +76,8 @@ class QueryCaches:
     ``access``: resolved access by (consumer, fingerprint, table). ``schemas``: the
     consumer's visible schema by (consumer, fingerprint). ``fingerprints``: policies
     object id to its fingerprint. ``checked_scans``: scan SQL that passed DuckDB's parse.
+    ``templates``: plans of texts that differ only in literal values
+    (:mod:`meshsim.query.templates`), made from the plans above and dropped with them.
     """
 
     plans: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(1024))
@@ -84,8 +86,10 @@ class QueryCaches:
     schemas: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(256))
     fingerprints: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(64))
     checked_scans: BoundedCache[bool] = field(default_factory=lambda: BoundedCache(4096))
+    templates: Any = field(default_factory=lambda: _plan_templates())
 
     def clear(self) -> None:
+        self.templates.clear()
         for cache in (
             self.plans,
             self.scans,
@@ -95,3 +99,9 @@ class QueryCaches:
             self.checked_scans,
         ):
             cache.clear()
+
+
+def _plan_templates() -> Any:
+    from meshsim.query.templates import PlanTemplates
+
+    return PlanTemplates()

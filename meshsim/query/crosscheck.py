@@ -273,24 +273,28 @@ def _check_table_function(
 
 def parse_shape(serialized: str) -> str:
     """DuckDB's parse of a statement (``json_serialize_sql``) without what cannot change what
-    it binds to: every position in the query text, and the text of a string literal where it
-    can only be a value: an operand of a comparison, IN list or BETWEEN, a LIKE/GLOB pattern,
-    a CASE result, or cast to a type. Every other string keeps its text (a function's
-    argument may name a field, a format, an aggregate: it can change what is bound).
+    it binds to: every position in the query text, and the text of a constant (a string or a
+    number; its kind is kept) where it can only be a value: an operand of a comparison, IN
+    list or BETWEEN, a LIKE/GLOB pattern, a CASE result, or cast to a type. Every other
+    constant keeps its text (a function's argument may name a field, a format, an aggregate,
+    and a number an output position or a row count: it can change what is bound).
 
     A statement's sources are bound from its table references (names, kept) and table
     functions (only ``range``/``generate_series`` over constants and ``unnest`` pass
     :func:`crosscheck`). So two statements of one shape, each passing :func:`crosscheck`,
-    scan the same. Numbers are kept: their type depends on their text. The shape is returned
-    as its SHA-256 (a long query's parse is megabytes)."""
+    scan the same. The shape is returned as its SHA-256 (a long query's parse is megabytes)."""
     import hashlib
 
     shape = json.dumps(json.loads(serialized, object_hook=_shape_node), separators=(",", ":"))
     return hashlib.sha256(shape.encode()).hexdigest()
 
 
+#: the kinds of constant whose text a shape leaves out where only a value can stand
+_VALUE_KINDS = frozenset({"STRING", "INTEGER", "NUMERIC"})
+
+
 def _value_only(node: Any) -> None:
-    """Drop the text of ``node`` if it is a string constant (or a cast of one)."""
+    """Drop the text of ``node`` if it is a constant (or a cast of one)."""
     if not isinstance(node, dict):
         return
     if node.get("class") == "CAST":
@@ -298,8 +302,8 @@ def _value_only(node: Any) -> None:
         if not isinstance(node, dict):
             return
     literal = node.get("literal") if node.get("class") == "CONSTANT" else None
-    if isinstance(literal, dict) and literal.get("kind") == "STRING":
-        node["literal"] = {"kind": "STRING"}
+    if isinstance(literal, dict) and literal.get("kind") in _VALUE_KINDS:
+        node["literal"] = {"kind": literal["kind"]}
 
 
 def _shape_node(node: dict[str, Any]) -> dict[str, Any]:

@@ -106,14 +106,26 @@ def family_of(sql_type: str) -> str:
     return UNKNOWN
 
 
-def _short_number(text: str) -> bool:
+def short_number(text: str) -> bool:
     return bool(_SHORT_NUMBER.fullmatch(text)) and sum(ch.isdigit() for ch in text) <= 18
+
+
+#: the families a string literal is checked to cast to without failing (:func:`_parses_as`)
+_PARSED_FAMILIES = {DATE: _DATE_TEXT, TIMESTAMP: _TIMESTAMP_TEXT}
+
+
+def string_class(text: str) -> tuple[bool, ...]:
+    """All this module decides on the text of a string literal: which of
+    :data:`_PARSED_FAMILIES` it casts to without failing. Two strings of one class are
+    judged alike everywhere (the plan templates of :mod:`meshsim.query.templates` rely on
+    it: a rule that reads more of a string's text must be reflected here)."""
+    return tuple(_parses_as(family, text) for family in _PARSED_FAMILIES)
 
 
 def _parses_as(family: str, text: str) -> bool:
     """Whether DuckDB casts the string literal ``text`` to ``family`` without failing: only
     the plain ISO spelling, checked by Python's calendar (years 1-9999, inside DuckDB's)."""
-    pattern = {DATE: _DATE_TEXT, TIMESTAMP: _TIMESTAMP_TEXT}.get(family)
+    pattern = _PARSED_FAMILIES.get(family)
     if pattern is None or not pattern.fullmatch(text):
         return False
     try:
@@ -161,7 +173,7 @@ class _Checker:
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return _Kind(STRING, literal=node.this)
-            if _short_number(node.this):
+            if short_number(node.this):
                 return _Kind(NUMBER, literal=node.this)
             raise _Fallible  # a long or exponent literal: its cast to a column's type can fail
         if isinstance(node, exp.Null):
@@ -176,7 +188,7 @@ class _Checker:
         if isinstance(node, (exp.Subquery, exp.Star)):
             return _Kind(UNKNOWN)  # a subquery's own expressions are checked in its scope
         if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
-            if not node.this.is_string and _short_number(node.this.this):
+            if not node.this.is_string and short_number(node.this.this):
                 return _Kind(NUMBER, literal=f"-{node.this.this}")  # cannot overflow
         elif isinstance(node, exp.Cast):
             return self._cast(node)

@@ -79,7 +79,9 @@ class Plan:
     governed scan's SQL from ``scans``."""
 
     sql: str
-    tree: exp.Query
+    #: the governed query as a tree; None for a template's plan (:meth:`query_tree` parses
+    #: its skeleton when an engine needs the tree)
+    tree: exp.Query | None
     tables: list[TablePlan]
     files: frozenset[str]
     ctes: frozenset[str]
@@ -96,6 +98,18 @@ class Plan:
     #: every table the serving gate let through while planning (more than those read: a
     #: listing such as SHOW TABLES asks for each table it lists); a cache asks again
     served: frozenset[str] = frozenset()
+
+    def query_tree(self) -> exp.Query:
+        """:attr:`tree`, parsed from :attr:`skeleton` when the plan was filled in from a
+        template (its placeholders are table names, as in the tree)."""
+        if self.tree is None:
+            import sqlglot
+
+            tree = sqlglot.parse_one(self.skeleton, read="duckdb")
+            if not isinstance(tree, exp.Query):
+                raise QueryError("internal error: a plan's skeleton is not a query")
+            self.tree = tree
+        return self.tree
 
     def explain_sql(self) -> str:
         """``sql`` as a consumer may see it (no storage paths or partition values)."""

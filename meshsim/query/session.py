@@ -35,6 +35,7 @@ from meshsim.spec.models import Policies
 if TYPE_CHECKING:
     from meshsim.engine import EngineLimits
     from meshsim.query.plan_store import PlanStore
+    from meshsim.query.templates import Words
     from meshsim.storage.snapshot import SnapshotCache
 
 KEY_REDACTED = "<mesh-key>"
@@ -148,6 +149,7 @@ class GovernedEngine:
             self._retired.append(self._con)  # another thread may still be running on it
             self._con = None
             self.caches.plans.clear()
+            self.caches.templates.clear()
             self.caches.scans.clear()
         return True
 
@@ -250,15 +252,18 @@ class GovernedEngine:
         # the rules too: a plan a test or benchmark made with a prefix is not the pipeline's
         key = (attempt.consumer, attempt.fingerprint, text, rules)
         cached = self.caches.plans.get(key)
-        fresh = cached is not None and self._table_versions(cached[1]) == cached[1]
-        if cached is not None and fresh:
-            # the gate's answer is not in the key: a product withheld since (an edit, a
-            # publish from another checkout) is refused as planning it would be
-            for ref in sorted(cached[0].served):
-                self.planner.require_served(ref)
-        if cached is not None and fresh and self._holds_key_sets(cached[0]):
+        if cached is not None and self._usable(cached[0]):
             attempt.plan, attempt.cached = cached[0], True
             return cached[0]
+        words = self._words(attempt, rules)
+        if words is not None:
+            began = time.perf_counter()
+            plan = self.caches.templates.plan_for(self, attempt, words, self._usable)
+            attempt.timings["template"] = time.perf_counter() - began
+            if plan is not None:
+                attempt.plan, attempt.cached = plan, True
+                self.caches.plans.put(key, (plan, tuple(sorted(plan.bound.items()))))
+                return plan
         store = self._plan_store(attempt)
         stored_key = store.entry_key(attempt, text, self.bounds) if store is not None else ""
         plan = None
@@ -275,11 +280,40 @@ class GovernedEngine:
             plan.served = frozenset(served)
             if store is not None:
                 store.save(stored_key, attempt, self.planner, plan)
+            if words is not None:
+                self.caches.templates.record(attempt, plan, words)
         attempt.plan = plan
         # the versions the plan was bound to, not re-read now: a commit that lands while
         # planning must make the plan stale, not be recorded as seen
         self.caches.plans.put(key, (plan, tuple(sorted(plan.bound.items()))))
         return plan
+
+    def _usable(self, plan: Plan) -> bool:
+        """Whether a plan made before may be used now: every table it read still at the version
+        it was bound to, every product it read served, every key set it reads still there."""
+        bound = tuple(sorted(plan.bound.items()))
+        if self._table_versions(bound) != bound:
+            return False
+        # the gate's answer is not in any key: a product withheld since (an edit, a publish
+        # from another checkout) is refused as planning it would be
+        for ref in sorted(plan.served):
+            self.planner.require_served(ref)
+        return self._holds_key_sets(plan)
+
+    def _words(self, attempt: Attempt, rules: tuple[Rule, ...]) -> Words | None:
+        """The template cache's view of ``attempt``'s text, when a template may plan it: the
+        whole pipeline, no bound parameters, on DuckDB, within the size bound."""
+        if (
+            rules is not pipeline.PLAN_RULES
+            or attempt.params is not None
+            or attempt.engine != "duckdb"
+            or not isinstance(attempt.text, str)  # the parse rule refuses it
+            or len(attempt.text) > self.bounds.max_chars
+        ):
+            return None
+        from meshsim.query.templates import words
+
+        return words(attempt.text)
 
     def _holds_key_sets(self, plan: Plan) -> bool:
         """Whether every key set ``plan`` reads still exists (then kept while it runs)."""

@@ -161,10 +161,11 @@ def _parse(sql: str) -> str:
         con.close()
 
 
-def test_a_shape_keeps_every_name_number_type_and_function_and_leaves_out_string_values() -> None:
-    """A string's text is left out only where it can be nothing but a value (compared, in an
+def test_a_shape_keeps_every_name_type_and_function_and_leaves_out_values() -> None:
+    """A constant's text is left out only where it can be nothing but a value (compared, in an
     IN list or BETWEEN, a LIKE pattern, a CASE result, cast to a type); anywhere else, such as
-    a function's argument, it may name what DuckDB binds, and it stays in the shape."""
+    a function's argument, a LIMIT or an ORDER BY position, it may name or choose what DuckDB
+    binds, and it stays in the shape."""
     from meshsim.query.crosscheck import parse_shape
 
     base = "SELECT a, 'x' FROM t WHERE b = 'one' LIMIT 3"
@@ -181,6 +182,28 @@ def test_a_shape_keeps_every_name_number_type_and_function_and_leaves_out_string
         assert parse_shape(_parse(text.format(v="one"))) == parse_shape(
             _parse(text.format(v="two"))
         ), text
+    numbers = (
+        "SELECT a FROM t WHERE b < {v} AND c IN ({v}, 2) AND d BETWEEN {v} AND 9",
+        "SELECT sum(CASE WHEN a = {v} THEN {v} ELSE 0 END) AS s FROM t",
+    )
+    for text in numbers:
+        for one, two in (("1", "24"), ("0.06", "12.5")):
+            assert parse_shape(_parse(text.format(v=one))) == parse_shape(
+                _parse(text.format(v=two))
+            ), text
+        # an integer and a decimal are constants of two kinds
+        assert parse_shape(_parse(text.format(v="1"))) != parse_shape(_parse(text.format(v="1.0")))
+    positions = (
+        "SELECT a, b FROM t ORDER BY {v}",
+        "SELECT a FROM t LIMIT {v}",
+        "SELECT substr(a, {v}) FROM t",
+        "SELECT a FROM t WHERE b < {v} + 1",
+        "SELECT * FROM range({v})",
+    )
+    for text in positions:
+        assert parse_shape(_parse(text.format(v="1"))) != parse_shape(_parse(text.format(v="2"))), (
+            text
+        )
     names = (
         "SELECT list_aggregate(l, '{v}') FROM t",
         "SELECT struct_extract(s, '{v}') FROM t",
