@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 
 #: the longest string literal that can be a slot (a longer one is part of the key)
 MAX_SLOT_CHARS = 200
+#: the most candidates a text may have for a template (a longer IN list is planned anew)
+MAX_SLOTS = 256
 #: printable ASCII but the double quote, the quote and the backslash
 _PLAIN = re.compile(r"[ !#-&(-\[\]-~]*")
 #: a number that can be a slot: digits, with a fraction or without (no sign, no exponent)
@@ -89,12 +91,15 @@ class First:
 
 @dataclass(frozen=True)
 class Template:
-    plan: Plan  # planned for the sentinel text
+    plan: Plan  # planned for the sentinel text (without its tree)
     #: which candidates are slots; the others must have the text they had
     slots: tuple[bool, ...]
     fixed: tuple[str | None, ...]
-    sentinels: tuple[str, ...]  # the SQL of each slot's sentinel
-    pattern: re.Pattern[str]  # any sentinel
+    #: the plan's SQL and skeleton cut at each sentinel, and the slot put in at each cut
+    sql_parts: tuple[str, ...]
+    sql_slots: tuple[int, ...]
+    skeleton_parts: tuple[str, ...]
+    skeleton_slots: tuple[int, ...]
 
     def matches(self, words: Words) -> bool:
         return all(f is None or f == v for f, v in zip(self.fixed, words.values, strict=True))
@@ -102,13 +107,46 @@ class Template:
     def fill(self, words: Words) -> Plan:
         """The template's plan with ``words``' values in place of the sentinels."""
         values = [v for v, slot in zip(words.values, self.slots, strict=True) if slot]
-        by_sentinel = dict(zip(self.sentinels, values, strict=True))
+        return replace(
+            self.plan,
+            sql=_join(self.sql_parts, self.sql_slots, values),
+            skeleton=_join(self.skeleton_parts, self.skeleton_slots, values),
+            tree=None,
+        )
 
-        def put(sql: str) -> str:
-            return self.pattern.sub(lambda m: by_sentinel[m.group(0)], sql)
 
-        plan = self.plan
-        return replace(plan, sql=put(plan.sql), skeleton=put(plan.skeleton), tree=None)
+def _join(parts: tuple[str, ...], slots: tuple[int, ...], values: list[str]) -> str:
+    out = [parts[0]]
+    for slot, part in zip(slots, parts[1:], strict=True):
+        out += (values[slot], part)
+    return "".join(out)
+
+
+def _cut(sql: str, sentinels: list[str]) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
+    """``sql`` cut at every occurrence of each sentinel (a number only as a whole token),
+    with the slot of each cut; None if two occurrences overlap."""
+    found: list[tuple[int, int, int]] = []
+    for slot, sentinel in enumerate(sentinels):
+        number = not sentinel.startswith("'")
+        at = sql.find(sentinel)
+        while at >= 0:
+            after = at + len(sentinel)
+            if not number or not (
+                (at and (sql[at - 1].isalnum() or sql[at - 1] in "_."))
+                or (after < len(sql) and (sql[after].isalnum() or sql[after] in "_."))
+            ):
+                found.append((at, after, slot))
+            at = sql.find(sentinel, after)
+    found.sort()
+    parts, slots, last = [], [], 0
+    for at, after, slot in found:
+        if at < last:
+            return None
+        parts.append(sql[last:at])
+        slots.append(slot)
+        last = after
+    parts.append(sql[last:])
+    return tuple(parts), tuple(slots)
 
 
 def words(text: str) -> Words | None:
@@ -124,11 +162,13 @@ def words(text: str) -> Words | None:
         tokens = Dialect.get_or_raise("duckdb").tokenize(text)
     except TokenError:
         return None
+    # the key is the text itself but for each candidate's class: whitespace, comments and a
+    # number's digit separators are in it (DuckDB's parse, which names outputs, reads them)
     key: list[Hashable] = []
     values: list[str] = []
     spans: list[tuple[int, int]] = []
+    last = 0
     for token in tokens:
-        comments = tuple(token.comments)
         raw = text[token.start : token.end + 1]
         if (
             token.token_type is TokenType.STRING
@@ -137,11 +177,13 @@ def words(text: str) -> Words | None:
             and SCAN_MARK not in token.text.lower()  # refused by bind: never a slot
             and raw == f"'{token.text}'"
         ) or (token.token_type is TokenType.NUMBER and _NUMBER.fullmatch(raw) and _short(raw)):
-            key.append((token.token_type, value_class(raw), comments))
+            key += (text[last : token.start], value_class(raw))
             values.append(raw)
             spans.append((token.start, token.end + 1))
-        else:
-            key.append((token.token_type, token.text, comments))
+            last = token.end + 1
+    key.append(text[last:])
+    if len(values) > MAX_SLOTS:
+        return Words((text,), (), ())
     return Words(tuple(key), tuple(values), tuple(spans))
 
 
@@ -249,20 +291,21 @@ class PlanTemplates:
         self._templates: BoundedCache[tuple[Template, ...]] = BoundedCache(size)
         #: keys of which no template can be made
         self._refused: BoundedCache[bool] = BoundedCache(size)
-        self._nonce = secrets.token_hex(6)
+        #: (key, first text) -> which of its candidates are slots
+        self._slots: BoundedCache[tuple[bool, ...]] = BoundedCache(size)
+        self._nonce = secrets.randbelow(10**6)
 
     def clear(self) -> None:
-        self._firsts.clear()
-        self._templates.clear()
-        self._refused.clear()
+        for cache in (self._firsts, self._templates, self._refused, self._slots):
+            cache.clear()
 
     def record(self, attempt: Attempt, plan: Plan, words: Words | None) -> None:
         """Remember a text planned by the whole pipeline as the first of its key (the last
-        planned: a template is made from a fresh plan)."""
+        planned: a template is made from a fresh plan). Its tree is not kept."""
         if words is None or not words.values or not _eligible(plan):
             return
         key = (attempt.consumer, attempt.fingerprint, words.key)
-        self._firsts.put(key, First(attempt.text, words, plan))
+        self._firsts.put(key, First(attempt.text, words, replace(plan, tree=None)))
 
     def plan_for(
         self,
@@ -283,8 +326,20 @@ class PlanTemplates:
         first = self._firsts.get(key)
         if first is None or first.text == attempt.text or not usable(first.plan):
             return None
+        slots = self._slots.get((key, first.text))
+        if slots is None:
+            slots = self._slots_of(engine, attempt, first)
+            self._slots.put((key, first.text), slots)
+        if not any(slots):
+            self._refused.put(key, True)
+            return None
+        if any(
+            not slot and mine != theirs
+            for slot, mine, theirs in zip(slots, words.values, first.words.values, strict=True)
+        ):
+            return None  # another query (a constant that is not a value differs): planned anew
         verifier = engine.duck
-        made = self._make(engine, attempt, first)
+        made = self._make(engine, attempt, first, slots)
         if engine.duck is not verifier:
             # replaced while the template was made: the first plan was verified on the old
             # DuckDB, and the caches of plans made on it were dropped with it
@@ -293,20 +348,24 @@ class PlanTemplates:
             self._refused.put(key, True)
             return None
         self._templates.put(key, (*known, made)[-4:])
-        return made.fill(words) if made.matches(words) else None
+        return made.fill(words)
 
-    def _make(self, engine: GovernedEngine, attempt: Attempt, first: First) -> Template | None:
-        from meshsim.query import pipeline
+    def _slots_of(self, engine: GovernedEngine, attempt: Attempt, first: First) -> tuple[bool, ...]:
         from meshsim.query.validate import parse_statement
 
         try:
             tree = parse_statement(first.text, consumer=attempt.consumer, bounds=engine.bounds)
         except Exception:  # the first text parsed when it was planned
-            return None
+            return tuple(False for _ in first.words.spans)
         positions = slot_positions(tree)
-        slots = tuple(start in positions for start, _ in first.words.spans)
-        if not any(slots):
-            return None
+        return tuple(start in positions for start, _ in first.words.spans)
+
+    def _make(
+        self, engine: GovernedEngine, attempt: Attempt, first: First, slots: tuple[bool, ...]
+    ) -> Template | None:
+        from meshsim.engine import QueryTimeout
+        from meshsim.query import pipeline
+
         sentinels = self._sentinels(first, slots)
         if sentinels is None:
             return None
@@ -316,25 +375,25 @@ class PlanTemplates:
             text = text[:start] + sentinel + text[end:]
         probe = pipeline.Attempt(attempt.consumer, text, None, attempt.engine)
         probe.policies, probe.fingerprint = attempt.policies, attempt.fingerprint
+        probe.limit_s = attempt.time_left  # the attempt's clock: a slow probe times it out
         rules = tuple(r for r in pipeline.PLAN_RULES if r.name != "verify-plan")
         try:
             pipeline.run_rules(engine, probe, rules)
-        except Exception:
+        except QueryTimeout:
+            raise  # the attempt's time is up
+        except Exception:  # the sentinel text is not planned: no template, the pipeline plans
             return None
         made = probe.plan
         if made is None or not _eligible(made):
             return None
-        pattern = _any_of(sentinels)
+        sql, skeleton = _cut(made.sql, sentinels), _cut(made.skeleton, sentinels)
+        if sql is None or skeleton is None:
+            return None
         real = [v for v, slot in zip(first.words.values, slots, strict=True) if slot]
-        back = dict(zip(sentinels, real, strict=True))
-
-        def put(sql: str) -> str:
-            return pattern.sub(lambda m: back[m.group(0)], sql)
-
         plan = first.plan
         if (
-            put(made.sql) != plan.sql
-            or put(made.skeleton) != plan.skeleton
+            _join(*sql, real) != plan.sql
+            or _join(*skeleton, real) != plan.skeleton
             or not _same_reads(made, plan)
             or _shape(engine, made) != _shape(engine, plan)
         ):
@@ -342,52 +401,46 @@ class PlanTemplates:
         fixed = tuple(
             None if slot else value for value, slot in zip(first.words.values, slots, strict=True)
         )
-        made = replace(made, served=plan.served)
-        return Template(made, slots, fixed, tuple(sentinels), pattern)
+        made = replace(made, served=plan.served, tree=None)
+        return Template(made, slots, fixed, *sql, *skeleton)
 
     def _sentinels(self, first: First, slots: tuple[bool, ...]) -> list[str] | None:
         """The SQL of a sentinel per slot: of the class of the value it stands for, found
         neither in the first text nor in its plan (so that each of its occurrences in the
-        sentinel text's plan came from the slot)."""
+        sentinel text's plan came from the slot). Sentinels of one form have one length, so
+        none is inside another."""
         taken = first.text + first.plan.sql
         found: list[str] = []
+        seen: set[str] = set()
         for index, (value, slot) in enumerate(zip(first.words.values, slots, strict=True)):
             if not slot:
                 continue
             wanted = value_class(value)
             for attempt in range(50):
-                candidate = _sentinel(value, f"{self._nonce}{index}{attempt}", attempt)
+                candidate = _sentinel(value, self._nonce, index, attempt)
                 if (
-                    value_class(candidate) == wanted
+                    candidate not in seen
+                    and value_class(candidate) == wanted
                     and candidate not in taken
-                    and all(candidate not in s and s not in candidate for s in found)
                 ):
                     found.append(candidate)
+                    seen.add(candidate)
                     break
             else:
                 return None
         return found
 
 
-def _sentinel(value: str, tag: str, attempt: int) -> str:
-    """The SQL of a constant of the class of ``value`` (SQL) unlike it: a number of as many
-    digits' kind, a date or a timestamp with another year, else a plain string."""
-    digits = str(int(tag, 16))[-12:]
+def _sentinel(value: str, nonce: int, index: int, attempt: int) -> str:
+    """The SQL of a constant of the class of ``value`` (SQL) unlike it: a number of the same
+    kind, a date or a timestamp with another year, else a plain string."""
+    digits = f"{nonce:06d}{index:04d}{attempt:02d}"
     if not value.startswith("'"):
-        return f"9{digits}" if "." not in value else f"9{digits[:8]}.{digits[8:]}7"
+        return f"9{digits}" if "." not in value else f"9{digits}.5"
     if _DATE_LIKE.match(value):
-        return f"'{1001 + 37 * attempt + int(digits[-2:]) % 30:04d}{value[5:]}"
-    return f"'msq{tag}'"
-
-
-def _any_of(sentinels: list[str]) -> re.Pattern[str]:
-    """A pattern matching any of ``sentinels`` (SQL), a number only as a whole token."""
-    return re.compile(
-        "|".join(
-            re.escape(s) if s.startswith("'") else rf"(?<![\w.]){re.escape(s)}(?![\w.])"
-            for s in sentinels
-        )
-    )
+        year = 1001 + (index * 53 + attempt * 7919 + nonce) % 8000
+        return f"'{year:04d}{value[5:]}"
+    return f"'msq{digits}'"
 
 
 def _eligible(plan: Plan) -> bool:

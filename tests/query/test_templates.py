@@ -336,23 +336,128 @@ def test_a_filled_in_plan_has_its_own_values_in_the_tree_an_engine_reads(mesh):
 
 def test_values_are_put_in_once_never_read_again_for_a_sentinel(mesh):
     """A value that spells another slot's sentinel is put in as it is."""
+    from meshsim.query.templates import _sentinel
+
     engine, _ = make_engine(mesh)
     try:
         for d1, w in (("1995-01-01", "A"), ("1995-02-01", "B")):
             engine.plan(engine.attempt(FILTERED, ORDERS.format(d1=d1, w=w)))
-        templates = engine.caches.templates
-        sentinels = [
-            s
-            for t in templates._templates._data.values()
-            if t
-            for s in t[0].sentinels
-            if s.startswith("'msq")
-        ]
-        assert sentinels
-        text = ORDERS.format(d1="1995-03-01", w=sentinels[0].strip("'"))
+        nonce = engine.caches.templates._nonce
+        for index in range(2):
+            spelt = _sentinel("'w'", nonce, index, 0).strip("'")
+            text = ORDERS.format(d1="1995-03-01", w=spelt)
+            assert (
+                engine.plan(engine.attempt(FILTERED, text)).sql
+                == _pipeline_plan(engine, FILTERED, text).sql
+            )
+    finally:
+        engine.close()
+
+
+# -- the outside review's findings --------------------------------------------------------------
+
+
+def test_the_text_between_tokens_is_in_the_key():
+    """sqlglot's tokens drop whitespace and digit separators, DuckDB's parse (which names
+    unnamed outputs) does not: ``'a' 'b'`` is not ``'a'\\n'b'``, ``1_000`` not ``10_00``."""
+    pairs = (
+        ("SELECT 'a'\n'b' AS s FROM t WHERE a = 'x'", "SELECT 'a' 'b' AS s FROM t WHERE a = 'y'"),
+        ("SELECT c + 1_000 FROM t WHERE a = 'x'", "SELECT c + 10_00 FROM t WHERE a = 'y'"),
+        ("SELECT c FROM t WHERE a = 'x'", "SELECT  c FROM t WHERE a = 'y'"),
+        ("SELECT c FROM t WHERE a = 'x'", "SELECT c FROM t WHERE a = 'y'\x1c"),
+    )
+    for one, other in pairs:
+        a, b = words(one), words(other)
+        assert a is not None and b is not None
+        assert a.key != b.key, (one, other)
+
+
+def test_names_do_not_follow_the_first_text(mesh):
+    engine, _ = make_engine(mesh)
+    first = "SELECT c_custkey + 1, 'a'\n'b' AS s FROM customer.customer WHERE c_mktsegment = '{w}'"
+    other = "SELECT c_custkey + 1, 'a' 'b' AS s FROM customer.customer WHERE c_mktsegment = '{w}'"
+    try:
+        for w in ("AUTOMOBILE", "MACHINERY"):
+            engine.plan(engine.attempt(FILTERED, first.format(w=w)))
+        text = other.format(w="BUILDING")
         assert (
             engine.plan(engine.attempt(FILTERED, text)).sql
             == _pipeline_plan(engine, FILTERED, text).sql
         )
+    finally:
+        engine.close()
+
+
+def test_many_slots_cost_no_more_than_the_pipeline(mesh, monkeypatch):
+    """Thousands of number slots: no template (a cap), never a fill slower than planning."""
+    from meshsim.query import templates
+
+    engine, _ = make_engine(mesh)
+    calls = {"make": 0}
+    real = templates.PlanTemplates._make
+
+    def counted(self, *args, **kwargs):
+        calls["make"] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(templates.PlanTemplates, "_make", counted)
+    try:
+        for v in range(1, 4):
+            values = ",".join([str(v)] * (templates.MAX_SLOTS + 1))
+            text = f"SELECT count(*) AS n FROM customer.customer WHERE c_custkey IN ({values})"
+            engine.plan(engine.attempt(FILTERED, text))
+        assert calls["make"] == 0
+    finally:
+        engine.close()
+
+
+def test_a_fill_is_linear_in_the_plan_and_the_slots(mesh):
+    """Values are put in by position, not by searching the SQL for every sentinel."""
+    from meshsim.query import templates
+
+    engine, _ = make_engine(mesh)
+    try:
+        for v in (1, 2):
+            values = ",".join([str(v)] * templates.MAX_SLOTS)
+            text = f"SELECT count(*) AS n FROM customer.customer WHERE c_custkey IN ({values})"
+            engine.plan(engine.attempt(FILTERED, text))
+        made = [t for ts in engine.caches.templates._templates._data.values() for t in ts]
+        assert made and not hasattr(made[0], "pattern")
+        assert len(made[0].sql_parts) == templates.MAX_SLOTS + 1
+    finally:
+        engine.close()
+
+
+def test_a_text_whose_fixed_constants_differ_makes_no_template(mesh, monkeypatch):
+    """``left(x, 5)`` and ``left(x, 6)`` are two queries: a text of the second is planned by
+    the pipeline without a template made (and thrown away) from a text of the first."""
+    from meshsim.query import templates
+
+    engine, _ = make_engine(mesh)
+    calls = {"make": 0}
+    real = templates.PlanTemplates._make
+
+    def counted(self, *args, **kwargs):
+        calls["make"] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(templates.PlanTemplates, "_make", counted)
+    text = "SELECT left(o_comment, {n}) AS c FROM sales.orders WHERE o_orderstatus = '{w}'"
+    try:
+        for n in range(5, 15):
+            engine.plan(engine.attempt(FILTERED, text.format(n=n, w=f"S{n}")))
+        assert calls["make"] == 0
+    finally:
+        engine.close()
+
+
+def test_templates_and_first_texts_hold_no_tree(mesh):
+    engine, _ = make_engine(mesh)
+    try:
+        for w in ("A", "B"):
+            engine.plan(engine.attempt(FILTERED, ORDERS.format(d1="1995-01-01", w=w)))
+        cache = engine.caches.templates
+        assert all(f.plan.tree is None for f in cache._firsts._data.values())
+        assert all(t.plan.tree is None for ts in cache._templates._data.values() for t in ts)
     finally:
         engine.close()
