@@ -77,6 +77,8 @@ class Attempt:
     plan: Plan | None = None
     table: pa.Table | None = None
     cached: bool = False
+    #: planning read the consumer's whole view (a listing of every table it may read)
+    whole_view: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -34,6 +34,7 @@ from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies, RowFilter
 
 if TYPE_CHECKING:
+    from meshsim.query.dependencies import PlanDependencies
     from meshsim.query.keysets import KeySets
     from meshsim.query.travel import VersionColumns
     from meshsim.storage.snapshot import Snapshot, SnapshotCache
@@ -96,6 +97,9 @@ class Plan:
     #: every table the serving gate let through while planning (more than those read: a
     #: listing such as SHOW TABLES asks for each table it lists); a cache asks again
     served: frozenset[str] = frozenset()
+    #: what the plan depends on of the consumer's policies: reused after a change while they
+    #: hold (:mod:`meshsim.query.dependencies`); None: never reused under other policies
+    dependencies: PlanDependencies | None = None
 
     def explain_sql(self) -> str:
         """``sql`` as a consumer may see it (no storage paths or partition values)."""

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from meshsim.errors import MeshsimError, PolicyError, QueryError
 from meshsim.query import pipeline
 from meshsim.query.audit import AuditRecord, AuditSink, Decision
 from meshsim.query.cache import QueryCaches
+from meshsim.query.dependencies import dependencies_of, still_hold
 from meshsim.query.parameters import Params, audit_text
 from meshsim.query.pipeline import Attempt, Rule
 from meshsim.query.result import Explanation, Result
@@ -64,8 +66,6 @@ class GovernedEngine:
         serves: Callable[[str], None] | None = None,
         plan_store: PlanStore | None = None,
     ) -> None:
-        from dataclasses import replace
-
         from meshsim.engine import EngineLimits
 
         if not isinstance(mesh_key, bytes | bytearray) or len(mesh_key) < 16:
@@ -248,8 +248,8 @@ class GovernedEngine:
             rules = tuple(r for r in rules if r.name != "parse")
             text = bound_text(attempt.statement, attempt.wrapper)
         # the rules too: a plan a test or benchmark made with a prefix is not the pipeline's
-        key = (attempt.consumer, attempt.fingerprint, text, rules)
-        cached = self.caches.plans.get(key)
+        key = (attempt.consumer, text, rules)
+        cached = self._reusable(self.caches.plans.get(key), attempt)
         fresh = cached is not None and self._table_versions(cached[1]) == cached[1]
         if cached is not None and fresh:
             # the gate's answer is not in the key: a product withheld since (an edit, a
@@ -273,6 +273,7 @@ class GovernedEngine:
             plan = attempt.plan
             assert plan is not None
             plan.served = frozenset(served)
+            plan.dependencies = dependencies_of(self.planner, attempt, plan, served)
             if store is not None:
                 store.save(stored_key, attempt, self.planner, plan)
         attempt.plan = plan
@@ -280,6 +281,16 @@ class GovernedEngine:
         # planning must make the plan stale, not be recorded as seen
         self.caches.plans.put(key, (plan, tuple(sorted(plan.bound.items()))))
         return plan
+
+    def _reusable(self, cached: tuple | None, attempt: Attempt) -> tuple | None:
+        """The cached (plan, versions) of ``attempt``'s text, if planning it under the
+        policies now would make the same plan (:mod:`meshsim.query.dependencies`)."""
+        dependencies = cached[0].dependencies if cached is not None else None
+        if dependencies is None or not still_hold(dependencies, self.planner, attempt):
+            return None
+        if dependencies.fingerprint != attempt.fingerprint:  # the same plan under these too
+            cached[0].dependencies = replace(dependencies, fingerprint=attempt.fingerprint)
+        return cached
 
     def _holds_key_sets(self, plan: Plan) -> bool:
         """Whether every key set ``plan`` reads still exists (then kept while it runs)."""
