@@ -285,11 +285,13 @@ class GovernedEngine:
     def _reusable(self, cached: tuple | None, attempt: Attempt) -> tuple | None:
         """The cached (plan, versions) of ``attempt``'s text, if planning it under the
         policies now would make the same plan (:mod:`meshsim.query.dependencies`)."""
-        dependencies = cached[0].dependencies if cached is not None else None
+        if cached is None:
+            return None
+        plan, dependencies = cached[0], cached[0].dependencies
         if dependencies is None or not still_hold(dependencies, self.planner, attempt):
             return None
         if dependencies.fingerprint != attempt.fingerprint:  # the same plan under these too
-            cached[0].dependencies = replace(dependencies, fingerprint=attempt.fingerprint)
+            plan.dependencies = replace(dependencies, fingerprint=attempt.fingerprint)
         return cached
 
     def _holds_key_sets(self, plan: Plan) -> bool:

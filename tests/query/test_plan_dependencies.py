@@ -122,3 +122,72 @@ def test_a_listing_of_the_whole_view_plans_again_after_any_approval(workspace: P
         assert planned(after) and len(after.fetchall()) > len(before)
     with Mesh.open(workspace) as mesh:
         assert mesh.sql(ANALYST, text).fetchall() == after.fetchall()
+
+
+@pytest.mark.parametrize(
+    ("text", "depends_on"),
+    [
+        (REGIONS, ("customer.region",)),
+        (
+            "SELECT o_orderkey FROM sales.orders JOIN customer.customer ON o_custkey = c_custkey",
+            ("customer.customer", "sales.orders"),
+        ),
+        ("DESCRIBE customer.nation", ("customer.nation",)),
+        (f"{ANALYST}: {ORDERS}", ("sales.orders",)),  # its row filter looks up three tables
+        ("SHOW TABLES", None),
+        ("SELECT * FROM information_schema.schemata", None),
+        ("SELECT count(*) FROM meshsim.audit", None),  # a system table: the whole view
+    ],
+)
+def test_what_a_plan_depends_on(workspace: Path, text: str, depends_on):
+    """The tables whose access a plan is reused by (a row filter's lookups are not among
+    them: they are read with the policy's rights, and their versions are bound), or None:
+    the fingerprint of all the policies."""
+    with Mesh.open(workspace) as mesh:
+        engine = mesh.engine
+        consumer, _, text = text.rpartition(": ")
+        attempt = engine.run(engine.attempt(consumer or "governance_admin", text), execute=False)
+        assert attempt.plan is not None
+        assert consumer != ANALYST or attempt.plan.lookups  # the row filter's lookups
+        assert attempt.plan is not None and attempt.plan.dependencies is not None
+        accesses = attempt.plan.dependencies.accesses
+        assert (None if accesses is None else tuple(ref for ref, _ in accesses)) == depends_on
+        assert attempt.plan.dependencies.fingerprint == attempt.fingerprint
+
+
+def test_the_fingerprint_of_appended_subscriptions_reads_only_them(monkeypatch):
+    """A consumer's policies are the spec's with its subscriptions appended: their
+    fingerprint digests the spec's once and then only what was appended (a catalog change
+    costs the consumer's subscriptions, not every policy of the mesh), and still tells
+    any two contents apart."""
+    from meshsim.query.rewrite import policies_fingerprint
+    from meshsim.spec.loader import load_mesh
+    from meshsim.spec.models import Grant, Policies
+    from tests.conftest import EXAMPLE_MESH
+
+    base = load_mesh(EXAMPLE_MESH).policies
+    spec = (base, policies_fingerprint(base))
+
+    def subscribed(*tables: str, first: bool = False) -> Policies:
+        grants = [
+            Grant(name=f"s{i}", consumers=[PARTNER], tables=[t]) for i, t in enumerate(tables)
+        ]
+        update = [*grants, *base.grants] if first else [*base.grants, *grants]
+        return base.model_copy(update={"grants": update})
+
+    orders = policies_fingerprint(subscribed("sales.orders"), spec)
+    assert orders == policies_fingerprint(subscribed("sales.orders"), spec)  # the same content
+    assert orders != policies_fingerprint(subscribed("sales.lineitem"), spec)
+    assert orders != spec[1]
+    before = subscribed("sales.orders", first=True)  # not an extension: digested whole
+    assert policies_fingerprint(before, spec) == policies_fingerprint(before)
+    dumped: list[int] = []
+    real = Policies.model_dump_json
+
+    def counting(self: Policies, **kwargs) -> str:
+        dumped.append(len(self.grants))
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(Policies, "model_dump_json", counting)
+    policies_fingerprint(subscribed("sales.orders", "supply.part"), spec)
+    assert dumped == [2]
