@@ -1,8 +1,9 @@
 """The query layer's caches, in one place, all made of one bounded helper.
 
 Every cache here is keyed by everything its value depends on (consumer, policy fingerprint,
-table versions, text): a stale entry can only be missed, never served. Sizes are bounded
-so a long-running notebook or server does not grow without limit.
+table versions, text), or checks it on every hit (a plan: what it depends on of the policies,
+:mod:`meshsim.query.dependencies`): a stale entry can only be missed, never served. Sizes
+are bounded so a long-running notebook or server does not grow without limit.
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ class BoundedCache(Generic[V]):
 class QueryCaches:
     """All caches of one governed engine.
 
-    ``plans``: whole verified plans by (consumer, policy fingerprint, SQL text, planning
-    rules), reused only while every table they read is still at its bound version and its
-    product is served (the serving gate, asked on every hit). ``scans``: compiled governed
-    scans by (consumer, fingerprint, table, location, version, lookup versions).
+    ``plans``: whole verified plans by (consumer, SQL text, planning rules), reused only
+    while what they depend on of the consumer's policies holds (the access to each table
+    they read, or all the policies for a listing), every table they read is still at its
+    bound version and its product is served (the serving gate, asked on every hit).
+    ``scans``: compiled governed scans by (consumer, fingerprint, table, location, version,
+    lookup versions).
     ``access``: resolved access by (consumer, fingerprint, table). ``schemas``: the
     consumer's visible schema by (consumer, fingerprint). ``fingerprints``: policies
     object id to its fingerprint. ``checked_scans``: scan SQL that passed DuckDB's parse.
