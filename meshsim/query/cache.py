@@ -79,6 +79,7 @@ class QueryCaches:
     ``access``: resolved access by (consumer, fingerprint, table). ``schemas``: the
     consumer's visible schema by (consumer, fingerprint). ``fingerprints``: policies
     object id to its fingerprint. ``checked_scans``: scan SQL that passed DuckDB's parse.
+    ``access_digests``: resolved access object id to its digest (what a plan depends on).
     """
 
     plans: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(1024))
@@ -87,6 +88,7 @@ class QueryCaches:
     schemas: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(256))
     fingerprints: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(64))
     checked_scans: BoundedCache[bool] = field(default_factory=lambda: BoundedCache(4096))
+    access_digests: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(4096))
 
     def clear(self) -> None:
         for cache in (
@@ -96,5 +98,6 @@ class QueryCaches:
             self.schemas,
             self.fingerprints,
             self.checked_scans,
+            self.access_digests,
         ):
             cache.clear()

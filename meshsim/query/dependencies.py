@@ -66,7 +66,7 @@ def dependencies_of(
     accesses = None
     if not whole_view:
         access = _access(planner, attempt)
-        accesses = tuple((ref, access_digest(access(ref))) for ref in sorted(refs))
+        accesses = tuple((ref, _digest_of(planner, access(ref))) for ref in sorted(refs))
     return PlanDependencies(attempt.fingerprint, accesses, attributes_digest(planner, attempt))
 
 
@@ -84,12 +84,22 @@ def still_hold(dependencies: PlanDependencies | None, planner: Planner, attempt:
     if dependencies.attributes != attributes_digest(planner, attempt):
         return False
     access = _access(planner, attempt)
-    return all(access_digest(access(ref)) == digest for ref, digest in dependencies.accesses)
+    return all(_digest_of(planner, access(ref)) == digest for ref, digest in dependencies.accesses)
 
 
 def _access(planner: Planner, attempt: Attempt):
     assert attempt.policies is not None
     return planner.access_for(attempt.consumer, attempt.fingerprint, attempt.policies)
+
+
+def _digest_of(planner: Planner, access: TableAccess) -> str:
+    """:func:`access_digest`, once per resolved access object (the planner's access cache
+    hands out one per consumer, policies and table)."""
+    cached = planner.caches.access_digests.get(id(access))
+    if cached is None or cached[0] is not access:
+        cached = (access, access_digest(access))
+        planner.caches.access_digests.put(id(access), cached)
+    return cached[1]
 
 
 def access_digest(access: TableAccess) -> str:
