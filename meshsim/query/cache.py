@@ -1,8 +1,9 @@
 """The query layer's caches, in one place, all made of one bounded helper.
 
 Every cache here is keyed by everything its value depends on (consumer, policy fingerprint,
-table versions, text): a stale entry can only be missed, never served. Sizes are bounded
-so a long-running notebook or server does not grow without limit.
+table versions, text), or checks it on every hit (a plan: what it depends on of the policies,
+:mod:`meshsim.query.dependencies`): a stale entry can only be missed, never served. Sizes
+are bounded so a long-running notebook or server does not grow without limit.
 """
 
 from __future__ import annotations
@@ -69,13 +70,16 @@ class BoundedCache(Generic[V]):
 class QueryCaches:
     """All caches of one governed engine.
 
-    ``plans``: whole verified plans by (consumer, policy fingerprint, SQL text, planning
-    rules), reused only while every table they read is still at its bound version and its
-    product is served (the serving gate, asked on every hit). ``scans``: compiled governed
-    scans by (consumer, fingerprint, table, location, version, lookup versions).
+    ``plans``: whole verified plans by (consumer, SQL text, planning rules), reused only
+    while what they depend on of the consumer's policies holds (the access to each table
+    they read, or all the policies for a listing), every table they read is still at its
+    bound version and its product is served (the serving gate, asked on every hit).
+    ``scans``: compiled governed scans by (consumer, fingerprint, table, location, version,
+    lookup versions).
     ``access``: resolved access by (consumer, fingerprint, table). ``schemas``: the
     consumer's visible schema by (consumer, fingerprint). ``fingerprints``: policies
     object id to its fingerprint. ``checked_scans``: scan SQL that passed DuckDB's parse.
+    ``access_digests``: resolved access object id to its digest (what a plan depends on).
     ``templates``: plans of texts that differ only in literal values
     (:mod:`meshsim.query.templates`), made from the plans above and dropped with them.
     """
@@ -86,6 +90,7 @@ class QueryCaches:
     schemas: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(256))
     fingerprints: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(64))
     checked_scans: BoundedCache[bool] = field(default_factory=lambda: BoundedCache(4096))
+    access_digests: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(4096))
     templates: Any = field(default_factory=lambda: _plan_templates())
 
     def clear(self) -> None:
@@ -97,6 +102,7 @@ class QueryCaches:
             self.schemas,
             self.fingerprints,
             self.checked_scans,
+            self.access_digests,
         ):
             cache.clear()
 

@@ -24,8 +24,9 @@ records each one's time, and stops at the deadline. :data:`PLAN_RULES`:
    (:mod:`meshsim.query.verify`).
 
 Then :data:`EXECUTE` runs the verified SQL under the engine's limits. A verified plan is
-cached by (consumer, policy fingerprint, text) and reused only while every table it read is
-still at its bound version; the cache is the engine's, in :mod:`meshsim.query.cache`.
+cached by (consumer, text) and reused only while what it depends on of the consumer's
+policies holds (:mod:`meshsim.query.dependencies`) and every table it read is still at its
+bound version; the cache is the engine's, in :mod:`meshsim.query.cache`.
 :func:`audit_decision` is the one answer to "was this attempt refused, or did it fail".
 """
 
@@ -77,6 +78,8 @@ class Attempt:
     plan: Plan | None = None
     table: pa.Table | None = None
     cached: bool = False
+    #: planning read the consumer's whole view (a listing of every table it may read)
+    whole_view: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -1,16 +1,18 @@
 """Verified plans kept in the workspace, so that a new session's first run of a text skips
 planning (the engine's own plan cache, :mod:`meshsim.query.cache`, dies with its engine).
 
-An entry is found by everything a plan's consumer-side part depends on: the meshsim code
-and the versions of sqlglot and DuckDB, the spec files' stamp, the consumer, the
-fingerprint of the policies in force for it (grants, subscriptions, masks, row filters),
-the query bounds and the text. It holds the skeleton (the consumer's query as bound, each
-table a placeholder), which table and scan kind each placeholder reads, and the table
-versions the plan was bound to. Loading it *remakes* every governed scan with the current
-planner (its access now, its policies now, the published snapshot now) and accepts the
-plan only when
+An entry is found by the meshsim code and the versions of sqlglot and DuckDB, the spec
+files' stamp, the consumer, the query bounds and the text. It holds the skeleton (the
+consumer's query as bound, each table a placeholder), which table and scan kind each
+placeholder reads, the table versions the plan was bound to and what it depends on of the
+consumer's policies (:mod:`meshsim.query.dependencies`: the access to each table it asked
+for, or the fingerprint of all the policies for a plan of the whole view). Loading it
+*remakes* every governed scan with the current planner (its access now, its policies now,
+the published snapshot now) and accepts the plan only when
 
-- every table is still at its bound version (as the engine's own cache checks), and the
+- what it depends on of the policies still holds (a change to another table's access
+  leaves it in use), every table is still at its bound version (as the engine's own
+  cache checks), and the
   serving gate (:mod:`meshsim.contracts.live`) still lets through every table it did when
   the plan was made (a listing such as SHOW TABLES asks it for each table it lists),
 - each remade scan is the one the plan was verified with (same SQL), and the whole
@@ -29,13 +31,14 @@ import hmac
 import json
 import os
 from collections.abc import Callable
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from meshsim.files import replace_file
+from meshsim.query.dependencies import PlanDependencies, still_hold
 
 if TYPE_CHECKING:
     from meshsim.query.pipeline import Attempt
@@ -83,6 +86,10 @@ class StoredPlan(BaseModel):
     wrapper: str
     sql_digest: str
     served: tuple[str, ...]  # the tables the serving gate let through (a listing's too)
+    fingerprint: str  # of the policies it was made under
+    #: (table, access digest) of each table access planning asked for; None: the whole view
+    accesses: tuple[tuple[str, str], ...] | None
+    attributes: str  # the consumer's attributes' digest
 
 
 def _digest(text: str) -> str:
@@ -146,7 +153,6 @@ class PlanStore:
             code_stamp(),
             self.spec_stamp,
             attempt.consumer,
-            attempt.fingerprint,
             list(astuple(bounds)),
             text,
         ]
@@ -172,7 +178,13 @@ class PlanStore:
         pins = tuple(sorted(stored.bound.items()))
         if versions(pins) != pins:
             return None
-        return _remake(stored, attempt, planner)
+        dependencies = PlanDependencies(stored.fingerprint, stored.accesses, stored.attributes)
+        if not still_hold(dependencies, planner, attempt):
+            return None
+        # the same plan under the policies now (and still under the ones it was made under)
+        return _remake(
+            stored, attempt, planner, replace(dependencies, fingerprint=attempt.fingerprint)
+        )
 
     def _read(self, key: str) -> StoredPlan | None:
         try:
@@ -222,8 +234,8 @@ class PlanStore:
 
 
 def _storable(key: str, attempt: Attempt, planner: Planner, plan: Plan) -> StoredPlan | None:
-    resolved = attempt.resolved
-    if resolved is None or len(resolved.uses) != len(plan.scans):
+    resolved, dependencies = attempt.resolved, plan.dependencies
+    if resolved is None or dependencies is None or len(resolved.uses) != len(plan.scans):
         return None
     if any(use.version is not None or use.timestamp is not None for use in resolved.uses):
         return None
@@ -268,10 +280,15 @@ def _storable(key: str, attempt: Attempt, planner: Planner, plan: Plan) -> Store
         wrapper=plan.wrapper,
         sql_digest=_sql_digest(plan.sql, planner.nonce),
         served=tuple(sorted(plan.served)),
+        fingerprint=dependencies.fingerprint,
+        accesses=dependencies.accesses,
+        attributes=dependencies.attributes,
     )
 
 
-def _remake(stored: StoredPlan, attempt: Attempt, planner: Planner) -> Plan | None:
+def _remake(
+    stored: StoredPlan, attempt: Attempt, planner: Planner, dependencies: PlanDependencies
+) -> Plan | None:
     import sqlglot
     from sqlglot import exp
 
@@ -328,4 +345,5 @@ def _remake(stored: StoredPlan, attempt: Attempt, planner: Planner) -> Plan | No
         stored.series,
         stored.wrapper,
         frozenset(stored.served),
+        dependencies,
     )

@@ -34,6 +34,7 @@ from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies, RowFilter
 
 if TYPE_CHECKING:
+    from meshsim.query.dependencies import PlanDependencies
     from meshsim.query.keysets import KeySets
     from meshsim.query.travel import VersionColumns
     from meshsim.storage.snapshot import Snapshot, SnapshotCache
@@ -98,6 +99,9 @@ class Plan:
     #: every table the serving gate let through while planning (more than those read: a
     #: listing such as SHOW TABLES asks for each table it lists); a cache asks again
     served: frozenset[str] = frozenset()
+    #: what the plan depends on of the consumer's policies: reused after a change while they
+    #: hold (:mod:`meshsim.query.dependencies`); None: never reused under other policies
+    dependencies: PlanDependencies | None = None
 
     def query_tree(self) -> exp.Query:
         """:attr:`tree`, parsed from :attr:`skeleton` when the plan was filled in from a
@@ -189,8 +193,24 @@ def _lookup_refs(predicate: str) -> frozenset[str]:
     return frozenset(f"{t.db}.{t.name}".lower() for t in tree.find_all(exp.Table) if t.db)
 
 
-def policies_fingerprint(policies: Policies) -> str:
-    return hashlib.sha256(policies.model_dump_json().encode()).hexdigest()[:16]
+def policies_fingerprint(policies: Policies, base: tuple[Policies, str] | None = None) -> str:
+    """A digest of ``policies``. ``base``: policies and their fingerprint that ``policies``
+    may extend (the spec's, which a consumer's subscriptions are appended to: the digest is
+    then of what was appended, so a catalog change costs the consumer's subscriptions, not
+    the whole mesh's policies again). Either way it is of the policies' whole content: a
+    digest of appended policies cannot equal a digest of whole ones (their text differs)."""
+    from meshsim.policy.index import extends
+
+    if base is None or policies is base[0] or not extends(policies, base[0]):
+        return hashlib.sha256(policies.model_dump_json().encode()).hexdigest()[:16]
+    appended = Policies.model_construct(
+        grants=policies.grants[len(base[0].grants) :],
+        tag_grants=[],
+        masks=[],
+        row_filters=policies.row_filters[len(base[0].row_filters) :],
+    )
+    text = f"{base[1]} extended by {appended.model_dump_json()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class Planner:
@@ -238,11 +258,17 @@ class Planner:
         """The policies in force now for ``consumer`` and their fingerprint (read once per
         attempt)."""
         policies = self._policies(consumer)
+        spec_policies = self.spec.policies
+        base = (spec_policies, self._fingerprint(spec_policies))
+        return policies, self._fingerprint(policies, base)
+
+    def _fingerprint(self, policies: Policies, base: tuple[Policies, str] | None = None) -> str:
+        """:func:`policies_fingerprint`, once per policies object."""
         cached = self.caches.fingerprints.get(id(policies))
         if cached is None or cached[0] is not policies:
-            cached = (policies, policies_fingerprint(policies))
+            cached = (policies, policies_fingerprint(policies, base))
             self.caches.fingerprints.put(id(policies), cached)
-        return cached[0], cached[1]
+        return cached[1]
 
     def snapshot(
         self, ref: str, version: int | None = None, timestamp: datetime | None = None

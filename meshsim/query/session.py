@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from meshsim.errors import MeshsimError, PolicyError, QueryError
 from meshsim.query import pipeline
 from meshsim.query.audit import AuditRecord, AuditSink, Decision
 from meshsim.query.cache import QueryCaches
+from meshsim.query.dependencies import dependencies_of, still_hold
 from meshsim.query.parameters import Params, audit_text
 from meshsim.query.pipeline import Attempt, Rule
 from meshsim.query.result import Explanation, Result
@@ -65,8 +67,6 @@ class GovernedEngine:
         serves: Callable[[str], None] | None = None,
         plan_store: PlanStore | None = None,
     ) -> None:
-        from dataclasses import replace
-
         from meshsim.engine import EngineLimits
 
         if not isinstance(mesh_key, bytes | bytearray) or len(mesh_key) < 16:
@@ -250,8 +250,8 @@ class GovernedEngine:
             rules = tuple(r for r in rules if r.name != "parse")
             text = bound_text(attempt.statement, attempt.wrapper)
         # the rules too: a plan a test or benchmark made with a prefix is not the pipeline's
-        key = (attempt.consumer, attempt.fingerprint, text, rules)
-        cached = self.caches.plans.get(key)
+        key = (attempt.consumer, text, rules)
+        cached = self._reusable(self.caches.plans.get(key), attempt)
         if cached is not None and self._usable(cached[0]):
             attempt.plan, attempt.cached = cached[0], True
             return cached[0]
@@ -278,6 +278,7 @@ class GovernedEngine:
             plan = attempt.plan
             assert plan is not None
             plan.served = frozenset(served)
+            plan.dependencies = dependencies_of(self.planner, attempt, plan, served)
             if store is not None:
                 store.save(stored_key, attempt, self.planner, plan)
             if words is not None:
@@ -314,6 +315,18 @@ class GovernedEngine:
         from meshsim.query.templates import words
 
         return words(attempt.text)
+
+    def _reusable(self, cached: tuple | None, attempt: Attempt) -> tuple | None:
+        """The cached (plan, versions) of ``attempt``'s text, if planning it under the
+        policies now would make the same plan (:mod:`meshsim.query.dependencies`)."""
+        if cached is None:
+            return None
+        plan, dependencies = cached[0], cached[0].dependencies
+        if dependencies is None or not still_hold(dependencies, self.planner, attempt):
+            return None
+        if dependencies.fingerprint != attempt.fingerprint:  # the same plan under these too
+            plan.dependencies = replace(dependencies, fingerprint=attempt.fingerprint)
+        return cached
 
     def _holds_key_sets(self, plan: Plan) -> bool:
         """Whether every key set ``plan`` reads still exists (then kept while it runs)."""

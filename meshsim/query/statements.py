@@ -214,6 +214,7 @@ class _Listing:
         if self._tables is None:
             from meshsim import engine as duck
 
+            self.attempt.whole_view = True  # its plan is reused under the same policies only
             planner = self.engine.planner
             assert self.attempt.policies is not None
             access = planner.access_for(

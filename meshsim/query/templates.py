@@ -401,7 +401,8 @@ class PlanTemplates:
         fixed = tuple(
             None if slot else value for value, slot in zip(first.words.values, slots, strict=True)
         )
-        made = replace(made, served=plan.served, tree=None)
+        # what the first plan was let through and depends on: the same tables and access
+        made = replace(made, served=plan.served, tree=None, dependencies=plan.dependencies)
         return Template(made, slots, fixed, *sql, *skeleton)
 
     def _sentinels(self, first: First, slots: tuple[bool, ...]) -> list[str] | None:

@@ -461,3 +461,17 @@ def test_templates_and_first_texts_hold_no_tree(mesh):
         assert all(t.plan.tree is None for ts in cache._templates._data.values() for t in ts)
     finally:
         engine.close()
+
+
+def test_a_filled_in_plan_is_reused_as_any_cached_plan(mesh):
+    """It carries what its first plan depends on: the same text again comes from the plan
+    cache (no template look-up), as a planned text would."""
+    engine, _ = make_engine(mesh)
+    try:
+        session = engine.session(FILTERED)
+        for w in ("A", "B", "C"):
+            session.sql(ORDERS.format(d1="1995-01-01", w=w)).fetchall()
+        again = session.sql(ORDERS.format(d1="1995-01-01", w="C"))
+        assert "template" not in again.timings and "parse" not in again.timings
+    finally:
+        engine.close()
