@@ -269,6 +269,10 @@ class GovernedEngine:
         plan = None
         if store is not None:
             plan = store.load(stored_key, attempt, self.planner, self._table_versions)
+            if plan is not None and (
+                plan.dependencies is None or plan.dependencies.accesses is None
+            ):
+                plan = None  # a listing (never stored since): planned here
             if plan is not None and self.cover(plan.bound):
                 # remade on the DuckDB just replaced: its key sets are not in the new one
                 plan = store.load(stored_key, attempt, self.planner, self._table_versions)
@@ -279,7 +283,9 @@ class GovernedEngine:
             assert plan is not None
             plan.served = frozenset(served)
             plan.dependencies = dependencies_of(self.planner, attempt, plan, served)
-            if store is not None:
+            if store is not None and plan.dependencies.accesses is not None:
+                # a listing depends on the whole view, product files included, which no key
+                # of the store covers: planned in each engine, never stored
                 store.save(stored_key, attempt, self.planner, plan)
             if words is not None:
                 self.caches.templates.record(attempt, plan, words)

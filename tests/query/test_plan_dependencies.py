@@ -191,3 +191,33 @@ def test_the_fingerprint_of_appended_subscriptions_reads_only_them(monkeypatch):
     monkeypatch.setattr(Policies, "model_dump_json", counting)
     policies_fingerprint(subscribed("sales.orders", "supply.part"), spec)
     assert dumped == [2]
+
+
+def test_a_listing_is_not_served_from_the_plan_store_after_a_product_file_change(
+    mesh_copy: Path, tmp_path: Path
+):
+    """A listing (SHOW TABLES, information_schema) depends on the whole view: which tables
+    the product files define, their columns and the tags tag grants match, none of which the
+    policies' fingerprint covers. A stored listing was served to a new engine after a
+    product file gave the partner a table (the outside review's finding): listings are
+    planned in each engine, never stored."""
+    from tests.conftest import edit
+
+    workspace = tmp_path / "ws"
+    Mesh.build(mesh_copy, workspace, scale=0.01).close()
+    listings = (
+        "SHOW TABLES",
+        "SELECT table_name FROM information_schema.columns WHERE table_schema = 'supply'",
+    )
+    for text in listings:
+        for _ in range(2):
+            with Mesh.open(workspace) as mesh:
+                assert "supplier" not in str(mesh.sql(PARTNER, text).fetchall())
+    edit(
+        mesh_copy / "supply" / "products" / "supply_catalog.yaml",
+        "    description: One row per supplier.\n",
+        "    description: One row per supplier.\n    tags: {channel: b2b, confidentiality: public}\n",
+    )
+    for text in listings:
+        with Mesh.open(workspace) as mesh:
+            assert "supplier" in str(mesh.sql(PARTNER, text).fetchall()), text
