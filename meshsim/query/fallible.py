@@ -272,7 +272,7 @@ class _Checker:
             self.predicate(node.expression)
         elif isinstance(node, (exp.Not, exp.Paren)):
             self.predicate(node.this)
-        elif isinstance(node, _COMPARISONS):
+        elif isinstance(node, COMPARISONS):
             if not _compatible(self.value(node.this), self.value(node.expression)):
                 raise _Fallible
         elif isinstance(node, exp.Between):
@@ -311,7 +311,8 @@ class _Checker:
             raise _Fallible
 
 
-_COMPARISONS = (
+#: the comparison operators (also where a template's value may stand)
+COMPARISONS = (
     exp.EQ,
     exp.NEQ,
     exp.GT,
@@ -326,7 +327,7 @@ _COMPARISONS = (
 def _is_predicate(node: exp.Expr) -> bool:
     return isinstance(
         node,
-        (*_COMPARISONS, exp.And, exp.Or, exp.Not, exp.Between, exp.In, exp.Like, exp.ILike, exp.Is),
+        (*COMPARISONS, exp.And, exp.Or, exp.Not, exp.Between, exp.In, exp.Like, exp.ILike, exp.Is),
     )
 
 

@@ -223,24 +223,11 @@ def slot_positions(tree: exp.Expr) -> frozenset[int]:
     return frozenset(found)
 
 
-_COMPARISONS: tuple[type, ...] = ()
-
-
 def _value_position(literal: exp.Literal) -> bool:
     from sqlglot import exp
 
-    global _COMPARISONS
-    if not _COMPARISONS:
-        _COMPARISONS = (
-            exp.EQ,
-            exp.NEQ,
-            exp.GT,
-            exp.GTE,
-            exp.LT,
-            exp.LTE,
-            exp.NullSafeEQ,
-            exp.NullSafeNEQ,
-        )
+    from meshsim.query.fallible import COMPARISONS
+
     node: exp.Expr = literal
     parent = node.parent
     if isinstance(parent, exp.Cast) and node.arg_key == "this":  # TryCast is a Cast
@@ -250,7 +237,7 @@ def _value_position(literal: exp.Literal) -> bool:
     if parent is None:
         return False
     key = node.arg_key
-    if isinstance(parent, _COMPARISONS):
+    if isinstance(parent, COMPARISONS):
         return True
     if isinstance(parent, exp.Between):
         return True

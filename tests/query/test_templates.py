@@ -388,11 +388,10 @@ def test_names_do_not_follow_the_first_text(mesh):
         engine.close()
 
 
-def test_many_slots_cost_no_more_than_the_pipeline(mesh, monkeypatch):
-    """Thousands of number slots: no template (a cap), never a fill slower than planning."""
+def _counting_makes(monkeypatch) -> dict[str, int]:
+    """How many templates the engine tries to make from here on."""
     from meshsim.query import templates
 
-    engine, _ = make_engine(mesh)
     calls = {"make": 0}
     real = templates.PlanTemplates._make
 
@@ -401,6 +400,15 @@ def test_many_slots_cost_no_more_than_the_pipeline(mesh, monkeypatch):
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(templates.PlanTemplates, "_make", counted)
+    return calls
+
+
+def test_many_slots_cost_no_more_than_the_pipeline(mesh, monkeypatch):
+    """Thousands of number slots: no template (a cap), never a fill slower than planning."""
+    from meshsim.query import templates
+
+    engine, _ = make_engine(mesh)
+    calls = _counting_makes(monkeypatch)
     try:
         for v in range(1, 4):
             values = ",".join([str(v)] * (templates.MAX_SLOTS + 1))
@@ -431,17 +439,9 @@ def test_a_fill_is_linear_in_the_plan_and_the_slots(mesh):
 def test_a_text_whose_fixed_constants_differ_makes_no_template(mesh, monkeypatch):
     """``left(x, 5)`` and ``left(x, 6)`` are two queries: a text of the second is planned by
     the pipeline without a template made (and thrown away) from a text of the first."""
-    from meshsim.query import templates
 
     engine, _ = make_engine(mesh)
-    calls = {"make": 0}
-    real = templates.PlanTemplates._make
-
-    def counted(self, *args, **kwargs):
-        calls["make"] += 1
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(templates.PlanTemplates, "_make", counted)
+    calls = _counting_makes(monkeypatch)
     text = "SELECT left(o_comment, {n}) AS c FROM sales.orders WHERE o_orderstatus = '{w}'"
     try:
         for n in range(5, 15):
