@@ -84,7 +84,7 @@ class QueryCaches:
     (:mod:`meshsim.query.templates`), made from the plans above and dropped with them.
     """
 
-    plans: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(1024))
+    plans: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(1024))  # Plan
     scans: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(512))
     access: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(4096))
     schemas: BoundedCache[Any] = field(default_factory=lambda: BoundedCache(256))

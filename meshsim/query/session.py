@@ -252,9 +252,9 @@ class GovernedEngine:
         # the rules too: a plan a test or benchmark made with a prefix is not the pipeline's
         key = (attempt.consumer, text, rules)
         cached = self._reusable(self.caches.plans.get(key), attempt)
-        if cached is not None and self._usable(cached[0]):
-            attempt.plan, attempt.cached = cached[0], True
-            return cached[0]
+        if cached is not None and self._usable(cached):
+            attempt.plan, attempt.cached = cached, True
+            return cached
         words = self._words(attempt, rules)
         if words is not None:
             began = time.perf_counter()
@@ -262,7 +262,7 @@ class GovernedEngine:
             attempt.timings["template"] = time.perf_counter() - began
             if plan is not None:
                 attempt.plan, attempt.cached = plan, True
-                self.caches.plans.put(key, (plan, tuple(sorted(plan.bound.items()))))
+                self.caches.plans.put(key, plan)
                 return plan
         store = self._plan_store(attempt)
         stored_key = store.entry_key(attempt, text, self.bounds) if store is not None else ""
@@ -290,9 +290,9 @@ class GovernedEngine:
             if words is not None:
                 self.caches.templates.record(attempt, plan, words)
         attempt.plan = plan
-        # the versions the plan was bound to, not re-read now: a commit that lands while
-        # planning must make the plan stale, not be recorded as seen
-        self.caches.plans.put(key, (plan, tuple(sorted(plan.bound.items()))))
+        # checked later against the versions the plan was bound to (plan.bound), not re-read
+        # now: a commit that lands while planning must make the plan stale
+        self.caches.plans.put(key, plan)
         return plan
 
     def _usable(self, plan: Plan) -> bool:
@@ -322,12 +322,12 @@ class GovernedEngine:
 
         return words(attempt.text)
 
-    def _reusable(self, cached: tuple | None, attempt: Attempt) -> tuple | None:
-        """The cached (plan, versions) of ``attempt``'s text, if planning it under the
-        policies now would make the same plan (:mod:`meshsim.query.dependencies`)."""
+    def _reusable(self, cached: Plan | None, attempt: Attempt) -> Plan | None:
+        """The cached plan of ``attempt``'s text, if planning it under the policies now would
+        make the same plan (:mod:`meshsim.query.dependencies`)."""
         if cached is None:
             return None
-        plan, dependencies = cached[0], cached[0].dependencies
+        plan, dependencies = cached, cached.dependencies
         if dependencies is None or not still_hold(dependencies, self.planner, attempt):
             return None
         if dependencies.fingerprint != attempt.fingerprint:  # the same plan under these too

@@ -70,8 +70,8 @@ _DATE_LIKE = re.compile(r"'[0-9]{4}-")
 
 @dataclass(frozen=True)
 class Words:
-    """A text as the template cache sees it: its key (every token, each candidate slot
-    reduced to its class) and the text of each candidate slot, in order."""
+    """A text as the template cache sees it: its key (the text itself, each candidate slot
+    replaced by its class) and the SQL of each candidate slot, in order."""
 
     key: Hashable
     #: the SQL of each candidate: a string with its quotes, or a number

@@ -21,6 +21,7 @@ from meshsim.bench.meshgen import GeneratedMesh, generate_mesh
 from meshsim.errors import IdentityError
 from meshsim.mesh import Mesh
 from tests.scale.test_complexity import CONSUMERS
+from tests.spec.test_fswatch import _stats
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux's")
 
@@ -46,21 +47,6 @@ def _watched(mesh: Mesh) -> bool:
     """Whether the checks of the mesh's spec files are answered by its watch, started."""
     started = mesh._fswatch is not None and mesh._fswatch.start() is not None
     return started and all(files.watched for _, files, _ in mesh._views.values())
-
-
-def _stats(monkeypatch: pytest.MonkeyPatch, root: Path) -> list[str]:
-    """The paths under the mesh folder stat'ed from now on (os.stat and os.lstat)."""
-    stated: list[str] = []
-    for name in ("stat", "lstat"):
-        original = getattr(os, name)
-
-        def counted(path: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            if str(path).startswith(str(root)):
-                stated.append(str(path))
-            return _original(path, *args, **kwargs)
-
-        monkeypatch.setattr(os, name, counted)
-    return stated
 
 
 def _product(mesh_dir: Path, ref: str) -> Path:
