@@ -9,7 +9,10 @@ predicates and masks may read) and pins the versions of the tables those filters
 which the plan's bound versions already hold. So planning a text again under other policies
 makes the same plan exactly when every table access the plan asked for, and the consumer's
 attributes, are what they were: :class:`PlanDependencies` are those, and a plan is reused
-while :func:`still_hold`.
+while :func:`still_hold`. Of an access, the names of the grants that gave it and of each
+column's rule are not read by planning, only by the audit and ``explain``: they are left
+out of the digest (a subscription to a table the consumer read whole already changes only
+them), and a reused plan names the access in force (:func:`with_current_access`).
 
 A plan whose answer depends on the consumer's whole view keeps the fingerprint of all its
 policies instead (reused only under the very same policies): a listing (SHOW TABLES, SHOW
@@ -103,9 +106,27 @@ def _digest_of(planner: Planner, access: TableAccess) -> str:
 
 
 def access_digest(access: TableAccess) -> str:
-    """A digest of everything ``access`` holds (every field, so a field added to it later is
-    covered without a change here)."""
-    return _digest(_plain(access))
+    """A digest of everything ``access`` holds that planning reads: every field (so a field
+    added to it later is covered without a change here) but the names that only say why,
+    which the audit and ``explain`` read from the plan's current access
+    (:func:`with_current_access`): the grants that gave the columns and each column's rule.
+    A subscription to a table the consumer already read whole changes only those."""
+    sql_relevant = dataclasses.replace(
+        access,
+        grants=(),
+        columns=tuple(dataclasses.replace(c, rule="") for c in access.columns),
+    )
+    return _digest(_plain(sql_relevant))
+
+
+def with_current_access(plan: Plan, planner: Planner, attempt: Attempt) -> Plan:
+    """``plan`` (reused under ``attempt``'s policies, :func:`still_hold`) naming the
+    consumer's access now: the same SQL, the grants and rules that apply now."""
+    access = _access(planner, attempt)
+    tables = [dataclasses.replace(t, access=access(t.ref)) for t in plan.tables]
+    if all(new.access is old.access for new, old in zip(tables, plan.tables, strict=True)):
+        return plan
+    return dataclasses.replace(plan, tables=tables)
 
 
 def attributes_digest(planner: Planner, attempt: Attempt) -> str:

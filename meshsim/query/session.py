@@ -25,7 +25,7 @@ from meshsim.errors import MeshsimError, PolicyError, QueryError
 from meshsim.query import pipeline
 from meshsim.query.audit import AuditRecord, AuditSink, Decision
 from meshsim.query.cache import QueryCaches
-from meshsim.query.dependencies import dependencies_of, still_hold
+from meshsim.query.dependencies import dependencies_of, still_hold, with_current_access
 from meshsim.query.parameters import Params, audit_text
 from meshsim.query.pipeline import Attempt, Rule
 from meshsim.query.result import Explanation, Result
@@ -251,8 +251,11 @@ class GovernedEngine:
             text = bound_text(attempt.statement, attempt.wrapper)
         # the rules too: a plan a test or benchmark made with a prefix is not the pipeline's
         key = (attempt.consumer, text, rules)
-        cached = self._reusable(self.caches.plans.get(key), attempt)
+        known = self.caches.plans.get(key)
+        cached = self._reusable(known, attempt)
         if cached is not None and self._usable(cached):
+            if cached is not known:
+                self.caches.plans.put(key, cached)
             attempt.plan, attempt.cached = cached, True
             return cached
         words = self._words(attempt, rules)
@@ -327,12 +330,14 @@ class GovernedEngine:
         make the same plan (:mod:`meshsim.query.dependencies`)."""
         if cached is None:
             return None
-        plan, dependencies = cached, cached.dependencies
+        dependencies = cached.dependencies
         if dependencies is None or not still_hold(dependencies, self.planner, attempt):
             return None
-        if dependencies.fingerprint != attempt.fingerprint:  # the same plan under these too
-            plan.dependencies = replace(dependencies, fingerprint=attempt.fingerprint)
-        return cached
+        if dependencies.fingerprint == attempt.fingerprint:
+            return cached
+        # the same plan under these policies too, naming the grants that apply now
+        plan = with_current_access(cached, self.planner, attempt)
+        return replace(plan, dependencies=replace(dependencies, fingerprint=attempt.fingerprint))
 
     def _holds_key_sets(self, plan: Plan) -> bool:
         """Whether every key set ``plan`` reads still exists (then kept while it runs)."""

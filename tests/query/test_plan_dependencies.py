@@ -67,6 +67,35 @@ def test_an_approval_of_another_product_leaves_a_stored_plan_in_use(workspace: P
     assert not planned(again) and again.fetchall() == first.fetchall()
 
 
+def _audited_policies(mesh: Mesh, text: str) -> list[str]:
+    records = mesh.audit(as_consumer=ANALYST, limit=20)
+    return next(r["policies"] for r in records if r["kind"] == "query" and r["sql"] == text)
+
+
+def test_a_subscription_to_a_table_read_whole_already_reuses_the_plan_and_audits_it(
+    workspace: Path,
+):
+    """The analyst reads customer.region whole through a grant; its subscription to the
+    product adds only a grant's name to that access. The plan is reused, from memory and
+    from the store, and the audit names the subscription's grant beside the spec's."""
+    with Mesh.open(workspace) as mesh:
+        session = mesh.session(ANALYST)
+        first = session.sql(REGIONS)
+        before = _audited_policies(mesh, REGIONS)
+        subscribe(mesh, ANALYST, "customer.customer_profiles")
+        again = session.sql(REGIONS)
+        assert not planned(again) and again.fetchall() == first.fetchall()
+        after = _audited_policies(mesh, REGIONS)
+    assert set(before) < set(after), (before, after)
+    with Mesh.open(workspace) as mesh:  # a new engine: the stored plan
+        stored = mesh.sql(ANALYST, REGIONS)
+        assert not planned(stored) and stored.fetchall() == first.fetchall()
+        assert _audited_policies(mesh, REGIONS) == after
+        assert set(mesh.explain(ANALYST, REGIONS).tables[0]["grants"]) == {
+            name.removeprefix("grant:") for name in after
+        }
+
+
 def test_a_revoked_subscription_is_never_served_a_reused_plan(workspace: Path):
     """The partner's plan over sales.orders survives its approval of another product, and
     is refused, from memory and from the store, once the subscription it reads is revoked."""

@@ -198,7 +198,12 @@ def _engine(mesh: MeshData, state: State, store: PlanStore | None) -> GovernedEn
 
 
 def _readable(state: State, who: str, ref: str):
-    return resolve_access(state.spec, who, ref, state.policies), dict(
+    """What planning reads of ``who``'s access to ``ref``: the columns' states and masks and
+    the row filters, not the names of the grants and rules that say why (the audit reads
+    them from the access in force); and the attributes."""
+    access = resolve_access(state.spec, who, ref, state.policies)
+    columns = tuple((c.column, c.state, c.mask) for c in access.columns)
+    return (columns, access.row_filters), dict(
         state.spec.consumer(who).attributes  # type: ignore[union-attr]
     )
 
@@ -265,7 +270,8 @@ def test_a_reused_plan_is_the_plan_made_afresh(world: World, edits):
                     if text != REGIONS or reused[0] != "allowed":
                         continue
                     # not only the same answers: a plan of customer.region alone is reused
-                    # exactly when the access it read and the attributes are what they were
+                    # exactly when what it read of the access and the attributes are what they
+                    # were (and its audit names the grants in force: compared above)
                     now = _readable(state, who, "customer.region")
                     assert reused[4] == (saved.get(who) == now), (edit, who)
                     saved[who] = now
