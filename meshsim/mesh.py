@@ -329,12 +329,17 @@ class Mesh:
         if command.depth == 1:
             command.checked = set()  # the views checked in the block
         outer = getattr(command, "query", False)
+        starts_query = query and not outer
+        if starts_query:
+            command.revision = None  # the catalog's, read once in a query's block
         command.query = query
         try:
             yield
         finally:
             command.depth -= 1
             command.query = outer
+            if starts_query:
+                command.revision = None
             if not command.depth:
                 command.checked = set()
 
@@ -851,12 +856,24 @@ class Mesh:
 
         return governed_counter(session.sql, granted)
 
+    def _catalog_revision(self) -> int:
+        """The catalog's revision; read once in a query's block (:meth:`_one_command`): the
+        query's policies and the serving gate of each table it reads ask for it, and a query
+        sees the catalog of one moment. A query does not change the catalog (its audit
+        record bumps no revision); other commands read it each time, as they may."""
+        command = self._command
+        if not getattr(command, "depth", 0) or not getattr(command, "query", False):
+            return self.catalog.revision()
+        if getattr(command, "revision", None) is None:
+            command.revision = self.catalog.revision()
+        return command.revision
+
     def effective_policies(self, consumer: str | None = None) -> Policies:
         """The spec's policies plus active subscriptions (``consumer``'s only, when given: all
         a query as that consumer needs); one object per catalog revision, so the query
         engine's compiled-policy cache stays warm until something changes."""
         spec, version = self._view()
-        key = (version, self.catalog.revision())
+        key = (version, self._catalog_revision())
         slot = (getattr(self._command, "query", False), consumer)
         with self._lock:
             cached = self._policies.get(slot)
@@ -888,7 +905,7 @@ class Mesh:
                     # the policies' key (spec loaded, catalog revision): not a second check
                     # of the spec files per table
                     # (reloads the spec when a file it read changed)
-                    return (self._view()[1], self.catalog.revision())
+                    return (self._view()[1], self._catalog_revision())
 
                 self._serving = ServingGate(lambda: self.spec, key, self.catalog.store.read)
             return self._serving

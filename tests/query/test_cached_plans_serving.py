@@ -175,3 +175,42 @@ def test_a_query_looks_at_the_spec_files_once(workspace: Path, monkeypatch):
             looks.clear()
             call(text)
             assert len(looks) == 1
+
+
+def test_a_query_reads_the_catalog_revision_once(workspace: Path, monkeypatch):
+    """The policies and the serving gate of each table key their caches by the catalog's
+    revision: one read of it per query (each a transaction), not one per asker."""
+    from meshsim.catalog import Catalog
+
+    reads: list[int] = []
+    real = Catalog.revision
+
+    def counting(self) -> int:
+        reads.append(1)
+        return real(self)
+
+    text = "SELECT count(*) FROM sales.orders o JOIN customer.customer c ON o_custkey = c_custkey"
+    with Mesh.open(workspace) as mesh:
+        session = mesh.session("governance_admin")
+        session.sql(text)
+        monkeypatch.setattr(Catalog, "revision", counting)
+        for call in (session.sql, session.explain, lambda t: mesh.sql("governance_admin", t)):
+            reads.clear()
+            call(text)
+            assert len(reads) == 1
+
+
+def test_queries_in_one_outer_block_each_read_the_catalog_of_their_moment(workspace: Path):
+    """The revision is read once per query, not once per outer block: an approval between
+    two queries made inside one longer command is in force for the second."""
+    from meshsim.errors import AccessDenied
+
+    count = "SELECT count(*) FROM sales.orders"
+    with Mesh.open(workspace) as mesh, mesh._one_command():
+        session = mesh.session("external_partner")
+        with pytest.raises(AccessDenied):
+            session.sql(count)
+        request = mesh.catalog.request("external_partner", "sales.order_history", "volumes")
+        if request.state == "pending":
+            mesh.catalog.approve(request.id, by="sales-ops")
+        assert session.sql(count).fetchall()[0][0] > 0
