@@ -30,6 +30,7 @@ from meshsim.query.cache import QueryCaches
 from meshsim.query.filters import compile_filter
 from meshsim.query.names import Resolved, sql_type
 from meshsim.query.scans import GovernedScan, governed_select, raw_scan
+from meshsim.query.travel import declared_not_published
 from meshsim.spec.loader import MeshSpec
 from meshsim.spec.models import Policies, RowFilter
 
@@ -449,6 +450,17 @@ class Planner:
                     else latest_snapshot(use.ref)
                 )
             snapshot = pinned[use.pin]
+            if use.version is None and use.timestamp is None and use.columns:
+                refused = declared_not_published(
+                    use.ref,
+                    product_of(self.spec, use.ref),
+                    use.columns,
+                    (c.name for c in snapshot.present_columns),
+                    snapshot.version,
+                    consumer,
+                )
+                if refused is not None:
+                    raise refused
             table_access = access(use.ref)
             scan = self._governed_scan(
                 consumer, fingerprint, table_access, snapshot, attributes, latest_snapshot, gated

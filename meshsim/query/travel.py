@@ -10,7 +10,7 @@ table reference gets a stand-in name whose schema holds the visible columns its 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -163,3 +163,22 @@ def not_at_version(
                 hint=f"read '{travel.ref}' at a later version, or without AT (...)",
             )
     return None
+
+
+def declared_not_published(
+    ref: str, product: str, columns: set[str], present: Iterable[str], version: int, consumer: str
+) -> QueryError | None:
+    """The error for a column of ``columns`` that the product declares but the version
+    consumers read (``version``, with columns ``present``) does not have: a product file
+    edited without a build (``meshsim validate`` names it); None if there is none."""
+    have = {name.lower() for name in present}
+    missing = sorted(name for name in columns if name.lower() not in have)
+    if not missing:
+        return None
+    return QueryError(
+        f"column '{missing[0]}' is declared for table '{ref}' in product '{product}', but the "
+        f"version consumers read ({version}) has no such column: the product's files were "
+        f"edited since it was built",
+        consumer=consumer,
+        hint="its owner runs 'meshsim validate', then 'meshsim build' to publish it",
+    )

@@ -113,6 +113,39 @@ def test_non_breaking_edits_stay_live(shop):
         assert mesh.sql("analyst", "SELECT count(*) FROM shop.orders").fetchall()[0][0] > 0
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT * FROM shop.orders",
+        "SELECT coupon FROM shop.orders",
+        "DESCRIBE shop.orders",
+        "SELECT count(*) FROM shop.orders o JOIN shop.orders p USING (coupon)",
+    ],
+)
+def test_a_declared_column_the_data_lacks_is_named_not_an_engine_failure(shop, capsys, text):
+    """A column added to the product file without a build: publishing would accept it (it
+    is not breaking), but the version consumers read has no such column. A query that
+    names it, or expands ``*`` to it, is refused naming the column (it was DuckDB's
+    BinderException, withheld as an engine failure); the other columns stay readable."""
+    mesh_dir, workspace = shop
+    edit(
+        _orders(mesh_dir),
+        "      - {name: ordered_on,",
+        "      - {name: coupon, type: varchar, classification: internal}\n"
+        "      - {name: ordered_on,",
+    )
+    code, out, err = run(capsys, "sql", "--workspace", str(workspace), "--as", "analyst", text)
+    assert_clean_error(
+        code,
+        err,
+        "column 'coupon' is declared for table 'shop.orders' in product 'shop.orders', but the "
+        "version consumers read (0) has no such column",
+        "next: its owner runs 'meshsim validate', then 'meshsim build' to publish it",
+    )
+    with Mesh.open(workspace) as mesh:
+        assert mesh.sql("analyst", "SELECT count(region) FROM shop.orders").fetchall()[0][0] > 0
+
+
 def test_the_verdict_is_computed_once_per_spec_and_product(shop, monkeypatch):
     from meshsim.contracts import live
 
