@@ -922,6 +922,7 @@ class Mesh:
                 from meshsim.system import with_system_tables
 
                 roots = {str(self.workspace.accounts), str(self.workspace.governance / "system")}
+                files = self._views[True][1]  # the spec files the engine's spec reads
 
                 def root_of(ref: str) -> str | None:  # a registered table's own location
                     record = self._state().tables.get(ref)
@@ -943,7 +944,8 @@ class Mesh:
                     plan_store=PlanStore(
                         self.workspace.governance / PLAN_FOLDER,
                         mesh_key=self.workspace.mesh_key(),
-                        spec_stamp=self._views[True][1].stamp(),
+                        spec_stamp=files.stamp(),
+                        domain_stamp=lambda name: files.domain_stamp(self.mesh_dir / name),
                     ),
                 )
             return self._engine

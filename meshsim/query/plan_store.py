@@ -2,7 +2,11 @@
 planning (the engine's own plan cache, :mod:`meshsim.query.cache`, dies with its engine).
 
 An entry is found by the meshsim code and the versions of sqlglot and DuckDB, the spec
-files' stamp, the consumer, the query bounds and the text. It holds the skeleton (the
+files' stamp (of what the engine had read when it was made: mesh.yaml, as a spec is loaded
+lazily), the consumer, the query bounds and the text. It holds the status of the spec files
+of every domain whose tables it read, looked up or asked the serving gate for (a product
+file's edit can change planning without changing any governed scan: a declared column
+changes what ``*`` expands to), and the skeleton (the
 consumer's query as bound, each table a placeholder), which table and scan kind each
 placeholder reads, the table versions the plan was bound to and what it depends on of the
 consumer's policies (:mod:`meshsim.query.dependencies`: the access to each table it asked
@@ -10,6 +14,7 @@ for, or the fingerprint of all the policies for a plan of the whole view). Loadi
 *remakes* every governed scan with the current planner (its access now, its policies now,
 the published snapshot now) and accepts the plan only when
 
+- the spec files of each of those domains are as they were when it was stored,
 - what it depends on of the policies still holds (a change to another table's access
   leaves it in use), every table is still at its bound version (as the engine's own
   cache checks), and the
@@ -90,6 +95,9 @@ class StoredPlan(BaseModel):
     #: (table, access digest) of each table access planning asked for; None: the whole view
     accesses: tuple[tuple[str, str], ...] | None
     attributes: str  # the consumer's attributes' digest
+    #: (domain, stamp of its spec files) of every domain whose tables the plan read, looked
+    #: up or asked the serving gate for
+    domains: tuple[tuple[str, str], ...]
 
 
 def _digest(text: str) -> str:
@@ -134,11 +142,21 @@ def code_stamp() -> str:
 class PlanStore:
     """The verified plans of one workspace's engine, in ``folder`` (made owner-only)."""
 
-    def __init__(self, folder: Path, *, mesh_key: bytes, spec_stamp: str) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        mesh_key: bytes,
+        spec_stamp: str,
+        domain_stamp: Callable[[str], str | None],
+    ) -> None:
         self.folder = folder
         #: the stamp of the spec files the engine's spec was loaded from (name, size and
         #: modification time of each: what tells the mesh to reload it)
         self.spec_stamp = spec_stamp
+        #: a domain's name -> the stamp of the spec files the engine's spec read of it
+        #: (:meth:`meshsim.spec.watch.SpecFiles.domain_stamp`), None when it read none
+        self.domain_stamp = domain_stamp
         self._key = hmac.new(bytes(mesh_key), _KEY_LABEL, hashlib.sha256).digest()
 
     def prepare(self) -> None:
@@ -178,6 +196,9 @@ class PlanStore:
         pins = tuple(sorted(stored.bound.items()))
         if versions(pins) != pins:
             return None
+        refs = {*stored.bound, *stored.served, *(t.ref for t in stored.tables)}
+        if self._domains(planner, refs | {r for r, _ in stored.accesses or ()}) != stored.domains:
+            return None  # a product or domain file changed since (or a domain is gone)
         dependencies = PlanDependencies(stored.fingerprint, stored.accesses, stored.attributes)
         if not still_hold(dependencies, planner, attempt):
             return None
@@ -208,10 +229,30 @@ class PlanStore:
 
     # -- writing -------------------------------------------------------------------------------
 
+    def _domains(self, planner: Planner, refs: set[str]) -> tuple[tuple[str, str], ...] | None:
+        """(domain, stamp) of the domains of ``refs``, each read by the planner's spec first
+        (as planning read it); None when one has no stamp."""
+        for ref in sorted(refs):
+            planner.spec.table(ref)
+        stamps = []
+        for domain in sorted({ref.split(".", 1)[0] for ref in refs}):
+            stamp = self.domain_stamp(domain)
+            if stamp is None:
+                return None
+            stamps.append((domain, stamp))
+        return tuple(stamps)
+
     def save(self, key: str, attempt: Attempt, planner: Planner, plan: Plan) -> None:
         """Keep ``plan`` (verified) under ``key``, if it can be remade: every table read at
         its published version, and each placeholder's scan the one the planner makes."""
-        stored = _storable(key, attempt, planner, plan)
+        dependencies = plan.dependencies
+        if dependencies is None:
+            return
+        refs = {*plan.bound, *plan.served, *(t.ref for t in plan.tables)}
+        domains = self._domains(planner, refs | {r for r, _ in dependencies.accesses or ()})
+        if domains is None:
+            return
+        stored = _storable(key, attempt, planner, plan, domains)
         if stored is None:
             return
         body = stored.model_dump_json().encode()
@@ -233,7 +274,13 @@ class PlanStore:
             Path(entry.path).unlink(missing_ok=True)
 
 
-def _storable(key: str, attempt: Attempt, planner: Planner, plan: Plan) -> StoredPlan | None:
+def _storable(
+    key: str,
+    attempt: Attempt,
+    planner: Planner,
+    plan: Plan,
+    domains: tuple[tuple[str, str], ...],
+) -> StoredPlan | None:
     resolved, dependencies = attempt.resolved, plan.dependencies
     if resolved is None or dependencies is None or len(resolved.uses) != len(plan.scans):
         return None
@@ -283,6 +330,7 @@ def _storable(key: str, attempt: Attempt, planner: Planner, plan: Plan) -> Store
         fingerprint=dependencies.fingerprint,
         accesses=dependencies.accesses,
         attributes=dependencies.attributes,
+        domains=domains,
     )
 
 

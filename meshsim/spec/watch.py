@@ -134,6 +134,16 @@ class SpecFiles:
         with self._lock:
             return tuple((path, self._seen[path]) for path in self._domains.get(folder, ()))
 
+    def domain_stamp(self, folder: Path) -> str | None:
+        """A digest of what :meth:`recorded` holds of ``folder`` (None when nothing): the
+        same in every process that read the same unchanged files of the domain."""
+        import hashlib
+
+        recorded = self.recorded(folder)
+        if not recorded:
+            return None
+        return hashlib.sha256(repr([(str(p), s) for p, s in recorded]).encode()).hexdigest()
+
     def scan_domain(self, folder: Path) -> list[tuple[str, Status]]:
         """Record, for a scan, what :meth:`watch_domain` records of ``folder``; return its
         spec files in the order a load reads them (domain.yaml, then the products by name),

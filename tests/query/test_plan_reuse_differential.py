@@ -235,7 +235,12 @@ def test_a_reused_plan_is_the_plan_made_afresh(world: World, edits):
 
     mesh = world.mesh
     shutil.rmtree(world.plans, ignore_errors=True)
-    store = PlanStore(world.plans, mesh_key=MESH_KEY, spec_stamp="the spec stamp, unchanged")
+    store = PlanStore(
+        world.plans,
+        mesh_key=MESH_KEY,
+        spec_stamp="the spec stamp, unchanged",
+        domain_stamp=lambda _domain: "the spec files, unchanged",
+    )
     state = State(mesh.spec, mesh.spec.policies)
     engines: list[GovernedEngine] = []
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from meshsim.errors import AccessDenied
+from meshsim.errors import AccessDenied, QueryError
 from meshsim.mesh import Mesh
 from meshsim.query.plan_store import PLAN_FOLDER
 from tests.conftest import edit
@@ -171,3 +171,47 @@ def test_a_classification_edit_in_a_product_file_is_not_served_a_stored_plan(
         mesh.close()
     assert after != before
     assert all((a,) != (b,) for (a,), (b,) in zip(after, before, strict=True))  # hashed now
+
+
+def test_a_product_file_edit_that_leaves_the_governed_sql_alone_is_not_served_a_stored_plan(
+    workspace: Path, mesh_copy: Path
+):
+    """The outside review: a column declared in the product file but not in the data
+    changes what ``SELECT *`` expands to and not the table's governed scan. The store's key
+    covered mesh.yaml alone (what the engine had read when it was made), so a new session
+    was served the plan stored before the edit. A stored plan now holds the status of the
+    spec files of every domain it read, and a new session plans the text again, which
+    names the declared column the data lacks (it was an engine failure)."""
+    star = "SELECT * FROM sales.orders ORDER BY 1 LIMIT 2"
+    before, planned = run(workspace, "eu_marketing_analyst", star, mesh_copy)
+    assert planned and before
+    edit(
+        mesh_copy / "sales" / "products" / "order_history.yaml",
+        "      - {name: o_comment, type: varchar,",
+        "      - {name: o_extra, type: varchar, classification: internal}\n"
+        "      - {name: o_comment, type: varchar,",
+    )
+    with pytest.raises(QueryError, match="column 'o_extra' is declared") as refused:
+        run(workspace, "eu_marketing_analyst", star, mesh_copy)  # was: served the stored rows
+    assert "meshsim build" in (refused.value.hint or "")
+
+
+def test_any_edit_of_a_read_domains_files_plans_again_and_other_domains_do_not(
+    workspace: Path, mesh_copy: Path
+):
+    """The stored plan of a query over sales.orders is kept while the sales domain's spec
+    files are as they were: an edit of another domain's product file leaves it in use,
+    a new product file or any edit in sales plans it again."""
+    count = "SELECT count(*) FROM sales.orders"
+    rows, planned = run(workspace, "governance_admin", count, mesh_copy)
+    assert planned and run(workspace, "governance_admin", count, mesh_copy) == (rows, False)
+    supply = mesh_copy / "supply" / "products" / "supply_catalog.yaml"
+    supply.write_text(supply.read_text() + "\n# an unrelated comment\n")
+    assert run(workspace, "governance_admin", count, mesh_copy) == (rows, False)
+    sales = mesh_copy / "sales" / "products" / "order_history.yaml"
+    sales.write_text(sales.read_text() + "\n# a comment\n")
+    assert run(workspace, "governance_admin", count, mesh_copy) == (rows, True)
+    assert run(workspace, "governance_admin", count, mesh_copy) == (rows, False)
+    shutil.copy(sales, sales.with_name("order_history_copy.yaml"))
+    (sales.parent / "order_history_copy.yaml").unlink()  # added and removed: the folder changed
+    assert run(workspace, "governance_admin", count, mesh_copy) == (rows, True)
