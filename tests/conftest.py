@@ -11,6 +11,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_MESH = REPO / "domains"
 
+#: Test folders whose tests all run on one pytest-xdist worker (``--dist loadgroup``, which
+#: ``tools/dev.py test`` passes): each Spark test module starts a Spark JVM, and two of them on
+#: two busy cores made a governed Spark query run past its timeout.
+ONE_WORKER = {REPO / "tests" / "engines": "spark"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for folder, group in ONE_WORKER.items():
+            if item.path.is_relative_to(folder):
+                item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture
 def mesh_copy(tmp_path: Path) -> Path:
