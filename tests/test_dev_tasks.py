@@ -83,14 +83,27 @@ def test_one_file_or_one_core_runs_serially_and_no_xdist_gets_no_xdist_options()
         assert dev.pytest_arguments(off, 2) == off
 
 
-def test_the_spark_tests_share_one_worker(request: pytest.FixtureRequest):
+def test_the_spark_tests_are_one_work_unit_and_every_other_test_its_own():
     """Two Spark JVMs on two busy cores made a governed Spark query run past its timeout."""
-    spark = [i for i in request.session.items if i.path.is_relative_to(REPO / "tests/engines")]
-    if not spark:
-        pytest.skip("no Spark test in this run")
-    assert all(m.args == ("spark",) for i in spark for m in i.iter_markers("xdist_group"))
-    assert all(i.get_closest_marker("xdist_group") for i in spark)
-    if request.config.getoption("dist", "no") == "loadgroup" and hasattr(
-        request.config, "workerinput"
-    ):
-        assert all(i.nodeid.endswith("@spark") for i in spark)  # what pytest-xdist groups by
+    from tests.conftest import work_unit
+
+    assert (
+        work_unit("tests/engines/test_spark.py::test_masks_really_are_applied_on_spark") == "spark"
+    )
+    assert work_unit("tests/engines/test_spark_semantics.py::test_x[a@b]") == "spark"
+    assert work_unit("tests/spec/test_lint.py::test_y") == "tests/spec/test_lint.py::test_y"
+
+
+def test_loadgroup_schedules_with_the_folder_groups(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+):
+    from tests.conftest import pytest_xdist_make_scheduler
+
+    if not pytestconfig.pluginmanager.hasplugin("xdist"):
+        pytest.skip("pytest-xdist is off (-p no:xdist)")
+    monkeypatch.setattr(pytestconfig.option, "tx", ["popen", "popen"])
+    monkeypatch.setattr(pytestconfig.option, "dist", "load")
+    assert pytest_xdist_make_scheduler(pytestconfig, None) is None  # pytest-xdist's own
+    monkeypatch.setattr(pytestconfig.option, "dist", "loadgroup")
+    scheduler = pytest_xdist_make_scheduler(pytestconfig, None)
+    assert scheduler._split_scope("tests/engines/test_spark.py::test_z") == "spark"
