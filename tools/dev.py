@@ -44,9 +44,8 @@ CHECKS = (
 )
 
 
-#: pytest-xdist workers `test` starts at most, one per core below that. Each worker builds the
-#: session's example workspace again and imports everything; past a few workers that costs more
-#: than it saves on this suite.
+#: pytest-xdist workers `test` starts at most, one per core below that: each worker imports
+#: everything and builds the session's example workspace again (measured on 2 cores only)
 MAX_WORKERS = 4
 #: pytest arguments that choose the workers (-n 0 runs serially) or need the tests in this
 #: process (pytest-xdist refuses --pdb); `test` then starts no workers of its own
@@ -70,8 +69,8 @@ def _one_file(args: list[str]) -> bool:
 def pytest_arguments(args: list[str], cores: int) -> list[str]:
     """`test`'s pytest arguments: ``args`` run on ``cores`` pytest-xdist workers (MAX_WORKERS at
     most), unless ``args`` (or PYTEST_ADDOPTS) start with OWN_WORKERS, the machine has one core,
-    or ``args`` select one test file (starting workers takes longer than most files run). Tests
-    marked ``xdist_group`` share one worker (``--dist loadgroup``, unless ``args`` choose)."""
+    or ``args`` select one test file (starting workers takes longer than most files run). The
+    Spark tests share one worker (``--dist loadgroup``, see ONE_WORKER in tests/conftest.py)."""
     given = [*os.environ.get("PYTEST_ADDOPTS", "").split(), *args]
     if any(off in " ".join(given) for off in NO_XDIST):
         return args
