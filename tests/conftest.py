@@ -11,6 +11,34 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_MESH = REPO / "domains"
 
+#: Test folders whose tests all run on one pytest-xdist worker (``tools/dev.py test`` passes
+#: ``--dist loadgroup``): each Spark test module starts a Spark JVM, and two of them on two busy
+#: cores made a governed Spark query run past its timeout.
+ONE_WORKER = {"tests/engines/": "spark"}
+
+
+def work_unit(nodeid: str) -> str:
+    """What pytest-xdist sends to one worker as a whole: the test, or the group of its folder."""
+    return next(
+        (group for folder, group in ONE_WORKER.items() if nodeid.startswith(folder)), nodeid
+    )
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent with -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadgroup``'s scheduling, with ONE_WORKER's groups. pytest-xdist 3.8 groups by
+    ``xdist_group`` marks by appending the group to a test's id (``item._nodeid``), which pytest
+    9 no longer reads: the marks would group nothing, and the two Spark modules ran at once."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return FolderGroups(config, log)
+
 
 @pytest.fixture
 def mesh_copy(tmp_path: Path) -> Path:

@@ -3,7 +3,7 @@
 
 python3 tools/dev.py            list the tasks
 python3 tools/dev.py demo       set up, then run 'meshsim demo'
-python3 tools/dev.py test       set up, then run the test suite
+python3 tools/dev.py test       set up, then run the test suite on every core (-n 0: one)
 python3 tools/dev.py check      set up, then check the house rules (ruff, mypy)
 python3 tools/dev.py bench      set up, then run the benchmarks (meshsim bench ...)
 python3 tools/dev.py notebook   set up with JupyterLab, then open the workshop (meshsim workshop)
@@ -27,7 +27,7 @@ STAMP = VENV / ".meshsim-installed"
 TASKS = {
     "setup": "create .venv and install meshsim with pinned dependencies",
     "demo": "build the example mesh small and show it (meshsim demo)",
-    "test": "run the test suite (pytest); extra arguments go to pytest",
+    "test": "run the test suite (pytest) on every core (-n 0: serially); arguments go to pytest",
     "check": "house rules: ruff lint, ruff format --check, mypy ([tool.mypy] in pyproject.toml)",
     "bench": "run the benchmarks (meshsim bench); extra arguments go to it",
     "notebook": "the offline workshop: install JupyterLab (pinned), open the notebooks",
@@ -42,6 +42,44 @@ CHECKS = (
     ("ruff format", ["ruff", "format", "--check", *CHECKED]),
     ("mypy", ["mypy"]),  # what it checks, and how strictly, is [tool.mypy] in pyproject.toml
 )
+
+
+#: pytest-xdist workers `test` starts at most, one per core below that: each worker imports
+#: everything and builds the session's example workspace again (measured on 2 cores only)
+MAX_WORKERS = 4
+#: pytest arguments that choose the workers (-n 0 runs serially) or need the tests in this
+#: process (pytest-xdist refuses --pdb); `test` then starts no workers of its own
+OWN_WORKERS = ("-n", "--numprocesses", "--pdb", "--trace")
+NO_XDIST = ("-p no:xdist", "-pno:xdist")
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _one_file(args: list[str]) -> bool:
+    """Whether ``args`` select tests of one file only (the file, or test ids in it)."""
+    paths = {a.split("::")[0] for a in args if not a.startswith("-")}
+    chosen = [ROOT / p for p in paths if (ROOT / p).exists()]  # not an option's value
+    return len(chosen) == 1 and chosen[0].is_file()
+
+
+def pytest_arguments(args: list[str], cores: int) -> list[str]:
+    """`test`'s pytest arguments: ``args`` run on ``cores`` pytest-xdist workers (MAX_WORKERS at
+    most), unless ``args`` (or PYTEST_ADDOPTS) start with OWN_WORKERS, the machine has one core,
+    or ``args`` select one test file (starting workers takes longer than most files run). The
+    Spark tests share one worker (``--dist loadgroup``, see ONE_WORKER in tests/conftest.py)."""
+    given = [*os.environ.get("PYTEST_ADDOPTS", "").split(), *args]
+    if any(off in " ".join(given) for off in NO_XDIST):
+        return args
+    dist = (
+        [] if any(a == "-d" or a.startswith("--dist") for a in given) else ["--dist", "loadgroup"]
+    )
+    if cores < 2 or _one_file(args) or any(a.startswith(OWN_WORKERS) for a in given):
+        return [*dist, *args]
+    return ["-n", str(min(cores, MAX_WORKERS)), *dist, *args]
 
 
 def _inputs_digest() -> str:
@@ -109,7 +147,7 @@ def main(argv: list[str]) -> int:
     if task == "setup":
         return 0
     if task == "test":
-        return _run([str(BIN / "python"), "-m", "pytest", *rest])
+        return _run([str(BIN / "python"), "-m", "pytest", *pytest_arguments(rest, _cores())])
     if task == "check":
         if rest:
             print("check takes no arguments", file=sys.stderr)

@@ -206,17 +206,19 @@ def test_a_failing_endpoint_is_a_warning_and_the_file_keeps_the_events(
     import socket
 
     ws = _built(marketing, tmp_path / "ws")
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{port}")
     data = tmp_path / "new.csv"
     data.write_text(
         "order_id,customer_email,region,amount,ordered_on\n1001,a@example.com,EU,9.99,2026-11-30\n"
     )
-    code, out, err = run(
-        capsys, "write", "shop.orders", "--from", str(data), "--workspace", str(ws)
-    )
+    # a port nothing listens on: held (bound, not listening) until the write is done, so that
+    # no other process (another pytest-xdist worker's server, a kernel) takes it meanwhile
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{port}")
+        code, out, err = run(
+            capsys, "write", "shop.orders", "--from", str(data), "--workspace", str(ws)
+        )
     assert code == 0, err
     assert "Traceback" not in err
     assert err.count(f"OpenLineage endpoint http://127.0.0.1:{port} failed") == 1  # once
