@@ -35,7 +35,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import astuple, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +47,7 @@ from meshsim.query.dependencies import PlanDependencies, still_hold
 
 if TYPE_CHECKING:
     from meshsim.query.pipeline import Attempt
-    from meshsim.query.rewrite import Plan, Planner
+    from meshsim.query.rewrite import Plan, Planner, TablePlan
     from meshsim.query.scans import GovernedScan
     from meshsim.query.validate import QueryBounds
 
@@ -196,8 +196,8 @@ class PlanStore:
         pins = tuple(sorted(stored.bound.items()))
         if versions(pins) != pins:
             return None
-        refs = {*stored.bound, *stored.served, *(t.ref for t in stored.tables)}
-        if self._domains(planner, refs | {r for r, _ in stored.accesses or ()}) != stored.domains:
+        refs = _spec_refs(stored.bound, stored.served, stored.tables, stored.accesses)
+        if self._domains(planner, refs) != stored.domains:
             return None  # a product or domain file changed since (or a domain is gone)
         dependencies = PlanDependencies(stored.fingerprint, stored.accesses, stored.attributes)
         if not still_hold(dependencies, planner, attempt):
@@ -248,8 +248,8 @@ class PlanStore:
         dependencies = plan.dependencies
         if dependencies is None:
             return
-        refs = {*plan.bound, *plan.served, *(t.ref for t in plan.tables)}
-        domains = self._domains(planner, refs | {r for r, _ in dependencies.accesses or ()})
+        refs = _spec_refs(plan.bound, plan.served, plan.tables, dependencies.accesses)
+        domains = self._domains(planner, refs)
         if domains is None:
             return
         stored = _storable(key, attempt, planner, plan, domains)
@@ -272,6 +272,16 @@ class PlanStore:
         entries.sort(key=lambda e: e.stat().st_mtime_ns)
         for entry in entries[: len(entries) - MAX_PLANS * 9 // 10]:
             Path(entry.path).unlink(missing_ok=True)
+
+
+def _spec_refs(
+    bound: Iterable[str],
+    served: Iterable[str],
+    tables: Iterable[StoredTable | TablePlan],
+    accesses: Iterable[tuple[str, str]] | None,
+) -> set[str]:
+    """The tables whose spec a plan read: bound, let through, read, or asked for access."""
+    return {*bound, *served, *(t.ref for t in tables), *(ref for ref, _ in accesses or ())}
 
 
 def _storable(
