@@ -6,6 +6,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 RequestState = Literal["pending", "approved", "rejected", "revoked", "expired"]
@@ -75,6 +76,13 @@ class Request:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Request:
+        """The request a catalog row holds; a row read before (the same columns and values)
+        gives the same object, unparsed: a query's policies read every active request of
+        its consumer after each catalog change."""
+        return _request_of(tuple(row.keys()), tuple(row))
+
+    @classmethod
+    def _parse(cls, row: dict[str, Any]) -> Request:
         return cls(
             id=row["id"],
             consumer=row["consumer"],
@@ -174,3 +182,8 @@ class ProductDetails:
             "pending_requests": self.pending_requests,
             "quality": self.quality,
         }
+
+
+@lru_cache(maxsize=16384)
+def _request_of(names: tuple[str, ...], values: tuple[Any, ...]) -> Request:
+    return Request._parse(dict(zip(names, values, strict=True)))
