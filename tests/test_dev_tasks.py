@@ -62,7 +62,7 @@ def test_ci_checks_the_house_rules_before_the_tests():
     assert script.index("tools/dev.py check") < script.index("tools/dev.py test")
 
 
-def test_the_suite_runs_on_every_core_and_tests_marked_as_a_group_on_one_worker():
+def test_the_suite_runs_on_every_core_up_to_the_worker_cap():
     assert _dev().pytest_arguments(["-q"], 2) == ["-n", "2", "--dist", "loadgroup", "-q"]
     assert _dev().pytest_arguments(["tests/spec"], 64)[:2] == ["-n", str(_dev().MAX_WORKERS)]
 

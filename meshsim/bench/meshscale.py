@@ -249,24 +249,25 @@ def measure_size(
     # once took 3 s of it at 10,000 tables, 0.6 s in a new process)
     gc.collect()
     gc.freeze()
-
-    row["open_session_s"], (opened, session) = _seconds(open_session)
-    query = f"SELECT count(*) FROM {generated.sample_table}"
-    row["first_query_s"], _ = _seconds(lambda: session.sql(query).fetchall())
-    row["access_one_consumer_s"], _ = _seconds(lambda: opened.access(generated.sample_consumer))
-    row["search_first_ms"], row["search_ms"], _ = _timed(
-        [partial(opened.search, w) for w in _search_words(generated)]
-    )
-    if subscriptions:
-        _seed_subscriptions(workspace, generated, subscriptions)
-        row["subscriptions"] = subscriptions
-        _catalog_at_scale(opened, generated, row)
-        first, row["query_after_change_ms"] = _queries_after_changes(
-            opened, session, generated, query
+    try:
+        row["open_session_s"], (opened, session) = _seconds(open_session)
+        query = f"SELECT count(*) FROM {generated.sample_table}"
+        row["first_query_s"], _ = _seconds(lambda: session.sql(query).fetchall())
+        row["access_one_consumer_s"], _ = _seconds(lambda: opened.access(generated.sample_consumer))
+        row["search_first_ms"], row["search_ms"], _ = _timed(
+            [partial(opened.search, w) for w in _search_words(generated)]
         )
-        row["query_after_change_first_ms"] = first
-    opened.close()
-    gc.unfreeze()
+        if subscriptions:
+            _seed_subscriptions(workspace, generated, subscriptions)
+            row["subscriptions"] = subscriptions
+            _catalog_at_scale(opened, generated, row)
+            first, row["query_after_change_ms"] = _queries_after_changes(
+                opened, session, generated, query
+            )
+            row["query_after_change_first_ms"] = first
+        opened.close()
+    finally:
+        gc.unfreeze()
     row["one_shot_sql_s"] = _one_shot(
         workspace, generated.sample_consumer, generated.sample_table, repeat
     )

@@ -137,12 +137,8 @@ class SpecFiles:
     def domain_stamp(self, folder: Path) -> str | None:
         """A digest of what :meth:`recorded` holds of ``folder`` (None when nothing): the
         same in every process that read the same unchanged files of the domain."""
-        import hashlib
-
         recorded = self.recorded(folder)
-        if not recorded:
-            return None
-        return hashlib.sha256(repr([(str(p), s) for p, s in recorded]).encode()).hexdigest()
+        return _digest([(str(path), status) for path, status in recorded]) if recorded else None
 
     def scan_domain(self, folder: Path) -> list[tuple[str, Status]]:
         """Record, for a scan, what :meth:`watch_domain` records of ``folder``; return its
@@ -284,17 +280,22 @@ class SpecFiles:
     def stamp(self) -> str:
         """A digest of the files read for the spec's content and their recorded status: the
         same in every process that read the same unchanged files."""
-        import hashlib
-
         with self._lock:
             seen = sorted((str(path), recorded) for path, recorded in self._seen.items())
-        return hashlib.sha256(repr(seen).encode()).hexdigest()
+        return _digest(seen)
 
     def __len__(self) -> int:
         return len(self._seen)
 
     def __repr__(self) -> str:
         return f"SpecFiles({len(self._seen)} read, {len(self._scanned)} scanned)"
+
+
+def _digest(records: list[tuple[str, Status]]) -> str:
+    """A stamp of (path, status) records: the same wherever the same files are unchanged."""
+    import hashlib
+
+    return hashlib.sha256(repr(records).encode()).hexdigest()
 
 
 def _product_files(folder: str) -> list[str]:
