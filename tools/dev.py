@@ -104,7 +104,15 @@ def setup(extras: tuple[str, ...] = ("dev",)) -> None:
         return
     extras = tuple(sorted(set(extras) | (set(stamp[1:]) if stamp[:1] == [digest] else set())))
     print("installing pinned dependencies into .venv ...", file=sys.stderr)
-    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    pip = [
+        str(BIN / "python"),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-q",
+        "--no-cache-dir",
+    ]
     lock = ROOT / "requirements.lock"
     constraints = ["-c", str(lock)] if lock.is_file() else []
     subprocess.run([*pip, *constraints, "-e", f"{ROOT}[{','.join(extras)}]"], check=True)
