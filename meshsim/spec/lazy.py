@@ -191,8 +191,10 @@ class LazyDomains(Sequence[DomainSpec]):
         index = ScanIndex(self.scan_index, self.root, key) if self.scan_index else None
         self.watch.watch(self.root, scan=True)
         for folder in domain_folders(self.root):
-            files = self.watch.scan_domain(folder)
-            if any(self._mentions(file, seen, key.encode(), index) for file, seen in files):
+            files = self.watch.scan_domain(folder, index)
+            # every file asked, not only up to the first that mentions it: the index keeps
+            # the marks of the files asked about
+            if any([self._mentions(file, seen, key.encode(), index) for file, seen in files]):
                 domain = self.named(folder.name)
                 if domain is not None:
                     found.append(domain)

@@ -14,6 +14,7 @@ raised together as one :class:`SpecError`; nothing is written when validation fa
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Sequence
@@ -407,9 +408,21 @@ def load_what_if(spec: MeshSpec, path: str | Path) -> MeshSpec:
 
 def domain_folders(root: Path) -> list[Path]:
     try:
-        return sorted(p for p in root.iterdir() if p.is_dir())
+        with os.scandir(root) as entries:  # the entry's type, not a stat of each folder
+            names = sorted(e.name for e in entries if _is_folder(e))
+        return [root / name for name in names]
     except OSError as exc:
         raise SpecError([f"{root}: cannot list the mesh folder: {exc.strerror}"]) from None
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    """``Path.is_dir`` of a listed entry: a link to nothing or to itself is no folder."""
+    try:
+        return entry.is_dir()
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return False
+        raise
 
 
 def load_domain(

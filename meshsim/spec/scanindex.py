@@ -6,15 +6,18 @@ per process: 335 ms at 5,000 products, in every one-shot command that authentica
 :class:`ScanIndex` in the workspace keeps, per file, the status it had when it was read
 (modification and change times, size, inode: :func:`meshsim.spec.watch.status`) and whether
 its bytes mentioned the key; a later process reads only the files whose status differs, and
-stats the others (which the scan does anyway, to notice a change later).
+stats the others (which the scan does anyway, to notice a change later). It also keeps each
+``products`` folder's product file names with the folder's status: a folder's status changes
+when an entry is added, removed or renamed in it, so a later process lists only the folders
+whose status differs (listing a thousand folders cost more than statting their files).
 
-A file changed within :data:`SETTLE_NS` of being read is not remembered: file-system times
-are coarse, so a second write in the same tick with the same size would keep its status, and
-the index would answer for the bytes of the first. The index is a cache: unreadable, not a
-regular file (a link, a FIFO), too large, of another mesh folder or of another key, it is
-ignored and written again, through a new temporary file (never a name planted in the
-workspace); where the workspace cannot be written (a read-only workspace), the scan reads
-every file, as before.
+A file (or folder) changed within :data:`SETTLE_NS` of being read is not remembered:
+file-system times are coarse, so a second write in the same tick with the same size would keep
+its status, and the index would answer for the bytes of the first (or a folder's listing).
+The index is a cache: unreadable, not a regular file (a link, a FIFO), too large, of another
+mesh folder or of another key, it is ignored and written again, through a new temporary file
+(never a name planted in the workspace); where the workspace cannot be written (a read-only
+workspace), the scan reads every file, as before.
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ from meshsim.spec.watch import Status
 
 #: how long after its last change a file's status is trusted to stand for its bytes
 SETTLE_NS = 2_000_000_000
-_VERSION = 1
+_VERSION = 2
 
 #: an index larger than this is not one meshsim wrote (about 100 bytes a spec file)
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 
 #: a file's status and whether its bytes mentioned the key
 Mark = tuple[int, int, int, int, bool]
+#: a folder's status and the names of the product files it held
+Listing = tuple[int, int, int, int, list[str]]
 
 
 class _IndexFile(BaseModel):
@@ -47,6 +52,7 @@ class _IndexFile(BaseModel):
     root: str
     key: str
     files: dict[str, Mark]
+    listings: dict[str, Listing]
 
 
 class ScanIndex:
@@ -55,39 +61,63 @@ class ScanIndex:
     def __init__(self, path: Path, root: Path, key: str) -> None:
         self.path = path
         self.root = str(root)
+        self._inside = self.root + os.sep
         self.key = key
-        self._marks = self._read()
+        self._marks, self._listings = self._read()
         self._asked: set[str] = set()
+        self._listed: set[str] = set()
         self._changed = False
 
-    def _read(self) -> dict[str, Mark]:
+    def _read(self) -> tuple[dict[str, Mark], dict[str, Listing]]:
         try:
             found = _IndexFile.model_validate_json(_read_index(self.path))
         except (OSError, ValidationError, ValueError):
-            return {}
+            return {}, {}
         if (found.version, found.root, found.key) != (_VERSION, self.root, self.key):
-            return {}
-        return found.files
+            return {}, {}
+        return found.files, found.listings
 
     def mentions(self, file: str, status: Status) -> bool | None:
         """Whether ``file`` mentioned the key when it had ``status`` (``None``: not known)."""
-        self._asked.add(self._name(file))
-        mark = self._marks.get(self._name(file))
+        name = self._name(file)
+        self._asked.add(name)
+        mark = self._marks.get(name)
         if mark is None or status is None or mark[:4] != status:
             return None
         return mark[4]
 
     def remember(self, file: str, status: Status, mentions: bool) -> None:
         """Note what ``file``'s bytes, read when it had ``status``, said."""
-        if status is None or time.time_ns() - max(status[0], status[1]) < SETTLE_NS:
+        if status is None or not _settled(status):
             return
         mark = (*status, mentions)
-        if self._marks.get(self._name(file)) != mark:
-            self._marks[self._name(file)] = mark
+        name = self._name(file)
+        if self._marks.get(name) != mark:
+            self._marks[name] = mark
+            self._changed = True
+
+    def listing(self, folder: str, status: Status) -> list[str] | None:
+        """The product file names ``folder`` held when it had ``status`` (``None``: not
+        known)."""
+        name = self._name(folder)
+        self._listed.add(name)
+        found = self._listings.get(name)
+        if found is None or status is None or tuple(found[:4]) != status:
+            return None
+        return found[4]
+
+    def remember_listing(self, folder: str, status: Status, names: list[str]) -> None:
+        """Note the product file names ``folder`` held, listed after it had ``status``."""
+        if status is None or not _settled(status):
+            return
+        name = self._name(folder)
+        listing = (*status, names)
+        if self._listings.get(name) != listing:
+            self._listings[name] = listing
             self._changed = True
 
     def _name(self, file: str) -> str:
-        return file[len(self.root) + 1 :] if file.startswith(self.root + os.sep) else file
+        return file[len(self._inside) :] if file.startswith(self._inside) else file
 
     def save(self) -> None:
         """Write the marks of the files asked about (atomically) if any changed; a
@@ -95,14 +125,29 @@ class ScanIndex:
         gone = [name for name in self._marks if name not in self._asked]
         for name in gone:  # a file removed, or one a scan no longer reaches
             del self._marks[name]
-        if not (self._changed or gone):
+        unlisted = [name for name in self._listings if name not in self._listed]
+        for name in unlisted:
+            del self._listings[name]
+        if not (self._changed or gone or unlisted):
             return
-        data = _IndexFile(version=_VERSION, root=self.root, key=self.key, files=self._marks)
+        data = _IndexFile(
+            version=_VERSION,
+            root=self.root,
+            key=self.key,
+            files=self._marks,
+            listings=self._listings,
+        )
         try:
             replace_file(self.path, data.model_dump_json().encode())
         except OSError:  # a read-only workspace
             return
         self._changed = False
+
+
+def _settled(status: tuple[int, int, int, int]) -> bool:
+    """Whether a path with ``status`` last changed long enough ago for the status to stand for
+    its content (a second change in the same clock tick could keep the same status)."""
+    return time.time_ns() - max(status[0], status[1]) >= SETTLE_NS
 
 
 def _read_index(path: Path) -> bytes:

@@ -43,6 +43,7 @@ from meshsim.errors import SpecError
 
 if TYPE_CHECKING:
     from meshsim.spec.fswatch import FolderWatch
+    from meshsim.spec.scanindex import ScanIndex
 
 Status = tuple[int, int, int, int] | None
 
@@ -140,24 +141,39 @@ class SpecFiles:
         recorded = self.recorded(folder)
         return _digest([(str(path), status) for path, status in recorded]) if recorded else None
 
-    def scan_domain(self, folder: Path) -> list[tuple[str, Status]]:
+    def scan_domain(self, folder: Path, index: ScanIndex | None = None) -> list[tuple[str, Status]]:
         """Record, for a scan, what :meth:`watch_domain` records of ``folder``; return its
         spec files in the order a load reads them (domain.yaml, then the products by name),
-        each with its status. Path text, not :class:`Path`: a scan records every file."""
+        each with its status. Path text, not :class:`Path`: a scan records every file. With
+        an ``index``, a ``products`` folder whose status it knows is not listed again."""
         base = str(folder)
-        domain_file, products = os.path.join(base, "domain.yaml"), os.path.join(base, "products")
-        self.watch(folder, scan=True)
-        if self._scanned[base] is None:
+        domain_file, products = base + os.sep + "domain.yaml", base + os.sep + "products"
+        if self._scan_status(base) is None:
             return []
-        self.watch(Path(products), scan=True)
-        files = [domain_file, *(os.path.join(products, n) for n in _product_files(products))]
-        found = []
-        for path in files:
-            recorded = self._scanned.get(path, ...)
-            if recorded is ...:
-                recorded = self._record(path, scan=True, found=status(path))
-            found.append((path, recorded))
-        return found
+        listed = self._scan_status(products)
+        names = index.listing(products, listed) if index is not None else None
+        if listed is None:
+            names = []  # no products folder (as recorded: its creation is a change)
+        elif names is None:  # listed after its status was taken: a change between shows
+            names = _product_files(products)
+            if index is not None:
+                index.remember_listing(products, listed, names)
+        files = [domain_file, *[products + os.sep + name for name in names]]
+        scanned = self._scanned
+        fresh = [(path, status(path)) for path in files if path not in scanned]
+        if fresh:  # one lock for the domain's files: a scan records thousands
+            with self._lock:
+                for path, found in fresh:
+                    if path not in scanned:
+                        scanned[path] = found
+                        if self._fswatch is not None:
+                            self._pending[True].append(path)
+        return [(path, scanned[path]) for path in files]
+
+    def _scan_status(self, path: str) -> Status:
+        """The status a scan recorded of ``path``, recorded now if it was not."""
+        found = self._scanned.get(path, ...)
+        return self._record(path, scan=True, found=status(path)) if found is ... else found
 
     def scanned(self, path: Path) -> Status:
         """The status ``path`` had when a scan recorded it (``None``: absent, or not

@@ -131,3 +131,65 @@ def test_an_index_that_cannot_be_written_leaves_the_scan_reading_every_file(
     _authenticate(workspace, generated.sample_consumer)
     assert len(read) == 2 * 18
     assert not list(workspace.glob("spec-scan.json.*.tmp"))
+
+
+def _listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The products folders the scan lists from now on."""
+    import meshsim.spec.watch as watch
+
+    listed: list[str] = []
+    product_files = watch._product_files
+
+    def recording(folder: str) -> list[str]:
+        listed.append(folder)
+        return product_files(folder)
+
+    monkeypatch.setattr(watch, "_product_files", recording)
+    return listed
+
+
+def test_a_second_process_lists_no_unchanged_products_folder(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing a thousand products folders cost more than statting their files: a folder
+    whose status is the one the index recorded is not listed again."""
+    generated, workspace = mesh_and_workspace
+    listed = _listings(monkeypatch)
+    _authenticate(workspace, generated.sample_consumer)
+    assert len(listed) == 3
+    listed.clear()
+    _authenticate(workspace, generated.sample_consumer)
+    assert listed == []
+
+
+@pytest.mark.parametrize("how", ["new file", "renamed into place"])
+def test_a_product_file_added_after_the_scan_is_seen_by_the_next_process(
+    mesh_and_workspace: tuple[GeneratedMesh, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    how: str,
+) -> None:
+    """A new product file binding the owner team changes its folder's status: the folder is
+    listed again and the file read, as an editor's save (a rename over the name) is."""
+    import meshsim.identity as identity
+    from meshsim.errors import IdentityError
+
+    generated, workspace = mesh_and_workspace
+    mesh_dir = tmp_path / "edited"
+    shutil.copytree(generated.root, mesh_dir)
+    monkeypatch.setattr(identity, "os_user_source", lambda: "alice")
+    _authenticate(workspace, "d0002-team", mesh_dir)
+    products = mesh_dir / "d0002" / "products"
+    text = (products / "p3.yaml").read_text().replace("p3", "p9")
+    text += "owner_os_users: [bob]\n"
+    if how == "new file":
+        (products / "p9.yaml").write_text(text)
+    else:
+        (products / ".p9.yaml.swp").write_text(text)
+        (products / ".p9.yaml.swp").rename(products / "p9.yaml")
+    listed = _listings(monkeypatch)
+    read = _scan_reads(monkeypatch)
+    with pytest.raises(IdentityError, match="bob"):
+        _authenticate(workspace, "d0002-team", mesh_dir)
+    assert set(listed) == {str(products)}  # by the scan, then by the load of its domain
+    assert read == [str(products / "p9.yaml")]
