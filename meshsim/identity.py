@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshsim.errors import IdentityError
+from meshsim.errors import IdentityError, SpecError
 from meshsim.spec.loader import DomainSpec, MeshSpec
 
 
@@ -109,8 +109,23 @@ def _binding_domains(spec: MeshSpec) -> Sequence[DomainSpec]:
     from meshsim.spec.lazy import LazyDomains
 
     if isinstance(spec.domains, LazyDomains):
-        return spec.domains.mentioning("owner_os_users")
+        return spec.domains.mentioning(BINDING_KEY)
     return spec.domains
+
+
+#: the key of a domain's or a product's file that binds its owner to OS users
+BINDING_KEY = "owner_os_users"
+
+
+def remember_binding_scan(mesh_dir: Path, scan_index: Path) -> None:
+    """Note in the workspace's scan index what each spec file says of owner bindings, after
+    a build has read them all: the first identity check after it reads no file again."""
+    from meshsim.spec.lazy import LazyDomains
+
+    try:
+        LazyDomains(mesh_dir, {}, scan_index=scan_index).mentioning(BINDING_KEY)
+    except SpecError:  # a file changed since the build read it: the next check reads it
+        return
 
 
 def principals(spec: MeshSpec) -> list[str]:

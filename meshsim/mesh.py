@@ -220,6 +220,7 @@ class Mesh:
 
     def _build(self, scale: float) -> BuildReport:
         from meshsim.build import build_mesh
+        from meshsim.identity import remember_binding_scan
         from meshsim.sources.registered import with_registered_columns
 
         if not self.catalog.store.create:  # built before: a lost catalog stops it up front
@@ -258,6 +259,7 @@ class Mesh:
         if state.catalog_created_at is None:
             created = datetime.now(UTC)
             self.workspace.write_state(state.model_copy(update={"catalog_created_at": created}))
+        remember_binding_scan(self.mesh_dir, self.workspace.spec_scan_file)
         return report
 
     # --- spec ----------------------------------------------------------------------------

@@ -159,7 +159,8 @@ def _read_index(path: Path) -> bytes:
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_INDEX_BYTES:
             raise ValueError(f"{path} is not a scan index")
         with os.fdopen(os.dup(fd), "rb") as handle:
-            data = handle.read(MAX_INDEX_BYTES + 1)
+            # not read(MAX_INDEX_BYTES + 1): that allocates the whole bound up front
+            data = handle.read(info.st_size + 1)
     finally:
         os.close(fd)
     if len(data) > MAX_INDEX_BYTES:

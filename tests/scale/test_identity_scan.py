@@ -193,3 +193,19 @@ def test_a_product_file_added_after_the_scan_is_seen_by_the_next_process(
         _authenticate(workspace, "d0002-team", mesh_dir)
     assert set(listed) == {str(products)}  # by the scan, then by the load of its domain
     assert read == [str(products / "p9.yaml")]
+
+
+def test_the_first_process_after_a_build_reads_no_spec_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build has just read every spec file: it leaves the index what they said, so the
+    first session after it does not read them all again."""
+    import meshsim.spec.scanindex as scanindex
+    from meshsim.mesh import Mesh
+
+    generated = generate_mesh(tmp_path / "mesh", 30, CONSUMERS)
+    monkeypatch.setattr(scanindex, "SETTLE_NS", 0)
+    Mesh.build(generated.root, tmp_path / "ws", scale=1).close()
+    listed, read = _listings(monkeypatch), _scan_reads(monkeypatch)
+    _authenticate(tmp_path / "ws", generated.sample_consumer)
+    assert read == [] and listed == []
