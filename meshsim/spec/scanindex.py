@@ -88,7 +88,7 @@ class ScanIndex:
 
     def remember(self, file: str, status: Status, mentions: bool) -> None:
         """Note what ``file``'s bytes, read when it had ``status``, said."""
-        if status is None or not _settled(status):
+        if status is None or not _settled(status) or not _storable(file):
             return
         mark = (*status, mentions)
         name = self._name(file)
@@ -108,7 +108,7 @@ class ScanIndex:
 
     def remember_listing(self, folder: str, status: Status, names: list[str]) -> None:
         """Note the product file names ``folder`` held, listed after it had ``status``."""
-        if status is None or not _settled(status):
+        if status is None or not _settled(status) or not all(map(_storable, [folder, *names])):
             return
         name = self._name(folder)
         listing = (*status, names)
@@ -142,6 +142,15 @@ class ScanIndex:
         except OSError:  # a read-only workspace
             return
         self._changed = False
+
+
+def _storable(name: str) -> bool:
+    """Whether a path name survives the index's JSON (a name that is not UTF-8 does not)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _settled(status: tuple[int, int, int, int]) -> bool:

@@ -148,7 +148,7 @@ def test_mesh_scale_alone_at_a_tiny_size(tmp_path: Path) -> None:
     catalog |= {"query_after_change_ms", "query_after_change_first_ms"} | {
         f"{k}_first_ms" for k in ("products", "show")
     }
-    catalog |= {"request_first_ms", "approve_first_ms"}
+    catalog |= {"request_first_ms", "approve_first_ms", "open_session_subscribed_s"}
     assert all(set(section["columns"]) - catalog <= set(row) for row in section["rows"])
     assert section["rows"][-1]["subscriptions"] == 200 and catalog <= set(section["rows"][-1])
     assert len(section["targets"]) == 6 + 6  # ratios, then the catalog's times on the largest

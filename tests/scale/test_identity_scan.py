@@ -209,3 +209,19 @@ def test_the_first_process_after_a_build_reads_no_spec_file(
     listed, read = _listings(monkeypatch), _scan_reads(monkeypatch)
     _authenticate(tmp_path / "ws", generated.sample_consumer)
     assert read == [] and listed == []
+
+
+def test_a_file_name_that_is_not_utf8_is_not_remembered(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An outside review: such a name in a hidden folder made the index's save raise a
+    serialization error out of build and every session."""
+    import os
+
+    generated, workspace = mesh_and_workspace
+    junk = generated.root / ".junk" / "products"
+    junk.mkdir(parents=True)
+    with open(os.path.join(os.fsencode(junk), b"\xff.yaml"), "w") as handle:
+        handle.write("a: 1\n")
+    _authenticate(workspace, generated.sample_consumer)
+    _authenticate(workspace, generated.sample_consumer)
