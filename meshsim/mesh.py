@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from meshsim.console import Console, NullConsole
 from meshsim.errors import MeshsimError, QualityGateError, WorkspaceError, unknown_name_message
+from meshsim.gcpause import pauses_collector
 from meshsim.spec.lazy import ParsedDomains
 from meshsim.spec.loader import MeshSpec, load_mesh, load_what_if
 from meshsim.spec.watch import SpecFiles
@@ -125,6 +126,7 @@ class Mesh:
     # --- construction ------------------------------------------------------------------
 
     @classmethod
+    @pauses_collector
     def open(
         cls,
         workspace: str | Path | None = None,
@@ -952,6 +954,7 @@ class Mesh:
                 )
             return self._engine
 
+    @pauses_collector
     def session(self, consumer: str, engine: str = "duckdb") -> ConsumerSession:
         """Run SQL as ``consumer``, under its policies and subscriptions, on ``engine``
         ("duckdb", or "spark" with the ``meshsim[spark]`` extra: the same verified plan);

@@ -190,11 +190,18 @@ class LazyDomains(Sequence[DomainSpec]):
         found = list(self._extra.values())
         index = ScanIndex(self.scan_index, self.root, key) if self.scan_index else None
         self.watch.watch(self.root, scan=True)
+        marker = key.encode()
         for folder in domain_folders(self.root):
             files = self.watch.scan_domain(folder, index)
             # every file asked, not only up to the first that mentions it: the index keeps
             # the marks of the files asked about
-            if any([self._mentions(file, seen, key.encode(), index) for file, seen in files]):
+            marks = index.known(files) if index is not None else [None] * len(files)
+            if any(
+                [
+                    self._mentions(file, seen, marker, index) if mark is None else mark
+                    for (file, seen), mark in zip(files, marks, strict=True)
+                ]
+            ):
                 domain = self.named(folder.name)
                 if domain is not None:
                     found.append(domain)
@@ -206,9 +213,6 @@ class LazyDomains(Sequence[DomainSpec]):
     def _mentions(self, file: str, status: Status, marker: bytes, index: ScanIndex | None) -> bool:
         if status is None:
             return False  # not there (a folder that is no domain): its creation is a change
-        known = index.mentions(file, status) if index is not None else None
-        if known is not None:
-            return known
         try:
             data = read_spec_bytes(Path(file))
         except SpecError:

@@ -77,14 +77,20 @@ class ScanIndex:
             return {}, {}
         return found.files, found.listings
 
-    def mentions(self, file: str, status: Status) -> bool | None:
-        """Whether ``file`` mentioned the key when it had ``status`` (``None``: not known)."""
-        name = self._name(file)
-        self._asked.add(name)
-        mark = self._marks.get(name)
-        if mark is None or status is None or mark[:4] != status:
-            return None
-        return mark[4]
+    def known(self, files: list[tuple[str, Status]]) -> list[bool | None]:
+        """Whether each ``(file, status)`` mentioned the key when it had that status
+        (``None``: not known); one call for a domain's files."""
+        inside, cut, marks, asked = self._inside, len(self._inside), self._marks, self._asked
+        names = [file[cut:] if file.startswith(inside) else file for file, _ in files]
+        asked.update(names)
+        found: list[bool | None] = []
+        for name, (_, status) in zip(names, files, strict=True):
+            mark = marks.get(name)
+            if mark is not None and status is not None and mark[:4] == status:
+                found.append(mark[4])
+            else:
+                found.append(None)
+        return found
 
     def remember(self, file: str, status: Status, mentions: bool) -> None:
         """Note what ``file``'s bytes, read when it had ``status``, said."""

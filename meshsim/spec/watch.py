@@ -50,7 +50,14 @@ Status = tuple[int, int, int, int] | None
 
 def status(path: str | Path) -> Status:
     """``path``'s (mtime, ctime, size, inode), or None when nothing is there."""
-    return _of(_stat(os.stat, path))
+    # one call, not _of(_stat(...)): a scan of the whole mesh takes thousands
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:  # a link to itself (ELOOP), a folder it may not search
+        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
 
 
 def _stat(how: Any, path: str | Path) -> os.stat_result | None:
@@ -148,8 +155,8 @@ class SpecFiles:
         an ``index``, a ``products`` folder whose status it knows is not listed again."""
         base = str(folder)
         domain_file, products = base + os.sep + "domain.yaml", base + os.sep + "products"
-        if self._scan_status(base) is None:
-            return []
+        # not the domain folder's own status: a change that matters to a scan changes
+        # domain.yaml's or the products folder's (a folder removed: both are gone)
         listed = self._scan_status(products)
         names = index.listing(products, listed) if index is not None else None
         if listed is None:
