@@ -22,7 +22,7 @@ from meshsim.gcpause import pauses_collector
 from meshsim.spec.lazy import ParsedDomains
 from meshsim.spec.loader import MeshSpec, load_mesh, load_what_if
 from meshsim.spec.watch import SpecFiles
-from meshsim.workspace import DEFAULT_MESH, Workspace, WorkspaceState
+from meshsim.workspace import DEFAULT_MESH, Workspace
 
 if TYPE_CHECKING:
     from meshsim.build import BuildReport
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from meshsim.spec.fswatch import FolderWatch
     from meshsim.spec.lint import Problem
     from meshsim.spec.models import Policies
+    from meshsim.statefile import StateView
     from meshsim.storage.snapshot import Snapshot
 
 
@@ -138,7 +139,7 @@ class Mesh:
         ws = Workspace.at(workspace)
         ws.check_path()
         # read once (a record per table): the open's checks and the first query share it
-        stamped = (_state_stamp(ws), ws.read_state())
+        stamped = (_state_stamp(ws), ws.read_view())
         state = stamped[1]
         directory = Path(mesh_dir) if mesh_dir else Path(state.mesh_dir)
         if not (directory / "mesh.yaml").is_file():
@@ -372,12 +373,13 @@ class Mesh:
 
     # --- storage ---------------------------------------------------------------------------
 
-    def _state(self) -> WorkspaceState:
-        """workspace.json, re-read only when it changes (it is consulted on every query)."""
+    def _state(self) -> StateView:
+        """workspace.json, re-read only when it changes (it is consulted on every query);
+        each domain's records read when first asked for."""
         stamp = _state_stamp(self.workspace)
         cached = getattr(self, "_state_cache", None)
         if cached is None or cached[0] != stamp or stamp is None:
-            cached = (stamp, self.workspace.read_state())
+            cached = (stamp, self.workspace.read_view())
             self._state_cache = cached
         return cached[1]
 

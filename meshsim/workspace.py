@@ -3,6 +3,7 @@
 ::
 
     <workspace>/workspace.json                 what was built, from which mesh, at what scale
+    <workspace>/state/                         a large mesh's table records, per domain
     <workspace>/accounts/<domain>/<table>/     each domain's storage root ("account"): Delta tables
     <workspace>/governance/                    the central account: mesh key, catalog, audit
     <workspace>/staging/tpch-sf<scale>/        generated TPC-H Parquet, reused by rebuilds
@@ -21,12 +22,15 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from meshsim.errors import WorkspaceError
 from meshsim.files import replace_file
+
+if TYPE_CHECKING:
+    from meshsim.statefile import StateView
 
 DEFAULT_WORKSPACE = "meshsim-workspace"
 DEFAULT_MESH = "domains"
@@ -119,6 +123,11 @@ class Workspace:
         return self.root / "accounts"
 
     @property
+    def state_folder(self) -> Path:
+        """Where a large state keeps each domain's records (:mod:`meshsim.statefile`)."""
+        return self.root / "state"
+
+    @property
     def spec_scan_file(self) -> Path:
         """What the identity check's scan of the spec files found in each (a cache:
         :mod:`meshsim.spec.scanindex`)."""
@@ -156,6 +165,13 @@ class Workspace:
         check_location(str(self.root), what=f"workspace path '{self.root}'")
 
     def read_state(self) -> WorkspaceState:
+        """The whole state: every table's record (every shard read, :mod:`meshsim.statefile`)."""
+        return self.read_view().whole()
+
+    def read_view(self) -> StateView:
+        """The state as a query reads it: each domain's records read when first asked for."""
+        from meshsim.statefile import StateFile, StateView
+
         if not self.state_file.is_file():
             raise WorkspaceError(
                 f"no built mesh in workspace '{self.root}'",
@@ -171,9 +187,11 @@ class Workspace:
             ) from None
         try:
             # strict: "3" is not a version and "0.1" is not a scale
-            return WorkspaceState.model_validate_json(text, strict=True)
+            header = StateFile.model_validate_json(text, strict=True)
         except ValidationError as exc:
             errors = exc.errors()
+        else:
+            return StateView(header, self.state_folder, self._invalid)
         if any(e["type"] == "json_invalid" for e in errors):
             try:  # parsed again only to say where: a state with 10,000 tables parses in 20 ms
                 json.loads(text)
@@ -190,9 +208,11 @@ class Workspace:
     def write_state(self, state: WorkspaceState) -> None:
         """Replace ``workspace.json`` atomically; every pin it holds is recorded as published
         (with the publications already on disk, so no writer can forget one)."""
+        from meshsim import statefile
+
         self.root.mkdir(parents=True, exist_ok=True)
         try:
-            known = self.read_state().publications if self.state_file.is_file() else {}
+            known = dict(self.read_view().publications) if self.state_file.is_file() else {}
         except WorkspaceError:  # a damaged state being replaced: its record is already lost
             known = {}
         publications = {r: set(v) for r, v in known.items()}
@@ -203,8 +223,10 @@ class Workspace:
         state = state.model_copy(
             update={"publications": {r: sorted(v) for r, v in sorted(publications.items())}}
         )
-        text = state.model_dump_json(indent=2, by_alias=True) + "\n"
-        replace_file(self.state_file, text.encode("utf-8"))
+        text, shards = statefile.encode(state)
+        statefile.write_shards(self.state_folder, shards)  # before workspace.json names them
+        replace_file(self.state_file, text)
+        statefile.collect(self.state_folder, set(shards))
 
     def catalog_expected(self) -> bool:
         """Whether this workspace's catalog was created by a build (so it must not be created
@@ -215,7 +237,7 @@ class Workspace:
             return True
         return self.exists and self.read_state().catalog_created_at is not None
 
-    def first_build_unfinished(self, state: WorkspaceState | None = None) -> bool:
+    def first_build_unfinished(self, state: WorkspaceState | StateView | None = None) -> bool:
         """Whether the first build stopped before it created the catalog: workspace.json
         (written as tables are, with them pending) exists, but no catalog, no backup and no
         record of one. ``state``: workspace.json, read already."""

@@ -8,7 +8,7 @@ tests build it directly over a workspace and a spec.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -48,7 +48,7 @@ class Catalog:
         *,
         clock: Callable[[], datetime] = utcnow,
         create: bool | None = None,
-        built: Callable[[], dict[str, TableRecord]] | None = None,
+        built: Callable[[], Mapping[str, TableRecord]] | None = None,
         identity_spec: Callable[[], MeshSpec] | None = None,
     ) -> None:
         """``create``: whether a missing catalog may be created (by default only until a
@@ -94,7 +94,7 @@ class Catalog:
 
     # --- publishing --------------------------------------------------------------------------
 
-    def _built(self) -> dict[str, TableRecord]:
+    def _built(self) -> Mapping[str, TableRecord]:
         if self._built_tables is not None:
             return self._built_tables()
         return self.workspace.read_state().tables

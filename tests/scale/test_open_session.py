@@ -27,13 +27,13 @@ def _counting_state_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     from meshsim.workspace import Workspace
 
     reads = [0]
-    original = Workspace.read_state
+    original = Workspace.read_view  # what read_state reads too
 
     def counted(self: Workspace) -> Any:
         reads[0] += 1
         return original(self)
 
-    monkeypatch.setattr(Workspace, "read_state", counted)
+    monkeypatch.setattr(Workspace, "read_view", counted)
     return reads
 
 
