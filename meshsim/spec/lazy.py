@@ -16,6 +16,7 @@ loaded.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,7 @@ from meshsim.errors import SpecError
 from meshsim.spec.loader import (
     DomainSpec,
     content_digest,
+    domain_folder_names,
     domain_folders,
     load_domain,
 )
@@ -191,18 +193,24 @@ class LazyDomains(Sequence[DomainSpec]):
         index = ScanIndex(self.scan_index, self.root, key) if self.scan_index else None
         self.watch.watch(self.root, scan=True)
         marker = key.encode()
-        for folder in domain_folders(self.root):
-            files = self.watch.scan_domain(folder, index)
+        root = str(self.root)
+        for name in domain_folder_names(self.root):
+            listed, names, paths, statuses = self.watch.scan_domain(root + os.sep + name, index)
+            marks, unchanged = (
+                index.known(name, listed, names, statuses)
+                if index is not None
+                else ([None] * len(paths), True)
+            )
             # every file asked, not only up to the first that mentions it: the index keeps
-            # the marks of the files asked about
-            marks = index.known(files) if index is not None else [None] * len(files)
-            if any(
-                [
-                    self._mentions(file, seen, marker, index) if mark is None else mark
-                    for (file, seen), mark in zip(files, marks, strict=True)
-                ]
-            ):
-                domain = self.named(folder.name)
+            # what each file said
+            mentions = [
+                self._mentions(path, seen, marker) if mark is None else mark
+                for path, seen, mark in zip(paths, statuses, marks, strict=True)
+            ]
+            if index is not None and not unchanged:
+                index.remember(name, listed, names, statuses, mentions)
+            if any(mentions):
+                domain = self.named(name)
                 if domain is not None:
                     found.append(domain)
         if index is not None:
@@ -210,7 +218,7 @@ class LazyDomains(Sequence[DomainSpec]):
         self._mentioning[key] = found
         return found
 
-    def _mentions(self, file: str, status: Status, marker: bytes, index: ScanIndex | None) -> bool:
+    def _mentions(self, file: str, status: Status, marker: bytes) -> bool:
         if status is None:
             return False  # not there (a folder that is no domain): its creation is a change
         try:
@@ -219,10 +227,7 @@ class LazyDomains(Sequence[DomainSpec]):
             # a FIFO, a device, a file too large or unreadable: read as the loader reads it
             # (bounded, never waited on), and its domain parsed so that the loader refuses it
             return True
-        mentions = marker in data or b"\\" in data
-        if index is not None:
-            index.remember(file, status, mentions)
-        return mentions
+        return marker in data or b"\\" in data
 
     # --- Sequence: everything ------------------------------------------------------------
 

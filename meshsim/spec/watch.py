@@ -37,7 +37,7 @@ import os
 import stat
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meshsim.errors import SpecError
 
@@ -46,6 +46,17 @@ if TYPE_CHECKING:
     from meshsim.spec.scanindex import ScanIndex
 
 Status = tuple[int, int, int, int] | None
+
+
+class DomainFiles(NamedTuple):
+    """What a scan found of one domain folder: the status of its ``products`` folder, the
+    product file names in it, and the paths of domain.yaml and each product file with the
+    status of each."""
+
+    listed: Status
+    names: list[str]
+    paths: list[str]
+    statuses: list[Status]
 
 
 def status(path: str | Path) -> Status:
@@ -148,7 +159,7 @@ class SpecFiles:
         recorded = self.recorded(folder)
         return _digest([(str(path), status) for path, status in recorded]) if recorded else None
 
-    def scan_domain(self, folder: Path, index: ScanIndex | None = None) -> list[tuple[str, Status]]:
+    def scan_domain(self, folder: Path | str, index: ScanIndex | None = None) -> DomainFiles:
         """Record, for a scan, what :meth:`watch_domain` records of ``folder``; return its
         spec files in the order a load reads them (domain.yaml, then the products by name),
         each with its status. Path text, not :class:`Path`: a scan records every file. With
@@ -158,24 +169,30 @@ class SpecFiles:
         # not the domain folder's own status: a change that matters to a scan changes
         # domain.yaml's or the products folder's (a folder removed: both are gone)
         listed = self._scan_status(products)
-        names = index.listing(products, listed) if index is not None else None
+        names = index.listing(os.path.basename(base), listed) if index is not None else None
         if listed is None:
             names = []  # no products folder (as recorded: its creation is a change)
         elif names is None:  # listed after its status was taken: a change between shows
             names = _product_files(products)
-            if index is not None:
-                index.remember_listing(products, listed, names)
-        files = [domain_file, *[products + os.sep + name for name in names]]
+        prefix = products + os.sep
+        paths = [domain_file, *[prefix + name for name in names]]
         scanned = self._scanned
-        fresh = [(path, status(path)) for path in files if path not in scanned]
-        if fresh:  # one lock for the domain's files: a scan records thousands
+        if scanned.keys().isdisjoint(paths):  # the first scan: none recorded yet
+            statuses = [status(path) for path in paths]
             with self._lock:
-                for path, found in fresh:
-                    if path not in scanned:
-                        scanned[path] = found
-                        if self._fswatch is not None:
-                            self._pending[True].append(path)
-        return [(path, scanned[path]) for path in files]
+                if scanned.keys().isdisjoint(paths):
+                    scanned.update(zip(paths, statuses, strict=True))
+                    if self._fswatch is not None:
+                        self._pending[True].extend(paths)
+                    return DomainFiles(listed, names, paths, statuses)
+        fresh = [(path, status(path)) for path in paths if path not in scanned]
+        with self._lock:  # one lock for the domain's files: a scan records thousands
+            for path, found in fresh:
+                if path not in scanned:
+                    scanned[path] = found
+                    if self._fswatch is not None:
+                        self._pending[True].append(path)
+            return DomainFiles(listed, names, paths, [scanned[path] for path in paths])
 
     def _scan_status(self, path: str) -> Status:
         """The status a scan recorded of ``path``, recorded now if it was not."""

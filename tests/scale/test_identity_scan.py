@@ -225,3 +225,47 @@ def test_a_file_name_that_is_not_utf8_is_not_remembered(
         handle.write("a: 1\n")
     _authenticate(workspace, generated.sample_consumer)
     _authenticate(workspace, generated.sample_consumer)
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["../../../etc/passwd.yaml", "p0.yaml\x00.yaml", "x" * 300 + ".yaml", "notes.txt"],
+    ids=["outside", "nul", "long", "not-yaml"],
+)
+def test_an_index_listing_names_no_scan_writes_is_ignored(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch, planted: str
+) -> None:
+    """An outside review planted names in the index's listings: a NUL gave a raw ValueError,
+    an over-long name a SpecError, and ``../..`` pointed the scan outside the mesh. An entry
+    no scan writes makes the whole index ignored: every file is read, nothing else."""
+    import json
+
+    from meshsim.workspace import Workspace
+
+    generated, workspace = mesh_and_workspace
+    _authenticate(workspace, generated.sample_consumer)
+    index = Workspace.at(workspace).spec_scan_file
+    data = json.loads(index.read_text())
+    entry = data["domains"]["d0001"]
+    entry["names"].append(planted)
+    entry["files"].append(entry["files"][-1])
+    entry["mentions"].append(False)
+    index.write_text(json.dumps(data))
+    read = _scan_reads(monkeypatch)
+    _authenticate(workspace, generated.sample_consumer)
+    assert len(read) == 18 and all(str(generated.root) in path for path in read)
+    assert not any(planted in path for path in read)
+
+
+def test_one_changed_file_leaves_the_rest_of_its_domain_known(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index is kept per domain: a domain whose files changed is compared file by file,
+    so only the changed one is read again."""
+    generated, workspace = mesh_and_workspace
+    _authenticate(workspace, generated.sample_consumer)
+    product = generated.root / "d0001" / "products" / "p2.yaml"
+    product.write_text(product.read_text() + "\n")
+    read = _scan_reads(monkeypatch)
+    _authenticate(workspace, generated.sample_consumer)
+    assert read == [str(product)]
