@@ -218,6 +218,7 @@ def test_meshes_opened_reloaded_and_closed_leave_no_inotify_descriptor(
     fresh: tuple[Path, Path],
 ) -> None:
     mesh_dir, workspace = fresh
+    gc.collect()  # meshes earlier tests dropped: open pauses the collector, so they may linger
     before = _inotify_fds()
     product = _product(mesh_dir, "d0001.p2")
     from meshsim.spec.fswatch import MAX_INSTANCES
@@ -240,6 +241,7 @@ def test_a_mesh_dropped_without_close_leaves_no_inotify_descriptor(
     fresh: tuple[Path, Path],
 ) -> None:
     mesh_dir, workspace = fresh
+    gc.collect()  # meshes earlier tests dropped: open pauses the collector, so they may linger
     before = _inotify_fds()
     mesh = Mesh.open(workspace, mesh_dir=mesh_dir)
     mesh.session("c0001")
