@@ -547,6 +547,7 @@ def run_mesh_scale(
     consumers: int | None = None,
     console: Console | None = None,
     subscriptions_per_table: int | None = None,
+    startup_samples: int | None = None,
 ) -> tuple[BenchResult, dict[str, Path]]:
     """The mesh-scale micro-benchmark alone (no TPC-H), its meshes generated under
     ``workspace/mesh-scale``; the report is written to ``out`` like the whole benchmark's."""
@@ -564,6 +565,7 @@ def run_mesh_scale(
             sizes=config.mesh_sizes,
             consumers=consumers or meshscale.CONSUMERS,
             subscriptions_per_table=subscriptions_per_table or meshscale.SUBSCRIPTIONS_PER_TABLE,
+            startup_samples=startup_samples or meshscale.PAIRED_SAMPLES,
             console=console,
         )
     }

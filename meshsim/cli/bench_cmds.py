@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from meshsim.bench.meshscale import CONSUMERS as MESH_CONSUMERS
+from meshsim.bench.meshscale import PAIRED_SAMPLES as MESH_STARTUP_SAMPLES
 from meshsim.bench.meshscale import SIZES as MESH_SIZES
 from meshsim.cli import app
 from meshsim.cli.options import (
@@ -92,6 +93,14 @@ def bench(
         metavar="N",
         help="Consumers of the mesh-scale meshes.",
     ),
+    startup_samples: int = typer.Option(
+        MESH_STARTUP_SAMPLES,
+        "--startup-samples",
+        parser=integer(1, 100),
+        metavar="N",
+        help="Samples of the smallest and the largest mesh's start-up costs, timed in "
+        "alternation at the end of the mesh-scale micro-benchmark (the targets' ratios).",
+    ),
     mesh: Path = MeshDir,
 ) -> None:
     """Run TPC-H on meshsim, raw DuckDB and peer engines; check answers; write a report."""
@@ -101,7 +110,12 @@ def bench(
     sizes = tuple(sorted({s for s in MESH_SIZES if s <= max_tables} | {max_tables}))
     if mesh_scale:
         result, files = run_mesh_scale(
-            out=out, workspace=workspace, sizes=sizes, consumers=consumers, console=out_console
+            out=out,
+            workspace=workspace,
+            sizes=sizes,
+            consumers=consumers,
+            startup_samples=startup_samples,
+            console=out_console,
         )
         _report(out_console, result, files)
         return

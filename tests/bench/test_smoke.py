@@ -133,6 +133,8 @@ def test_mesh_scale_alone_at_a_tiny_size(tmp_path: Path) -> None:
             "20",
             "--consumers",
             "10",
+            "--startup-samples",
+            "2",
             "--out",
             str(out),
             "--workspace",
@@ -152,4 +154,10 @@ def test_mesh_scale_alone_at_a_tiny_size(tmp_path: Path) -> None:
     assert all(set(section["columns"]) - catalog <= set(row) for row in section["rows"])
     assert section["rows"][-1]["subscriptions"] == 200 and catalog <= set(section["rows"][-1])
     assert len(section["targets"]) == 6 + 6  # ratios, then the catalog's times on the largest
+    # the start-up ratios come from the smallest and largest timed in alternation
+    first, last = section["rows"][0], section["rows"][-1]
+    one_shot = next(t for t in section["targets"] if t[0] == "mesh scale: one-shot meshsim sql")
+    assert one_shot[2] == round(last["one_shot_paired_s"] / first["one_shot_paired_s"], 3)
+    assert "in alternation at the end (2 samples each" in section["note"]
+    assert not (tmp_path / "ws" / "mesh-scale" / "t10").exists()  # the meshes are removed
     assert "Mesh scale (10 consumers" in (out / "report.md").read_text()
