@@ -11,8 +11,9 @@ Repairs never delete: a damaged file is moved aside as ``<name>.damaged-<time>``
 is restored from its backup and audit journal (:mod:`meshsim.catalog.backup`); damaged
 generated tables are rewritten by a build; a damaged audit export is dropped (it is
 re-exported when next read); a damaged mesh key is replaced (hashed values change, and the
-report says so). A damaged ``workspace.json`` is moved aside; the next ``meshsim build``
-writes it again.
+report says so). A damaged ``workspace.json`` is moved aside, with the ``state`` folder of
+the shards it names (under the same time, so the copy names its shards still); the next
+``meshsim build`` writes them again.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ class DoctorReport:
         return all(c.status != "error" for c in self.checks)
 
 
-def _aside(path: Path) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+def _aside(path: Path, stamp: str | None = None) -> Path:
+    stamp = stamp or datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     target = path.with_name(f"{path.name}.damaged-{stamp}")
     os.replace(path, target)
     return target
@@ -510,7 +511,10 @@ def repair(workspace: str | Path | None = None) -> DoctorReport:
     failing = {c.name for c in first if c.status != "ok"}
     repairs: dict[str, str] = {}
     if "workspace.json" in failing and ws.state_file.exists():
-        repairs["workspace.json"] = f"moved aside to '{_aside(ws.state_file)}'"
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        repairs["workspace.json"] = f"moved aside to '{_aside(ws.state_file, stamp)}'"
+        if os.path.lexists(ws.state_folder):  # the shards it names go with it, kept whole
+            repairs["workspace.json"] += f", its shards to '{_aside(ws.state_folder, stamp)}'"
     if "mesh.key" in failing:
         if os.path.lexists(ws.mesh_key_file):
             _aside(ws.mesh_key_file)

@@ -11,11 +11,12 @@ and a query reads its table's domain's shard, once.
 
 A shard is never changed in place: a write writes the shards whose bytes changed (a write to
 one table writes one shard), then replaces ``workspace.json`` atomically, so a reader sees the
-old state or the new one whole. A shard no longer named is removed once it is
-:data:`SHARD_GRACE_S` old, so a reader that has just read the previous ``workspace.json`` still
-finds its shards. A shard whose bytes do not match its name, that speaks for another domain's
-table, or that is not a small regular file, makes the state invalid (one error naming the
-file), never a silently different pin.
+old state or the new one whole. A shard no longer named is removed :data:`SHARD_GRACE_S`
+after the write that stopped naming it (its time is set then: a shard written long ago, of a
+domain unchanged since, would otherwise go at once), so a reader that has just read the
+previous ``workspace.json`` still finds its shards. A shard whose bytes do not match its
+name, that speaks for another domain's table, or that is not a small regular file, makes the
+state invalid (one error naming the file), never a silently different pin.
 """
 
 from __future__ import annotations
@@ -111,14 +112,31 @@ def write_shards(folder: Path, files: dict[str, tuple[bytes, Shard]]) -> None:
     if files:
         folder.mkdir(parents=True, exist_ok=True)
     for name, (data, shard) in files.items():
-        if not _holds(folder / name, data):
-            replace_file(folder / name, data)
+        path = folder / name
+        if not _holds(path, data):
+            if os.path.isdir(path) and not os.path.islink(path):
+                raise ShardProblem(
+                    f"cannot write the state shard '{path}': a folder is in its place "
+                    "(meshsim never makes one there)"
+                )
+            replace_file(path, data)
         _remember(folder, name, shard)
 
 
+def retire(folder: Path, names: set[str]) -> None:
+    """Start the grace of the shards ``names``, which ``workspace.json`` has just stopped
+    naming: :func:`collect` removes a shard :data:`SHARD_GRACE_S` after this."""
+    for name in names:
+        if not _SHARD_NAME.fullmatch(name):
+            continue
+        try:
+            os.utime(folder / name, follow_symlinks=False)
+        except OSError:  # gone already, or not ours to touch: collect leaves what it cannot
+            continue
+
+
 def collect(folder: Path, keep: set[str]) -> None:
-    """Remove the shards of ``folder`` not in ``keep`` and older than the grace: after
-    ``workspace.json`` stopped naming them."""
+    """Remove the shards of ``folder`` not in ``keep`` whose grace (:func:`retire`) is over."""
     if not folder.is_dir():
         return
     _collect(folder, keep)
@@ -257,6 +275,12 @@ class StateView:
         self.header = header
         self._folder = folder
         self._invalid = invalid
+        for domain, name in header.shards.items():
+            match = _SHARD_NAME.fullmatch(name)
+            if match is None or match["domain"] != domain:
+                raise invalid(
+                    f"'shards.{domain}': '{name}' is not a shard name of domain '{domain}'"
+                )
         for name in _MAPS:
             twice = next((r for r in getattr(header, name) if domain_of(r) in header.shards), None)
             if twice is not None:

@@ -211,8 +211,11 @@ class Workspace:
         from meshsim import statefile
 
         self.root.mkdir(parents=True, exist_ok=True)
+        named: set[str] = set()  # the shards the state being replaced names
         try:
-            known = dict(self.read_view().publications) if self.state_file.is_file() else {}
+            before = self.read_view() if self.state_file.is_file() else None
+            known = dict(before.publications) if before is not None else {}
+            named = set(before.header.shards.values()) if before is not None else set()
         except WorkspaceError:  # a damaged state being replaced: its record is already lost
             known = {}
         publications = {r: set(v) for r, v in known.items()}
@@ -224,8 +227,12 @@ class Workspace:
             update={"publications": {r: sorted(v) for r, v in sorted(publications.items())}}
         )
         text, shards = statefile.encode(state)
-        statefile.write_shards(self.state_folder, shards)  # before workspace.json names them
+        try:
+            statefile.write_shards(self.state_folder, shards)  # before workspace.json names them
+        except statefile.ShardProblem as exc:
+            raise WorkspaceError(str(exc), hint="remove it, then run the command again") from None
         replace_file(self.state_file, text)
+        statefile.retire(self.state_folder, named - set(shards))
         statefile.collect(self.state_folder, set(shards))
 
     def catalog_expected(self) -> bool:

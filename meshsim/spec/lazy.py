@@ -210,6 +210,16 @@ class LazyDomains(Sequence[DomainSpec]):
             if index is not None and not unchanged:
                 index.remember(name, listed, names, statuses, mentions)
             if any(mentions):
+                if statuses[0] is not None and not re.fullmatch(NAME_PATTERN, name):
+                    # a domain.yaml the loader refuses (its name cannot be the folder's):
+                    # skipping the folder would drop its bindings
+                    raise SpecError(
+                        [
+                            f"{root}{os.sep}{name}: '{name}' is not a domain name, and its files "
+                            f"may bind owners to OS users ({key})"
+                        ],
+                        hint="rename or remove the folder, then run 'meshsim validate'",
+                    )
                 domain = self.named(name)
                 if domain is not None:
                     found.append(domain)

@@ -17,7 +17,8 @@ A file (or folder) changed within :data:`SETTLE_NS` of being read is not remembe
 file-system times are coarse, so a second write in the same tick with the same size would keep
 its status, and the index would answer for the bytes of the first (or a folder's listing).
 The index is a cache: unreadable, not a regular file (a link, a FIFO), too large, of another
-mesh folder or of another key, it is ignored and written again, through a new temporary file
+mesh folder or of another key, not the user's own or writable by others (it is written
+owner-only), it is ignored and written again, through a new temporary file
 (never a name planted in the workspace); where the workspace cannot be written (a read-only
 workspace), the scan reads every file, as before.
 """
@@ -159,7 +160,7 @@ class ScanIndex:
             return
         data = _IndexFile(version=_VERSION, root=self.root, key=self.key, domains=self._domains)
         try:
-            replace_file(self.path, data.model_dump_json().encode())
+            replace_file(self.path, data.model_dump_json().encode(), mode=0o600)
         except OSError:  # a read-only workspace
             return
         self._changed = False
@@ -203,6 +204,9 @@ def _read_index(path: Path) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_INDEX_BYTES:
             raise ValueError(f"{path} is not a scan index")
+        if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            # another user's, or one others may write: not trusted to say what files say
+            raise ValueError(f"{path} is not this user's scan index")
         with os.fdopen(os.dup(fd), "rb") as handle:
             # not read(MAX_INDEX_BYTES + 1): that allocates the whole bound up front
             data = handle.read(info.st_size + 1)

@@ -269,3 +269,52 @@ def test_one_changed_file_leaves_the_rest_of_its_domain_known(
     read = _scan_reads(monkeypatch)
     _authenticate(workspace, generated.sample_consumer)
     assert read == [str(product)]
+
+
+@pytest.mark.parametrize("how", ["group-writable", "another user's"])
+def test_an_index_others_may_write_is_not_trusted(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """An outside review: an index claiming that no file binds an owner, written by another
+    user of a shared workspace, hid a binding from the identity check."""
+    import os
+
+    from meshsim.workspace import Workspace
+
+    generated, workspace = mesh_and_workspace
+    _authenticate(workspace, generated.sample_consumer)
+    index = Workspace.at(workspace).spec_scan_file
+    assert index.stat().st_mode & 0o077 == 0  # written owner-only
+    if how == "group-writable":
+        index.chmod(0o664)
+    elif os.geteuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    else:
+        os.chown(index, 65534, 65534)
+    read = _scan_reads(monkeypatch)
+    _authenticate(workspace, generated.sample_consumer)
+    assert len(read) == 18  # every file read again, the index ignored
+    read.clear()
+    _authenticate(workspace, generated.sample_consumer)  # written again, the user's own
+    assert read == []
+
+
+def test_a_folder_that_binds_owners_under_no_domain_name_is_an_error(
+    mesh_and_workspace: tuple[GeneratedMesh, Path], tmp_path: Path
+) -> None:
+    """An outside review: a domain folder whose name is no domain name was skipped by the
+    identity scan, its bindings with it, while validate refuses the mesh."""
+    from meshsim.errors import SpecError
+
+    generated, workspace = mesh_and_workspace
+    mesh_dir = tmp_path / "edited"
+    shutil.copytree(generated.root, mesh_dir)
+    drafts = mesh_dir / "_drafts" / "products"  # no domain.yaml: no domain, as the loader has it
+    drafts.mkdir(parents=True)
+    (drafts / "p0.yaml").write_text("owner: d0001-team\nowner_os_users: [bob]\n")
+    _authenticate(workspace, generated.sample_consumer, mesh_dir)
+    shutil.copytree(mesh_dir / "d0001", mesh_dir / "Zed")
+    domain_file = mesh_dir / "Zed" / "domain.yaml"
+    domain_file.write_text(domain_file.read_text() + "owner_os_users: [bob]\n")
+    with pytest.raises(SpecError, match="'Zed' is not a domain name"):
+        _authenticate(workspace, generated.sample_consumer, mesh_dir)
