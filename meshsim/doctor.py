@@ -521,8 +521,11 @@ def repair(workspace: str | Path | None = None) -> DoctorReport:
         ws.mesh_key(create=True)
         repairs["mesh.key"] = "created a new key; hashed values differ from those made before"
     if "catalog record" in failing and "workspace.json" not in repairs:
+        from meshsim.pins import publishing
+
         now = datetime.now(UTC)
-        ws.write_state(ws.read_state().model_copy(update={"catalog_created_at": now}))
+        with publishing(ws):  # read and written again: no publish lost between
+            ws.write_state(ws.read_state().model_copy(update={"catalog_created_at": now}))
         repairs["catalog record"] = "recorded in workspace.json"
     if "audit journal" in failing:
         from meshsim.catalog.backup import journal_path

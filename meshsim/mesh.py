@@ -224,6 +224,7 @@ class Mesh:
     def _build(self, scale: float) -> BuildReport:
         from meshsim.build import build_mesh
         from meshsim.identity import remember_binding_scan
+        from meshsim.pins import publishing
         from meshsim.sources.registered import with_registered_columns
 
         if not self.catalog.store.create:  # built before: a lost catalog stops it up front
@@ -258,10 +259,12 @@ class Mesh:
             self.catalog.append_audit(record)
         if report.quality is not None:
             self.record_checks(report.quality)
-        state = self.workspace.read_state()
-        if state.catalog_created_at is None:
-            created = datetime.now(UTC)
-            self.workspace.write_state(state.model_copy(update={"catalog_created_at": created}))
+        with publishing(self.workspace):  # read and written again: no publish lost between
+            state = self.workspace.read_state()
+            if state.catalog_created_at is None:
+                created = datetime.now(UTC)
+                update = {"catalog_created_at": created}
+                self.workspace.write_state(state.model_copy(update=update))
         remember_binding_scan(self.mesh_dir, self.workspace.spec_scan_file)
         return report
 
