@@ -30,6 +30,7 @@ from meshsim.spec.loader import (
     domain_folder_names,
     domain_folders,
     load_domain,
+    product_files,
 )
 from meshsim.spec.models import NAME_PATTERN
 from meshsim.spec.scanindex import ScanIndex
@@ -176,7 +177,11 @@ class LazyDomains(Sequence[DomainSpec]):
             domain_file = folder / "domain.yaml"
             if not domain_file.exists():
                 continue
-            for file in [domain_file, *sorted((folder / "products").glob("*.yaml"))]:
+            problems: list[str] = []
+            products = product_files(folder / "products", problems)
+            if problems:
+                raise SpecError(problems, hint=_HINT)
+            for file in [domain_file, *products]:
                 contents[file] = read_spec_bytes(file)
         return content_digest(self.root, contents)
 

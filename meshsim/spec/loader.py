@@ -445,7 +445,7 @@ def load_domain(
         return None
     domain = _load_model(domain_file, DomainFile, problems, lines, contents)
     products = []
-    for product_file in sorted((domain_dir / "products").glob("*.yaml")):
+    for product_file in product_files(domain_dir / "products", problems):
         product = _load_model(product_file, Product, problems, lines, contents)
         if product is not None and domain is not None:
             products.append(ProductSpec(domain.name, product, product_file))
@@ -457,6 +457,23 @@ def load_domain(
             f"'{domain.name}' must match its folder name '{domain_dir.name}'"
         )
     return DomainSpec(domain, tuple(products), domain_dir)
+
+
+def product_files(folder: Path, problems: list[str]) -> list[Path]:
+    """The ``*.yaml`` entries of a domain's ``products`` folder, sorted; a folder that is
+    there but cannot be listed (a link that loops or leads nowhere, a file, no permission) is
+    a problem, never a domain without products."""
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries if e.name.endswith(".yaml")]
+    except FileNotFoundError:
+        if os.path.islink(folder):
+            problems.append(f"{folder}: the products folder is a link to nothing")
+        return []
+    except OSError as exc:
+        problems.append(f"{folder}: cannot list the products folder: {exc.strerror}")
+        return []
+    return [folder / name for name in sorted(names) if not name.startswith(".")]
 
 
 def _mesh_file_of(root: Path) -> Path:

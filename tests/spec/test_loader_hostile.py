@@ -85,3 +85,35 @@ def test_a_lazy_spec_fingerprint_refuses_a_fifo_as_the_loader_does(mesh_copy: Pa
     spec = load_mesh(mesh_copy, lazy=True)
     with pytest.raises(SpecError, match="is not a regular file"):
         spec.fingerprint  # noqa: B018 - computing it is the point
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: p.symlink_to(p.name), "Too many levels of symbolic links"),
+        (lambda p: p.symlink_to("nowhere"), "is a link to nothing"),
+        (lambda p: p.write_text("not a folder"), "Not a directory"),
+    ],
+    ids=["link-loop", "dangling-link", "a-file"],
+)
+def test_a_products_folder_that_cannot_be_listed_is_a_problem_not_no_products(
+    mesh_copy: Path, capsys, make, expected: str
+):
+    # an outside review: a looping link reported "product 'sales.orders' is not defined"
+    import shutil
+
+    from meshsim.spec.lazy import LazyDomains
+
+    products = mesh_copy / "sales" / "products"
+    shutil.rmtree(products)
+    make(products)
+    found = problems(mesh_copy)
+    assert found[0] == f"{products}: " + (
+        f"cannot list the products folder: {expected}"
+        if "link to nothing" not in expected
+        else "the products folder is a link to nothing"
+    )
+    with pytest.raises(SpecError, match=expected):
+        LazyDomains(mesh_copy, {}).fingerprint()
+    assert main(["validate", "--mesh", str(mesh_copy)]) == 1
+    assert "Error:" in capsys.readouterr().err
