@@ -188,10 +188,15 @@ _parsed: dict[tuple[str, str], Shard] = {}
 _REMEMBERED = 20_000
 
 
+def is_shard_of(name: str, domain: str) -> bool:
+    """Whether ``name`` is a shard file name of ``domain`` (no path, its digest's form)."""
+    match = _SHARD_NAME.fullmatch(name)
+    return match is not None and match["domain"] == domain
+
+
 def load_shard(folder: Path, domain: str, name: str) -> Shard:
     """The records of ``domain`` in the shard ``name``; ShardProblem when it cannot be them."""
-    match = _SHARD_NAME.fullmatch(name)
-    if match is None or match["domain"] != domain:
+    if not is_shard_of(name, domain):
         raise ShardProblem(f"'{name}' is not a shard name of domain '{domain}'")
     key = (str(folder), name)
     found = _parsed.get(key)
@@ -276,8 +281,7 @@ class StateView:
         self._folder = folder
         self._invalid = invalid
         for domain, name in header.shards.items():
-            match = _SHARD_NAME.fullmatch(name)
-            if match is None or match["domain"] != domain:
+            if not is_shard_of(name, domain):
                 raise invalid(
                     f"'shards.{domain}': '{name}' is not a shard name of domain '{domain}'"
                 )
