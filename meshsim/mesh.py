@@ -979,7 +979,10 @@ class Mesh:
             engine.planner.snapshot(table.ref)
         for consumer in consumers:
             self.session(consumer)  # refused as for a query: unknown, or another OS user
-            engine.warm(consumer)
+            # with the policies a query reads (a query's block has its own view of them):
+            # scans compiled with any other would be compiled again by the first query
+            with self._one_command(query=True):
+                engine.warm(consumer)
 
     def sql(self, consumer: str, text: str, params: Any = None) -> Result:
         with self._one_command(query=True):  # the session's spec is the query's (one look)
