@@ -61,6 +61,11 @@ def bench(
         None, "--queries", help="Comma-separated TPC-H queries, e.g. 1,6,18 (default all 22)."
     ),
     skip_micro: bool = typer.Option(False, "--skip-micro", help="Skip the micro-benchmarks."),
+    skip_mesh_scale: bool = typer.Option(
+        False,
+        "--skip-mesh-scale",
+        help="Skip the mesh-scale micro-benchmark only (its own run: --mesh-scale).",
+    ),
     no_cold: bool = typer.Option(False, "--no-cold", help="Warm runs only."),
     scaling: ScaleFactors | None = typer.Option(
         None,
@@ -108,6 +113,14 @@ def bench(
 
     out_console = console()
     sizes = tuple(sorted({s for s in MESH_SIZES if s <= max_tables} | {max_tables}))
+    if mesh_scale and skip_mesh_scale:
+        from meshsim.bench.errors import BenchError
+
+        raise BenchError(
+            "--mesh-scale runs only the mesh-scale micro-benchmark and --skip-mesh-scale "
+            "skips it: give one of them",
+            hint="meshsim bench --mesh-scale  (or: meshsim bench --skip-mesh-scale)",
+        )
     if mesh_scale:
         result, files = run_mesh_scale(
             out=out,
@@ -130,7 +143,7 @@ def bench(
         cold=not no_cold,
         smoke=smoke,
         scaling=scaling,
-        mesh_sizes=sizes,
+        mesh_sizes=() if skip_mesh_scale else sizes,
         mesh_dir=mesh,
         console=out_console,
     )

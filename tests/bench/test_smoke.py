@@ -161,3 +161,12 @@ def test_mesh_scale_alone_at_a_tiny_size(tmp_path: Path) -> None:
     assert "in alternation at the end (2 samples each" in section["note"]
     assert not (tmp_path / "ws" / "mesh-scale" / "t10").exists()  # the meshes are removed
     assert "Mesh scale (10 consumers" in (out / "report.md").read_text()
+
+
+def test_mesh_scale_cannot_be_both_asked_for_and_skipped(tmp_path: Path, capsys) -> None:
+    from meshsim.cli import main
+
+    code = main(["bench", "--mesh-scale", "--skip-mesh-scale", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code != 0 and err.startswith("Error: --mesh-scale runs only")
+    assert "Traceback" not in err and not (tmp_path / "r").exists()
