@@ -13,6 +13,10 @@ Timing rules:
   meshsim keeps verified plans in the workspace (:mod:`meshsim.query.plan_store`), as a
   user's next session would find them: a cold run of a text the workspace ran before (the
   first cold sample of a new workspace plans it) is not planned again.
+- **fresh**: right after each cold sample, another fresh engine's first run of the query,
+  the page cache kept (the files the cold run read are in it): what a user's new session
+  pays for its first query on a machine that read the data before, where a cold sample is
+  mostly the disk's time.
 - **warm**: one prepared engine per engine for all queries; one untimed run, then ``runs``
   timed runs.
 - The median of the samples is what the report compares.
@@ -69,13 +73,15 @@ class QueryRun:
     rows: int | None = None
     cold: list[float] = field(default_factory=list)
     warm: list[float] = field(default_factory=list)
+    #: a fresh engine's first run with the OS page cache kept (a new session's first query)
+    fresh: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     def median(self, mode: str) -> float | None:
-        samples = self.cold if mode == "cold" else self.warm
+        samples = {"cold": self.cold, "fresh": self.fresh}.get(mode, self.warm)
         return statistics.median(samples) if self.ok and samples else None
 
 
@@ -207,6 +213,14 @@ class _Runner:
         engine.prepare()
         return engine
 
+    def first_run(self, name: str, sql: str) -> tuple[float, pa.Table]:
+        """A fresh engine's first run of ``sql`` (its preparation untimed)."""
+        engine = self.fresh(name)
+        try:
+            return self.timed(engine, sql)
+        finally:
+            engine.close()
+
     def timed(self, engine: Engine, sql: str) -> tuple[float, pa.Table]:
         started = time.perf_counter()
         table = engine.run(sql)
@@ -243,11 +257,7 @@ class _Runner:
                     if self.config.cold and not self.config.smoke:
                         for i in range(runs):
                             self.result.page_cache_dropped = drop_page_cache()
-                            engine = self.fresh(name)
-                            try:
-                                seconds, table = self.timed(engine, query.sql)
-                            finally:
-                                engine.close()
+                            seconds, table = self.first_run(name, query.sql)
                             if i == 0:
                                 self.check(run, table, reference_engine)
                                 if not run.ok:
@@ -255,6 +265,8 @@ class _Runner:
                             run.cold.append(seconds)
                             if seconds > SLOW_SECONDS:
                                 break
+                            # the files the cold run read are in the page cache now
+                            run.fresh.append(self.first_run(name, query.sql)[0])
                     if run.ok:
                         seconds, table = self.timed(warm_engine, query.sql)  # warm-up
                         if not run.answer:
@@ -264,13 +276,22 @@ class _Runner:
                 except Exception as exc:  # noqa: BLE001 - every engine error is a result
                     run.status = "failed" if ours else "unsupported"
                     run.error = _error_text(exc)
-                    run.cold, run.warm = [], []
+                    run.cold, run.warm, run.fresh = [], [], []
                 if run.status == "wrong":
-                    run.cold, run.warm = [], []
+                    run.cold, run.warm, run.fresh = [], [], []
                 self.progress.advance(1)
         finally:
             if warm_engine is not None:
                 warm_engine.close()
+
+
+#: how runs are timed (benchmarks/README.md): warm, cold (a fresh engine after the OS page
+#: cache is dropped) and fresh (a fresh engine with the page cache kept)
+MODES = ("warm", "cold", "fresh")
+
+
+def timed_modes(config: BenchConfig) -> tuple[str, ...]:
+    return ("warm",) if config.smoke or not config.cold else MODES
 
 
 def _geomean(values: list[float]) -> float | None:
@@ -296,7 +317,7 @@ def compute_ratios(result: BenchResult) -> None:
     pairs += [("meshsim", peer) for peer in ("polars", "deltars", "duckdb_dataset")]
     pairs += [(peer, "duckdb") for peer in ("polars", "deltars", "duckdb_dataset")]
     names = {r.engine for r in result.runs}
-    modes = ("warm",) if result.config.smoke or not result.config.cold else ("warm", "cold")
+    modes = timed_modes(result.config)
     result.ratios = [
         ratio(result, a, b, mode) for a, b in pairs if a in names and b in names for mode in modes
     ]
@@ -315,7 +336,7 @@ def compute_targets(result: BenchResult) -> None:
         ("meshsim", "duckdb", "2/1: meshsim admin vs raw DuckDB"),
         ("meshsim_restricted", "duckdb_twin", "3: meshsim restricted vs hand-written twin"),
     ):
-        for mode in ("warm", "cold"):
+        for mode in MODES:
             r = _find(result, engine, baseline, mode)
             value = r.geomean if r else None
             targets.append(
@@ -328,7 +349,7 @@ def compute_targets(result: BenchResult) -> None:
                 )
             )
     for peer, number in (("polars", 4), ("deltars", 5), ("duckdb_dataset", 6)):
-        for mode in ("warm", "cold"):
+        for mode in MODES:
             r = _find(result, "meshsim", peer, mode)
             value = r.geomean if r else None
             targets.append(

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshsim.bench.engines import ENGINES, engine_info
+from meshsim.bench.harness import timed_modes
 
 if TYPE_CHECKING:
     from meshsim.bench.harness import BenchResult
-
-MODES = ("warm", "cold")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -38,7 +37,7 @@ def _engines(result: BenchResult) -> list[str]:
 
 
 def _modes(result: BenchResult) -> tuple[str, ...]:
-    return ("warm",) if result.config.smoke or not result.config.cold else MODES
+    return timed_modes(result.config)
 
 
 def _cell(result: BenchResult, engine: str, query: str, mode: str) -> str:
@@ -63,8 +62,10 @@ def markdown(result: BenchResult, plots: list[str]) -> str:
     else:
         head = (
             f"Median of {c.runs} run(s) per query and mode; times in milliseconds. Cold "
-            f"runs dropped the OS page cache: "
-            f"{'yes' if result.page_cache_dropped else 'no (not permitted)'}."
+            f"runs (a fresh engine's first run) dropped the OS page cache: "
+            f"{'yes' if result.page_cache_dropped else 'no (not permitted)'}; fresh runs "
+            f"are a fresh engine's first run right after, the page cache kept (a new "
+            f"session's first query)."
         )
     lines.append(
         f"{head} Started {result.started}; took {result.seconds:.0f} s (mesh build "

@@ -170,3 +170,26 @@ def test_mesh_scale_cannot_be_both_asked_for_and_skipped(tmp_path: Path, capsys)
     err = capsys.readouterr().err
     assert code != 0 and err.startswith("Error: --mesh-scale runs only")
     assert "Traceback" not in err and not (tmp_path / "r").exists()
+
+
+def test_cold_runs_are_each_followed_by_a_fresh_run(bench_root: Path, tmp_path: Path) -> None:
+    """Each cold sample (page cache dropped when permitted) is followed by a fresh engine's
+    first run with the page cache kept; both are reported as modes of their own."""
+    result, files = harness.run_benchmark(
+        scale=SCALE,
+        runs=2,
+        out=tmp_path / "report",
+        workspace=bench_root,
+        engines=["duckdb", "meshsim"],
+        query_names=["q06"],
+        micro=False,
+        mesh_dir=EXAMPLE_MESH,
+    )
+    assert not list(harness.iter_problems(result))
+    assert [(len(r.cold), len(r.fresh), len(r.warm)) for r in result.runs] == [(2, 2, 2)] * 2
+    assert {(r.engine, r.mode) for r in result.ratios} == {
+        ("meshsim", mode) for mode in harness.MODES
+    }
+    report = files["markdown"].read_text()
+    assert "## Per query, fresh (ms)" in report and "(fresh)" in report
+    assert (tmp_path / "report" / "queries_fresh.png").is_file()
