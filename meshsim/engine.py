@@ -41,12 +41,13 @@ CONNECT_SETTINGS: dict[str, Any] = {
 
 
 #: Settings of every connection that are not the connect config's (the Parquet extension
-#: they belong to is loaded by then), set GLOBAL so that every cursor has them. Delta data
-#: files are written once under names of their own, so each footer (its row groups'
-#: statistics) is parsed once per engine instead of once per query that reads the file: the
-#: benchmark's layout section measures it. DuckDB still checks a cached footer against the
-#: file's status, so a file replaced in place is read anew (tests/query/test_engine_settings.py).
-QUERY_SETTINGS: dict[str, bool | int | str] = {"parquet_metadata_cache": True}
+#: they belong to is loaded by then), set GLOBAL so that every cursor has them. DuckDB's
+#: Parquet footer cache stays off: it trusts a cached footer while the file's size and
+#: modification time are unchanged, so a file rewritten in place at the same size with its
+#: old time put back (a registered table another tool manages, a copy that keeps times) was
+#: pruned by the old row-group statistics and returned wrong rows (an outside review). Its
+#: gain was small (the benchmark's layout section measures it).
+QUERY_SETTINGS: dict[str, bool | int | str] = {"parquet_metadata_cache": False}
 
 
 #: Arrow schema metadata key of a result: DuckDB's type of each column, as JSON (Arrow alone

@@ -50,7 +50,7 @@ CHOICES: dict[str, tuple[dict[str, Any], dict[str, bool | int | str]]] = {
     "sorted, uncompressed": ({"compression": "UNCOMPRESSED"}, {}),
     "sorted, zstd": ({"compression": "ZSTD"}, {}),
     "sorted, no dictionary": ({"dictionary": False}, {}),
-    "meshsim layout, parquet_metadata_cache off": ({}, {"parquet_metadata_cache": False}),
+    "meshsim layout + parquet_metadata_cache": ({}, {"parquet_metadata_cache": True}),
     "meshsim layout + preserve_insertion_order off": ({}, {"preserve_insertion_order": False}),
 }
 #: the layouts Polars also reads (its rows are named "Polars on <layout>")
